@@ -1,0 +1,200 @@
+import * as core from '@actions/core'
+import { randomUUID } from 'node:crypto'
+import { createArchive, CONTENT_TYPES } from './archive.js'
+import type { RunContext } from './context.js'
+import { CancelledError, InputError, messageOf, StoreError } from './errors.js'
+import { collectEntries } from './files.js'
+import { Input, parseBackupInputs, parseLedgerInputs, type BackupInputs, type InputReader } from './inputs.js'
+import { renderKey } from './key.js'
+import { Ledger, type BackupRow } from './ledger.js'
+import { TableLedgerBackend } from './ledger-table.js'
+import type { RetryPolicy } from './retry.js'
+import { registerSecret } from './secrets.js'
+import { describeStop, type StateStore } from './state.js'
+import { createS3Client, headObject, objectUrl, verifyObject } from './store.js'
+import { formatBytes, writeSummary } from './summary.js'
+import { uploadStream } from './upload.js'
+
+/** main's database budget: short, because post retries for a minute if main cannot write. */
+const MAIN_RETRY: RetryPolicy = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 }
+const PROGRESS_LOG_INTERVAL_MS = 5_000
+
+export const Output = {
+  BackupId: 'backup-id',
+  DispatchId: 'dispatch-id',
+  S3Key: 's3-key',
+  SizeBytes: 'size-bytes',
+  Sha256: 'sha256',
+  Status: 'status'
+} as const
+
+/** Masks every secret input before anything can print it, valid or not. */
+export function maskSecretInputs(read: InputReader): void {
+  for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) registerSecret(read(name))
+}
+
+export function createLedger(read: InputReader, context: RunContext, retryPolicy: RetryPolicy): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
+  const inputs = parseLedgerInputs(read)
+  const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
+  const ledger = new Ledger(backend, inputs.table, context.runId, retryPolicy, message => core.info(message))
+  return { ledger, dispatchId: inputs.dispatchId, createRow: inputs.createRow }
+}
+
+/**
+ * main: find (or create) the row, claim it, stream the archive to the store, verify the
+ * object, mark the row success. Any failure before the object is verified marks it failed.
+ * Each phase is saved to the runner state before it starts, for post.
+ */
+export async function runBackup(read: InputReader, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
+  const startedAt = Date.now()
+  maskSecretInputs(read)
+  const { ledger, dispatchId: givenDispatchId, createRow } = createLedger(read, context, MAIN_RETRY)
+  let inputs: BackupInputs | undefined
+  let inputError: InputError | undefined
+  try {
+    inputs = parseBackupInputs(read)
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    inputError = error
+  }
+  // A scheduled run with bad inputs creates nothing: there is no half-written row to clean up.
+  if (inputError && createRow) throw inputError
+
+  const dispatchId = givenDispatchId ?? randomUUID()
+  state.save({ phase: 'locating', dispatchId })
+  core.setOutput(Output.DispatchId, dispatchId)
+  const found = createRow && !givenDispatchId ? await ledger.create(dispatchId) : await locateOrCreate(ledger, dispatchId, createRow)
+  core.setOutput(Output.BackupId, found.id)
+  if (found.status !== 'in_progress') return reportAlreadyFinished(found, state)
+
+  if (inputError) {
+    await recordFailure(ledger, found, inputError.message, state)
+    throw inputError
+  }
+  if (!inputs) throw new Error('unreachable: inputs are valid here')
+
+  const claim = await ledger.claim(found)
+  if (!claim.claimed) return reportAlreadyFinished(claim.row, state)
+  const row = claim.row
+  state.save({ phase: 'claimed', rowId: row.id })
+  core.info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`)
+
+  let verified = false
+  let files = 0
+  try {
+    signal.throwIfAborted()
+    const entries = await core.group('Listing files', async () => {
+      const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles })
+      core.info(`${listed.length} entries matched.`)
+      return listed
+    })
+    files = entries.filter(entry => entry.type === 'file').length
+    const key = renderKey(inputs.keyTemplate, {
+      now: new Date(),
+      dispatchId,
+      runId: context.runId,
+      runAttempt: context.runAttempt,
+      repository: context.repository,
+      extension: inputs.format
+    })
+    core.setOutput(Output.S3Key, key)
+    const client = createS3Client(inputs)
+    const where = objectUrl(inputs.bucket, key)
+    signal.throwIfAborted()
+    if (await headObject(client, inputs.bucket, key)) {
+      throw new StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`)
+    }
+
+    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesUploaded: 0, uploadStartedAt: new Date().toISOString() })
+    signal.throwIfAborted()
+    const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
+      let lastLog = Date.now()
+      const uploadStart = Date.now()
+      const result = await uploadStream(
+        client,
+        { bucket: inputs.bucket, key, contentType: CONTENT_TYPES[inputs.format], metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId } },
+        createArchive(entries, inputs.format, inputs.compressionLevel),
+        signal,
+        {
+          onUploadCreated: uploadId => state.save({ uploadId }),
+          onProgress: (bytesUploaded, parts) => {
+            state.save({ bytesUploaded })
+            if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
+              lastLog = Date.now()
+              const seconds = (Date.now() - uploadStart) / 1000
+              core.info(`Uploaded ${formatBytes(bytesUploaded)} in ${parts} parts (${formatBytes(bytesUploaded / seconds)}/s).`)
+            }
+          },
+          onBeforeComplete: expected =>
+            state.save({ phase: 'completing', archiveBytes: expected.size, expectedEtag: expected.etags.join(' '), sha256: expected.sha256 })
+        }
+      )
+      core.info(`Uploaded ${formatBytes(result.size)} in ${result.parts} parts.`)
+      return result
+    })
+
+    state.save({ phase: 'verifying', uploadId: '' })
+    await verifyObject(client, inputs.bucket, key, upload.expected)
+    verified = true
+    core.setOutput(Output.SizeBytes, String(upload.size))
+    core.setOutput(Output.Sha256, upload.sha256)
+
+    state.save({ phase: 'recording' })
+    const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size })
+    state.save({ phase: 'finalized', finalStatus: written.row.status })
+    core.setOutput(Output.Status, written.row.status)
+    await writeSummary('Backup', {
+      status: written.row.status,
+      dispatchId,
+      rowId: row.id,
+      location: where,
+      sizeBytes: upload.size,
+      sha256: upload.sha256,
+      files,
+      format: inputs.format,
+      durationMs: Date.now() - startedAt
+    })
+    if (written.row.status !== 'success') {
+      throw new Error(`${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`)
+    }
+    core.info(`Row ${row.id} marked success: ${where}, ${formatBytes(upload.size)}.`)
+  } catch (caught) {
+    const error = signal.aborted && !(caught instanceof InputError) ? (signal.reason as CancelledError) : caught
+    // A verified object is finished work: post marks it success even if this write failed.
+    if (verified) throw error
+    const message = error instanceof CancelledError ? describeStop(state.load()) : messageOf(error)
+    await recordFailure(ledger, row, message, state)
+    await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files, reason: message })
+    throw new Error(message, { cause: error })
+  }
+}
+
+async function locateOrCreate(ledger: Ledger, dispatchId: string, createRow: boolean): Promise<BackupRow> {
+  if (!createRow) return ledger.locate(dispatchId)
+  // create-row with a given dispatch id: a re-run of the same scheduled job finds its own row.
+  return ledger.create(dispatchId)
+}
+
+/** Marks the row failed; if the database cannot be reached now, post will retry from state. */
+async function recordFailure(ledger: Ledger, row: BackupRow, message: string, state: StateStore): Promise<void> {
+  state.save({ failure: message, rowId: row.id })
+  try {
+    const written = await ledger.finalize(row.id, { status: 'failed', errorText: message })
+    state.save({ phase: 'finalized', finalStatus: written.row.status })
+    core.setOutput(Output.Status, written.row.status)
+  } catch (error) {
+    core.warning(`Could not mark row ${row.id} failed yet (${messageOf(error)}); the post step will retry.`)
+  }
+}
+
+function reportAlreadyFinished(row: BackupRow, state: StateStore): void {
+  state.save({ phase: 'finalized', rowId: row.id, finalStatus: row.status })
+  core.setOutput(Output.BackupId, row.id)
+  core.setOutput(Output.Status, row.status)
+  if (row.s3_key) core.setOutput(Output.S3Key, row.s3_key)
+  if (row.size_bytes !== null) core.setOutput(Output.SizeBytes, String(row.size_bytes))
+  core.notice(`Backup row ${row.id} is already ${row.status}${row.finished_at ? ` (finished ${row.finished_at})` : ''}; nothing to do.`, {
+    title: 'Backup already finished'
+  })
+}
+

@@ -1,0 +1,129 @@
+import * as core from '@actions/core'
+import { createLedger, maskSecretInputs } from './backup.js'
+import type { RunContext } from './context.js'
+import { LedgerError, messageOf } from './errors.js'
+import { parseBackupInputs, type InputReader } from './inputs.js'
+import type { Outcome } from './ledger.js'
+import type { RetryPolicy } from './retry.js'
+import { describeStop, type RunState, type StateStore } from './state.js'
+import { abortUpload, createS3Client, objectUrl, openUploads, verifyObject } from './store.js'
+import { writeSummary } from './summary.js'
+
+/** post retries the database for up to a minute: well inside the runner's ~5 min cancel budget. */
+const POST_RETRY: RetryPolicy = { budgetMs: 50_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
+
+/**
+ * post: from the saved state alone, finishes whatever main left open. Aborts an unfinished
+ * upload, marks the row success only if the object is complete and verified, otherwise failed
+ * with what happened. A no-op when main already finalized the row.
+ */
+export async function runPost(read: InputReader, context: RunContext, state: StateStore): Promise<void> {
+  const saved = state.load()
+  if (!saved.phase) {
+    core.info('main did not start a backup (its inputs were invalid or it was skipped); nothing to finalize.')
+    return
+  }
+  if (saved.phase === 'finalized') {
+    core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`)
+    return
+  }
+  maskSecretInputs(read)
+  const { ledger } = createLedger(read, context, POST_RETRY)
+  const dispatchId = saved.dispatchId ?? ''
+
+  let rowId = saved.rowId
+  if (!rowId) {
+    // main failed while identifying the row and said why; nothing was claimed.
+    if (saved.failure) {
+      core.info(`main could not identify the row (${saved.failure}); nothing to finalize.`)
+      return
+    }
+    // main was stopped while looking the row up: find it ourselves so it cannot stay in_progress.
+    try {
+      rowId = (await ledger.locate(dispatchId)).id
+    } catch (error) {
+      if (error instanceof LedgerError && !error.transient && /^No .* row has dispatch_id/.test(error.message)) {
+        core.info(`No row has dispatch_id ${dispatchId}; nothing to finalize.`)
+        return
+      }
+      throw failLoudly(dispatchId, undefined, error)
+    }
+  }
+
+  const outcome = await decideOutcome(read, saved)
+  try {
+    const result = await ledger.finalize(rowId, outcome)
+    const status = result.row.status
+    if (result.written) core.info(`Row ${rowId} marked ${status}.`)
+    else core.info(`Row ${rowId} was already ${status}; left unchanged.`)
+    await writeSummary('Backup (finalized by post)', {
+      status,
+      dispatchId,
+      rowId,
+      location: saved.bucket && saved.key ? objectUrl(saved.bucket, saved.key) : undefined,
+      sizeBytes: result.row.size_bytes ?? undefined,
+      sha256: status === 'success' ? saved.sha256 : undefined,
+      reason: result.row.error_text ?? undefined
+    })
+    if (status === 'failed') {
+      core.error(result.row.error_text ?? 'The backup failed.', { title: 'Backup failed' })
+      process.exitCode = 1
+    }
+  } catch (error) {
+    throw failLoudly(dispatchId, rowId, error)
+  }
+}
+
+/** success only for an object that is complete and matches what main uploaded; else failed with why. */
+async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promise<Outcome> {
+  const reason = saved.failure ?? describeStop(saved)
+  const { bucket, key } = saved
+  if (!bucket || !key) return { status: 'failed', errorText: reason }
+
+  let client
+  try {
+    client = createS3Client(parseBackupInputs(read))
+  } catch (error) {
+    return { status: 'failed', errorText: `${reason} The post step could not reach the store to clean up: ${messageOf(error)}` }
+  }
+  const objectMayBeComplete = saved.phase === 'completing' || saved.phase === 'verifying' || saved.phase === 'recording'
+  if (objectMayBeComplete && saved.archiveBytes !== undefined && saved.expectedEtag) {
+    try {
+      await verifyObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') })
+      core.info(`${objectUrl(bucket, key)} is complete and verified.`)
+      return { status: 'success', s3Key: key, sizeBytes: saved.archiveBytes }
+    } catch (error) {
+      core.info(`The object is not complete: ${messageOf(error)}`)
+    }
+  }
+  try {
+    await abortLeftoverUploads(client, bucket, key, saved)
+  } catch (error) {
+    core.warning(`Could not abort the unfinished upload: ${messageOf(error)}`)
+    return { status: 'failed', errorText: `${reason} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.` }
+  }
+  return { status: 'failed', errorText: reason }
+}
+
+/** Aborts the saved upload, and any upload of our key that main started but had no time to save. */
+async function abortLeftoverUploads(client: ReturnType<typeof createS3Client>, bucket: string, key: string, saved: Partial<RunState>): Promise<void> {
+  const uploadIds = new Set<string>()
+  if (saved.uploadId) uploadIds.add(saved.uploadId)
+  if (saved.phase === 'uploading' && !saved.uploadId) {
+    const since = saved.uploadStartedAt ? Date.parse(saved.uploadStartedAt) - 1000 : 0
+    for (const upload of await openUploads(client, bucket, key)) {
+      if (!upload.initiated || upload.initiated.getTime() >= since) uploadIds.add(upload.uploadId)
+    }
+  }
+  for (const uploadId of uploadIds) {
+    await abortUpload(client, bucket, key, uploadId)
+    core.info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`)
+  }
+}
+
+function failLoudly(dispatchId: string, rowId: string | undefined, error: unknown): Error {
+  return new Error(
+    `Could not finalize backup ${dispatchId}${rowId ? ` (row ${rowId})` : ''}: ${messageOf(error)} The row may still be in_progress; a scheduled sweep will mark it failed, or fix the cause and re-run.`,
+    { cause: error }
+  )
+}

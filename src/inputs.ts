@@ -1,0 +1,301 @@
+import path from 'node:path'
+import { InputError } from './errors.js'
+
+/** Input names exactly as declared in action.yml. */
+export const Input = {
+  DispatchId: 'dispatch-id',
+  CreateRow: 'create-row',
+  Path: 'path',
+  IncludeHiddenFiles: 'include-hidden-files',
+  Format: 'format',
+  CompressionLevel: 'compression-level',
+  Bucket: 'bucket',
+  Key: 'key',
+  Region: 'region',
+  Endpoint: 'endpoint',
+  ForcePathStyle: 'force-path-style',
+  AwsAccessKeyId: 'aws-access-key-id',
+  AwsSecretAccessKey: 'aws-secret-access-key',
+  AwsSessionToken: 'aws-session-token',
+  SupabaseUrl: 'supabase-url',
+  SupabaseKey: 'supabase-key',
+  Table: 'table'
+} as const
+export type InputName = (typeof Input)[keyof typeof Input]
+
+/** Reads one input, trimmed; '' when unset (the runner has already applied action.yml defaults). */
+export type InputReader = (name: InputName) => string
+
+export const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}'
+
+export const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'] as const
+export type ArchiveFormat = (typeof ARCHIVE_FORMATS)[number]
+
+/** Compression levels each format accepts, and the default when `compression-level` is empty. */
+export const COMPRESSION_LEVELS: Record<ArchiveFormat, { min: number; max: number; default: number } | undefined> = {
+  zip: { min: 0, max: 9, default: 6 },
+  'tar.gz': { min: 0, max: 9, default: 6 },
+  'tar.zst': { min: 1, max: 19, default: 3 },
+  tar: undefined
+}
+
+/** What the action needs to find and write the row. Checked first: without these no row can be touched. */
+export interface LedgerInputs {
+  /** Lower-cased UUID of the row, or undefined when `create-row` makes a new one. */
+  dispatchId: string | undefined
+  createRow: boolean
+  supabaseUrl: string
+  supabaseKey: string
+  table: string
+}
+
+export interface StoreCredentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken: string | undefined
+}
+
+/** What the action needs to build and store the archive. */
+export interface BackupInputs {
+  /** Pattern lines of `path`; a leading `!` excludes. Relative to the workspace. */
+  patterns: string[]
+  includeHiddenFiles: boolean
+  format: ArchiveFormat
+  /** undefined for `tar`, which is not compressed. */
+  compressionLevel: number | undefined
+  bucket: string
+  keyTemplate: string
+  /** The default template gets the dispatch id's first 8 hex digits, so parallel runs never collide. */
+  keyIsDefault: boolean
+  region: string
+  endpoint: string | undefined
+  forcePathStyle: boolean
+  /** undefined: use the SDK's default chain (env, OIDC web identity, instance profile). */
+  credentials: StoreCredentials | undefined
+}
+
+type Problem = { input: InputName; message: string }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+// S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/
+const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/
+const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo'])
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value)
+}
+
+/** Inputs that identify and reach the row. Throws InputError naming every bad input. */
+export function parseLedgerInputs(read: InputReader): LedgerInputs {
+  const problems: Problem[] = []
+  const createRow = parseBoolean(read, Input.CreateRow, problems)
+  const rawDispatchId = read(Input.DispatchId)
+  let dispatchId: string | undefined
+  if (rawDispatchId === '') {
+    if (!createRow) {
+      problems.push({
+        input: Input.DispatchId,
+        message:
+          "is required: pass the UUID of the backup_history row to finalize (for example `${{ inputs.dispatch_id }}`), or set 'create-row: true' for scheduled runs. The action never falls back to the run id."
+      })
+    }
+  } else if (!isUuid(rawDispatchId)) {
+    problems.push({
+      input: Input.DispatchId,
+      message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(rawDispatchId)}'.`
+    })
+  } else {
+    dispatchId = rawDispatchId.toLowerCase()
+  }
+
+  const supabaseUrl = read(Input.SupabaseUrl)
+  if (supabaseUrl === '') {
+    problems.push({ input: Input.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' })
+  } else if (!isHttpUrl(supabaseUrl)) {
+    problems.push({
+      input: Input.SupabaseUrl,
+      message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
+    })
+  }
+  const supabaseKey = read(Input.SupabaseKey)
+  if (supabaseKey === '') {
+    problems.push({
+      input: Input.SupabaseKey,
+      message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
+    })
+  }
+  const table = read(Input.Table) || 'backup_history'
+  if (!TABLE_NAME.test(table)) {
+    problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` })
+  }
+  if (problems.length > 0) throw new InputError(problems)
+  return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), supabaseKey, table }
+}
+
+/** Inputs for the archive and the store. Throws InputError naming every bad input. */
+export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = process.env): BackupInputs {
+  const problems: Problem[] = []
+
+  const patterns = read(Input.Path)
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+  if (patterns.length === 0) {
+    problems.push({ input: Input.Path, message: 'is required: list files, directories or globs relative to the workspace, one per line.' })
+  }
+  for (const pattern of patterns) {
+    const problem = patternProblem(pattern)
+    if (problem) problems.push({ input: Input.Path, message: problem })
+  }
+  const includeHiddenFiles = parseBoolean(read, Input.IncludeHiddenFiles, problems)
+
+  const rawFormat = read(Input.Format) || 'zip'
+  const format = ARCHIVE_FORMATS.find(f => f === rawFormat.toLowerCase())
+  if (!format) {
+    problems.push({ input: Input.Format, message: `must be one of ${ARCHIVE_FORMATS.join(', ')}, got '${clip(rawFormat)}'.` })
+  }
+  const compressionLevel = format ? parseCompressionLevel(read(Input.CompressionLevel), format, problems) : undefined
+
+  const bucket = read(Input.Bucket)
+  if (bucket === '') {
+    problems.push({ input: Input.Bucket, message: 'is required: the name of the bucket that receives the archive.' })
+  } else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+    problems.push({
+      input: Input.Bucket,
+      message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
+    })
+  }
+
+  const keyTemplate = read(Input.Key) || DEFAULT_KEY_TEMPLATE
+  const keyProblem = keyTemplateProblem(keyTemplate)
+  if (keyProblem) problems.push({ input: Input.Key, message: keyProblem })
+
+  const region = read(Input.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1'
+  if (!REGION.test(region)) {
+    problems.push({ input: Input.Region, message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.` })
+  }
+
+  const rawEndpoint = read(Input.Endpoint)
+  let endpoint: string | undefined
+  if (rawEndpoint !== '') {
+    if (isHttpUrl(rawEndpoint)) endpoint = rawEndpoint.replace(/\/+$/, '')
+    else {
+      problems.push({
+        input: Input.Endpoint,
+        message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
+      })
+    }
+  }
+  const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems)
+  const credentials = parseCredentials(read, problems)
+
+  if (problems.length > 0 || !format) throw new InputError(problems)
+  return {
+    patterns,
+    includeHiddenFiles,
+    format,
+    compressionLevel,
+    bucket,
+    keyTemplate,
+    keyIsDefault: keyTemplate === DEFAULT_KEY_TEMPLATE,
+    region,
+    endpoint,
+    forcePathStyle,
+    credentials
+  }
+}
+
+function parseBoolean(read: InputReader, input: InputName, problems: Problem[]): boolean {
+  const raw = read(input)
+  if (raw === '' || /^false$/i.test(raw)) return false
+  if (/^true$/i.test(raw)) return true
+  problems.push({ input, message: `must be true or false, got '${clip(raw)}'.` })
+  return false
+}
+
+function parseCompressionLevel(raw: string, format: ArchiveFormat, problems: Problem[]): number | undefined {
+  const range = COMPRESSION_LEVELS[format]
+  if (!range) {
+    if (raw !== '') problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` })
+    return undefined
+  }
+  if (raw === '') return range.default
+  const level = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isInteger(level) || level < range.min || level > range.max) {
+    problems.push({
+      input: Input.CompressionLevel,
+      message: `must be a whole number from ${range.min} to ${range.max} for format '${format}', got '${clip(raw)}'.`
+    })
+    return undefined
+  }
+  return level
+}
+
+function parseCredentials(read: InputReader, problems: Problem[]): StoreCredentials | undefined {
+  const accessKeyId = read(Input.AwsAccessKeyId)
+  const secretAccessKey = read(Input.AwsSecretAccessKey)
+  const sessionToken = read(Input.AwsSessionToken) || undefined
+  if (accessKeyId === '' && secretAccessKey === '') {
+    if (sessionToken) {
+      problems.push({ input: Input.AwsSessionToken, message: "needs 'aws-access-key-id' and 'aws-secret-access-key' as well." })
+    }
+    return undefined
+  }
+  if (accessKeyId === '') {
+    problems.push({ input: Input.AwsAccessKeyId, message: "is required when 'aws-secret-access-key' is set." })
+  }
+  if (secretAccessKey === '') {
+    problems.push({ input: Input.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." })
+  }
+  return { accessKeyId, secretAccessKey, sessionToken }
+}
+
+/** Why a `path` line is refused, or undefined when it is fine. */
+function patternProblem(line: string): string | undefined {
+  const pattern = line.startsWith('!') ? line.slice(1).trim() : line
+  if (pattern === '') return `has a line '${clip(line)}' with nothing to match.`
+  if (path.isAbsolute(pattern) || pattern.startsWith('~')) {
+    return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`
+  }
+  if (pattern.split(/[\\/]+/).includes('..')) {
+    return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`
+  }
+  return undefined
+}
+
+/** Why a `key` template is refused, or undefined when it is fine. */
+export function keyTemplateProblem(template: string): string | undefined {
+  for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+    const name = match[1] ?? ''
+    if (!KEY_PLACEHOLDERS.has(name)) {
+      return `has an unknown placeholder {${clip(name)}}; use ${[...KEY_PLACEHOLDERS].map(p => `{${p}}`).join(', ')}.`
+    }
+  }
+  if (/[{}]/.test(template.replace(/\{[a-z_]+\}/g, ''))) return 'has an unmatched { or }.'
+  if (template.startsWith('/')) return "must not start with '/': S3 keys are relative to the bucket."
+  if (template.endsWith('/')) return "must name an object, not end with '/'."
+  // Control characters and backslashes break S3 listings and most tools that consume keys.
+  if (/[\u0000-\u001f\u007f\\]/.test(template)) return 'must not contain control characters or backslashes.'
+  if (template.split('/').some(segment => segment === '.' || segment === '..' || segment === '')) {
+    return "must not contain empty, '.' or '..' path segments."
+  }
+  if (Buffer.byteLength(template) > 900) return 'is too long: S3 keys are at most 1024 bytes.'
+  return undefined
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+/** Keeps echoed values short in messages. */
+function clip(value: string): string {
+  const oneLine = value.replace(/[\r\n]+/g, ' ')
+  return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine
+}

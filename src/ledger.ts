@@ -1,0 +1,162 @@
+import { LedgerError } from './errors.js'
+import { retry, type RetryPolicy } from './retry.js'
+import { redact } from './secrets.js'
+
+export const ROW_STATUSES = ['in_progress', 'success', 'failed'] as const
+export type RowStatus = (typeof ROW_STATUSES)[number]
+
+/** A backup_history row, as the action reads it. */
+export interface BackupRow {
+  id: string
+  dispatch_id: string | null
+  status: RowStatus
+  s3_key: string | null
+  size_bytes: number | null
+  workflow_run_id: string | null
+  error_text: string | null
+  created_at: string
+  finished_at: string | null
+}
+
+/** The only two ways a row may leave in_progress. */
+export type Outcome = { status: 'success'; s3Key: string; sizeBytes: number } | { status: 'failed'; errorText: string }
+
+/** Columns a write may set. */
+export type RowPatch = Partial<Pick<BackupRow, 'status' | 's3_key' | 'size_bytes' | 'workflow_run_id' | 'error_text' | 'finished_at'>>
+
+/**
+ * Where rows live. A backend offers reads, an insert, and exactly one kind of write: the
+ * conditional update, so no backend can move a row that has already finished.
+ */
+export interface LedgerBackend {
+  /** Rows with this dispatch id; at most `limit`. */
+  findByDispatchId(dispatchId: string, limit: number): Promise<BackupRow[]>
+  getById(id: string): Promise<BackupRow | undefined>
+  insert(row: { dispatch_id: string; workflow_run_id: string }): Promise<BackupRow>
+  /** `UPDATE ... SET patch WHERE id = $id AND status = 'in_progress' RETURNING *`: the rows it changed. */
+  updateIfInProgress(id: string, patch: RowPatch): Promise<BackupRow[]>
+}
+
+/** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
+export const MAX_ERROR_TEXT = 1000
+
+export function toErrorText(message: string): string {
+  const clean = redact(message).replace(/\s+/g, ' ').trim() || 'The backup failed for an unknown reason.'
+  return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean
+}
+
+/** The columns a terminal write sets: the contract's state machine in one function. */
+export function terminalPatch(outcome: Outcome, workflowRunId: string, now: Date): RowPatch {
+  if (outcome.status === 'success') {
+    if (outcome.s3Key.trim() === '') throw new LedgerError('Refusing to mark the row success with an empty s3_key.')
+    if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
+      throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`)
+    }
+    return {
+      status: 'success',
+      s3_key: outcome.s3Key,
+      size_bytes: outcome.sizeBytes,
+      finished_at: now.toISOString(),
+      workflow_run_id: workflowRunId,
+      error_text: null
+    }
+  }
+  return {
+    status: 'failed',
+    error_text: toErrorText(outcome.errorText),
+    finished_at: now.toISOString(),
+    workflow_run_id: workflowRunId
+  }
+}
+
+export type FinalizeResult =
+  /** This call moved the row to its terminal status. */
+  | { written: true; row: BackupRow }
+  /** The row was already terminal (finished by another writer, or by an earlier attempt of ours). */
+  | { written: false; row: BackupRow }
+
+export type ClaimResult = { claimed: true; row: BackupRow } | { claimed: false; row: BackupRow }
+
+export function isTransient(error: unknown): boolean {
+  return error instanceof LedgerError && error.transient
+}
+
+/**
+ * The row's state machine: in_progress -> success | failed, each move one conditional update,
+ * retried while the database is unreachable, never applied to a finished row.
+ */
+export class Ledger {
+  constructor(
+    private readonly backend: LedgerBackend,
+    private readonly table: string,
+    private readonly workflowRunId: string,
+    private readonly retryPolicy: RetryPolicy,
+    private readonly onRetry: (message: string) => void = () => {}
+  ) {}
+
+  /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
+  async locate(dispatchId: string): Promise<BackupRow> {
+    const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2))
+    if (rows.length === 0) {
+      throw new LedgerError(
+        `No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and that the role of 'supabase-key' may read the row (RLS).`
+      )
+    }
+    if (rows.length > 1) {
+      throw new LedgerError(
+        `More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`
+      )
+    }
+    return rows[0] as BackupRow
+  }
+
+  /** A new in_progress row for scheduled runs. */
+  async create(dispatchId: string): Promise<BackupRow> {
+    return this.withRetry(async () => {
+      try {
+        return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId })
+      } catch (error) {
+        // A retried insert whose first attempt committed: the row is ours.
+        const existing = await this.backend.findByDispatchId(dispatchId, 2)
+        if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId) return existing[0]
+        throw error
+      }
+    })
+  }
+
+  /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
+  async claim(row: BackupRow): Promise<ClaimResult> {
+    const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }))
+    if (changed[0]) return { claimed: true, row: changed[0] }
+    return { claimed: false, row: await this.reread(row.id) }
+  }
+
+  async finalize(rowId: string, outcome: Outcome): Promise<FinalizeResult> {
+    const patch = terminalPatch(outcome, this.workflowRunId, new Date())
+    const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch))
+    if (changed[0]) return { written: true, row: changed[0] }
+    const row = await this.reread(rowId)
+    if (row.status === 'in_progress') {
+      throw new LedgerError(
+        `The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`
+      )
+    }
+    return { written: false, row }
+  }
+
+  async get(rowId: string): Promise<BackupRow> {
+    return this.reread(rowId)
+  }
+
+  private async reread(rowId: string): Promise<BackupRow> {
+    const row = await this.withRetry(() => this.backend.getById(rowId))
+    if (!row) throw new LedgerError(`The ${this.table} row ${rowId} disappeared (deleted, or hidden by RLS) while the backup ran.`)
+    return row
+  }
+
+  private withRetry<T>(attempt: () => Promise<T>): Promise<T> {
+    return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) =>
+      this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`)
+    )
+  }
+}

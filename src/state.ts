@@ -1,0 +1,107 @@
+import * as core from '@actions/core'
+import { formatBytes } from './summary.js'
+
+/**
+ * Where main is in its work. Saved to GITHUB_STATE *before* each phase starts, so that post,
+ * which may run after main was killed mid-phase, knows what could be left behind.
+ */
+export const PHASES = ['locating', 'claimed', 'uploading', 'completing', 'verifying', 'recording', 'finalized'] as const
+export type Phase = (typeof PHASES)[number]
+
+/** Everything post needs, and nothing secret: the state file sits on the runner's disk. */
+export interface RunState {
+  phase: Phase
+  dispatchId: string
+  rowId: string
+  bucket: string
+  key: string
+  /** Open multipart upload, cleared when it is completed or aborted. */
+  uploadId: string
+  /** Archive bytes the store has acknowledged so far. */
+  bytesUploaded: number
+  /** Size, ETag and SHA-256 of the complete archive, known before CompleteMultipartUpload. */
+  archiveBytes: number
+  expectedEtag: string
+  sha256: string
+  /** ISO time main started uploading: post only aborts uploads of this key initiated after it. */
+  uploadStartedAt: string
+  /** Signal that interrupted main, if any. */
+  interruptedBy: string
+  /** Why main failed, when it could not write that to the row itself. */
+  failure: string
+  /** Final row status main wrote (success | failed | the terminal status it found). */
+  finalStatus: string
+}
+
+/** State keys, prefixed so they cannot clash with another action's in the same job. */
+const KEYS: { [K in keyof RunState]: string } = {
+  phase: 'SUPABASE_S3_BACKUP_PHASE',
+  dispatchId: 'SUPABASE_S3_BACKUP_DISPATCH_ID',
+  rowId: 'SUPABASE_S3_BACKUP_ROW_ID',
+  bucket: 'SUPABASE_S3_BACKUP_BUCKET',
+  key: 'SUPABASE_S3_BACKUP_KEY',
+  uploadId: 'SUPABASE_S3_BACKUP_UPLOAD_ID',
+  bytesUploaded: 'SUPABASE_S3_BACKUP_BYTES_UPLOADED',
+  archiveBytes: 'SUPABASE_S3_BACKUP_ARCHIVE_BYTES',
+  expectedEtag: 'SUPABASE_S3_BACKUP_EXPECTED_ETAG',
+  sha256: 'SUPABASE_S3_BACKUP_SHA256',
+  uploadStartedAt: 'SUPABASE_S3_BACKUP_UPLOAD_STARTED_AT',
+  interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
+  failure: 'SUPABASE_S3_BACKUP_FAILURE',
+  finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS'
+}
+
+const NUMERIC_KEYS = new Set<keyof RunState>(['bytesUploaded', 'archiveBytes'])
+
+/** Reads and writes the runner's per-step state (GITHUB_STATE in main, STATE_* in post). */
+export interface StateStore {
+  save(values: Partial<RunState>): void
+  load(): Partial<RunState>
+}
+
+export const runnerState: StateStore = {
+  save(values) {
+    for (const [name, value] of Object.entries(values) as [keyof RunState, RunState[keyof RunState] | undefined][]) {
+      // core.saveState appends synchronously to GITHUB_STATE: it survives a SIGKILL that follows.
+      core.saveState(KEYS[name], value === undefined ? '' : String(value))
+    }
+  },
+  load() {
+    const loaded: Partial<Record<keyof RunState, string | number>> = {}
+    for (const [name, key] of Object.entries(KEYS) as [keyof RunState, string][]) {
+      const raw = core.getState(key)
+      if (raw === '') continue
+      if (NUMERIC_KEYS.has(name)) {
+        const number = Number(raw)
+        if (Number.isSafeInteger(number) && number >= 0) loaded[name] = number
+      } else if (name === 'phase') {
+        if ((PHASES as readonly string[]).includes(raw)) loaded[name] = raw
+      } else {
+        loaded[name] = raw
+      }
+    }
+    return loaded as Partial<RunState>
+  }
+}
+
+/** A sentence saying where main was when it stopped, for error_text when main could not finish. */
+export function describeStop(saved: Partial<RunState>): string {
+  const who = saved.interruptedBy
+    ? `The run was cancelled (${saved.interruptedBy})`
+    : 'The main step stopped without finalizing the backup (the runner killed it, the step timed out, or it crashed)'
+  switch (saved.phase) {
+    case undefined:
+    case 'locating':
+      return `${who} while looking up the backup row, before anything was uploaded.`
+    case 'claimed':
+      return `${who} while preparing the archive, before the upload started.`
+    case 'uploading':
+      return `${who} while uploading, after ${formatBytes(saved.bytesUploaded ?? 0)} of the archive had been uploaded; the partial upload was aborted and nothing was stored.`
+    case 'completing':
+    case 'verifying':
+      return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the partial upload was aborted.`
+    case 'recording':
+    case 'finalized':
+      return `${who} while recording the result.`
+  }
+}

@@ -1,0 +1,135 @@
+import {
+  AbortMultipartUploadCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  S3ServiceException
+} from '@aws-sdk/client-s3'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { createHash } from 'node:crypto'
+import { BackupError, StoreError, VerificationError } from './errors.js'
+import type { BackupInputs } from './inputs.js'
+
+export type StoreSettings = Pick<BackupInputs, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>
+
+/** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
+export const CONTROL_REQUEST_TIMEOUT_MS = 10_000
+
+export function createS3Client(settings: StoreSettings): S3Client {
+  return new S3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    forcePathStyle: settings.forcePathStyle,
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
+    maxAttempts: 4,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
+  })
+}
+
+/** `s3://bucket/key`, for messages. */
+export function objectUrl(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`
+}
+
+export async function headObject(client: S3Client, bucket: string, key: string): Promise<{ size: number; etag: string } | undefined> {
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+    })
+    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '' }
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined
+    throw storeError(error, `check ${objectUrl(bucket, key)}`)
+  }
+}
+
+/** Aborts one multipart upload; one that is already gone counts as aborted. */
+export async function abortUpload(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+  try {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+      abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+    })
+  } catch (error) {
+    if (statusOf(error) === 404) return
+    throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`)
+  }
+}
+
+/** Open multipart uploads of exactly this key. */
+export async function openUploads(client: S3Client, bucket: string, key: string): Promise<{ uploadId: string; initiated: Date | undefined }[]> {
+  try {
+    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
+      abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+    })
+    return (listed.Uploads ?? [])
+      .filter(upload => upload.Key === key && upload.UploadId)
+      .map(upload => ({ uploadId: upload.UploadId as string, initiated: upload.Initiated }))
+  } catch (error) {
+    throw storeError(error, `list unfinished uploads of ${objectUrl(bucket, key)}`)
+  }
+}
+
+/** What the store should report for the object we uploaded. */
+export interface ExpectedObject {
+  size: number
+  /** ETag forms we accept: S3's `md5(part md5s)-N`, and the whole object's MD5 that some stores return. */
+  etags: string[]
+}
+
+/** The multipart ETag S3 computes: MD5 of the concatenated binary part MD5s, then `-<part count>`. */
+export function multipartEtag(partMd5s: readonly Buffer[]): string {
+  return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`
+}
+
+/**
+ * Confirms with HeadObject that the object at the key is the one we uploaded: same size, and
+ * an ETag we computed where the store returns an MD5-style one.
+ */
+export async function verifyObject(client: S3Client, bucket: string, key: string, expected: ExpectedObject): Promise<{ size: number; etag: string }> {
+  const head = await headObject(client, bucket, key)
+  const where = objectUrl(bucket, key)
+  if (!head) throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`)
+  if (head.size !== expected.size) {
+    throw new VerificationError(`${where} has ${head.size} bytes but ${expected.size} were uploaded; the object is incomplete.`)
+  }
+  const etag = head.etag.replace(/"/g, '').toLowerCase()
+  if (/^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
+    throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`)
+  }
+  return head
+}
+
+export function statusOf(error: unknown): number | undefined {
+  if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode
+  const metadata = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+  return metadata?.httpStatusCode
+}
+
+/** Turns an SDK error into a StoreError saying what failed and what to check; our own errors pass through. */
+export function storeError(error: unknown, action: string): BackupError {
+  if (error instanceof BackupError) return error
+  const name = (error as { name?: string } | undefined)?.name ?? ''
+  const code = (error as { code?: string } | undefined)?.code ?? ''
+  const message = error instanceof Error ? error.message : String(error)
+  const status = statusOf(error)
+  const prefix = `Could not ${action}`
+  switch (name) {
+    case 'NoSuchBucket':
+      return new StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error })
+    case 'InvalidAccessKeyId':
+      return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, { cause: error })
+    case 'SignatureDoesNotMatch':
+      return new StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error })
+    case 'AccessDenied':
+    case 'Forbidden':
+      return new StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error })
+    case 'PreconditionFailed':
+      return new StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error })
+    case 'CredentialsProviderError':
+      return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error })
+  }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+    return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error })
+  }
+  return new StoreError(`${prefix}: ${name && name !== 'Error' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error })
+}

@@ -1,0 +1,50 @@
+import * as core from '@actions/core'
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit += 1
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+export interface BackupReport {
+  status: string
+  dispatchId: string
+  rowId?: string | undefined
+  location?: string | undefined
+  sizeBytes?: number | undefined
+  sha256?: string | undefined
+  files?: number | undefined
+  format?: string | undefined
+  durationMs?: number | undefined
+  reason?: string | undefined
+}
+
+/** A short table in the job summary, so the outcome is visible without opening the log. */
+export async function writeSummary(title: string, report: BackupReport): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  const rows: [string, string][] = [
+    ['Status', report.status],
+    ['Dispatch id', report.dispatchId],
+    ['Row id', report.rowId ?? ''],
+    ['Object', report.location ?? ''],
+    ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
+    ['SHA-256', report.sha256 ?? ''],
+    ['Files', report.files === undefined ? '' : String(report.files)],
+    ['Format', report.format ?? ''],
+    ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
+    ['Reason', report.reason ?? '']
+  ]
+  try {
+    await core.summary
+      .addHeading(title, 3)
+      .addTable(rows.filter(([, value]) => value !== '').map(([name, value]) => [{ data: name, header: true }, value]))
+      .write()
+  } catch (error) {
+    core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}

@@ -1,0 +1,162 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client
+} from '@aws-sdk/client-s3'
+import { createHash } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { abortUpload, multipartEtag, objectUrl, storeError, type ExpectedObject } from './store.js'
+
+/**
+ * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
+ * for AbortMultipartUpload, and it hides the upload id until it is too late to save it. Here
+ * the id reaches the runner state before the first part is sent, every request carries the
+ * run's AbortSignal, and an abort is awaited before the error is reported.
+ */
+
+/** First parts are 8 MiB; the size doubles every 2000 parts, so 10 000 parts reach ~490 GiB. */
+const BASE_PART_SIZE = 8 * 1024 * 1024
+const PARTS_PER_SIZE_STEP = 2000
+const MAX_PARTS = 10_000
+/** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
+const QUEUE_SIZE = 4
+
+export function partSize(partNumber: number): number {
+  return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP)
+}
+
+export interface UploadTarget {
+  bucket: string
+  key: string
+  contentType: string
+  metadata: Record<string, string>
+}
+
+export interface UploadHooks {
+  /** Called with the new upload id before any part is sent (save it: post aborts it). */
+  onUploadCreated(uploadId: string): void
+  /** Called after each part is acknowledged, with the total bytes acknowledged so far. */
+  onProgress(bytesUploaded: number, parts: number): void
+  /** Called with what the object must look like, before CompleteMultipartUpload is sent. */
+  onBeforeComplete(expected: ExpectedObject & { sha256: string }): void
+}
+
+export interface UploadResult {
+  size: number
+  sha256: string
+  parts: number
+  expected: ExpectedObject
+}
+
+/**
+ * Streams `body` into a multipart upload without a temp file: parts are cut as the archive is
+ * produced and sent QUEUE_SIZE at a time. On any error or abort the upload is aborted before
+ * this rejects, so no parts are left behind in the store.
+ */
+export async function uploadStream(client: S3Client, target: UploadTarget, body: Readable, signal: AbortSignal, hooks: UploadHooks): Promise<UploadResult> {
+  const where = objectUrl(target.bucket, target.key)
+  let uploadId: string
+  try {
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, ContentType: target.contentType, Metadata: target.metadata }),
+      { abortSignal: signal }
+    )
+    if (!created.UploadId) throw new Error('the store returned no UploadId')
+    uploadId = created.UploadId
+  } catch (error) {
+    body.destroy()
+    throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`)
+  }
+  hooks.onUploadCreated(uploadId)
+
+  // Stops parts in flight when one fails, as well as when the run is cancelled.
+  const stop = new AbortController()
+  const requestSignal = AbortSignal.any([signal, stop.signal])
+  const sha256 = createHash('sha256')
+  const wholeMd5 = createHash('md5')
+  const partMd5s: Buffer[] = []
+  const completed: CompletedPart[] = []
+  const inFlight = new Set<Promise<void>>()
+  let failure: unknown
+  let size = 0
+  let acknowledged = 0
+
+  const sendPart = (partNumber: number, data: Buffer): Promise<void> => {
+    const md5 = createHash('md5').update(data).digest()
+    partMd5s[partNumber - 1] = md5
+    const sending = client
+      .send(new UploadPartCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, PartNumber: partNumber, Body: data }), {
+        abortSignal: requestSignal
+      })
+      .then(answer => {
+        completed.push({ PartNumber: partNumber, ETag: answer.ETag })
+        acknowledged += data.length
+        hooks.onProgress(acknowledged, completed.length)
+      })
+      .catch(error => {
+        failure ??= error
+        stop.abort()
+      })
+      .finally(() => inFlight.delete(sending))
+    inFlight.add(sending)
+    return sending
+  }
+
+  try {
+    let partNumber = 1
+    let part = Buffer.allocUnsafe(partSize(partNumber))
+    let filled = 0
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (failure || requestSignal.aborted) break
+      sha256.update(chunk)
+      wholeMd5.update(chunk)
+      size += chunk.length
+      let offset = 0
+      while (offset < chunk.length) {
+        const copied = chunk.copy(part, filled, offset)
+        filled += copied
+        offset += copied
+        if (filled === part.length) {
+          if (partNumber >= MAX_PARTS) throw new Error(`the archive needs more than ${MAX_PARTS} parts`)
+          void sendPart(partNumber, part)
+          partNumber += 1
+          part = Buffer.allocUnsafe(partSize(partNumber))
+          filled = 0
+          // Backpressure: reading waits while QUEUE_SIZE parts are in flight.
+          while (inFlight.size >= QUEUE_SIZE) await Promise.race(inFlight)
+        }
+      }
+    }
+    if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) void sendPart(partNumber, part.subarray(0, filled))
+    await Promise.all(inFlight)
+    if (signal.aborted) throw signal.reason
+    if (failure) throw failure
+
+    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
+    const expected: ExpectedObject = { size, etags: [multipartEtag(partMd5s), wholeMd5.digest('hex')] }
+    const digest = sha256.digest('hex')
+    hooks.onBeforeComplete({ ...expected, sha256: digest })
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: completed },
+        // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
+        IfNoneMatch: '*'
+      }),
+      { abortSignal: signal }
+    )
+    return { size, sha256: digest, parts: completed.length, expected }
+  } catch (error) {
+    stop.abort()
+    body.destroy()
+    await Promise.allSettled(inFlight)
+    // Best effort within a bounded time; post retries with the saved upload id if this fails.
+    await abortUpload(client, target.bucket, target.key, uploadId).catch(() => {})
+    if (signal.aborted) throw signal.reason
+    throw storeError(error, `upload ${where}`)
+  }
+}
