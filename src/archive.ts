@@ -58,7 +58,11 @@ function zipArchive(entries: readonly ArchiveEntry[], level: number): Readable {
       zip.addEmptyDirectory(entry.relativePath, options)
     } else if (entry.type === 'symlink') {
       // S_IFLNK in the unix mode makes unzip and Info-ZIP restore it as a link.
-      zip.addBuffer(Buffer.from(entry.linkTarget ?? ''), entry.relativePath, { ...options, mode: 0o120000 | (entry.mode & 0o777), compress: false })
+      zip.addBuffer(Buffer.from(entry.linkTarget ?? ''), entry.relativePath, {
+        ...options,
+        mode: 0o120000 | (entry.mode & 0o777),
+        compress: false
+      })
     } else {
       zip.addReadStreamLazy(entry.relativePath, { ...options, size: entry.size, compressionLevel: level }, callback => {
         const stream = readExactly(entry)
@@ -101,7 +105,9 @@ function readExactly(entry: ArchiveEntry): Readable {
   source.on('error', (error: NodeJS.ErrnoException) => {
     counter.destroy(
       error.code === 'ENOENT'
-        ? new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`)
+        ? new ArchiveError(
+            `${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`
+          )
         : new ArchiveError(`${entry.relativePath} could not be read (${error.code ?? error.message}).`, { cause: error })
     )
   })

@@ -11,7 +11,7 @@ import { TableLedgerBackend } from './ledger-table.js'
 import type { RetryPolicy } from './retry.js'
 import { registerSecret } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
-import { createS3Client, headObject, objectUrl, verifyObject } from './store.js'
+import { createS3Client, keyIsTaken, objectUrl, verifyObject } from './store.js'
 import { formatBytes, writeSummary } from './summary.js'
 import { uploadStream } from './upload.js'
 
@@ -33,7 +33,11 @@ export function maskSecretInputs(read: InputReader): void {
   for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) registerSecret(read(name))
 }
 
-export function createLedger(read: InputReader, context: RunContext, retryPolicy: RetryPolicy): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
+export function createLedger(
+  read: InputReader,
+  context: RunContext,
+  retryPolicy: RetryPolicy
+): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
   const inputs = parseLedgerInputs(read)
   const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
   const ledger = new Ledger(backend, inputs.table, context.runId, retryPolicy, message => core.info(message))
@@ -63,7 +67,13 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
   const dispatchId = givenDispatchId ?? randomUUID()
   state.save({ phase: 'locating', dispatchId })
   core.setOutput(Output.DispatchId, dispatchId)
-  const found = createRow && !givenDispatchId ? await ledger.create(dispatchId) : await locateOrCreate(ledger, dispatchId, createRow)
+  let found: BackupRow
+  try {
+    found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
+  } catch (error) {
+    state.save({ failure: messageOf(error) })
+    throw error
+  }
   core.setOutput(Output.BackupId, found.id)
   if (found.status !== 'in_progress') return reportAlreadyFinished(found, state)
 
@@ -101,24 +111,31 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     const client = createS3Client(inputs)
     const where = objectUrl(inputs.bucket, key)
     signal.throwIfAborted()
-    if (await headObject(client, inputs.bucket, key)) {
-      throw new StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`)
+    if (await keyIsTaken(client, inputs.bucket, key, signal)) {
+      throw new StoreError(
+        `An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`
+      )
     }
 
-    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesUploaded: 0, uploadStartedAt: new Date().toISOString() })
+    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date().toISOString() })
     signal.throwIfAborted()
     const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
       let lastLog = Date.now()
       const uploadStart = Date.now()
       const result = await uploadStream(
         client,
-        { bucket: inputs.bucket, key, contentType: CONTENT_TYPES[inputs.format], metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId } },
+        {
+          bucket: inputs.bucket,
+          key,
+          contentType: CONTENT_TYPES[inputs.format],
+          metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId }
+        },
         createArchive(entries, inputs.format, inputs.compressionLevel),
         signal,
         {
           onUploadCreated: uploadId => state.save({ uploadId }),
+          onPartSent: bytesSent => state.save({ bytesSent }),
           onProgress: (bytesUploaded, parts) => {
-            state.save({ bytesUploaded })
             if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
               lastLog = Date.now()
               const seconds = (Date.now() - uploadStart) / 1000
@@ -126,7 +143,12 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
             }
           },
           onBeforeComplete: expected =>
-            state.save({ phase: 'completing', archiveBytes: expected.size, expectedEtag: expected.etags.join(' '), sha256: expected.sha256 })
+            state.save({
+              phase: 'completing',
+              archiveBytes: expected.size,
+              expectedEtag: expected.etags.join(' '),
+              sha256: expected.sha256
+            })
         }
       )
       core.info(`Uploaded ${formatBytes(result.size)} in ${result.parts} parts.`)
@@ -155,7 +177,9 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       durationMs: Date.now() - startedAt
     })
     if (written.row.status !== 'success') {
-      throw new Error(`${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`)
+      throw new Error(
+        `${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`
+      )
     }
     core.info(`Row ${row.id} marked success: ${where}, ${formatBytes(upload.size)}.`)
   } catch (caught) {
@@ -167,12 +191,6 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files, reason: message })
     throw new Error(message, { cause: error })
   }
-}
-
-async function locateOrCreate(ledger: Ledger, dispatchId: string, createRow: boolean): Promise<BackupRow> {
-  if (!createRow) return ledger.locate(dispatchId)
-  // create-row with a given dispatch id: a re-run of the same scheduled job finds its own row.
-  return ledger.create(dispatchId)
 }
 
 /** Marks the row failed; if the database cannot be reached now, post will retry from state. */
@@ -197,4 +215,3 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): void {
     title: 'Backup already finished'
   })
 }
-

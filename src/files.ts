@@ -51,7 +51,8 @@ export async function collectEntries(patterns: readonly string[], options: Colle
     if (byPath.has(relativePath)) continue
     byPath.set(relativePath, await describe(absolutePath, relativePath))
   }
-  if (byPath.size === 0) {
+  // Empty directories alone are not a backup: something the user meant to save is missing.
+  if (![...byPath.values()].some(entry => entry.type !== 'directory')) {
     throw new ArchiveError(
       `No files matched 'path' (${patterns.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`
     )
@@ -64,11 +65,15 @@ async function describe(absolutePath: string, relativePath: string): Promise<Arc
   try {
     stats = await lstat(absolutePath)
   } catch (error) {
-    throw new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, { cause: error })
+    throw new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
+      cause: error
+    })
   }
   const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime }
   if (stats.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: await readlink(absolutePath) }
   if (stats.isDirectory()) return { ...base, type: 'directory', size: 0 }
   if (stats.isFile()) return { ...base, type: 'file', size: stats.size }
-  throw new ArchiveError(`${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`)
+  throw new ArchiveError(
+    `${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`
+  )
 }

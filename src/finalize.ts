@@ -1,9 +1,9 @@
 import * as core from '@actions/core'
 import { createLedger, maskSecretInputs } from './backup.js'
 import type { RunContext } from './context.js'
-import { LedgerError, messageOf } from './errors.js'
+import { InputError, LedgerError, messageOf } from './errors.js'
 import { parseBackupInputs, type InputReader } from './inputs.js'
-import type { Outcome } from './ledger.js'
+import type { BackupRow, Ledger, Outcome } from './ledger.js'
 import type { RetryPolicy } from './retry.js'
 import { describeStop, type RunState, type StateStore } from './state.js'
 import { abortUpload, createS3Client, objectUrl, openUploads, verifyObject } from './store.js'
@@ -18,36 +18,38 @@ const POST_RETRY: RetryPolicy = { budgetMs: 50_000, initialDelayMs: 1_000, maxDe
  * with what happened. A no-op when main already finalized the row.
  */
 export async function runPost(read: InputReader, context: RunContext, state: StateStore): Promise<void> {
+  maskSecretInputs(read)
   const saved = state.load()
-  if (!saved.phase) {
-    core.info('main did not start a backup (its inputs were invalid or it was skipped); nothing to finalize.')
-    return
-  }
   if (saved.phase === 'finalized') {
     core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`)
     return
   }
-  maskSecretInputs(read)
-  const { ledger } = createLedger(read, context, POST_RETRY)
-  const dispatchId = saved.dispatchId ?? ''
+  let setup
+  try {
+    setup = createLedger(read, context, POST_RETRY)
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    core.info('main refused its inputs before touching any row; nothing to finalize.')
+    return
+  }
+  const { ledger } = setup
+  const dispatchId = saved.dispatchId ?? setup.dispatchId ?? ''
 
   let rowId = saved.rowId
   if (!rowId) {
-    // main failed while identifying the row and said why; nothing was claimed.
     if (saved.failure) {
       core.info(`main could not identify the row (${saved.failure}); nothing to finalize.`)
       return
     }
-    // main was stopped while looking the row up: find it ourselves so it cannot stay in_progress.
-    try {
-      rowId = (await ledger.locate(dispatchId)).id
-    } catch (error) {
-      if (error instanceof LedgerError && !error.transient && /^No .* row has dispatch_id/.test(error.message)) {
-        core.info(`No row has dispatch_id ${dispatchId}; nothing to finalize.`)
-        return
-      }
-      throw failLoudly(dispatchId, undefined, error)
+    if (!dispatchId) {
+      core.info('main stopped before it created a row; nothing to finalize.')
+      return
     }
+    // main was stopped before it claimed the row (even before it saved any state): find the row
+    // ourselves so that it cannot stay in_progress.
+    const row = await locateUnclaimed(ledger, dispatchId, context.runId)
+    if (!row) return
+    rowId = row.id
   }
 
   const outcome = await decideOutcome(read, saved)
@@ -72,6 +74,29 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   } catch (error) {
     throw failLoudly(dispatchId, rowId, error)
   }
+}
+
+/** The row, if it is still in_progress and not claimed by another run. */
+async function locateUnclaimed(ledger: Ledger, dispatchId: string, runId: string): Promise<BackupRow | undefined> {
+  let row
+  try {
+    row = await ledger.locate(dispatchId)
+  } catch (error) {
+    if (error instanceof LedgerError && !error.transient && /^No .* row has dispatch_id/.test(error.message)) {
+      core.info(`No row has dispatch_id ${dispatchId}; nothing to finalize.`)
+      return undefined
+    }
+    throw failLoudly(dispatchId, undefined, error)
+  }
+  if (row.status !== 'in_progress') {
+    core.info(`Row ${row.id} is already ${row.status}; nothing to do.`)
+    return undefined
+  }
+  if (row.workflow_run_id && row.workflow_run_id !== runId) {
+    core.info(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; leaving it to that run.`)
+    return undefined
+  }
+  return row
 }
 
 /** success only for an object that is complete and matches what main uploaded; else failed with why. */
@@ -100,13 +125,21 @@ async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promi
     await abortLeftoverUploads(client, bucket, key, saved)
   } catch (error) {
     core.warning(`Could not abort the unfinished upload: ${messageOf(error)}`)
-    return { status: 'failed', errorText: `${reason} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.` }
+    return {
+      status: 'failed',
+      errorText: `${reason} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
+    }
   }
   return { status: 'failed', errorText: reason }
 }
 
 /** Aborts the saved upload, and any upload of our key that main started but had no time to save. */
-async function abortLeftoverUploads(client: ReturnType<typeof createS3Client>, bucket: string, key: string, saved: Partial<RunState>): Promise<void> {
+async function abortLeftoverUploads(
+  client: ReturnType<typeof createS3Client>,
+  bucket: string,
+  key: string,
+  saved: Partial<RunState>
+): Promise<void> {
   const uploadIds = new Set<string>()
   if (saved.uploadId) uploadIds.add(saved.uploadId)
   if (saved.phase === 'uploading' && !saved.uploadId) {

@@ -218,7 +218,8 @@ function parseBoolean(read: InputReader, input: InputName, problems: Problem[]):
 function parseCompressionLevel(raw: string, format: ArchiveFormat, problems: Problem[]): number | undefined {
   const range = COMPRESSION_LEVELS[format]
   if (!range) {
-    if (raw !== '') problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` })
+    if (raw !== '')
+      problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` })
     return undefined
   }
   if (raw === '') return range.default

@@ -11,7 +11,10 @@ export interface KeyContext {
 
 /** `{timestamp}` is UTC `YYYYMMDDTHHMMSSZ`, as in the contract. */
 export function utcTimestamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')
+  return now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z')
 }
 
 /**

@@ -76,11 +76,14 @@ export class TableLedgerBackend implements LedgerBackend {
     const code = error.code ?? ''
     const what = `Could not ${action} in table '${this.table}'`
     if (status === 0 || status === 408 || status === 429 || status >= 500 || code.startsWith('PGRST00')) {
-      const reason = status === 0 ? `no answer from the Supabase URL (${error.message})` : `HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}`
+      const reason =
+        status === 0 ? `no answer from the Supabase URL (${error.message})` : `HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}`
       return new LedgerError(`${what}: ${reason}.`, true)
     }
     if (status === 401 && !code) {
-      return new LedgerError(`${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`)
+      return new LedgerError(
+        `${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`
+      )
     }
     if (code === 'PGRST301' || code === 'PGRST302' || code === 'PGRST303') {
       return new LedgerError(`${what}: 'supabase-key' is not a valid key for this project (${code}: ${error.message}).`)

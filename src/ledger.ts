@@ -156,7 +156,9 @@ export class Ledger {
 
   private withRetry<T>(attempt: () => Promise<T>): Promise<T> {
     return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) =>
-      this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`)
+      this.onRetry(
+        `Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`
+      )
     )
   }
 }

@@ -17,8 +17,8 @@ export interface RunState {
   key: string
   /** Open multipart upload, cleared when it is completed or aborted. */
   uploadId: string
-  /** Archive bytes the store has acknowledged so far. */
-  bytesUploaded: number
+  /** Archive bytes handed to the store so far (parts sent, acknowledged or in flight). */
+  bytesSent: number
   /** Size, ETag and SHA-256 of the complete archive, known before CompleteMultipartUpload. */
   archiveBytes: number
   expectedEtag: string
@@ -41,7 +41,7 @@ const KEYS: { [K in keyof RunState]: string } = {
   bucket: 'SUPABASE_S3_BACKUP_BUCKET',
   key: 'SUPABASE_S3_BACKUP_KEY',
   uploadId: 'SUPABASE_S3_BACKUP_UPLOAD_ID',
-  bytesUploaded: 'SUPABASE_S3_BACKUP_BYTES_UPLOADED',
+  bytesSent: 'SUPABASE_S3_BACKUP_BYTES_SENT',
   archiveBytes: 'SUPABASE_S3_BACKUP_ARCHIVE_BYTES',
   expectedEtag: 'SUPABASE_S3_BACKUP_EXPECTED_ETAG',
   sha256: 'SUPABASE_S3_BACKUP_SHA256',
@@ -51,7 +51,7 @@ const KEYS: { [K in keyof RunState]: string } = {
   finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS'
 }
 
-const NUMERIC_KEYS = new Set<keyof RunState>(['bytesUploaded', 'archiveBytes'])
+const NUMERIC_KEYS = new Set<keyof RunState>(['bytesSent', 'archiveBytes'])
 
 /** Reads and writes the runner's per-step state (GITHUB_STATE in main, STATE_* in post). */
 export interface StateStore {
@@ -59,17 +59,22 @@ export interface StateStore {
   load(): Partial<RunState>
 }
 
+/** What this process saved: main reads its own state back; post gets main's through STATE_* env. */
+const savedHere = new Map<keyof RunState, string>()
+
 export const runnerState: StateStore = {
   save(values) {
     for (const [name, value] of Object.entries(values) as [keyof RunState, RunState[keyof RunState] | undefined][]) {
+      const raw = value === undefined ? '' : String(value)
       // core.saveState appends synchronously to GITHUB_STATE: it survives a SIGKILL that follows.
-      core.saveState(KEYS[name], value === undefined ? '' : String(value))
+      core.saveState(KEYS[name], raw)
+      savedHere.set(name, raw)
     }
   },
   load() {
     const loaded: Partial<Record<keyof RunState, string | number>> = {}
     for (const [name, key] of Object.entries(KEYS) as [keyof RunState, string][]) {
-      const raw = core.getState(key)
+      const raw = savedHere.get(name) ?? core.getState(key)
       if (raw === '') continue
       if (NUMERIC_KEYS.has(name)) {
         const number = Number(raw)
@@ -96,7 +101,7 @@ export function describeStop(saved: Partial<RunState>): string {
     case 'claimed':
       return `${who} while preparing the archive, before the upload started.`
     case 'uploading':
-      return `${who} while uploading, after ${formatBytes(saved.bytesUploaded ?? 0)} of the archive had been uploaded; the partial upload was aborted and nothing was stored.`
+      return `${who} while uploading, after ${formatBytes(saved.bytesSent ?? 0)} of the archive had been sent; the partial upload was aborted and nothing was stored.`
     case 'completing':
     case 'verifying':
       return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the partial upload was aborted.`

@@ -31,15 +31,36 @@ export function objectUrl(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`
 }
 
-export async function headObject(client: S3Client, bucket: string, key: string): Promise<{ size: number; etag: string } | undefined> {
+export async function headObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  signal?: AbortSignal
+): Promise<{ size: number; etag: string } | undefined> {
+  const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
-      abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+      abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
     })
     return { size: head.ContentLength ?? -1, etag: head.ETag ?? '' }
   } catch (error) {
     if (statusOf(error) === 404) return undefined
+    if (signal?.aborted) throw signal.reason
     throw storeError(error, `check ${objectUrl(bucket, key)}`)
+  }
+}
+
+/**
+ * Whether the key is already taken, before spending an upload on it. S3 answers 403 instead of
+ * 404 for a missing key when the credentials lack s3:ListBucket, so 403 means "unknown": the
+ * If-None-Match on CompleteMultipartUpload still guarantees nothing is overwritten.
+ */
+export async function keyIsTaken(client: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    return (await headObject(client, bucket, key, signal)) !== undefined
+  } catch (error) {
+    if (error instanceof StoreError && statusOf(error.cause) === 403) return false
+    throw error
   }
 }
 
@@ -56,7 +77,11 @@ export async function abortUpload(client: S3Client, bucket: string, key: string,
 }
 
 /** Open multipart uploads of exactly this key. */
-export async function openUploads(client: S3Client, bucket: string, key: string): Promise<{ uploadId: string; initiated: Date | undefined }[]> {
+export async function openUploads(
+  client: S3Client,
+  bucket: string,
+  key: string
+): Promise<{ uploadId: string; initiated: Date | undefined }[]> {
   try {
     const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
       abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
@@ -85,7 +110,12 @@ export function multipartEtag(partMd5s: readonly Buffer[]): string {
  * Confirms with HeadObject that the object at the key is the one we uploaded: same size, and
  * an ETag we computed where the store returns an MD5-style one.
  */
-export async function verifyObject(client: S3Client, bucket: string, key: string, expected: ExpectedObject): Promise<{ size: number; etag: string }> {
+export async function verifyObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  expected: ExpectedObject
+): Promise<{ size: number; etag: string }> {
   const head = await headObject(client, bucket, key)
   const where = objectUrl(bucket, key)
   if (!head) throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`)
@@ -94,7 +124,9 @@ export async function verifyObject(client: S3Client, bucket: string, key: string
   }
   const etag = head.etag.replace(/"/g, '').toLowerCase()
   if (/^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
-    throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`)
+    throw new VerificationError(
+      `${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`
+    )
   }
   return head
 }
@@ -117,19 +149,45 @@ export function storeError(error: unknown, action: string): BackupError {
     case 'NoSuchBucket':
       return new StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error })
     case 'InvalidAccessKeyId':
-      return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, { cause: error })
+      return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, {
+        cause: error
+      })
     case 'SignatureDoesNotMatch':
-      return new StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error })
+      return new StoreError(
+        `${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`,
+        { cause: error }
+      )
     case 'AccessDenied':
     case 'Forbidden':
-      return new StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error })
+      return new StoreError(
+        `${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`,
+        { cause: error }
+      )
     case 'PreconditionFailed':
-      return new StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error })
+      return new StoreError(
+        `${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`,
+        { cause: error }
+      )
     case 'CredentialsProviderError':
-      return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error })
+      return new StoreError(
+        `${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`,
+        { cause: error }
+      )
   }
   if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
-    return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error })
+    return new StoreError(
+      `${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`,
+      { cause: error }
+    )
   }
-  return new StoreError(`${prefix}: ${name && name !== 'Error' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error })
+  if (status === 403) {
+    return new StoreError(
+      `${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`,
+      { cause: error }
+    )
+  }
+  return new StoreError(
+    `${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`,
+    { cause: error }
+  )
 }

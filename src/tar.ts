@@ -24,7 +24,11 @@ export function tarHeader(entry: ArchiveEntry): Buffer {
     linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
   })
   if (Object.keys(pax).length === 0) return header
-  const records = Buffer.from(Object.entries(pax).map(([key, value]) => paxRecord(key, value)).join(''))
+  const records = Buffer.from(
+    Object.entries(pax)
+      .map(([key, value]) => paxRecord(key, value))
+      .join('')
+  )
   const paxHeader = ustarBlock({
     name: asciiFallback(`PaxHeader/${name}`, 100),
     prefix: '',

@@ -37,6 +37,8 @@ export interface UploadTarget {
 export interface UploadHooks {
   /** Called with the new upload id before any part is sent (save it: post aborts it). */
   onUploadCreated(uploadId: string): void
+  /** Called as each part is handed to the store, with the archive bytes sent so far. */
+  onPartSent(bytesSent: number): void
   /** Called after each part is acknowledged, with the total bytes acknowledged so far. */
   onProgress(bytesUploaded: number, parts: number): void
   /** Called with what the object must look like, before CompleteMultipartUpload is sent. */
@@ -55,12 +57,23 @@ export interface UploadResult {
  * produced and sent QUEUE_SIZE at a time. On any error or abort the upload is aborted before
  * this rejects, so no parts are left behind in the store.
  */
-export async function uploadStream(client: S3Client, target: UploadTarget, body: Readable, signal: AbortSignal, hooks: UploadHooks): Promise<UploadResult> {
+export async function uploadStream(
+  client: S3Client,
+  target: UploadTarget,
+  body: Readable,
+  signal: AbortSignal,
+  hooks: UploadHooks
+): Promise<UploadResult> {
   const where = objectUrl(target.bucket, target.key)
   let uploadId: string
   try {
     const created = await client.send(
-      new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, ContentType: target.contentType, Metadata: target.metadata }),
+      new CreateMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        ContentType: target.contentType,
+        Metadata: target.metadata
+      }),
       { abortSignal: signal }
     )
     if (!created.UploadId) throw new Error('the store returned no UploadId')
@@ -121,6 +134,7 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
         if (filled === part.length) {
           if (partNumber >= MAX_PARTS) throw new Error(`the archive needs more than ${MAX_PARTS} parts`)
           void sendPart(partNumber, part)
+          hooks.onPartSent(size - (chunk.length - offset))
           partNumber += 1
           part = Buffer.allocUnsafe(partSize(partNumber))
           filled = 0
@@ -129,7 +143,10 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
         }
       }
     }
-    if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) void sendPart(partNumber, part.subarray(0, filled))
+    if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) {
+      void sendPart(partNumber, part.subarray(0, filled))
+      hooks.onPartSent(size)
+    }
     await Promise.all(inFlight)
     if (signal.aborted) throw signal.reason
     if (failure) throw failure
@@ -146,8 +163,9 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
         MultipartUpload: { Parts: completed },
         // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
         IfNoneMatch: '*'
-      }),
-      { abortSignal: signal }
+      })
+      // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
+      // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
     )
     return { size, sha256: digest, parts: completed.length, expected }
   } catch (error) {
