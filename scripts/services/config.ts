@@ -1,0 +1,61 @@
+// Shared shapes and paths of the local test services (used by cli.ts, daemon.ts and the harness).
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const SERVICES_DIR = path.join(REPO_ROOT, '.services')
+export const ENV_JSON = path.join(SERVICES_DIR, 'env.json')
+export const ENV_SH = path.join(SERVICES_DIR, 'env.sh')
+/** Written first thing by `start`, so `stop` can clean up even a half-started run. */
+export const STATE_JSON = path.join(SERVICES_DIR, 'state.json')
+
+/** `.services/env.json`: everything a test, the demo or CI needs to reach the services. */
+export interface ServicesEnv {
+  SUPABASE_URL: string
+  SUPABASE_ANON_KEY: string
+  SUPABASE_SERVICE_ROLE_KEY: string
+  JWT_SECRET: string
+  DATABASE_URL: string
+  PGDATA: string
+  PGBIN: string
+  PGPORT: string
+  PGHOST: string
+  PGLOG: string
+  S3_ENDPOINT: string
+  S3_REGION: string
+  S3_ACCESS_KEY_ID: string
+  S3_SECRET_ACCESS_KEY: string
+  S3_BUCKET: string
+  S3_DIR: string
+  SERVICES_PID: string
+  SERVICES_STATE_DIR: string
+  SERVICES_LOG: string
+}
+
+/** What `stop` needs; filled in progressively while `start` runs. */
+export interface ServicesState {
+  stateDir: string
+  pgdata?: string
+  pgbin?: string
+  daemonPid?: number
+}
+
+/** Handed to the daemon (as a file path argument) so secrets stay off the command line. */
+export interface DaemonConfig {
+  databaseUrl: string
+  jwtSecret: string
+  anonKey: string
+  serviceRoleKey: string
+  s3Dir: string
+  s3AccessKeyId: string
+  s3SecretAccessKey: string
+  buckets: string[]
+  /** The daemon writes {restPort, s3Port} here once both servers listen. */
+  readyFile: string
+}
+
+export interface DaemonReady {
+  restPort: number
+  s3Port: number
+  pid: number
+}

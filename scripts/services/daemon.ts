@@ -1,0 +1,49 @@
+// The one background process hosting the PostgREST stand-in and the patched s3rver.
+// Spawned detached by `cli.ts start`; ports are chosen by the kernel (listen on 0) and reported
+// through the ready file, so there is no free-port race.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs'
+import type { DaemonConfig, DaemonReady } from './config.js'
+import { startRest } from './rest.js'
+import { startS3 } from './s3.js'
+
+const configPath = process.argv[2]
+if (!configPath) {
+  console.error('usage: daemon.ts <config.json>')
+  process.exit(2)
+}
+const config = JSON.parse(readFileSync(configPath, 'utf8')) as DaemonConfig
+
+const { rest, port: restPort } = await startRest({
+  databaseUrl: config.databaseUrl,
+  jwtSecret: config.jwtSecret,
+  anonKey: config.anonKey,
+  serviceRoleKey: config.serviceRoleKey
+})
+const { s3, port: s3Port } = await startS3({
+  directory: config.s3Dir,
+  accessKeyId: config.s3AccessKeyId,
+  secretAccessKey: config.s3SecretAccessKey,
+  buckets: config.buckets
+})
+
+const ready: DaemonReady = { restPort, s3Port, pid: process.pid }
+// Write-then-rename: the CLI never reads a half-written file.
+writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready))
+renameSync(`${config.readyFile}.tmp`, config.readyFile)
+console.log(`services daemon ${process.pid}: rest on ${restPort}, s3 on ${s3Port}`)
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  console.log(`received ${signal}, shutting down`)
+  const timer = setTimeout(() => process.exit(0), 3000)
+  timer.unref()
+  await Promise.allSettled([rest.close(), s3.close()])
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
+// Keep serving on stray errors: one bad request must not take the test services down.
+process.on('uncaughtException', err => console.error('uncaught:', err))
+process.on('unhandledRejection', err => console.error('unhandled rejection:', err))

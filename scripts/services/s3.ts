@@ -1,0 +1,783 @@
+// s3rver 3.7.1, patched to behave like S3 where our code depends on it. s3rver is a Koa app:
+// one middleware unshifted onto `server.middleware` before `run()` sees every request first.
+// What it adds (see /work/shared/test-services.md for the gaps):
+//   - SigV4 header signatures are really verified (s3rver only checks the key id exists);
+//     anonymous requests are refused like on a private bucket.
+//   - AbortMultipartUpload, ListMultipartUploads, NoSuchUpload on unknown uploads.
+//   - If-None-Match: * on PutObject / CompleteMultipartUpload → 412 PreconditionFailed.
+//   - CompleteMultipartUpload validates parts (InvalidPart, InvalidPartOrder, EntityTooSmall)
+//     and returns S3's multipart ETag ("md5-of-part-md5s-N").
+//   - aws-chunked bodies (the SDK's flexible checksums, CRC trailer) are decoded, CRC32 verified.
+//   - a control API under /__control/ (stats, long-poll on uploaded bytes, fault injection).
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { Readable, Transform, pipeline } from 'node:stream'
+import type { TransformCallback } from 'node:stream'
+import zlib from 'node:zlib'
+
+const require = createRequire(import.meta.url)
+
+// ---- minimal typings for the parts of s3rver/Koa we touch (s3rver ships no types) ----------
+
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string
+  getBucket(bucket: string): Promise<unknown>
+  existsObject(bucket: string, key: string): Promise<boolean>
+  deleteObject(bucket: string, key: string): Promise<void>
+}
+
+interface KoaContext {
+  req: IncomingMessage
+  res: ServerResponse
+  method: string
+  url: string
+  path: string
+  query: Record<string, string | string[] | undefined>
+  headers: IncomingHttpHeaders
+  status: number
+  body: unknown
+  type: string
+  respond: boolean
+  store: FilesystemStore
+  set(name: string, value: string): void
+}
+
+type Next = () => Promise<void>
+type Middleware = (ctx: KoaContext, next: Next) => Promise<void>
+
+interface S3rverInstance {
+  middleware: Middleware[]
+  store: FilesystemStore
+  run(): Promise<{ port: number; address: string }>
+  close(): Promise<void>
+}
+
+type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance
+interface S3ErrorInstance extends Error {
+  status: number
+}
+type S3ErrorCtor = new (code: string, message?: string, detail?: Record<string, string | number>) => S3ErrorInstance
+
+const S3rver = require('s3rver') as S3rverCtor
+const S3Error = require('s3rver/lib/models/error') as S3ErrorCtor
+const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account') as {
+  DUMMY_ACCOUNT: { accessKeys: Map<string, string>; createKeyPair(id: string, secret: string): void; revokeAccessKey(id: string): void }
+}
+
+// ---- public types ---------------------------------------------------------------------------
+
+export type S3Op =
+  | 'ListBuckets'
+  | 'CreateBucket'
+  | 'DeleteBucket'
+  | 'HeadBucket'
+  | 'ListObjects'
+  | 'ListObjectsV2'
+  | 'ListMultipartUploads'
+  | 'DeleteObjects'
+  | 'PutObject'
+  | 'CopyObject'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'DeleteObject'
+  | 'CreateMultipartUpload'
+  | 'UploadPart'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'Other'
+
+export interface S3Fault {
+  mode: 'none' | 'status' | 'reset' | 'slow' | 'hang'
+  /** Only requests of this operation (or these operations) are faulted; default all. */
+  op?: S3Op | S3Op[]
+  /** mode "status": HTTP status; 503 answers SlowDown, others InternalError-style XML. */
+  status?: number
+  /** mode "slow": delay before the request is processed. */
+  delayMs?: number
+  /** mode "slow": throttle request bodies (PutObject/UploadPart) to this rate. */
+  bytesPerSec?: number
+  /** How many matching requests are faulted (default unlimited). */
+  count?: number
+}
+
+export interface S3Stats {
+  /** Payload bytes received by PutObject and UploadPart bodies (decoded, i.e. without aws-chunked framing). */
+  partBytes: number
+  parts: number
+  puts: number
+  completes: number
+  aborts: number
+  requests: number
+  faulted: number
+}
+
+export interface S3Options {
+  directory: string
+  accessKeyId: string
+  secretAccessKey: string
+  buckets: string[]
+  host?: string
+  port?: number
+}
+
+const MIN_PART_SIZE = 5 * 1024 * 1024
+const UPLOAD_ID_RE = /^[0-9a-f]{1,64}$/i
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+const xmlEscape = (s: string): string =>
+  s.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c)
+
+const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+
+const sha256hex = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex')
+const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest()
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v.join(',') : v
+}
+
+function s3Error(code: string, message: string, detail: Record<string, string | number> = {}, status?: number): S3ErrorInstance {
+  const err = new S3Error(code, message, detail)
+  if (status !== undefined) err.status = status
+  return err
+}
+
+const noSuchUpload = (uploadId: string): S3ErrorInstance =>
+  s3Error(
+    'NoSuchUpload',
+    'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+    { UploadId: uploadId }
+  )
+
+/** Read and discard a request body, so an early error answer does not race the client's upload. */
+async function drain(req: Readable): Promise<void> {
+  try {
+    for await (const _ of req) void _
+  } catch {
+    /* client went away: nothing to answer anyway */
+  }
+}
+
+async function readAll(req: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of req) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+interface Target {
+  bucket?: string
+  key?: string
+}
+
+function parseTarget(rawUrl: string): Target {
+  const rawPath = rawUrl.split('?')[0] ?? '/'
+  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(rawPath)
+  if (!m) return {}
+  const bucket = decodeURIComponent(m[1] ?? '')
+  const key = m[2] !== undefined && m[2] !== '' ? decodeURIComponent(m[2]) : undefined
+  return key === undefined ? { bucket } : { bucket, key }
+}
+
+export function classify(method: string, t: Target, rawQuery: Record<string, unknown>, headers: IncomingHttpHeaders): S3Op {
+  // The JS SDK tags requests with ?x-id=<Operation>; it carries no meaning for S3 routing.
+  const query = Object.fromEntries(Object.entries(rawQuery).filter(([k]) => k !== 'x-id'))
+  const has = (k: string): boolean => k in query
+  if (!t.bucket) return method === 'GET' ? 'ListBuckets' : 'Other'
+  if (t.key === undefined) {
+    if (method === 'PUT' && Object.keys(query).length === 0) return 'CreateBucket'
+    if (method === 'DELETE' && Object.keys(query).length === 0) return 'DeleteBucket'
+    if (method === 'HEAD') return 'HeadBucket'
+    if (method === 'GET' && has('uploads')) return 'ListMultipartUploads'
+    if (method === 'GET' && query['list-type'] === '2') return 'ListObjectsV2'
+    if (method === 'GET' && Object.keys(query).every(k => ['prefix', 'delimiter', 'marker', 'max-keys', 'encoding-type'].includes(k)))
+      return 'ListObjects'
+    if (method === 'POST' && has('delete')) return 'DeleteObjects'
+    return 'Other'
+  }
+  switch (method) {
+    case 'PUT':
+      if (has('uploadId')) return 'UploadPart'
+      if (Object.keys(query).length === 0) return 'x-amz-copy-source' in headers ? 'CopyObject' : 'PutObject'
+      return 'Other'
+    case 'POST':
+      if (has('uploads')) return 'CreateMultipartUpload'
+      if (has('uploadId')) return 'CompleteMultipartUpload'
+      return 'Other'
+    case 'DELETE':
+      return has('uploadId') ? 'AbortMultipartUpload' : Object.keys(query).length === 0 ? 'DeleteObject' : 'Other'
+    case 'GET':
+      return Object.keys(query).every(k => k.startsWith('response-') || k === 'partNumber' || k === 'versionId') ? 'GetObject' : 'Other'
+    case 'HEAD':
+      return 'HeadObject'
+    default:
+      return 'Other'
+  }
+}
+
+// ---- SigV4 ------------------------------------------------------------------------------------
+
+/**
+ * Verify an `Authorization: AWS4-HMAC-SHA256 ...` header the way S3 does: the canonical URI is
+ * the path exactly as sent (S3 does not double-encode or normalize), the payload hash is the
+ * x-amz-content-sha256 header as-is. Presigned (query) auth and SigV2 stay with s3rver.
+ */
+export function verifySigV4(
+  method: string,
+  rawUrl: string,
+  headers: IncomingHttpHeaders,
+  secretFor: (id: string) => string | undefined
+): void {
+  const auth = headerValue(headers, 'authorization') ?? ''
+  if (!auth.startsWith('AWS4-HMAC-SHA256 ')) return
+  const fields = new Map<string, string>()
+  for (const part of auth.slice('AWS4-HMAC-SHA256 '.length).split(',')) {
+    const eq = part.indexOf('=')
+    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
+  }
+  const credential = fields.get('Credential')
+  const signedHeaders = fields.get('SignedHeaders')
+  const signature = fields.get('Signature')
+  if (!credential || !signedHeaders || !signature) {
+    throw s3Error(
+      'AuthorizationHeaderMalformed',
+      'The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.'
+    )
+  }
+  const [accessKeyId = '', ...scopeParts] = credential.split('/')
+  const secret = secretFor(accessKeyId)
+  if (secret === undefined) {
+    throw s3Error('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
+      AWSAccessKeyId: accessKeyId
+    })
+  }
+  const payloadHash = headerValue(headers, 'x-amz-content-sha256')
+  if (payloadHash === undefined) throw s3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256')
+  const amzDate = headerValue(headers, 'x-amz-date') ?? ''
+
+  const [rawPath = '/', rawQuery = ''] = splitOnce(rawUrl, '?')
+  const canonicalQuery = rawQuery
+    .split('&')
+    .filter(p => p !== '')
+    .map(p => {
+      const [k = '', v = ''] = splitOnce(p, '=')
+      return [rfc3986(safeDecode(k)), rfc3986(safeDecode(v))] as const
+    })
+    .sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&')
+  const names = signedHeaders.split(';')
+  const canonicalHeaders = names.map(n => `${n}:${(headerValue(headers, n) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('')
+  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].join('\n')
+  const scope = scopeParts.join('/')
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n')
+
+  const [date = '', region = '', service = '', terminator = ''] = scopeParts
+  const key = hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), terminator)
+  const expected = createHmac('sha256', key).update(stringToSign).digest()
+  const given = Buffer.from(signature, 'hex')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw s3Error(
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      {
+        AWSAccessKeyId: accessKeyId,
+        StringToSign: stringToSign,
+        SignatureProvided: signature,
+        CanonicalRequest: canonicalRequest
+      }
+    )
+  }
+}
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep)
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + sep.length)]
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+// ---- aws-chunked decoding -----------------------------------------------------------------------
+
+/**
+ * Decodes `Content-Encoding: aws-chunked` bodies: `<hex>[;chunk-signature=..]\r\n<data>\r\n ...
+ * 0\r\n<trailer-name>:<value>\r\n\r\n`. Chunk signatures are not verified (the SDK's default is
+ * STREAMING-UNSIGNED-PAYLOAD-TRAILER); trailers are collected for checksum verification.
+ */
+class AwsChunkedDecoder extends Transform {
+  readonly trailers = new Map<string, string>()
+  private buf: Buffer = Buffer.alloc(0)
+  private remaining = 0 // data bytes left in the current chunk
+  private state: 'size' | 'data' | 'crlf' | 'trailer' | 'done' = 'size'
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk
+    try {
+      this.parse()
+      cb()
+    } catch (err) {
+      cb(err as Error)
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(this.state === 'done' || (this.state === 'trailer' && this.buf.length === 0) ? null : new Error('truncated aws-chunked body'))
+  }
+
+  private parse(): void {
+    for (;;) {
+      if (this.state === 'data') {
+        if (this.buf.length === 0) return
+        const n = Math.min(this.remaining, this.buf.length)
+        this.push(this.buf.subarray(0, n))
+        this.buf = this.buf.subarray(n)
+        this.remaining -= n
+        if (this.remaining === 0) this.state = 'crlf'
+        continue
+      }
+      if (this.state === 'done') {
+        this.buf = Buffer.alloc(0)
+        return
+      }
+      const eol = this.buf.indexOf('\r\n')
+      if (eol < 0) return
+      const line = this.buf.subarray(0, eol).toString('latin1')
+      this.buf = this.buf.subarray(eol + 2)
+      if (this.state === 'crlf') {
+        if (line !== '') throw new Error('malformed aws-chunked body (missing CRLF after chunk)')
+        this.state = 'size'
+      } else if (this.state === 'size') {
+        const size = parseInt(line.split(';')[0] ?? '', 16)
+        if (!Number.isFinite(size)) throw new Error('malformed aws-chunked chunk size')
+        if (size === 0) this.state = 'trailer'
+        else {
+          this.remaining = size
+          this.state = 'data'
+        }
+      } else if (this.state === 'trailer') {
+        if (line === '') this.state = 'done'
+        else {
+          const [name = '', value = ''] = splitOnce(line, ':')
+          this.trailers.set(name.trim().toLowerCase(), value.trim())
+        }
+      }
+    }
+  }
+}
+
+// ---- the patched server -------------------------------------------------------------------------
+
+export class S3Server {
+  private readonly s3rver: S3rverInstance
+  private fault: S3Fault = { mode: 'none' }
+  private releaseHung: Array<() => void> = []
+  private waiters: Array<{ n: number; resolve: () => void }> = []
+  private stats: S3Stats = S3Server.emptyStats()
+
+  constructor(opts: S3Options) {
+    // Only the generated key pair is valid: the well-known S3RVER/S3RVER pair is revoked.
+    DUMMY_ACCOUNT.revokeAccessKey('S3RVER')
+    DUMMY_ACCOUNT.createKeyPair(opts.accessKeyId, opts.secretAccessKey)
+    this.s3rver = new S3rver({
+      address: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      directory: opts.directory,
+      silent: true,
+      vhostBuckets: false,
+      configureBuckets: opts.buckets.map(name => ({ name }))
+    })
+    this.s3rver.middleware.unshift((ctx, next) => this.handle(ctx, next))
+  }
+
+  private static emptyStats(): S3Stats {
+    return { partBytes: 0, parts: 0, puts: 0, completes: 0, aborts: 0, requests: 0, faulted: 0 }
+  }
+
+  async listen(): Promise<number> {
+    const addr = await this.s3rver.run()
+    return addr.port
+  }
+
+  async close(): Promise<void> {
+    this.setFault({ mode: 'none' })
+    await this.s3rver.close()
+  }
+
+  private setFault(f: S3Fault): void {
+    this.fault = f
+    if (f.mode !== 'hang') {
+      const waiting = this.releaseHung
+      this.releaseHung = []
+      for (const release of waiting) release()
+    }
+  }
+
+  private takeFault(op: S3Op): S3Fault | undefined {
+    const f = this.fault
+    if (f.mode === 'none') return undefined
+    if (f.op !== undefined && !(Array.isArray(f.op) ? f.op : [f.op]).includes(op)) return undefined
+    if (f.count !== undefined) {
+      if (f.count <= 0) return undefined
+      f.count -= 1
+      if (f.count === 0) this.setFault({ mode: 'none' })
+    }
+    this.stats.faulted += 1
+    return { ...f }
+  }
+
+  private addBytes(n: number): void {
+    this.stats.partBytes += n
+    const ready = this.waiters.filter(w => this.stats.partBytes >= w.n)
+    this.waiters = this.waiters.filter(w => this.stats.partBytes < w.n)
+    for (const w of ready) w.resolve()
+  }
+
+  private async handle(ctx: KoaContext, next: Next): Promise<void> {
+    if (ctx.path.startsWith('/__control/')) return this.control(ctx)
+    this.stats.requests += 1
+
+    const target = parseTarget(ctx.url)
+    const op = classify(ctx.method, target, ctx.query, ctx.headers)
+
+    const fault = this.takeFault(op)
+    let bytesPerSec: number | undefined
+    if (fault) {
+      switch (fault.mode) {
+        case 'reset':
+          ctx.req.socket.destroy()
+          ctx.respond = false
+          return
+        case 'status': {
+          await drain(ctx.req)
+          const status = fault.status ?? 503
+          if (status === 503) throw s3Error('SlowDown', 'Please reduce your request rate.', {}, 503)
+          if (status >= 500) throw s3Error('InternalError', 'We encountered an internal error. Please try again.', {}, status)
+          throw s3Error('InvalidRequest', `Injected fault (HTTP ${status})`, {}, status)
+        }
+        case 'slow':
+          if (fault.delayMs) await new Promise(r => setTimeout(r, fault.delayMs))
+          bytesPerSec = fault.bytesPerSec
+          break
+        case 'hang':
+          await new Promise<void>(r => this.releaseHung.push(r))
+          if (ctx.req.socket.destroyed) {
+            ctx.respond = false
+            return
+          }
+          break
+      }
+    }
+
+    // Authentication: real SigV4 check; anonymous access refused (buckets are private on S3).
+    const hasQueryAuth = 'X-Amz-Algorithm' in ctx.query || 'Signature' in ctx.query
+    if (!ctx.headers.authorization && !hasQueryAuth) {
+      await drain(ctx.req)
+      throw s3Error('AccessDenied', 'Access Denied')
+    }
+    try {
+      verifySigV4(ctx.method, ctx.url, ctx.headers, id => DUMMY_ACCOUNT.accessKeys.get(id))
+    } catch (err) {
+      await drain(ctx.req)
+      throw err
+    }
+
+    const { bucket, key } = target
+    switch (op) {
+      case 'AbortMultipartUpload':
+        return this.abort(ctx, bucket ?? '', key ?? '')
+      case 'ListMultipartUploads':
+        return this.listUploads(ctx, bucket ?? '')
+      case 'PutObject':
+      case 'UploadPart':
+        return this.upload(ctx, next, op, bucket ?? '', key ?? '', bytesPerSec)
+      case 'CompleteMultipartUpload':
+        return this.complete(ctx, next, bucket ?? '', key ?? '')
+      case 'CreateMultipartUpload':
+        // S3 ignores a body here; decode-free pass-through is fine.
+        return next()
+      default:
+        return next()
+    }
+  }
+
+  private async control(ctx: KoaContext): Promise<void> {
+    const json = (status: number, body: unknown): void => {
+      ctx.status = status
+      ctx.type = 'application/json'
+      ctx.body = JSON.stringify(body)
+    }
+    if (ctx.method === 'GET' && ctx.path === '/__control/stats') return json(200, this.stats)
+    if (ctx.method === 'POST' && ctx.path === '/__control/reset-stats') {
+      this.stats = S3Server.emptyStats()
+      return json(200, this.stats)
+    }
+    if (ctx.method === 'GET' && ctx.path === '/__control/wait') {
+      // Long-poll so tests await an event instead of sleeping.
+      const n = Number(ctx.query['partBytes'] ?? 0)
+      const timeoutMs = Number(ctx.query['timeoutMs'] ?? 30_000)
+      if (this.stats.partBytes < n) {
+        const reached = await new Promise<boolean>(resolve => {
+          const timer = setTimeout(() => {
+            this.waiters = this.waiters.filter(w => w !== waiter)
+            resolve(false)
+          }, timeoutMs)
+          const waiter = {
+            n,
+            resolve: () => {
+              clearTimeout(timer)
+              resolve(true)
+            }
+          }
+          this.waiters.push(waiter)
+        })
+        if (!reached) return json(408, { ...this.stats, message: `timed out waiting for partBytes >= ${n}` })
+      }
+      return json(200, this.stats)
+    }
+    if (ctx.method === 'POST' && ctx.path === '/__control/faults') {
+      const body = JSON.parse((await readAll(ctx.req)).toString('utf8') || '{}') as S3Fault
+      if (!['none', 'status', 'reset', 'slow', 'hang'].includes(body.mode))
+        return json(400, { message: `unknown fault mode: ${String(body.mode)}` })
+      this.setFault(body)
+      return json(200, this.fault)
+    }
+    return json(404, { message: 'unknown control route' })
+  }
+
+  private uploadsDir(store: FilesystemStore, bucket: string): string {
+    // s3rver keeps open uploads in <dir>/<bucket>/._S3rver_uploads/<uploadId>/ with a `key` file.
+    return store.getResourcePath(bucket, undefined, 'uploads')
+  }
+
+  private async requireBucket(ctx: KoaContext, bucket: string): Promise<void> {
+    if (!(await ctx.store.getBucket(bucket))) {
+      await drain(ctx.req)
+      throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket })
+    }
+  }
+
+  /** The upload's directory if `uploadId` is an open upload of `key`, else NoSuchUpload. */
+  private async openUpload(ctx: KoaContext, bucket: string, key: string): Promise<string> {
+    const uploadId = String(ctx.query['uploadId'] ?? '')
+    const dir = path.join(this.uploadsDir(ctx.store, bucket), uploadId)
+    const storedKey = UPLOAD_ID_RE.test(uploadId) ? await fs.readFile(path.join(dir, 'key'), 'utf8').catch(() => undefined) : undefined
+    if (storedKey !== key) {
+      await drain(ctx.req)
+      throw noSuchUpload(uploadId)
+    }
+    return dir
+  }
+
+  private async abort(ctx: KoaContext, bucket: string, key: string): Promise<void> {
+    await this.requireBucket(ctx, bucket)
+    const dir = await this.openUpload(ctx, bucket, key)
+    await fs.rm(dir, { recursive: true, force: true })
+    this.stats.aborts += 1
+    ctx.status = 204
+    ctx.body = null
+  }
+
+  private async listUploads(ctx: KoaContext, bucket: string): Promise<void> {
+    await this.requireBucket(ctx, bucket)
+    const prefix = String(ctx.query['prefix'] ?? '')
+    const delimiter = String(ctx.query['delimiter'] ?? '')
+    const keyMarker = String(ctx.query['key-marker'] ?? '')
+    const maxUploads = Math.min(1000, Number(ctx.query['max-uploads'] ?? 1000) || 1000)
+    const dir = this.uploadsDir(ctx.store, bucket)
+    const ids = await fs.readdir(dir).catch(() => [] as string[])
+    const uploads: Array<{ key: string; id: string; initiated: Date }> = []
+    for (const id of ids) {
+      const keyFile = path.join(dir, id, 'key')
+      // A directory without `key` is not an upload (s3rver creates one for a part to an unknown id).
+      const key = await fs.readFile(keyFile, 'utf8').catch(() => undefined)
+      if (key === undefined || !key.startsWith(prefix) || (keyMarker && key <= keyMarker)) continue
+      uploads.push({ key, id, initiated: (await fs.stat(keyFile)).mtime })
+    }
+    uploads.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated.getTime() - b.initiated.getTime()))
+    const prefixes = new Set<string>()
+    const listed: typeof uploads = []
+    for (const u of uploads) {
+      const idx = delimiter ? u.key.slice(prefix.length).indexOf(delimiter) : -1
+      if (idx >= 0) prefixes.add(u.key.slice(0, prefix.length + idx + delimiter.length))
+      else listed.push(u)
+    }
+    const page = listed.slice(0, maxUploads)
+    const truncated = listed.length > page.length
+    const last = page[page.length - 1]
+    const owner = `<ID>${DUMMY_ACCOUNT_ID}</ID><DisplayName>S3rver</DisplayName>`
+    const x = xmlEscape
+    ctx.status = 200
+    ctx.type = 'application/xml'
+    ctx.body = [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+      `<Bucket>${x(bucket)}</Bucket><KeyMarker>${x(keyMarker)}</KeyMarker><UploadIdMarker></UploadIdMarker>`,
+      `<NextKeyMarker>${truncated && last ? x(last.key) : ''}</NextKeyMarker><NextUploadIdMarker>${truncated && last ? last.id : ''}</NextUploadIdMarker>`,
+      prefix ? `<Prefix>${x(prefix)}</Prefix>` : '<Prefix></Prefix>',
+      delimiter ? `<Delimiter>${x(delimiter)}</Delimiter>` : '',
+      `<MaxUploads>${maxUploads}</MaxUploads><IsTruncated>${truncated}</IsTruncated>`,
+      ...page.map(
+        u =>
+          `<Upload><Key>${x(u.key)}</Key><UploadId>${u.id}</UploadId><Initiator>${owner}</Initiator><Owner>${owner}</Owner>` +
+          `<StorageClass>STANDARD</StorageClass><Initiated>${u.initiated.toISOString()}</Initiated></Upload>`
+      ),
+      ...[...prefixes].sort().map(p => `<CommonPrefixes><Prefix>${x(p)}</Prefix></CommonPrefixes>`),
+      '</ListMultipartUploadsResult>'
+    ].join('')
+  }
+
+  /** PutObject / UploadPart: decode aws-chunked, count (and maybe throttle) bytes, verify CRC32. */
+  private async upload(
+    ctx: KoaContext,
+    next: Next,
+    op: 'PutObject' | 'UploadPart',
+    bucket: string,
+    key: string,
+    bytesPerSec?: number
+  ): Promise<void> {
+    await this.requireBucket(ctx, bucket)
+    let partPath: string | undefined
+    if (op === 'UploadPart') {
+      const dir = await this.openUpload(ctx, bucket, key)
+      const partNumber = Number(ctx.query['partNumber'])
+      if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+        await drain(ctx.req)
+        throw s3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+          ArgumentName: 'partNumber',
+          ArgumentValue: String(ctx.query['partNumber'])
+        })
+      }
+      partPath = path.join(dir, String(partNumber))
+    } else if (ctx.headers['if-none-match'] === '*' && (await ctx.store.existsObject(bucket, key))) {
+      await drain(ctx.req)
+      throw s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' })
+    }
+
+    const headers = ctx.headers
+    const encodings = (headerValue(headers, 'content-encoding') ?? '')
+      .split(',')
+      .map(s => s.trim())
+      .filter(Boolean)
+    const chunked = encodings.includes('aws-chunked') || (headerValue(headers, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-')
+    const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [ctx.req]
+    let decoder: AwsChunkedDecoder | undefined
+    if (chunked) {
+      decoder = new AwsChunkedDecoder()
+      stages.push(decoder)
+      // What S3 stores: the decoded length, and no aws-chunked content-encoding.
+      const rest = encodings.filter(e => e !== 'aws-chunked')
+      if (rest.length) headers['content-encoding'] = rest.join(',')
+      else delete headers['content-encoding']
+      const decoded = headerValue(headers, 'x-amz-decoded-content-length')
+      if (decoded !== undefined) headers['content-length'] = decoded
+    }
+    let crc = 0
+    const counter = new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        crc = zlib.crc32(chunk, crc)
+        this.addBytes(chunk.length)
+        if (bytesPerSec && bytesPerSec > 0) setTimeout(() => cb(null, chunk), (chunk.length / bytesPerSec) * 1000)
+        else cb(null, chunk)
+      }
+    })
+    stages.push(counter)
+    // pipeline() destroys every stage if the client goes away mid-body.
+    const body = pipeline(stages as [NodeJS.ReadableStream, ...NodeJS.WritableStream[]], () => {}) as unknown as IncomingMessage
+    ctx.req = body
+
+    await next()
+    if (ctx.status !== 200) return
+
+    // CRC32 from the header (single-shot body) or the aws-chunked trailer.
+    const expected = headerValue(headers, 'x-amz-checksum-crc32') ?? decoder?.trailers.get('x-amz-checksum-crc32')
+    if (expected !== undefined) {
+      const actual = Buffer.alloc(4)
+      actual.writeUInt32BE(crc >>> 0)
+      if (actual.toString('base64') !== expected) {
+        if (partPath) await Promise.all([fs.rm(partPath, { force: true }), fs.rm(`${partPath}.md5`, { force: true })])
+        else await ctx.store.deleteObject(bucket, key)
+        throw s3Error('BadDigest', 'The CRC32 you specified did not match the calculated checksum.')
+      }
+      ctx.set('x-amz-checksum-crc32', expected)
+    }
+    if (op === 'UploadPart') this.stats.parts += 1
+    else this.stats.puts += 1
+  }
+
+  /** CompleteMultipartUpload with S3's validations, If-None-Match and multipart ETag. */
+  private async complete(ctx: KoaContext, next: Next, bucket: string, key: string): Promise<void> {
+    await this.requireBucket(ctx, bucket)
+    const dir = await this.openUpload(ctx, bucket, key)
+    const xml = (await readAll(ctx.req)).toString('utf8')
+    if (ctx.headers['if-none-match'] === '*' && (await ctx.store.existsObject(bucket, key))) {
+      throw s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' })
+    }
+    const parts = [...xml.matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map(m => {
+      const inner = m[1] ?? ''
+      const num = Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(inner)?.[1])
+      const etag = (/<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1] ?? '').replace(/&quot;|&#34;|"/g, '').trim()
+      return { num, etag }
+    })
+    if (parts.length === 0) {
+      throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.')
+    }
+    const md5s: Buffer[] = []
+    for (const [i, part] of parts.entries()) {
+      const prev = parts[i - 1]
+      if (prev && part.num <= prev.num)
+        throw s3Error(
+          'InvalidPartOrder',
+          'The list of parts was not in ascending order. The parts list must be specified in order by part number.'
+        )
+      const file = path.join(dir, String(part.num))
+      const [stat, md5] = await Promise.all([
+        fs.stat(file).catch(() => undefined),
+        fs.readFile(`${file}.md5`, 'utf8').catch(() => undefined)
+      ])
+      if (!stat || md5 !== part.etag) {
+        throw s3Error(
+          'InvalidPart',
+          "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+          { UploadId: String(ctx.query['uploadId']), PartNumber: part.num, ETag: part.etag }
+        )
+      }
+      if (i < parts.length - 1 && stat.size < MIN_PART_SIZE) {
+        throw s3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', {
+          ProposedSize: stat.size,
+          MinSizeAllowed: MIN_PART_SIZE,
+          PartNumber: part.num,
+          ETag: part.etag
+        })
+      }
+      md5s.push(Buffer.from(md5, 'hex'))
+    }
+    const etag = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`
+
+    ctx.req = Readable.from([Buffer.from(xml)]) as unknown as IncomingMessage // replay the body for s3rver
+    await next()
+    if (ctx.status !== 200) return
+    // S3's multipart ETag, both in the stored metadata (Head/Get) and in the response.
+    await fs.writeFile(ctx.store.getResourcePath(bucket, key, 'object.md5'), etag)
+    if (typeof ctx.body === 'string') ctx.body = ctx.body.replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>&quot;${etag}&quot;</ETag>`)
+    this.stats.completes += 1
+  }
+}
+
+const DUMMY_ACCOUNT_ID = '123456789000'
+
+export async function startS3(opts: S3Options): Promise<{ s3: S3Server; port: number }> {
+  await fs.mkdir(opts.directory, { recursive: true })
+  const s3 = new S3Server(opts)
+  const port = await s3.listen()
+  return { s3, port }
+}
