@@ -1,0 +1,202 @@
+// Test-side handles on the local services started by `bash scripts/services.sh start`.
+// Reads .services/env.json; never starts anything itself (tests stay fast and explicit).
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client
+} from '@aws-sdk/client-s3'
+import type { HeadObjectCommandOutput, PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
+import pg from 'pg'
+import { ENV_JSON } from '../../scripts/services/config.js'
+import type { ServicesEnv } from '../../scripts/services/config.js'
+import { pgRunning, pgStart, pgStop } from '../../scripts/services/postgres.js'
+import type { RestFault, RestStats } from '../../scripts/services/rest.js'
+import type { S3Fault, S3Stats } from '../../scripts/services/s3.js'
+
+export type { ServicesEnv, RestFault, RestStats, S3Fault, S3Stats }
+
+export interface OpenUpload {
+  key: string
+  uploadId: string
+  initiated: Date | undefined
+}
+
+export interface ObjectInfo {
+  key: string
+  size: number
+  etag: string | undefined
+}
+
+export interface Services {
+  env: ServicesEnv
+  /** Run SQL as the postgres superuser (pooled). */
+  sql<T extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
+  /** Close the SQL pool (call in an `after` hook). */
+  end(): Promise<void>
+  postgres: {
+    /** `pg_ctl stop -m fast`, waits until down. */
+    stop(): Promise<void>
+    /** `pg_ctl start`, waits until it accepts connections. */
+    start(): Promise<void>
+    running(): Promise<boolean>
+  }
+  rest: {
+    faults(f: RestFault): Promise<void>
+    stats(): Promise<RestStats>
+    resetStats(): Promise<void>
+  }
+  s3: {
+    client: S3Client
+    faults(f: S3Fault): Promise<void>
+    stats(): Promise<S3Stats>
+    resetStats(): Promise<void>
+    /** Resolves once PutObject/UploadPart bodies have delivered ≥ n bytes in total. */
+    waitForPartBytes(n: number, timeoutMs?: number): Promise<S3Stats>
+    openUploads(bucket: string, prefix?: string): Promise<OpenUpload[]>
+    objects(bucket: string, prefix?: string): Promise<ObjectInfo[]>
+    getObject(bucket: string, key: string): Promise<Buffer>
+    headObject(bucket: string, key: string): Promise<HeadObjectCommandOutput>
+    putObject(
+      bucket: string,
+      key: string,
+      body: PutObjectCommandInput['Body'],
+      extra?: Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'Body'>
+    ): Promise<PutObjectCommandOutput>
+  }
+  /** Create a uniquely named bucket, so a test can own its objects. */
+  newBucket(prefix?: string): Promise<string>
+  /** Clear REST and S3 faults. */
+  clearFaults(): Promise<void>
+}
+
+export async function readServicesEnv(): Promise<ServicesEnv> {
+  let text: string
+  try {
+    text = await readFile(ENV_JSON, 'utf8')
+  } catch {
+    throw new Error(`test services are not running (${ENV_JSON} is missing): run \`bash scripts/services.sh start\` first`)
+  }
+  return JSON.parse(text) as ServicesEnv
+}
+
+async function control<T>(base: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${base}/__control/${route}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? null : JSON.stringify(body)
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`control ${method} ${route} → ${res.status}: ${text}`)
+  return JSON.parse(text) as T
+}
+
+export async function services(): Promise<Services> {
+  const env = await readServicesEnv()
+  const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 4 })
+  // Tests stop Postgres on purpose; idle clients dying then must not crash the test process.
+  pool.on('error', () => {})
+
+  const client = new S3Client({
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+  })
+
+  const bodyBuffer = async (body: unknown): Promise<Buffer> => {
+    const b = body as { transformToByteArray?: () => Promise<Uint8Array> } | undefined
+    if (!b?.transformToByteArray) throw new Error('GetObject returned no body')
+    return Buffer.from(await b.transformToByteArray())
+  }
+
+  const s3: Services['s3'] = {
+    client,
+    faults: async f => void (await control(env.S3_ENDPOINT, 'POST', 'faults', f)),
+    stats: () => control<S3Stats>(env.S3_ENDPOINT, 'GET', 'stats'),
+    resetStats: async () => void (await control(env.S3_ENDPOINT, 'POST', 'reset-stats')),
+    waitForPartBytes: (n, timeoutMs = 30_000) => control<S3Stats>(env.S3_ENDPOINT, 'GET', `wait?partBytes=${n}&timeoutMs=${timeoutMs}`),
+    async openUploads(bucket, prefix) {
+      const out: OpenUpload[] = []
+      let keyMarker: string | undefined
+      for (;;) {
+        const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker }))
+        for (const u of page.Uploads ?? []) out.push({ key: u.Key ?? '', uploadId: u.UploadId ?? '', initiated: u.Initiated })
+        if (!page.IsTruncated || !page.NextKeyMarker) return out
+        keyMarker = page.NextKeyMarker
+      }
+    },
+    async objects(bucket, prefix) {
+      const out: ObjectInfo[] = []
+      let token: string | undefined
+      for (;;) {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
+        for (const o of page.Contents ?? []) out.push({ key: o.Key ?? '', size: o.Size ?? 0, etag: o.ETag })
+        if (!page.IsTruncated || !page.NextContinuationToken) return out
+        token = page.NextContinuationToken
+      }
+    },
+    getObject: async (bucket, key) => bodyBuffer((await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body),
+    headObject: (bucket, key) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+    putObject: (bucket, key, body, extra = {}) => client.send(new PutObjectCommand({ ...extra, Bucket: bucket, Key: key, Body: body }))
+  }
+
+  const waitForSql = async (up: boolean): Promise<void> => {
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      const c = new pg.Client({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: 1000 })
+      const ok = await c
+        .connect()
+        .then(() => c.query('select 1'))
+        .then(
+          () => true,
+          () => false
+        )
+      await c.end().catch(() => {})
+      if (ok === up) return
+      await new Promise(r => setTimeout(r, 100))
+    }
+    throw new Error(`postgres did not become ${up ? 'ready' : 'unreachable'} in time`)
+  }
+
+  return {
+    env,
+    async sql<T extends object = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+      return (await pool.query<T>(text, params)).rows
+    },
+    end: () => pool.end(),
+    postgres: {
+      async stop() {
+        await pgStop(env.PGBIN, env.PGDATA)
+        await waitForSql(false)
+      },
+      async start() {
+        if (!(await pgRunning(env.PGBIN, env.PGDATA))) await pgStart(env.PGBIN, env.PGDATA, env.PGLOG)
+        await waitForSql(true)
+      },
+      running: () => pgRunning(env.PGBIN, env.PGDATA)
+    },
+    rest: {
+      faults: async f => void (await control(env.SUPABASE_URL, 'POST', 'faults', f)),
+      stats: () => control<RestStats>(env.SUPABASE_URL, 'GET', 'stats'),
+      resetStats: async () => void (await control(env.SUPABASE_URL, 'POST', 'reset-stats'))
+    },
+    s3,
+    async newBucket(prefix = 'test') {
+      const name = `${prefix}-${randomBytes(6).toString('hex')}`.toLowerCase()
+      await client.send(new CreateBucketCommand({ Bucket: name }))
+      return name
+    },
+    async clearFaults() {
+      await Promise.all([
+        control(env.SUPABASE_URL, 'POST', 'faults', { mode: 'none' }),
+        control(env.S3_ENDPOINT, 'POST', 'faults', { mode: 'none' })
+      ])
+    }
+  }
+}
