@@ -1,0 +1,35 @@
+// Re-running on a finished row is a no-op: a notice, the outputs, exit 0, and the row untouched.
+import assert from 'node:assert/strict'
+import { after, before, it } from 'node:test'
+import { actionInputs, backupJob, insertRow, readRow } from './harness/backup-job.js'
+import { services, type Services } from './harness/services.js'
+import { makeWorkspace, type Workspace } from './harness/workspace.js'
+
+let svc: Services
+let bucket: string
+let workspace: Workspace
+
+before(async () => {
+  svc = await services()
+  bucket = await svc.newBucket('rerun')
+  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
+})
+after(async () => {
+  await workspace.cleanup()
+  await svc.end()
+})
+
+for (const status of ['success', 'failed'] as const) {
+  it(`leaves a ${status} row as it is and reports its status`, async () => {
+    const row = await insertRow(svc, { status })
+    const before = await readRow(svc, row.id)
+    const job = await backupJob(svc, { workspace: workspace.dir, inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }) })
+    assert.equal(job.main.exitCode, 0)
+    assert.equal(job.main.outputs.status, status)
+    assert.equal(job.main.outputs['backup-id'], row.id)
+    assert.ok(job.main.commands.some(command => command.command === 'notice' && /already/.test(command.message)))
+    assert.equal(job.post?.exitCode, 0)
+    assert.deepEqual(await readRow(svc, row.id), before)
+    assert.deepEqual(await svc.s3.objects(bucket), [])
+  })
+}

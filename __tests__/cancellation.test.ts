@@ -1,0 +1,120 @@
+// A cancelled run (SIGINT, then the runner's SIGTERM/SIGKILL ladder) never leaves the row in_progress
+// and never leaves parts in the store; main itself finishes inside the runner's 7.5 s.
+import assert from 'node:assert/strict'
+import { after, afterEach, before, it } from 'node:test'
+import { actionInputs, backupHook, backupJob, insertRow, PHASE, readRow } from './harness/backup-job.js'
+import { services, type Services } from './harness/services.js'
+import { makeWorkspace, type Workspace } from './harness/workspace.js'
+
+let svc: Services
+let bucket: string
+let workspace: Workspace
+const MiB = 1024 * 1024
+
+before(async () => {
+  svc = await services()
+  bucket = await svc.newBucket('cancel')
+  workspace = await makeWorkspace({ files: { 'data/big.bin': { size: 40 * MiB }, 'data/small.txt': 'small\n' } })
+})
+afterEach(() => svc.clearFaults())
+after(async () => {
+  await workspace.cleanup()
+  await svc.end()
+})
+
+it('cancelled before the upload started: row failed, main exits on SIGINT alone', async () => {
+  const row = await insertRow(svc)
+  // The key check hangs, so the SIGINT lands while main prepares the upload.
+  await svc.s3.faults({ mode: 'hang', op: 'HeadObject' })
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    cancelAt: step => step.waitForState(PHASE, 'claimed')
+  })
+  assert.equal(job.main.conclusion, 'cancelled')
+  assert.equal(job.main.exitedBeforeSigterm, true, `signals: ${JSON.stringify(job.main.signalsSent)}`)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'failed')
+  assert.match(finished.error_text ?? '', /cancelled \(SIGINT\) while preparing the archive, before the upload started/)
+  assert.ok(finished.finished_at)
+  assert.equal(job.post?.exitCode, 0)
+  await svc.clearFaults()
+  assert.deepEqual(await svc.s3.objects(bucket), [])
+})
+
+it('cancelled mid-upload: row failed saying how far it got, and no multipart upload is left', async () => {
+  const row = await insertRow(svc)
+  await svc.s3.faults({ mode: 'slow', op: 'UploadPart', bytesPerSec: 4 * MiB })
+  await svc.s3.resetStats()
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    cancelAt: () => svc.s3.waitForPartBytes(10 * MiB)
+  })
+  assert.equal(job.main.conclusion, 'cancelled')
+  assert.equal(job.main.exitedBeforeSigterm, true, `signals: ${JSON.stringify(job.main.signalsSent)}`)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'failed')
+  assert.match(
+    finished.error_text ?? '',
+    /cancelled \(SIGINT\) while uploading, after \d+\.\d MiB of the archive had been sent; the partial upload was aborted/
+  )
+  assert.equal(finished.s3_key, null)
+  assert.deepEqual(await svc.s3.openUploads(bucket), [])
+  assert.deepEqual(await svc.s3.objects(bucket), [])
+})
+
+it('cancelled after the upload, before the row was written: the row ends success', async () => {
+  const row = await insertRow(svc)
+  const inputs = actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId })
+  // Give the trigger time to hold the database write once the claim is done.
+  await svc.s3.faults({ mode: 'slow', op: 'CompleteMultipartUpload', delayMs: 500 })
+  const main = await backupHook(svc, {
+    workspace: workspace.dir,
+    inputs,
+    cancelAt: async step => {
+      await step.waitForState(PHASE, 'uploading')
+      await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
+      await step.waitForState(PHASE, 'recording')
+    }
+  })
+  assert.equal(main.conclusion, 'cancelled')
+  assert.equal(main.exitedBeforeSigterm, true, `signals: ${JSON.stringify(main.signalsSent)}`)
+  await svc.clearFaults()
+
+  const post = await backupHook(svc, { workspace: workspace.dir, inputs, hook: 'post', state: main.state })
+  assert.equal(post.exitCode, 0, post.stdout)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'success')
+  const head = await svc.s3.headObject(bucket, finished.s3_key ?? '')
+  assert.equal(Number(finished.size_bytes), head.ContentLength)
+  assert.equal(finished.error_text, null)
+})
+
+it('cancelled while verifying: main still records the verified object as success', async () => {
+  const row = await insertRow(svc)
+  await svc.s3.faults({ mode: 'slow', op: 'CompleteMultipartUpload', delayMs: 300 })
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    cancelAt: step => step.waitForState(PHASE, 'completing')
+  })
+  assert.equal(job.main.exitedBeforeSigterm, true)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'success', finished.error_text ?? '')
+  assert.equal(job.post?.exitCode, 0)
+})
+
+it('cancelled the moment main starts, before it saved anything: post still fails the row', async () => {
+  const row = await insertRow(svc)
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    cancelAt: () => Promise.resolve()
+  })
+  assert.equal(job.main.conclusion, 'cancelled')
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'failed')
+  assert.match(finished.error_text ?? '', /before anything was uploaded/)
+  assert.deepEqual(await svc.s3.openUploads(bucket), [])
+})

@@ -1,0 +1,83 @@
+// The row is found by dispatch-id alone: exactly one must match, and a bad id writes nothing.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, it } from 'node:test'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow, rowCount } from './harness/backup-job.js'
+import { services, type Services } from './harness/services.js'
+import { makeWorkspace, type Workspace } from './harness/workspace.js'
+
+let svc: Services
+let bucket: string
+let workspace: Workspace
+
+before(async () => {
+  svc = await services()
+  bucket = await svc.newBucket('dispatch')
+  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
+  // A table like the seeds' before the unique constraint: two rows can share a dispatch id.
+  await svc.sql(`create table if not exists public.backup_history_no_unique (like public.backup_history including defaults)`)
+})
+after(async () => {
+  await svc.sql('drop table if exists public.backup_history_no_unique')
+  await workspace.cleanup()
+  await svc.end()
+})
+
+async function runWith(inputs: Record<string, string>) {
+  const rowsBefore = await rowCount(svc)
+  const job = await backupJob(svc, { workspace: workspace.dir, inputs: actionInputs(svc, bucket, inputs) })
+  assert.equal(await rowCount(svc), rowsBefore, 'no row may be created')
+  assert.deepEqual(await svc.s3.objects(bucket), [], 'nothing may be uploaded')
+  return job
+}
+
+it('an unknown dispatch-id fails the step, naming the id, and writes nothing', async () => {
+  const dispatchId = randomUUID()
+  const job = await runWith({ 'dispatch-id': dispatchId })
+  assert.equal(job.main.exitCode, 1)
+  assert.match(errorsOf(job.main), new RegExp(`No backup_history row has dispatch_id ${dispatchId}`))
+  assert.equal(job.post?.exitCode, 0)
+})
+
+for (const [title, value, message] of [
+  ['a malformed', 'run-12345', /Input 'dispatch-id': must be a UUID/],
+  ['an empty', '', /Input 'dispatch-id': is required.*never falls back to the run id/]
+] as const) {
+  it(`${title} dispatch-id fails with an error naming the input and writes nothing`, async () => {
+    const job = await runWith({ 'dispatch-id': value })
+    assert.equal(job.main.exitCode, 1)
+    assert.match(errorsOf(job.main), message)
+    assert.equal(job.post?.exitCode, 0)
+    assert.match(job.post?.stdout ?? '', /nothing to finalize/)
+  })
+}
+
+it('two rows with the same dispatch-id: the step fails and neither row is touched', async () => {
+  const dispatchId = randomUUID()
+  const table = 'backup_history_no_unique'
+  const first = await insertRow(svc, { dispatch_id: dispatchId }, table)
+  const second = await insertRow(svc, { dispatch_id: dispatchId }, table)
+  const job = await backupJob(svc, { workspace: workspace.dir, inputs: actionInputs(svc, bucket, { 'dispatch-id': dispatchId, table }) })
+  assert.equal(job.main.exitCode, 1)
+  assert.match(errorsOf(job.main), new RegExp(`More than one ${table} row has dispatch_id ${dispatchId}`))
+  for (const row of [first, second]) {
+    const unchanged = await readRow(svc, row.id, table)
+    assert.equal(unchanged.status, 'in_progress')
+    assert.equal(unchanged.workflow_run_id, null)
+  }
+  assert.deepEqual(await svc.s3.objects(bucket), [])
+})
+
+it('an identified row with a bad input is marked failed with the message naming the input', async () => {
+  const row = await insertRow(svc)
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, format: 'rar' })
+  })
+  assert.equal(job.main.exitCode, 1)
+  assert.match(errorsOf(job.main), /Input 'format': must be one of zip, tar.gz, tar.zst, tar, got 'rar'/)
+  const failed = await readRow(svc, row.id)
+  assert.equal(failed.status, 'failed')
+  assert.match(failed.error_text ?? '', /Input 'format'/)
+  assert.deepEqual(await svc.s3.objects(bucket), [])
+})

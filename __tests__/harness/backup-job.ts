@@ -1,0 +1,109 @@
+// Runs the built action (dist/) the way the runner does, against the local services, and
+// reads back what the contract is about: the row, the store, the logs.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import type { BackupRow } from '../../src/ledger.js'
+import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions } from './runner.js'
+import type { Services } from './services.js'
+
+export const ACTION_DIR = path.resolve(import.meta.dirname, '../..')
+export const PHASE = 'SUPABASE_S3_BACKUP_PHASE'
+/** The runner's real cancel ladder: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that. */
+export const RUNNER_LADDER = { intToTermMs: 7_500, termToKillMs: 2_500 }
+
+export interface NewRow {
+  id: string
+  dispatchId: string
+}
+
+/** Inserts a row as the app's trigger would (superuser, bypassing the API). */
+export async function insertRow(svc: Services, values: Partial<BackupRow> = {}, table = 'backup_history'): Promise<NewRow> {
+  const dispatchId = values.dispatch_id ?? randomUUID()
+  const status = values.status ?? 'in_progress'
+  const terminal = status !== 'in_progress'
+  const [row] = await svc.sql<{ id: string }>(
+    `insert into public.${table} (dispatch_id, status, s3_key, size_bytes, error_text, finished_at)
+     values ($1, $2, $3, $4, $5, $6) returning id`,
+    [
+      dispatchId,
+      status,
+      values.s3_key ?? (status === 'success' ? 'backups/earlier.zip' : null),
+      values.size_bytes ?? (status === 'success' ? 123 : null),
+      values.error_text ?? (status === 'failed' ? 'an earlier failure' : null),
+      terminal ? new Date() : null
+    ]
+  )
+  assert.ok(row)
+  return { id: row.id, dispatchId }
+}
+
+export async function readRow(svc: Services, id: string, table = 'backup_history'): Promise<BackupRow> {
+  const [row] = await svc.sql<BackupRow>(`select *, size_bytes::float8 as size_bytes from public.${table} where id = $1`, [id])
+  assert.ok(row, `row ${id} not found`)
+  return row
+}
+
+export async function rowCount(svc: Services, table = 'backup_history'): Promise<number> {
+  const [row] = await svc.sql<{ n: number }>(`select count(*)::int as n from public.${table}`)
+  return row?.n ?? 0
+}
+
+/** The inputs a workflow would pass, pointed at the local services. */
+export function actionInputs(svc: Services, bucket: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    path: 'data',
+    bucket,
+    endpoint: svc.env.S3_ENDPOINT,
+    'force-path-style': 'true',
+    'aws-access-key-id': svc.env.S3_ACCESS_KEY_ID,
+    'aws-secret-access-key': svc.env.S3_SECRET_ACCESS_KEY,
+    'supabase-url': svc.env.SUPABASE_URL,
+    'supabase-key': svc.env.SUPABASE_SERVICE_ROLE_KEY,
+    ...overrides
+  }
+}
+
+/** Fails the test if a secret appears anywhere a user could read it. */
+export function assertNoSecrets(svc: Services, results: readonly (HookResult | null)[], rows: readonly BackupRow[] = []): void {
+  const secrets = [svc.env.SUPABASE_SERVICE_ROLE_KEY, svc.env.S3_SECRET_ACCESS_KEY, svc.env.JWT_SECRET]
+  for (const result of results) {
+    if (!result) continue
+    // ::add-mask:: lines are how a secret is handed to the runner, which never shows them.
+    const shown = [...result.stdoutLines, ...result.stderrLines].filter(line => !line.startsWith('::add-mask::'))
+    const surfaces = [...shown, result.summary, ...Object.values(result.outputs), ...Object.values(result.state)]
+    for (const secret of secrets) {
+      const leak = surfaces.find(text => text.includes(secret))
+      assert.equal(leak, undefined, `a secret leaked in ${result.hook}: ${leak}`)
+    }
+  }
+  for (const row of rows) {
+    for (const secret of secrets) assert.ok(!(row.error_text ?? '').includes(secret), `a secret leaked in error_text of ${row.id}`)
+  }
+}
+
+export type JobOptions = Omit<RunJobOptions, 'actionDir' | 'workspace'> & { workspace: string }
+
+/** main then post, as the runner runs them; checks that no secret reached the logs. */
+export async function backupJob(svc: Services, options: JobOptions): Promise<JobResult> {
+  const job = await runJob({ actionDir: ACTION_DIR, ...RUNNER_LADDER, ...options })
+  assertNoSecrets(svc, [job.main, job.post])
+  return job
+}
+
+export type HookOptions = Omit<RunHookOptions, 'actionDir' | 'workspace'> & { workspace: string }
+
+/** One hook alone: to run main until it is killed, then post by itself. */
+export async function backupHook(svc: Services, options: HookOptions): Promise<HookResult> {
+  const result = await runHook({ actionDir: ACTION_DIR, ...RUNNER_LADDER, ...options })
+  assertNoSecrets(svc, [result])
+  return result
+}
+
+/** The message of the step's failure annotation(s). */
+export function errorsOf(result: HookResult | null): string {
+  return (result?.commands ?? [])
+    .filter(command => command.command === 'error')
+    .map(command => command.message)
+    .join('\n')
+}

@@ -1,0 +1,75 @@
+// The store refuses or cannot be reached: the row is marked failed with a message that says what to fix.
+import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import { after, before, it } from 'node:test'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow } from './harness/backup-job.js'
+import { services, type Services } from './harness/services.js'
+import { makeWorkspace, type Workspace } from './harness/workspace.js'
+
+let svc: Services
+let bucket: string
+let workspace: Workspace
+
+before(async () => {
+  svc = await services()
+  bucket = await svc.newBucket('store')
+  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
+})
+after(async () => {
+  await workspace.cleanup()
+  await svc.end()
+})
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+const cases: [string, () => Promise<Record<string, string>>, RegExp][] = [
+  [
+    'the store is down',
+    async () => ({ endpoint: `http://127.0.0.1:${await closedPort()}` }),
+    /the store is not reachable \(ECONNREFUSED\)/
+  ],
+  [
+    'the secret access key is wrong',
+    async () => ({ 'aws-secret-access-key': 'wrong-secret-value-000000000000000000000' }),
+    /secret access key is wrong. Check 'aws-secret-access-key'/
+  ],
+  ['the access key id is unknown', async () => ({ 'aws-access-key-id': 'AKIAUNKNOWN000000000' }), /does not know the access key id/],
+  ['the bucket does not exist', async () => ({ bucket: 'no-such-bucket-here' }), /the bucket does not exist. Check 'bucket'/]
+]
+
+for (const [title, overrides, message] of cases) {
+  it(`${title}: row failed with a clear message`, async () => {
+    const row = await insertRow(svc)
+    const job = await backupJob(svc, {
+      workspace: workspace.dir,
+      inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, ...(await overrides()) })
+    })
+    assert.equal(job.main.exitCode, 1)
+    assert.match(errorsOf(job.main), message)
+    const failed = await readRow(svc, row.id)
+    assert.equal(failed.status, 'failed')
+    assert.match(failed.error_text ?? '', message)
+    assert.doesNotMatch(failed.error_text ?? '', /wrong-secret-value/)
+    assert.equal(job.post?.exitCode, 0)
+    assert.deepEqual(await svc.s3.openUploads(bucket), [])
+  })
+}
+
+it('an object already at a key the user set fails the row and is not overwritten', async () => {
+  const row = await insertRow(svc)
+  const key = `fixed/${row.dispatchId}.zip`
+  await svc.s3.putObject(bucket, key, 'someone else')
+  const job = await backupJob(svc, { workspace: workspace.dir, inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, key }) })
+  assert.equal(job.main.exitCode, 1)
+  const failed = await readRow(svc, row.id)
+  assert.equal(failed.status, 'failed')
+  assert.match(failed.error_text ?? '', /already exists .* never overwrites/)
+  assert.equal((await svc.s3.getObject(bucket, key)).toString(), 'someone else')
+})
