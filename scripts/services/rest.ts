@@ -9,6 +9,7 @@ import pg from 'pg'
 import type { PoolClient } from 'pg'
 import { verifyJwt } from './jwt.js'
 import type { JwtClaims } from './jwt.js'
+import { FaultSwitch } from './faults.js'
 
 export interface RestOptions {
   /** Connection string for the `authenticator` role (PostgREST's login role). */
@@ -407,8 +408,7 @@ export class RestServer {
   readonly server: http.Server
   private readonly pool: pg.Pool
   private readonly opts: RestOptions
-  private fault: RestFault = { mode: 'none' }
-  private releaseHung: Array<() => void> = []
+  private readonly faults = new FaultSwitch<RestFault>({ mode: 'none' })
   private stats: RestStats = { requests: 0, byMethod: {}, faulted: 0 }
 
   constructor(opts: RestOptions) {
@@ -435,34 +435,10 @@ export class RestServer {
   }
 
   async close(): Promise<void> {
-    this.setFault({ mode: 'none' })
+    this.faults.set({ mode: 'none' })
     this.server.closeAllConnections()
     await new Promise<void>(resolve => this.server.close(() => resolve()))
     await this.pool.end()
-  }
-
-  private setFault(f: RestFault): void {
-    this.fault = f
-    if (f.mode !== 'hang') {
-      // Hung requests proceed normally once the hang is lifted.
-      const waiting = this.releaseHung
-      this.releaseHung = []
-      for (const release of waiting) release()
-    }
-  }
-
-  /** Decide whether this request is faulted, consuming one unit of `count`. */
-  private takeFault(method: string): RestFault | undefined {
-    const f = this.fault
-    if (f.mode === 'none') return undefined
-    if (f.methods && !f.methods.map(m => m.toUpperCase()).includes(method)) return undefined
-    if (f.count !== undefined) {
-      if (f.count <= 0) return undefined
-      f.count -= 1
-      if (f.count === 0) this.setFault({ mode: 'none' })
-    }
-    this.stats.faulted += 1
-    return { ...f }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -473,7 +449,8 @@ export class RestServer {
     this.stats.requests += 1
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1
 
-    const fault = this.takeFault(method)
+    const fault = this.faults.take(f => !f.methods || f.methods.map(m => m.toUpperCase()).includes(method))
+    if (fault) this.stats.faulted += 1
     if (fault) {
       switch (fault.mode) {
         case 'reset':
@@ -493,7 +470,7 @@ export class RestServer {
           await new Promise(r => setTimeout(r, fault.delayMs ?? 1000))
           break
         case 'hang':
-          await new Promise<void>(r => this.releaseHung.push(r))
+          await this.faults.hang()
           if (req.socket.destroyed) return
           break
       }
@@ -521,8 +498,8 @@ export class RestServer {
       if (!['none', 'reset', 'status', 'slow', 'hang'].includes(body.mode)) {
         return send(res, 400, { message: `unknown fault mode: ${String(body.mode)}` })
       }
-      this.setFault(body)
-      return send(res, 200, this.fault)
+      this.faults.set(body)
+      return send(res, 200, this.faults.current)
     }
     return send(res, 404, { message: 'unknown control route' })
   }

@@ -17,6 +17,7 @@ import path from 'node:path'
 import { Readable, Transform, pipeline } from 'node:stream'
 import type { TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
+import { FaultSwitch } from './faults.js'
 
 const require = createRequire(import.meta.url)
 
@@ -379,8 +380,7 @@ class AwsChunkedDecoder extends Transform {
 
 export class S3Server {
   private readonly s3rver: S3rverInstance
-  private fault: S3Fault = { mode: 'none' }
-  private releaseHung: Array<() => void> = []
+  private readonly faults = new FaultSwitch<S3Fault>({ mode: 'none' })
   private waiters: Array<{ n: number; resolve: () => void }> = []
   private stats: S3Stats = S3Server.emptyStats()
 
@@ -409,30 +409,8 @@ export class S3Server {
   }
 
   async close(): Promise<void> {
-    this.setFault({ mode: 'none' })
+    this.faults.set({ mode: 'none' })
     await this.s3rver.close()
-  }
-
-  private setFault(f: S3Fault): void {
-    this.fault = f
-    if (f.mode !== 'hang') {
-      const waiting = this.releaseHung
-      this.releaseHung = []
-      for (const release of waiting) release()
-    }
-  }
-
-  private takeFault(op: S3Op): S3Fault | undefined {
-    const f = this.fault
-    if (f.mode === 'none') return undefined
-    if (f.op !== undefined && !(Array.isArray(f.op) ? f.op : [f.op]).includes(op)) return undefined
-    if (f.count !== undefined) {
-      if (f.count <= 0) return undefined
-      f.count -= 1
-      if (f.count === 0) this.setFault({ mode: 'none' })
-    }
-    this.stats.faulted += 1
-    return { ...f }
   }
 
   private addBytes(n: number): void {
@@ -449,7 +427,8 @@ export class S3Server {
     const target = parseTarget(ctx.url)
     const op = classify(ctx.method, target, ctx.query, ctx.headers)
 
-    const fault = this.takeFault(op)
+    const fault = this.faults.take(f => f.op === undefined || (Array.isArray(f.op) ? f.op : [f.op]).includes(op))
+    if (fault) this.stats.faulted += 1
     let bytesPerSec: number | undefined
     if (fault) {
       switch (fault.mode) {
@@ -469,7 +448,7 @@ export class S3Server {
           bytesPerSec = fault.bytesPerSec
           break
         case 'hang':
-          await new Promise<void>(r => this.releaseHung.push(r))
+          await this.faults.hang()
           if (ctx.req.socket.destroyed) {
             ctx.respond = false
             return
@@ -548,8 +527,8 @@ export class S3Server {
       const body = JSON.parse((await readAll(ctx.req)).toString('utf8') || '{}') as S3Fault
       if (!['none', 'status', 'reset', 'slow', 'hang'].includes(body.mode))
         return json(400, { message: `unknown fault mode: ${String(body.mode)}` })
-      this.setFault(body)
-      return json(200, this.fault)
+      this.faults.set(body)
+      return json(200, this.faults.current)
     }
     return json(404, { message: 'unknown control route' })
   }
