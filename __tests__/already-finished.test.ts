@@ -1,23 +1,9 @@
 // Re-running on a finished row is a no-op: a notice, the outputs, exit 0, and the row untouched.
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
-import { actionInputs, backupJob, insertRow, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { actionInputs, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('rerun')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('rerun', { 'data/file.txt': 'content\n' })
 
 for (const status of ['success', 'failed'] as const) {
   it(`leaves a ${status} row as it is and reports its status`, async () => {

@@ -1,25 +1,12 @@
 // Bad inputs: a clear error naming the input; the row is failed with it when it can be identified,
 // and nothing is written when it cannot.
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
+import { it } from 'node:test'
 import { signJwt } from '../scripts/services/jwt.js'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow, rowCount } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow, rowCount, setUpTestFile } from './harness/backup-job.js'
+import type { Services } from './harness/services.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('inputs')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('inputs', { 'data/file.txt': 'content\n' })
 
 const rowFailing: [string, Record<string, string>, RegExp][] = [
   [

@@ -1,26 +1,11 @@
 // A cancelled run (SIGINT, then the runner's SIGTERM/SIGKILL ladder) never leaves the row in_progress
 // and never leaves parts in the store; main itself finishes inside the runner's 7.5 s.
 import assert from 'node:assert/strict'
-import { after, afterEach, before, it } from 'node:test'
-import { actionInputs, backupHook, backupJob, insertRow, PHASE, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { PHASE, actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
 const MiB = 1024 * 1024
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('cancel')
-  workspace = await makeWorkspace({ files: { 'data/big.bin': { size: 40 * MiB }, 'data/small.txt': 'small\n' } })
-})
-afterEach(() => svc.clearFaults())
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('cancel', { 'data/big.bin': { size: 40 * MiB }, 'data/small.txt': 'small\n' })
 
 it('cancelled before the upload started: row failed, main exits on SIGINT alone', async () => {
   const row = await insertRow(svc)

@@ -1,27 +1,12 @@
 // The database is down while post runs: post retries for up to a minute, and fails loudly,
 // naming the dispatch id, if the database never comes back.
 import assert from 'node:assert/strict'
-import { after, afterEach, before, it } from 'node:test'
-import { actionInputs, backupHook, errorsOf, insertRow, PHASE, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { afterEach, it } from 'node:test'
+import { PHASE, actionInputs, backupHook, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('outage')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-})
+const { svc, bucket, workspace } = await setUpTestFile('outage', { 'data/file.txt': 'content\n' })
 afterEach(async () => {
   if (!(await svc.postgres.running())) await svc.postgres.start()
-  await svc.clearFaults()
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
 })
 
 /** main killed before the upload, so post has a row to fail. */

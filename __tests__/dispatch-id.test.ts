@@ -1,27 +1,14 @@
 // The row is found by dispatch-id alone: exactly one must match, and a bad id writes nothing.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { after, before, it } from 'node:test'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow, rowCount } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow, rowCount, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
+const { svc, bucket, workspace } = await setUpTestFile('dispatch', { 'data/file.txt': 'content\n' })
 
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('dispatch')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-  // A table like the seeds' before the unique constraint: two rows can share a dispatch id.
-  await svc.sql(`create table if not exists public.backup_history_no_unique (like public.backup_history including defaults)`)
-})
-after(async () => {
-  await svc.sql('drop table if exists public.backup_history_no_unique')
-  await workspace.cleanup()
-  await svc.end()
-})
+// A table like the seeds' before the unique constraint: two rows can share a dispatch id.
+// (The services' database is thrown away with them, so the table is not dropped.)
+await svc.sql('create table if not exists public.backup_history_no_unique (like public.backup_history including defaults)')
 
 async function runWith(inputs: Record<string, string>) {
   const rowsBefore = await rowCount(svc)

@@ -4,33 +4,18 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { after, before, it } from 'node:test'
+import { it } from 'node:test'
 import { promisify } from 'node:util'
-import { actionInputs, backupJob, insertRow, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { listTree, makeWorkspace, type Workspace } from './harness/workspace.js'
+import { actionInputs, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import { listTree } from './harness/workspace.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('happy')
-  workspace = await makeWorkspace({
-    files: {
-      'data/notes.txt': 'hello\n',
-      'data/big.bin': { size: 21 * 1024 * 1024 },
-      'data/sub/empty': { dir: true },
-      'data/sub/link': { symlink: '../notes.txt' },
-      'data/.env': 'SECRET=1\n',
-      'data/cache/skip.tmp': 'skip\n'
-    }
-  })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
+const { svc, bucket, workspace } = await setUpTestFile('happy', {
+  'data/notes.txt': 'hello\n',
+  'data/big.bin': { size: 21 * 1024 * 1024 },
+  'data/sub/empty': { dir: true },
+  'data/sub/link': { symlink: '../notes.txt' },
+  'data/.env': 'SECRET=1\n',
+  'data/cache/skip.tmp': 'skip\n'
 })
 
 it('marks the row success with the key, the object size and a finish time, and the archive unzips to the input', async () => {

@@ -1,23 +1,9 @@
 // Nothing matched `path`: the row is failed with a message that says how to fix the pattern.
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('nofiles')
-  workspace = await makeWorkspace({ files: { 'data/.only-hidden': 'x\n' } })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('nofiles', { 'data/.only-hidden': 'x\n' })
 
 it('fails the row when no file matches, pointing at path and include-hidden-files', async () => {
   const row = await insertRow(svc)

@@ -1,24 +1,10 @@
 // Secrets are masked before anything is printed and never reach a log line, an output or error_text.
 // (Every end-to-end test also checks this through backupJob; here the secrets are the wrong ones.)
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
-import { actionInputs, backupJob, insertRow, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { actionInputs, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('secrets')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('secrets', { 'data/file.txt': 'content\n' })
 
 it('masks every secret input first, and leaks none of them when the store refuses them', async () => {
   const row = await insertRow(svc)

@@ -1,27 +1,12 @@
 // main SIGKILLed (worker lost after the cancel budget, OOM) at each phase: post alone, from the
 // saved state, leaves the row terminal, success only for a complete and verified object.
 import assert from 'node:assert/strict'
-import { after, afterEach, before, it } from 'node:test'
-import { actionInputs, backupHook, insertRow, PHASE, readRow } from './harness/backup-job.js'
-import type { RestFault, S3Fault, Services } from './harness/services.js'
-import { services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { PHASE, actionInputs, backupHook, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import type { RestFault, S3Fault } from './harness/services.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
 const MiB = 1024 * 1024
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('sigkill')
-  workspace = await makeWorkspace({ files: { 'data/big.bin': { size: 24 * MiB }, 'data/small.txt': 'small\n' } })
-})
-afterEach(() => svc.clearFaults())
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('sigkill', { 'data/big.bin': { size: 24 * MiB }, 'data/small.txt': 'small\n' })
 
 interface KillCase {
   phase: string

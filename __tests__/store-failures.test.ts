@@ -1,24 +1,10 @@
 // The store refuses or cannot be reached: the row is marked failed with a message that says what to fix.
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
-import { after, before, it } from 'node:test'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow } from './harness/backup-job.js'
-import { services, type Services } from './harness/services.js'
-import { makeWorkspace, type Workspace } from './harness/workspace.js'
+import { it } from 'node:test'
+import { actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
-let svc: Services
-let bucket: string
-let workspace: Workspace
-
-before(async () => {
-  svc = await services()
-  bucket = await svc.newBucket('store')
-  workspace = await makeWorkspace({ files: { 'data/file.txt': 'content\n' } })
-})
-after(async () => {
-  await workspace.cleanup()
-  await svc.end()
-})
+const { svc, bucket, workspace } = await setUpTestFile('store', { 'data/file.txt': 'content\n' })
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {

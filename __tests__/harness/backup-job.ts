@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
+import { after, afterEach } from 'node:test'
 import type { BackupRow } from '../../src/ledger.js'
 import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions } from './runner.js'
-import type { Services } from './services.js'
+import { services, type Services } from './services.js'
+import { makeWorkspace, type Workspace, type WorkspaceSpec } from './workspace.js'
 
 export const ACTION_DIR = path.resolve(import.meta.dirname, '../..')
 export const PHASE = 'SUPABASE_S3_BACKUP_PHASE'
@@ -106,4 +108,20 @@ export function errorsOf(result: HookResult | null): string {
     .filter(command => command.command === 'error')
     .map(command => command.message)
     .join('\n')
+}
+
+/** Services, a bucket of its own and a generated workspace for one test file; cleaned up after it. */
+export async function setUpTestFile(
+  bucketPrefix: string,
+  files: WorkspaceSpec['files']
+): Promise<{ svc: Services; bucket: string; workspace: Workspace }> {
+  const svc = await services()
+  const bucket = await svc.newBucket(bucketPrefix)
+  const workspace = await makeWorkspace({ files })
+  afterEach(() => svc.clearFaults())
+  after(async () => {
+    await workspace.cleanup()
+    await svc.end()
+  })
+  return { svc, bucket, workspace }
 }
