@@ -4,12 +4,11 @@ import { createArchive, CONTENT_TYPES } from './archive.js'
 import type { RunContext } from './context.js'
 import { CancelledError, InputError, messageOf, StoreError } from './errors.js'
 import { collectEntries } from './files.js'
-import { Input, parseBackupInputs, parseLedgerInputs, type BackupInputs, type InputReader } from './inputs.js'
+import { parseBackupInputs, type BackupInputs, type InputReader } from './inputs.js'
 import { renderKey } from './key.js'
-import { Ledger, type BackupRow } from './ledger.js'
-import { TableLedgerBackend } from './ledger-table.js'
+import { openLedger, type BackupRow, type Ledger } from './ledger.js'
 import type { RetryPolicy } from './retry.js'
-import { registerSecret } from './secrets.js'
+import { maskSecretInputs } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
 import { createS3Client, keyIsTaken, objectUrl, verifyObject } from './store.js'
 import { formatBytes, writeSummary } from './summary.js'
@@ -28,22 +27,6 @@ export const Output = {
   Status: 'status'
 } as const
 
-/** Masks every secret input before anything can print it, valid or not. */
-export function maskSecretInputs(read: InputReader): void {
-  for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) registerSecret(read(name))
-}
-
-export function createLedger(
-  read: InputReader,
-  context: RunContext,
-  retryPolicy: RetryPolicy
-): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
-  const inputs = parseLedgerInputs(read)
-  const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
-  const ledger = new Ledger(backend, inputs.table, context.runId, retryPolicy, message => core.info(message))
-  return { ledger, dispatchId: inputs.dispatchId, createRow: inputs.createRow }
-}
-
 /**
  * main: find (or create) the row, claim it, stream the archive to the store, verify the
  * object, mark the row success. Any failure before the object is verified marks it failed.
@@ -52,7 +35,7 @@ export function createLedger(
 export async function runBackup(read: InputReader, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
   const startedAt = Date.now()
   maskSecretInputs(read)
-  const { ledger, dispatchId: givenDispatchId, createRow } = createLedger(read, context, MAIN_RETRY)
+  const { ledger, dispatchId: givenDispatchId, createRow } = openLedger(read, context.runId, MAIN_RETRY, core.info)
   let inputs: BackupInputs | undefined
   let inputError: InputError | undefined
   try {

@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
-import { createLedger, maskSecretInputs } from './backup.js'
 import type { RunContext } from './context.js'
 import { InputError, LedgerError, messageOf } from './errors.js'
 import { parseBackupInputs, type InputReader } from './inputs.js'
-import type { BackupRow, Ledger, Outcome } from './ledger.js'
+import { openLedger, type BackupRow, type Ledger, type Outcome } from './ledger.js'
 import type { RetryPolicy } from './retry.js'
+import { maskSecretInputs } from './secrets.js'
 import { describeStop, type RunState, type StateStore } from './state.js'
 import { abortUpload, createS3Client, objectUrl, openUploads, verifyObject } from './store.js'
 import { writeSummary } from './summary.js'
@@ -26,7 +26,7 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   }
   let setup
   try {
-    setup = createLedger(read, context, POST_RETRY)
+    setup = openLedger(read, context.runId, POST_RETRY, core.info)
   } catch (error) {
     if (!(error instanceof InputError)) throw error
     core.info('main refused its inputs before touching any row; nothing to finalize.')

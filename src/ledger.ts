@@ -1,4 +1,6 @@
 import { LedgerError } from './errors.js'
+import { parseLedgerInputs, type InputReader } from './inputs.js'
+import { TableLedgerBackend } from './ledger-table.js'
 import { retry, type RetryPolicy } from './retry.js'
 import { redact } from './secrets.js'
 
@@ -160,5 +162,21 @@ export class Ledger {
         `Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`
       )
     )
+  }
+}
+
+/** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
+export function openLedger(
+  read: InputReader,
+  workflowRunId: string,
+  retryPolicy: RetryPolicy,
+  log: (message: string) => void
+): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
+  const inputs = parseLedgerInputs(read)
+  const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
+  return {
+    ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
+    dispatchId: inputs.dispatchId,
+    createRow: inputs.createRow
   }
 }

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { Input, type InputReader } from './inputs.js'
 
 const registered = new Set<string>()
 
@@ -19,4 +20,9 @@ export function redact(text: string): string {
   return clean
     .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
     .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***')
+}
+
+/** Masks every secret input before anything can print it, valid or not. */
+export function maskSecretInputs(read: InputReader): void {
+  for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) registerSecret(read(name))
 }

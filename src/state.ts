@@ -103,8 +103,9 @@ export function describeStop(saved: Partial<RunState>): string {
     case 'uploading':
       return `${who} while uploading, after ${formatBytes(saved.bytesSent ?? 0)} of the archive had been sent; the partial upload was aborted and nothing was stored.`
     case 'completing':
+      return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the unfinished upload was aborted.`
     case 'verifying':
-      return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the partial upload was aborted.`
+      return `${who} while verifying the uploaded object (${formatBytes(saved.archiveBytes ?? 0)}), and it does not match what was uploaded; it was left in the store as it is.`
     case 'recording':
     case 'finalized':
       return `${who} while recording the result.`

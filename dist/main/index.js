@@ -86896,169 +86896,6 @@ function renderKey(template, context) {
     return `${key.slice(0, -suffix.length)}-${context.dispatchId.replace(/-/g, '').slice(0, 8)}${suffix}`;
 }
 
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/retry.ts
-
-/**
- * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
- * spent; the last error is rethrown. `onRetry` lets callers log each wait.
- */
-async function retry(attempt, isTransient, policy, onRetry = () => { }) {
-    const startedAt = Date.now();
-    let delay = policy.initialDelayMs;
-    for (;;) {
-        try {
-            return await attempt();
-        }
-        catch (error) {
-            const remaining = policy.budgetMs - (Date.now() - startedAt);
-            if (!isTransient(error) || remaining <= 0)
-                throw error;
-            const wait = Math.min(delay, remaining, policy.maxDelayMs);
-            onRetry(error, wait);
-            await (0,external_node_timers_promises_namespaceObject.setTimeout)(wait);
-            delay = Math.min(delay * 2, policy.maxDelayMs);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/secrets.ts
-
-const registered = new Set();
-/** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
-function registerSecret(value) {
-    if (!value)
-        return;
-    core_setSecret(value);
-    registered.add(value);
-}
-/**
- * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
- * that leaves the process other than through the masked log (error_text, summaries).
- */
-function redact(text) {
-    let clean = text;
-    for (const secret of registered)
-        clean = clean.split(secret).join('***');
-    return clean
-        .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
-        .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
-}
-
-;// CONCATENATED MODULE: ./src/ledger.ts
-
-
-
-const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
-/** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
-const MAX_ERROR_TEXT = 1000;
-function toErrorText(message) {
-    const clean = redact(message).replace(/\s+/g, ' ').trim() || 'The backup failed for an unknown reason.';
-    return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean;
-}
-/** The columns a terminal write sets: the contract's state machine in one function. */
-function terminalPatch(outcome, workflowRunId, now) {
-    if (outcome.status === 'success') {
-        if (outcome.s3Key.trim() === '')
-            throw new LedgerError('Refusing to mark the row success with an empty s3_key.');
-        if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
-            throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
-        }
-        return {
-            status: 'success',
-            s3_key: outcome.s3Key,
-            size_bytes: outcome.sizeBytes,
-            finished_at: now.toISOString(),
-            workflow_run_id: workflowRunId,
-            error_text: null
-        };
-    }
-    return {
-        status: 'failed',
-        error_text: toErrorText(outcome.errorText),
-        finished_at: now.toISOString(),
-        workflow_run_id: workflowRunId
-    };
-}
-function isTransient(error) {
-    return error instanceof LedgerError && error.transient;
-}
-/**
- * The row's state machine: in_progress -> success | failed, each move one conditional update,
- * retried while the database is unreachable, never applied to a finished row.
- */
-class Ledger {
-    backend;
-    table;
-    workflowRunId;
-    retryPolicy;
-    onRetry;
-    constructor(backend, table, workflowRunId, retryPolicy, onRetry = () => { }) {
-        this.backend = backend;
-        this.table = table;
-        this.workflowRunId = workflowRunId;
-        this.retryPolicy = retryPolicy;
-        this.onRetry = onRetry;
-    }
-    /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
-    async locate(dispatchId) {
-        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
-        if (rows.length === 0) {
-            throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and that the role of 'supabase-key' may read the row (RLS).`);
-        }
-        if (rows.length > 1) {
-            throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
-        }
-        return rows[0];
-    }
-    /** A new in_progress row for scheduled runs. */
-    async create(dispatchId) {
-        return this.withRetry(async () => {
-            try {
-                return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
-            }
-            catch (error) {
-                // A retried insert whose first attempt committed: the row is ours.
-                const existing = await this.backend.findByDispatchId(dispatchId, 2);
-                if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId)
-                    return existing[0];
-                throw error;
-            }
-        });
-    }
-    /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
-    async claim(row) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }));
-        if (changed[0])
-            return { claimed: true, row: changed[0] };
-        return { claimed: false, row: await this.reread(row.id) };
-    }
-    async finalize(rowId, outcome) {
-        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch));
-        if (changed[0])
-            return { written: true, row: changed[0] };
-        const row = await this.reread(rowId);
-        if (row.status === 'in_progress') {
-            throw new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
-        }
-        return { written: false, row };
-    }
-    async get(rowId) {
-        return this.reread(rowId);
-    }
-    async reread(rowId) {
-        const row = await this.withRetry(() => this.backend.getById(rowId));
-        if (!row)
-            throw new LedgerError(`The ${this.table} row ${rowId} disappeared (deleted, or hidden by RLS) while the backup ran.`);
-        return row;
-    }
-    withRetry(attempt) {
-        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
-    }
-}
-
 ;// CONCATENATED MODULE: ./node_modules/@supabase/supabase-js/dist/tracingRegistry.mjs
 //#region src/lib/tracingRegistry.ts
 const EXTRACTOR_KEY = Symbol.for("@supabase/supabase-js.traceContextExtractor");
@@ -96107,6 +95944,187 @@ class TableLedgerBackend {
     }
 }
 
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/retry.ts
+
+/**
+ * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
+ * spent; the last error is rethrown. `onRetry` lets callers log each wait.
+ */
+async function retry(attempt, isTransient, policy, onRetry = () => { }) {
+    const startedAt = Date.now();
+    let delay = policy.initialDelayMs;
+    for (;;) {
+        try {
+            return await attempt();
+        }
+        catch (error) {
+            const remaining = policy.budgetMs - (Date.now() - startedAt);
+            if (!isTransient(error) || remaining <= 0)
+                throw error;
+            const wait = Math.min(delay, remaining, policy.maxDelayMs);
+            onRetry(error, wait);
+            await (0,external_node_timers_promises_namespaceObject.setTimeout)(wait);
+            delay = Math.min(delay * 2, policy.maxDelayMs);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/secrets.ts
+
+
+const registered = new Set();
+/** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
+function registerSecret(value) {
+    if (!value)
+        return;
+    core_setSecret(value);
+    registered.add(value);
+}
+/**
+ * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
+ * that leaves the process other than through the masked log (error_text, summaries).
+ */
+function redact(text) {
+    let clean = text;
+    for (const secret of registered)
+        clean = clean.split(secret).join('***');
+    return clean
+        .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
+        .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
+}
+/** Masks every secret input before anything can print it, valid or not. */
+function maskSecretInputs(read) {
+    for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId])
+        registerSecret(read(name));
+}
+
+;// CONCATENATED MODULE: ./src/ledger.ts
+
+
+
+
+
+const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
+/** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
+const MAX_ERROR_TEXT = 1000;
+function toErrorText(message) {
+    const clean = redact(message).replace(/\s+/g, ' ').trim() || 'The backup failed for an unknown reason.';
+    return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean;
+}
+/** The columns a terminal write sets: the contract's state machine in one function. */
+function terminalPatch(outcome, workflowRunId, now) {
+    if (outcome.status === 'success') {
+        if (outcome.s3Key.trim() === '')
+            throw new LedgerError('Refusing to mark the row success with an empty s3_key.');
+        if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
+            throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
+        }
+        return {
+            status: 'success',
+            s3_key: outcome.s3Key,
+            size_bytes: outcome.sizeBytes,
+            finished_at: now.toISOString(),
+            workflow_run_id: workflowRunId,
+            error_text: null
+        };
+    }
+    return {
+        status: 'failed',
+        error_text: toErrorText(outcome.errorText),
+        finished_at: now.toISOString(),
+        workflow_run_id: workflowRunId
+    };
+}
+function isTransient(error) {
+    return error instanceof LedgerError && error.transient;
+}
+/**
+ * The row's state machine: in_progress -> success | failed, each move one conditional update,
+ * retried while the database is unreachable, never applied to a finished row.
+ */
+class Ledger {
+    backend;
+    table;
+    workflowRunId;
+    retryPolicy;
+    onRetry;
+    constructor(backend, table, workflowRunId, retryPolicy, onRetry = () => { }) {
+        this.backend = backend;
+        this.table = table;
+        this.workflowRunId = workflowRunId;
+        this.retryPolicy = retryPolicy;
+        this.onRetry = onRetry;
+    }
+    /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
+    async locate(dispatchId) {
+        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
+        if (rows.length === 0) {
+            throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and that the role of 'supabase-key' may read the row (RLS).`);
+        }
+        if (rows.length > 1) {
+            throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
+        }
+        return rows[0];
+    }
+    /** A new in_progress row for scheduled runs. */
+    async create(dispatchId) {
+        return this.withRetry(async () => {
+            try {
+                return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
+            }
+            catch (error) {
+                // A retried insert whose first attempt committed: the row is ours.
+                const existing = await this.backend.findByDispatchId(dispatchId, 2);
+                if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId)
+                    return existing[0];
+                throw error;
+            }
+        });
+    }
+    /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
+    async claim(row) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }));
+        if (changed[0])
+            return { claimed: true, row: changed[0] };
+        return { claimed: false, row: await this.reread(row.id) };
+    }
+    async finalize(rowId, outcome) {
+        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch));
+        if (changed[0])
+            return { written: true, row: changed[0] };
+        const row = await this.reread(rowId);
+        if (row.status === 'in_progress') {
+            throw new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
+        }
+        return { written: false, row };
+    }
+    async get(rowId) {
+        return this.reread(rowId);
+    }
+    async reread(rowId) {
+        const row = await this.withRetry(() => this.backend.getById(rowId));
+        if (!row)
+            throw new LedgerError(`The ${this.table} row ${rowId} disappeared (deleted, or hidden by RLS) while the backup ran.`);
+        return row;
+    }
+    withRetry(attempt) {
+        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
+    }
+}
+/** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
+function openLedger(read, workflowRunId, retryPolicy, log) {
+    const inputs = parseLedgerInputs(read);
+    const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
+    return {
+        ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
+        dispatchId: inputs.dispatchId,
+        createRow: inputs.createRow
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/summary.ts
 
 function formatBytes(bytes) {
@@ -96219,8 +96237,9 @@ function describeStop(saved) {
         case 'uploading':
             return `${who} while uploading, after ${formatBytes(saved.bytesSent ?? 0)} of the archive had been sent; the partial upload was aborted and nothing was stored.`;
         case 'completing':
+            return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the unfinished upload was aborted.`;
         case 'verifying':
-            return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the partial upload was aborted.`;
+            return `${who} while verifying the uploaded object (${formatBytes(saved.archiveBytes ?? 0)}), and it does not match what was uploaded; it was left in the store as it is.`;
         case 'recording':
         case 'finalized':
             return `${who} while recording the result.`;
@@ -96528,7 +96547,6 @@ async function uploadStream(client, target, body, signal, hooks) {
 
 
 
-
 /** main's database budget: short, because post retries for a minute if main cannot write. */
 const MAIN_RETRY = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 };
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
@@ -96540,17 +96558,6 @@ const Output = {
     Sha256: 'sha256',
     Status: 'status'
 };
-/** Masks every secret input before anything can print it, valid or not. */
-function maskSecretInputs(read) {
-    for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId])
-        registerSecret(read(name));
-}
-function createLedger(read, context, retryPolicy) {
-    const inputs = parseLedgerInputs(read);
-    const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
-    const ledger = new Ledger(backend, inputs.table, context.runId, retryPolicy, message => info(message));
-    return { ledger, dispatchId: inputs.dispatchId, createRow: inputs.createRow };
-}
 /**
  * main: find (or create) the row, claim it, stream the archive to the store, verify the
  * object, mark the row success. Any failure before the object is verified marks it failed.
@@ -96559,7 +96566,7 @@ function createLedger(read, context, retryPolicy) {
 async function runBackup(read, context, state, signal) {
     const startedAt = Date.now();
     maskSecretInputs(read);
-    const { ledger, dispatchId: givenDispatchId, createRow } = createLedger(read, context, MAIN_RETRY);
+    const { ledger, dispatchId: givenDispatchId, createRow } = openLedger(read, context.runId, MAIN_RETRY, info);
     let inputs;
     let inputError;
     try {
