@@ -2,7 +2,7 @@
 // matches, `count` times at most; requests held by a `hang` proceed once it is lifted.
 
 export interface BaseFault {
-  mode: 'none' | 'reset' | 'status' | 'slow' | 'hang'
+  mode: 'none' | 'reset' | 'status' | 'slow' | 'hang' | 'lose-answer'
   /** How many matching requests are faulted (default: unlimited). */
   count?: number
 }

@@ -91,7 +91,8 @@ export type S3Op =
   | 'Other'
 
 export interface S3Fault {
-  mode: 'none' | 'status' | 'reset' | 'slow' | 'hang'
+  /** lose-answer: the request is carried out, then the connection is dropped instead of answering. */
+  mode: 'none' | 'status' | 'reset' | 'slow' | 'hang' | 'lose-answer'
   /** Only requests of this operation (or these operations) are faulted; default all. */
   op?: S3Op | S3Op[]
   /** mode "status": HTTP status; 503 answers SlowDown, others InternalError-style XML. */
@@ -470,6 +471,14 @@ export class S3Server {
       throw err
     }
 
+    await this.dispatch(ctx, next, op, target, bytesPerSec)
+    if (fault?.mode === 'lose-answer') {
+      ctx.respond = false
+      ctx.req.socket.destroy()
+    }
+  }
+
+  private async dispatch(ctx: KoaContext, next: Next, op: S3Op, target: Target, bytesPerSec: number | undefined): Promise<void> {
     const { bucket, key } = target
     switch (op) {
       case 'AbortMultipartUpload':
@@ -525,7 +534,7 @@ export class S3Server {
     }
     if (ctx.method === 'POST' && ctx.path === '/__control/faults') {
       const body = JSON.parse((await readAll(ctx.req)).toString('utf8') || '{}') as S3Fault
-      if (!['none', 'status', 'reset', 'slow', 'hang'].includes(body.mode))
+      if (!['none', 'status', 'reset', 'slow', 'hang', 'lose-answer'].includes(body.mode))
         return json(400, { message: `unknown fault mode: ${String(body.mode)}` })
       this.faults.set(body)
       return json(200, this.faults.current)
