@@ -59,3 +59,14 @@ it('an object already at a key the user set fails the row and is not overwritten
   assert.match(failed.error_text ?? '', /already exists .* never overwrites/)
   assert.equal((await svc.s3.getObject(bucket, key)).toString(), 'someone else')
 })
+
+it('the store completes the upload but its answer is lost: what is at the key decides, and the row ends success', async () => {
+  const row = await insertRow(svc)
+  await svc.s3.faults({ mode: 'lose-answer', op: 'CompleteMultipartUpload', count: 1 })
+  const job = await backupJob(svc, { workspace: workspace.dir, inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }) })
+  assert.equal(job.main.exitCode, 0, job.main.stdout)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'success')
+  const head = await svc.s3.headObject(bucket, finished.s3_key ?? '')
+  assert.equal(Number(finished.size_bytes), head.ContentLength)
+})

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { abortUpload, multipartEtag, objectUrl, storeError, type ExpectedObject } from './store.js'
+import { abortUpload, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
 
 /**
  * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
@@ -95,6 +95,7 @@ export async function uploadStream(
   let failure: unknown
   let size = 0
   let acknowledged = 0
+  let completion: UploadResult | undefined
 
   const sendPart = (partNumber: number, data: Buffer): Promise<void> => {
     const md5 = createHash('md5').update(data).digest()
@@ -155,6 +156,7 @@ export async function uploadStream(
     const expected: ExpectedObject = { size, etags: [multipartEtag(partMd5s), wholeMd5.digest('hex')] }
     const digest = sha256.digest('hex')
     hooks.onBeforeComplete({ ...expected, sha256: digest })
+    completion = { size, sha256: digest, parts: completed.length, expected }
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: target.bucket,
@@ -167,8 +169,11 @@ export async function uploadStream(
       // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
       // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
     )
-    return { size, sha256: digest, parts: completed.length, expected }
+    return completion
   } catch (error) {
+    // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
+    // what is at the key decides.
+    if (completion && (await isUploaded(client, target, completion.expected))) return completion
     stop.abort()
     body.destroy()
     await Promise.allSettled(inFlight)
@@ -176,5 +181,14 @@ export async function uploadStream(
     await abortUpload(client, target.bucket, target.key, uploadId).catch(() => {})
     if (signal.aborted) throw signal.reason
     throw storeError(error, `upload ${where}`)
+  }
+}
+
+async function isUploaded(client: S3Client, target: UploadTarget, expected: ExpectedObject): Promise<boolean> {
+  try {
+    await verifyObject(client, target.bucket, target.key, expected)
+    return true
+  } catch {
+    return false
   }
 }

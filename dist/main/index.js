@@ -96446,6 +96446,7 @@ async function uploadStream(client, target, body, signal, hooks) {
     let failure;
     let size = 0;
     let acknowledged = 0;
+    let completion;
     const sendPart = (partNumber, data) => {
         const md5 = (0,external_node_crypto_.createHash)('md5').update(data).digest();
         partMd5s[partNumber - 1] = md5;
@@ -96508,6 +96509,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         const expected = { size, etags: [multipartEtag(partMd5s), wholeMd5.digest('hex')] };
         const digest = sha256.digest('hex');
         hooks.onBeforeComplete({ ...expected, sha256: digest });
+        completion = { size, sha256: digest, parts: completed.length, expected };
         await client.send(new dist_cjs/* CompleteMultipartUploadCommand */.Gym({
             Bucket: target.bucket,
             Key: target.key,
@@ -96519,9 +96521,13 @@ async function uploadStream(client, target, body, signal, hooks) {
         // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
         // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
         );
-        return { size, sha256: digest, parts: completed.length, expected };
+        return completion;
     }
     catch (error) {
+        // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
+        // what is at the key decides.
+        if (completion && (await isUploaded(client, target, completion.expected)))
+            return completion;
         stop.abort();
         body.destroy();
         await Promise.allSettled(inFlight);
@@ -96530,6 +96536,15 @@ async function uploadStream(client, target, body, signal, hooks) {
         if (signal.aborted)
             throw signal.reason;
         throw storeError(error, `upload ${where}`);
+    }
+}
+async function isUploaded(client, target, expected) {
+    try {
+        await verifyObject(client, target.bucket, target.key, expected);
+        return true;
+    }
+    catch {
+        return false;
     }
 }
 
