@@ -2,7 +2,7 @@
 // naming the dispatch id, if the database never comes back.
 import assert from 'node:assert/strict'
 import { afterEach, it } from 'node:test'
-import { PHASE, actionInputs, backupHook, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import { PHASE, actionInputs, backupHook, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
 const { svc, bucket, workspace } = await setUpTestFile('outage', { 'data/file.txt': 'content\n' })
 afterEach(async () => {
@@ -55,4 +55,25 @@ it('database down for the whole post: the step fails loudly, naming the dispatch
   await svc.postgres.start()
   assert.equal((await readRow(svc, row.id)).status, 'in_progress', 'left for the sweep, and said so')
   assert.match(errorsOf(post), /sweep/)
+})
+
+it('the database commits the success but its answer is lost: the retry finds the row finished as ours', async () => {
+  const row = await insertRow(svc)
+  await svc.s3.faults({ mode: 'slow', op: 'CompleteMultipartUpload', delayMs: 300 })
+  await svc.rest.resetStats()
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    // A trigger that never fires: it only arms the fault once the row is claimed, so the next
+    // write that loses its answer is the success update.
+    cancelAt: async step => {
+      await step.waitForState(PHASE, 'uploading')
+      await svc.rest.faults({ mode: 'lose-answer', methods: ['PATCH'], count: 1 })
+      return new Promise(() => {})
+    }
+  })
+  assert.equal(job.main.exitCode, 0, job.main.stdout)
+  assert.equal(job.main.outputs.status, 'success')
+  assert.equal((await readRow(svc, row.id)).status, 'success')
+  assert.equal((await svc.rest.stats()).faulted, 1)
 })

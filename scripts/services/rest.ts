@@ -21,7 +21,8 @@ export interface RestOptions {
   port?: number
 }
 
-export type RestFaultMode = 'none' | 'reset' | 'status' | 'slow' | 'hang'
+/** lose-answer: the request is carried out (and committed), then the connection is dropped instead of answering. */
+export type RestFaultMode = 'none' | 'reset' | 'status' | 'slow' | 'hang' | 'lose-answer'
 
 export interface RestFault {
   mode: RestFaultMode
@@ -473,6 +474,13 @@ export class RestServer {
           await this.faults.hang()
           if (req.socket.destroyed) return
           break
+        case 'lose-answer':
+          res.writeHead = (() => res) as typeof res.writeHead
+          res.end = (() => {
+            req.socket.destroy()
+            return res
+          }) as typeof res.end
+          break
       }
     }
 
@@ -495,7 +503,7 @@ export class RestServer {
     }
     if (method === 'POST' && path === '/__control/faults') {
       const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as RestFault
-      if (!['none', 'reset', 'status', 'slow', 'hang'].includes(body.mode)) {
+      if (!['none', 'reset', 'status', 'slow', 'hang', 'lose-answer'].includes(body.mode)) {
         return send(res, 400, { message: `unknown fault mode: ${String(body.mode)}` })
       }
       this.faults.set(body)
