@@ -64,7 +64,12 @@ const savedHere = new Map<keyof RunState, string>()
 
 export const runnerState: StateStore = {
   save(values) {
-    for (const [name, value] of Object.entries(values) as [keyof RunState, RunState[keyof RunState] | undefined][]) {
+    // The phase goes last: a SIGKILL between two appends must never leave a phase saved
+    // without the values (row id, upload id...) that post needs to finish it.
+    const entries = (Object.entries(values) as [keyof RunState, RunState[keyof RunState] | undefined][]).sort(
+      ([a], [b]) => Number(a === 'phase') - Number(b === 'phase')
+    )
+    for (const [name, value] of entries) {
       const raw = value === undefined ? '' : String(value)
       // core.saveState appends synchronously to GITHUB_STATE: it survives a SIGKILL that follows.
       core.saveState(KEYS[name], raw)

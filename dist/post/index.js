@@ -91013,7 +91013,10 @@ const NUMERIC_KEYS = new Set(['bytesSent', 'archiveBytes']);
 const savedHere = new Map();
 const runnerState = {
     save(values) {
-        for (const [name, value] of Object.entries(values)) {
+        // The phase goes last: a SIGKILL between two appends must never leave a phase saved
+        // without the values (row id, upload id...) that post needs to finish it.
+        const entries = Object.entries(values).sort(([a], [b]) => Number(a === 'phase') - Number(b === 'phase'));
+        for (const [name, value] of entries) {
             const raw = value === undefined ? '' : String(value);
             // core.saveState appends synchronously to GITHUB_STATE: it survives a SIGKILL that follows.
             saveState(KEYS[name], raw);
