@@ -67,14 +67,17 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Only signal a pid that is still our daemon (pids get reused). */
-function isOurDaemon(pid: number): boolean {
+/** Only signal a pid that is still ours (pids get reused): its command line names `marker`. */
+function isOurs(pid: number, marker: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('scripts/services/daemon.ts')
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)
   } catch {
     return false
   }
 }
+
+const DAEMON_MARKER = 'scripts/services/daemon.ts'
+const FUNCTION_MARKER = 'supabase/functions/'
 
 function ensurePostgres(): string {
   const found = findPgBin()
@@ -97,6 +100,17 @@ async function httpOk(
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(3000) })
     await res.arrayBuffer()
     return expect(res.status)
+  } catch {
+    return false
+  }
+}
+
+/** The function is up when it refuses a request without the API key (401 from the function itself). */
+async function functionAnswers(env: ServicesEnv): Promise<boolean> {
+  try {
+    const res = await fetch(`${env.SUPABASE_URL}/functions/v1/update-backup`, { method: 'POST', signal: AbortSignal.timeout(3000) })
+    const body = (await res.json()) as { code?: string }
+    return res.status === 401 && body.code === 'invalid_api_key'
   } catch {
     return false
   }
@@ -147,10 +161,11 @@ async function applySql(databaseUrl: string): Promise<string[]> {
 async function healthy(env: ServicesEnv): Promise<{ ok: boolean; problems: string[] }> {
   const problems: string[] = []
   const pid = Number(env.SERVICES_PID)
-  if (!alive(pid) || !isOurDaemon(pid)) problems.push(`daemon ${pid} is not running`)
+  if (!alive(pid) || !isOurs(pid, DAEMON_MARKER)) problems.push(`daemon ${pid} is not running`)
   if (!(await pgRunning(env.PGBIN, env.PGDATA))) problems.push('postgres is not running')
   if (!(await httpOk(`${env.SUPABASE_URL}/rest/v1/`, { apikey: env.SUPABASE_ANON_KEY }))) problems.push('REST stand-in does not answer')
   if (!(await httpOk(`${env.S3_ENDPOINT}/__control/stats`))) problems.push('S3 server does not answer')
+  if (!(await functionAnswers(env))) problems.push('the update-backup function does not answer')
   return { ok: problems.length === 0, problems }
 }
 
@@ -158,6 +173,7 @@ function summary(env: ServicesEnv): string {
   return [
     `  Postgres   ${env.DATABASE_URL}   (PGDATA ${env.PGDATA})`,
     `  Supabase   ${env.SUPABASE_URL}/rest/v1   (PostgREST stand-in)`,
+    `  Functions  ${env.SUPABASE_URL}/functions/v1/update-backup   (Deno, supabase/functions)`,
     `  S3         ${env.S3_ENDPOINT}   bucket "${env.S3_BUCKET}"   (patched s3rver, data ${env.S3_DIR})`,
     `  daemon pid ${env.SERVICES_PID}, logs ${env.SERVICES_LOG}`,
     `  env        ${path.relative(process.cwd(), ENV_JSON) || ENV_JSON}, ${path.relative(process.cwd(), ENV_SH) || ENV_SH} (source it)`
@@ -210,6 +226,7 @@ async function start(): Promise<number> {
     const jwtSecret = randomBytes(32).toString('hex')
     const anonKey = supabaseKey('anon', jwtSecret)
     const serviceRoleKey = supabaseKey('service_role', jwtSecret)
+    const backupApiKey = randomBytes(32).toString('hex')
     const s3AccessKeyId = 'AKIA' + randomBytes(8).toString('hex').toUpperCase()
     const s3SecretAccessKey = randomBytes(30).toString('base64')
     const s3Dir = path.join(stateDir, 's3')
@@ -224,6 +241,7 @@ async function start(): Promise<number> {
       jwtSecret,
       anonKey,
       serviceRoleKey,
+      backupApiKey,
       s3Dir,
       s3AccessKeyId,
       s3SecretAccessKey,
@@ -252,11 +270,14 @@ async function start(): Promise<number> {
       30_000
     )
     const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as DaemonReady
+    state.functionPids = ready.functionPids
+    writeState(state)
 
     const env: ServicesEnv = {
       SUPABASE_URL: `http://127.0.0.1:${ready.restPort}`,
       SUPABASE_ANON_KEY: anonKey,
       SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      BACKUP_API_KEY: backupApiKey,
       JWT_SECRET: jwtSecret,
       DATABASE_URL: databaseUrl,
       PGDATA: pgdata,
@@ -282,6 +303,7 @@ async function start(): Promise<number> {
       10_000
     )
     await waitFor('the S3 server', () => httpOk(`${env.S3_ENDPOINT}/__control/stats`), 10_000)
+    await waitFor('the update-backup function', () => functionAnswers(env), 10_000)
 
     writeFileSync(ENV_JSON, JSON.stringify(env, null, 2) + '\n')
     const shQuote = (v: string): string => `'${v.replaceAll("'", `'\\''`)}'`
@@ -324,10 +346,14 @@ async function stop(quiet = false): Promise<number> {
   const pgbin = state?.pgbin ?? env?.PGBIN
   const stateDir = state?.stateDir ?? env?.SERVICES_STATE_DIR
 
-  if (pid && alive(pid) && isOurDaemon(pid)) {
+  if (pid && alive(pid) && isOurs(pid, DAEMON_MARKER)) {
     process.kill(pid, 'SIGTERM')
     for (let i = 0; i < 60 && alive(pid); i++) await sleep(50)
     if (alive(pid)) process.kill(pid, 'SIGKILL')
+  }
+  // The daemon stops its functions; these are left only if it died first.
+  for (const fnPid of state?.functionPids ?? []) {
+    if (alive(fnPid) && isOurs(fnPid, FUNCTION_MARKER)) process.kill(fnPid, 'SIGKILL')
   }
   if (pgbin && pgdata && existsSync(path.join(pgdata, 'postmaster.pid'))) {
     try {

@@ -14,6 +14,8 @@ export interface ServicesEnv {
   SUPABASE_URL: string
   SUPABASE_ANON_KEY: string
   SUPABASE_SERVICE_ROLE_KEY: string
+  /** The update-backup edge function's shared secret (the action's `backup-api-key`). */
+  BACKUP_API_KEY: string
   JWT_SECRET: string
   DATABASE_URL: string
   PGDATA: string
@@ -38,6 +40,8 @@ export interface ServicesState {
   pgdata?: string
   pgbin?: string
   daemonPid?: number
+  /** Edge function processes (children of the daemon; killed by `stop` even if the daemon died). */
+  functionPids?: number[]
 }
 
 /** Handed to the daemon (as a file path argument) so secrets stay off the command line. */
@@ -46,6 +50,7 @@ export interface DaemonConfig {
   jwtSecret: string
   anonKey: string
   serviceRoleKey: string
+  backupApiKey: string
   s3Dir: string
   s3AccessKeyId: string
   s3SecretAccessKey: string
@@ -58,4 +63,8 @@ export interface DaemonReady {
   restPort: number
   s3Port: number
   pid: number
+  functionPids: number[]
 }
+
+/** The edge functions the services run (supabase/functions/<name>/index.ts). */
+export const FUNCTIONS = ['update-backup'] as const

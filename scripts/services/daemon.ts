@@ -1,8 +1,10 @@
-// The one background process hosting the PostgREST stand-in and the patched s3rver.
+// The one background process hosting the PostgREST stand-in (with Supabase's gateway routes to
+// the edge functions, which run as Deno child processes) and the patched s3rver.
 // Spawned detached by `cli.ts start`; ports are chosen by the kernel (listen on 0) and reported
 // through the ready file, so there is no free-port race.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs'
-import type { DaemonConfig, DaemonReady } from './config.js'
+import { FUNCTIONS, type DaemonConfig, type DaemonReady } from './config.js'
+import { startFunction } from './functions.js'
 import { startRest } from './rest.js'
 import { startS3 } from './s3.js'
 
@@ -26,11 +28,29 @@ const { s3, port: s3Port } = await startS3({
   buckets: config.buckets
 })
 
-const ready: DaemonReady = { restPort, s3Port, pid: process.pid }
+// Inside Supabase a function reaches the database API through the project URL; here, the stand-in.
+const functions = await Promise.all(
+  FUNCTIONS.map(name =>
+    startFunction(
+      name,
+      {
+        SUPABASE_URL: `http://127.0.0.1:${restPort}`,
+        SUPABASE_SERVICE_ROLE_KEY: config.serviceRoleKey,
+        BACKUP_API_KEY: config.backupApiKey
+      },
+      process.stdout
+    )
+  )
+)
+for (const fn of functions) rest.routeFunction(fn.name, fn.port, fn.verifyJwt)
+
+const ready: DaemonReady = { restPort, s3Port, pid: process.pid, functionPids: functions.map(fn => fn.pid) }
 // Write-then-rename: the CLI never reads a half-written file.
 writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready))
 renameSync(`${config.readyFile}.tmp`, config.readyFile)
-console.log(`services daemon ${process.pid}: rest on ${restPort}, s3 on ${s3Port}`)
+console.log(
+  `services daemon ${process.pid}: rest on ${restPort}, s3 on ${s3Port}, ${functions.map(fn => `${fn.name} on ${fn.port}`).join(', ')}`
+)
 
 let stopping = false
 async function shutdown(signal: string): Promise<void> {
@@ -39,7 +59,7 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`received ${signal}, shutting down`)
   const timer = setTimeout(() => process.exit(0), 3000)
   timer.unref()
-  await Promise.allSettled([rest.close(), s3.close()])
+  await Promise.allSettled([rest.close(), s3.close(), ...functions.map(fn => fn.stop())])
   process.exit(0)
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))

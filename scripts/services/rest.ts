@@ -3,6 +3,7 @@
 // so grants and RLS are enforced by Postgres itself, not re-implemented here.
 // Unsupported PostgREST syntax is rejected with a 400 (never silently ignored), so a query that
 // passes here cannot mean something different on the real thing.
+// Like Supabase's gateway it also routes /functions/v1/<name> to the edge functions (functions.ts).
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import pg from 'pg'
@@ -32,6 +33,8 @@ export interface RestFault {
   delayMs?: number
   /** Only requests with these methods are faulted (default: all). */
   methods?: string[]
+  /** Only requests whose path starts with this, e.g. /functions/v1/ or /rest/v1/ (default: all). */
+  prefix?: string
   /** How many matching requests the fault applies to (default: unlimited). */
   count?: number
 }
@@ -49,12 +52,18 @@ interface PgrstError {
   hint: string | null
 }
 
+/** What Supabase's gateway (Kong, the functions relay) answers itself. */
+interface GatewayError {
+  message: string
+  code?: string | number
+}
+
 /** An error answered as-is: PostgREST's JSON error shape plus an HTTP status. */
 class HttpError extends Error {
   readonly status: number
-  readonly body: PgrstError | { message: string }
+  readonly body: PgrstError | GatewayError
   readonly headers: Record<string, string>
-  constructor(status: number, body: PgrstError | { message: string }, headers: Record<string, string> = {}) {
+  constructor(status: number, body: PgrstError | GatewayError, headers: Record<string, string> = {}) {
     super(body.message)
     this.status = status
     this.body = body
@@ -410,6 +419,7 @@ export class RestServer {
   private readonly pool: pg.Pool
   private readonly opts: RestOptions
   private readonly faults = new FaultSwitch<RestFault>({ mode: 'none' })
+  private readonly functions = new Map<string, { port: number; verifyJwt: boolean }>()
   private stats: RestStats = { requests: 0, byMethod: {}, faulted: 0 }
 
   constructor(opts: RestOptions) {
@@ -450,7 +460,9 @@ export class RestServer {
     this.stats.requests += 1
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1
 
-    const fault = this.faults.take(f => !f.methods || f.methods.map(m => m.toUpperCase()).includes(method))
+    const fault = this.faults.take(
+      f => (!f.methods || f.methods.map(m => m.toUpperCase()).includes(method)) && (!f.prefix || url.pathname.startsWith(f.prefix))
+    )
     if (fault) this.stats.faulted += 1
     if (fault) {
       switch (fault.mode) {
@@ -485,7 +497,8 @@ export class RestServer {
     }
 
     try {
-      await this.api(method, url, req, res)
+      if (url.pathname.startsWith('/functions/v1/')) await this.invokeFunction(method, url, req, res)
+      else await this.api(method, url, req, res)
     } catch (err) {
       if (err instanceof HttpError) {
         send(res, err.status, err.body, err.headers)
@@ -495,11 +508,52 @@ export class RestServer {
     }
   }
 
+  /** Routes /functions/v1/<name> to a running edge function (see functions.ts). */
+  routeFunction(name: string, port: number, verifyJwt: boolean): void {
+    this.functions.set(name, { port, verifyJwt })
+  }
+
+  /** Supabase's gateway in front of an edge function: the JWT check unless verify_jwt = false, then a plain proxy. */
+  private async invokeFunction(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const [, , , name = ''] = url.pathname.split('/')
+    const fn = this.functions.get(name)
+    if (!fn) throw new HttpError(404, { code: 'NOT_FOUND', message: 'Requested function was not found' })
+    if (fn.verifyJwt) {
+      const bearer = /^bearer\s+(.+)$/i.exec(header(req, 'authorization') ?? '')?.[1] ?? ''
+      if (!verifyJwt(bearer, this.opts.jwtSecret).ok) throw new HttpError(401, { code: 401, message: 'Invalid JWT' })
+    }
+    const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req)
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[0] !== 'host')
+    )
+    let answer: Response
+    try {
+      answer = await fetch(`http://127.0.0.1:${fn.port}${url.pathname.slice('/functions/v1'.length)}${url.search}`, {
+        method,
+        headers,
+        body
+      })
+    } catch {
+      throw new HttpError(502, { message: 'An invalid response was received from the upstream server' })
+    }
+    const text = Buffer.from(await answer.arrayBuffer())
+    res.writeHead(answer.status, { ...Object.fromEntries(answer.headers), 'content-length': String(text.length) })
+    res.end(text)
+  }
+
   private async control(method: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (method === 'GET' && path === '/__control/stats') return send(res, 200, this.stats)
     if (method === 'POST' && path === '/__control/reset-stats') {
       this.stats = { requests: 0, byMethod: {}, faulted: 0 }
       return send(res, 200, this.stats)
+    }
+    if (method === 'POST' && path === '/__control/functions') {
+      // Redeploy a function with another verify_jwt, as `supabase functions deploy [--no-verify-jwt]` does.
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { name?: string; verifyJwt?: boolean }
+      const fn = this.functions.get(body.name ?? '')
+      if (!fn || typeof body.verifyJwt !== 'boolean') return send(res, 400, { message: 'expected {name, verifyJwt} of a running function' })
+      fn.verifyJwt = body.verifyJwt
+      return send(res, 200, { name: body.name, ...fn })
     }
     if (method === 'POST' && path === '/__control/faults') {
       const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as RestFault
