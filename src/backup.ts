@@ -100,18 +100,19 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       )
     }
 
-    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date().toISOString() })
+    const uploadStart = Date.now()
+    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
     signal.throwIfAborted()
     const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
       let lastLog = Date.now()
-      const uploadStart = Date.now()
       const result = await uploadStream(
         client,
         {
           bucket: inputs.bucket,
           key,
           contentType: CONTENT_TYPES[inputs.format],
-          metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId }
+          metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
+          storage: inputs.storage
         },
         createArchive(entries, inputs.format, inputs.compressionLevel),
         signal,
@@ -137,6 +138,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       core.info(`Uploaded ${formatBytes(result.size)} in ${result.parts} parts.`)
       return result
     })
+    const uploadMs = Date.now() - uploadStart
 
     state.save({ phase: 'verifying', uploadId: '' })
     await verifyObject(client, inputs.bucket, key, upload.expected)
@@ -157,14 +159,17 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       sha256: upload.sha256,
       files,
       format: inputs.format,
-      durationMs: Date.now() - startedAt
+      durationMs: Date.now() - startedAt,
+      uploadMs
     })
     if (written.row.status !== 'success') {
       throw new Error(
         `${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`
       )
     }
-    core.info(`Row ${row.id} marked success: ${where}, ${formatBytes(upload.size)}.`)
+    core.notice(`${where}: ${formatBytes(upload.size)}, ${files} files, SHA-256 ${upload.sha256}. Row ${row.id} marked success.`, {
+      title: 'Backup succeeded'
+    })
   } catch (caught) {
     const error = signal.aborted && !(caught instanceof InputError) ? (signal.reason as CancelledError) : caught
     // A verified object is finished work: post marks it success even if this write failed.

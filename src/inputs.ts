@@ -17,9 +17,15 @@ export const Input = {
   AwsAccessKeyId: 'aws-access-key-id',
   AwsSecretAccessKey: 'aws-secret-access-key',
   AwsSessionToken: 'aws-session-token',
+  StorageClass: 'storage-class',
+  Sse: 'sse',
+  SseKmsKeyId: 'sse-kms-key-id',
+  Tags: 'tags',
   SupabaseUrl: 'supabase-url',
   SupabaseKey: 'supabase-key',
-  Table: 'table'
+  Table: 'table',
+  BackupApiKey: 'backup-api-key',
+  UpdateFunction: 'update-function'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -39,13 +45,22 @@ export const COMPRESSION_LEVELS: Record<ArchiveFormat, { min: number; max: numbe
   tar: undefined
 }
 
+export const DEFAULT_TABLE = 'backup_history'
+export const DEFAULT_UPDATE_FUNCTION = 'update-backup'
+
+/**
+ * How the action reaches the rows: the table itself with a key that has table rights, or only
+ * the update-backup edge function with its API key (least privilege: CI holds no database key).
+ */
+export type LedgerAccess = { kind: 'table'; supabaseKey: string } | { kind: 'function'; apiKey: string; functionName: string }
+
 /** What the action needs to find and write the row. Checked first: without these no row can be touched. */
 export interface LedgerInputs {
   /** Lower-cased UUID of the row, or undefined when `create-row` makes a new one. */
   dispatchId: string | undefined
   createRow: boolean
   supabaseUrl: string
-  supabaseKey: string
+  access: LedgerAccess
   table: string
 }
 
@@ -72,6 +87,19 @@ export interface BackupInputs {
   forcePathStyle: boolean
   /** undefined: use the SDK's default chain (env, OIDC web identity, instance profile). */
   credentials: StoreCredentials | undefined
+  /** How the object is stored: class, server-side encryption, tags. */
+  storage: StorageOptions
+}
+
+export const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const
+export type SseMode = (typeof SSE_MODES)[number]
+
+export interface StorageOptions {
+  storageClass: string | undefined
+  sse: SseMode | undefined
+  sseKmsKeyId: string | undefined
+  /** Object tags, in input order. */
+  tags: [string, string][]
 }
 
 type Problem = { input: InputName; message: string }
@@ -81,6 +109,13 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 // S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/
 const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/
+const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/
+// S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
+const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/
+const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/
+// S3's object tag limits; the characters are those S3 documents as allowed in tags.
+const MAX_TAGS = 10
+const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u
 const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo'])
 
 export function isUuid(value: string): boolean {
@@ -119,19 +154,55 @@ export function parseLedgerInputs(read: InputReader): LedgerInputs {
       message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
     })
   }
-  const supabaseKey = read(Input.SupabaseKey)
-  if (supabaseKey === '') {
-    problems.push({
-      input: Input.SupabaseKey,
-      message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
-    })
-  }
-  const table = read(Input.Table) || 'backup_history'
+  const table = read(Input.Table) || DEFAULT_TABLE
   if (!TABLE_NAME.test(table)) {
     problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` })
   }
-  if (problems.length > 0) throw new InputError(problems)
-  return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), supabaseKey, table }
+  const access = parseLedgerAccess(read, table, problems)
+  if (problems.length > 0 || !access) throw new InputError(problems)
+  return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), access, table }
+}
+
+/** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
+function parseLedgerAccess(read: InputReader, table: string, problems: Problem[]): LedgerAccess | undefined {
+  const supabaseKey = read(Input.SupabaseKey)
+  const apiKey = read(Input.BackupApiKey)
+  const functionName = read(Input.UpdateFunction) || DEFAULT_UPDATE_FUNCTION
+  if (apiKey === '') {
+    if (functionName !== DEFAULT_UPDATE_FUNCTION) {
+      problems.push({ input: Input.UpdateFunction, message: "only applies with 'backup-api-key'; set that too, or remove this input." })
+    }
+    if (supabaseKey === '') {
+      problems.push({
+        input: Input.SupabaseKey,
+        message:
+          "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
+      })
+      return undefined
+    }
+    return { kind: 'table', supabaseKey }
+  }
+  // Holding both would defeat the point of the function: CI keeping no key with table rights.
+  if (supabaseKey !== '') {
+    problems.push({
+      input: Input.SupabaseKey,
+      message:
+        "must be empty when 'backup-api-key' is set: the action then reaches the table only through the update-backup function, so the workflow needs no key with table rights. Remove 'supabase-key' from the step."
+    })
+  }
+  if (table !== DEFAULT_TABLE) {
+    problems.push({
+      input: Input.Table,
+      message: "does not apply with 'backup-api-key': the function's BACKUP_TABLE secret names the table. Remove 'table' from the step."
+    })
+  }
+  if (!FUNCTION_NAME.test(functionName)) {
+    problems.push({
+      input: Input.UpdateFunction,
+      message: `must be the name of the deployed edge function, like update-backup; got '${clip(functionName)}'.`
+    })
+  }
+  return { kind: 'function', apiKey, functionName }
 }
 
 /** Inputs for the archive and the store. Throws InputError naming every bad input. */
@@ -190,6 +261,7 @@ export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = pr
   }
   const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems)
   const credentials = parseCredentials(read, problems)
+  const storage = parseStorageOptions(read, problems)
 
   if (problems.length > 0 || !format) throw new InputError(problems)
   return {
@@ -203,7 +275,8 @@ export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = pr
     region,
     endpoint,
     forcePathStyle,
-    credentials
+    credentials,
+    storage
   }
 }
 
@@ -251,6 +324,58 @@ function parseCredentials(read: InputReader, problems: Problem[]): StoreCredenti
     problems.push({ input: Input.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." })
   }
   return { accessKeyId, secretAccessKey, sessionToken }
+}
+
+function parseStorageOptions(read: InputReader, problems: Problem[]): StorageOptions {
+  const storageClass = read(Input.StorageClass) || undefined
+  if (storageClass && !STORAGE_CLASS.test(storageClass)) {
+    problems.push({
+      input: Input.StorageClass,
+      message: `must be a storage class name like STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE (upper case), got '${clip(storageClass)}'.`
+    })
+  }
+  const rawSse = read(Input.Sse)
+  const sse = SSE_MODES.find(mode => mode.toLowerCase() === rawSse.toLowerCase())
+  if (rawSse !== '' && !sse) {
+    problems.push({
+      input: Input.Sse,
+      message: `must be one of ${SSE_MODES.join(', ')} (or empty for the bucket's default), got '${clip(rawSse)}'.`
+    })
+  }
+  const sseKmsKeyId = read(Input.SseKmsKeyId) || undefined
+  if (sseKmsKeyId && !sse?.startsWith('aws:kms')) {
+    problems.push({ input: Input.SseKmsKeyId, message: "needs 'sse: aws:kms' (or aws:kms:dsse); without it the key would be ignored." })
+  } else if (sseKmsKeyId && !KMS_KEY_ID.test(sseKmsKeyId)) {
+    problems.push({ input: Input.SseKmsKeyId, message: 'must be a KMS key id, key ARN or alias (no spaces).' })
+  }
+  return { storageClass, sse, sseKmsKeyId, tags: parseTags(read(Input.Tags), problems) }
+}
+
+/** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
+function parseTags(raw: string, problems: Problem[]): [string, string][] {
+  const tags: [string, string][] = []
+  const lines = raw
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+  for (const line of lines) {
+    const equals = line.indexOf('=')
+    const key = (equals < 0 ? line : line.slice(0, equals)).trim()
+    const value = equals < 0 ? '' : line.slice(equals + 1).trim()
+    let problem: string | undefined
+    if (equals < 0 || key === '') problem = `has a line '${clip(line)}' that is not key=value.`
+    else if ([...key].length > 128 || [...value].length > 256)
+      problem = `'${clip(key)}' is too long: keys are at most 128 characters, values 256.`
+    else if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
+      problem = `'${clip(line)}' has characters S3 does not allow in tags; use letters, digits, spaces and + - = . _ : / @.`
+    } else if (/^aws:/i.test(key)) problem = `'${clip(key)}' uses the reserved aws: prefix.`
+    else if (tags.some(([existing]) => existing === key)) problem = `has the key '${clip(key)}' twice.`
+    if (problem) problems.push({ input: Input.Tags, message: problem })
+    else tags.push([key, value])
+  }
+  if (lines.length > MAX_TAGS)
+    problems.push({ input: Input.Tags, message: `has ${lines.length} tags; S3 allows at most ${MAX_TAGS} per object.` })
+  return tags
 }
 
 /** Why a `path` line is refused, or undefined when it is fine. */

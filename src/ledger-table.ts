@@ -1,9 +1,7 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import { LedgerError } from './errors.js'
 import type { BackupRow, LedgerBackend, RowPatch } from './ledger.js'
-
-/** A database request that has not answered in this time is treated as a transient failure. */
-const REQUEST_TIMEOUT_MS = 10_000
+import { REQUEST_TIMEOUT_MS } from './retry.js'
 
 interface PostgrestFailure {
   message: string
@@ -14,6 +12,7 @@ interface PostgrestFailure {
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
 export class TableLedgerBackend implements LedgerBackend {
+  readonly visibilityHint = "that the role of 'supabase-key' may read the row (RLS)"
   private readonly client: SupabaseClient
 
   constructor(

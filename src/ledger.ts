@@ -1,5 +1,6 @@
 import { LedgerError } from './errors.js'
 import { parseLedgerInputs, type InputReader } from './inputs.js'
+import { FunctionLedgerBackend } from './ledger-function.js'
 import { TableLedgerBackend } from './ledger-table.js'
 import { retry, type RetryPolicy } from './retry.js'
 import { redact } from './secrets.js'
@@ -23,14 +24,21 @@ export interface BackupRow {
 /** The only two ways a row may leave in_progress. */
 export type Outcome = { status: 'success'; s3Key: string; sizeBytes: number } | { status: 'failed'; errorText: string }
 
-/** Columns a write may set. */
-export type RowPatch = Partial<Pick<BackupRow, 'status' | 's3_key' | 'size_bytes' | 'workflow_run_id' | 'error_text' | 'finished_at'>>
+/** A terminal write: the columns the contract sets for success and for failed. */
+export type TerminalPatch =
+  | { status: 'success'; s3_key: string; size_bytes: number; finished_at: string; workflow_run_id: string; error_text: null }
+  | { status: 'failed'; error_text: string; finished_at: string; workflow_run_id: string }
+
+/** The writes there are: a claim (the run id, while the row stays in_progress) and the terminal moves. */
+export type RowPatch = { workflow_run_id: string } | TerminalPatch
 
 /**
  * Where rows live. A backend offers reads, an insert, and exactly one kind of write: the
  * conditional update, so no backend can move a row that has already finished.
  */
 export interface LedgerBackend {
+  /** Ends the "check that ..." advice when no row matches: what decides which rows this access sees. */
+  readonly visibilityHint: string
   /** Rows with this dispatch id; at most `limit`. */
   findByDispatchId(dispatchId: string, limit: number): Promise<BackupRow[]>
   getById(id: string): Promise<BackupRow | undefined>
@@ -48,7 +56,7 @@ export function toErrorText(message: string): string {
 }
 
 /** The columns a terminal write sets: the contract's state machine in one function. */
-export function terminalPatch(outcome: Outcome, workflowRunId: string, now: Date): RowPatch {
+export function terminalPatch(outcome: Outcome, workflowRunId: string, now: Date): TerminalPatch {
   if (outcome.status === 'success') {
     if (outcome.s3Key.trim() === '') throw new LedgerError('Refusing to mark the row success with an empty s3_key.')
     if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
@@ -101,7 +109,7 @@ export class Ledger {
     const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2))
     if (rows.length === 0) {
       throw new LedgerError(
-        `No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and that the role of 'supabase-key' may read the row (RLS).`
+        `No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`
       )
     }
     if (rows.length > 1) {
@@ -173,7 +181,11 @@ export function openLedger(
   log: (message: string) => void
 ): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
   const inputs = parseLedgerInputs(read)
-  const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
+  const { access } = inputs
+  const backend =
+    access.kind === 'function'
+      ? new FunctionLedgerBackend(inputs.supabaseUrl, access.functionName, access.apiKey)
+      : new TableLedgerBackend(inputs.supabaseUrl, access.supabaseKey, inputs.table)
   return {
     ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
     dispatchId: inputs.dispatchId,

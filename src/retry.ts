@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
+/** A database request that has not answered in this time is treated as a transient failure. */
+export const REQUEST_TIMEOUT_MS = 10_000
+
 export interface RetryPolicy {
   /** Give up once this much time has passed since the first attempt. */
   budgetMs: number

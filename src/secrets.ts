@@ -24,5 +24,7 @@ export function redact(text: string): string {
 
 /** Masks every secret input before anything can print it, valid or not. */
 export function maskSecretInputs(read: InputReader): void {
-  for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) registerSecret(read(name))
+  for (const name of [Input.SupabaseKey, Input.BackupApiKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) {
+    registerSecret(read(name))
+  }
 }

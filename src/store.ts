@@ -31,18 +31,20 @@ export function objectUrl(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`
 }
 
-export async function headObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  signal?: AbortSignal
-): Promise<{ size: number; etag: string } | undefined> {
+export interface HeadResult {
+  size: number
+  etag: string
+  /** Server-side encryption the store applied (the bucket's default or ours), if it says. */
+  sse: string | undefined
+}
+
+export async function headObject(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadResult | undefined> {
   const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
       abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
     })
-    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '' }
+    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption }
   } catch (error) {
     if (statusOf(error) === 404) return undefined
     if (signal?.aborted) throw signal.reason
@@ -110,12 +112,7 @@ export function multipartEtag(partMd5s: readonly Buffer[]): string {
  * Confirms with HeadObject that the object at the key is the one we uploaded: same size, and
  * an ETag we computed where the store returns an MD5-style one.
  */
-export async function verifyObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  expected: ExpectedObject
-): Promise<{ size: number; etag: string }> {
+export async function verifyObject(client: S3Client, bucket: string, key: string, expected: ExpectedObject): Promise<HeadResult> {
   const head = await headObject(client, bucket, key)
   const where = objectUrl(bucket, key)
   if (!head) throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`)
@@ -123,7 +120,10 @@ export async function verifyObject(
     throw new VerificationError(`${where} has ${head.size} bytes but ${expected.size} were uploaded; the object is incomplete.`)
   }
   const etag = head.etag.replace(/"/g, '').toLowerCase()
-  if (/^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
+  // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
+  // not MD5 digests of the data although they look like one: only the size can be checked.
+  const etagIsDigest = !head.sse?.startsWith('aws:kms')
+  if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
     throw new VerificationError(
       `${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`
     )

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { messageOf } from './errors.js'
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -21,6 +22,8 @@ export interface BackupReport {
   files?: number | undefined
   format?: string | undefined
   durationMs?: number | undefined
+  /** Time spent streaming the archive into the store, for the throughput. */
+  uploadMs?: number | undefined
   reason?: string | undefined
 }
 
@@ -31,12 +34,13 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Status', report.status],
     ['Dispatch id', report.dispatchId],
     ['Row id', report.rowId ?? ''],
-    ['Object', report.location ?? ''],
+    ['Key', report.location ?? ''],
     ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
     ['SHA-256', report.sha256 ?? ''],
     ['Files', report.files === undefined ? '' : String(report.files)],
-    ['Format', report.format ?? ''],
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
+    ['Throughput', throughput(report)],
+    ['Format', report.format ?? ''],
     ['Reason', report.reason ?? '']
   ]
   try {
@@ -47,4 +51,15 @@ export async function writeSummary(title: string, report: BackupReport): Promise
   } catch (error) {
     core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
   }
+}
+
+function throughput({ sizeBytes, uploadMs }: BackupReport): string {
+  if (sizeBytes === undefined || !uploadMs) return ''
+  return `${formatBytes(sizeBytes / (uploadMs / 1000))}/s`
+}
+
+/** Fails the step with a titled error annotation (core.setFailed gives none), whatever was thrown. */
+export function failStep(title: string, error: unknown): void {
+  core.error(messageOf(error), { title })
+  process.exitCode = 1
 }

@@ -3,10 +3,13 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
   type CompletedPart,
+  type CreateMultipartUploadCommandInput,
+  type StorageClass,
   type S3Client
 } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
+import type { StorageOptions } from './inputs.js'
 import { abortUpload, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
 
 /**
@@ -32,6 +35,7 @@ export interface UploadTarget {
   key: string
   contentType: string
   metadata: Record<string, string>
+  storage: StorageOptions
 }
 
 export interface UploadHooks {
@@ -50,6 +54,18 @@ export interface UploadResult {
   sha256: string
   parts: number
   expected: ExpectedObject
+}
+
+/** Storage class, encryption and tags apply to the whole object, so they are set when the upload is created. */
+export function storageParameters(storage: StorageOptions): Partial<CreateMultipartUploadCommandInput> {
+  return {
+    ...(storage.storageClass ? { StorageClass: storage.storageClass as StorageClass } : {}),
+    ...(storage.sse ? { ServerSideEncryption: storage.sse } : {}),
+    ...(storage.sseKmsKeyId ? { SSEKMSKeyId: storage.sseKmsKeyId } : {}),
+    ...(storage.tags.length > 0
+      ? { Tagging: storage.tags.map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`).join('&') }
+      : {})
+  }
 }
 
 /**
@@ -72,7 +88,8 @@ export async function uploadStream(
         Bucket: target.bucket,
         Key: target.key,
         ContentType: target.contentType,
-        Metadata: target.metadata
+        Metadata: target.metadata,
+        ...storageParameters(target.storage)
       }),
       { abortSignal: signal }
     )

@@ -29,6 +29,26 @@ describe('ledger inputs', () => {
     assert.equal(inputs.dispatchId, '123e4567-e89b-12d3-a456-426614174000')
     assert.equal(inputs.supabaseUrl, 'https://abcd.supabase.co')
     assert.equal(inputs.table, 'backup_history')
+    assert.deepEqual(inputs.access, { kind: 'table', supabaseKey: 'service-key' })
+  })
+
+  it('with backup-api-key reaches the rows through the update-backup function, and needs no supabase-key', () => {
+    const inputs = parseLedgerInputs(reader({ ...LEDGER_OK, 'supabase-key': '', 'backup-api-key': 'api-key' }))
+    assert.deepEqual(inputs.access, { kind: 'function', apiKey: 'api-key', functionName: 'update-backup' })
+    const renamed = parseLedgerInputs(
+      reader({ ...LEDGER_OK, 'supabase-key': '', 'backup-api-key': 'k', 'update-function': 'report_backup' })
+    )
+    assert.deepEqual(renamed.access, { kind: 'function', apiKey: 'k', functionName: 'report_backup' })
+  })
+
+  it('refuses both keys at once, a table with the function, and update-function without its key', () => {
+    const both = problemsOf(() => parseLedgerInputs(reader({ ...LEDGER_OK, 'backup-api-key': 'k', table: 'other' })))
+    assert.deepEqual(both.map(p => p.input).sort(), ['supabase-key', 'table'])
+    const [alone] = problemsOf(() => parseLedgerInputs(reader({ ...LEDGER_OK, 'update-function': 'x' })))
+    assert.equal(alone?.input, 'update-function')
+    const [neither] = problemsOf(() => parseLedgerInputs(reader({ ...LEDGER_OK, 'supabase-key': '' })))
+    assert.equal(neither?.input, 'supabase-key')
+    assert.match(neither?.message ?? '', /is required.*Or set 'backup-api-key'/)
   })
 
   it('requires dispatch-id unless create-row, and never falls back to the run id', () => {
@@ -65,6 +85,30 @@ describe('backup inputs', () => {
     assert.equal(inputs.region, 'us-east-1')
     assert.equal(inputs.includeHiddenFiles, false)
     assert.equal(inputs.credentials, undefined)
+    assert.deepEqual(inputs.storage, { storageClass: undefined, sse: undefined, sseKmsKeyId: undefined, tags: [] })
+  })
+
+  it('reads the storage options: class, encryption (any case), KMS key and tags in order', () => {
+    const inputs = parseBackupInputs(
+      reader({
+        ...BACKUP_OK,
+        'storage-class': 'GLACIER_IR',
+        sse: 'AWS:KMS',
+        'sse-kms-key-id': 'alias/backups',
+        tags: 'app=my app\n# comment\n\nretention = 30d\nowner=ops@example.com'
+      }),
+      {}
+    )
+    assert.deepEqual(inputs.storage, {
+      storageClass: 'GLACIER_IR',
+      sse: 'aws:kms',
+      sseKmsKeyId: 'alias/backups',
+      tags: [
+        ['app', 'my app'],
+        ['retention', '30d'],
+        ['owner', 'ops@example.com']
+      ]
+    })
   })
 
   it('takes the region from AWS_REGION when the input is empty', () => {
@@ -97,7 +141,18 @@ describe('backup inputs', () => {
     ['bad boolean', { 'force-path-style': 'yes' }, 'force-path-style', /true or false/],
     ['secret without key id', { 'aws-secret-access-key': 's' }, 'aws-access-key-id', /is required when/],
     ['key id without secret', { 'aws-access-key-id': 'AKIA' }, 'aws-secret-access-key', /is required when/],
-    ['session token alone', { 'aws-session-token': 't' }, 'aws-session-token', /needs/]
+    ['session token alone', { 'aws-session-token': 't' }, 'aws-session-token', /needs/],
+    ['lower-case storage class', { 'storage-class': 'standard_ia' }, 'storage-class', /upper case/],
+    ['unknown encryption', { sse: 'aws:kms:xyz' }, 'sse', /must be one of AES256, aws:kms, aws:kms:dsse/],
+    ['KMS key without aws:kms', { sse: 'AES256', 'sse-kms-key-id': 'alias/x' }, 'sse-kms-key-id', /needs 'sse: aws:kms'/],
+    ['KMS key with spaces', { sse: 'aws:kms', 'sse-kms-key-id': 'my key' }, 'sse-kms-key-id', /KMS key id/],
+    ['a tag line without =', { tags: 'retention' }, 'tags', /not key=value/],
+    ['an empty tag key', { tags: '=value' }, 'tags', /not key=value/],
+    ['a tag key twice', { tags: 'a=1\na=2' }, 'tags', /the key 'a' twice/],
+    ['the aws: tag prefix', { tags: 'aws:created=1' }, 'tags', /reserved aws: prefix/],
+    ['characters S3 refuses in tags', { tags: 'team=a&b' }, 'tags', /characters S3 does not allow/],
+    ['a too long tag value', { tags: `a=${'v'.repeat(257)}` }, 'tags', /too long/],
+    ['more than 10 tags', { tags: Array.from({ length: 11 }, (_, i) => `t${i}=v`).join('\n') }, 'tags', /at most 10/]
   ]
   for (const [title, values, input, message] of cases) {
     it(`refuses ${title}, naming '${input}'`, () => {

@@ -6,6 +6,7 @@ import { Ledger, MAX_ERROR_TEXT, terminalPatch, toErrorText, type BackupRow, typ
 import { registerSecret } from '../../src/secrets.js'
 
 class MemoryBackend implements LedgerBackend {
+  readonly visibilityHint = 'that the test can see it'
   rows = new Map<string, BackupRow>()
   failNext = 0
   updates = 0

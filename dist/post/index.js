@@ -81243,7 +81243,7 @@ function setCommandEcho(enabled) {
  */
 function setFailed(message) {
     process.exitCode = ExitCode.Failure;
-    error(message);
+    core_error(message);
 }
 //-----------------------------------------------------------------------
 // Logging Commands
@@ -81266,7 +81266,7 @@ function core_debug(message) {
  * @param message error issue message. Errors will be converted to string via toString()
  * @param properties optional properties to add to the annotation.
  */
-function error(message, properties = {}) {
+function core_error(message, properties = {}) {
     command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
@@ -81477,9 +81477,15 @@ const Input = {
     AwsAccessKeyId: 'aws-access-key-id',
     AwsSecretAccessKey: 'aws-secret-access-key',
     AwsSessionToken: 'aws-session-token',
+    StorageClass: 'storage-class',
+    Sse: 'sse',
+    SseKmsKeyId: 'sse-kms-key-id',
+    Tags: 'tags',
     SupabaseUrl: 'supabase-url',
     SupabaseKey: 'supabase-key',
-    Table: 'table'
+    Table: 'table',
+    BackupApiKey: 'backup-api-key',
+    UpdateFunction: 'update-function'
 };
 const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
 const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'];
@@ -81490,11 +81496,21 @@ const COMPRESSION_LEVELS = {
     'tar.zst': { min: 1, max: 19, default: 3 },
     tar: undefined
 };
+const DEFAULT_TABLE = 'backup_history';
+const DEFAULT_UPDATE_FUNCTION = 'update-backup';
+const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 // S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/;
+const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+// S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
+const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
+const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/;
+// S3's object tag limits; the characters are those S3 documents as allowed in tags.
+const MAX_TAGS = 10;
+const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u;
 const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo']);
 function isUuid(value) {
     return UUID.test(value);
@@ -81532,20 +81548,53 @@ function parseLedgerInputs(read) {
             message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
         });
     }
-    const supabaseKey = read(Input.SupabaseKey);
-    if (supabaseKey === '') {
-        problems.push({
-            input: Input.SupabaseKey,
-            message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
-        });
-    }
-    const table = read(Input.Table) || 'backup_history';
+    const table = read(Input.Table) || DEFAULT_TABLE;
     if (!TABLE_NAME.test(table)) {
         problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` });
     }
-    if (problems.length > 0)
+    const access = parseLedgerAccess(read, table, problems);
+    if (problems.length > 0 || !access)
         throw new InputError(problems);
-    return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), supabaseKey, table };
+    return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), access, table };
+}
+/** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
+function parseLedgerAccess(read, table, problems) {
+    const supabaseKey = read(Input.SupabaseKey);
+    const apiKey = read(Input.BackupApiKey);
+    const functionName = read(Input.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
+    if (apiKey === '') {
+        if (functionName !== DEFAULT_UPDATE_FUNCTION) {
+            problems.push({ input: Input.UpdateFunction, message: "only applies with 'backup-api-key'; set that too, or remove this input." });
+        }
+        if (supabaseKey === '') {
+            problems.push({
+                input: Input.SupabaseKey,
+                message: "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
+            });
+            return undefined;
+        }
+        return { kind: 'table', supabaseKey };
+    }
+    // Holding both would defeat the point of the function: CI keeping no key with table rights.
+    if (supabaseKey !== '') {
+        problems.push({
+            input: Input.SupabaseKey,
+            message: "must be empty when 'backup-api-key' is set: the action then reaches the table only through the update-backup function, so the workflow needs no key with table rights. Remove 'supabase-key' from the step."
+        });
+    }
+    if (table !== DEFAULT_TABLE) {
+        problems.push({
+            input: Input.Table,
+            message: "does not apply with 'backup-api-key': the function's BACKUP_TABLE secret names the table. Remove 'table' from the step."
+        });
+    }
+    if (!FUNCTION_NAME.test(functionName)) {
+        problems.push({
+            input: Input.UpdateFunction,
+            message: `must be the name of the deployed edge function, like update-backup; got '${clip(functionName)}'.`
+        });
+    }
+    return { kind: 'function', apiKey, functionName };
 }
 /** Inputs for the archive and the store. Throws InputError naming every bad input. */
 function parseBackupInputs(read, env = process.env) {
@@ -81601,6 +81650,7 @@ function parseBackupInputs(read, env = process.env) {
     }
     const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems);
     const credentials = parseCredentials(read, problems);
+    const storage = parseStorageOptions(read, problems);
     if (problems.length > 0 || !format)
         throw new InputError(problems);
     return {
@@ -81614,7 +81664,8 @@ function parseBackupInputs(read, env = process.env) {
         region,
         endpoint,
         forcePathStyle,
-        credentials
+        credentials,
+        storage
     };
 }
 function parseBoolean(read, input, problems) {
@@ -81662,6 +81713,63 @@ function parseCredentials(read, problems) {
         problems.push({ input: Input.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." });
     }
     return { accessKeyId, secretAccessKey, sessionToken };
+}
+function parseStorageOptions(read, problems) {
+    const storageClass = read(Input.StorageClass) || undefined;
+    if (storageClass && !STORAGE_CLASS.test(storageClass)) {
+        problems.push({
+            input: Input.StorageClass,
+            message: `must be a storage class name like STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE (upper case), got '${clip(storageClass)}'.`
+        });
+    }
+    const rawSse = read(Input.Sse);
+    const sse = SSE_MODES.find(mode => mode.toLowerCase() === rawSse.toLowerCase());
+    if (rawSse !== '' && !sse) {
+        problems.push({
+            input: Input.Sse,
+            message: `must be one of ${SSE_MODES.join(', ')} (or empty for the bucket's default), got '${clip(rawSse)}'.`
+        });
+    }
+    const sseKmsKeyId = read(Input.SseKmsKeyId) || undefined;
+    if (sseKmsKeyId && !sse?.startsWith('aws:kms')) {
+        problems.push({ input: Input.SseKmsKeyId, message: "needs 'sse: aws:kms' (or aws:kms:dsse); without it the key would be ignored." });
+    }
+    else if (sseKmsKeyId && !KMS_KEY_ID.test(sseKmsKeyId)) {
+        problems.push({ input: Input.SseKmsKeyId, message: 'must be a KMS key id, key ARN or alias (no spaces).' });
+    }
+    return { storageClass, sse, sseKmsKeyId, tags: parseTags(read(Input.Tags), problems) };
+}
+/** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
+function parseTags(raw, problems) {
+    const tags = [];
+    const lines = raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    for (const line of lines) {
+        const equals = line.indexOf('=');
+        const key = (equals < 0 ? line : line.slice(0, equals)).trim();
+        const value = equals < 0 ? '' : line.slice(equals + 1).trim();
+        let problem;
+        if (equals < 0 || key === '')
+            problem = `has a line '${clip(line)}' that is not key=value.`;
+        else if ([...key].length > 128 || [...value].length > 256)
+            problem = `'${clip(key)}' is too long: keys are at most 128 characters, values 256.`;
+        else if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
+            problem = `'${clip(line)}' has characters S3 does not allow in tags; use letters, digits, spaces and + - = . _ : / @.`;
+        }
+        else if (/^aws:/i.test(key))
+            problem = `'${clip(key)}' uses the reserved aws: prefix.`;
+        else if (tags.some(([existing]) => existing === key))
+            problem = `has the key '${clip(key)}' twice.`;
+        if (problem)
+            problems.push({ input: Input.Tags, message: problem });
+        else
+            tags.push([key, value]);
+    }
+    if (lines.length > MAX_TAGS)
+        problems.push({ input: Input.Tags, message: `has ${lines.length} tags; S3 allows at most ${MAX_TAGS} per object.` });
+    return tags;
 }
 /** Why a `path` line is refused, or undefined when it is fine. */
 function patternProblem(line) {
@@ -81713,6 +81821,144 @@ function isHttpUrl(value) {
 function clip(value) {
     const oneLine = value.replace(/[\r\n]+/g, ' ');
     return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}
+
+;// CONCATENATED MODULE: external "node:timers/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/retry.ts
+
+/** A database request that has not answered in this time is treated as a transient failure. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
+ * spent; the last error is rethrown. `onRetry` lets callers log each wait.
+ */
+async function retry(attempt, isTransient, policy, onRetry = () => { }) {
+    const startedAt = Date.now();
+    let delay = policy.initialDelayMs;
+    for (;;) {
+        try {
+            return await attempt();
+        }
+        catch (error) {
+            const remaining = policy.budgetMs - (Date.now() - startedAt);
+            if (!isTransient(error) || remaining <= 0)
+                throw error;
+            const wait = Math.min(delay, remaining, policy.maxDelayMs);
+            onRetry(error, wait);
+            await (0,promises_namespaceObject.setTimeout)(wait);
+            delay = Math.min(delay * 2, policy.maxDelayMs);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/ledger-function.ts
+
+
+/**
+ * The ledger backend for least privilege: every read and write goes through the update-backup
+ * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
+ * The function applies the same state machine server-side (one conditional UPDATE per write).
+ */
+class FunctionLedgerBackend {
+    functionName;
+    apiKey;
+    visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to";
+    url;
+    constructor(supabaseUrl, functionName, apiKey) {
+        this.functionName = functionName;
+        this.apiKey = apiKey;
+        this.url = `${supabaseUrl}/functions/v1/${functionName}`;
+    }
+    async findByDispatchId(dispatchId) {
+        const answer = await this.call('read the row', { action: 'lookup', dispatch_id: dispatchId });
+        // A dispatch id several rows share is a 409 the function explains; `call` throws it.
+        return answer.backup ? [answer.backup] : [];
+    }
+    async getById(id) {
+        return (await this.call('read the row', { action: 'lookup', backup_id: id })).backup;
+    }
+    async insert(row) {
+        const answer = await this.call('create the row', { action: 'create', ...row });
+        if (!answer.backup)
+            throw new LedgerError(`Could not create the row through the ${this.functionName} function: it answered no row.`);
+        return answer.backup;
+    }
+    /** The function stamps finished_at itself, with the database side's clock. */
+    async updateIfInProgress(id, patch) {
+        const { workflow_run_id } = patch;
+        const body = !('status' in patch)
+            ? { action: 'claim', backup_id: id, workflow_run_id }
+            : patch.status === 'success'
+                ? { action: 'finalize', backup_id: id, workflow_run_id, status: 'success', s3_key: patch.s3_key, size_bytes: patch.size_bytes }
+                : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text };
+        const answer = await this.call('update the row', body);
+        // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
+        return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** One request; the function's answers mapped to what Ledger expects, errors to what a user can act on. */
+    async call(action, body) {
+        const what = `Could not ${action} through the ${this.functionName} function (${this.url})`;
+        let response;
+        let answer;
+        try {
+            response = await fetch(this.url, {
+                method: 'POST',
+                headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json', 'x-client-info': 'supabase-s3-backup' },
+                body: JSON.stringify(body),
+                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+            });
+            const text = await response.text();
+            answer = parseAnswer(text);
+        }
+        catch (error) {
+            const reason = error instanceof Error && error.name === 'TimeoutError' ? 'no answer within 10 s' : errorReason(error);
+            throw new LedgerError(`${what}: ${reason}.`, true);
+        }
+        const { status } = response;
+        const detail = answer.error ?? answer.message ?? `HTTP ${status}`;
+        if (response.ok && answer.backup)
+            return answer;
+        if (response.ok) {
+            throw new LedgerError(`${what}: the answer has no row. Is 'update-function' the update-backup function from this action's repository?`);
+        }
+        if (status === 404 && answer.code === 'row_not_found')
+            return {};
+        if (status === 409 && answer.code === 'already_finished')
+            return { backup: answer.backup, updated: false };
+        if (status === 408 || status === 429 || status >= 500) {
+            if (answer.code === 'misconfigured')
+                throw new LedgerError(`${what}: the function is misconfigured: ${detail}`);
+            throw new LedgerError(`${what}: HTTP ${status}: ${detail}`, true);
+        }
+        if (status === 401 && answer.code === 'invalid_api_key') {
+            throw new LedgerError(`${what}: the function rejected 'backup-api-key' (${detail}). It must equal the function's BACKUP_API_KEY secret; check the secret for stray spaces or newlines.`);
+        }
+        if (status === 401 || status === 403) {
+            throw new LedgerError(`${what}: Supabase refused the request before it reached the function (${detail}). Deploy it with JWT verification off: \`supabase functions deploy ${this.functionName} --no-verify-jwt\` (supabase/config.toml of this repository sets verify_jwt = false).`);
+        }
+        if (status === 404) {
+            throw new LedgerError(`${what}: there is no such edge function (${detail}). Deploy supabase/functions/update-backup from this action's repository, or set 'update-function' to the name you deployed it under.`);
+        }
+        throw new LedgerError(`${what}: HTTP ${status}: ${detail}`);
+    }
+}
+function parseAnswer(text) {
+    try {
+        const parsed = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+            return parsed;
+    }
+    catch {
+        // Not JSON: a proxy or gateway page; the status decides.
+    }
+    return {};
+}
+function errorReason(error) {
+    const cause = error?.cause;
+    if (cause?.code)
+        return `no answer from the Supabase URL (${cause.code})`;
+    return `no answer from the Supabase URL (${error instanceof Error ? error.message : String(error)})`;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@supabase/supabase-js/dist/tracingRegistry.mjs
@@ -90679,11 +90925,11 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 ;// CONCATENATED MODULE: ./src/ledger-table.ts
 
 
-/** A database request that has not answered in this time is treated as a transient failure. */
-const REQUEST_TIMEOUT_MS = 10_000;
+
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
 class TableLedgerBackend {
     table;
+    visibilityHint = "that the role of 'supabase-key' may read the row (RLS)";
     client;
     constructor(supabaseUrl, supabaseKey, table) {
         this.table = table;
@@ -90763,33 +91009,6 @@ class TableLedgerBackend {
     }
 }
 
-;// CONCATENATED MODULE: external "node:timers/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/retry.ts
-
-/**
- * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
- * spent; the last error is rethrown. `onRetry` lets callers log each wait.
- */
-async function retry(attempt, isTransient, policy, onRetry = () => { }) {
-    const startedAt = Date.now();
-    let delay = policy.initialDelayMs;
-    for (;;) {
-        try {
-            return await attempt();
-        }
-        catch (error) {
-            const remaining = policy.budgetMs - (Date.now() - startedAt);
-            if (!isTransient(error) || remaining <= 0)
-                throw error;
-            const wait = Math.min(delay, remaining, policy.maxDelayMs);
-            onRetry(error, wait);
-            await (0,promises_namespaceObject.setTimeout)(wait);
-            delay = Math.min(delay * 2, policy.maxDelayMs);
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/secrets.ts
 
 
@@ -90815,11 +91034,13 @@ function redact(text) {
 }
 /** Masks every secret input before anything can print it, valid or not. */
 function maskSecretInputs(read) {
-    for (const name of [Input.SupabaseKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId])
+    for (const name of [Input.SupabaseKey, Input.BackupApiKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) {
         registerSecret(read(name));
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/ledger.ts
+
 
 
 
@@ -90880,7 +91101,7 @@ class Ledger {
     async locate(dispatchId) {
         const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
         if (rows.length === 0) {
-            throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and that the role of 'supabase-key' may read the row (RLS).`);
+            throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`);
         }
         if (rows.length > 1) {
             throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
@@ -90936,7 +91157,10 @@ class Ledger {
 /** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
 function openLedger(read, workflowRunId, retryPolicy, log) {
     const inputs = parseLedgerInputs(read);
-    const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
+    const { access } = inputs;
+    const backend = access.kind === 'function'
+        ? new FunctionLedgerBackend(inputs.supabaseUrl, access.functionName, access.apiKey)
+        : new TableLedgerBackend(inputs.supabaseUrl, access.supabaseKey, inputs.table);
     return {
         ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
         dispatchId: inputs.dispatchId,
@@ -90945,6 +91169,7 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
+
 
 function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -90964,12 +91189,13 @@ async function writeSummary(title, report) {
         ['Status', report.status],
         ['Dispatch id', report.dispatchId],
         ['Row id', report.rowId ?? ''],
-        ['Object', report.location ?? ''],
+        ['Key', report.location ?? ''],
         ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
         ['SHA-256', report.sha256 ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
-        ['Format', report.format ?? ''],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
+        ['Throughput', throughput(report)],
+        ['Format', report.format ?? ''],
         ['Reason', report.reason ?? '']
     ];
     try {
@@ -90981,6 +91207,16 @@ async function writeSummary(title, report) {
     catch (error) {
         warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
     }
+}
+function throughput({ sizeBytes, uploadMs }) {
+    if (sizeBytes === undefined || !uploadMs)
+        return '';
+    return `${formatBytes(sizeBytes / (uploadMs / 1000))}/s`;
+}
+/** Fails the step with a titled error annotation (core.setFailed gives none), whatever was thrown. */
+function failStep(title, error) {
+    core_error(messageOf(error), { title });
+    process.exitCode = 1;
 }
 
 ;// CONCATENATED MODULE: ./src/state.ts
@@ -91099,7 +91335,7 @@ async function headObject(client, bucket, key, signal) {
         const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }), {
             abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
         });
-        return { size: head.ContentLength ?? -1, etag: head.ETag ?? '' };
+        return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption };
     }
     catch (error) {
         if (statusOf(error) === 404)
@@ -91168,7 +91404,10 @@ async function verifyObject(client, bucket, key, expected) {
         throw new VerificationError(`${where} has ${head.size} bytes but ${expected.size} were uploaded; the object is incomplete.`);
     }
     const etag = head.etag.replace(/"/g, '').toLowerCase();
-    if (/^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
+    // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
+    // not MD5 digests of the data although they look like one: only the size can be checked.
+    const etagIsDigest = !head.sse?.startsWith('aws:kms');
+    if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
         throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`);
     }
     return head;
@@ -91284,7 +91523,7 @@ async function runPost(read, context, state) {
             reason: result.row.error_text ?? undefined
         });
         if (status === 'failed') {
-            error(result.row.error_text ?? 'The backup failed.', { title: 'Backup failed' });
+            core_error(result.row.error_text ?? 'The backup failed.', { title: 'Backup failed' });
             process.exitCode = 1;
         }
     }
@@ -91378,7 +91617,5 @@ function failLoudly(dispatchId, rowId, error) {
 
 
 
-runPost(name => getInput(name), runContextFromEnv(), runnerState).catch((error) => {
-    setFailed(messageOf(error));
-});
+runPost(name => getInput(name), runContextFromEnv(), runnerState).catch((error) => failStep('Backup row not finalized', error));
 
