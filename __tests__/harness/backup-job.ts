@@ -51,8 +51,20 @@ export async function rowCount(svc: Services, table = 'backup_history'): Promise
   return row?.n ?? 0
 }
 
+/**
+ * The two ways the action reaches the rows: the table itself with `supabase-key`, or only the
+ * update-backup edge function with `backup-api-key`. Fault tests run against both.
+ */
+export const LEDGER_MODES = ['table', 'function'] as const
+export type LedgerMode = (typeof LEDGER_MODES)[number]
+
 /** The inputs a workflow would pass, pointed at the local services. */
-export function actionInputs(svc: Services, bucket: string, overrides: Record<string, string> = {}): Record<string, string> {
+export function actionInputs(
+  svc: Services,
+  bucket: string,
+  overrides: Record<string, string> = {},
+  mode: LedgerMode = 'table'
+): Record<string, string> {
   return {
     path: 'data',
     bucket,
@@ -61,14 +73,14 @@ export function actionInputs(svc: Services, bucket: string, overrides: Record<st
     'aws-access-key-id': svc.env.S3_ACCESS_KEY_ID,
     'aws-secret-access-key': svc.env.S3_SECRET_ACCESS_KEY,
     'supabase-url': svc.env.SUPABASE_URL,
-    'supabase-key': svc.env.SUPABASE_SERVICE_ROLE_KEY,
+    ...(mode === 'table' ? { 'supabase-key': svc.env.SUPABASE_SERVICE_ROLE_KEY } : { 'backup-api-key': svc.env.BACKUP_API_KEY }),
     ...overrides
   }
 }
 
 /** Fails the test if a secret appears anywhere a user could read it. */
 export function assertNoSecrets(svc: Services, results: readonly (HookResult | null)[], rows: readonly BackupRow[] = []): void {
-  const secrets = [svc.env.SUPABASE_SERVICE_ROLE_KEY, svc.env.S3_SECRET_ACCESS_KEY, svc.env.JWT_SECRET]
+  const secrets = [svc.env.SUPABASE_SERVICE_ROLE_KEY, svc.env.BACKUP_API_KEY, svc.env.S3_SECRET_ACCESS_KEY, svc.env.JWT_SECRET]
   for (const result of results) {
     if (!result) continue
     // ::add-mask:: lines are how a secret is handed to the runner, which never shows them.

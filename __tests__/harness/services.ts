@@ -50,6 +50,8 @@ export interface Services {
     faults(f: RestFault): Promise<void>
     stats(): Promise<RestStats>
     resetStats(): Promise<void>
+    /** Redeploys an edge function with or without JWT verification at the gateway (`--no-verify-jwt`). */
+    deployFunction(name: string, options: { verifyJwt: boolean }): Promise<void>
   }
   s3: {
     client: S3Client
@@ -184,7 +186,8 @@ export async function services(): Promise<Services> {
     rest: {
       faults: async f => void (await control(env.SUPABASE_URL, 'POST', 'faults', f)),
       stats: () => control<RestStats>(env.SUPABASE_URL, 'GET', 'stats'),
-      resetStats: async () => void (await control(env.SUPABASE_URL, 'POST', 'reset-stats'))
+      resetStats: async () => void (await control(env.SUPABASE_URL, 'POST', 'reset-stats')),
+      deployFunction: async (name, { verifyJwt }) => void (await control(env.SUPABASE_URL, 'POST', 'functions', { name, verifyJwt }))
     },
     s3,
     async newBucket(prefix = 'test') {

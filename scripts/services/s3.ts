@@ -8,8 +8,11 @@
 //   - CompleteMultipartUpload validates parts (InvalidPart, InvalidPartOrder, EntityTooSmall)
 //     and returns S3's multipart ETag ("md5-of-part-md5s-N").
 //   - aws-chunked bodies (the SDK's flexible checksums, CRC trailer) are decoded, CRC32 verified.
+//   - x-amz-tagging, x-amz-server-side-encryption(-aws-kms-key-id) on CreateMultipartUpload are
+//     kept: tags for GetObjectTagging, SSE headers on Head/GetObject, and with SSE-KMS part and
+//     object ETags that are not MD5 digests of the data, as on S3.
 //   - a control API under /__control/ (stats, long-poll on uploaded bytes, fault injection).
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
@@ -108,6 +111,8 @@ export interface S3Fault {
 export interface S3Stats {
   /** Payload bytes received by PutObject and UploadPart bodies (decoded, i.e. without aws-chunked framing). */
   partBytes: number
+  /** PutObject/UploadPart requests that carried a flexible checksum (x-amz-checksum-crc32 header or trailer). */
+  checksummed: number
   parts: number
   puts: number
   completes: number
@@ -401,7 +406,7 @@ export class S3Server {
   }
 
   private static emptyStats(): S3Stats {
-    return { partBytes: 0, parts: 0, puts: 0, completes: 0, aborts: 0, requests: 0, faulted: 0 }
+    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, aborts: 0, requests: 0, faulted: 0 }
   }
 
   async listen(): Promise<number> {
@@ -493,6 +498,10 @@ export class S3Server {
       case 'CreateMultipartUpload':
         // S3 ignores a body here; decode-free pass-through is fine.
         return next()
+      case 'HeadObject':
+      case 'GetObject':
+        await next()
+        return this.addEncryptionHeaders(ctx, bucket ?? '', key ?? '')
       default:
         return next()
     }
@@ -697,9 +706,47 @@ export class S3Server {
         throw s3Error('BadDigest', 'The CRC32 you specified did not match the calculated checksum.')
       }
       ctx.set('x-amz-checksum-crc32', expected)
+      this.stats.checksummed += 1
+    }
+    if (partPath && (await uploadHeaders(path.dirname(partPath)))['x-amz-server-side-encryption']?.startsWith('aws:kms')) {
+      // S3 with SSE-KMS: the part's ETag is not the MD5 of its data.
+      const etag = randomBytes(16).toString('hex')
+      await fs.writeFile(`${partPath}.md5`, etag)
+      ctx.set('ETag', `"${etag}"`)
     }
     if (op === 'UploadPart') this.stats.parts += 1
     else this.stats.puts += 1
+  }
+
+  /** What S3 applies from CreateMultipartUpload and s3rver drops: the tags and the encryption (a new object replaces both). */
+  private async keepCreateOptions(
+    store: FilesystemStore,
+    bucket: string,
+    key: string,
+    created: Record<string, string | undefined>
+  ): Promise<void> {
+    const taggingFile = store.getResourcePath(bucket, key, 'tagging.xml')
+    const encryptionFile = store.getResourcePath(bucket, key, 'object.sse.json')
+    await Promise.all([fs.rm(taggingFile, { force: true }), fs.rm(encryptionFile, { force: true })])
+    const tagging = created['x-amz-tagging']
+    if (tagging) {
+      const x = xmlEscape
+      const tags = [...new URLSearchParams(tagging)].map(([k, v]) => `<Tag><Key>${x(k)}</Key><Value>${x(v)}</Value></Tag>`)
+      await fs.writeFile(taggingFile, `<Tagging><TagSet>${tags.join('')}</TagSet></Tagging>`)
+    }
+    const sse = created['x-amz-server-side-encryption']
+    if (sse) {
+      const kmsKeyId = sse.startsWith('aws:kms') ? created['x-amz-server-side-encryption-aws-kms-key-id'] : undefined
+      await fs.writeFile(encryptionFile, JSON.stringify({ sse, kmsKeyId }))
+    }
+  }
+
+  private async addEncryptionHeaders(ctx: KoaContext, bucket: string, key: string): Promise<void> {
+    if (ctx.status !== 200 && ctx.status !== 206) return
+    const file = ctx.store.getResourcePath(bucket, key, 'object.sse.json')
+    const encryption = JSON.parse(await fs.readFile(file, 'utf8').catch(() => '{}')) as { sse?: string; kmsKeyId?: string }
+    if (encryption.sse) ctx.set('x-amz-server-side-encryption', encryption.sse)
+    if (encryption.kmsKeyId) ctx.set('x-amz-server-side-encryption-aws-kms-key-id', encryption.kmsKeyId)
   }
 
   /** CompleteMultipartUpload with S3's validations, If-None-Match and multipart ETag. */
@@ -751,14 +798,21 @@ export class S3Server {
     }
     const etag = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`
 
+    const created = await uploadHeaders(dir) // s3rver deletes the upload on completion
     ctx.req = Readable.from([Buffer.from(xml)]) as unknown as IncomingMessage // replay the body for s3rver
     await next()
     if (ctx.status !== 200) return
+    await this.keepCreateOptions(ctx.store, bucket, key, created)
     // S3's multipart ETag, both in the stored metadata (Head/Get) and in the response.
     await fs.writeFile(ctx.store.getResourcePath(bucket, key, 'object.md5'), etag)
     if (typeof ctx.body === 'string') ctx.body = ctx.body.replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>&quot;${etag}&quot;</ETag>`)
     this.stats.completes += 1
   }
+}
+
+/** The headers CreateMultipartUpload was sent with (s3rver keeps them in the upload's directory). */
+async function uploadHeaders(uploadDir: string): Promise<Record<string, string | undefined>> {
+  return JSON.parse(await fs.readFile(path.join(uploadDir, 'metadata'), 'utf8').catch(() => '{}')) as Record<string, string | undefined>
 }
 
 const DUMMY_ACCOUNT_ID = '123456789000'

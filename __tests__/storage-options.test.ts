@@ -1,0 +1,90 @@
+// storage-class, sse, sse-kms-key-id and tags reach the object; with SSE-KMS, whose ETags are not
+// MD5 digests, the object is still verified (by size) by main and by post; and the SDK's checksum
+// settings can be relaxed through its own environment variables for stores that reject them.
+import assert from 'node:assert/strict'
+import { GetObjectTaggingCommand } from '@aws-sdk/client-s3'
+import { it } from 'node:test'
+import { PHASE, actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+
+const MiB = 1024 * 1024
+const { svc, bucket, workspace } = await setUpTestFile('storage', { 'data/big.bin': { size: 12 * MiB }, 'data/small.txt': 'small\n' })
+
+async function tagsOf(key: string): Promise<Record<string, string>> {
+  const { TagSet = [] } = await svc.s3.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
+  return Object.fromEntries(TagSet.map(tag => [tag.Key ?? '', tag.Value ?? '']))
+}
+
+it('stores the object with the storage class, SSE-S3 encryption and tags it was given', async () => {
+  const row = await insertRow(svc)
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, {
+      'dispatch-id': row.dispatchId,
+      'storage-class': 'STANDARD_IA',
+      sse: 'AES256',
+      tags: 'app=my app\nretention=30d'
+    })
+  })
+  assert.equal(job.main.exitCode, 0, job.main.stdout)
+  const { s3_key: key, status } = await readRow(svc, row.id)
+  assert.equal(status, 'success')
+  const head = await svc.s3.headObject(bucket, key ?? '')
+  assert.equal(head.StorageClass, 'STANDARD_IA')
+  assert.equal(head.ServerSideEncryption, 'AES256')
+  assert.deepEqual(await tagsOf(key ?? ''), { app: 'my app', retention: '30d' })
+})
+
+it('SSE-KMS: the ETag is no MD5 digest, so main verifies the size only and marks success', async () => {
+  const row = await insertRow(svc)
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, sse: 'aws:kms', 'sse-kms-key-id': 'alias/backups' })
+  })
+  assert.equal(job.main.exitCode, 0, job.main.stdout)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'success', finished.error_text ?? '')
+  const head = await svc.s3.headObject(bucket, finished.s3_key ?? '')
+  assert.equal(head.ServerSideEncryption, 'aws:kms')
+  assert.equal(head.SSEKMSKeyId, 'alias/backups')
+  assert.equal(head.ContentLength, finished.size_bytes)
+  // Proof that the store's ETag is not the one computed from the data.
+  assert.notEqual(head.ETag?.replace(/"/g, ''), job.main.state.SUPABASE_S3_BACKUP_EXPECTED_ETAG?.split(' ')[0])
+})
+
+it('SSE-KMS: post verifies by size as well, after main was killed before recording', async () => {
+  const row = await insertRow(svc)
+  const inputs = actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, sse: 'aws:kms' })
+  const main = await backupHook(svc, {
+    workspace: workspace.dir,
+    inputs,
+    killAt: async step => {
+      await step.waitForState(PHASE, 'uploading')
+      await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
+      await step.waitForState(PHASE, 'recording')
+    }
+  })
+  assert.equal(main.signal, 'SIGKILL')
+  await svc.clearFaults()
+  const post = await backupHook(svc, { workspace: workspace.dir, inputs, hook: 'post', state: main.state })
+  assert.equal(post.exitCode, 0, post.stdout)
+  assert.equal((await readRow(svc, row.id)).status, 'success')
+})
+
+it("the SDK's AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED turns off part checksums (R2, older MinIO)", async () => {
+  const counted = async (env: Record<string, string>) => {
+    const row = await insertRow(svc)
+    await svc.s3.resetStats()
+    const job = await backupJob(svc, {
+      workspace: workspace.dir,
+      inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+      env
+    })
+    assert.equal(job.main.exitCode, 0, job.main.stdout)
+    return svc.s3.stats()
+  }
+  const relaxed = await counted({ AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED', AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED' })
+  assert.ok(relaxed.parts >= 2)
+  assert.equal(relaxed.checksummed, 0)
+  const standard = await counted({})
+  assert.equal(standard.checksummed, standard.parts)
+})
