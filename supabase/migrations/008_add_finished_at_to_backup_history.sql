@@ -4,6 +4,11 @@
 alter table public.backup_history
   add column if not exists finished_at timestamptz;
 
+-- Rows finished before this column existed: their creation is the best known finish time.
+-- (Matches no row on a re-run, so the guard trigger below never sees it.)
+update public.backup_history set finished_at = created_at
+ where status <> 'in_progress' and finished_at is null;
+
 -- A terminal row carries its result: success has a key, a size and a finish time;
 -- failed has a reason and a finish time. error_text stays short enough to show in a UI.
 alter table public.backup_history
