@@ -2,7 +2,17 @@
 // and never leaves parts in the store; main itself finishes inside the runner's 7.5 s. Both backends.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { LEDGER_MODES, PHASE, actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import {
+  LEDGER_MODES,
+  PHASE,
+  actionInputs,
+  backupHook,
+  backupJob,
+  insertRow,
+  readRow,
+  setUpTestFile,
+  whileRecording
+} from './harness/backup-job.js'
 
 const MiB = 1024 * 1024
 const { svc, workspace } = await setUpTestFile('cancel', { 'data/big.bin': { size: 40 * MiB }, 'data/small.txt': 'small\n' })
@@ -61,11 +71,7 @@ for (const mode of LEDGER_MODES) {
     const main = await backupHook(svc, {
       workspace: workspace.dir,
       inputs,
-      cancelAt: async step => {
-        await step.waitForState(PHASE, 'uploading')
-        await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
-        await step.waitForState(PHASE, 'recording')
-      }
+      cancelAt: whileRecording(svc)
     })
     assert.equal(main.conclusion, 'cancelled')
     assert.equal(main.exitedBeforeSigterm, true, `signals: ${JSON.stringify(main.signalsSent)}`)

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { it } from 'node:test'
-import { PHASE, actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import { actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile, whileRecording } from './harness/backup-job.js'
 
 const MiB = 1024 * 1024
 const { svc, bucket, workspace } = await setUpTestFile('storage', { 'data/big.bin': { size: 12 * MiB }, 'data/small.txt': 'small\n' })
@@ -57,11 +57,7 @@ it('SSE-KMS: post verifies by size as well, after main was killed before recordi
   const main = await backupHook(svc, {
     workspace: workspace.dir,
     inputs,
-    killAt: async step => {
-      await step.waitForState(PHASE, 'uploading')
-      await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
-      await step.waitForState(PHASE, 'recording')
-    }
+    killAt: whileRecording(svc)
   })
   assert.equal(main.signal, 'SIGKILL')
   await svc.clearFaults()

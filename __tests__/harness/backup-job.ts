@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { after, afterEach } from 'node:test'
 import type { BackupRow } from '../../src/ledger.js'
-import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions } from './runner.js'
+import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions, type Trigger } from './runner.js'
 import { services, type Services } from './services.js'
 import { makeWorkspace, type Workspace, type WorkspaceSpec } from './workspace.js'
 
@@ -13,6 +13,18 @@ export const ACTION_DIR = path.resolve(import.meta.dirname, '../..')
 export const PHASE = 'SUPABASE_S3_BACKUP_PHASE'
 /** The runner's real cancel ladder: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that. */
 export const RUNNER_LADDER = { intToTermMs: 7_500, termToKillMs: 2_500 }
+
+/**
+ * A cancel/kill trigger for the moment the object is stored but the row not yet written: the
+ * database's writes hang from the upload on, and the trigger fires once main is recording.
+ */
+export function whileRecording(svc: Services): Trigger {
+  return async step => {
+    await step.waitForState(PHASE, 'uploading')
+    await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
+    await step.waitForState(PHASE, 'recording')
+  }
+}
 
 export interface NewRow {
   id: string

@@ -22,6 +22,7 @@
 
 type Status = 'in_progress' | 'success' | 'failed'
 
+/** As src/ledger.ts reads it; the function is deployed on its own, so it cannot import that. */
 interface BackupRow {
   id: string
   dispatch_id: string | null
