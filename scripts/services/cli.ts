@@ -21,7 +21,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import { ENV_JSON, ENV_SH, REPO_ROOT, SERVICES_DIR, STATE_JSON } from './config.js'
+import { ENV_JSON, ENV_SH, REPO_ROOT, SERVICES_DIR, STATE_JSON, functionPidsFile } from './config.js'
 import type { DaemonConfig, DaemonReady, ServicesEnv, ServicesState } from './config.js'
 import { supabaseKey } from './jwt.js'
 import { findPgBin, initCluster, pgRunning, pgStart, pgStop, writeSettings } from './postgres.js'
@@ -270,8 +270,6 @@ async function start(): Promise<number> {
       30_000
     )
     const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as DaemonReady
-    state.functionPids = ready.functionPids
-    writeState(state)
 
     const env: ServicesEnv = {
       SUPABASE_URL: `http://127.0.0.1:${ready.restPort}`,
@@ -330,12 +328,17 @@ function postgresIds(): [number, number] {
   return [uid, gid]
 }
 
-function tail(file: string, lines = 20): string {
+/** A file's text, or '' when it does not exist (yet). */
+function readText(file: string): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+    return readFileSync(file, 'utf8')
   } catch {
     return ''
   }
+}
+
+function tail(file: string, lines = 20): string {
+  return readText(file).trimEnd().split('\n').slice(-lines).join('\n')
 }
 
 async function stop(quiet = false): Promise<number> {
@@ -351,8 +354,8 @@ async function stop(quiet = false): Promise<number> {
     for (let i = 0; i < 60 && alive(pid); i++) await sleep(50)
     if (alive(pid)) process.kill(pid, 'SIGKILL')
   }
-  // The daemon stops its functions; these are left only if it died first.
-  for (const fnPid of state?.functionPids ?? []) {
+  // The daemon stops its functions; any still running are left from a daemon that died first.
+  for (const fnPid of stateDir ? readText(functionPidsFile(stateDir)).split('\n').filter(Boolean).map(Number) : []) {
     if (alive(fnPid) && isOurs(fnPid, FUNCTION_MARKER)) process.kill(fnPid, 'SIGKILL')
   }
   if (pgbin && pgdata && existsSync(path.join(pgdata, 'postmaster.pid'))) {

@@ -40,8 +40,6 @@ export interface ServicesState {
   pgdata?: string
   pgbin?: string
   daemonPid?: number
-  /** Edge function processes (children of the daemon; killed by `stop` even if the daemon died). */
-  functionPids?: number[]
 }
 
 /** Handed to the daemon (as a file path argument) so secrets stay off the command line. */
@@ -63,8 +61,13 @@ export interface DaemonReady {
   restPort: number
   s3Port: number
   pid: number
-  functionPids: number[]
 }
+
+/**
+ * The daemon appends each edge function's pid here as it spawns it, so `stop` can end them even
+ * when the daemon died before it could (or before it was ready).
+ */
+export const functionPidsFile = (stateDir: string): string => path.join(stateDir, 'function-pids')
 
 /** The edge functions the services run (supabase/functions/<name>/index.ts). */
 export const FUNCTIONS = ['update-backup'] as const

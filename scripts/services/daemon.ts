@@ -2,8 +2,9 @@
 // the edge functions, which run as Deno child processes) and the patched s3rver.
 // Spawned detached by `cli.ts start`; ports are chosen by the kernel (listen on 0) and reported
 // through the ready file, so there is no free-port race.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs'
-import { FUNCTIONS, type DaemonConfig, type DaemonReady } from './config.js'
+import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import path from 'node:path'
+import { FUNCTIONS, functionPidsFile, type DaemonConfig, type DaemonReady } from './config.js'
 import { startFunction } from './functions.js'
 import { startRest } from './rest.js'
 import { startS3 } from './s3.js'
@@ -38,13 +39,14 @@ const functions = await Promise.all(
         SUPABASE_SERVICE_ROLE_KEY: config.serviceRoleKey,
         BACKUP_API_KEY: config.backupApiKey
       },
-      process.stdout
+      process.stdout,
+      pid => appendFileSync(functionPidsFile(path.dirname(config.readyFile)), `${pid}\n`)
     )
   )
 )
 for (const fn of functions) rest.routeFunction(fn.name, fn.port, fn.verifyJwt)
 
-const ready: DaemonReady = { restPort, s3Port, pid: process.pid, functionPids: functions.map(fn => fn.pid) }
+const ready: DaemonReady = { restPort, s3Port, pid: process.pid }
 // Write-then-rename: the CLI never reads a half-written file.
 writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready))
 renameSync(`${config.readyFile}.tmp`, config.readyFile)

@@ -17,7 +17,6 @@ export type FunctionEnv = Partial<Record<(typeof FUNCTION_ENV)[number], string>>
 export interface RunningFunction {
   name: string
   port: number
-  pid: number
   /** Supabase's gateway checks the caller's JWT first unless config.toml says verify_jwt = false. */
   verifyJwt: boolean
   stop(): Promise<void>
@@ -45,17 +44,23 @@ export function verifyJwtSetting(name: string, configToml = path.join(REPO_ROOT,
 }
 
 /** Starts one function with least privilege (loopback network, its own env names only). */
-export async function startFunction(name: string, env: FunctionEnv, log: NodeJS.WritableStream): Promise<RunningFunction> {
+export async function startFunction(
+  name: string,
+  env: FunctionEnv,
+  log: NodeJS.WritableStream,
+  onSpawn: (pid: number) => void = () => {}
+): Promise<RunningFunction> {
   const entry = path.join(REPO_ROOT, 'supabase', 'functions', name, 'index.ts')
   const child = spawn(denoBinary(), ['run', '--no-prompt', '--allow-net=127.0.0.1', `--allow-env=${FUNCTION_ENV.join(',')}`, entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', DENO_SERVE_ADDRESS: 'tcp:127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  if (child.pid !== undefined) onSpawn(child.pid)
   child.stdout.pipe(log, { end: false })
   child.stderr.pipe(log, { end: false })
   const port = await listeningPort(child, name)
-  return { name, port, pid: child.pid ?? 0, verifyJwt: verifyJwtSetting(name), stop: () => stop(child) }
+  return { name, port, verifyJwt: verifyJwtSetting(name), stop: () => stop(child) }
 }
 
 /** Deno.serve announces "Listening on http://127.0.0.1:<port>/" on stderr. */
