@@ -6,7 +6,7 @@ import { CancelledError, InputError, messageOf, StoreError } from './errors.js'
 import { collectEntries } from './files.js'
 import { parseBackupInputs, type BackupInputs, type InputReader } from './inputs.js'
 import { renderKey } from './key.js'
-import { openLedger, type BackupRow, type Ledger } from './ledger.js'
+import { isTransient, openLedger, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from './ledger.js'
 import type { RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
@@ -51,24 +51,28 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
   state.save({ phase: 'locating', dispatchId })
   core.setOutput(Output.DispatchId, dispatchId)
   let found: BackupRow
+  let claim: ClaimResult
   try {
     found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
+    core.setOutput(Output.BackupId, found.id)
+    claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found }
   } catch (error) {
-    state.save({ failure: messageOf(error) })
+    // A lasting refusal (no such row, RLS) leaves post nothing to do; if the database was
+    // unreachable, post looks the row up again and finalizes it.
+    if (!isTransient(error)) state.save({ failure: messageOf(error) })
     throw error
   }
-  core.setOutput(Output.BackupId, found.id)
-  if (found.status !== 'in_progress') return reportAlreadyFinished(found, state)
-
+  if (!claim.claimed) {
+    if (ownedByAnotherRun(claim.row, context.runId)) return leaveToOwner(claim.row, state, inputError)
+    return reportAlreadyFinished(claim.row, state)
+  }
+  const row = claim.row
   if (inputError) {
-    await recordFailure(ledger, found, inputError.message, state)
+    await recordFailure(ledger, row, inputError.message, state)
     throw inputError
   }
   if (!inputs) throw new Error('unreachable: inputs are valid here')
 
-  const claim = await ledger.claim(found)
-  if (!claim.claimed) return reportAlreadyFinished(claim.row, state)
-  const row = claim.row
   state.save({ phase: 'claimed', rowId: row.id })
   core.info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`)
 
@@ -202,4 +206,14 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): void {
   core.notice(`Backup row ${row.id} is already ${row.status}${row.finished_at ? ` (finished ${row.finished_at})` : ''}; nothing to do.`, {
     title: 'Backup already finished'
   })
+}
+
+/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
+function leaveToOwner(row: BackupRow, state: StateStore, inputError: InputError | undefined): void {
+  state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
+  core.notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {
+    title: 'Backup already running'
+  })
+  // Bad inputs still fail this step, but not the row that run is working on.
+  if (inputError) throw inputError
 }

@@ -21,7 +21,8 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   maskSecretInputs(read)
   const saved = state.load()
   if (saved.phase === 'finalized') {
-    core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`)
+    if (saved.ownedBy) core.info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`)
+    else core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`)
     return
   }
   let setup
@@ -47,7 +48,7 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
     }
     // main was stopped before it claimed the row (even before it saved any state): find the row
     // ourselves so that it cannot stay in_progress.
-    const row = await locateUnclaimed(ledger, dispatchId, context.runId)
+    const row = await locateUnclaimed(ledger, dispatchId)
     if (!row) return
     rowId = row.id
   }
@@ -56,6 +57,10 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   try {
     const result = await ledger.finalize(rowId, outcome)
     const status = result.row.status
+    if (status === 'in_progress') {
+      core.info(`Row ${rowId} is being backed up by run ${result.row.workflow_run_id}; left to that run.`)
+      return
+    }
     if (result.written) core.info(`Row ${rowId} marked ${status}.`)
     else core.info(`Row ${rowId} was already ${status}; left unchanged.`)
     await writeSummary('Backup (finalized by post)', {
@@ -76,11 +81,11 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   }
 }
 
-/** The row, if it is still in_progress and not claimed by another run. */
-async function locateUnclaimed(ledger: Ledger, dispatchId: string, runId: string): Promise<BackupRow | undefined> {
-  let row
+/** The row, claimed for this run, if it is still in_progress and no other run holds it. */
+async function locateUnclaimed(ledger: Ledger, dispatchId: string): Promise<BackupRow | undefined> {
+  let claim
   try {
-    row = await ledger.locate(dispatchId)
+    claim = await ledger.claim(await ledger.locate(dispatchId))
   } catch (error) {
     if (error instanceof LedgerError && !error.transient && /^No .* row has dispatch_id/.test(error.message)) {
       core.info(`No row has dispatch_id ${dispatchId}; nothing to finalize.`)
@@ -88,15 +93,11 @@ async function locateUnclaimed(ledger: Ledger, dispatchId: string, runId: string
     }
     throw failLoudly(dispatchId, undefined, error)
   }
-  if (row.status !== 'in_progress') {
-    core.info(`Row ${row.id} is already ${row.status}; nothing to do.`)
-    return undefined
-  }
-  if (row.workflow_run_id && row.workflow_run_id !== runId) {
-    core.info(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; leaving it to that run.`)
-    return undefined
-  }
-  return row
+  if (claim.claimed) return claim.row
+  const { row } = claim
+  if (row.status !== 'in_progress') core.info(`Row ${row.id} is already ${row.status}; nothing to do.`)
+  else core.info(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; leaving it to that run.`)
+  return undefined
 }
 
 /** success only for an object that is complete and matches what main uploaded; else failed with why. */

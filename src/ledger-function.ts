@@ -45,8 +45,13 @@ export class FunctionLedgerBackend implements LedgerBackend {
     return answer.backup
   }
 
-  /** The function stamps finished_at itself, with the database side's clock. */
-  async updateIfInProgress(id: string, patch: RowPatch): Promise<BackupRow[]> {
+  /**
+   * The function stamps finished_at itself, with the database side's clock. It guards the claim
+   * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
+   * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
+   * claim never finalizes.
+   */
+  async updateIfInProgress(id: string, patch: RowPatch, _owner: string | null): Promise<BackupRow[]> {
     const { workflow_run_id } = patch
     const body = !('status' in patch)
       ? { action: 'claim', backup_id: id, workflow_run_id }

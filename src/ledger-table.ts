@@ -1,6 +1,6 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import { LedgerError } from './errors.js'
-import type { BackupRow, LedgerBackend, RowPatch } from './ledger.js'
+import type { BackupRow, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
 import { REQUEST_TIMEOUT_MS } from './retry.js'
 
 interface PostgrestFailure {
@@ -11,7 +11,7 @@ interface PostgrestFailure {
 }
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
-export class TableLedgerBackend implements LedgerBackend {
+export class TableLedgerBackend implements LedgerBackend, InProgressSource {
   readonly visibilityHint = "that the role of 'supabase-key' may read the row (RLS)"
   private readonly client: SupabaseClient
 
@@ -58,15 +58,23 @@ export class TableLedgerBackend implements LedgerBackend {
     return data as BackupRow
   }
 
-  async updateIfInProgress(id: string, patch: RowPatch): Promise<BackupRow[]> {
+  async updateIfInProgress(id: string, patch: RowPatch, owner: string | null): Promise<BackupRow[]> {
+    const update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress')
+    const owned = owner === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', owner)
+    const { data, error, status } = await owned.select('*').retry(false)
+    if (error) throw this.failure('update the row', error, status)
+    return data as BackupRow[]
+  }
+
+  async listInProgress(limit: number): Promise<BackupRow[]> {
     const { data, error, status } = await this.client
       .from(this.table)
-      .update(patch)
-      .eq('id', id)
-      .eq('status', 'in_progress')
       .select('*')
+      .eq('status', 'in_progress')
+      .order('created_at', { ascending: true })
+      .limit(limit)
       .retry(false)
-    if (error) throw this.failure('update the row', error, status)
+    if (error) throw this.failure('list the in_progress rows', error, status)
     return data as BackupRow[]
   }
 

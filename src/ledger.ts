@@ -34,7 +34,8 @@ export type RowPatch = { workflow_run_id: string } | TerminalPatch
 
 /**
  * Where rows live. A backend offers reads, an insert, and exactly one kind of write: the
- * conditional update, so no backend can move a row that has already finished.
+ * conditional update, so no backend can move a row that has already finished, or one that
+ * another run is working on.
  */
 export interface LedgerBackend {
   /** Ends the "check that ..." advice when no row matches: what decides which rows this access sees. */
@@ -43,8 +44,17 @@ export interface LedgerBackend {
   findByDispatchId(dispatchId: string, limit: number): Promise<BackupRow[]>
   getById(id: string): Promise<BackupRow | undefined>
   insert(row: { dispatch_id: string; workflow_run_id: string }): Promise<BackupRow>
-  /** `UPDATE ... SET patch WHERE id = $id AND status = 'in_progress' RETURNING *`: the rows it changed. */
-  updateIfInProgress(id: string, patch: RowPatch): Promise<BackupRow[]>
+  /**
+   * `UPDATE ... SET patch WHERE id = $id AND status = 'in_progress' AND workflow_run_id = $owner
+   * RETURNING *` (`workflow_run_id IS NULL` when `owner` is null): the rows it changed.
+   */
+  updateIfInProgress(id: string, patch: RowPatch, owner: string | null): Promise<BackupRow[]>
+}
+
+/** What the sweep needs besides the conditional update: the rows still in_progress. */
+export interface InProgressSource {
+  /** in_progress rows, oldest first; at most `limit`. */
+  listInProgress(limit: number): Promise<BackupRow[]>
 }
 
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
@@ -82,10 +92,21 @@ export function terminalPatch(outcome: Outcome, workflowRunId: string, now: Date
 export type FinalizeResult =
   /** This call moved the row to its terminal status. */
   | { written: true; row: BackupRow }
-  /** The row was already terminal (finished by another writer, or by an earlier attempt of ours). */
+  /**
+   * Nothing changed: the row was already terminal (finished by another writer, or by an earlier
+   * attempt of ours), or it is in_progress but held by another run.
+   */
   | { written: false; row: BackupRow }
 
-export type ClaimResult = { claimed: true; row: BackupRow } | { claimed: false; row: BackupRow }
+export type ClaimResult =
+  | { claimed: true; row: BackupRow }
+  /** The row is finished, or in_progress and claimed by another run (`row.workflow_run_id`). */
+  | { claimed: false; row: BackupRow }
+
+/** A row another run is working on: this run must leave it (and its object) alone. */
+export function ownedByAnotherRun(row: BackupRow, runId: string): boolean {
+  return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId
+}
 
 export function isTransient(error: unknown): boolean {
   return error instanceof LedgerError && error.transient
@@ -134,24 +155,47 @@ export class Ledger {
     })
   }
 
-  /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
+  /**
+   * Takes the row for this run: one conditional update that only matches a row no run has
+   * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
+   * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
+   * overlap) counts as claimed.
+   */
   async claim(row: BackupRow): Promise<ClaimResult> {
-    const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }))
+    const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null))
     if (changed[0]) return { claimed: true, row: changed[0] }
-    return { claimed: false, row: await this.reread(row.id) }
+    const current = await this.reread(row.id)
+    if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId) return { claimed: true, row: current }
+    if (current.status === 'in_progress' && current.workflow_run_id === null) throw this.cannotUpdate(row.id)
+    return { claimed: false, row: current }
   }
 
+  /** Moves a row this run claimed to its terminal status. */
   async finalize(rowId: string, outcome: Outcome): Promise<FinalizeResult> {
-    const patch = terminalPatch(outcome, this.workflowRunId, new Date())
-    const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch))
+    return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId)
+  }
+
+  /**
+   * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
+   * in time. Only matches while the row is still held by the run the sweep checked.
+   */
+  async failAbandoned(row: BackupRow, errorText: string): Promise<FinalizeResult> {
+    const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date())
+    return this.write(row.id, patch, row.workflow_run_id)
+  }
+
+  private async write(rowId: string, patch: RowPatch, owner: string | null): Promise<FinalizeResult> {
+    const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner))
     if (changed[0]) return { written: true, row: changed[0] }
     const row = await this.reread(rowId)
-    if (row.status === 'in_progress') {
-      throw new LedgerError(
-        `The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`
-      )
-    }
+    if (row.status === 'in_progress' && row.workflow_run_id === owner) throw this.cannotUpdate(rowId)
     return { written: false, row }
+  }
+
+  private cannotUpdate(rowId: string): LedgerError {
+    return new LedgerError(
+      `The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`
+    )
   }
 
   async get(rowId: string): Promise<BackupRow> {

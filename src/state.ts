@@ -31,6 +31,8 @@ export interface RunState {
   failure: string
   /** Final row status main wrote (success | failed | the terminal status it found). */
   finalStatus: string
+  /** The run that holds the row, when main found it claimed by another run (double dispatch). */
+  ownedBy: string
 }
 
 /** State keys, prefixed so they cannot clash with another action's in the same job. */
@@ -48,7 +50,8 @@ const KEYS: { [K in keyof RunState]: string } = {
   uploadStartedAt: 'SUPABASE_S3_BACKUP_UPLOAD_STARTED_AT',
   interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
   failure: 'SUPABASE_S3_BACKUP_FAILURE',
-  finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS'
+  finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS',
+  ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY'
 }
 
 const NUMERIC_KEYS = new Set<keyof RunState>(['bytesSent', 'archiveBytes'])

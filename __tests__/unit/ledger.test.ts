@@ -46,11 +46,11 @@ class MemoryBackend implements LedgerBackend {
     created.workflow_run_id = row.workflow_run_id
     return created
   }
-  async updateIfInProgress(id: string, patch: RowPatch) {
+  async updateIfInProgress(id: string, patch: RowPatch, owner: string | null) {
     this.maybeFail()
     this.updates += 1
     const row = this.rows.get(id)
-    if (!row || row.status !== 'in_progress') return []
+    if (!row || row.status !== 'in_progress' || row.workflow_run_id !== owner) return []
     Object.assign(row, patch)
     return [row]
   }
@@ -63,6 +63,7 @@ describe('state machine', () => {
   it('moves in_progress to success with key, size, finish time, run id and no error', async () => {
     const backend = new MemoryBackend()
     const row = backend.add()
+    await ledgerOn(backend).claim(row)
     const result = await ledgerOn(backend).finalize(row.id, { status: 'success', s3Key: 'k.zip', sizeBytes: 10 })
     assert.equal(result.written, true)
     assert.equal(result.row.status, 'success')
@@ -88,6 +89,8 @@ describe('state machine', () => {
   it('retries while the database is unreachable, then writes once', async () => {
     const backend = new MemoryBackend()
     const row = backend.add()
+    await ledgerOn(backend).claim(row)
+    backend.updates = 0
     backend.failNext = 3
     const result = await ledgerOn(backend).finalize(row.id, { status: 'failed', errorText: 'boom' })
     assert.equal(result.written, true)
@@ -97,6 +100,7 @@ describe('state machine', () => {
   it('gives up after the retry budget with the transient error', async () => {
     const backend = new MemoryBackend()
     const row = backend.add()
+    await ledgerOn(backend).claim(row)
     backend.failNext = Number.POSITIVE_INFINITY
     const ledger = new Ledger(backend, 'backup_history', 'run-7', { budgetMs: 30, initialDelayMs: 5, maxDelayMs: 10 })
     await assert.rejects(ledger.finalize(row.id, { status: 'failed', errorText: 'boom' }), /unreachable/)
@@ -106,7 +110,53 @@ describe('state machine', () => {
     const backend = new MemoryBackend()
     const row = backend.add()
     backend.updateIfInProgress = async () => []
+    await assert.rejects(ledgerOn(backend).claim(row), /can read the row but not update it/)
+    row.workflow_run_id = 'run-7'
     await assert.rejects(ledgerOn(backend).finalize(row.id, { status: 'failed', errorText: 'x' }), /can read the row but not update it/)
+  })
+})
+
+describe('claiming the row', () => {
+  it('of two runs claiming one row, exactly one wins; the other sees who holds it', async () => {
+    const backend = new MemoryBackend()
+    const row = backend.add()
+    const [first, second] = await Promise.all([
+      ledgerOn(backend).claim(row),
+      new Ledger(backend, 'backup_history', 'run-8', FAST).claim(row)
+    ])
+    assert.equal(first.claimed, true)
+    assert.equal(second.claimed, false)
+    assert.equal(second.row.workflow_run_id, 'run-7')
+  })
+
+  it('a row this run already holds is claimed again (a re-run attempt, a retried claim)', async () => {
+    const backend = new MemoryBackend()
+    const row = backend.add()
+    row.workflow_run_id = 'run-7'
+    assert.equal((await ledgerOn(backend).claim(row)).claimed, true)
+  })
+
+  it("never finalizes another run's row", async () => {
+    const backend = new MemoryBackend()
+    const row = backend.add()
+    row.workflow_run_id = 'run-8'
+    const result = await ledgerOn(backend).finalize(row.id, { status: 'failed', errorText: 'loser' })
+    assert.equal(result.written, false)
+    assert.equal(backend.rows.get(row.id)?.status, 'in_progress')
+  })
+
+  it('the sweep fails a row only while the run it checked still holds it', async () => {
+    const backend = new MemoryBackend()
+    const row = backend.add()
+    row.workflow_run_id = 'run-8'
+    const stale = { ...row }
+    row.workflow_run_id = 'run-9'
+    assert.equal((await ledgerOn(backend).failAbandoned(stale, 'run 8 ended')).written, false)
+    const result = await ledgerOn(backend).failAbandoned({ ...row }, 'run 9 ended')
+    assert.equal(result.written, true)
+    assert.equal(result.row.workflow_run_id, 'run-9', 'keeps the run that abandoned it')
+    const unclaimed = backend.add()
+    assert.equal((await ledgerOn(backend).failAbandoned(unclaimed, 'abandoned')).row.workflow_run_id, 'run-7')
   })
 })
 

@@ -87065,8 +87065,13 @@ class FunctionLedgerBackend {
             throw new LedgerError(`Could not create the row through the ${this.functionName} function: it answered no row.`);
         return answer.backup;
     }
-    /** The function stamps finished_at itself, with the database side's clock. */
-    async updateIfInProgress(id, patch) {
+    /**
+     * The function stamps finished_at itself, with the database side's clock. It guards the claim
+     * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
+     * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
+     * claim never finalizes.
+     */
+    async updateIfInProgress(id, patch, _owner) {
         const { workflow_run_id } = patch;
         const body = !('status' in patch)
             ? { action: 'claim', backup_id: id, workflow_run_id }
@@ -96151,16 +96156,24 @@ class TableLedgerBackend {
             throw this.failure('create the row', error, status);
         return data;
     }
-    async updateIfInProgress(id, patch) {
-        const { data, error, status } = await this.client
-            .from(this.table)
-            .update(patch)
-            .eq('id', id)
-            .eq('status', 'in_progress')
-            .select('*')
-            .retry(false);
+    async updateIfInProgress(id, patch, owner) {
+        const update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress');
+        const owned = owner === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', owner);
+        const { data, error, status } = await owned.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
+        return data;
+    }
+    async listInProgress(limit) {
+        const { data, error, status } = await this.client
+            .from(this.table)
+            .select('*')
+            .eq('status', 'in_progress')
+            .order('created_at', { ascending: true })
+            .limit(limit)
+            .retry(false);
+        if (error)
+            throw this.failure('list the in_progress rows', error, status);
         return data;
     }
     /** Turns a PostgREST answer into an error a user can act on; transient ones are retried. */
@@ -96258,6 +96271,10 @@ function terminalPatch(outcome, workflowRunId, now) {
         workflow_run_id: workflowRunId
     };
 }
+/** A row another run is working on: this run must leave it (and its object) alone. */
+function ownedByAnotherRun(row, runId) {
+    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
+}
 function isTransient(error) {
     return error instanceof LedgerError && error.transient;
 }
@@ -96304,23 +96321,46 @@ class Ledger {
             }
         });
     }
-    /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
+    /**
+     * Takes the row for this run: one conditional update that only matches a row no run has
+     * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
+     * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
+     * overlap) counts as claimed.
+     */
     async claim(row) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }));
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null));
         if (changed[0])
             return { claimed: true, row: changed[0] };
-        return { claimed: false, row: await this.reread(row.id) };
+        const current = await this.reread(row.id);
+        if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId)
+            return { claimed: true, row: current };
+        if (current.status === 'in_progress' && current.workflow_run_id === null)
+            throw this.cannotUpdate(row.id);
+        return { claimed: false, row: current };
     }
+    /** Moves a row this run claimed to its terminal status. */
     async finalize(rowId, outcome) {
-        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch));
+        return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId);
+    }
+    /**
+     * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
+     * in time. Only matches while the row is still held by the run the sweep checked.
+     */
+    async failAbandoned(row, errorText) {
+        const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date());
+        return this.write(row.id, patch, row.workflow_run_id);
+    }
+    async write(rowId, patch, owner) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner));
         if (changed[0])
             return { written: true, row: changed[0] };
         const row = await this.reread(rowId);
-        if (row.status === 'in_progress') {
-            throw new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
-        }
+        if (row.status === 'in_progress' && row.workflow_run_id === owner)
+            throw this.cannotUpdate(rowId);
         return { written: false, row };
+    }
+    cannotUpdate(rowId) {
+        return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
     }
     async get(rowId) {
         return this.reread(rowId);
@@ -96423,7 +96463,8 @@ const KEYS = {
     uploadStartedAt: 'SUPABASE_S3_BACKUP_UPLOAD_STARTED_AT',
     interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
     failure: 'SUPABASE_S3_BACKUP_FAILURE',
-    finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS'
+    finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS',
+    ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY'
 };
 const NUMERIC_KEYS = new Set(['bytesSent', 'archiveBytes']);
 /** What this process saved: main reads its own state back; post gets main's through STATE_* env. */
@@ -96853,26 +96894,31 @@ async function runBackup(read, context, state, signal) {
     state.save({ phase: 'locating', dispatchId });
     setOutput(Output.DispatchId, dispatchId);
     let found;
+    let claim;
     try {
         found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId);
+        setOutput(Output.BackupId, found.id);
+        claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found };
     }
     catch (error) {
-        state.save({ failure: messageOf(error) });
+        // A lasting refusal (no such row, RLS) leaves post nothing to do; if the database was
+        // unreachable, post looks the row up again and finalizes it.
+        if (!isTransient(error))
+            state.save({ failure: messageOf(error) });
         throw error;
     }
-    setOutput(Output.BackupId, found.id);
-    if (found.status !== 'in_progress')
-        return reportAlreadyFinished(found, state);
+    if (!claim.claimed) {
+        if (ownedByAnotherRun(claim.row, context.runId))
+            return leaveToOwner(claim.row, state, inputError);
+        return reportAlreadyFinished(claim.row, state);
+    }
+    const row = claim.row;
     if (inputError) {
-        await recordFailure(ledger, found, inputError.message, state);
+        await recordFailure(ledger, row, inputError.message, state);
         throw inputError;
     }
     if (!inputs)
         throw new Error('unreachable: inputs are valid here');
-    const claim = await ledger.claim(found);
-    if (!claim.claimed)
-        return reportAlreadyFinished(claim.row, state);
-    const row = claim.row;
     state.save({ phase: 'claimed', rowId: row.id });
     info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`);
     let verified = false;
@@ -96994,6 +97040,16 @@ function reportAlreadyFinished(row, state) {
     notice(`Backup row ${row.id} is already ${row.status}${row.finished_at ? ` (finished ${row.finished_at})` : ''}; nothing to do.`, {
         title: 'Backup already finished'
     });
+}
+/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
+function leaveToOwner(row, state, inputError) {
+    state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' });
+    notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {
+        title: 'Backup already running'
+    });
+    // Bad inputs still fail this step, but not the row that run is working on.
+    if (inputError)
+        throw inputError;
 }
 
 ;// CONCATENATED MODULE: ./src/cancellation.ts

@@ -81884,8 +81884,13 @@ class FunctionLedgerBackend {
             throw new LedgerError(`Could not create the row through the ${this.functionName} function: it answered no row.`);
         return answer.backup;
     }
-    /** The function stamps finished_at itself, with the database side's clock. */
-    async updateIfInProgress(id, patch) {
+    /**
+     * The function stamps finished_at itself, with the database side's clock. It guards the claim
+     * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
+     * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
+     * claim never finalizes.
+     */
+    async updateIfInProgress(id, patch, _owner) {
         const { workflow_run_id } = patch;
         const body = !('status' in patch)
             ? { action: 'claim', backup_id: id, workflow_run_id }
@@ -90970,16 +90975,24 @@ class TableLedgerBackend {
             throw this.failure('create the row', error, status);
         return data;
     }
-    async updateIfInProgress(id, patch) {
-        const { data, error, status } = await this.client
-            .from(this.table)
-            .update(patch)
-            .eq('id', id)
-            .eq('status', 'in_progress')
-            .select('*')
-            .retry(false);
+    async updateIfInProgress(id, patch, owner) {
+        const update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress');
+        const owned = owner === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', owner);
+        const { data, error, status } = await owned.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
+        return data;
+    }
+    async listInProgress(limit) {
+        const { data, error, status } = await this.client
+            .from(this.table)
+            .select('*')
+            .eq('status', 'in_progress')
+            .order('created_at', { ascending: true })
+            .limit(limit)
+            .retry(false);
+        if (error)
+            throw this.failure('list the in_progress rows', error, status);
         return data;
     }
     /** Turns a PostgREST answer into an error a user can act on; transient ones are retried. */
@@ -91077,6 +91090,10 @@ function terminalPatch(outcome, workflowRunId, now) {
         workflow_run_id: workflowRunId
     };
 }
+/** A row another run is working on: this run must leave it (and its object) alone. */
+function ownedByAnotherRun(row, runId) {
+    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
+}
 function isTransient(error) {
     return error instanceof LedgerError && error.transient;
 }
@@ -91123,23 +91140,46 @@ class Ledger {
             }
         });
     }
-    /** Records which run works on the row, so a sweep can tell stale rows from running ones. */
+    /**
+     * Takes the row for this run: one conditional update that only matches a row no run has
+     * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
+     * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
+     * overlap) counts as claimed.
+     */
     async claim(row) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }));
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null));
         if (changed[0])
             return { claimed: true, row: changed[0] };
-        return { claimed: false, row: await this.reread(row.id) };
+        const current = await this.reread(row.id);
+        if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId)
+            return { claimed: true, row: current };
+        if (current.status === 'in_progress' && current.workflow_run_id === null)
+            throw this.cannotUpdate(row.id);
+        return { claimed: false, row: current };
     }
+    /** Moves a row this run claimed to its terminal status. */
     async finalize(rowId, outcome) {
-        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch));
+        return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId);
+    }
+    /**
+     * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
+     * in time. Only matches while the row is still held by the run the sweep checked.
+     */
+    async failAbandoned(row, errorText) {
+        const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date());
+        return this.write(row.id, patch, row.workflow_run_id);
+    }
+    async write(rowId, patch, owner) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner));
         if (changed[0])
             return { written: true, row: changed[0] };
         const row = await this.reread(rowId);
-        if (row.status === 'in_progress') {
-            throw new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
-        }
+        if (row.status === 'in_progress' && row.workflow_run_id === owner)
+            throw this.cannotUpdate(rowId);
         return { written: false, row };
+    }
+    cannotUpdate(rowId) {
+        return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
     }
     async get(rowId) {
         return this.reread(rowId);
@@ -91242,7 +91282,8 @@ const KEYS = {
     uploadStartedAt: 'SUPABASE_S3_BACKUP_UPLOAD_STARTED_AT',
     interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
     failure: 'SUPABASE_S3_BACKUP_FAILURE',
-    finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS'
+    finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS',
+    ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY'
 };
 const NUMERIC_KEYS = new Set(['bytesSent', 'archiveBytes']);
 /** What this process saved: main reads its own state back; post gets main's through STATE_* env. */
@@ -91473,7 +91514,10 @@ async function runPost(read, context, state) {
     maskSecretInputs(read);
     const saved = state.load();
     if (saved.phase === 'finalized') {
-        info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`);
+        if (saved.ownedBy)
+            info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`);
+        else
+            info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`);
         return;
     }
     let setup;
@@ -91500,7 +91544,7 @@ async function runPost(read, context, state) {
         }
         // main was stopped before it claimed the row (even before it saved any state): find the row
         // ourselves so that it cannot stay in_progress.
-        const row = await locateUnclaimed(ledger, dispatchId, context.runId);
+        const row = await locateUnclaimed(ledger, dispatchId);
         if (!row)
             return;
         rowId = row.id;
@@ -91509,6 +91553,10 @@ async function runPost(read, context, state) {
     try {
         const result = await ledger.finalize(rowId, outcome);
         const status = result.row.status;
+        if (status === 'in_progress') {
+            info(`Row ${rowId} is being backed up by run ${result.row.workflow_run_id}; left to that run.`);
+            return;
+        }
         if (result.written)
             info(`Row ${rowId} marked ${status}.`);
         else
@@ -91531,11 +91579,11 @@ async function runPost(read, context, state) {
         throw failLoudly(dispatchId, rowId, error);
     }
 }
-/** The row, if it is still in_progress and not claimed by another run. */
-async function locateUnclaimed(ledger, dispatchId, runId) {
-    let row;
+/** The row, claimed for this run, if it is still in_progress and no other run holds it. */
+async function locateUnclaimed(ledger, dispatchId) {
+    let claim;
     try {
-        row = await ledger.locate(dispatchId);
+        claim = await ledger.claim(await ledger.locate(dispatchId));
     }
     catch (error) {
         if (error instanceof LedgerError && !error.transient && /^No .* row has dispatch_id/.test(error.message)) {
@@ -91544,15 +91592,14 @@ async function locateUnclaimed(ledger, dispatchId, runId) {
         }
         throw failLoudly(dispatchId, undefined, error);
     }
-    if (row.status !== 'in_progress') {
+    if (claim.claimed)
+        return claim.row;
+    const { row } = claim;
+    if (row.status !== 'in_progress')
         info(`Row ${row.id} is already ${row.status}; nothing to do.`);
-        return undefined;
-    }
-    if (row.workflow_run_id && row.workflow_run_id !== runId) {
+    else
         info(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; leaving it to that run.`);
-        return undefined;
-    }
-    return row;
+    return undefined;
 }
 /** success only for an object that is complete and matches what main uploaded; else failed with why. */
 async function decideOutcome(read, saved) {

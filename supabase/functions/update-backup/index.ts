@@ -12,7 +12,7 @@
 // body `{backup_id, s3_key, size_bytes, workflow_run_id}` marks the row success):
 //   {action: 'lookup',   backup_id | dispatch_id}                         200 {backup}
 //   {action: 'create',   dispatch_id?, workflow_run_id}                   201 {backup, created: true}
-//   {action: 'claim',    backup_id | dispatch_id, workflow_run_id}        200 {backup, updated}
+//   {action: 'claim',    backup_id | dispatch_id, workflow_run_id}        200 {backup, updated} (only an unclaimed row, or ours)
 //   {action: 'finalize', backup_id | dispatch_id, workflow_run_id,
 //      status: 'success' (default), s3_key, size_bytes | status: 'failed', error_text}
 //                                                                        200 {backup, updated}
@@ -236,9 +236,12 @@ async function perform(call: Call, config: Config): Promise<Response> {
       return create(db, call.dispatchId, call.workflowRunId)
     case 'claim': {
       const { id } = await db.find(call.target)
-      const [claimed] = await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId })
+      // Only a row no run holds yet: of two runs dispatched with one id, exactly one claims it.
+      const [claimed] = await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
       if (claimed) return json(200, { backup: claimed, updated: true })
       const current = await db.get(id)
+      // Held already: by this run (a retried claim, a re-run attempt), or by another, which keeps it.
+      if (current.status === 'in_progress') return json(200, { backup: current, updated: current.workflow_run_id === call.workflowRunId })
       throw new HttpError(
         409,
         'already_finished',
@@ -339,9 +342,9 @@ class Table {
     }
   }
 
-  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' RETURNING *`: the only write there is. */
-  updateIfInProgress(id: string, patch: Record<string, unknown>): Promise<BackupRow[]> {
-    return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress`, patch)
+  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the only write there is. */
+  updateIfInProgress(id: string, patch: Record<string, unknown>, condition = ''): Promise<BackupRow[]> {
+    return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress${condition ? `&${condition}` : ''}`, patch)
   }
 
   private async request<T>(method: string, query: string, body?: unknown): Promise<T> {
