@@ -25,7 +25,12 @@ export const Input = {
   SupabaseKey: 'supabase-key',
   Table: 'table',
   BackupApiKey: 'backup-api-key',
-  UpdateFunction: 'update-function'
+  UpdateFunction: 'update-function',
+  // The sweep's own inputs (sweep/action.yml).
+  MaxAge: 'max-age',
+  DryRun: 'dry-run',
+  GithubToken: 'github-token',
+  Repository: 'repository'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -145,6 +150,14 @@ export function parseLedgerInputs(read: InputReader): LedgerInputs {
     dispatchId = rawDispatchId.toLowerCase()
   }
 
+  const { supabaseUrl, table } = parseSupabaseTarget(read, problems)
+  const access = parseLedgerAccess(read, table, problems)
+  if (problems.length > 0 || !access) throw new InputError(problems)
+  return { dispatchId, createRow, supabaseUrl, access, table }
+}
+
+/** supabase-url and table: where the rows live, for the action and the sweep. */
+function parseSupabaseTarget(read: InputReader, problems: Problem[]): { supabaseUrl: string; table: string } {
   const supabaseUrl = read(Input.SupabaseUrl)
   if (supabaseUrl === '') {
     problems.push({ input: Input.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' })
@@ -158,11 +171,8 @@ export function parseLedgerInputs(read: InputReader): LedgerInputs {
   if (!TABLE_NAME.test(table)) {
     problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` })
   }
-  const access = parseLedgerAccess(read, table, problems)
-  if (problems.length > 0 || !access) throw new InputError(problems)
-  return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), access, table }
+  return { supabaseUrl: supabaseUrl.replace(/\/+$/, ''), table }
 }
-
 /** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
 function parseLedgerAccess(read: InputReader, table: string, problems: Problem[]): LedgerAccess | undefined {
   const supabaseKey = read(Input.SupabaseKey)
@@ -277,6 +287,69 @@ export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = pr
     forcePathStyle,
     credentials,
     storage
+  }
+}
+
+/** What the sweep needs: where the rows live, how old is too old, and how to ask GitHub about runs. */
+export interface SweepInputs {
+  supabaseUrl: string
+  /** The sweep lists and writes the table directly: it needs table rights, not the update-backup function. */
+  supabaseKey: string
+  table: string
+  /** Rows no known-running run holds are failed once they are older than this. */
+  maxAgeMs: number
+  /** Report what would change, write nothing. */
+  dryRun: boolean
+  /** '' when none: runs cannot be checked, only max-age applies. */
+  githubToken: string
+  /** `owner/name` whose workflow runs the rows' workflow_run_id refer to. */
+  repository: { owner: string; repo: string }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/
+
+/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(\d+[smhd])+$/i.test(text)) return undefined
+  let ms = 0
+  for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g)) ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0)
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined
+}
+
+/** The sweep's inputs. Throws InputError naming every bad input. */
+export function parseSweepInputs(read: InputReader, env: NodeJS.ProcessEnv = process.env): SweepInputs {
+  const problems: Problem[] = []
+  const target = parseSupabaseTarget(read, problems)
+  const supabaseKey = read(Input.SupabaseKey)
+  if (supabaseKey === '') {
+    problems.push({
+      input: Input.SupabaseKey,
+      message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
+    })
+  }
+  const rawMaxAge = read(Input.MaxAge) || '6h'
+  const maxAgeMs = parseDuration(rawMaxAge)
+  if (maxAgeMs === undefined) {
+    problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${clip(rawMaxAge)}'.` })
+  }
+  const dryRun = parseBoolean(read, Input.DryRun, problems)
+  const rawRepository = read(Input.Repository) || env.GITHUB_REPOSITORY || ''
+  const repository = REPOSITORY.exec(rawRepository)
+  if (!repository) {
+    problems.push({
+      input: Input.Repository,
+      message: `must be owner/name, the repository whose runs back up the rows; got '${clip(rawRepository)}'.`
+    })
+  }
+  if (problems.length > 0 || maxAgeMs === undefined || !repository) throw new InputError(problems)
+  return {
+    ...target,
+    supabaseKey,
+    maxAgeMs,
+    dryRun,
+    githubToken: read(Input.GithubToken),
+    repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' }
   }
 }
 

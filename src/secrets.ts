@@ -24,7 +24,15 @@ export function redact(text: string): string {
 
 /** Masks every secret input before anything can print it, valid or not. */
 export function maskSecretInputs(read: InputReader): void {
-  for (const name of [Input.SupabaseKey, Input.BackupApiKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) {
+  const secrets = [
+    Input.SupabaseKey,
+    Input.BackupApiKey,
+    Input.AwsSecretAccessKey,
+    Input.AwsSessionToken,
+    Input.AwsAccessKeyId,
+    Input.GithubToken
+  ]
+  for (const name of secrets) {
     registerSecret(read(name))
   }
 }

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { after, afterEach } from 'node:test'
 import type { BackupRow } from '../../src/ledger.js'
+import type { GithubApiStandIn } from './github-api.js'
 import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions, type Trigger } from './runner.js'
 import { services, type Services } from './services.js'
 import { makeWorkspace, type Workspace, type WorkspaceSpec } from './workspace.js'
@@ -91,8 +92,19 @@ export function actionInputs(
 }
 
 /** Fails the test if a secret appears anywhere a user could read it. */
-export function assertNoSecrets(svc: Services, results: readonly (HookResult | null)[], rows: readonly BackupRow[] = []): void {
-  const secrets = [svc.env.SUPABASE_SERVICE_ROLE_KEY, svc.env.BACKUP_API_KEY, svc.env.S3_SECRET_ACCESS_KEY, svc.env.JWT_SECRET]
+export function assertNoSecrets(
+  svc: Services,
+  results: readonly (HookResult | null)[],
+  rows: readonly BackupRow[] = [],
+  moreSecrets: readonly string[] = []
+): void {
+  const secrets = [
+    svc.env.SUPABASE_SERVICE_ROLE_KEY,
+    svc.env.BACKUP_API_KEY,
+    svc.env.S3_SECRET_ACCESS_KEY,
+    svc.env.JWT_SECRET,
+    ...moreSecrets
+  ]
   for (const result of results) {
     if (!result) continue
     // ::add-mask:: lines are how a secret is handed to the runner, which never shows them.
@@ -124,6 +136,37 @@ export async function backupHook(svc: Services, options: HookOptions): Promise<H
   const result = await runHook({ actionDir: ACTION_DIR, ...RUNNER_LADDER, ...options })
   assertNoSecrets(svc, [result])
   return result
+}
+
+/** The sweep sub-action (sweep/action.yml) as a scheduled workflow runs it, against a GitHub API stand-in. */
+export async function sweepHook(
+  svc: Services,
+  api: GithubApiStandIn,
+  inputs: Record<string, string>,
+  options: Omit<RunHookOptions, 'actionDir' | 'workspace' | 'inputs'> = {}
+): Promise<HookResult> {
+  const result = await runHook({
+    actionDir: path.join(ACTION_DIR, 'sweep'),
+    workspace: ACTION_DIR,
+    inputs: { 'supabase-url': svc.env.SUPABASE_URL, 'supabase-key': svc.env.SUPABASE_SERVICE_ROLE_KEY, ...inputs },
+    ...options,
+    github: { apiUrl: api.url, token: api.token, repository: api.repository, runId: '8000000001', ...options.github }
+  })
+  assertNoSecrets(svc, [result], [], [api.token])
+  return result
+}
+
+/**
+ * A table shaped and guarded like backup_history (constraints, transition trigger), so a test
+ * that lists every in_progress row sees only its own. Kept until the services stop.
+ */
+export async function createLedgerTable(svc: Services, name: string): Promise<string> {
+  await svc.sql(`create table if not exists public.${name} (like public.backup_history including all)`)
+  await svc.sql(`drop trigger if exists ${name}_guard_transition on public.${name}`)
+  await svc.sql(
+    `create trigger ${name}_guard_transition before update on public.${name} for each row execute function public.backup_history_guard_transition()`
+  )
+  return name
 }
 
 /** The message of the step's failure annotation(s). */

@@ -82570,7 +82570,7 @@ class BackupError extends Error {
     }
 }
 /** One or more inputs are invalid; `inputs` names each offending input. */
-class InputError extends BackupError {
+class errors_InputError extends BackupError {
     problems;
     kind = 'input';
     constructor(problems) {
@@ -86633,7 +86633,12 @@ const Input = {
     SupabaseKey: 'supabase-key',
     Table: 'table',
     BackupApiKey: 'backup-api-key',
-    UpdateFunction: 'update-function'
+    UpdateFunction: 'update-function',
+    // The sweep's own inputs (sweep/action.yml).
+    MaxAge: 'max-age',
+    DryRun: 'dry-run',
+    GithubToken: 'github-token',
+    Repository: 'repository'
 };
 const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
 const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'];
@@ -86686,6 +86691,14 @@ function parseLedgerInputs(read) {
     else {
         dispatchId = rawDispatchId.toLowerCase();
     }
+    const { supabaseUrl, table } = parseSupabaseTarget(read, problems);
+    const access = parseLedgerAccess(read, table, problems);
+    if (problems.length > 0 || !access)
+        throw new errors_InputError(problems);
+    return { dispatchId, createRow, supabaseUrl, access, table };
+}
+/** supabase-url and table: where the rows live, for the action and the sweep. */
+function parseSupabaseTarget(read, problems) {
     const supabaseUrl = read(Input.SupabaseUrl);
     if (supabaseUrl === '') {
         problems.push({ input: Input.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' });
@@ -86700,10 +86713,7 @@ function parseLedgerInputs(read) {
     if (!TABLE_NAME.test(table)) {
         problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` });
     }
-    const access = parseLedgerAccess(read, table, problems);
-    if (problems.length > 0 || !access)
-        throw new InputError(problems);
-    return { dispatchId, createRow, supabaseUrl: supabaseUrl.replace(/\/+$/, ''), access, table };
+    return { supabaseUrl: supabaseUrl.replace(/\/+$/, ''), table };
 }
 /** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
 function parseLedgerAccess(read, table, problems) {
@@ -86800,7 +86810,7 @@ function parseBackupInputs(read, env = process.env) {
     const credentials = parseCredentials(read, problems);
     const storage = parseStorageOptions(read, problems);
     if (problems.length > 0 || !format)
-        throw new InputError(problems);
+        throw new errors_InputError(problems);
     return {
         patterns,
         includeHiddenFiles,
@@ -86814,6 +86824,53 @@ function parseBackupInputs(read, env = process.env) {
         forcePathStyle,
         credentials,
         storage
+    };
+}
+const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/;
+/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
+function parseDuration(text) {
+    if (!/^(\d+[smhd])+$/i.test(text))
+        return undefined;
+    let ms = 0;
+    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
+        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
+    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+/** The sweep's inputs. Throws InputError naming every bad input. */
+function parseSweepInputs(read, env = process.env) {
+    const problems = [];
+    const target = parseSupabaseTarget(read, problems);
+    const supabaseKey = read(Input.SupabaseKey);
+    if (supabaseKey === '') {
+        problems.push({
+            input: Input.SupabaseKey,
+            message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
+        });
+    }
+    const rawMaxAge = read(Input.MaxAge) || '6h';
+    const maxAgeMs = parseDuration(rawMaxAge);
+    if (maxAgeMs === undefined) {
+        problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${clip(rawMaxAge)}'.` });
+    }
+    const dryRun = parseBoolean(read, Input.DryRun, problems);
+    const rawRepository = read(Input.Repository) || env.GITHUB_REPOSITORY || '';
+    const repository = REPOSITORY.exec(rawRepository);
+    if (!repository) {
+        problems.push({
+            input: Input.Repository,
+            message: `must be owner/name, the repository whose runs back up the rows; got '${clip(rawRepository)}'.`
+        });
+    }
+    if (problems.length > 0 || maxAgeMs === undefined || !repository)
+        throw new InputError(problems);
+    return {
+        ...target,
+        supabaseKey,
+        maxAgeMs,
+        dryRun,
+        githubToken: read(Input.GithubToken),
+        repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' }
     };
 }
 function parseBoolean(read, input, problems) {
@@ -96228,7 +96285,15 @@ function redact(text) {
 }
 /** Masks every secret input before anything can print it, valid or not. */
 function maskSecretInputs(read) {
-    for (const name of [Input.SupabaseKey, Input.BackupApiKey, Input.AwsSecretAccessKey, Input.AwsSessionToken, Input.AwsAccessKeyId]) {
+    const secrets = [
+        Input.SupabaseKey,
+        Input.BackupApiKey,
+        Input.AwsSecretAccessKey,
+        Input.AwsSessionToken,
+        Input.AwsAccessKeyId,
+        Input.GithubToken
+    ];
+    for (const name of secrets) {
         registerSecret(read(name));
     }
 }
@@ -96883,7 +96948,7 @@ async function runBackup(read, context, state, signal) {
         inputs = parseBackupInputs(read);
     }
     catch (error) {
-        if (!(error instanceof InputError))
+        if (!(error instanceof errors_InputError))
             throw error;
         inputError = error;
     }
@@ -97007,7 +97072,7 @@ async function runBackup(read, context, state, signal) {
         });
     }
     catch (caught) {
-        const error = signal.aborted && !(caught instanceof InputError) ? signal.reason : caught;
+        const error = signal.aborted && !(caught instanceof errors_InputError) ? signal.reason : caught;
         // A verified object is finished work: post marks it success even if this write failed.
         if (verified)
             throw error;

@@ -1,0 +1,8 @@
+import * as core from '@actions/core'
+import { runContextFromEnv } from './context.js'
+import { messageOf } from './errors.js'
+import { runSweep } from './sweep.js'
+
+runSweep(name => core.getInput(name), runContextFromEnv()).catch((error: unknown) => {
+  core.setFailed(messageOf(error))
+})
