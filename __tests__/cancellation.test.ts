@@ -114,3 +114,22 @@ for (const mode of LEDGER_MODES) {
     assert.deepEqual(await svc.s3.openUploads(bucket), [])
   })
 }
+
+it('cancelled while the store creates the multipart upload: the upload it creates is still aborted', async () => {
+  const bucket = await svc.newBucket('cancel-create')
+  const row = await insertRow(svc)
+  // The store is still creating the upload when the SIGINT lands; it creates it anyway.
+  await svc.s3.faults({ mode: 'slow', op: 'CreateMultipartUpload', delayMs: 1_000 })
+  await svc.s3.resetStats()
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    cancelAt: step => step.waitForState(PHASE, 'uploading')
+  })
+  assert.equal(job.main.conclusion, 'cancelled')
+  assert.equal(job.main.exitedBeforeSigterm, true)
+  assert.equal((await readRow(svc, row.id)).status, 'failed')
+  // The store answers the create after its delay, whether or not main is still waiting for it.
+  while ((await svc.s3.stats()).creates < 1) await new Promise(resolve => setImmediate(resolve))
+  assert.deepEqual(await svc.s3.openUploads(bucket), [])
+})

@@ -83,6 +83,8 @@ export async function uploadStream(
   const where = objectUrl(target.bucket, target.key)
   let uploadId: string
   try {
+    // Not aborted by a cancel: a store that already received the request creates the upload
+    // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
     const created = await client.send(
       new CreateMultipartUploadCommand({
         Bucket: target.bucket,
@@ -90,8 +92,7 @@ export async function uploadStream(
         ContentType: target.contentType,
         Metadata: target.metadata,
         ...storageParameters(target.storage)
-      }),
-      { abortSignal: signal }
+      })
     )
     if (!created.UploadId) throw new Error('the store returned no UploadId')
     uploadId = created.UploadId
@@ -136,6 +137,7 @@ export async function uploadStream(
   }
 
   try {
+    signal.throwIfAborted()
     let partNumber = 1
     let part = Buffer.allocUnsafe(partSize(partNumber))
     let filled = 0

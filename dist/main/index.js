@@ -96779,13 +96779,15 @@ async function uploadStream(client, target, body, signal, hooks) {
     const where = objectUrl(target.bucket, target.key);
     let uploadId;
     try {
+        // Not aborted by a cancel: a store that already received the request creates the upload
+        // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
         const created = await client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({
             Bucket: target.bucket,
             Key: target.key,
             ContentType: target.contentType,
             Metadata: target.metadata,
             ...storageParameters(target.storage)
-        }), { abortSignal: signal });
+        }));
         if (!created.UploadId)
             throw new Error('the store returned no UploadId');
         uploadId = created.UploadId;
@@ -96828,6 +96830,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         return sending;
     };
     try {
+        signal.throwIfAborted();
         let partNumber = 1;
         let part = Buffer.allocUnsafe(partSize(partNumber));
         let filled = 0;

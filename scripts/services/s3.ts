@@ -116,6 +116,8 @@ export interface S3Stats {
   parts: number
   puts: number
   completes: number
+  /** CreateMultipartUpload requests answered (also those whose client went away). */
+  creates: number
   aborts: number
   requests: number
   faulted: number
@@ -406,7 +408,7 @@ export class S3Server {
   }
 
   private static emptyStats(): S3Stats {
-    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, aborts: 0, requests: 0, faulted: 0 }
+    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, creates: 0, aborts: 0, requests: 0, faulted: 0 }
   }
 
   async listen(): Promise<number> {
@@ -497,7 +499,9 @@ export class S3Server {
         return this.complete(ctx, next, bucket ?? '', key ?? '')
       case 'CreateMultipartUpload':
         // S3 ignores a body here; decode-free pass-through is fine.
-        return next()
+        await next()
+        this.stats.creates += 1
+        return
       case 'HeadObject':
       case 'GetObject':
         await next()
