@@ -91,7 +91,7 @@ function judgeWith(inputs: SweepInputs, now: Date): (row: BackupRow) => Promise<
           return {
             row,
             fail: true,
-            reason: `Run ${runId} ended ${run.conclusion ?? 'without a conclusion'} without finalizing the backup: its runner was lost or its post step could not reach the database. Marked failed by the sweep.`
+            reason: `Run ${runId} ended ${run.conclusion ?? 'without a conclusion'} without finalizing the backup: its runner was lost or its post step could not reach the database. An archive it may have uploaded is not recorded. Marked failed by the sweep.`
           }
         }
         if (run) return { row, fail: false, reason: `run ${runId} is ${run.status}` }
