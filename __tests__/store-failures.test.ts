@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { it } from 'node:test'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import { PHASE, actionInputs, backupHook, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
 const { svc, bucket, workspace } = await setUpTestFile('store', { 'data/file.txt': 'content\n' })
 
@@ -69,4 +69,38 @@ it('the store completes the upload but its answer is lost: what is at the key de
   assert.equal(finished.status, 'success')
   const head = await svc.s3.headObject(bucket, finished.s3_key ?? '')
   assert.equal(Number(finished.size_bytes), head.ContentLength)
+})
+
+it('the store fails HeadObject for a while after the upload completed: main retries and records success', async () => {
+  const row = await insertRow(svc)
+  const job = await backupJob(svc, {
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
+    // More failures than the SDK's own attempts, from the moment the upload completes.
+    cancelAt: async step => {
+      await step.waitForState(PHASE, 'completing')
+      await svc.s3.faults({ mode: 'status', status: 500, op: 'HeadObject', count: 6 })
+      return new Promise(() => {})
+    }
+  })
+  assert.equal(job.main.exitCode, 0, job.main.stdout)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'success')
+  assert.equal((await svc.s3.headObject(bucket, finished.s3_key ?? '')).ContentLength, Number(finished.size_bytes))
+})
+
+it('the store cannot abort a failed upload: the upload id stays in the state and post aborts it', async () => {
+  const row = await insertRow(svc)
+  const inputs = actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId })
+  await svc.s3.faults({ mode: 'status', status: 500, op: ['UploadPart', 'AbortMultipartUpload'] })
+  const main = await backupHook(svc, { workspace: workspace.dir, inputs })
+  assert.equal(main.exitCode, 1)
+  assert.equal((await readRow(svc, row.id)).status, 'failed')
+  assert.equal((await svc.s3.openUploads(bucket)).length, 1, 'main could not abort it')
+  await svc.clearFaults()
+
+  const post = await backupHook(svc, { workspace: workspace.dir, inputs, hook: 'post', state: main.state })
+  assert.equal(post.exitCode, 0, post.stdout)
+  assert.match(post.stdout, /Aborted the unfinished upload/)
+  assert.deepEqual(await svc.s3.openUploads(bucket), [])
 })

@@ -10,11 +10,11 @@ import { isTransient, openLedger, ownedByAnotherRun, type BackupRow, type ClaimR
 import type { RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
-import { createS3Client, keyIsTaken, objectUrl, verifyObject } from './store.js'
+import { confirmObject, createS3Client, keyIsTaken, objectUrl } from './store.js'
 import { formatBytes, writeSummary } from './summary.js'
 import { uploadStream } from './upload.js'
 
-/** main's database budget: short, because post retries for a minute if main cannot write. */
+/** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY: RetryPolicy = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 }
 const PROGRESS_LOG_INTERVAL_MS = 5_000
 
@@ -122,6 +122,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
         signal,
         {
           onUploadCreated: uploadId => state.save({ uploadId }),
+          onUploadAborted: () => state.save({ uploadId: '' }),
           onPartSent: bytesSent => state.save({ bytesSent }),
           onProgress: (bytesUploaded, parts) => {
             if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
@@ -145,7 +146,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     const uploadMs = Date.now() - uploadStart
 
     state.save({ phase: 'verifying', uploadId: '' })
-    await verifyObject(client, inputs.bucket, key, upload.expected)
+    await confirmObject(client, inputs.bucket, key, upload.expected, MAIN_RETRY)
     verified = true
     core.setOutput(Output.SizeBytes, String(upload.size))
     core.setOutput(Output.Sha256, upload.sha256)

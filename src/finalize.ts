@@ -1,15 +1,15 @@
 import * as core from '@actions/core'
 import type { RunContext } from './context.js'
-import { InputError, LedgerError, messageOf } from './errors.js'
+import { InputError, LedgerError, messageOf, VerificationError } from './errors.js'
 import { parseBackupInputs, type InputReader } from './inputs.js'
 import { openLedger, type BackupRow, type Ledger, type Outcome } from './ledger.js'
-import type { RetryPolicy } from './retry.js'
+import { retry, type RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type RunState, type StateStore } from './state.js'
-import { abortUpload, createS3Client, objectUrl, openUploads, verifyObject } from './store.js'
+import { abortUploadRetrying, confirmObject, createS3Client, isTransientStoreError, objectUrl, openUploads } from './store.js'
 import { writeSummary } from './summary.js'
 
-/** post retries the database for up to a minute: well inside the runner's ~5 min cancel budget. */
+/** post retries the database, and the store, for up to a minute each: well inside the runner's ~5 min cancel budget. */
 const POST_RETRY: RetryPolicy = { budgetMs: 50_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
 
 /**
@@ -22,7 +22,9 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
   const saved = state.load()
   if (saved.phase === 'finalized') {
     if (saved.ownedBy) core.info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`)
-    else core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`)
+    else core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}).`)
+    // main could not abort its upload (the store was unreachable then): the only thing left to do.
+    if (saved.uploadId && saved.bucket && saved.key) await abortUnfinished(read, saved.bucket, saved.key, saved.uploadId)
     return
   }
   let setup
@@ -113,13 +115,16 @@ async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promi
     return { status: 'failed', errorText: `${reason} The post step could not reach the store to clean up: ${messageOf(error)}` }
   }
   const objectMayBeComplete = saved.phase === 'completing' || saved.phase === 'verifying' || saved.phase === 'recording'
+  let unconfirmed = ''
   if (objectMayBeComplete && saved.archiveBytes !== undefined && saved.expectedEtag) {
     try {
-      await verifyObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') })
+      await confirmObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') }, POST_RETRY)
       core.info(`${objectUrl(bucket, key)} is complete and verified.`)
       return { status: 'success', s3Key: key, sizeBytes: saved.archiveBytes }
     } catch (error) {
       core.info(`The object is not complete: ${messageOf(error)}`)
+      // The store never answered: the object may be complete, and the row must say where it was left.
+      if (!(error instanceof VerificationError)) unconfirmed = ` ${messageOf(error)}`
     }
   }
   try {
@@ -128,10 +133,10 @@ async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promi
     core.warning(`Could not abort the unfinished upload: ${messageOf(error)}`)
     return {
       status: 'failed',
-      errorText: `${reason} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
+      errorText: `${reason}${unconfirmed} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
     }
   }
-  return { status: 'failed', errorText: reason }
+  return { status: 'failed', errorText: `${reason}${unconfirmed}` }
 }
 
 /** Aborts the saved upload, and any upload of our key that main started but had no time to save. */
@@ -145,13 +150,26 @@ async function abortLeftoverUploads(
   if (saved.uploadId) uploadIds.add(saved.uploadId)
   if (saved.phase === 'uploading' && !saved.uploadId) {
     const since = saved.uploadStartedAt ? Date.parse(saved.uploadStartedAt) - 1000 : 0
-    for (const upload of await openUploads(client, bucket, key)) {
+    for (const upload of await retry(() => openUploads(client, bucket, key), isTransientStoreError, POST_RETRY)) {
       if (!upload.initiated || upload.initiated.getTime() >= since) uploadIds.add(upload.uploadId)
     }
   }
   for (const uploadId of uploadIds) {
-    await abortUpload(client, bucket, key, uploadId)
+    await abortUploadRetrying(client, bucket, key, uploadId, POST_RETRY)
     core.info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`)
+  }
+}
+
+/** Aborts the upload main left open after it had finalized the row; the step fails if it cannot. */
+async function abortUnfinished(read: InputReader, bucket: string, key: string, uploadId: string): Promise<void> {
+  try {
+    await abortUploadRetrying(createS3Client(parseBackupInputs(read)), bucket, key, uploadId, POST_RETRY)
+    core.info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`)
+  } catch (error) {
+    throw new Error(
+      `Could not abort the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}: ${messageOf(error)} Abort it by hand, or add a lifecycle rule that aborts incomplete multipart uploads.`,
+      { cause: error }
+    )
   }
 }
 

@@ -7,8 +7,12 @@ import {
 } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { createHash } from 'node:crypto'
-import { BackupError, StoreError, VerificationError } from './errors.js'
+import { BackupError, messageOf, StoreError, VerificationError } from './errors.js'
 import type { BackupInputs } from './inputs.js'
+import { retry, type RetryPolicy } from './retry.js'
+
+/** Socket errors that mean the store could not be reached, not that it refused the request. */
+const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE']
 
 export type StoreSettings = Pick<BackupInputs, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>
 
@@ -131,6 +135,44 @@ export async function verifyObject(client: S3Client, bucket: string, key: string
   return head
 }
 
+/**
+ * verifyObject, retried while the store cannot answer. If it never does, the object may well be
+ * complete: the error says it was left in the store, for the row and the user to know.
+ */
+export async function confirmObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  expected: ExpectedObject,
+  policy: RetryPolicy
+): Promise<void> {
+  try {
+    await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy)
+  } catch (error) {
+    if (!isTransientStoreError(error)) throw error
+    throw new StoreError(
+      `${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`,
+      { cause: error }
+    )
+  }
+}
+
+/** Aborts the upload, retried while the store cannot answer. */
+export function abortUploadRetrying(client: S3Client, bucket: string, key: string, uploadId: string, policy: RetryPolicy): Promise<void> {
+  return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy)
+}
+
+/** The store failed or could not be reached (5xx, throttling, network): worth another try. */
+export function isTransientStoreError(error: unknown): boolean {
+  const cause = error instanceof StoreError ? error.cause : error
+  if (cause instanceof BackupError) return false
+  const status = statusOf(cause)
+  if (status !== undefined) return status >= 500 || status === 429
+  const code = (cause as { code?: string } | undefined)?.code ?? ''
+  const name = (cause as { name?: string } | undefined)?.name ?? ''
+  return NETWORK_CODES.includes(code) || name === 'TimeoutError'
+}
+
 export function statusOf(error: unknown): number | undefined {
   if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode
   const metadata = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
@@ -174,7 +216,7 @@ export function storeError(error: unknown, action: string): BackupError {
         { cause: error }
       )
   }
-  if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+  if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
     return new StoreError(
       `${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`,
       { cause: error }

@@ -10,7 +10,8 @@ import {
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { StorageOptions } from './inputs.js'
-import { abortUpload, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
+import type { RetryPolicy } from './retry.js'
+import { abortUploadRetrying, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
 
 /**
  * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
@@ -25,6 +26,8 @@ const PARTS_PER_SIZE_STEP = 2000
 const MAX_PARTS = 10_000
 /** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
 const QUEUE_SIZE = 4
+/** Aborting a failed upload waits this long for a store that is briefly unreachable. */
+const ABORT_RETRY: RetryPolicy = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 }
 
 export function partSize(partNumber: number): number {
   return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP)
@@ -41,6 +44,8 @@ export interface UploadTarget {
 export interface UploadHooks {
   /** Called with the new upload id before any part is sent (save it: post aborts it). */
   onUploadCreated(uploadId: string): void
+  /** Called once a failed or cancelled upload is aborted: nothing is left for post to clean up. */
+  onUploadAborted(): void
   /** Called as each part is handed to the store, with the archive bytes sent so far. */
   onPartSent(bytesSent: number): void
   /** Called after each part is acknowledged, with the total bytes acknowledged so far. */
@@ -196,8 +201,9 @@ export async function uploadStream(
     stop.abort()
     body.destroy()
     await Promise.allSettled(inFlight)
-    // Best effort within a bounded time; post retries with the saved upload id if this fails.
-    await abortUpload(client, target.bucket, target.key, uploadId).catch(() => {})
+    // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
+    // in the state and post aborts it.
+    await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => {})
     if (signal.aborted) throw signal.reason
     throw storeError(error, `upload ${where}`)
   }

@@ -96600,6 +96600,9 @@ var node_http_handler_dist_cjs = __nccwpck_require__(1279);
 
 
 
+
+/** Socket errors that mean the store could not be reached, not that it refused the request. */
+const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'];
 /** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
 const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
 function createS3Client(settings) {
@@ -96699,6 +96702,36 @@ async function verifyObject(client, bucket, key, expected) {
     }
     return head;
 }
+/**
+ * verifyObject, retried while the store cannot answer. If it never does, the object may well be
+ * complete: the error says it was left in the store, for the row and the user to know.
+ */
+async function confirmObject(client, bucket, key, expected, policy) {
+    try {
+        await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+    }
+    catch (error) {
+        if (!isTransientStoreError(error))
+            throw error;
+        throw new StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
+    }
+}
+/** Aborts the upload, retried while the store cannot answer. */
+function abortUploadRetrying(client, bucket, key, uploadId, policy) {
+    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
+}
+/** The store failed or could not be reached (5xx, throttling, network): worth another try. */
+function isTransientStoreError(error) {
+    const cause = error instanceof StoreError ? error.cause : error;
+    if (cause instanceof BackupError)
+        return false;
+    const status = statusOf(cause);
+    if (status !== undefined)
+        return status >= 500 || status === 429;
+    const code = cause?.code ?? '';
+    const name = cause?.name ?? '';
+    return NETWORK_CODES.includes(code) || name === 'TimeoutError';
+}
 function statusOf(error) {
     if (error instanceof dist_cjs/* S3ServiceException */.Hcp)
         return error.$metadata.httpStatusCode;
@@ -96731,7 +96764,7 @@ function storeError(error, action) {
         case 'CredentialsProviderError':
             return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
     }
-    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+    if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
         return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
     }
     if (status === 403) {
@@ -96756,6 +96789,8 @@ const PARTS_PER_SIZE_STEP = 2000;
 const MAX_PARTS = 10_000;
 /** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
 const QUEUE_SIZE = 4;
+/** Aborting a failed upload waits this long for a store that is briefly unreachable. */
+const ABORT_RETRY = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 };
 function partSize(partNumber) {
     return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP);
 }
@@ -96894,8 +96929,9 @@ async function uploadStream(client, target, body, signal, hooks) {
         stop.abort();
         body.destroy();
         await Promise.allSettled(inFlight);
-        // Best effort within a bounded time; post retries with the saved upload id if this fails.
-        await abortUpload(client, target.bucket, target.key, uploadId).catch(() => { });
+        // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
+        // in the state and post aborts it.
+        await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => { });
         if (signal.aborted)
             throw signal.reason;
         throw storeError(error, `upload ${where}`);
@@ -96925,7 +96961,7 @@ async function isUploaded(client, target, expected) {
 
 
 
-/** main's database budget: short, because post retries for a minute if main cannot write. */
+/** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 };
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
 const Output = {
@@ -97027,6 +97063,7 @@ async function runBackup(read, context, state, signal) {
                 storage: inputs.storage
             }, createArchive(entries, inputs.format, inputs.compressionLevel), signal, {
                 onUploadCreated: uploadId => state.save({ uploadId }),
+                onUploadAborted: () => state.save({ uploadId: '' }),
                 onPartSent: bytesSent => state.save({ bytesSent }),
                 onProgress: (bytesUploaded, parts) => {
                     if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
@@ -97047,7 +97084,7 @@ async function runBackup(read, context, state, signal) {
         });
         const uploadMs = Date.now() - uploadStart;
         state.save({ phase: 'verifying', uploadId: '' });
-        await verifyObject(client, inputs.bucket, key, upload.expected);
+        await confirmObject(client, inputs.bucket, key, upload.expected, MAIN_RETRY);
         verified = true;
         setOutput(Output.SizeBytes, String(upload.size));
         setOutput(Output.Sha256, upload.sha256);

@@ -91419,6 +91419,9 @@ var node_http_handler_dist_cjs = __nccwpck_require__(1279);
 
 
 
+
+/** Socket errors that mean the store could not be reached, not that it refused the request. */
+const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'];
 /** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
 const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
 function createS3Client(settings) {
@@ -91518,6 +91521,36 @@ async function verifyObject(client, bucket, key, expected) {
     }
     return head;
 }
+/**
+ * verifyObject, retried while the store cannot answer. If it never does, the object may well be
+ * complete: the error says it was left in the store, for the row and the user to know.
+ */
+async function confirmObject(client, bucket, key, expected, policy) {
+    try {
+        await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+    }
+    catch (error) {
+        if (!isTransientStoreError(error))
+            throw error;
+        throw new errors_StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
+    }
+}
+/** Aborts the upload, retried while the store cannot answer. */
+function abortUploadRetrying(client, bucket, key, uploadId, policy) {
+    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
+}
+/** The store failed or could not be reached (5xx, throttling, network): worth another try. */
+function isTransientStoreError(error) {
+    const cause = error instanceof errors_StoreError ? error.cause : error;
+    if (cause instanceof BackupError)
+        return false;
+    const status = statusOf(cause);
+    if (status !== undefined)
+        return status >= 500 || status === 429;
+    const code = cause?.code ?? '';
+    const name = cause?.name ?? '';
+    return NETWORK_CODES.includes(code) || name === 'TimeoutError';
+}
 function statusOf(error) {
     if (error instanceof dist_cjs/* S3ServiceException */.Hcp)
         return error.$metadata.httpStatusCode;
@@ -91550,7 +91583,7 @@ function storeError(error, action) {
         case 'CredentialsProviderError':
             return new errors_StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
     }
-    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+    if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
         return new errors_StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
     }
     if (status === 403) {
@@ -91568,7 +91601,8 @@ function storeError(error, action) {
 
 
 
-/** post retries the database for up to a minute: well inside the runner's ~5 min cancel budget. */
+
+/** post retries the database, and the store, for up to a minute each: well inside the runner's ~5 min cancel budget. */
 const POST_RETRY = { budgetMs: 50_000, initialDelayMs: 1_000, maxDelayMs: 8_000 };
 /**
  * post: from the saved state alone, finishes whatever main left open. Aborts an unfinished
@@ -91582,7 +91616,10 @@ async function runPost(read, context, state) {
         if (saved.ownedBy)
             info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`);
         else
-            info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}); nothing to do.`);
+            info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}).`);
+        // main could not abort its upload (the store was unreachable then): the only thing left to do.
+        if (saved.uploadId && saved.bucket && saved.key)
+            await abortUnfinished(read, saved.bucket, saved.key, saved.uploadId);
         return;
     }
     let setup;
@@ -91680,14 +91717,18 @@ async function decideOutcome(read, saved) {
         return { status: 'failed', errorText: `${reason} The post step could not reach the store to clean up: ${messageOf(error)}` };
     }
     const objectMayBeComplete = saved.phase === 'completing' || saved.phase === 'verifying' || saved.phase === 'recording';
+    let unconfirmed = '';
     if (objectMayBeComplete && saved.archiveBytes !== undefined && saved.expectedEtag) {
         try {
-            await verifyObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') });
+            await confirmObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') }, POST_RETRY);
             info(`${objectUrl(bucket, key)} is complete and verified.`);
             return { status: 'success', s3Key: key, sizeBytes: saved.archiveBytes };
         }
         catch (error) {
             info(`The object is not complete: ${messageOf(error)}`);
+            // The store never answered: the object may be complete, and the row must say where it was left.
+            if (!(error instanceof VerificationError))
+                unconfirmed = ` ${messageOf(error)}`;
         }
     }
     try {
@@ -91697,10 +91738,10 @@ async function decideOutcome(read, saved) {
         warning(`Could not abort the unfinished upload: ${messageOf(error)}`);
         return {
             status: 'failed',
-            errorText: `${reason} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
+            errorText: `${reason}${unconfirmed} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
         };
     }
-    return { status: 'failed', errorText: reason };
+    return { status: 'failed', errorText: `${reason}${unconfirmed}` };
 }
 /** Aborts the saved upload, and any upload of our key that main started but had no time to save. */
 async function abortLeftoverUploads(client, bucket, key, saved) {
@@ -91709,14 +91750,24 @@ async function abortLeftoverUploads(client, bucket, key, saved) {
         uploadIds.add(saved.uploadId);
     if (saved.phase === 'uploading' && !saved.uploadId) {
         const since = saved.uploadStartedAt ? Date.parse(saved.uploadStartedAt) - 1000 : 0;
-        for (const upload of await openUploads(client, bucket, key)) {
+        for (const upload of await retry(() => openUploads(client, bucket, key), isTransientStoreError, POST_RETRY)) {
             if (!upload.initiated || upload.initiated.getTime() >= since)
                 uploadIds.add(upload.uploadId);
         }
     }
     for (const uploadId of uploadIds) {
-        await abortUpload(client, bucket, key, uploadId);
+        await abortUploadRetrying(client, bucket, key, uploadId, POST_RETRY);
         info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`);
+    }
+}
+/** Aborts the upload main left open after it had finalized the row; the step fails if it cannot. */
+async function abortUnfinished(read, bucket, key, uploadId) {
+    try {
+        await abortUploadRetrying(createS3Client(parseBackupInputs(read)), bucket, key, uploadId, POST_RETRY);
+        info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`);
+    }
+    catch (error) {
+        throw new Error(`Could not abort the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}: ${messageOf(error)} Abort it by hand, or add a lifecycle rule that aborts incomplete multipart uploads.`, { cause: error });
     }
 }
 function failLoudly(dispatchId, rowId, error) {
