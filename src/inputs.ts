@@ -121,6 +121,8 @@ const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/
 // S3's object tag limits; the characters are those S3 documents as allowed in tags.
 const MAX_TAGS = 10
 const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u
+/** Longest file or directory name Linux, macOS and Windows file systems allow. */
+const MAX_NAME_BYTES = 255
 const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo'])
 
 export function isUuid(value: string): boolean {
@@ -458,8 +460,13 @@ function patternProblem(line: string): string | undefined {
   if (path.isAbsolute(pattern) || pattern.startsWith('~')) {
     return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`
   }
-  if (pattern.split(/[\\/]+/).includes('..')) {
+  const segments = pattern.split(/[\\/]+/)
+  if (segments.includes('..')) {
     return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`
+  }
+  // No file system has such names: say so rather than fail later with ENAMETOOLONG.
+  if (segments.some(segment => Buffer.byteLength(segment) > MAX_NAME_BYTES)) {
+    return `'${clip(line)}' has a name longer than ${MAX_NAME_BYTES} bytes, which no file can have; check the value passed to 'path'.`
   }
   return undefined
 }

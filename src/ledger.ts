@@ -57,6 +57,9 @@ export interface InProgressSource {
   listInProgress(limit: number): Promise<BackupRow[]>
 }
 
+/** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
+const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'] as const
+
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
 export const MAX_ERROR_TEXT = 1000
 
@@ -138,12 +141,12 @@ export class Ledger {
         `More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`
       )
     }
-    return rows[0] as BackupRow
+    return this.checkColumns(rows[0] as BackupRow)
   }
 
   /** A new in_progress row for scheduled runs. */
   async create(dispatchId: string): Promise<BackupRow> {
-    return this.withRetry(async () => {
+    const row = await this.withRetry(async () => {
       try {
         return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId })
       } catch (error) {
@@ -153,6 +156,7 @@ export class Ledger {
         throw error
       }
     })
+    return this.checkColumns(row)
   }
 
   /**
@@ -190,6 +194,16 @@ export class Ledger {
     const row = await this.reread(rowId)
     if (row.status === 'in_progress' && row.workflow_run_id === owner) throw this.cannotUpdate(rowId)
     return { written: false, row }
+  }
+
+  private checkColumns(row: BackupRow): BackupRow {
+    const missing = REQUIRED_COLUMNS.filter(column => !(column in row))
+    if (missing.length > 0) {
+      throw new LedgerError(
+        `The table '${this.table}' (input 'table') has no column ${missing.join(', ')}. Apply every file of supabase/migrations (008 adds finished_at), or set 'table' to the table they created.`
+      )
+    }
+    return row
   }
 
   private cannotUpdate(rowId: string): LedgerError {

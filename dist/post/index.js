@@ -81516,6 +81516,8 @@ const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/;
 // S3's object tag limits; the characters are those S3 documents as allowed in tags.
 const MAX_TAGS = 10;
 const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u;
+/** Longest file or directory name Linux, macOS and Windows file systems allow. */
+const MAX_NAME_BYTES = 255;
 const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo']);
 function isUuid(value) {
     return UUID.test(value);
@@ -81836,8 +81838,13 @@ function patternProblem(line) {
     if (external_node_path_default().isAbsolute(pattern) || pattern.startsWith('~')) {
         return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`;
     }
-    if (pattern.split(/[\\/]+/).includes('..')) {
+    const segments = pattern.split(/[\\/]+/);
+    if (segments.includes('..')) {
         return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`;
+    }
+    // No file system has such names: say so rather than fail later with ENAMETOOLONG.
+    if (segments.some(segment => Buffer.byteLength(segment) > MAX_NAME_BYTES)) {
+        return `'${clip(line)}' has a name longer than ${MAX_NAME_BYTES} bytes, which no file can have; check the value passed to 'path'.`;
     }
     return undefined;
 }
@@ -91125,6 +91132,8 @@ function maskSecretInputs(read) {
 
 
 const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
+/** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
+const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
 const MAX_ERROR_TEXT = 1000;
 function toErrorText(message) {
@@ -91188,11 +91197,11 @@ class Ledger {
         if (rows.length > 1) {
             throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
         }
-        return rows[0];
+        return this.checkColumns(rows[0]);
     }
     /** A new in_progress row for scheduled runs. */
     async create(dispatchId) {
-        return this.withRetry(async () => {
+        const row = await this.withRetry(async () => {
             try {
                 return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
             }
@@ -91204,6 +91213,7 @@ class Ledger {
                 throw error;
             }
         });
+        return this.checkColumns(row);
     }
     /**
      * Takes the row for this run: one conditional update that only matches a row no run has
@@ -91242,6 +91252,13 @@ class Ledger {
         if (row.status === 'in_progress' && row.workflow_run_id === owner)
             throw this.cannotUpdate(rowId);
         return { written: false, row };
+    }
+    checkColumns(row) {
+        const missing = REQUIRED_COLUMNS.filter(column => !(column in row));
+        if (missing.length > 0) {
+            throw new LedgerError(`The table '${this.table}' (input 'table') has no column ${missing.join(', ')}. Apply every file of supabase/migrations (008 adds finished_at), or set 'table' to the table they created.`);
+        }
+        return row;
     }
     cannotUpdate(rowId) {
         return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
