@@ -6,6 +6,13 @@ import { actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } 
 
 const { svc, bucket, workspace } = await setUpTestFile('concurrency', { 'data/file.txt': 'content\n', 'data/more.txt': 'more\n' })
 
+/** An in_progress row that run `runId` (another run, or an earlier attempt) already holds. */
+async function rowHeldBy(runId: string) {
+  const row = await insertRow(svc)
+  await svc.sql(`update public.backup_history set workflow_run_id = $2 where id = $1`, [row.id, runId])
+  return row
+}
+
 it('double dispatch: exactly one run uploads and wins, the other exits 0 without touching its row or object', async () => {
   const row = await insertRow(svc)
   const prefix = `double/${row.dispatchId}`
@@ -37,8 +44,7 @@ it('double dispatch: exactly one run uploads and wins, the other exits 0 without
 })
 
 it('a run stopped before it saved anything leaves a row another run holds to that run: its post does not fail it', async () => {
-  const row = await insertRow(svc)
-  await svc.sql(`update public.backup_history set workflow_run_id = '5000000010' where id = $1`, [row.id])
+  const row = await rowHeldBy('5000000010')
   const job = await backupJob(svc, {
     workspace: workspace.dir,
     inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
@@ -53,8 +59,7 @@ it('a run stopped before it saved anything leaves a row another run holds to tha
 })
 
 it('a bad input in the second run fails that step but not the row the first run holds', async () => {
-  const row = await insertRow(svc)
-  await svc.sql(`update public.backup_history set workflow_run_id = '5000000020' where id = $1`, [row.id])
+  const row = await rowHeldBy('5000000020')
   const job = await backupJob(svc, {
     workspace: workspace.dir,
     inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, format: '7z' }),
@@ -69,8 +74,7 @@ it('a bad input in the second run fails that step but not the row the first run 
 })
 
 it('a re-run attempt takes over the row its earlier attempt left in_progress', async () => {
-  const row = await insertRow(svc)
-  await svc.sql(`update public.backup_history set workflow_run_id = '5000000030' where id = $1`, [row.id])
+  const row = await rowHeldBy('5000000030')
   const job = await backupJob(svc, {
     workspace: workspace.dir,
     inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),

@@ -33,7 +33,7 @@ interface Verdict {
  * can be shown to hold is failed once it is older than max-age; a row whose run is still going
  * is left to it.
  */
-export async function runSweep(read: InputReader, context: RunContext, now: () => Date = () => new Date()): Promise<void> {
+export async function runSweep(read: InputReader, context: RunContext): Promise<void> {
   maskSecretInputs(read)
   const inputs = parseSweepInputs(read)
   const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
@@ -42,7 +42,8 @@ export async function runSweep(read: InputReader, context: RunContext, now: () =
   core.info(`${rows.length} ${inputs.table} row(s) in_progress.`)
   if (rows.length === MAX_ROWS) core.warning(`Only the oldest ${MAX_ROWS} in_progress rows were looked at; the next sweep continues.`)
 
-  const judge = judgeWith(inputs, now())
+  const now = new Date()
+  const judge = judgeWith(inputs, now)
   const verdicts: Verdict[] = []
   for (const row of rows) verdicts.push(await judge(row))
 
@@ -69,7 +70,7 @@ export async function runSweep(read: InputReader, context: RunContext, now: () =
   core.setOutput(SweepOutput.Swept, String(swept.length))
   core.setOutput(SweepOutput.Kept, String(verdicts.filter(v => !v.fail).length))
   core.setOutput(SweepOutput.SweptIds, JSON.stringify(swept.map(v => v.row.id)))
-  await writeSweepSummary(verdicts, inputs, now())
+  await writeSweepSummary(verdicts, inputs, now)
   if (writeErrors > 0) throw new Error(`${writeErrors} row(s) could not be marked failed; see the errors above.`)
 }
 

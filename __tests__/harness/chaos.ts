@@ -40,7 +40,7 @@ type DbFault =
   | { kind: 'slow'; when: When; forMs: number; delayMs: number }
   | { kind: 'reset'; when: When; count: number }
   | { kind: 'post-down'; forMs: number }
-  | { kind: 'post-down-long' }
+  | { kind: 'down-through-post' }
 type StoreFault =
   | { kind: 'none' }
   | { kind: 'down'; when: When; forMs: number }
@@ -152,7 +152,7 @@ export function drawPlan(seed: number, index: number): ChaosPlan {
     [() => ({ kind: 'slow', when: when(), forMs: d.int(500, 4_000), delayMs: d.int(100, 1_500) }), 2],
     [() => ({ kind: 'reset', when: when(), count: d.int(1, 3) }), 2],
     [() => ({ kind: 'post-down', forMs: d.int(500, 4_000) }), 2],
-    [() => ({ kind: 'post-down-long' }), 0.3]
+    [() => ({ kind: 'down-through-post' }), 0.3]
   ])()
   const store = d.weighted<() => StoreFault>([
     [() => ({ kind: 'none' }), 7],
@@ -285,7 +285,7 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
         return liftAfter(fault.forMs, () => svc.rest.faults({ mode: 'none' }))
       case 'reset':
         return svc.rest.faults({ mode: 'reset', count: fault.count })
-      case 'post-down-long':
+      case 'down-through-post':
         return svc.rest.faults({ mode: 'status', status: 503 })
       case 'none':
         return
@@ -324,7 +324,7 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
     new Promise((_, reject) => step.signal.addEventListener('abort', () => reject(new Error('exited')), { once: true }))
   const trigger = async (step: RunningStep): Promise<unknown> => {
     await moment(step)
-    if ('when' in plan.db && plan.db.when === 'moment') await applyDb(plan.db)
+    if (('when' in plan.db && plan.db.when === 'moment') || plan.db.kind === 'down-through-post') await applyDb(plan.db)
     if ('when' in plan.store && plan.store.when === 'moment') await applyStore(plan.store)
     if (plan.signal === 'none' || plan.signal === 'timeout') return never(step)
     return undefined
@@ -338,7 +338,7 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
 
   let post: HookResult | null = null
   if (plan.signal !== 'lost') {
-    if (plan.db.kind === 'post-down' || plan.db.kind === 'post-down-long') await applyDb(plan.db)
+    if (plan.db.kind === 'post-down') await applyDb(plan.db)
     post = await runHook({ ...common, hook: 'post', state: main.state, timeoutMs: POST_WATCHDOG_MS })
     if (post.triggers.some(t => t.kind === 'timeout' && t.status === 'fired')) violations.push('post hung past the watchdog')
   }

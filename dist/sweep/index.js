@@ -64011,7 +64011,7 @@ const SweepOutput = {
  * can be shown to hold is failed once it is older than max-age; a row whose run is still going
  * is left to it.
  */
-async function runSweep(read, context, now = () => new Date()) {
+async function runSweep(read, context) {
     maskSecretInputs(read);
     const inputs = parseSweepInputs(read);
     const backend = new ledger_table_TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
@@ -64020,7 +64020,8 @@ async function runSweep(read, context, now = () => new Date()) {
     info(`${rows.length} ${inputs.table} row(s) in_progress.`);
     if (rows.length === MAX_ROWS)
         warning(`Only the oldest ${MAX_ROWS} in_progress rows were looked at; the next sweep continues.`);
-    const judge = judgeWith(inputs, now());
+    const now = new Date();
+    const judge = judgeWith(inputs, now);
     const verdicts = [];
     for (const row of rows)
         verdicts.push(await judge(row));
@@ -64051,7 +64052,7 @@ async function runSweep(read, context, now = () => new Date()) {
     setOutput(SweepOutput.Swept, String(swept.length));
     setOutput(SweepOutput.Kept, String(verdicts.filter(v => !v.fail).length));
     setOutput(SweepOutput.SweptIds, JSON.stringify(swept.map(v => v.row.id)));
-    await writeSweepSummary(verdicts, inputs, now());
+    await writeSweepSummary(verdicts, inputs, now);
     if (writeErrors > 0)
         throw new Error(`${writeErrors} row(s) could not be marked failed; see the errors above.`);
 }
