@@ -2,7 +2,7 @@
 // row and object alone; many dispatches at once on the same services all end correct.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
+import { LEDGER_MODES, actionInputs, backupJob, errorsOf, insertRow, readRow, setUpTestFile } from './harness/backup-job.js'
 
 const { svc, bucket, workspace } = await setUpTestFile('concurrency', { 'data/file.txt': 'content\n', 'data/more.txt': 'more\n' })
 
@@ -13,35 +13,37 @@ async function rowHeldBy(runId: string) {
   return row
 }
 
-it('double dispatch: exactly one run uploads and wins, the other exits 0 without touching its row or object', async () => {
-  const row = await insertRow(svc)
-  const prefix = `double/${row.dispatchId}`
-  const inputs = actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, key: `${prefix}/{run_id}.{ext}` })
-  // The winner sits in its upload while the other run looks the row up and tries to claim it.
-  await svc.s3.faults({ mode: 'slow', op: 'CreateMultipartUpload', delayMs: 1_500, count: 1 })
-  const jobs = await Promise.all(
-    ['5000000001', '5000000002'].map(runId => backupJob(svc, { workspace: workspace.dir, inputs, github: { runId } }))
-  )
-  const finished = await readRow(svc, row.id)
-  assert.equal(finished.status, 'success', finished.error_text ?? '')
-  const winner = jobs.find(job => job.main.outputs['status'] === 'success')
-  const loser = jobs.find(job => job !== winner)
-  assert.ok(winner && loser, `one winner: ${jobs.map(job => job.main.stdout).join('\n----\n')}`)
-  assert.equal(finished.s3_key, winner.main.outputs['s3-key'])
-  assert.equal(finished.s3_key, `${prefix}/${finished.workflow_run_id}.zip`, 'the row holds the winning run and its object')
+for (const mode of LEDGER_MODES) {
+  it(`${mode}: double dispatch: exactly one run uploads and wins, the other exits 0 without touching its row or object`, async () => {
+    const row = await insertRow(svc)
+    const prefix = `double/${row.dispatchId}`
+    const inputs = actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, key: `${prefix}/{run_id}.{ext}` }, mode)
+    // The winner sits in its upload while the other run looks the row up and tries to claim it.
+    await svc.s3.faults({ mode: 'slow', op: 'CreateMultipartUpload', delayMs: 1_500, count: 1 })
+    const jobs = await Promise.all(
+      ['5000000001', '5000000002'].map(runId => backupJob(svc, { workspace: workspace.dir, inputs, github: { runId } }))
+    )
+    const finished = await readRow(svc, row.id)
+    assert.equal(finished.status, 'success', finished.error_text ?? '')
+    const winner = jobs.find(job => job.main.outputs['status'] === 'success')
+    const loser = jobs.find(job => job !== winner)
+    assert.ok(winner && loser, `one winner: ${jobs.map(job => job.main.stdout).join('\n----\n')}`)
+    assert.equal(finished.s3_key, winner.main.outputs['s3-key'])
+    assert.equal(finished.s3_key, `${prefix}/${finished.workflow_run_id}.zip`, 'the row holds the winning run and its object')
 
-  assert.equal(loser.main.exitCode, 0, loser.main.stdout)
-  assert.equal(loser.post?.exitCode, 0, loser.post?.stdout)
-  assert.match(loser.main.stdout, new RegExp(`Row ${row.id} is being backed up by run ${finished.workflow_run_id}`))
-  assert.equal(loser.main.outputs['s3-key'], undefined, 'the loser never started an upload')
-  const objects = await svc.s3.objects(bucket, prefix)
-  assert.deepEqual(
-    objects.map(object => object.key),
-    [finished.s3_key]
-  )
-  assert.equal(objects[0]?.size, Number(finished.size_bytes))
-  assert.deepEqual(await svc.s3.openUploads(bucket, prefix), [])
-})
+    assert.equal(loser.main.exitCode, 0, loser.main.stdout)
+    assert.equal(loser.post?.exitCode, 0, loser.post?.stdout)
+    assert.match(loser.main.stdout, new RegExp(`Row ${row.id} is being backed up by run ${finished.workflow_run_id}`))
+    assert.equal(loser.main.outputs['s3-key'], undefined, 'the loser never started an upload')
+    const objects = await svc.s3.objects(bucket, prefix)
+    assert.deepEqual(
+      objects.map(object => object.key),
+      [finished.s3_key]
+    )
+    assert.equal(objects[0]?.size, Number(finished.size_bytes))
+    assert.deepEqual(await svc.s3.openUploads(bucket, prefix), [])
+  })
+}
 
 it('a run stopped before it saved anything leaves a row another run holds to that run: its post does not fail it', async () => {
   const row = await rowHeldBy('5000000010')

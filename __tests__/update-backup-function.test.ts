@@ -218,6 +218,17 @@ describe('the calls the action makes before it uploads', () => {
     assert.equal((await readRow(svc, done.id)).workflow_run_id, null)
   })
 
+  it('claim takes only a row no run holds: the same run again is answered updated, another run is not', async () => {
+    const row = await insertRow(svc)
+    assert.equal((await call({ action: 'claim', backup_id: row.id, workflow_run_id: '556' })).body.updated, true)
+    assert.equal((await call({ action: 'claim', backup_id: row.id, workflow_run_id: '556' })).body.updated, true)
+    const other = await call({ action: 'claim', backup_id: row.id, workflow_run_id: '557' })
+    assert.equal(other.status, 200)
+    assert.equal(other.body.updated, false)
+    assert.equal(other.body.backup?.workflow_run_id, '556')
+    assert.equal((await readRow(svc, row.id)).workflow_run_id, '556')
+  })
+
   it('create inserts an in_progress row; the same create again is answered with it; another run gets 409', async () => {
     const dispatchId = randomUUID()
     const created = await call({ action: 'create', dispatch_id: dispatchId, workflow_run_id: '777' })
