@@ -50,10 +50,9 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
   const dispatchId = givenDispatchId ?? randomUUID()
   state.save({ phase: 'locating', dispatchId })
   core.setOutput(Output.DispatchId, dispatchId)
-  let found: BackupRow
   let claim: ClaimResult
   try {
-    found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
+    const found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
     core.setOutput(Output.BackupId, found.id)
     claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found }
   } catch (error) {

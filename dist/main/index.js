@@ -97014,10 +97014,9 @@ async function runBackup(read, context, state, signal) {
     const dispatchId = givenDispatchId ?? (0,external_node_crypto_.randomUUID)();
     state.save({ phase: 'locating', dispatchId });
     setOutput(Output.DispatchId, dispatchId);
-    let found;
     let claim;
     try {
-        found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId);
+        const found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId);
         setOutput(Output.BackupId, found.id);
         claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found };
     }
