@@ -64,7 +64,7 @@ describe('archive formats', () => {
     it(`${format} extracts with the standard tool to exactly the selected tree`, async () => {
       const entries = await collectEntries(['data', '!data/tmp'], { workspace: workspace.dir, includeHiddenFiles: false })
       const archive = path.join(scratch, `backup.${format}`)
-      await pipeline(createArchive(entries, format, undefined), createWriteStream(archive))
+      await pipeline(createArchive(entries, format, undefined).stream, createWriteStream(archive))
       const into = await mkdtemp(path.join(scratch, `${format}-`))
       const [command, ...args] = EXTRACT[format](archive, into)
       await run(command as string, args)

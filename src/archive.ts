@@ -1,12 +1,10 @@
-import { createReadStream } from 'node:fs'
-import { pipeline } from 'node:stream/promises'
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
-import zlib from 'node:zlib'
-import yazl from 'yazl'
+import { Readable } from 'node:stream'
 import { ArchiveError } from './errors.js'
-import type { ArchiveEntry } from './files.js'
+import { gzip, zstd } from './compress.js'
+import { readEntries, type ArchiveEntry, type EntryChunk } from './files.js'
 import type { ArchiveFormat } from './inputs.js'
-import { padding, TAR_END, tarHeader } from './tar.js'
+import { tar } from './tar.js'
+import { zip } from './zip.js'
 
 export const CONTENT_TYPES: Record<ArchiveFormat, string> = {
   zip: 'application/zip',
@@ -15,107 +13,52 @@ export const CONTENT_TYPES: Record<ArchiveFormat, string> = {
   tar: 'application/x-tar'
 }
 
-/** Read buffer per file: large enough to keep syscalls few, small enough to keep memory flat. */
-const READ_CHUNK = 1024 * 1024
+/** What has been read into the archive so far, for progress lines and the summary. */
+export interface ArchiveProgress {
+  bytesRead: number
+  filesRead: number
+}
+
+export interface Archive {
+  stream: Readable
+  progress: ArchiveProgress
+}
 
 /**
- * A stream of the archive, produced as it is read: nothing is buffered beyond the streams'
- * high-water marks, so memory does not grow with the tree. Errors (a file vanished or changed)
- * destroy the stream with an ArchiveError.
+ * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
+ * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
+ * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
  */
-export function createArchive(entries: readonly ArchiveEntry[], format: ArchiveFormat, level: number | undefined): Readable {
-  switch (format) {
-    case 'zip':
-      return zipArchive(entries, level ?? 6)
-    case 'tar':
-      return Readable.from(tarMembers(entries), { objectMode: false })
-    case 'tar.gz':
-      return compress(Readable.from(tarMembers(entries), { objectMode: false }), zlib.createGzip({ level: level ?? 6 }))
-    case 'tar.zst':
-      return compress(
-        Readable.from(tarMembers(entries), { objectMode: false }),
-        zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level ?? 3 } })
-      )
-  }
-}
-
-function compress(source: Readable, compressor: Transform): Readable {
-  const output = new PassThrough()
-  pipeline(source, compressor, output).catch(error => output.destroy(error as Error))
-  return output
-}
-
-function zipArchive(entries: readonly ArchiveEntry[], level: number): Readable {
-  const zip = new yazl.ZipFile()
-  const output = new PassThrough({ highWaterMark: READ_CHUNK })
-  const fail = (error: unknown): void => {
-    output.destroy(error instanceof ArchiveError ? error : new ArchiveError(`Building the zip failed: ${String(error)}`, { cause: error }))
-  }
-  zip.on('error', fail)
-  for (const entry of entries) {
-    const options = { mtime: entry.mtime, mode: (entry.type === 'directory' ? 0o040000 : 0o100000) | entry.mode }
-    if (entry.type === 'directory') {
-      zip.addEmptyDirectory(entry.relativePath, options)
-    } else if (entry.type === 'symlink') {
-      // S_IFLNK in the unix mode makes unzip and Info-ZIP restore it as a link.
-      zip.addBuffer(Buffer.from(entry.linkTarget ?? ''), entry.relativePath, {
-        ...options,
-        mode: 0o120000 | (entry.mode & 0o777),
-        compress: false
-      })
-    } else {
-      zip.addReadStreamLazy(entry.relativePath, { ...options, size: entry.size, compressionLevel: level }, callback => {
-        const stream = readExactly(entry)
-        stream.on('error', fail)
-        callback(null, stream)
-      })
+export function createArchive(entries: readonly ArchiveEntry[], format: ArchiveFormat, level: number | undefined): Archive {
+  const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
+  const chunks = counted(readEntries(entries), progress)
+  const bytes = (): AsyncGenerator<Buffer> => {
+    switch (format) {
+      case 'zip':
+        return zip(chunks, level ?? 6)
+      case 'tar':
+        return tar(chunks)
+      case 'tar.gz':
+        return gzip(tar(chunks), level ?? 6)
+      case 'tar.zst':
+        return zstd(tar(chunks), level ?? 3)
     }
   }
-  zip.end()
-  zip.outputStream.on('error', fail)
-  zip.outputStream.pipe(output)
-  return output
+  return { stream: Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress }
 }
 
-async function* tarMembers(entries: readonly ArchiveEntry[]): AsyncGenerator<Buffer> {
-  for (const entry of entries) {
-    yield tarHeader(entry)
-    if (entry.type !== 'file') continue
-    for await (const chunk of readExactly(entry)) yield chunk as Buffer
-    const pad = padding(entry.size)
-    if (pad > 0) yield Buffer.alloc(pad)
+async function* counted(chunks: AsyncIterable<EntryChunk>, progress: ArchiveProgress): AsyncGenerator<EntryChunk> {
+  for await (const chunk of chunks) {
+    progress.bytesRead += chunk.data.length
+    if (chunk.last && chunk.entry.type === 'file') progress.filesRead += 1
+    yield chunk
   }
-  yield TAR_END
 }
 
-/** A file's bytes, failing loudly if it vanished or its size changed since it was listed. */
-function readExactly(entry: ArchiveEntry): Readable {
-  let seen = 0
-  const source = createReadStream(entry.absolutePath, { highWaterMark: READ_CHUNK })
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      seen += chunk.length
-      if (seen > entry.size) return callback(changedSize(entry, seen))
-      callback(null, chunk)
-    },
-    flush(callback: TransformCallback) {
-      callback(seen === entry.size ? null : changedSize(entry, seen))
-    }
-  })
-  source.on('error', (error: NodeJS.ErrnoException) => {
-    counter.destroy(
-      error.code === 'ENOENT'
-        ? new ArchiveError(
-            `${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`
-          )
-        : new ArchiveError(`${entry.relativePath} could not be read (${error.code ?? error.message}).`, { cause: error })
-    )
-  })
-  return source.pipe(counter)
-}
-
-function changedSize(entry: ArchiveEntry, seen: number): ArchiveError {
-  return new ArchiveError(
-    `${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`
-  )
+async function* asArchiveErrors(bytes: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* bytes
+  } catch (error) {
+    throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error })
+  }
 }

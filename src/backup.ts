@@ -106,41 +106,53 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     const uploadStart = Date.now()
     state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
     signal.throwIfAborted()
+    const archive = createArchive(entries, inputs.format, inputs.compressionLevel)
     const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
-      let lastLog = Date.now()
-      const result = await uploadStream(
-        client,
-        {
-          bucket: inputs.bucket,
-          key,
-          contentType: CONTENT_TYPES[inputs.format],
-          metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
-          storage: inputs.storage
-        },
-        createArchive(entries, inputs.format, inputs.compressionLevel),
-        signal,
-        {
-          onUploadCreated: uploadId => state.save({ uploadId }),
-          onUploadAborted: () => state.save({ uploadId: '' }),
-          onPartSent: bytesSent => state.save({ bytesSent }),
-          onProgress: (bytesUploaded, parts) => {
-            if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
-              lastLog = Date.now()
-              const seconds = (Date.now() - uploadStart) / 1000
-              core.info(`Uploaded ${formatBytes(bytesUploaded)} in ${parts} parts (${formatBytes(bytesUploaded / seconds)}/s).`)
-            }
+      let bytesUploaded = 0
+      const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0)
+      const logProgress = (): void => {
+        const { bytesRead, filesRead } = archive.progress
+        const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)
+        core.info(
+          `Read ${formatBytes(bytesRead)} of ${formatBytes(totalBytes)} (${filesRead} of ${files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`
+        )
+      }
+      const ticker = setInterval(logProgress, PROGRESS_LOG_INTERVAL_MS)
+      try {
+        const result = await uploadStream(
+          client,
+          {
+            bucket: inputs.bucket,
+            key,
+            contentType: CONTENT_TYPES[inputs.format],
+            metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
+            storage: inputs.storage
           },
-          onBeforeComplete: expected =>
-            state.save({
-              phase: 'completing',
-              archiveBytes: expected.size,
-              expectedEtag: expected.etags.join(' '),
-              sha256: expected.sha256
-            })
-        }
-      )
-      core.info(`Uploaded ${formatBytes(result.size)} in ${result.parts} parts.`)
-      return result
+          archive.stream,
+          signal,
+          {
+            onUploadCreated: uploadId => state.save({ uploadId }),
+            onUploadAborted: () => state.save({ uploadId: '' }),
+            onPartSent: bytesSent => state.save({ bytesSent }),
+            onProgress: uploaded => {
+              bytesUploaded = uploaded
+            },
+            onBeforeComplete: expected =>
+              state.save({
+                phase: 'completing',
+                archiveBytes: expected.size,
+                expectedEtag: expected.etags.join(' '),
+                sha256: expected.sha256
+              })
+          }
+        )
+        core.info(
+          `Archived ${formatBytes(totalBytes)} in ${files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(totalBytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
+        )
+        return result
+      } finally {
+        clearInterval(ticker)
+      }
     })
     const uploadMs = Date.now() - uploadStart
 
@@ -162,6 +174,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       sizeBytes: upload.size,
       sha256: upload.sha256,
       files,
+      bytesRead: archive.progress.bytesRead,
       format: inputs.format,
       durationMs: Date.now() - startedAt,
       uploadMs

@@ -2,8 +2,10 @@ import * as core from '@actions/core'
 import { runBackup } from './backup.js'
 import { abortOnRunnerSignals } from './cancellation.js'
 import { runContextFromEnv } from './context.js'
+import { sizeThreadpool } from './parallel.js'
 import { runnerState } from './state.js'
 import { failStep } from './summary.js'
 
+sizeThreadpool()
 const signal = abortOnRunnerSignals(runnerState)
 runBackup(name => core.getInput(name), runContextFromEnv(), runnerState, signal).catch((error: unknown) => failStep('Backup failed', error))

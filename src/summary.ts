@@ -20,6 +20,8 @@ export interface BackupReport {
   sizeBytes?: number | undefined
   sha256?: string | undefined
   files?: number | undefined
+  /** Bytes of file content read into the archive. */
+  bytesRead?: number | undefined
   format?: string | undefined
   durationMs?: number | undefined
   /** Time spent streaming the archive into the store, for the throughput. */
@@ -38,6 +40,7 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
     ['SHA-256', report.sha256 ?? ''],
     ['Files', report.files === undefined ? '' : String(report.files)],
+    ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
     ['Throughput', throughput(report)],
     ['Format', report.format ?? ''],

@@ -1,10 +1,26 @@
-import type { ArchiveEntry } from './files.js'
+import type { ArchiveEntry, EntryChunk } from './files.js'
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512
+const ZEROS = Buffer.alloc(BLOCK)
 const USTAR_MAX_SIZE = 0o77777777777 // 8 GiB - 1: larger files need a pax `size` record
 
-export function tarHeader(entry: ArchiveEntry): Buffer {
+/** The tar archive of the entries whose contents `chunks` brings, in order. */
+export async function* tar(chunks: AsyncIterable<EntryChunk>): AsyncGenerator<Buffer> {
+  let startsEntry = true
+  for await (const { entry, data, last } of chunks) {
+    if (startsEntry) yield tarHeader(entry)
+    if (data.length > 0) yield data
+    if (last) {
+      const pad = padding(entry.size)
+      if (pad > 0) yield ZEROS.subarray(0, pad)
+    }
+    startsEntry = last
+  }
+  yield Buffer.alloc(2 * BLOCK)
+}
+
+function tarHeader(entry: ArchiveEntry): Buffer {
   const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath
   const size = entry.type === 'file' ? entry.size : 0
   const linkTarget = entry.linkTarget ?? ''
@@ -38,16 +54,13 @@ export function tarHeader(entry: ArchiveEntry): Buffer {
     typeflag: 'x',
     linkname: ''
   })
-  return Buffer.concat([paxHeader, records, Buffer.alloc(padding(records.length)), header])
+  return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header])
 }
 
 /** Zero bytes that round a member's data up to the block size. */
-export function padding(size: number): number {
+function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK
 }
-
-/** Two zero blocks end a tar archive. */
-export const TAR_END = Buffer.alloc(2 * BLOCK)
 
 interface UstarFields {
   name: string

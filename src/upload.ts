@@ -7,8 +7,8 @@ import {
   type StorageClass,
   type S3Client
 } from '@aws-sdk/client-s3'
-import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
+import { PartHasher } from './digests.js'
 import type { StorageOptions } from './inputs.js'
 import type { RetryPolicy } from './retry.js'
 import { abortUploadRetrying, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
@@ -110,9 +110,9 @@ export async function uploadStream(
   // Stops parts in flight when one fails, as well as when the run is cancelled.
   const stop = new AbortController()
   const requestSignal = AbortSignal.any([signal, stop.signal])
-  const sha256 = createHash('sha256')
-  const wholeMd5 = createHash('md5')
-  const partMd5s: Buffer[] = []
+  const hasher = new PartHasher()
+  // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
+  const spare: Buffer[] = []
   const completed: CompletedPart[] = []
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
@@ -121,9 +121,8 @@ export async function uploadStream(
   let completion: UploadResult | undefined
 
   const sendPart = (partNumber: number, data: Buffer): Promise<void> => {
-    const md5 = createHash('md5').update(data).digest()
-    partMd5s[partNumber - 1] = md5
-    const sending = client
+    const hashed = hasher.add(data)
+    const uploaded = client
       .send(new UploadPartCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, PartNumber: partNumber, Body: data }), {
         abortSignal: requestSignal
       })
@@ -131,6 +130,10 @@ export async function uploadStream(
         completed.push({ PartNumber: partNumber, ETag: answer.ETag })
         acknowledged += data.length
         hooks.onProgress(acknowledged, completed.length)
+      })
+    const sending = Promise.all([uploaded, hashed])
+      .then(() => {
+        spare.push(data)
       })
       .catch(error => {
         failure ??= error
@@ -144,12 +147,14 @@ export async function uploadStream(
   try {
     signal.throwIfAborted()
     let partNumber = 1
-    let part = Buffer.allocUnsafe(partSize(partNumber))
+    const newPart = (): Buffer => {
+      const reused = spare.pop()
+      return reused?.length === partSize(partNumber) ? reused : Buffer.allocUnsafe(partSize(partNumber))
+    }
+    let part = newPart()
     let filled = 0
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (failure || requestSignal.aborted) break
-      sha256.update(chunk)
-      wholeMd5.update(chunk)
       size += chunk.length
       let offset = 0
       while (offset < chunk.length) {
@@ -161,7 +166,7 @@ export async function uploadStream(
           void sendPart(partNumber, part)
           hooks.onPartSent(size - (chunk.length - offset))
           partNumber += 1
-          part = Buffer.allocUnsafe(partSize(partNumber))
+          part = newPart()
           filled = 0
           // Backpressure: reading waits while QUEUE_SIZE parts are in flight.
           while (inFlight.size >= QUEUE_SIZE) await Promise.race(inFlight)
@@ -177,8 +182,8 @@ export async function uploadStream(
     if (failure) throw failure
 
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
-    const expected: ExpectedObject = { size, etags: [multipartEtag(partMd5s), wholeMd5.digest('hex')] }
-    const digest = sha256.digest('hex')
+    const { sha256: digest, md5, partMd5s } = await hasher.digests()
+    const expected: ExpectedObject = { size, etags: [multipartEtag(partMd5s), md5] }
     hooks.onBeforeComplete({ ...expected, sha256: digest })
     completion = { size, sha256: digest, parts: completed.length, expected }
     await client.send(
@@ -206,6 +211,8 @@ export async function uploadStream(
     await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => {})
     if (signal.aborted) throw signal.reason
     throw storeError(error, `upload ${where}`)
+  } finally {
+    void hasher.close()
   }
 }
 

@@ -91315,6 +91315,7 @@ async function writeSummary(title, report) {
         ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
         ['SHA-256', report.sha256 ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
+        ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
         ['Throughput', throughput(report)],
         ['Format', report.format ?? ''],

@@ -1,0 +1,86 @@
+import { promisify } from 'node:util'
+import zlib from 'node:zlib'
+import { READ_CHUNK } from './files.js'
+import { COMPRESSION_JOBS, inOrder } from './parallel.js'
+
+/**
+ * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
+ * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
+ *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
+ *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
+ *   refer back across block edges, so the output is a single gzip member the size of gzip's.
+ * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
+ *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
+ */
+
+const deflateRaw = promisify(zlib.deflateRaw)
+const zstdCompress = promisify(zlib.zstdCompress)
+
+/** Deflate's window: a block may refer back this far into the previous one. */
+const WINDOW = 32 * 1024
+/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
+export const DEFLATE_END = Buffer.from([0x03, 0x00])
+/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
+const ZSTD_BLOCK = 4 * READ_CHUNK
+
+/** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
+export function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined, final: boolean): Promise<Buffer> {
+  return deflateRaw(block, {
+    level,
+    ...(previous ? { dictionary: previous.subarray(-WINDOW) } : {}),
+    finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH
+  })
+}
+
+/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
+export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
+  // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
+  yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03])
+  let crc = 0
+  let length = 0
+  async function* jobs(): AsyncGenerator<() => Promise<Buffer>> {
+    let previous: Buffer | undefined
+    for await (const block of blocks(input, READ_CHUNK)) {
+      crc = zlib.crc32(block, crc)
+      length += block.length
+      const dictionary = previous
+      yield () => deflateBlock(block, level, dictionary, false)
+      previous = block
+    }
+  }
+  yield* inOrder(jobs(), COMPRESSION_JOBS)
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(crc >>> 0, 0)
+  trailer.writeUInt32LE(length % 2 ** 32, 4)
+  yield Buffer.concat([DEFLATE_END, trailer])
+}
+
+/** zstd of `input`: independent frames compressed in parallel. */
+export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
+  async function* jobs(): AsyncGenerator<() => Promise<Buffer>> {
+    for await (const block of blocks(input, ZSTD_BLOCK)) {
+      yield () => zstdCompress(block, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } })
+    }
+  }
+  yield* inOrder(jobs(), COMPRESSION_JOBS)
+}
+
+/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter). */
+async function* blocks(input: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let block = Buffer.allocUnsafe(size)
+  let filled = 0
+  for await (const piece of input) {
+    let offset = 0
+    while (offset < piece.length) {
+      const copied = piece.copy(block, filled, offset)
+      filled += copied
+      offset += copied
+      if (filled === size) {
+        yield block
+        block = Buffer.allocUnsafe(size)
+        filled = 0
+      }
+    }
+  }
+  if (filled > 0) yield block.subarray(0, filled)
+}

@@ -1,0 +1,250 @@
+import zlib from 'node:zlib'
+import { deflateBlock, DEFLATE_END } from './compress.js'
+import type { ArchiveEntry, EntryChunk } from './files.js'
+import { COMPRESSION_JOBS, inOrder } from './parallel.js'
+
+/**
+ * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
+ * every file is one job, so many small files keep all cores busy, and a large file's pieces are
+ * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
+ * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
+ * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
+ * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
+ * field, in UTC) come back with Info-ZIP's unzip.
+ */
+
+const U32 = 0xffffffff
+const U16 = 0xffff
+const MADE_BY_UNIX = (3 << 8) | 45 // Unix attributes, spec 4.5 (Zip64)
+const VERSION_DEFLATE = 20
+const VERSION_ZIP64 = 45
+const FLAG_DESCRIPTOR = 1 << 3
+const FLAG_UTF8 = 1 << 11
+const STORED = 0
+const DEFLATED = 8
+const S_IFREG = 0o100000
+const S_IFDIR = 0o040000
+const S_IFLNK = 0o120000
+const DOS_DIRECTORY = 0x10
+
+interface Written {
+  entry: ArchiveEntry
+  method: number
+  flags: number
+  crc: number
+  size: number
+  compressedSize: number
+  offset: number
+}
+
+/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
+export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): AsyncGenerator<Buffer> {
+  const central = new ByteList()
+  let entries = 0
+  let offset = 0
+  let current: Written | undefined
+  for await (const { chunk, data } of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
+    const { entry } = chunk
+    if (!current) {
+      const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED
+      current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
+      if (chunk.last) {
+        // The whole entry is here: its header can say what follows.
+        Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: data.length })
+        offset += yield* write(localHeader(current), data)
+      } else {
+        current.flags |= FLAG_DESCRIPTOR
+        offset += yield* write(localHeader(current))
+      }
+    }
+    if (current.flags & FLAG_DESCRIPTOR) {
+      current.crc = zlib.crc32(chunk.data, current.crc)
+      current.size += chunk.data.length
+      const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data]
+      current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0)
+      offset += yield* write(...pieces)
+      if (chunk.last) offset += yield* write(dataDescriptor(current))
+    }
+    if (chunk.last) {
+      central.push(centralHeader(current))
+      entries += 1
+      current = undefined
+    }
+  }
+  const centralOffset = offset
+  for (const piece of central.pieces()) offset += yield* write(piece)
+  yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset)
+}
+
+/** One job per piece; pieces of a file after the first are primed with the piece before. */
+async function* compressJobs(
+  chunks: AsyncIterable<EntryChunk>,
+  level: number
+): AsyncGenerator<() => Promise<{ chunk: EntryChunk; data: Buffer }>> {
+  let previous: Buffer | undefined
+  for await (const chunk of chunks) {
+    const before = previous
+    if (chunk.entry.type === 'symlink') {
+      const target = Buffer.from(chunk.entry.linkTarget ?? '')
+      const link = { ...chunk, data: target }
+      yield () => Promise.resolve({ chunk: link, data: target })
+    } else if (chunk.entry.type === 'directory' || level === 0) {
+      yield () => Promise.resolve({ chunk, data: chunk.data })
+    } else {
+      // A whole file in one piece is finished by its own job; a split one by DEFLATE_END.
+      const final = chunk.last && before === undefined
+      yield () => deflateBlock(chunk.data, level, before, final).then(data => ({ chunk, data }))
+    }
+    previous = chunk.last ? undefined : chunk.data
+  }
+}
+
+function* write(...pieces: Buffer[]): Generator<Buffer, number> {
+  let length = 0
+  for (const piece of pieces) {
+    length += piece.length
+    yield piece
+  }
+  return length
+}
+
+/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
+function mayNeedZip64(entry: ArchiveEntry): boolean {
+  return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32
+}
+
+function localHeader(file: Written): Buffer {
+  const name = Buffer.from(entryName(file.entry))
+  const zip64 = mayNeedZip64(file.entry)
+  const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0
+  // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
+  const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)])
+  const header = Buffer.alloc(30)
+  header.writeUInt32LE(0x04034b50, 0)
+  header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4)
+  header.writeUInt16LE(file.flags, 6)
+  header.writeUInt16LE(file.method, 8)
+  writeDosTime(header, 10, file.entry.mtime)
+  header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14)
+  header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18)
+  header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22)
+  header.writeUInt16LE(name.length, 26)
+  header.writeUInt16LE(extra.length, 28)
+  return Buffer.concat([header, name, extra])
+}
+
+function dataDescriptor(file: Written): Buffer {
+  const zip64 = mayNeedZip64(file.entry)
+  const descriptor = Buffer.alloc(zip64 ? 24 : 16)
+  descriptor.writeUInt32LE(0x08074b50, 0)
+  descriptor.writeUInt32LE(file.crc >>> 0, 4)
+  if (zip64) {
+    descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8)
+    descriptor.writeBigUInt64LE(BigInt(file.size), 16)
+  } else {
+    descriptor.writeUInt32LE(file.compressedSize, 8)
+    descriptor.writeUInt32LE(file.size, 12)
+  }
+  return descriptor
+}
+
+function centralHeader(file: Written): Buffer {
+  const name = Buffer.from(entryName(file.entry))
+  // Zip64 extra: only the fields that overflow, in this order.
+  const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32)
+  const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)])
+  const { type, mode } = file.entry
+  const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777)
+  const header = Buffer.alloc(46)
+  header.writeUInt32LE(0x02014b50, 0)
+  header.writeUInt16LE(MADE_BY_UNIX, 4)
+  header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
+  header.writeUInt16LE(file.flags, 8)
+  header.writeUInt16LE(file.method, 10)
+  writeDosTime(header, 12, file.entry.mtime)
+  header.writeUInt32LE(file.crc >>> 0, 16)
+  header.writeUInt32LE(Math.min(file.compressedSize, U32), 20)
+  header.writeUInt32LE(Math.min(file.size, U32), 24)
+  header.writeUInt16LE(name.length, 28)
+  header.writeUInt16LE(extra.length, 30)
+  header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38)
+  header.writeUInt32LE(Math.min(file.offset, U32), 42)
+  return Buffer.concat([header, name, extra])
+}
+
+/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
+function endOfCentralDirectory(entries: number, centralOffset: number, centralSize: number): Buffer {
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0)
+  end.writeUInt16LE(Math.min(entries, U16), 8)
+  end.writeUInt16LE(Math.min(entries, U16), 10)
+  end.writeUInt32LE(Math.min(centralSize, U32), 12)
+  end.writeUInt32LE(Math.min(centralOffset, U32), 16)
+  if (entries < U16 && centralOffset < U32 && centralSize < U32) return end
+
+  const record = Buffer.alloc(56)
+  record.writeUInt32LE(0x06064b50, 0)
+  record.writeBigUInt64LE(44n, 4) // size of the rest of this record
+  record.writeUInt16LE(MADE_BY_UNIX, 12)
+  record.writeUInt16LE(VERSION_ZIP64, 14)
+  record.writeBigUInt64LE(BigInt(entries), 24)
+  record.writeBigUInt64LE(BigInt(entries), 32)
+  record.writeBigUInt64LE(BigInt(centralSize), 40)
+  record.writeBigUInt64LE(BigInt(centralOffset), 48)
+  const locator = Buffer.alloc(20)
+  locator.writeUInt32LE(0x07064b50, 0)
+  locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8)
+  locator.writeUInt32LE(1, 16) // total number of disks
+  return Buffer.concat([record, locator, end])
+}
+
+function entryName(entry: ArchiveEntry): string {
+  return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath
+}
+
+function zip64Field(values: number[]): Buffer {
+  const field = Buffer.alloc(4 + 8 * values.length)
+  field.writeUInt16LE(0x0001, 0)
+  field.writeUInt16LE(8 * values.length, 2)
+  values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index))
+  return field
+}
+
+/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
+function mtimeField(entry: ArchiveEntry): Buffer {
+  const field = Buffer.alloc(9)
+  field.writeUInt16LE(0x5455, 0)
+  field.writeUInt16LE(5, 2)
+  field.writeUInt8(1, 4) // flags: mtime present
+  field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5)
+  return field
+}
+
+/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
+function writeDosTime(buffer: Buffer, offset: number, date: Date): void {
+  const year = Math.min(Math.max(date.getFullYear(), 1980), 2107)
+  buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset)
+  buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2)
+}
+
+const BYTE_LIST_CHUNK = 256 * 1024
+
+/** The central directory, kept as a few large buffers rather than one small one per entry. */
+class ByteList {
+  private readonly full: Buffer[] = []
+  private current = Buffer.allocUnsafe(BYTE_LIST_CHUNK)
+  private filled = 0
+
+  push(record: Buffer): void {
+    if (this.filled + record.length > this.current.length) {
+      this.full.push(this.current.subarray(0, this.filled))
+      this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length))
+      this.filled = 0
+    }
+    this.filled += record.copy(this.current, this.filled)
+  }
+
+  pieces(): Buffer[] {
+    return [...this.full, this.current.subarray(0, this.filled)]
+  }
+}
