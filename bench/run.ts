@@ -1,0 +1,276 @@
+// `npm run bench [-- --size 4GiB] [--runs 3] [--quick]`: times this action's archive + upload against
+// what a user would script by hand, on one generated tree and one local S3 store (scripts/services.sh),
+// and writes the table to bench/results.md (one section per tree size).
+//
+// The action runs as the runner runs it (dist/main under the runner emulator, against a real row),
+// so its time includes node's start, the row's claim and finalize, listing, and verifying the object.
+// Peers run as shell pipelines into `aws s3 cp -` (Debian's aws-cli). Peak RSS is the sum over the
+// process tree (the action, or every process of a pipeline), sampled from /proc; the store is not in it.
+import { DeleteObjectCommand } from '@aws-sdk/client-s3'
+import { execFileSync, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { ACTION_DIR, actionInputs, insertRow } from '../__tests__/harness/backup-job.js'
+import { runHook } from '../__tests__/harness/runner.js'
+import { services, type Services } from '../__tests__/harness/services.js'
+import { generateTree } from './tree.js'
+
+const MiB = 1024 * 1024
+const AWS = '/usr/bin/aws' // Debian's aws-cli (a pyenv or pip one earlier in PATH may differ)
+const RESULTS = path.join(ACTION_DIR, 'bench', 'results.md')
+
+interface Contender {
+  name: string
+  format: string
+  /** Runs once; resolves with the object's key. */
+  run(key: string): Promise<void>
+  /** False for the read floor, which uploads nothing. */
+  uploads: boolean
+  action: boolean
+}
+
+interface Measured {
+  contender: Contender
+  seconds: number[]
+  bytes: number
+  peakRssMiB: number
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '1GiB' },
+      runs: { type: 'string', default: '3' },
+      quick: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false }
+    }
+  })
+  const size = values.quick ? 128 * MiB : parseSize(values.size)
+  const runs = values.quick ? 1 : Number(values.runs)
+  ensureTools()
+  execFileSync('bash', [path.join(ACTION_DIR, 'scripts/services.sh'), 'start'], { stdio: 'inherit' })
+  const svc = await services()
+  const bucket = await svc.newBucket('bench')
+  const workspace = await mkdtemp(path.join(os.tmpdir(), 'bench-tree-'))
+  try {
+    console.log(`Generating a ${formatSize(size)} tree in ${workspace}/data ...`)
+    const tree = await generateTree(path.join(workspace, 'data'), size)
+    console.log(`${tree.files} files, ${formatSize(tree.bytes)}; ${os.availableParallelism()} cores; ${runs} run(s) each.`)
+    const contenders = [...actionContenders(svc, bucket, workspace), ...peerContenders(svc, bucket, workspace)]
+    const results: Measured[] = []
+    for (const contender of contenders) {
+      const measured: Measured = { contender, seconds: [], bytes: 0, peakRssMiB: 0 }
+      for (let i = 0; i < runs; i++) {
+        const key = `bench/${randomUUID()}`
+        const sampler = sampleTreeRss()
+        const started = performance.now()
+        await contender.run(key)
+        measured.seconds.push((performance.now() - started) / 1000)
+        measured.peakRssMiB = Math.max(measured.peakRssMiB, sampler.stop())
+        if (contender.uploads) {
+          const objectKey = contender.action ? await onlyKey(svc, bucket) : key
+          measured.bytes = (await svc.s3.headObject(bucket, objectKey)).ContentLength ?? 0
+          await svc.s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey }))
+        }
+        console.log(`  ${contender.name}: ${measured.seconds.at(-1)?.toFixed(2)} s`)
+      }
+      results.push(measured)
+    }
+    const table = render(results, tree, size, runs)
+    console.log(`\n${table}`)
+    if (!values.quick) await saveSection(formatSize(size), table)
+  } finally {
+    if (!values.keep) await rm(workspace, { recursive: true, force: true })
+    await svc.end()
+  }
+}
+
+function actionContenders(svc: Services, bucket: string, workspace: string): Contender[] {
+  return (['tar.gz', 'tar.zst', 'zip', 'tar'] as const).map(format => ({
+    name: `action ${format}`,
+    format,
+    uploads: true,
+    action: true,
+    async run() {
+      const row = await insertRow(svc)
+      const result = await runHook({
+        actionDir: ACTION_DIR,
+        workspace,
+        inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: 'data', format, key: `bench/{dispatch_id}.{ext}` })
+      })
+      if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
+    }
+  }))
+}
+
+function peerContenders(svc: Services, bucket: string, workspace: string): Contender[] {
+  const upload = (key: string): string =>
+    `${AWS} s3 cp - 's3://${bucket}/${key}' --endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
+  const peer = (name: string, format: string, pipeline: (key: string) => string, uploads = true): Contender => ({
+    name,
+    format,
+    uploads,
+    action: false,
+    run: key => shell(pipeline(key), workspace, awsEnv(svc))
+  })
+  return [
+    peer('tar | gzip -6 | aws', 'tar.gz', key => `tar -cf - data | gzip -6 | ${upload(key)}`),
+    peer('tar | pigz -6 | aws', 'tar.gz', key => `tar -cf - data | pigz -6 | ${upload(key)}`),
+    peer('tar | zstd -3 -T0 | aws', 'tar.zst', key => `tar -cf - data | zstd -q -3 -T0 | ${upload(key)}`),
+    // Without -y: zip cannot store a symlink into a pipe, so it stores the linked file.
+    peer('zip -r -6 - | aws', 'zip', key => `zip -q -r -6 - data | ${upload(key)}`),
+    peer('tar | aws', 'tar', key => `tar -cf - data | ${upload(key)}`),
+    peer('tar > /dev/null (read floor)', 'tar', () => 'tar -cf - data > /dev/null', false)
+  ]
+}
+
+/** aws-cli pointed at the local store with the services' keys (the store checks SigV4 signatures). */
+function awsEnv(svc: Services): Record<string, string> {
+  const config = path.join(os.tmpdir(), 'bench-aws-config')
+  execFileSync('sh', ['-c', `printf '[default]\\ns3 =\\n  addressing_style = path\\n' > '${config}'`])
+  return {
+    AWS_ACCESS_KEY_ID: svc.env.S3_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: svc.env.S3_SECRET_ACCESS_KEY,
+    AWS_DEFAULT_REGION: svc.env.S3_REGION,
+    AWS_CONFIG_FILE: config,
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_PAGER: ''
+  }
+}
+
+function shell(command: string, cwd: string, env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-o', 'pipefail', '-c', command], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit']
+    })
+    child.on('error', reject)
+    child.on('exit', code => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))))
+  })
+}
+
+async function onlyKey(svc: Services, bucket: string): Promise<string> {
+  const objects = await svc.s3.objects(bucket, 'bench/')
+  if (objects.length !== 1 || !objects[0]) throw new Error(`expected one object in ${bucket}, found ${objects.length}`)
+  return objects[0].key
+}
+
+/**
+ * Peak of the summed RSS of this process's descendants, sampled every 100 ms by following
+ * /proc/<pid>/task/<tid>/children down from this process (cheap: no scan of every pid).
+ */
+function sampleTreeRss(): { stop(): number } {
+  let peak = 0
+  const children = async (pid: number): Promise<number[]> => {
+    const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[])
+    const lists = await Promise.all(tasks.map(tid => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')))
+    return lists.flatMap(list => list.split(' ').filter(Boolean).map(Number))
+  }
+  const rss = async (pid: number): Promise<number> => {
+    const statm = await readFile(`/proc/${pid}/statm`, 'utf8').catch(() => '0 0')
+    return Number(statm.split(' ')[1]) * 4096
+  }
+  const treeRss = async (pid: number): Promise<number> => {
+    const below = await Promise.all((await children(pid)).map(async child => (await rss(child)) + (await treeRss(child))))
+    return below.reduce((sum, bytes) => sum + bytes, 0)
+  }
+  let running = true
+  void (async () => {
+    while (running) {
+      peak = Math.max(peak, await treeRss(process.pid))
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  })()
+  return {
+    stop() {
+      running = false
+      return peak / MiB
+    }
+  }
+}
+
+function render(results: Measured[], tree: { files: number; bytes: number }, size: number, runs: number): string {
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN
+  const best = new Map<string, number>()
+  for (const r of results) {
+    if (r.contender.action || !r.contender.uploads) continue
+    best.set(r.contender.format, Math.min(best.get(r.contender.format) ?? Infinity, median(r.seconds)))
+  }
+  const lines = [
+    `${formatSize(size)} tree: ${tree.files} files, ${formatSize(tree.bytes)} (a third incompressible). ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${new Date().toISOString().slice(0, 10)}, median of ${runs}.`,
+    '',
+    '| contender | format | wall time (s) | × best peer | output | output / tree | peak RSS (MiB) |',
+    '|---|---|---:|---:|---:|---:|---:|'
+  ]
+  for (const r of results) {
+    const seconds = median(r.seconds)
+    const peer = best.get(r.contender.format)
+    const ratio = r.contender.action && peer ? `${(seconds / peer).toFixed(2)}×` : ''
+    const output = r.contender.uploads ? `${(r.bytes / MiB).toFixed(1)} MiB` : ''
+    const share = r.contender.uploads ? `${((100 * r.bytes) / tree.bytes).toFixed(1)}%` : ''
+    lines.push(
+      `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} |`
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Replaces this size's section of results.md, keeping the others. */
+async function saveSection(size: string, table: string): Promise<void> {
+  const heading = `## ${size}`
+  const old = existsSync(RESULTS)
+    ? await readFile(RESULTS, 'utf8')
+    : '# Benchmark results\n\nWritten by `npm run bench`; see bench/README.md.\n'
+  const sections = old.split(/^(?=## )/m)
+  const kept = sections.filter(section => !section.startsWith(`${heading}\n`))
+  const next = [...kept.map(section => section.trimEnd() + '\n'), `${heading}\n\n${table}\n`]
+  await mkdir(path.dirname(RESULTS), { recursive: true })
+  await writeFile(RESULTS, next.join('\n'))
+  console.log(`Wrote ${RESULTS}`)
+}
+
+function ensureTools(): void {
+  const missing = [
+    ['pigz', 'pigz'],
+    ['zstd', 'zstd'],
+    ['zip', 'zip'],
+    [AWS, 'awscli']
+  ].filter(([tool]) => !commandExists(tool as string))
+  if (missing.length === 0) return
+  const packages = missing.map(([, pkg]) => pkg as string)
+  console.log(`Installing ${packages.join(' ')} with apt-get`)
+  execFileSync(
+    'sh',
+    ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`],
+    {
+      stdio: 'inherit'
+    }
+  )
+}
+
+function commandExists(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v '${tool}'`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB)?$/i.exec(text)
+  if (!match) throw new Error(`--size must look like 512MiB or 4GiB, got '${text}'`)
+  const unit = { kib: 1024, mib: MiB, gib: 1024 * MiB }[(match[2] ?? 'MiB').toLowerCase() as 'kib' | 'mib' | 'gib']
+  return Math.round(Number(match[1]) * unit)
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * MiB ? `${+(bytes / 1024 / MiB).toFixed(2)} GiB` : `${+(bytes / MiB).toFixed(1)} MiB`
+}
+
+await main()
