@@ -48,7 +48,10 @@ export class PartHasher {
     })
   }
 
-  /** Resolves once `part` is hashed (it is copied to the worker, so the caller may reuse it then). */
+  /**
+   * Resolves once `part` is hashed; the caller must not change it before. A part on a SharedArrayBuffer
+   * is read in place; any other is copied to the worker (and that copy is garbage there until its GC).
+   */
   add(part: Buffer): Promise<void> {
     this.added += 1
     const hashed = new Promise<void>(resolve => this.waiting.set(this.added, resolve))

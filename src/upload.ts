@@ -149,7 +149,8 @@ export async function uploadStream(
     let partNumber = 1
     const newPart = (): Buffer => {
       const reused = spare.pop()
-      return reused?.length === partSize(partNumber) ? reused : Buffer.allocUnsafe(partSize(partNumber))
+      // Shared memory: the hashing worker reads the part in place instead of receiving a copy.
+      return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)))
     }
     let part = newPart()
     let filled = 0

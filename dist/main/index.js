@@ -96035,7 +96035,10 @@ class PartHasher {
             }
         });
     }
-    /** Resolves once `part` is hashed (it is copied to the worker, so the caller may reuse it then). */
+    /**
+     * Resolves once `part` is hashed; the caller must not change it before. A part on a SharedArrayBuffer
+     * is read in place; any other is copied to the worker (and that copy is garbage there until its GC).
+     */
     add(part) {
         this.added += 1;
         const hashed = new Promise(resolve => this.waiting.set(this.added, resolve));
@@ -96157,7 +96160,8 @@ async function uploadStream(client, target, body, signal, hooks) {
         let partNumber = 1;
         const newPart = () => {
             const reused = spare.pop();
-            return reused?.length === partSize(partNumber) ? reused : Buffer.allocUnsafe(partSize(partNumber));
+            // Shared memory: the hashing worker reads the part in place instead of receiving a copy.
+            return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
         };
         let part = newPart();
         let filled = 0;
