@@ -34,6 +34,7 @@ it('a success: status, dispatch id, key, size, sha256, files, duration, throughp
     'Size',
     'SHA-256',
     'Files',
+    'Read',
     'Duration',
     'Throughput',
     'Format'
