@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund || exit 1
+source scripts/ensure-deps.sh
 if [ ! -f .services/env.json ]; then
   bash scripts/services.sh start >/dev/null || exit 1
 

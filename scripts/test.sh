@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund || exit 1
+source scripts/ensure-deps.sh
 
 missing=()
 for tool in unzip zstd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
