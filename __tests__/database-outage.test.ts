@@ -10,6 +10,7 @@ import {
   backupJob,
   errorsOf,
   insertRow,
+  losingOutcomeAnswer,
   readRow,
   setUpTestFile,
   type LedgerMode
@@ -78,13 +79,7 @@ it('the database commits the success but its answer is lost: the retry finds the
   const job = await backupJob(svc, {
     workspace: workspace.dir,
     inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }),
-    // A trigger that never fires: it only arms the fault once the row is claimed, so the next
-    // write that loses its answer is the success update.
-    cancelAt: async step => {
-      await step.waitForState(PHASE, 'uploading')
-      await svc.rest.faults({ mode: 'lose-answer', methods: ['PATCH'], count: 1 })
-      return new Promise(() => {})
-    }
+    cancelAt: losingOutcomeAnswer(svc)
   })
   assert.equal(job.main.exitCode, 0, job.main.stdout)
   assert.equal(job.main.outputs.status, 'success')

@@ -6,8 +6,17 @@ import path from 'node:path'
 import { after, afterEach } from 'node:test'
 import type { BackupRow } from '../../src/ledger.js'
 import type { GithubApiStandIn } from './github-api.js'
-import { runHook, runJob, type HookResult, type JobResult, type RunHookOptions, type RunJobOptions, type Trigger } from './runner.js'
-import { services, type Services } from './services.js'
+import {
+  runHook,
+  runJob,
+  type HookResult,
+  type JobResult,
+  type RunHookOptions,
+  type RunJobOptions,
+  type RunningStep,
+  type Trigger
+} from './runner.js'
+import { services, type RestFault, type Services } from './services.js'
 import { makeWorkspace, type Workspace, type WorkspaceSpec } from './workspace.js'
 
 export const ACTION_DIR = path.resolve(import.meta.dirname, '../..')
@@ -15,15 +24,28 @@ export const PHASE = 'SUPABASE_S3_BACKUP_PHASE'
 /** The runner's real cancel ladder: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that. */
 export const RUNNER_LADDER = { intToTermMs: 7_500, termToKillMs: 2_500 }
 
+/** Once main uploads, the claim is written: a fault armed on writes then hits the outcome's write. */
+async function faultOutcomeWrite(step: RunningStep, svc: Services, fault: RestFault): Promise<void> {
+  await step.waitForState(PHASE, 'uploading')
+  await svc.rest.faults({ ...fault, methods: ['PATCH'] })
+}
+
 /**
  * A cancel/kill trigger for the moment the object is stored but the row not yet written: the
  * database's writes hang from the upload on, and the trigger fires once main is recording.
  */
 export function whileRecording(svc: Services): Trigger {
   return async step => {
-    await step.waitForState(PHASE, 'uploading')
-    await svc.rest.faults({ mode: 'hang', methods: ['PATCH'] })
+    await faultOutcomeWrite(step, svc, { mode: 'hang' })
     await step.waitForState(PHASE, 'recording')
+  }
+}
+
+/** A trigger that never fires: it only makes the database lose its answer to the outcome's write. */
+export function losingOutcomeAnswer(svc: Services): Trigger {
+  return async step => {
+    await faultOutcomeWrite(step, svc, { mode: 'lose-answer', count: 1 })
+    return new Promise(() => {})
   }
 }
 
