@@ -23,11 +23,31 @@ export const DEFLATE_END = Buffer.from([0x03, 0x00])
 /** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
 const ZSTD_BLOCK = 4 * READ_CHUNK
 
+/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
+const SAMPLE_FROM = 64 * 1024
+const SAMPLE = 16 * 1024
+/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
+const WORTH_DEFLATING = 0.97
+
+/**
+ * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
+ * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
+ * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
+ */
+async function worthDeflating(block: Buffer): Promise<boolean> {
+  if (block.length < SAMPLE_FROM) return true
+  const middle = (block.length - SAMPLE) >> 1
+  const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)])
+  const deflated = await deflateRaw(sample, { level: 1 })
+  return deflated.length < sample.length * WORTH_DEFLATING
+}
+
 /** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
-export function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined, final: boolean): Promise<Buffer> {
+export async function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined, final: boolean): Promise<Buffer> {
+  const stored = level > 0 && !(await worthDeflating(block))
   return deflateRaw(block, {
-    level,
-    ...(previous ? { dictionary: previous.subarray(-WINDOW) } : {}),
+    level: stored ? 0 : level,
+    ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
     finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH
   })
 }

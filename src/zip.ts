@@ -49,9 +49,16 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
       const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED
       current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
       if (chunk.last) {
-        // The whole entry is here: its header can say what follows.
-        Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: data.length })
-        offset += yield* write(localHeader(current), data)
+        // The whole entry is here: its header can say what follows, and it is stored when deflate does not shrink it.
+        const stored = current.method === DEFLATED && data.length >= chunk.data.length
+        const body = stored ? chunk.data : data
+        Object.assign(current, {
+          method: stored ? STORED : current.method,
+          crc: zlib.crc32(chunk.data),
+          size: chunk.data.length,
+          compressedSize: body.length
+        })
+        offset += yield* write(localHeader(current), body)
       } else {
         current.flags |= FLAG_DESCRIPTOR
         offset += yield* write(localHeader(current))

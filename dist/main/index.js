@@ -85356,11 +85356,30 @@ const WINDOW = 32 * 1024;
 const DEFLATE_END = Buffer.from([0x03, 0x00]);
 /** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
 const ZSTD_BLOCK = 4 * READ_CHUNK;
+/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
+const SAMPLE_FROM = 64 * 1024;
+const SAMPLE = 16 * 1024;
+/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
+const WORTH_DEFLATING = 0.97;
+/**
+ * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
+ * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
+ * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
+ */
+async function worthDeflating(block) {
+    if (block.length < SAMPLE_FROM)
+        return true;
+    const middle = (block.length - SAMPLE) >> 1;
+    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
+    const deflated = await deflateRaw(sample, { level: 1 });
+    return deflated.length < sample.length * WORTH_DEFLATING;
+}
 /** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
-function deflateBlock(block, level, previous, final) {
+async function deflateBlock(block, level, previous, final) {
+    const stored = level > 0 && !(await worthDeflating(block));
     return deflateRaw(block, {
-        level,
-        ...(previous ? { dictionary: previous.subarray(-WINDOW) } : {}),
+        level: stored ? 0 : level,
+        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
         finishFlush: final ? (external_node_zlib_default()).constants.Z_FINISH : (external_node_zlib_default()).constants.Z_SYNC_FLUSH
     });
 }
@@ -85570,9 +85589,16 @@ async function* zip(chunks, level) {
             const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED;
             current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
             if (chunk.last) {
-                // The whole entry is here: its header can say what follows.
-                Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: data.length });
-                offset += yield* write(localHeader(current), data);
+                // The whole entry is here: its header can say what follows, and it is stored when deflate does not shrink it.
+                const stored = current.method === DEFLATED && data.length >= chunk.data.length;
+                const body = stored ? chunk.data : data;
+                Object.assign(current, {
+                    method: stored ? STORED : current.method,
+                    crc: external_node_zlib_default().crc32(chunk.data),
+                    size: chunk.data.length,
+                    compressedSize: body.length
+                });
+                offset += yield* write(localHeader(current), body);
             }
             else {
                 current.flags |= FLAG_DESCRIPTOR;

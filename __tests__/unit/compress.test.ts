@@ -1,0 +1,45 @@
+// Parallel compression: blocks that make one valid stream, and incompressible data stored rather than deflated.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import zlib from 'node:zlib'
+import { it } from 'node:test'
+import { gzip, zstd } from '../../src/compress.js'
+
+const MiB = 1024 * 1024
+
+/** Text-like and random megabytes, interleaved: some blocks compress, some do not. */
+function mixedInput(): Buffer[] {
+  const text = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `line ${i} of a log, status=${i % 7 ? 'ok' : 'retry'}\n`).join(''))
+  return [text.subarray(0, 3 * MiB), randomBytes(3 * MiB), text.subarray(0, 2 * MiB + 12_345)]
+}
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const pieces: Buffer[] = []
+  for await (const piece of stream) pieces.push(piece)
+  return Buffer.concat(pieces)
+}
+
+async function* from(buffers: Buffer[]): AsyncGenerator<Buffer> {
+  yield* buffers
+}
+
+it('gzips in parallel blocks into one member that gunzip restores', async () => {
+  const pieces = mixedInput()
+  const input = Buffer.concat(pieces)
+  const gzipped = await collect(gzip(from(pieces), 6))
+  assert.ok(zlib.gunzipSync(gzipped).equals(input))
+})
+
+it('stores random data instead of deflating it, within a few bytes of its size', async () => {
+  const random = randomBytes(4 * MiB)
+  const gzipped = await collect(gzip(from([random]), 6))
+  assert.ok(gzipped.length < random.length + 1024, `${gzipped.length} bytes for ${random.length} random ones`)
+  assert.ok(zlib.gunzipSync(gzipped).equals(random))
+})
+
+it('writes zstd as frames that decode as one stream', async () => {
+  const pieces = mixedInput()
+  const input = Buffer.concat(pieces)
+  const compressed = await collect(zstd(from(pieces), 3))
+  assert.ok(zlib.zstdDecompressSync(compressed).equals(input))
+})
