@@ -19,30 +19,12 @@
 // Errors are {error, code[, backup]}: 400 bad request, 401 bad key (invalid_api_key), 404 no such row (row_not_found), 405 not POST,
 // 409 the row is finished with another result (or several rows share the dispatch_id),
 // 413 body too large, 500 misconfigured, 503 database unavailable (retry).
+import { BackupTable, readTableConfig, type TableConfig, type Target } from '../_shared/backup-table.ts'
+import { bearerToken, cleanErrorText, clip, constantTimeEqual, errorResponse, HttpError, json } from '../_shared/http.ts'
 
-type Status = 'in_progress' | 'success' | 'failed'
-
-/** As src/ledger.ts reads it; the function is deployed on its own, so it cannot import that. */
-interface BackupRow {
-  id: string
-  dispatch_id: string | null
-  status: Status
-  s3_key: string | null
-  size_bytes: number | null
-  workflow_run_id: string | null
-  error_text: string | null
-  created_at: string
-  finished_at: string | null
-}
-
-interface Config {
-  supabaseUrl: string
-  serviceRoleKey: string
+interface Config extends TableConfig {
   apiKey: string
-  table: string
 }
-
-type Target = { backupId: string } | { dispatchId: string }
 
 /** What a finalize request reports; `invalid` says why a reported success cannot be recorded. */
 type Result = { status: 'success'; s3Key: string; sizeBytes: number } | { status: 'failed'; errorText: string } | { invalid: string }
@@ -61,25 +43,9 @@ const FIELDS: Record<Call['action'], string[]> = {
   finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'status', 's3_key', 'size_bytes', 'error_text']
 }
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 const RUN_ID = /^[\x21-\x7e]{1,100}$/
 const MIN_API_KEY_LENGTH = 32
 const MAX_BODY_BYTES = 64 * 1024
-/** The table's check constraint. */
-const MAX_ERROR_TEXT = 1000
-/** Below the action's own 10 s request timeout, so it gets a 503 to retry rather than silence. */
-const UPSTREAM_TIMEOUT_MS = 8_000
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly backup?: BackupRow
-  ) {
-    super(message)
-  }
-}
 
 Deno.serve(async request => {
   try {
@@ -105,43 +71,24 @@ async function handle(request: Request): Promise<Response> {
 
 function readConfig(): Config {
   const env = (name: string): string => (Deno.env.get(name) ?? '').trim()
-  const config = {
-    supabaseUrl: env('SUPABASE_URL').replace(/\/+$/, ''),
-    serviceRoleKey: env('SUPABASE_SERVICE_ROLE_KEY'),
-    apiKey: env('BACKUP_API_KEY'),
-    table: env('BACKUP_TABLE') || 'backup_history'
-  }
+  const apiKey = env('BACKUP_API_KEY')
   // Refuse to run half-configured: without a strong BACKUP_API_KEY nobody may write.
-  if (config.apiKey.length < MIN_API_KEY_LENGTH) {
+  if (apiKey.length < MIN_API_KEY_LENGTH) {
     throw new HttpError(
       500,
       'misconfigured',
-      `The function's BACKUP_API_KEY secret is ${config.apiKey ? 'too short' : 'not set'}: set one of ${MIN_API_KEY_LENGTH}+ characters (supabase secrets set BACKUP_API_KEY=$(openssl rand -hex 32)).`
+      `The function's BACKUP_API_KEY secret is ${apiKey ? 'too short' : 'not set'}: set one of ${MIN_API_KEY_LENGTH}+ characters (supabase secrets set BACKUP_API_KEY=$(openssl rand -hex 32)).`
     )
   }
-  if (!config.supabaseUrl || !config.serviceRoleKey) {
-    throw new HttpError(500, 'misconfigured', 'SUPABASE_URL or SUPABASE_SERVICE_ROLE_KEY is not set in the function environment.')
-  }
-  if (!TABLE_NAME.test(config.table)) throw new HttpError(500, 'misconfigured', 'BACKUP_TABLE must be a plain table name.')
-  return config
+  return { ...readTableConfig(env), apiKey }
 }
 
 async function authenticate(request: Request, config: Config): Promise<void> {
-  const header = request.headers.get('authorization') ?? ''
-  const match = /^Bearer\s+(.+)$/i.exec(header)
-  if (!match) throw new HttpError(401, 'invalid_api_key', 'Send the API key as "Authorization: Bearer <BACKUP_API_KEY>".')
-  if (!(await constantTimeEqual((match[1] ?? '').trim(), config.apiKey))) {
+  const key = bearerToken(request)
+  if (!key) throw new HttpError(401, 'invalid_api_key', 'Send the API key as "Authorization: Bearer <BACKUP_API_KEY>".')
+  if (!(await constantTimeEqual(key, config.apiKey))) {
     throw new HttpError(401, 'invalid_api_key', 'Invalid API key: it must equal the BACKUP_API_KEY secret of this function.')
   }
-}
-
-/** Compares SHA-256 digests byte by byte without early exit: the time says nothing about the key. */
-async function constantTimeEqual(given: string, expected: string): Promise<boolean> {
-  const digest = async (text: string) => new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-  const [a, b] = await Promise.all([digest(given), digest(expected)])
-  let difference = 0
-  for (let i = 0; i < a.length; i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0)
-  return difference === 0
 }
 
 async function readJson(request: Request): Promise<Record<string, unknown>> {
@@ -228,7 +175,7 @@ function parseResult(body: Record<string, unknown>): Result {
 }
 
 async function perform(call: Call, config: Config): Promise<Response> {
-  const db = new Table(config)
+  const db = new BackupTable(config)
   switch (call.action) {
     case 'lookup':
       return json(200, { backup: await db.find(call.target) })
@@ -242,29 +189,26 @@ async function perform(call: Call, config: Config): Promise<Response> {
       const current = await db.get(id)
       // Held already: by this run (a retried claim, a re-run attempt), or by another, which keeps it.
       if (current.status === 'in_progress') return json(200, { backup: current, updated: current.workflow_run_id === call.workflowRunId })
-      throw new HttpError(
-        409,
-        'already_finished',
-        `Backup ${id} is already ${current.status}; a finished row is never claimed again.`,
-        current
-      )
+      throw new HttpError(409, 'already_finished', `Backup ${id} is already ${current.status}; a finished row is never claimed again.`, {
+        backup: current
+      })
     }
     case 'finalize':
-      return finalize(db, call.target, call.workflowRunId, call.result)
+      return finalize(db, call.target, call.workflowRunId, call.result, [config.apiKey, config.serviceRoleKey])
   }
 }
 
-async function create(db: Table, dispatchId: string, workflowRunId: string): Promise<Response> {
+async function create(db: BackupTable, dispatchId: string, workflowRunId: string): Promise<Response> {
   const inserted = await db.insert({ dispatch_id: dispatchId, workflow_run_id: workflowRunId, status: 'in_progress' })
   if (inserted) return json(201, { backup: inserted, created: true })
   // The dispatch_id is taken: a retry of this same create is answered with its row.
   const existing = await db.find({ dispatchId })
   if (existing.status === 'in_progress' && existing.workflow_run_id === workflowRunId)
     return json(200, { backup: existing, created: false })
-  throw new HttpError(409, 'exists', `A backup with dispatch_id ${dispatchId} already exists.`, existing)
+  throw new HttpError(409, 'exists', `A backup with dispatch_id ${dispatchId} already exists.`, { backup: existing })
 }
 
-async function finalize(db: Table, target: Target, workflowRunId: string, result: Result): Promise<Response> {
+async function finalize(db: BackupTable, target: Target, workflowRunId: string, result: Result, secrets: string[]): Promise<Response> {
   const { id } = await db.find(target)
   const now = new Date().toISOString()
   if ('invalid' in result) {
@@ -274,12 +218,9 @@ async function finalize(db: Table, target: Target, workflowRunId: string, result
       finished_at: now,
       workflow_run_id: workflowRunId
     })
-    throw new HttpError(
-      400,
-      'invalid_result',
-      result.invalid + (failed ? ' The backup was marked failed.' : ''),
-      failed ?? (await db.get(id))
-    )
+    throw new HttpError(400, 'invalid_result', result.invalid + (failed ? ' The backup was marked failed.' : ''), {
+      backup: failed ?? (await db.get(id))
+    })
   }
   const patch =
     result.status === 'success'
@@ -291,7 +232,7 @@ async function finalize(db: Table, target: Target, workflowRunId: string, result
           finished_at: now,
           workflow_run_id: workflowRunId
         }
-      : { status: 'failed', error_text: cleanErrorText(result.errorText, db.secrets), finished_at: now, workflow_run_id: workflowRunId }
+      : { status: 'failed', error_text: cleanErrorText(result.errorText, secrets), finished_at: now, workflow_run_id: workflowRunId }
   const [written] = await db.updateIfInProgress(id, patch)
   if (written) return json(200, { backup: written, updated: true })
 
@@ -304,134 +245,9 @@ async function finalize(db: Table, target: Target, workflowRunId: string, result
       : current.status === 'failed'
   if (same) return json(200, { backup: current, updated: false })
   const recorded = current.status === 'success' ? `success with s3_key ${current.s3_key}` : current.status
-  throw new HttpError(409, 'already_finished', `Backup ${id} is already ${recorded}; a finished row is never changed.`, current)
-}
-
-/** backup_history through PostgREST with the service role key. */
-class Table {
-  constructor(private readonly config: Config) {}
-
-  get secrets(): string[] {
-    return [this.config.apiKey, this.config.serviceRoleKey]
-  }
-
-  /** The one row a target names: 404 when none, 409 when a dispatch_id matches several. */
-  async find(target: Target): Promise<BackupRow> {
-    const filter = 'backupId' in target ? `id=eq.${target.backupId}` : `dispatch_id=eq.${target.dispatchId}`
-    const rows = await this.request<BackupRow[]>('GET', `select=*&${filter}&order=created_at.asc&limit=2`)
-    const what = 'backupId' in target ? `id ${target.backupId}` : `dispatch_id ${target.dispatchId}`
-    if (rows.length === 0) throw new HttpError(404, 'row_not_found', `No ${this.config.table} row has ${what}.`)
-    if (rows.length > 1) {
-      throw new HttpError(409, 'ambiguous', `More than one ${this.config.table} row has ${what}; add the unique constraint on dispatch_id.`)
-    }
-    return rows[0] as BackupRow
-  }
-
-  get(id: string): Promise<BackupRow> {
-    return this.find({ backupId: id })
-  }
-
-  /** The insert, or undefined when the dispatch_id is taken. */
-  async insert(row: Record<string, unknown>): Promise<BackupRow | undefined> {
-    try {
-      const [created] = await this.request<BackupRow[]>('POST', 'select=*', row)
-      return created
-    } catch (error) {
-      if (error instanceof UpstreamError && error.pgCode === '23505') return undefined
-      throw error
-    }
-  }
-
-  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the only write there is. */
-  updateIfInProgress(id: string, patch: Record<string, unknown>, condition = ''): Promise<BackupRow[]> {
-    return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress${condition ? `&${condition}` : ''}`, patch)
-  }
-
-  private async request<T>(method: string, query: string, body?: unknown): Promise<T> {
-    const { supabaseUrl, serviceRoleKey, table } = this.config
-    let response: Response
-    try {
-      response = await fetch(`${supabaseUrl}/rest/v1/${table}?${query}`, {
-        method,
-        headers: {
-          apikey: serviceRoleKey,
-          authorization: `Bearer ${serviceRoleKey}`,
-          'content-type': 'application/json',
-          prefer: 'return=representation'
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS)
-      })
-    } catch {
-      throw new HttpError(503, 'database_unavailable', 'The database API did not answer; retry later.')
-    }
-    const text = await response.text()
-    if (response.ok) return JSON.parse(text) as T
-    const failure = parseFailure(text)
-    if (response.status >= 500 || failure.code.startsWith('PGRST00')) {
-      throw new HttpError(503, 'database_unavailable', `The database is not available (HTTP ${response.status}); retry later.`)
-    }
-    if (response.status === 401 || response.status === 403) {
-      throw new HttpError(
-        500,
-        'misconfigured',
-        `The database API refused the function's SUPABASE_SERVICE_ROLE_KEY (HTTP ${response.status}).`
-      )
-    }
-    if (failure.code === 'PGRST205' || failure.code === '42P01') {
-      throw new HttpError(500, 'misconfigured', `Table '${table}' does not exist: apply supabase/migrations, or set BACKUP_TABLE.`)
-    }
-    throw new UpstreamError(response.status, failure.code, failure.message)
-  }
-}
-
-/** A PostgREST error the caller may handle (a unique violation on insert); else answered as a 500. */
-class UpstreamError extends HttpError {
-  constructor(
-    upstreamStatus: number,
-    readonly pgCode: string,
-    message: string
-  ) {
-    super(500, 'upstream_error', `The database API answered HTTP ${upstreamStatus}${pgCode ? ` ${pgCode}` : ''}: ${message}`)
-  }
-}
-
-function parseFailure(text: string): { code: string; message: string } {
-  try {
-    const body = JSON.parse(text) as { code?: unknown; message?: unknown }
-    return { code: typeof body.code === 'string' ? body.code : '', message: typeof body.message === 'string' ? clip(body.message) : '' }
-  } catch {
-    return { code: '', message: clip(text) }
-  }
-}
-
-/** error_text is shown in the app: one line, no secrets, at most the table's 1000 characters. */
-function cleanErrorText(text: string, secrets: string[]): string {
-  let clean = text
-  for (const secret of secrets) clean = clean.split(secret).join('***')
-  clean = clean
-    .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
-    .replace(/\s+/g, ' ')
-    .trim()
-  return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean
+  throw new HttpError(409, 'already_finished', `Backup ${id} is already ${recorded}; a finished row is never changed.`, { backup: current })
 }
 
 function badRequest(message: string): HttpError {
   return new HttpError(400, 'bad_request', message)
-}
-
-function clip(text: string): string {
-  const line = text.replace(/\s+/g, ' ')
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line
-}
-
-function errorResponse(error: HttpError): Response {
-  const headers: Record<string, string> = {}
-  if (error.status === 405) headers.allow = 'POST'
-  if (error.status === 401) headers['www-authenticate'] = 'Bearer'
-  return json(error.status, { error: error.message, code: error.code, ...(error.backup ? { backup: error.backup } : {}) }, headers)
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' } })
 }

@@ -1,0 +1,137 @@
+// backup_history through PostgREST with the service role key, the way every backup function
+// writes it: inserts of in_progress rows and the state machine's one conditional UPDATE.
+import { clip, HttpError } from './http.ts'
+
+export type Status = 'in_progress' | 'success' | 'failed'
+
+/** As src/ledger.ts reads it; the functions are deployed on their own, so they cannot import that. */
+export interface BackupRow {
+  id: string
+  dispatch_id: string | null
+  status: Status
+  s3_key: string | null
+  size_bytes: number | null
+  workflow_run_id: string | null
+  error_text: string | null
+  created_at: string
+  finished_at: string | null
+}
+
+export interface TableConfig {
+  supabaseUrl: string
+  serviceRoleKey: string
+  table: string
+}
+
+export type Target = { backupId: string } | { dispatchId: string }
+
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+/** Below the action's own 10 s request timeout, so it gets a 503 to retry rather than silence. */
+const UPSTREAM_TIMEOUT_MS = 8_000
+
+/** SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and BACKUP_TABLE from the function's environment, or a 500 naming what is missing. */
+export function readTableConfig(env: (name: string) => string): TableConfig {
+  const config = {
+    supabaseUrl: env('SUPABASE_URL').replace(/\/+$/, ''),
+    serviceRoleKey: env('SUPABASE_SERVICE_ROLE_KEY'),
+    table: env('BACKUP_TABLE') || 'backup_history'
+  }
+  if (!config.supabaseUrl || !config.serviceRoleKey) {
+    throw new HttpError(500, 'misconfigured', 'SUPABASE_URL or SUPABASE_SERVICE_ROLE_KEY is not set in the function environment.')
+  }
+  if (!TABLE_NAME.test(config.table)) throw new HttpError(500, 'misconfigured', 'BACKUP_TABLE must be a plain table name.')
+  return config
+}
+
+export class BackupTable {
+  constructor(private readonly config: TableConfig) {}
+
+  /** The one row a target names: 404 when none, 409 when a dispatch_id matches several. */
+  async find(target: Target): Promise<BackupRow> {
+    const filter = 'backupId' in target ? `id=eq.${target.backupId}` : `dispatch_id=eq.${target.dispatchId}`
+    const rows = await this.request<BackupRow[]>('GET', `select=*&${filter}&order=created_at.asc&limit=2`)
+    const what = 'backupId' in target ? `id ${target.backupId}` : `dispatch_id ${target.dispatchId}`
+    if (rows.length === 0) throw new HttpError(404, 'row_not_found', `No ${this.config.table} row has ${what}.`)
+    if (rows.length > 1) {
+      throw new HttpError(409, 'ambiguous', `More than one ${this.config.table} row has ${what}; add the unique constraint on dispatch_id.`)
+    }
+    return rows[0] as BackupRow
+  }
+
+  get(id: string): Promise<BackupRow> {
+    return this.find({ backupId: id })
+  }
+
+  /** The insert, or undefined when the dispatch_id is taken. */
+  async insert(row: Record<string, unknown>): Promise<BackupRow | undefined> {
+    try {
+      const [created] = await this.request<BackupRow[]>('POST', 'select=*', row)
+      return created
+    } catch (error) {
+      if (error instanceof UpstreamError && error.pgCode === '23505') return undefined
+      throw error
+    }
+  }
+
+  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the only write there is. */
+  updateIfInProgress(id: string, patch: Record<string, unknown>, condition = ''): Promise<BackupRow[]> {
+    return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress${condition ? `&${condition}` : ''}`, patch)
+  }
+
+  private async request<T>(method: string, query: string, body?: unknown): Promise<T> {
+    const { supabaseUrl, serviceRoleKey, table } = this.config
+    let response: Response
+    try {
+      response = await fetch(`${supabaseUrl}/rest/v1/${table}?${query}`, {
+        method,
+        headers: {
+          apikey: serviceRoleKey,
+          authorization: `Bearer ${serviceRoleKey}`,
+          'content-type': 'application/json',
+          prefer: 'return=representation'
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS)
+      })
+    } catch {
+      throw new HttpError(503, 'database_unavailable', 'The database API did not answer; retry later.')
+    }
+    const text = await response.text()
+    if (response.ok) return JSON.parse(text) as T
+    const failure = parseFailure(text)
+    if (response.status >= 500 || failure.code.startsWith('PGRST00')) {
+      throw new HttpError(503, 'database_unavailable', `The database is not available (HTTP ${response.status}); retry later.`)
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new HttpError(
+        500,
+        'misconfigured',
+        `The database API refused the function's SUPABASE_SERVICE_ROLE_KEY (HTTP ${response.status}).`
+      )
+    }
+    if (failure.code === 'PGRST205' || failure.code === '42P01') {
+      throw new HttpError(500, 'misconfigured', `Table '${table}' does not exist: apply supabase/migrations, or set BACKUP_TABLE.`)
+    }
+    throw new UpstreamError(response.status, failure.code, failure.message)
+  }
+}
+
+/** A PostgREST error the caller may handle (a unique violation on insert); else answered as a 500. */
+export class UpstreamError extends HttpError {
+  constructor(
+    upstreamStatus: number,
+    readonly pgCode: string,
+    message: string
+  ) {
+    super(500, 'upstream_error', `The database API answered HTTP ${upstreamStatus}${pgCode ? ` ${pgCode}` : ''}: ${message}`)
+  }
+}
+
+function parseFailure(text: string): { code: string; message: string } {
+  try {
+    const body = JSON.parse(text) as { code?: unknown; message?: unknown }
+    return { code: typeof body.code === 'string' ? body.code : '', message: typeof body.message === 'string' ? clip(body.message) : '' }
+  } catch {
+    return { code: '', message: clip(text) }
+  }
+}
