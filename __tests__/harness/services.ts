@@ -50,8 +50,11 @@ export interface Services {
     faults(f: RestFault): Promise<void>
     stats(): Promise<RestStats>
     resetStats(): Promise<void>
-    /** Redeploys an edge function with or without JWT verification at the gateway (`--no-verify-jwt`). */
-    deployFunction(name: string, options: { verifyJwt: boolean }): Promise<void>
+    /**
+     * Redeploys an edge function with or without JWT verification at the gateway (`--no-verify-jwt`); with `port`,
+     * the gateway serves /functions/v1/<name> from a function the test started (startFunction, its own secrets).
+     */
+    deployFunction(name: string, options: { verifyJwt: boolean; port?: number }): Promise<void>
   }
   s3: {
     client: S3Client
@@ -187,7 +190,7 @@ export async function services(): Promise<Services> {
       faults: async f => void (await control(env.SUPABASE_URL, 'POST', 'faults', f)),
       stats: () => control<RestStats>(env.SUPABASE_URL, 'GET', 'stats'),
       resetStats: async () => void (await control(env.SUPABASE_URL, 'POST', 'reset-stats')),
-      deployFunction: async (name, { verifyJwt }) => void (await control(env.SUPABASE_URL, 'POST', 'functions', { name, verifyJwt }))
+      deployFunction: async (name, options) => void (await control(env.SUPABASE_URL, 'POST', 'functions', { name, ...options }))
     },
     s3,
     async newBucket(prefix = 'test') {

@@ -11,7 +11,20 @@ import { REPO_ROOT } from './config.js'
 const require = createRequire(import.meta.url)
 
 /** Environment the functions may read (Deno's --allow-env list): Supabase's own plus their secrets. */
-const FUNCTION_ENV = ['SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'BACKUP_API_KEY', 'BACKUP_TABLE'] as const
+const FUNCTION_ENV = [
+  'SUPABASE_URL',
+  'SUPABASE_SERVICE_ROLE_KEY',
+  'BACKUP_API_KEY',
+  'BACKUP_TABLE',
+  // trigger-backup's
+  'JWT_SECRET',
+  'GITHUB_TOKEN',
+  'GITHUB_REPOSITORY',
+  'BACKUP_WORKFLOW',
+  'BACKUP_REF',
+  'GITHUB_API_URL',
+  'GITHUB_TIMEOUT_MS'
+] as const
 export type FunctionEnv = Partial<Record<(typeof FUNCTION_ENV)[number], string>>
 
 export interface RunningFunction {

@@ -548,12 +548,16 @@ export class RestServer {
       return send(res, 200, this.stats)
     }
     if (method === 'POST' && path === '/__control/functions') {
-      // Redeploy a function with another verify_jwt, as `supabase functions deploy [--no-verify-jwt]` does.
-      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { name?: string; verifyJwt?: boolean }
-      const fn = this.functions.get(body.name ?? '')
-      if (!fn || typeof body.verifyJwt !== 'boolean') return send(res, 400, { message: 'expected {name, verifyJwt} of a running function' })
+      // Redeploy a function with another verify_jwt, as `supabase functions deploy [--no-verify-jwt]` does;
+      // with a port, deploy one a test started itself (with its own secrets) under that name.
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { name?: string; verifyJwt?: boolean; port?: number }
+      const name = body.name ?? ''
+      if (typeof body.verifyJwt !== 'boolean') return send(res, 400, { message: 'expected {name, verifyJwt[, port]}' })
+      if (Number.isInteger(body.port)) this.routeFunction(name, body.port as number, body.verifyJwt)
+      const fn = this.functions.get(name)
+      if (!fn) return send(res, 400, { message: `no function ${name} is running: pass the port of one` })
       fn.verifyJwt = body.verifyJwt
-      return send(res, 200, { name: body.name, ...fn })
+      return send(res, 200, { name, ...fn })
     }
     if (method === 'POST' && path === '/__control/faults') {
       const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as RestFault
