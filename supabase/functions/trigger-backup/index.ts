@@ -1,0 +1,114 @@
+// trigger-backup: starts a backup from the app. A signed-in user (or a holder of BACKUP_API_KEY)
+// calls it; it inserts the backup_history row as in_progress with a fresh dispatch_id, then asks
+// GitHub to run the backup workflow with that dispatch_id. When GitHub refuses or does not answer,
+// the row is marked failed with GitHub's answer at once, so the app never waits on a backup that
+// was never started.
+//
+// Deploy with JWT verification off (supabase/config.toml sets verify_jwt = false): the function
+// checks the user's token itself, and also accepts BACKUP_API_KEY, which is not a JWT.
+// Secrets: GITHUB_TOKEN, GITHUB_REPOSITORY (owner/repo), BACKUP_WORKFLOW (e.g. backup.yml),
+// BACKUP_REF (default main), JWT_SECRET and/or BACKUP_API_KEY; optional GITHUB_API_URL,
+// GITHUB_TIMEOUT_MS (default 10000), BACKUP_TABLE. SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY
+// are provided by Supabase.
+//
+// POST, no body (or {}):  201 {backup_id, dispatch_id}
+// Errors are {error, code}: 400 a body with fields, 401 not a signed-in user nor the API key,
+// 405 not POST, 413 body too large, 500 misconfigured (names the secret; nothing written),
+// 502 dispatch_failed {error, code, backup_id, dispatch_id} (the row is failed with GitHub's answer),
+// 503 database unavailable (nothing dispatched).
+import { BackupTable, readTableConfig } from '../_shared/backup-table.ts'
+import { cleanErrorText, errorResponse, HttpError, json } from '../_shared/http.ts'
+import { authenticate, type Caller } from './auth.ts'
+import { env, readAuthConfig, readGithubConfig } from './config.ts'
+import { dispatchWorkflow } from './github.ts'
+
+/** The app calls from the browser. Credentials travel in the Authorization header, never in cookies, so any origin may ask. */
+const CORS = {
+  'access-control-allow-origin': '*',
+  // What supabase-js sends (its `@supabase/supabase-js/cors` list).
+  'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type, x-retry-count, traceparent, tracestate, baggage',
+  'access-control-allow-methods': 'POST, OPTIONS',
+  'access-control-max-age': '86400'
+}
+const MAX_BODY_BYTES = 64 * 1024
+/** Marking the row failed is retried briefly, so a blip of the database does not leave it in_progress. */
+const MARK_FAILED_ATTEMPTS = 3
+const MARK_FAILED_PAUSE_MS = 500
+
+Deno.serve(async request => {
+  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS })
+  try {
+    return await handle(request)
+  } catch (error) {
+    if (error instanceof HttpError) return errorResponse(error, CORS)
+    console.error('trigger-backup: unexpected error', error instanceof Error ? error.message : String(error))
+    return json(500, { error: 'Unexpected error in trigger-backup; see the function logs.', code: 'internal' }, CORS)
+  }
+})
+
+async function handle(request: Request): Promise<Response> {
+  if (request.method !== 'POST') throw new HttpError(405, 'method_not_allowed', `Use POST, not ${request.method}.`)
+  const auth = readAuthConfig()
+  const caller = await authenticate(request, auth)
+  const github = readGithubConfig()
+  const tableConfig = readTableConfig(env)
+  await readEmptyBody(request)
+
+  const db = new BackupTable(tableConfig)
+  const dispatchId = crypto.randomUUID()
+  const row = await db.insert({ dispatch_id: dispatchId, status: 'in_progress' })
+  if (!row) throw new HttpError(500, 'upstream_error', `A fresh dispatch_id ${dispatchId} is already taken; retry.`)
+
+  const outcome = await dispatchWorkflow(github, dispatchId)
+  const ids = { backup_id: row.id, dispatch_id: dispatchId }
+  if (outcome.ok) {
+    console.log(`trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId})`)
+    return json(201, ids, CORS)
+  }
+  const errorText = cleanErrorText(outcome.error, [github.token, auth.apiKey, auth.jwtSecret, tableConfig.serviceRoleKey])
+  const marked = await markFailed(db, row.id, errorText)
+  console.error(`trigger-backup: backup ${row.id} failed: ${errorText}`)
+  const message = marked ? errorText : `${errorText} The backup could not be marked failed (database unavailable); the sweep will.`
+  throw new HttpError(502, 'dispatch_failed', message, ids)
+}
+
+/** The function takes no input: a body with fields is refused rather than ignored, so no caller believes it chose something. */
+async function readEmptyBody(request: Request): Promise<void> {
+  const body = new Uint8Array(await request.arrayBuffer())
+  if (body.byteLength > MAX_BODY_BYTES) throw new HttpError(413, 'too_large', `The request body exceeds ${MAX_BODY_BYTES} bytes.`)
+  const text = new TextDecoder().decode(body).trim()
+  if (!text) return
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'The request body must be empty or a JSON object.')
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length > 0) {
+    throw new HttpError(
+      400,
+      'bad_request',
+      "trigger-backup takes no input: send no body or {}. The repository, workflow and ref come from the function's secrets."
+    )
+  }
+}
+
+/** `failed` with why and when, through the state machine's one conditional UPDATE. */
+async function markFailed(db: BackupTable, id: string, errorText: string): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.updateIfInProgress(id, { status: 'failed', error_text: errorText, finished_at: new Date().toISOString() })
+      return true
+    } catch (error) {
+      if (attempt >= MARK_FAILED_ATTEMPTS) {
+        console.error(`trigger-backup: could not mark backup ${id} failed:`, error instanceof Error ? error.message : String(error))
+        return false
+      }
+      await new Promise(resolve => setTimeout(resolve, MARK_FAILED_PAUSE_MS))
+    }
+  }
+}
+
+function describe(caller: Caller): string {
+  return caller.kind === 'user' ? `user ${caller.userId || '(no sub)'}` : 'an API-key caller'
+}
