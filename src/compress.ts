@@ -1,6 +1,6 @@
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import { READ_CHUNK } from './files.js'
+import { READ_CHUNK } from './reader.js'
 import { COMPRESSION_JOBS, inOrder } from './parallel.js'
 
 /**

@@ -1,9 +1,7 @@
 import { Minimatch } from 'minimatch'
-import fs, { lstatSync, readdirSync, readlinkSync } from 'node:fs'
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { ArchiveError } from './errors.js'
-import { inOrder, READ_AHEAD } from './parallel.js'
 
 /** One thing to put in the archive, with its path relative to the workspace (always `/`-separated). */
 export interface ArchiveEntry {
@@ -167,77 +165,4 @@ function unreadable(relativePath: string, error: unknown): ArchiveError {
   return new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
     cause: error
   })
-}
-
-/** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
-export interface EntryChunk {
-  entry: ArchiveEntry
-  data: Buffer
-  /** The entry's final piece (its only one when the file fits in READ_CHUNK). */
-  last: boolean
-}
-
-/** Largest read: a file is read in pieces of this size, each also one compression job. */
-export const READ_CHUNK = 1024 * 1024
-
-const NO_DATA = Buffer.alloc(0)
-// The callback API, promisified: FileHandle objects cost several times more per small file.
-const openFile = promisify(fs.open)
-const readFile = promisify(fs.read)
-const closeFile = promisify(fs.close)
-
-/**
- * Reads the entries' contents in order, READ_AHEAD pieces in flight: many small files are read
- * concurrently with one open, one read and one close each, and a large file in READ_CHUNK pieces.
- * A file that vanished or changed size since it was listed fails with an ArchiveError.
- */
-export function readEntries(entries: readonly ArchiveEntry[]): AsyncGenerator<EntryChunk> {
-  return inOrder(chunkReads(entries), READ_AHEAD)
-}
-
-function* chunkReads(entries: readonly ArchiveEntry[]): Generator<() => Promise<EntryChunk>> {
-  for (const entry of entries) {
-    if (entry.type !== 'file') {
-      yield () => Promise.resolve({ entry, data: NO_DATA, last: true })
-      continue
-    }
-    for (let offset = 0; ; offset += READ_CHUNK) {
-      const length = Math.min(READ_CHUNK, entry.size - offset)
-      const last = offset + length === entry.size
-      yield () => readChunk(entry, offset, length, last)
-      if (last) break
-    }
-  }
-}
-
-async function readChunk(entry: ArchiveEntry, offset: number, length: number, last: boolean): Promise<EntryChunk> {
-  // The last piece asks for one byte more than listed: a file that grew shows up in the same read.
-  const buffer = Buffer.allocUnsafe(length + (last ? 1 : 0))
-  let filled = 0
-  let fd: number | undefined
-  try {
-    fd = await openFile(entry.absolutePath, 'r')
-    do {
-      const { bytesRead } = await readFile(fd, buffer, filled, buffer.length - filled, offset + filled)
-      if (bytesRead === 0) break
-      filled += bytesRead
-    } while (filled < length)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      throw new ArchiveError(
-        `${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`
-      )
-    }
-    throw new ArchiveError(`${entry.relativePath} could not be read (${code ?? String(error)}).`, { cause: error })
-  } finally {
-    if (fd !== undefined) await closeFile(fd)
-  }
-  if (filled !== length) {
-    const seen = offset + filled
-    throw new ArchiveError(
-      `${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`
-    )
-  }
-  return { entry, data: buffer.subarray(0, length), last }
 }

@@ -11,16 +11,14 @@ export const CORES = os.availableParallelism()
 /** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
 export const COMPRESSION_JOBS = CORES + 1
 
-/** File reads in flight: enough to hide the latency of many small files without holding much. */
-export const READ_AHEAD = 8
-
 /**
- * The threadpool has 4 threads by default, shared by file reads and compression: size it for both.
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
- * file or zlib work (the first statement of main). A value the user set is kept.
+ * zlib work (the first statement of main). A value the user set is kept.
  */
 export function sizeThreadpool(): void {
-  process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + READ_AHEAD)
+  process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1)
 }
 
 /**

@@ -1,4 +1,5 @@
-import type { ArchiveEntry, EntryChunk } from './files.js'
+import type { ArchiveEntry } from './files.js'
+import type { EntryChunk } from './reader.js'
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512

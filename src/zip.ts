@@ -1,6 +1,7 @@
 import zlib from 'node:zlib'
 import { deflateBlock, DEFLATE_END } from './compress.js'
-import type { ArchiveEntry, EntryChunk } from './files.js'
+import type { ArchiveEntry } from './files.js'
+import type { EntryChunk } from './reader.js'
 import { COMPRESSION_JOBS, inOrder } from './parallel.js'
 
 /**

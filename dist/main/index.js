@@ -81450,6 +81450,688 @@ var external_node_util_ = __nccwpck_require__(7975);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+;// CONCATENATED MODULE: ./src/parallel.ts
+
+/**
+ * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
+ * API (no worker isolates to start or feed), in independent jobs of at most one block, and
+ * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
+ * is therefore a few blocks per core, whatever the size of the tree.
+ */
+const CORES = external_node_os_default().availableParallelism();
+/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
+const COMPRESSION_JOBS = CORES + 1;
+/**
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
+ * zlib work (the first statement of main). A value the user set is kept.
+ */
+function sizeThreadpool() {
+    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
+}
+/**
+ * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
+ * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
+ * A failure is raised when its turn comes; jobs still pending then settle with their rejections
+ * marked handled.
+ */
+async function* inOrder(jobs, limit) {
+    const pending = [];
+    for await (const start of jobs) {
+        const job = start();
+        job.catch(() => { });
+        pending.push(job);
+        if (pending.length >= limit)
+            yield await pending.shift();
+    }
+    while (pending.length > 0)
+        yield await pending.shift();
+}
+
+;// CONCATENATED MODULE: ./src/reader.ts
+
+
+
+/** Largest read: a file is read in pieces of this size, each also one compression job. */
+const READ_CHUNK = 1024 * 1024;
+/** Small files share one request up to this many: one message instead of thousands of callbacks. */
+const FILES_PER_BATCH = 512;
+/** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
+const BATCHES_AHEAD = 4;
+// Reading 24 000 small files through the threadpool (open, read, close: three round trips and
+// three callbacks each) cost the main thread ~2 s per GiB. A worker reads a batch of them with
+// plain synchronous calls into one buffer and hands it over without a copy. A last piece also
+// asks for one byte more: a file that grew since it was listed shows up in the same pass.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const fs = require('node:fs')
+const probe = Buffer.alloc(1)
+parentPort.on('message', ({ id, pieces, bytes }) => {
+  const buffer = new ArrayBuffer(bytes)
+  const view = Buffer.from(buffer)
+  let at = 0
+  let failure
+  for (let index = 0; index < pieces.length && !failure; index++) {
+    if (!pieces[index]) continue
+    const [path, offset, length, last] = pieces[index]
+    let fd
+    try {
+      fd = fs.openSync(path, 'r')
+      let filled = 0
+      while (filled < length) {
+        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
+        if (read === 0) break
+        filled += read
+      }
+      if (filled < length) failure = { index, seen: offset + filled }
+      else if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) failure = { index, seen: offset + length + 1 }
+    } catch (error) {
+      failure = { index, code: error.code || String(error) }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+    at += length
+  }
+  parentPort.postMessage({ id, buffer, failure }, [buffer])
+})
+`;
+/**
+ * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
+ * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
+ * an ArchiveError.
+ */
+async function* readEntries(entries) {
+    const reader = new BatchReader();
+    try {
+        for await (const { batch, buffer, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
+            let at = 0;
+            for (const [index, { entry, length, last }] of batch.pieces.entries()) {
+                if (failure?.index === index)
+                    throw readError(entry, failure);
+                yield { entry, data: Buffer.from(buffer, at, length), last };
+                at += length;
+            }
+        }
+    }
+    finally {
+        void reader.close();
+    }
+}
+function* batchJobs(entries, reader) {
+    let batch = { pieces: [], bytes: 0 };
+    for (const entry of entries) {
+        // Directories and symlinks have no content, but keep their place in the order.
+        if (entry.type !== 'file') {
+            batch.pieces.push({ entry, offset: 0, length: 0, last: true });
+            continue;
+        }
+        for (let offset = 0;; offset += READ_CHUNK) {
+            const length = Math.min(READ_CHUNK, entry.size - offset);
+            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
+                const full = batch;
+                yield () => reader.read(full).then(read => ({ ...read, batch: full }));
+                batch = { pieces: [], bytes: 0 };
+            }
+            const last = offset + length === entry.size;
+            batch.pieces.push({ entry, offset, length, last });
+            batch.bytes += length;
+            if (last)
+                break;
+        }
+    }
+    const rest = batch;
+    if (rest.pieces.length > 0)
+        yield () => reader.read(rest).then(read => ({ ...read, batch: rest }));
+}
+function readError(entry, failure) {
+    if (failure.code === 'ENOENT') {
+        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
+    }
+    if (failure.code)
+        return new ArchiveError(`${entry.relativePath} could not be read (${failure.code}).`);
+    const seen = failure.seen ?? 0;
+    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
+}
+/** The reading worker: batches go in, filled buffers come back in the order asked. */
+class BatchReader {
+    worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
+    waiting = new Map();
+    nextId = 0;
+    constructor() {
+        this.worker.on('message', (read) => {
+            this.waiting.get(read.id)?.resolve(read);
+            this.waiting.delete(read.id);
+        });
+        this.worker.on('error', error => this.failAll(error));
+        this.worker.on('exit', () => this.failAll(new Error('the file reader stopped')));
+    }
+    read(batch) {
+        const id = this.nextId++;
+        // Directories and symlinks are not opened: only their place in the batch matters.
+        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [entry.absolutePath, offset, length, last] : undefined);
+        return new Promise((resolve, reject) => {
+            this.waiting.set(id, { resolve, reject });
+            this.worker.postMessage({ id, pieces, bytes: batch.bytes });
+        });
+    }
+    close() {
+        return this.worker.terminate();
+    }
+    failAll(error) {
+        for (const { reject } of this.waiting.values())
+            reject(new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error }));
+        this.waiting.clear();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/compress.ts
+
+
+
+
+/**
+ * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
+ * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
+ *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
+ *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
+ *   refer back across block edges, so the output is a single gzip member the size of gzip's.
+ * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
+ *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
+ */
+const deflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).deflateRaw);
+const zstdCompress = (0,external_node_util_.promisify)((external_node_zlib_default()).zstdCompress);
+/** Deflate's window: a block may refer back this far into the previous one. */
+const WINDOW = 32 * 1024;
+/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
+const DEFLATE_END = Buffer.from([0x03, 0x00]);
+/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
+const ZSTD_BLOCK = 4 * READ_CHUNK;
+/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
+const SAMPLE_FROM = 64 * 1024;
+const SAMPLE = 16 * 1024;
+/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
+const WORTH_DEFLATING = 0.97;
+/**
+ * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
+ * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
+ * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
+ */
+async function worthDeflating(block) {
+    if (block.length < SAMPLE_FROM)
+        return true;
+    const middle = (block.length - SAMPLE) >> 1;
+    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
+    const deflated = await deflateRaw(sample, { level: 1 });
+    return deflated.length < sample.length * WORTH_DEFLATING;
+}
+/** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
+async function deflateBlock(block, level, previous, final) {
+    const stored = level > 0 && !(await worthDeflating(block));
+    return deflateRaw(block, {
+        level: stored ? 0 : level,
+        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
+        finishFlush: final ? (external_node_zlib_default()).constants.Z_FINISH : (external_node_zlib_default()).constants.Z_SYNC_FLUSH
+    });
+}
+/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
+async function* gzip(input, level) {
+    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
+    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
+    let crc = 0;
+    let length = 0;
+    async function* jobs() {
+        let previous;
+        for await (const block of blocks(input, READ_CHUNK)) {
+            crc = external_node_zlib_default().crc32(block, crc);
+            length += block.length;
+            const dictionary = previous;
+            yield () => deflateBlock(block, level, dictionary, false);
+            previous = block;
+        }
+    }
+    yield* inOrder(jobs(), COMPRESSION_JOBS);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(length % 2 ** 32, 4);
+    yield Buffer.concat([DEFLATE_END, trailer]);
+}
+/** zstd of `input`: independent frames compressed in parallel. */
+async function* zstd(input, level) {
+    async function* jobs() {
+        for await (const block of blocks(input, ZSTD_BLOCK)) {
+            yield () => zstdCompress(block, { params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } });
+        }
+    }
+    yield* inOrder(jobs(), COMPRESSION_JOBS);
+}
+/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter). */
+async function* blocks(input, size) {
+    let block = Buffer.allocUnsafe(size);
+    let filled = 0;
+    for await (const piece of input) {
+        let offset = 0;
+        while (offset < piece.length) {
+            const copied = piece.copy(block, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === size) {
+                yield block;
+                block = Buffer.allocUnsafe(size);
+                filled = 0;
+            }
+        }
+    }
+    if (filled > 0)
+        yield block.subarray(0, filled);
+}
+
+;// CONCATENATED MODULE: ./src/tar.ts
+/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(BLOCK);
+const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
+/** The tar archive of the entries whose contents `chunks` brings, in order. */
+async function* tar(chunks) {
+    let startsEntry = true;
+    for await (const { entry, data, last } of chunks) {
+        if (startsEntry)
+            yield tarHeader(entry);
+        if (data.length > 0)
+            yield data;
+        if (last) {
+            const pad = padding(entry.size);
+            if (pad > 0)
+                yield ZEROS.subarray(0, pad);
+        }
+        startsEntry = last;
+    }
+    yield Buffer.alloc(2 * BLOCK);
+}
+function tarHeader(entry) {
+    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+    const size = entry.type === 'file' ? entry.size : 0;
+    const linkTarget = entry.linkTarget ?? '';
+    const pax = {};
+    const split = splitUstarName(name);
+    if (!split)
+        pax.path = name;
+    if (size > USTAR_MAX_SIZE)
+        pax.size = String(size);
+    if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget))
+        pax.linkpath = linkTarget;
+    const header = ustarBlock({
+        name: split?.name ?? asciiFallback(name, 100),
+        prefix: split?.prefix ?? '',
+        mode: entry.mode,
+        size: pax.size ? 0 : size,
+        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
+        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
+    });
+    if (Object.keys(pax).length === 0)
+        return header;
+    const records = Buffer.from(Object.entries(pax)
+        .map(([key, value]) => paxRecord(key, value))
+        .join(''));
+    const paxHeader = ustarBlock({
+        name: asciiFallback(`PaxHeader/${name}`, 100),
+        prefix: '',
+        mode: 0o644,
+        size: records.length,
+        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        typeflag: 'x',
+        linkname: ''
+    });
+    return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header]);
+}
+/** Zero bytes that round a member's data up to the block size. */
+function padding(size) {
+    return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+function ustarBlock(fields) {
+    const block = Buffer.alloc(BLOCK);
+    block.write(fields.name, 0, 100, 'utf8');
+    writeOctal(block, fields.mode & 0o7777, 100, 8);
+    writeOctal(block, 0, 108, 8); // uid
+    writeOctal(block, 0, 116, 8); // gid
+    writeOctal(block, fields.size, 124, 12);
+    writeOctal(block, fields.mtime, 136, 12);
+    block.fill(' ', 148, 156); // checksum is computed with its own field as spaces
+    block.write(fields.typeflag, 156, 1, 'ascii');
+    block.write(fields.linkname, 157, 100, 'utf8');
+    block.write('ustar\u0000', 257, 6, 'ascii');
+    block.write('00', 263, 2, 'ascii');
+    block.write(fields.prefix, 345, 155, 'utf8');
+    let checksum = 0;
+    for (const byte of block)
+        checksum += byte;
+    writeOctal(block, checksum, 148, 7);
+    return block;
+}
+function writeOctal(block, value, offset, length) {
+    block.write(`${value.toString(8).padStart(length - 1, '0')}\u0000`, offset, length, 'ascii');
+}
+/** ustar splits long names at a `/` into prefix (155) and name (100); undefined when that fails. */
+function splitUstarName(name) {
+    if (!isAscii(name))
+        return undefined;
+    if (name.length <= 100)
+        return { name, prefix: '' };
+    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
+        const prefix = name.slice(0, cut);
+        const rest = name.slice(cut + 1);
+        if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0)
+            return { name: rest, prefix };
+    }
+    return undefined;
+}
+/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    const bodyBytes = Buffer.byteLength(body);
+    let length = bodyBytes + String(bodyBytes).length;
+    if (String(length).length !== String(bodyBytes).length)
+        length = bodyBytes + String(length).length;
+    return `${length}${body}`;
+}
+function isAscii(value) {
+    return /^[\x20-\x7e]*$/.test(value);
+}
+function asciiFallback(value, max) {
+    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
+}
+
+;// CONCATENATED MODULE: ./src/zip.ts
+
+
+
+/**
+ * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
+ * every file is one job, so many small files keep all cores busy, and a large file's pieces are
+ * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
+ * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
+ * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
+ * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
+ * field, in UTC) come back with Info-ZIP's unzip.
+ */
+const U32 = 0xffffffff;
+const U16 = 0xffff;
+const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
+const VERSION_DEFLATE = 20;
+const VERSION_ZIP64 = 45;
+const FLAG_DESCRIPTOR = 1 << 3;
+const FLAG_UTF8 = 1 << 11;
+const STORED = 0;
+const DEFLATED = 8;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const DOS_DIRECTORY = 0x10;
+/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
+async function* zip(chunks, level) {
+    const central = new ByteList();
+    let entries = 0;
+    let offset = 0;
+    let current;
+    for await (const { chunk, data } of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
+        const { entry } = chunk;
+        if (!current) {
+            const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED;
+            current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
+            if (chunk.last) {
+                // The whole entry is here: its header can say what follows, and it is stored when deflate does not shrink it.
+                const stored = current.method === DEFLATED && data.length >= chunk.data.length;
+                const body = stored ? chunk.data : data;
+                Object.assign(current, {
+                    method: stored ? STORED : current.method,
+                    crc: external_node_zlib_default().crc32(chunk.data),
+                    size: chunk.data.length,
+                    compressedSize: body.length
+                });
+                offset += yield* write(localHeader(current), body);
+            }
+            else {
+                current.flags |= FLAG_DESCRIPTOR;
+                offset += yield* write(localHeader(current));
+            }
+        }
+        if (current.flags & FLAG_DESCRIPTOR) {
+            current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
+            current.size += chunk.data.length;
+            const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data];
+            current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0);
+            offset += yield* write(...pieces);
+            if (chunk.last)
+                offset += yield* write(dataDescriptor(current));
+        }
+        if (chunk.last) {
+            central.push(centralHeader(current));
+            entries += 1;
+            current = undefined;
+        }
+    }
+    const centralOffset = offset;
+    for (const piece of central.pieces())
+        offset += yield* write(piece);
+    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
+}
+/** One job per piece; pieces of a file after the first are primed with the piece before. */
+async function* compressJobs(chunks, level) {
+    let previous;
+    for await (const chunk of chunks) {
+        const before = previous;
+        if (chunk.entry.type === 'symlink') {
+            const target = Buffer.from(chunk.entry.linkTarget ?? '');
+            const link = { ...chunk, data: target };
+            yield () => Promise.resolve({ chunk: link, data: target });
+        }
+        else if (chunk.entry.type === 'directory' || level === 0) {
+            yield () => Promise.resolve({ chunk, data: chunk.data });
+        }
+        else {
+            // A whole file in one piece is finished by its own job; a split one by DEFLATE_END.
+            const final = chunk.last && before === undefined;
+            yield () => deflateBlock(chunk.data, level, before, final).then(data => ({ chunk, data }));
+        }
+        previous = chunk.last ? undefined : chunk.data;
+    }
+}
+function* write(...pieces) {
+    let length = 0;
+    for (const piece of pieces) {
+        length += piece.length;
+        yield piece;
+    }
+    return length;
+}
+/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
+function mayNeedZip64(entry) {
+    return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
+}
+function localHeader(file) {
+    const name = Buffer.from(entryName(file.entry));
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
+    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
+    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)]);
+    const header = Buffer.alloc(30);
+    header.writeUInt32LE(0x04034b50, 0);
+    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
+    header.writeUInt16LE(file.flags, 6);
+    header.writeUInt16LE(file.method, 8);
+    writeDosTime(header, 10, file.entry.mtime);
+    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
+    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
+    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
+    header.writeUInt16LE(name.length, 26);
+    header.writeUInt16LE(extra.length, 28);
+    return Buffer.concat([header, name, extra]);
+}
+function dataDescriptor(file) {
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = Buffer.alloc(zip64 ? 24 : 16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(file.crc >>> 0, 4);
+    if (zip64) {
+        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
+        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
+    }
+    else {
+        descriptor.writeUInt32LE(file.compressedSize, 8);
+        descriptor.writeUInt32LE(file.size, 12);
+    }
+    return descriptor;
+}
+function centralHeader(file) {
+    const name = Buffer.from(entryName(file.entry));
+    // Zip64 extra: only the fields that overflow, in this order.
+    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
+    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)]);
+    const { type, mode } = file.entry;
+    const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(MADE_BY_UNIX, 4);
+    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
+    header.writeUInt16LE(file.flags, 8);
+    header.writeUInt16LE(file.method, 10);
+    writeDosTime(header, 12, file.entry.mtime);
+    header.writeUInt32LE(file.crc >>> 0, 16);
+    header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
+    header.writeUInt32LE(Math.min(file.size, U32), 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt16LE(extra.length, 30);
+    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
+    header.writeUInt32LE(Math.min(file.offset, U32), 42);
+    return Buffer.concat([header, name, extra]);
+}
+/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
+function endOfCentralDirectory(entries, centralOffset, centralSize) {
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(Math.min(entries, U16), 8);
+    end.writeUInt16LE(Math.min(entries, U16), 10);
+    end.writeUInt32LE(Math.min(centralSize, U32), 12);
+    end.writeUInt32LE(Math.min(centralOffset, U32), 16);
+    if (entries < U16 && centralOffset < U32 && centralSize < U32)
+        return end;
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(0x06064b50, 0);
+    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
+    record.writeUInt16LE(MADE_BY_UNIX, 12);
+    record.writeUInt16LE(VERSION_ZIP64, 14);
+    record.writeBigUInt64LE(BigInt(entries), 24);
+    record.writeBigUInt64LE(BigInt(entries), 32);
+    record.writeBigUInt64LE(BigInt(centralSize), 40);
+    record.writeBigUInt64LE(BigInt(centralOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
+    locator.writeUInt32LE(1, 16); // total number of disks
+    return Buffer.concat([record, locator, end]);
+}
+function entryName(entry) {
+    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+}
+function zip64Field(values) {
+    const field = Buffer.alloc(4 + 8 * values.length);
+    field.writeUInt16LE(0x0001, 0);
+    field.writeUInt16LE(8 * values.length, 2);
+    values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
+    return field;
+}
+/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
+function mtimeField(entry) {
+    const field = Buffer.alloc(9);
+    field.writeUInt16LE(0x5455, 0);
+    field.writeUInt16LE(5, 2);
+    field.writeUInt8(1, 4); // flags: mtime present
+    field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5);
+    return field;
+}
+/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
+function writeDosTime(buffer, offset, date) {
+    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
+    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
+    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
+}
+const BYTE_LIST_CHUNK = 256 * 1024;
+/** The central directory, kept as a few large buffers rather than one small one per entry. */
+class ByteList {
+    full = [];
+    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
+    filled = 0;
+    push(record) {
+        if (this.filled + record.length > this.current.length) {
+            this.full.push(this.current.subarray(0, this.filled));
+            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
+            this.filled = 0;
+        }
+        this.filled += record.copy(this.current, this.filled);
+    }
+    pieces() {
+        return [...this.full, this.current.subarray(0, this.filled)];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/archive.ts
+
+
+
+
+
+
+const CONTENT_TYPES = {
+    zip: 'application/zip',
+    'tar.gz': 'application/gzip',
+    'tar.zst': 'application/zstd',
+    tar: 'application/x-tar'
+};
+/**
+ * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
+ * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
+ * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
+ */
+function createArchive(entries, format, level) {
+    const progress = { bytesRead: 0, filesRead: 0 };
+    const chunks = counted(readEntries(entries), progress);
+    const bytes = () => {
+        switch (format) {
+            case 'zip':
+                return zip(chunks, level ?? 6);
+            case 'tar':
+                return tar(chunks);
+            case 'tar.gz':
+                return gzip(tar(chunks), level ?? 6);
+            case 'tar.zst':
+                return zstd(tar(chunks), level ?? 3);
+        }
+    };
+    return { stream: external_node_stream_.Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress };
+}
+async function* counted(chunks, progress) {
+    for await (const chunk of chunks) {
+        progress.bytesRead += chunk.data.length;
+        if (chunk.last && chunk.entry.type === 'file')
+            progress.filesRead += 1;
+        yield chunk;
+    }
+}
+async function* asArchiveErrors(bytes) {
+    try {
+        yield* bytes;
+    }
+    catch (error) {
+        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
+    }
+}
+
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
     const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
@@ -84200,56 +84882,10 @@ minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/parallel.ts
-
-/**
- * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
- * API (no worker isolates to start or feed), in independent jobs of at most one block, and
- * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
- * is therefore a few blocks per core, whatever the size of the tree.
- */
-const CORES = external_node_os_default().availableParallelism();
-/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
-const COMPRESSION_JOBS = CORES + 1;
-/** File reads in flight: enough to hide the latency of many small files without holding much. */
-const READ_AHEAD = 8;
-/**
- * The threadpool has 4 threads by default, shared by file reads and compression: size it for both.
- * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
- * file or zlib work (the first statement of main). A value the user set is kept.
- */
-function sizeThreadpool() {
-    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + READ_AHEAD);
-}
-/**
- * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
- * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
- * A failure is raised when its turn comes; jobs still pending then settle with their rejections
- * marked handled.
- */
-async function* inOrder(jobs, limit) {
-    const pending = [];
-    for await (const start of jobs) {
-        const job = start();
-        job.catch(() => { });
-        pending.push(job);
-        if (pending.length >= limit)
-            yield await pending.shift();
-    }
-    while (pending.length > 0)
-        yield await pending.shift();
-}
-
 ;// CONCATENATED MODULE: ./src/files.ts
-
-
 
 
 
@@ -84395,569 +85031,6 @@ function unreadable(relativePath, error) {
     return new ArchiveError(`${relativePath} could not be read (${error.code ?? String(error)}).`, {
         cause: error
     });
-}
-/** Largest read: a file is read in pieces of this size, each also one compression job. */
-const READ_CHUNK = 1024 * 1024;
-const NO_DATA = Buffer.alloc(0);
-// The callback API, promisified: FileHandle objects cost several times more per small file.
-const openFile = (0,external_node_util_.promisify)((external_node_fs_default()).open);
-const readFile = (0,external_node_util_.promisify)((external_node_fs_default()).read);
-const closeFile = (0,external_node_util_.promisify)((external_node_fs_default()).close);
-/**
- * Reads the entries' contents in order, READ_AHEAD pieces in flight: many small files are read
- * concurrently with one open, one read and one close each, and a large file in READ_CHUNK pieces.
- * A file that vanished or changed size since it was listed fails with an ArchiveError.
- */
-function readEntries(entries) {
-    return inOrder(chunkReads(entries), READ_AHEAD);
-}
-function* chunkReads(entries) {
-    for (const entry of entries) {
-        if (entry.type !== 'file') {
-            yield () => Promise.resolve({ entry, data: NO_DATA, last: true });
-            continue;
-        }
-        for (let offset = 0;; offset += READ_CHUNK) {
-            const length = Math.min(READ_CHUNK, entry.size - offset);
-            const last = offset + length === entry.size;
-            yield () => readChunk(entry, offset, length, last);
-            if (last)
-                break;
-        }
-    }
-}
-async function readChunk(entry, offset, length, last) {
-    // The last piece asks for one byte more than listed: a file that grew shows up in the same read.
-    const buffer = Buffer.allocUnsafe(length + (last ? 1 : 0));
-    let filled = 0;
-    let fd;
-    try {
-        fd = await openFile(entry.absolutePath, 'r');
-        do {
-            const { bytesRead } = await readFile(fd, buffer, filled, buffer.length - filled, offset + filled);
-            if (bytesRead === 0)
-                break;
-            filled += bytesRead;
-        } while (filled < length);
-    }
-    catch (error) {
-        const code = error.code;
-        if (code === 'ENOENT') {
-            throw new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
-        }
-        throw new ArchiveError(`${entry.relativePath} could not be read (${code ?? String(error)}).`, { cause: error });
-    }
-    finally {
-        if (fd !== undefined)
-            await closeFile(fd);
-    }
-    if (filled !== length) {
-        const seen = offset + filled;
-        throw new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
-    }
-    return { entry, data: buffer.subarray(0, length), last };
-}
-
-;// CONCATENATED MODULE: ./src/compress.ts
-
-
-
-
-/**
- * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
- * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
- *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
- *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
- *   refer back across block edges, so the output is a single gzip member the size of gzip's.
- * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
- *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
- */
-const deflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).deflateRaw);
-const zstdCompress = (0,external_node_util_.promisify)((external_node_zlib_default()).zstdCompress);
-/** Deflate's window: a block may refer back this far into the previous one. */
-const WINDOW = 32 * 1024;
-/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
-const DEFLATE_END = Buffer.from([0x03, 0x00]);
-/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
-const ZSTD_BLOCK = 4 * READ_CHUNK;
-/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
-const SAMPLE_FROM = 64 * 1024;
-const SAMPLE = 16 * 1024;
-/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
-const WORTH_DEFLATING = 0.97;
-/**
- * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
- * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
- * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
- */
-async function worthDeflating(block) {
-    if (block.length < SAMPLE_FROM)
-        return true;
-    const middle = (block.length - SAMPLE) >> 1;
-    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const deflated = await deflateRaw(sample, { level: 1 });
-    return deflated.length < sample.length * WORTH_DEFLATING;
-}
-/** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
-async function deflateBlock(block, level, previous, final) {
-    const stored = level > 0 && !(await worthDeflating(block));
-    return deflateRaw(block, {
-        level: stored ? 0 : level,
-        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
-        finishFlush: final ? (external_node_zlib_default()).constants.Z_FINISH : (external_node_zlib_default()).constants.Z_SYNC_FLUSH
-    });
-}
-/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
-async function* gzip(input, level) {
-    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
-    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
-    let crc = 0;
-    let length = 0;
-    async function* jobs() {
-        let previous;
-        for await (const block of blocks(input, READ_CHUNK)) {
-            crc = external_node_zlib_default().crc32(block, crc);
-            length += block.length;
-            const dictionary = previous;
-            yield () => deflateBlock(block, level, dictionary, false);
-            previous = block;
-        }
-    }
-    yield* inOrder(jobs(), COMPRESSION_JOBS);
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(length % 2 ** 32, 4);
-    yield Buffer.concat([DEFLATE_END, trailer]);
-}
-/** zstd of `input`: independent frames compressed in parallel. */
-async function* zstd(input, level) {
-    async function* jobs() {
-        for await (const block of blocks(input, ZSTD_BLOCK)) {
-            yield () => zstdCompress(block, { params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } });
-        }
-    }
-    yield* inOrder(jobs(), COMPRESSION_JOBS);
-}
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter). */
-async function* blocks(input, size) {
-    let block = Buffer.allocUnsafe(size);
-    let filled = 0;
-    for await (const piece of input) {
-        let offset = 0;
-        while (offset < piece.length) {
-            const copied = piece.copy(block, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === size) {
-                yield block;
-                block = Buffer.allocUnsafe(size);
-                filled = 0;
-            }
-        }
-    }
-    if (filled > 0)
-        yield block.subarray(0, filled);
-}
-
-;// CONCATENATED MODULE: ./src/tar.ts
-/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
-const BLOCK = 512;
-const ZEROS = Buffer.alloc(BLOCK);
-const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
-/** The tar archive of the entries whose contents `chunks` brings, in order. */
-async function* tar(chunks) {
-    let startsEntry = true;
-    for await (const { entry, data, last } of chunks) {
-        if (startsEntry)
-            yield tarHeader(entry);
-        if (data.length > 0)
-            yield data;
-        if (last) {
-            const pad = padding(entry.size);
-            if (pad > 0)
-                yield ZEROS.subarray(0, pad);
-        }
-        startsEntry = last;
-    }
-    yield Buffer.alloc(2 * BLOCK);
-}
-function tarHeader(entry) {
-    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-    const size = entry.type === 'file' ? entry.size : 0;
-    const linkTarget = entry.linkTarget ?? '';
-    const pax = {};
-    const split = splitUstarName(name);
-    if (!split)
-        pax.path = name;
-    if (size > USTAR_MAX_SIZE)
-        pax.size = String(size);
-    if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget))
-        pax.linkpath = linkTarget;
-    const header = ustarBlock({
-        name: split?.name ?? asciiFallback(name, 100),
-        prefix: split?.prefix ?? '',
-        mode: entry.mode,
-        size: pax.size ? 0 : size,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
-        typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
-        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
-    });
-    if (Object.keys(pax).length === 0)
-        return header;
-    const records = Buffer.from(Object.entries(pax)
-        .map(([key, value]) => paxRecord(key, value))
-        .join(''));
-    const paxHeader = ustarBlock({
-        name: asciiFallback(`PaxHeader/${name}`, 100),
-        prefix: '',
-        mode: 0o644,
-        size: records.length,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
-        typeflag: 'x',
-        linkname: ''
-    });
-    return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header]);
-}
-/** Zero bytes that round a member's data up to the block size. */
-function padding(size) {
-    return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-function ustarBlock(fields) {
-    const block = Buffer.alloc(BLOCK);
-    block.write(fields.name, 0, 100, 'utf8');
-    writeOctal(block, fields.mode & 0o7777, 100, 8);
-    writeOctal(block, 0, 108, 8); // uid
-    writeOctal(block, 0, 116, 8); // gid
-    writeOctal(block, fields.size, 124, 12);
-    writeOctal(block, fields.mtime, 136, 12);
-    block.fill(' ', 148, 156); // checksum is computed with its own field as spaces
-    block.write(fields.typeflag, 156, 1, 'ascii');
-    block.write(fields.linkname, 157, 100, 'utf8');
-    block.write('ustar\u0000', 257, 6, 'ascii');
-    block.write('00', 263, 2, 'ascii');
-    block.write(fields.prefix, 345, 155, 'utf8');
-    let checksum = 0;
-    for (const byte of block)
-        checksum += byte;
-    writeOctal(block, checksum, 148, 7);
-    return block;
-}
-function writeOctal(block, value, offset, length) {
-    block.write(`${value.toString(8).padStart(length - 1, '0')}\u0000`, offset, length, 'ascii');
-}
-/** ustar splits long names at a `/` into prefix (155) and name (100); undefined when that fails. */
-function splitUstarName(name) {
-    if (!isAscii(name))
-        return undefined;
-    if (name.length <= 100)
-        return { name, prefix: '' };
-    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
-        const prefix = name.slice(0, cut);
-        const rest = name.slice(cut + 1);
-        if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0)
-            return { name: rest, prefix };
-    }
-    return undefined;
-}
-/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
-function paxRecord(key, value) {
-    const body = ` ${key}=${value}\n`;
-    const bodyBytes = Buffer.byteLength(body);
-    let length = bodyBytes + String(bodyBytes).length;
-    if (String(length).length !== String(bodyBytes).length)
-        length = bodyBytes + String(length).length;
-    return `${length}${body}`;
-}
-function isAscii(value) {
-    return /^[\x20-\x7e]*$/.test(value);
-}
-function asciiFallback(value, max) {
-    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
-}
-
-;// CONCATENATED MODULE: ./src/zip.ts
-
-
-
-/**
- * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
- * every file is one job, so many small files keep all cores busy, and a large file's pieces are
- * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
- * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
- * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
- * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
- * field, in UTC) come back with Info-ZIP's unzip.
- */
-const U32 = 0xffffffff;
-const U16 = 0xffff;
-const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
-const VERSION_DEFLATE = 20;
-const VERSION_ZIP64 = 45;
-const FLAG_DESCRIPTOR = 1 << 3;
-const FLAG_UTF8 = 1 << 11;
-const STORED = 0;
-const DEFLATED = 8;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const DOS_DIRECTORY = 0x10;
-/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
-async function* zip(chunks, level) {
-    const central = new ByteList();
-    let entries = 0;
-    let offset = 0;
-    let current;
-    for await (const { chunk, data } of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
-        const { entry } = chunk;
-        if (!current) {
-            const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED;
-            current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
-            if (chunk.last) {
-                // The whole entry is here: its header can say what follows, and it is stored when deflate does not shrink it.
-                const stored = current.method === DEFLATED && data.length >= chunk.data.length;
-                const body = stored ? chunk.data : data;
-                Object.assign(current, {
-                    method: stored ? STORED : current.method,
-                    crc: external_node_zlib_default().crc32(chunk.data),
-                    size: chunk.data.length,
-                    compressedSize: body.length
-                });
-                offset += yield* write(localHeader(current), body);
-            }
-            else {
-                current.flags |= FLAG_DESCRIPTOR;
-                offset += yield* write(localHeader(current));
-            }
-        }
-        if (current.flags & FLAG_DESCRIPTOR) {
-            current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
-            current.size += chunk.data.length;
-            const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data];
-            current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0);
-            offset += yield* write(...pieces);
-            if (chunk.last)
-                offset += yield* write(dataDescriptor(current));
-        }
-        if (chunk.last) {
-            central.push(centralHeader(current));
-            entries += 1;
-            current = undefined;
-        }
-    }
-    const centralOffset = offset;
-    for (const piece of central.pieces())
-        offset += yield* write(piece);
-    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
-}
-/** One job per piece; pieces of a file after the first are primed with the piece before. */
-async function* compressJobs(chunks, level) {
-    let previous;
-    for await (const chunk of chunks) {
-        const before = previous;
-        if (chunk.entry.type === 'symlink') {
-            const target = Buffer.from(chunk.entry.linkTarget ?? '');
-            const link = { ...chunk, data: target };
-            yield () => Promise.resolve({ chunk: link, data: target });
-        }
-        else if (chunk.entry.type === 'directory' || level === 0) {
-            yield () => Promise.resolve({ chunk, data: chunk.data });
-        }
-        else {
-            // A whole file in one piece is finished by its own job; a split one by DEFLATE_END.
-            const final = chunk.last && before === undefined;
-            yield () => deflateBlock(chunk.data, level, before, final).then(data => ({ chunk, data }));
-        }
-        previous = chunk.last ? undefined : chunk.data;
-    }
-}
-function* write(...pieces) {
-    let length = 0;
-    for (const piece of pieces) {
-        length += piece.length;
-        yield piece;
-    }
-    return length;
-}
-/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
-function mayNeedZip64(entry) {
-    return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
-}
-function localHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
-    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)]);
-    const header = Buffer.alloc(30);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
-    header.writeUInt16LE(file.flags, 6);
-    header.writeUInt16LE(file.method, 8);
-    writeDosTime(header, 10, file.entry.mtime);
-    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
-    header.writeUInt16LE(name.length, 26);
-    header.writeUInt16LE(extra.length, 28);
-    return Buffer.concat([header, name, extra]);
-}
-function dataDescriptor(file) {
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = Buffer.alloc(zip64 ? 24 : 16);
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(file.crc >>> 0, 4);
-    if (zip64) {
-        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
-        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
-    }
-    else {
-        descriptor.writeUInt32LE(file.compressedSize, 8);
-        descriptor.writeUInt32LE(file.size, 12);
-    }
-    return descriptor;
-}
-function centralHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
-    // Zip64 extra: only the fields that overflow, in this order.
-    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
-    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)]);
-    const { type, mode } = file.entry;
-    const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(MADE_BY_UNIX, 4);
-    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
-    header.writeUInt16LE(file.flags, 8);
-    header.writeUInt16LE(file.method, 10);
-    writeDosTime(header, 12, file.entry.mtime);
-    header.writeUInt32LE(file.crc >>> 0, 16);
-    header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
-    header.writeUInt32LE(Math.min(file.size, U32), 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt16LE(extra.length, 30);
-    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
-    header.writeUInt32LE(Math.min(file.offset, U32), 42);
-    return Buffer.concat([header, name, extra]);
-}
-/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
-function endOfCentralDirectory(entries, centralOffset, centralSize) {
-    const end = Buffer.alloc(22);
-    end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(Math.min(entries, U16), 8);
-    end.writeUInt16LE(Math.min(entries, U16), 10);
-    end.writeUInt32LE(Math.min(centralSize, U32), 12);
-    end.writeUInt32LE(Math.min(centralOffset, U32), 16);
-    if (entries < U16 && centralOffset < U32 && centralSize < U32)
-        return end;
-    const record = Buffer.alloc(56);
-    record.writeUInt32LE(0x06064b50, 0);
-    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
-    record.writeUInt16LE(MADE_BY_UNIX, 12);
-    record.writeUInt16LE(VERSION_ZIP64, 14);
-    record.writeBigUInt64LE(BigInt(entries), 24);
-    record.writeBigUInt64LE(BigInt(entries), 32);
-    record.writeBigUInt64LE(BigInt(centralSize), 40);
-    record.writeBigUInt64LE(BigInt(centralOffset), 48);
-    const locator = Buffer.alloc(20);
-    locator.writeUInt32LE(0x07064b50, 0);
-    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
-    locator.writeUInt32LE(1, 16); // total number of disks
-    return Buffer.concat([record, locator, end]);
-}
-function entryName(entry) {
-    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-}
-function zip64Field(values) {
-    const field = Buffer.alloc(4 + 8 * values.length);
-    field.writeUInt16LE(0x0001, 0);
-    field.writeUInt16LE(8 * values.length, 2);
-    values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
-    return field;
-}
-/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
-function mtimeField(entry) {
-    const field = Buffer.alloc(9);
-    field.writeUInt16LE(0x5455, 0);
-    field.writeUInt16LE(5, 2);
-    field.writeUInt8(1, 4); // flags: mtime present
-    field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5);
-    return field;
-}
-/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
-function writeDosTime(buffer, offset, date) {
-    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
-    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
-    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
-}
-const BYTE_LIST_CHUNK = 256 * 1024;
-/** The central directory, kept as a few large buffers rather than one small one per entry. */
-class ByteList {
-    full = [];
-    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
-    filled = 0;
-    push(record) {
-        if (this.filled + record.length > this.current.length) {
-            this.full.push(this.current.subarray(0, this.filled));
-            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
-            this.filled = 0;
-        }
-        this.filled += record.copy(this.current, this.filled);
-    }
-    pieces() {
-        return [...this.full, this.current.subarray(0, this.filled)];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/archive.ts
-
-
-
-
-
-
-const CONTENT_TYPES = {
-    zip: 'application/zip',
-    'tar.gz': 'application/gzip',
-    'tar.zst': 'application/zstd',
-    tar: 'application/x-tar'
-};
-/**
- * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
- * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
- * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
- */
-function createArchive(entries, format, level) {
-    const progress = { bytesRead: 0, filesRead: 0 };
-    const chunks = counted(readEntries(entries), progress);
-    const bytes = () => {
-        switch (format) {
-            case 'zip':
-                return zip(chunks, level ?? 6);
-            case 'tar':
-                return tar(chunks);
-            case 'tar.gz':
-                return gzip(tar(chunks), level ?? 6);
-            case 'tar.zst':
-                return zstd(tar(chunks), level ?? 3);
-        }
-    };
-    return { stream: external_node_stream_.Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress };
-}
-async function* counted(chunks, progress) {
-    for await (const chunk of chunks) {
-        progress.bytesRead += chunk.data.length;
-        if (chunk.last && chunk.entry.type === 'file')
-            progress.filesRead += 1;
-        yield chunk;
-    }
-}
-async function* asArchiveErrors(bytes) {
-    try {
-        yield* bytes;
-    }
-    catch (error) {
-        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
@@ -95145,13 +95218,11 @@ function storeError(error, action) {
     return new StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
 }
 
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
 ;// CONCATENATED MODULE: ./src/digests.ts
 
 // SHA-256 plus two MD5s cost about as much CPU as reading the files: done on the main thread they
 // slowed every upload by a third. The worker hashes each part while it is being uploaded.
-const WORKER_SOURCE = `
+const digests_WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const sha256 = createHash('sha256')
@@ -95170,7 +95241,7 @@ parentPort.on('message', part => {
 `;
 /** Hashes the parts of an upload, in the order they are added, on a worker thread. */
 class PartHasher {
-    worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
+    worker = new external_node_worker_threads_.Worker(digests_WORKER_SOURCE, { eval: true });
     waiting = new Map();
     added = 0;
     result;
