@@ -81652,6 +81652,12 @@ const WINDOW = 32 * 1024;
 const DEFLATE_END = Buffer.from([0x03, 0x00]);
 /** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
 const ZSTD_BLOCK = 4 * READ_CHUNK;
+/**
+ * zlib's async API hands output back in pieces of `chunkSize` (16 KiB by default), each a round trip
+ * from the threadpool to the main thread: at that size the callbacks cost the main thread ~3 s per
+ * GiB. 256 KiB makes them few without holding a block-sized output buffer per job.
+ */
+const OUTPUT_PIECE = 256 * 1024;
 /** Smaller blocks are deflated without asking: sampling them would cost about as much. */
 const SAMPLE_FROM = 64 * 1024;
 const SAMPLE = 16 * 1024;
@@ -81667,7 +81673,7 @@ async function worthDeflating(block) {
         return true;
     const middle = (block.length - SAMPLE) >> 1;
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const deflated = await deflateRaw(sample, { level: 1 });
+    const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE });
     return deflated.length < sample.length * WORTH_DEFLATING;
 }
 /** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
@@ -81675,6 +81681,7 @@ async function deflateBlock(block, level, previous, final) {
     const stored = level > 0 && !(await worthDeflating(block));
     return deflateRaw(block, {
         level: stored ? 0 : level,
+        chunkSize: OUTPUT_PIECE,
         ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
         finishFlush: final ? (external_node_zlib_default()).constants.Z_FINISH : (external_node_zlib_default()).constants.Z_SYNC_FLUSH
     });
@@ -81705,7 +81712,7 @@ async function* gzip(input, level) {
 async function* zstd(input, level) {
     async function* jobs() {
         for await (const block of blocks(input, ZSTD_BLOCK)) {
-            yield () => zstdCompress(block, { params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } });
+            yield () => zstdCompress(block, { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } });
         }
     }
     yield* inOrder(jobs(), COMPRESSION_JOBS);
