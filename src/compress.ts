@@ -66,17 +66,19 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
   yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03])
   let crc = 0
   let length = 0
-  async function* jobs(): AsyncGenerator<() => Promise<Buffer>> {
-    let previous: Buffer | undefined
-    for await (const block of blocks(input, READ_CHUNK)) {
+  const spare: Buffer[] = []
+  async function* jobs(): AsyncGenerator<() => Promise<Compressed>> {
+    let dictionary: Buffer | undefined
+    for await (const block of blocks(input, READ_CHUNK, spare)) {
       crc = zlib.crc32(block, crc)
       length += block.length
-      const dictionary = previous
-      yield () => deflateBlock(block, level, dictionary, false)
-      previous = block
+      const previous = dictionary
+      yield () => deflateBlock(block, level, previous, false).then(data => ({ block, data }))
+      // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
+      dictionary = Buffer.from(block.subarray(-WINDOW))
     }
   }
-  yield* inOrder(jobs(), COMPRESSION_JOBS)
+  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare)
   const trailer = Buffer.alloc(8)
   trailer.writeUInt32LE(crc >>> 0, 0)
   trailer.writeUInt32LE(length % 2 ** 32, 4)
@@ -85,17 +87,35 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
 
 /** zstd of `input`: independent frames compressed in parallel. */
 export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
-  async function* jobs(): AsyncGenerator<() => Promise<Buffer>> {
-    for await (const block of blocks(input, ZSTD_BLOCK)) {
-      yield () => zstdCompress(block, { chunkSize: OUTPUT_PIECE, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } })
+  const spare: Buffer[] = []
+  async function* jobs(): AsyncGenerator<() => Promise<Compressed>> {
+    for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
+      const options = { chunkSize: OUTPUT_PIECE, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }
+      yield () => zstdCompress(block, options).then(data => ({ block, data }))
     }
   }
-  yield* inOrder(jobs(), COMPRESSION_JOBS)
+  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare)
 }
 
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter). */
-async function* blocks(input: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let block = Buffer.allocUnsafe(size)
+interface Compressed {
+  block: Buffer
+  data: Buffer
+}
+
+/**
+ * Yields each block's output and hands the block back for the next input: the same few block
+ * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
+ */
+async function* recycling(compressed: AsyncIterable<Compressed>, spare: Buffer[]): AsyncGenerator<Buffer> {
+  for await (const { block, data } of compressed) {
+    yield data
+    spare.push(block)
+  }
+}
+
+/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
+async function* blocks(input: AsyncIterable<Buffer>, size: number, spare: Buffer[]): AsyncGenerator<Buffer> {
+  let block = spare.pop() ?? Buffer.allocUnsafeSlow(size)
   let filled = 0
   for await (const piece of input) {
     let offset = 0
@@ -105,7 +125,7 @@ async function* blocks(input: AsyncIterable<Buffer>, size: number): AsyncGenerat
       offset += copied
       if (filled === size) {
         yield block
-        block = Buffer.allocUnsafe(size)
+        block = spare.pop() ?? Buffer.allocUnsafeSlow(size)
         filled = 0
       }
     }

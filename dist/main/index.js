@@ -81692,17 +81692,19 @@ async function* gzip(input, level) {
     yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
     let crc = 0;
     let length = 0;
+    const spare = [];
     async function* jobs() {
-        let previous;
-        for await (const block of blocks(input, READ_CHUNK)) {
+        let dictionary;
+        for await (const block of blocks(input, READ_CHUNK, spare)) {
             crc = external_node_zlib_default().crc32(block, crc);
             length += block.length;
-            const dictionary = previous;
-            yield () => deflateBlock(block, level, dictionary, false);
-            previous = block;
+            const previous = dictionary;
+            yield () => deflateBlock(block, level, previous, false).then(data => ({ block, data }));
+            // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
+            dictionary = Buffer.from(block.subarray(-WINDOW));
         }
     }
-    yield* inOrder(jobs(), COMPRESSION_JOBS);
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(crc >>> 0, 0);
     trailer.writeUInt32LE(length % 2 ** 32, 4);
@@ -81710,16 +81712,28 @@ async function* gzip(input, level) {
 }
 /** zstd of `input`: independent frames compressed in parallel. */
 async function* zstd(input, level) {
+    const spare = [];
     async function* jobs() {
-        for await (const block of blocks(input, ZSTD_BLOCK)) {
-            yield () => zstdCompress(block, { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } });
+        for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
+            const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
+            yield () => zstdCompress(block, options).then(data => ({ block, data }));
         }
     }
-    yield* inOrder(jobs(), COMPRESSION_JOBS);
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
 }
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter). */
-async function* blocks(input, size) {
-    let block = Buffer.allocUnsafe(size);
+/**
+ * Yields each block's output and hands the block back for the next input: the same few block
+ * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
+ */
+async function* recycling(compressed, spare) {
+    for await (const { block, data } of compressed) {
+        yield data;
+        spare.push(block);
+    }
+}
+/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
+async function* blocks(input, size, spare) {
+    let block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
     let filled = 0;
     for await (const piece of input) {
         let offset = 0;
@@ -81729,7 +81743,7 @@ async function* blocks(input, size) {
             offset += copied;
             if (filled === size) {
                 yield block;
-                block = Buffer.allocUnsafe(size);
+                block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
                 filled = 0;
             }
         }
