@@ -28,3 +28,17 @@ export function abortOnRunnerSignals(state: StateStore): AbortSignal {
   process.on('SIGTERM', onSignal)
   return controller.signal
 }
+
+/** For the restore, which has no post step: stop at the first signal, and let the cleanup (remove what was written) run until HARD_EXIT_MS. */
+export function abortOnSignals(stopping: string): AbortSignal {
+  const controller = new AbortController()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(1)
+    core.warning(`Received ${signal}: ${stopping}`)
+    controller.abort(new CancelledError(signal))
+    setTimeout(() => process.exit(1), HARD_EXIT_MS).unref()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return controller.signal
+}

@@ -41,6 +41,13 @@ export class TableLedgerBackend implements LedgerBackend, InProgressSource {
     return data as BackupRow[]
   }
 
+  /** The restore's look-up by object key (the update-backup function offers none). */
+  async findByS3Key(key: string, limit: number): Promise<BackupRow[]> {
+    const { data, error, status } = await this.client.from(this.table).select('*').eq('s3_key', key).limit(limit).retry(false)
+    if (error) throw this.failure('read the row', error, status)
+    return data as BackupRow[]
+  }
+
   async getById(id: string): Promise<BackupRow | undefined> {
     const { data, error, status } = await this.client.from(this.table).select('*').eq('id', id).limit(1).retry(false)
     if (error) throw this.failure('read the row', error, status)

@@ -40,6 +40,8 @@ export interface HeadResult {
   etag: string
   /** Server-side encryption the store applied (the bucket's default or ours), if it says. */
   sse: string | undefined
+  /** User metadata (`x-amz-meta-*`), keys lower-cased. */
+  metadata: Record<string, string>
 }
 
 export async function headObject(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadResult | undefined> {
@@ -48,7 +50,7 @@ export async function headObject(client: S3Client, bucket: string, key: string, 
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
       abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
     })
-    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption }
+    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption, metadata: head.Metadata ?? {} }
   } catch (error) {
     if (statusOf(error) === 404) return undefined
     if (signal?.aborted) throw signal.reason

@@ -178,6 +178,23 @@ export async function sweepHook(
   return result
 }
 
+/** The restore sub-action's inputs (restore/action.yml): the action's store and Supabase inputs, and `path` to restore into. */
+export function restoreInputs(svc: Services, bucket: string, overrides: Record<string, string> = {}): Record<string, string> {
+  const { path: _backupPath, ...inputs } = actionInputs(svc, bucket)
+  return { ...inputs, ...overrides }
+}
+
+/** The restore sub-action (restore/action.yml), run as its own step; checks that no secret reached the logs. */
+export async function restoreHook(
+  svc: Services,
+  inputs: Record<string, string>,
+  options: Omit<RunHookOptions, 'actionDir' | 'workspace' | 'inputs'> & { workspace?: string } = {}
+): Promise<HookResult> {
+  const result = await runHook({ actionDir: path.join(ACTION_DIR, 'restore'), workspace: ACTION_DIR, ...options, inputs })
+  assertNoSecrets(svc, [result])
+  return result
+}
+
 /**
  * A table shaped and guarded like backup_history (constraints, transition trigger), so a test
  * that lists every in_progress row sees only its own. Kept until the services stop.

@@ -81490,7 +81490,12 @@ const Input = {
     MaxAge: 'max-age',
     DryRun: 'dry-run',
     GithubToken: 'github-token',
-    Repository: 'repository'
+    Repository: 'repository',
+    // The restore's own inputs (restore/action.yml).
+    BackupId: 'backup-id',
+    S3Key: 's3-key',
+    MaxRatio: 'max-ratio',
+    MaxSize: 'max-size'
 };
 const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
 const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'];
@@ -81630,38 +81635,11 @@ function parseBackupInputs(read, env = process.env) {
         problems.push({ input: Input.Format, message: `must be one of ${ARCHIVE_FORMATS.join(', ')}, got '${clip(rawFormat)}'.` });
     }
     const compressionLevel = format ? parseCompressionLevel(read(Input.CompressionLevel), format, problems) : undefined;
-    const bucket = read(Input.Bucket);
-    if (bucket === '') {
-        problems.push({ input: Input.Bucket, message: 'is required: the name of the bucket that receives the archive.' });
-    }
-    else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-        problems.push({
-            input: Input.Bucket,
-            message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
-        });
-    }
+    const { bucket, region, endpoint, forcePathStyle, credentials } = parseStoreLocation(read, env, problems);
     const keyTemplate = read(Input.Key) || DEFAULT_KEY_TEMPLATE;
     const keyProblem = keyTemplateProblem(keyTemplate);
     if (keyProblem)
         problems.push({ input: Input.Key, message: keyProblem });
-    const region = read(Input.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-    if (!REGION.test(region)) {
-        problems.push({ input: Input.Region, message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.` });
-    }
-    const rawEndpoint = read(Input.Endpoint);
-    let endpoint;
-    if (rawEndpoint !== '') {
-        if (isHttpUrl(rawEndpoint))
-            endpoint = rawEndpoint.replace(/\/+$/, '');
-        else {
-            problems.push({
-                input: Input.Endpoint,
-                message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
-            });
-        }
-    }
-    const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems);
-    const credentials = parseCredentials(read, problems);
     const storage = parseStorageOptions(read, problems);
     if (problems.length > 0 || !format)
         throw new errors_InputError(problems);
@@ -81726,6 +81704,125 @@ function parseSweepInputs(read, env = process.env) {
         githubToken: read(Input.GithubToken),
         repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' }
     };
+}
+/** Where the archives are: bucket, region, endpoint, addressing and credentials, for backup and restore alike. */
+function parseStoreLocation(read, env, problems) {
+    const bucket = read(Input.Bucket);
+    if (bucket === '') {
+        problems.push({ input: Input.Bucket, message: 'is required: the name of the bucket that holds the archives.' });
+    }
+    else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+        problems.push({
+            input: Input.Bucket,
+            message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
+        });
+    }
+    const region = read(Input.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+    if (!REGION.test(region)) {
+        problems.push({ input: Input.Region, message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.` });
+    }
+    const rawEndpoint = read(Input.Endpoint);
+    let endpoint;
+    if (rawEndpoint !== '') {
+        if (isHttpUrl(rawEndpoint))
+            endpoint = rawEndpoint.replace(/\/+$/, '');
+        else {
+            problems.push({
+                input: Input.Endpoint,
+                message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
+            });
+        }
+    }
+    const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems);
+    const credentials = parseCredentials(read, problems);
+    return { bucket, region, endpoint, forcePathStyle, credentials };
+}
+const DEFAULT_MAX_RATIO = 1000;
+const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
+function parseByteSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+    if (!match)
+        return undefined;
+    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+/** The restore's inputs. Throws InputError naming every bad input. */
+function parseRestoreInputs(read, workspace, env = process.env) {
+    const problems = [];
+    const given = [Input.BackupId, Input.DispatchId, Input.S3Key].filter(name => read(name) !== '');
+    let target;
+    if (given.length !== 1) {
+        problems.push({
+            input: given[1] ?? Input.BackupId,
+            message: `${given.length === 0 ? 'is required' : `cannot be combined with '${given[0]}'`}: set exactly one of 'backup-id' (the row's id), 'dispatch-id' (the row's dispatch_id) or 's3-key' (the object's key).`
+        });
+    }
+    else if (given[0] === Input.S3Key) {
+        const key = read(Input.S3Key);
+        if (key.startsWith('/') || /[\u0000-\u001f\u007f]/.test(key)) {
+            problems.push({
+                input: Input.S3Key,
+                message: `must be an object key relative to the bucket, such as backups/2024/05/01/backup.zip; got '${clip(key)}'.`
+            });
+        }
+        target = { kind: 's3-key', key };
+    }
+    else if (given[0]) {
+        const id = read(given[0]);
+        if (!isUuid(id))
+            problems.push({ input: given[0], message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(id)}'.` });
+        target = { kind: given[0], id: id.toLowerCase() };
+    }
+    const rawPath = read(Input.Path);
+    if (rawPath === '' || rawPath.includes('\n')) {
+        problems.push({
+            input: Input.Path,
+            message: 'is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty.'
+        });
+    }
+    const destination = path.resolve(workspace, rawPath);
+    if (rawPath !== '' && destination === path.parse(destination).root) {
+        problems.push({ input: Input.Path, message: `is the root directory; restore into a directory of its own.` });
+    }
+    const store = parseStoreLocation(read, env, problems);
+    const ledger = parseRestoreLedger(read, target, problems);
+    const rawRatio = read(Input.MaxRatio) || String(DEFAULT_MAX_RATIO);
+    const maxRatio = /^\d+(\.\d+)?$/.test(rawRatio) ? Number(rawRatio) : NaN;
+    if (!(maxRatio >= 1)) {
+        problems.push({
+            input: Input.MaxRatio,
+            message: `must be a number of at least 1 (how many times its own size an archive may expand to), got '${clip(rawRatio)}'.`
+        });
+    }
+    const rawMaxSize = read(Input.MaxSize);
+    const maxBytes = rawMaxSize === '' ? undefined : parseByteSize(rawMaxSize);
+    if (rawMaxSize !== '' && maxBytes === undefined) {
+        problems.push({ input: Input.MaxSize, message: `must be a size such as 500MiB, 20GiB or 1TiB, got '${clip(rawMaxSize)}'.` });
+    }
+    if (problems.length > 0 || !target)
+        throw new InputError(problems);
+    return { target, destination, store, ledger, limits: { maxRatio, maxBytes } };
+}
+/**
+ * The row is read with `supabase-key`, or with `backup-api-key` through the update-backup
+ * function's lookup (by id or dispatch id; it cannot search by key). With `s3-key` the Supabase
+ * inputs are optional: without them the object is restored with no row to check, for when the
+ * database itself is what was lost.
+ */
+function parseRestoreLedger(read, target, problems) {
+    const bySupabase = [Input.SupabaseUrl, Input.SupabaseKey, Input.BackupApiKey].some(name => read(name) !== '');
+    if (target?.kind === 's3-key' && !bySupabase)
+        return undefined;
+    const { supabaseUrl, table } = parseSupabaseTarget(read, problems);
+    const access = parseLedgerAccess(read, table, problems);
+    if (target?.kind === 's3-key' && access?.kind === 'function') {
+        problems.push({
+            input: Input.BackupApiKey,
+            message: "cannot look a row up by 's3-key' (the update-backup function finds rows by id only): use 'backup-id' or 'dispatch-id', or 'supabase-key', or leave the Supabase inputs out to restore the object without its row."
+        });
+    }
+    return access ? { supabaseUrl, table, access } : undefined;
 }
 function parseBoolean(read, input, problems) {
     const raw = read(input);
@@ -91022,6 +91119,13 @@ class TableLedgerBackend {
             throw this.failure('read the row', error, status);
         return data;
     }
+    /** The restore's look-up by object key (the update-backup function offers none). */
+    async findByS3Key(key, limit) {
+        const { data, error, status } = await this.client.from(this.table).select('*').eq('s3_key', key).limit(limit).retry(false);
+        if (error)
+            throw this.failure('read the row', error, status);
+        return data;
+    }
     async getById(id) {
         const { data, error, status } = await this.client.from(this.table).select('*').eq('id', id).limit(1).retry(false);
         if (error)
@@ -91462,7 +91566,7 @@ async function headObject(client, bucket, key, signal) {
         const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }), {
             abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
         });
-        return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption };
+        return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption, metadata: head.Metadata ?? {} };
     }
     catch (error) {
         if (statusOf(error) === 404)
