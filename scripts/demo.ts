@@ -1,11 +1,15 @@
 // The action end to end on the local services, as the runner would run it: one dispatched backup
-// that succeeds, then one cancelled mid-upload. Prints the row before and after each run.
+// that succeeds, then one cancelled mid-upload, then the restore of the first, compared with the
+// workspace. Prints the row before and after each run.
 // Run it with `npm run demo` (which installs and starts everything it needs).
 import { randomUUID } from 'node:crypto'
-import { insertRow, readRow, actionInputs, ACTION_DIR, PHASE } from '../__tests__/harness/backup-job.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { insertRow, readRow, actionInputs, restoreHook, restoreInputs, ACTION_DIR, PHASE } from '../__tests__/harness/backup-job.js'
 import { runJob } from '../__tests__/harness/runner.js'
 import { services, type Services } from '../__tests__/harness/services.js'
-import { makeWorkspace } from '../__tests__/harness/workspace.js'
+import { listTree, makeWorkspace, type TreeEntry } from '../__tests__/harness/workspace.js'
 
 const MiB = 1024 * 1024
 
@@ -18,6 +22,18 @@ async function showRow(svc: Services, id: string, when: string): Promise<void> {
   }
 }
 
+/** Paths whose type, content, link target or mode differ between the backed-up part of `before` and `after`. */
+function diffTrees(before: Map<string, TreeEntry>, after: Map<string, TreeEntry>, backedUp: (name: string) => boolean): string[] {
+  const names = new Set([...[...before.keys()].filter(backedUp), ...after.keys()])
+  const differences: string[] = []
+  for (const name of [...names].sort()) {
+    const [a, b] = [before.get(name), after.get(name)]
+    if (!a || !b) differences.push(`${name} only in ${a ? 'the workspace' : 'the restore'}`)
+    else if (a.type !== b.type || a.sha256 !== b.sha256 || (a.type !== 'symlink' && a.mode !== b.mode)) differences.push(`${name} differs`)
+  }
+  return differences
+}
+
 async function main(): Promise<void> {
   const svc = await services()
   const bucket = await svc.newBucket('demo')
@@ -27,6 +43,9 @@ async function main(): Promise<void> {
       'app/config.json': '{"name": "demo"}\n',
       'app/uploads/photo.bin': { size: 24 * MiB },
       'app/uploads/notes.txt': 'Backed up by supabase-s3-backup.\n',
+      'app/bin/start.sh': { content: '#!/bin/sh\necho started\n', mode: 0o755 },
+      'app/latest-notes': { symlink: 'uploads/notes.txt' },
+      'app/empty-dir': { dir: true },
       'app/cache/skip-me.tmp': 'excluded by the ! line\n',
       'app/.env': 'SECRET=never-archived\n'
     }
@@ -78,7 +97,29 @@ async function main(): Promise<void> {
     if (firstRow.status !== 'success' || secondRow.status !== 'failed' || open.length !== 0) {
       throw new Error('the demo did not end as expected')
     }
-    console.log('\nDemo finished: in_progress -> success, then in_progress -> failed (cancelled).')
+    console.log('\n3. Restoring the first backup with the restore sub-action, then comparing it with the workspace')
+    const restoreDir = await mkdtemp(path.join(os.tmpdir(), 'demo-restore-'))
+    try {
+      const destination = path.join(restoreDir, 'restored')
+      const restored = await restoreHook(svc, restoreInputs(svc, bucket, { 'backup-id': first.id, path: destination }), {
+        onLine: line => {
+          if (!line.startsWith('::add-mask::') && !line.startsWith('::debug::')) console.log(`    [restore] ${line}`)
+        }
+      })
+      console.log(`  restore: ${restored.conclusion}, outputs: ${JSON.stringify(restored.outputs)}`)
+      const differences = diffTrees(
+        await workspace.listTree(),
+        await listTree(destination),
+        name => name.startsWith('app') && !name.startsWith('app/cache') && name !== 'app/.env'
+      )
+      console.log(
+        `  restored tree against the backed-up files (paths, contents, modes, links): ${differences.length === 0 ? 'no differences' : differences.join('; ')}`
+      )
+      if (restored.conclusion !== 'success' || differences.length > 0) throw new Error('the restore did not give back the backed-up tree')
+    } finally {
+      await rm(restoreDir, { recursive: true, force: true })
+    }
+    console.log('\nDemo finished: in_progress -> success, then in_progress -> failed (cancelled), then restored with no differences.')
   } finally {
     await workspace.cleanup()
     await svc.end()
