@@ -9,7 +9,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024
     unit += 1
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`
 }
 
 export interface BackupReport {

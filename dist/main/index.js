@@ -95034,7 +95034,7 @@ function formatBytes(bytes) {
         value /= 1024;
         unit += 1;
     }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+    return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 /** A short table in the job summary, so the outcome is visible without opening the log. */
 async function writeSummary(title, report) {
