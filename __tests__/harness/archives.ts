@@ -4,7 +4,8 @@
  * so a test can say exactly what each header claims.
  */
 import zlib from 'node:zlib'
-import type { ArchiveEntry, EntryChunk } from '../../src/files.js'
+import type { ArchiveEntry } from '../../src/files.js'
+import type { EntryChunk } from '../../src/reader.js'
 import { tar } from '../../src/tar.js'
 
 const MTIME = new Date('2022-02-02T02:02:02Z')
