@@ -2,7 +2,8 @@
 // matches, `count` times at most; requests held by a `hang` proceed once it is lifted.
 
 export interface BaseFault {
-  mode: 'none' | 'reset' | 'status' | 'slow' | 'hang' | 'lose-answer'
+  /** The shared modes below; a server may add its own (the S3 stand-in's data faults). */
+  mode: 'none' | 'reset' | 'status' | 'slow' | 'hang' | 'lose-answer' | (string & {})
   /** How many matching requests are faulted (default: unlimited). */
   count?: number
 }

@@ -8,6 +8,10 @@
 //   - CompleteMultipartUpload validates parts (InvalidPart, InvalidPartOrder, EntityTooSmall)
 //     and returns S3's multipart ETag ("md5-of-part-md5s-N").
 //   - aws-chunked bodies (the SDK's flexible checksums, CRC trailer) are decoded, CRC32 verified.
+//   - S3 additional checksums: CreateMultipartUpload's x-amz-checksum-algorithm CRC32 (type FULL_OBJECT or
+//     COMPOSITE) is echoed and kept; each part's x-amz-checksum-crc32 and Content-MD5 are verified (400
+//     BadDigest); CompleteMultipartUpload checks the full-object CRC32 it is sent and keeps the object's;
+//     Head/GetObject with x-amz-checksum-mode: ENABLED return it with x-amz-checksum-type.
 //   - x-amz-tagging, x-amz-server-side-encryption(-aws-kms-key-id) on CreateMultipartUpload are
 //     kept: tags for GetObjectTagging, SSE headers on Head/GetObject, and with SSE-KMS part and
 //     object ETags that are not MD5 digests of the data, as on S3.
@@ -93,9 +97,19 @@ export type S3Op =
   | 'AbortMultipartUpload'
   | 'Other'
 
+/**
+ * Data faults, for the checks of the bytes: corrupt-part flips a byte of an UploadPart body before the
+ * store checks it; wrong-checksum makes Head/GetObject report another CRC32 than the object's;
+ * corrupt-object flips a byte of the stored object right after CompleteMultipartUpload (damage the
+ * store does not notice); no-checksums makes the store ignore S3's additional checksums (an older
+ * store); reject-checksums refuses every request carrying them with 400 InvalidArgument.
+ */
+export const DATA_FAULTS = ['corrupt-part', 'wrong-checksum', 'corrupt-object', 'no-checksums', 'reject-checksums'] as const
+export type DataFault = (typeof DATA_FAULTS)[number]
+
 export interface S3Fault {
   /** lose-answer: the request is carried out, then the connection is dropped instead of answering. */
-  mode: 'none' | 'status' | 'reset' | 'slow' | 'hang' | 'lose-answer'
+  mode: 'none' | 'status' | 'reset' | 'slow' | 'hang' | 'lose-answer' | DataFault
   /** Only requests of this operation (or these operations) are faulted; default all. */
   op?: S3Op | S3Op[]
   /** mode "status": HTTP status; 503 answers SlowDown, others InternalError-style XML. */
@@ -133,6 +147,20 @@ export interface S3Options {
 }
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
+const CHECKSUM_HEADERS = ['x-amz-checksum-algorithm', 'x-amz-checksum-type', 'x-amz-checksum-crc32', 'x-amz-sdk-checksum-algorithm']
+
+/** The CRC32 an object keeps (S3 additional checksums), next to its s3rver files. */
+interface StoredChecksum {
+  crc32: string
+  type: 'FULL_OBJECT' | 'COMPOSITE'
+}
+
+const crc32Buffer = (value: number): Buffer => {
+  const bytes = Buffer.alloc(4)
+  bytes.writeUInt32BE(value >>> 0)
+  return bytes
+}
+const crc32Base64 = (value: number): string => crc32Buffer(value).toString('base64')
 const UPLOAD_ID_RE = /^[0-9a-f]{1,64}$/i
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -438,6 +466,11 @@ export class S3Server {
     const fault = this.faults.take(f => f.op === undefined || (Array.isArray(f.op) ? f.op : [f.op]).includes(op))
     if (fault) this.stats.faulted += 1
     let bytesPerSec: number | undefined
+    const dataFault = fault && (DATA_FAULTS as readonly string[]).includes(fault.mode) ? (fault.mode as DataFault) : undefined
+    if (dataFault === 'reject-checksums' && CHECKSUM_HEADERS.some(name => name in ctx.headers)) {
+      await drain(ctx.req)
+      throw s3Error('InvalidArgument', 'x-amz-checksum-* headers are not supported by this store')
+    }
     if (fault) {
       switch (fault.mode) {
         case 'reset':
@@ -478,14 +511,23 @@ export class S3Server {
       throw err
     }
 
-    await this.dispatch(ctx, next, op, target, bytesPerSec)
+    // An older store: it never looks at the checksum headers (they were signed, so only now).
+    if (dataFault === 'no-checksums') for (const name of CHECKSUM_HEADERS) delete ctx.headers[name]
+    await this.dispatch(ctx, next, op, target, bytesPerSec, dataFault)
     if (fault?.mode === 'lose-answer') {
       ctx.respond = false
       ctx.req.socket.destroy()
     }
   }
 
-  private async dispatch(ctx: KoaContext, next: Next, op: S3Op, target: Target, bytesPerSec: number | undefined): Promise<void> {
+  private async dispatch(
+    ctx: KoaContext,
+    next: Next,
+    op: S3Op,
+    target: Target,
+    bytesPerSec: number | undefined,
+    dataFault: DataFault | undefined
+  ): Promise<void> {
     const { bucket, key } = target
     switch (op) {
       case 'AbortMultipartUpload':
@@ -494,18 +536,30 @@ export class S3Server {
         return this.listUploads(ctx, bucket ?? '')
       case 'PutObject':
       case 'UploadPart':
-        return this.upload(ctx, next, op, bucket ?? '', key ?? '', bytesPerSec)
+        return this.upload(ctx, next, op, bucket ?? '', key ?? '', bytesPerSec, dataFault === 'corrupt-part')
       case 'CompleteMultipartUpload':
-        return this.complete(ctx, next, bucket ?? '', key ?? '')
-      case 'CreateMultipartUpload':
+        return this.complete(ctx, next, bucket ?? '', key ?? '', dataFault === 'corrupt-object')
+      case 'CreateMultipartUpload': {
         // S3 ignores a body here; decode-free pass-through is fine.
+        const algorithm = headerValue(ctx.headers, 'x-amz-checksum-algorithm')?.toUpperCase()
+        if (algorithm !== undefined && algorithm !== 'CRC32') {
+          await drain(ctx.req)
+          throw s3Error('InvalidRequest', `This stand-in only implements the CRC32 checksum algorithm, not ${algorithm}.`)
+        }
         await next()
         this.stats.creates += 1
+        if (algorithm && ctx.status === 200) {
+          // S3 confirms the checksum it will keep; s3rver keeps the request headers with the upload.
+          ctx.set('x-amz-checksum-algorithm', algorithm)
+          ctx.set('x-amz-checksum-type', headerValue(ctx.headers, 'x-amz-checksum-type')?.toUpperCase() ?? 'COMPOSITE')
+        }
         return
+      }
       case 'HeadObject':
       case 'GetObject':
         await next()
-        return this.addEncryptionHeaders(ctx, bucket ?? '', key ?? '')
+        await this.addEncryptionHeaders(ctx, bucket ?? '', key ?? '')
+        return this.addChecksumHeaders(ctx, bucket ?? '', key ?? '', dataFault === 'wrong-checksum')
       default:
         return next()
     }
@@ -547,7 +601,7 @@ export class S3Server {
     }
     if (ctx.method === 'POST' && ctx.path === '/__control/faults') {
       const body = JSON.parse((await readAll(ctx.req)).toString('utf8') || '{}') as S3Fault
-      if (!['none', 'status', 'reset', 'slow', 'hang', 'lose-answer'].includes(body.mode))
+      if (!['none', 'status', 'reset', 'slow', 'hang', 'lose-answer', ...DATA_FAULTS].includes(body.mode))
         return json(400, { message: `unknown fault mode: ${String(body.mode)}` })
       this.faults.set(body)
       return json(200, this.faults.current)
@@ -644,7 +698,8 @@ export class S3Server {
     op: 'PutObject' | 'UploadPart',
     bucket: string,
     key: string,
-    bytesPerSec?: number
+    bytesPerSec: number | undefined,
+    corrupt: boolean
   ): Promise<void> {
     await this.requireBucket(ctx, bucket)
     let partPath: string | undefined
@@ -683,9 +738,18 @@ export class S3Server {
       if (decoded !== undefined) headers['content-length'] = decoded
     }
     let crc = 0
+    const md5 = headerValue(headers, 'content-md5') === undefined ? undefined : createHash('md5')
+    let flipped = !corrupt
     const counter = new Transform({
       transform: (chunk: Buffer, _enc, cb) => {
+        if (!flipped && chunk.length > 0) {
+          // Damage in transit: one flipped bit, after the client computed its checksums.
+          chunk = Buffer.from(chunk)
+          chunk[0] = (chunk[0] ?? 0) ^ 0x01
+          flipped = true
+        }
         crc = zlib.crc32(chunk, crc)
+        md5?.update(chunk)
         this.addBytes(chunk.length)
         if (bytesPerSec && bytesPerSec > 0) setTimeout(() => cb(null, chunk), (chunk.length / bytesPerSec) * 1000)
         else cb(null, chunk)
@@ -699,19 +763,22 @@ export class S3Server {
     await next()
     if (ctx.status !== 200) return
 
+    const refuse = async (message: string): Promise<never> => {
+      if (partPath) await Promise.all([fs.rm(partPath, { force: true }), fs.rm(`${partPath}.md5`, { force: true })])
+      else await ctx.store.deleteObject(bucket, key)
+      throw s3Error('BadDigest', message)
+    }
+    const contentMd5 = headerValue(headers, 'content-md5')
+    if (md5 && contentMd5 !== md5.digest('base64')) await refuse('The Content-MD5 you specified did not match what we received.')
     // CRC32 from the header (single-shot body) or the aws-chunked trailer.
     const expected = headerValue(headers, 'x-amz-checksum-crc32') ?? decoder?.trailers.get('x-amz-checksum-crc32')
+    const checksumFile = ctx.store.getResourcePath(bucket, key, 'object.checksum.json')
     if (expected !== undefined) {
-      const actual = Buffer.alloc(4)
-      actual.writeUInt32BE(crc >>> 0)
-      if (actual.toString('base64') !== expected) {
-        if (partPath) await Promise.all([fs.rm(partPath, { force: true }), fs.rm(`${partPath}.md5`, { force: true })])
-        else await ctx.store.deleteObject(bucket, key)
-        throw s3Error('BadDigest', 'The CRC32 you specified did not match the calculated checksum.')
-      }
+      if (crc32Base64(crc) !== expected) await refuse('The CRC32 you specified did not match the calculated checksum.')
       ctx.set('x-amz-checksum-crc32', expected)
       this.stats.checksummed += 1
-    }
+      if (!partPath) await fs.writeFile(checksumFile, JSON.stringify({ crc32: expected, type: 'FULL_OBJECT' } satisfies StoredChecksum))
+    } else if (!partPath) await fs.rm(checksumFile, { force: true })
     if (partPath && (await uploadHeaders(path.dirname(partPath)))['x-amz-server-side-encryption']?.startsWith('aws:kms')) {
       // S3 with SSE-KMS: the part's ETag is not the MD5 of its data.
       const etag = randomBytes(16).toString('hex')
@@ -753,8 +820,70 @@ export class S3Server {
     if (encryption.kmsKeyId) ctx.set('x-amz-server-side-encryption-aws-kms-key-id', encryption.kmsKeyId)
   }
 
-  /** CompleteMultipartUpload with S3's validations, If-None-Match and multipart ETag. */
-  private async complete(ctx: KoaContext, next: Next, bucket: string, key: string): Promise<void> {
+  /** Head/GetObject with x-amz-checksum-mode: ENABLED: the CRC32 the object keeps, and its type. */
+  private async addChecksumHeaders(ctx: KoaContext, bucket: string, key: string, wrong: boolean): Promise<void> {
+    if (ctx.status !== 200 || headerValue(ctx.headers, 'x-amz-checksum-mode')?.toUpperCase() !== 'ENABLED') return
+    const file = ctx.store.getResourcePath(bucket, key, 'object.checksum.json')
+    const stored = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as StoredChecksum | null
+    if (!stored) return
+    const [value = '', parts] = stored.crc32.split('-')
+    const reported = wrong ? crc32Base64(Buffer.from(value, 'base64').readUInt32BE() ^ 0x80) + (parts ? `-${parts}` : '') : stored.crc32
+    ctx.set('x-amz-checksum-crc32', reported)
+    ctx.set('x-amz-checksum-type', stored.type)
+  }
+
+  /** The CRC32 of each part file of an open upload, in the order given, and of all of them as one object. */
+  private async partCrc32s(dir: string, partNumbers: number[]): Promise<{ parts: number[]; full: number }> {
+    const parts: number[] = []
+    let full = 0
+    for (const number of partNumbers) {
+      let crc = 0
+      for await (const chunk of (await fs.open(path.join(dir, String(number)))).createReadStream()) {
+        crc = zlib.crc32(chunk as Buffer, crc)
+        full = zlib.crc32(chunk as Buffer, full)
+      }
+      parts.push(crc)
+    }
+    return { parts, full }
+  }
+
+  /**
+   * The CRC32 a completed object keeps, when its upload was created with a checksum algorithm. As S3:
+   * the parts' CRC32s listed must match (InvalidPart) and a full-object CRC32 sent must be the object's
+   * (BadDigest); either leaves the upload open.
+   */
+  private async completionChecksum(
+    ctx: KoaContext,
+    dir: string,
+    parts: Array<{ num: number; crc32: string | undefined }>,
+    created: Record<string, string | undefined>
+  ): Promise<StoredChecksum | undefined> {
+    if (created['x-amz-checksum-algorithm']?.toUpperCase() !== 'CRC32') return undefined
+    const computed = await this.partCrc32s(
+      dir,
+      parts.map(part => part.num)
+    )
+    for (const [index, part] of parts.entries()) {
+      if (part.crc32 !== undefined && part.crc32 !== crc32Base64(computed.parts[index] ?? 0)) {
+        throw s3Error('InvalidPart', 'One or more of the specified parts could not be found or its checksum does not match.', {
+          UploadId: String(ctx.query['uploadId']),
+          PartNumber: part.num
+        })
+      }
+    }
+    const stored: StoredChecksum =
+      created['x-amz-checksum-type']?.toUpperCase() === 'FULL_OBJECT'
+        ? { crc32: crc32Base64(computed.full), type: 'FULL_OBJECT' }
+        : { crc32: `${crc32Base64(zlib.crc32(Buffer.concat(computed.parts.map(crc32Buffer))))}-${parts.length}`, type: 'COMPOSITE' }
+    const sent = headerValue(ctx.headers, 'x-amz-checksum-crc32')
+    if (sent !== undefined && sent !== stored.crc32) {
+      throw s3Error('BadDigest', `The ${stored.type} CRC32 checksum you specified did not match the calculated checksum.`)
+    }
+    return stored
+  }
+
+  /** CompleteMultipartUpload with S3's validations, If-None-Match, multipart ETag and checksums. */
+  private async complete(ctx: KoaContext, next: Next, bucket: string, key: string, corruptAfter: boolean): Promise<void> {
     await this.requireBucket(ctx, bucket)
     const dir = await this.openUpload(ctx, bucket, key)
     const xml = (await readAll(ctx.req)).toString('utf8')
@@ -765,7 +894,8 @@ export class S3Server {
       const inner = m[1] ?? ''
       const num = Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(inner)?.[1])
       const etag = (/<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1] ?? '').replace(/&quot;|&#34;|"/g, '').trim()
-      return { num, etag }
+      const crc32 = /<ChecksumCRC32>\s*([^<\s]+)\s*<\/ChecksumCRC32>/.exec(inner)?.[1]
+      return { num, etag, crc32 }
     })
     if (parts.length === 0) {
       throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.')
@@ -803,12 +933,25 @@ export class S3Server {
     const etag = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`
 
     const created = await uploadHeaders(dir) // s3rver deletes the upload on completion
+    const checksum = await this.completionChecksum(ctx, dir, parts, created)
     ctx.req = Readable.from([Buffer.from(xml)]) as unknown as IncomingMessage // replay the body for s3rver
     await next()
     if (ctx.status !== 200) return
     await this.keepCreateOptions(ctx.store, bucket, key, created)
     // S3's multipart ETag, both in the stored metadata (Head/Get) and in the response.
     await fs.writeFile(ctx.store.getResourcePath(bucket, key, 'object.md5'), etag)
+    const checksumFile = ctx.store.getResourcePath(bucket, key, 'object.checksum.json')
+    if (checksum) await fs.writeFile(checksumFile, JSON.stringify(checksum))
+    else await fs.rm(checksumFile, { force: true })
+    if (corruptAfter) {
+      // Damage the store does not notice: its checksum and ETag still describe the original bytes.
+      const file = await fs.open(ctx.store.getResourcePath(bucket, key, 'object'), 'r+')
+      const byte = Buffer.alloc(1)
+      await file.read(byte, 0, 1, 0)
+      byte[0] = (byte[0] ?? 0) ^ 0x01
+      await file.write(byte, 0, 1, 0)
+      await file.close()
+    }
     if (typeof ctx.body === 'string') ctx.body = ctx.body.replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>&quot;${etag}&quot;</ETag>`)
     this.stats.completes += 1
   }
