@@ -1,6 +1,7 @@
 // Upgrading a database that already has rows from an earlier setup: 008 backfills finished_at
 // for finished rows, refuses rows that break the state machine's rules (so the README's query
-// finds them first), and every migration can be applied twice.
+// finds them first), 009's sha256 arrives only with the move to success, and every migration can
+// be applied twice.
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -23,7 +24,7 @@ after(async () => {
 })
 
 const dir = path.join(ACTION_DIR, 'supabase', 'migrations')
-const [first, second] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
+const [first, second, third] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
 const apply = async (name: string | undefined) => db.query(await readFile(path.join(dir, name ?? ''), 'utf8'))
 
 it('008 gives rows finished before it a finish time, and applying both twice changes nothing', async () => {
@@ -56,4 +57,45 @@ it("a row that breaks the rules (success without s3_key, the seeds' bug) stops 0
     `update backup_history set status = 'failed', error_text = 'Recorded as success without an s3_key.' where coalesce(s3_key, '') = ''`
   )
   await apply(second)
+})
+
+it('009: sha256 is 64 lowercase hex digits, set only by the move to success, and never changed after', async () => {
+  await db.query('drop table backup_history cascade')
+  await apply(first)
+  await apply(second)
+  await db.query(`insert into backup_history (dispatch_id, status, s3_key, size_bytes, finished_at)
+                  values (gen_random_uuid(), 'success', 'backups/before-009.zip', 10, now())`)
+  await apply(third)
+  await apply(third)
+  const insert = async () =>
+    (await db.query<{ id: string }>(`insert into backup_history (dispatch_id) values (gen_random_uuid()) returning id`)).rows[0]?.id
+  const succeed = (id: string | undefined, sha256: string) =>
+    db.query(
+      `update backup_history set status = 'success', s3_key = 'k.zip', size_bytes = 1, finished_at = now(), sha256 = $2 where id = $1`,
+      [id, sha256]
+    )
+  const hash = 'ab'.repeat(32)
+
+  const id = await insert()
+  await assert.rejects(
+    db.query(`update backup_history set sha256 = $2 where id = $1`, [id, hash]),
+    /only set when the row moves to success/
+  )
+  await assert.rejects(
+    db.query(`update backup_history set status = 'failed', error_text = 'x', finished_at = now(), sha256 = $2 where id = $1`, [id, hash]),
+    /only set when the row moves to success/
+  )
+  await assert.rejects(succeed(id, hash.toUpperCase()), /backup_history_sha256_check/)
+  await assert.rejects(succeed(id, hash.slice(1)), /backup_history_sha256_check/)
+  await succeed(id, hash)
+  await assert.rejects(db.query(`update backup_history set sha256 = $2 where id = $1`, [id, 'cd'.repeat(32)]), /already success/)
+  await assert.rejects(
+    db.query(`insert into backup_history (dispatch_id, sha256) values (gen_random_uuid(), $1)`, [hash]),
+    /backup_history_sha256_check/
+  )
+  const rows = await db.query<{ sha256: string | null }>('select sha256 from backup_history order by s3_key')
+  assert.deepEqual(
+    rows.rows.map(row => row.sha256),
+    [null, hash]
+  )
 })

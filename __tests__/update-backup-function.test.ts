@@ -180,6 +180,24 @@ describe('a failed backup', () => {
     })
   }
 
+  it("a success with the archive's sha256 stores it; a malformed one fails the row with that said", async () => {
+    const hashed = await insertRow(svc)
+    const hash = 'ab'.repeat(32)
+    const answer = await call(success(hashed, { sha256: hash }))
+    assert.equal(answer.status, 200, answer.body.error)
+    assert.equal((await readRow(svc, hashed.id)).sha256, hash)
+    assert.equal((await call(success(hashed, { sha256: hash }))).body.updated, false, 'the same report again is a retry')
+    assert.equal((await call(success(hashed, { sha256: 'cd'.repeat(32) }))).status, 409)
+
+    const malformed = await insertRow(svc)
+    const refused = await call(success(malformed, { sha256: hash.toUpperCase() }))
+    assert.equal(refused.status, 400)
+    assert.equal(refused.body.code, 'invalid_result')
+    const failedRow = await readRow(svc, malformed.id)
+    assert.equal(failedRow.status, 'failed')
+    assert.match(failedRow.error_text ?? '', /'sha256' that is not the archive's SHA-256 as 64 lowercase hex digits/)
+  })
+
   it('a failure report without error_text fails the row with that said', async () => {
     const row = await insertRow(svc)
     const answer = await call({ ...failed(row), error_text: ' ' })
@@ -294,6 +312,7 @@ describe('requests it refuses, writing nothing', () => {
       [success(row, { status: 'done' }), /'status' must be 'success' or 'failed'/],
       [success(row, { error_text: 'x' }), /carries 's3_key' and 'size_bytes', not 'error_text'/],
       [{ ...failed(row), s3_key: 'k' }, /carries 'error_text', not 's3_key'/],
+      [{ ...failed(row), sha256: 'ab'.repeat(32) }, /carries 'error_text', not 's3_key', 'size_bytes' or 'sha256'/],
       [{ action: 'delete', backup_id: row.id }, /'action' must be one of lookup, create, claim, finalize/]
     ]
     for (const [body, message, raw] of cases) {

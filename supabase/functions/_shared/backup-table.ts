@@ -15,6 +15,8 @@ export interface BackupRow {
   error_text: string | null
   created_at: string
   finished_at: string | null
+  /** The archive's SHA-256 (migration 009), set with the move to success. */
+  sha256?: string | null
 }
 
 export interface TableConfig {

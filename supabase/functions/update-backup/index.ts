@@ -14,12 +14,12 @@
 //   {action: 'create',   dispatch_id?, workflow_run_id}                   201 {backup, created: true}
 //   {action: 'claim',    backup_id | dispatch_id, workflow_run_id}        200 {backup, updated} (only an unclaimed row, or ours)
 //   {action: 'finalize', backup_id | dispatch_id, workflow_run_id,
-//      status: 'success' (default), s3_key, size_bytes | status: 'failed', error_text}
+//      status: 'success' (default), s3_key, size_bytes, sha256? | status: 'failed', error_text}
 //                                                                        200 {backup, updated}
 // Errors are {error, code[, backup]}: 400 bad request, 401 bad key (invalid_api_key), 404 no such row (row_not_found), 405 not POST,
 // 409 the row is finished with another result (or several rows share the dispatch_id),
 // 413 body too large, 500 misconfigured, 503 database unavailable (retry).
-import { BackupTable, readTableConfig, type TableConfig, type Target } from '../_shared/backup-table.ts'
+import { BackupTable, readTableConfig, UpstreamError, type TableConfig, type Target } from '../_shared/backup-table.ts'
 import { bearerToken, cleanErrorText, clip, constantTimeEqual, errorResponse, HttpError, json } from '../_shared/http.ts'
 
 interface Config extends TableConfig {
@@ -27,7 +27,10 @@ interface Config extends TableConfig {
 }
 
 /** What a finalize request reports; `invalid` says why a reported success cannot be recorded. */
-type Result = { status: 'success'; s3Key: string; sizeBytes: number } | { status: 'failed'; errorText: string } | { invalid: string }
+type Result =
+  | { status: 'success'; s3Key: string; sizeBytes: number; sha256: string | undefined }
+  | { status: 'failed'; errorText: string }
+  | { invalid: string }
 
 type Call =
   | { action: 'lookup'; target: Target }
@@ -40,8 +43,10 @@ const FIELDS: Record<Call['action'], string[]> = {
   lookup: ['backup_id', 'dispatch_id'],
   create: ['dispatch_id', 'workflow_run_id'],
   claim: ['backup_id', 'dispatch_id', 'workflow_run_id'],
-  finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'status', 's3_key', 'size_bytes', 'error_text']
+  finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'status', 's3_key', 'size_bytes', 'sha256', 'error_text']
 }
+/** The archive's SHA-256 as the table's check (migration 009) takes it. */
+const SHA256_HEX = /^[0-9a-f]{64}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const RUN_ID = /^[\x21-\x7e]{1,100}$/
 const MIN_API_KEY_LENGTH = 32
@@ -155,8 +160,8 @@ function parseRunId(value: unknown): string {
 function parseResult(body: Record<string, unknown>): Result {
   const status = body.status ?? 'success'
   if (status === 'failed') {
-    if (body.s3_key !== undefined || body.size_bytes !== undefined)
-      throw badRequest("A 'failed' report carries 'error_text', not 's3_key' or 'size_bytes'.")
+    if (body.s3_key !== undefined || body.size_bytes !== undefined || body.sha256 !== undefined)
+      throw badRequest("A 'failed' report carries 'error_text', not 's3_key', 'size_bytes' or 'sha256'.")
     const errorText = typeof body.error_text === 'string' ? body.error_text.trim() : ''
     if (!errorText) return { invalid: "The backup workflow reported a failure without 'error_text'." }
     return { status: 'failed', errorText }
@@ -171,7 +176,11 @@ function parseResult(body: Record<string, unknown>): Result {
   if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
     return { invalid: "The backup workflow reported success without a valid 'size_bytes' (a whole number of bytes)." }
   }
-  return { status: 'success', s3Key, sizeBytes }
+  // Optional (seed 000's body has none); when given, it must be what the table's check accepts.
+  if (body.sha256 !== undefined && (typeof body.sha256 !== 'string' || !SHA256_HEX.test(body.sha256))) {
+    return { invalid: "The backup workflow reported a 'sha256' that is not the archive's SHA-256 as 64 lowercase hex digits." }
+  }
+  return { status: 'success', s3Key, sizeBytes, sha256: body.sha256 as string | undefined }
 }
 
 async function perform(call: Call, config: Config): Promise<Response> {
@@ -228,12 +237,19 @@ async function finalize(db: BackupTable, target: Target, workflowRunId: string, 
           status: 'success',
           s3_key: result.s3Key,
           size_bytes: result.sizeBytes,
+          ...(result.sha256 === undefined ? {} : { sha256: result.sha256 }),
           error_text: null,
           finished_at: now,
           workflow_run_id: workflowRunId
         }
       : { status: 'failed', error_text: cleanErrorText(result.errorText, secrets), finished_at: now, workflow_run_id: workflowRunId }
-  const [written] = await db.updateIfInProgress(id, patch)
+  const [written] = await db.updateIfInProgress(id, patch).catch(error => {
+    // A table that predates migration 009 has no sha256 column: the success is recorded without it.
+    if (!(error instanceof UpstreamError) || !('sha256' in patch) || !/sha256/.test(error.message)) throw error
+    console.warn('update-backup: the table has no sha256 column; apply supabase/migrations/009_add_sha256_to_backup_history.sql')
+    const { sha256: _unrecorded, ...withoutSha256 } = patch
+    return db.updateIfInProgress(id, withoutSha256)
+  })
   if (written) return json(200, { backup: written, updated: true })
 
   // Nothing changed: the row was already finished. The same result again is a retry (200);
@@ -241,7 +257,10 @@ async function finalize(db: BackupTable, target: Target, workflowRunId: string, 
   const current = await db.get(id)
   const same =
     result.status === 'success'
-      ? current.status === 'success' && current.s3_key === result.s3Key && Number(current.size_bytes) === result.sizeBytes
+      ? current.status === 'success' &&
+        current.s3_key === result.s3Key &&
+        Number(current.size_bytes) === result.sizeBytes &&
+        (result.sha256 === undefined || (current.sha256 ?? result.sha256) === result.sha256)
       : current.status === 'failed'
   if (same) return json(200, { backup: current, updated: false })
   const recorded = current.status === 'success' ? `success with s3_key ${current.s3_key}` : current.status
