@@ -739,6 +739,8 @@ export class S3Server {
     }
     let crc = 0
     const md5 = headerValue(headers, 'content-md5') === undefined ? undefined : createHash('md5')
+    // A signed payload: S3 checks the body against the SHA-256 the signature covers.
+    const signedPayload = /^[0-9a-f]{64}$/.test(headerValue(headers, 'x-amz-content-sha256') ?? '') ? createHash('sha256') : undefined
     let flipped = !corrupt
     const counter = new Transform({
       transform: (chunk: Buffer, _enc, cb) => {
@@ -750,6 +752,7 @@ export class S3Server {
         }
         crc = zlib.crc32(chunk, crc)
         md5?.update(chunk)
+        signedPayload?.update(chunk)
         this.addBytes(chunk.length)
         if (bytesPerSec && bytesPerSec > 0) setTimeout(() => cb(null, chunk), (chunk.length / bytesPerSec) * 1000)
         else cb(null, chunk)
@@ -763,18 +766,23 @@ export class S3Server {
     await next()
     if (ctx.status !== 200) return
 
-    const refuse = async (message: string): Promise<never> => {
+    const refuse = async (message: string, code = 'BadDigest'): Promise<never> => {
       if (partPath) await Promise.all([fs.rm(partPath, { force: true }), fs.rm(`${partPath}.md5`, { force: true })])
       else await ctx.store.deleteObject(bucket, key)
-      throw s3Error('BadDigest', message)
+      throw s3Error(code, message, {}, 400)
     }
+    // CRC32 from the header (single-shot body) or the aws-chunked trailer; then Content-MD5 and the
+    // signed payload's SHA-256, which S3 checks too.
+    const expected = headerValue(headers, 'x-amz-checksum-crc32') ?? decoder?.trailers.get('x-amz-checksum-crc32')
+    if (expected !== undefined && crc32Base64(crc) !== expected)
+      await refuse('The CRC32 you specified did not match the calculated checksum.')
     const contentMd5 = headerValue(headers, 'content-md5')
     if (md5 && contentMd5 !== md5.digest('base64')) await refuse('The Content-MD5 you specified did not match what we received.')
-    // CRC32 from the header (single-shot body) or the aws-chunked trailer.
-    const expected = headerValue(headers, 'x-amz-checksum-crc32') ?? decoder?.trailers.get('x-amz-checksum-crc32')
+    if (signedPayload && signedPayload.digest('hex') !== headerValue(headers, 'x-amz-content-sha256')) {
+      await refuse("The provided 'x-amz-content-sha256' header does not match what was computed.", 'XAmzContentSHA256Mismatch')
+    }
     const checksumFile = ctx.store.getResourcePath(bucket, key, 'object.checksum.json')
     if (expected !== undefined) {
-      if (crc32Base64(crc) !== expected) await refuse('The CRC32 you specified did not match the calculated checksum.')
       ctx.set('x-amz-checksum-crc32', expected)
       this.stats.checksummed += 1
       if (!partPath) await fs.writeFile(checksumFile, JSON.stringify({ crc32: expected, type: 'FULL_OBJECT' } satisfies StoredChecksum))
