@@ -162,6 +162,12 @@ const cases: Case[] = [
     row: 'failed'
   },
   {
+    title: 'verify unknown',
+    inputs: () => ({ verify: 'md5' }),
+    message: /Input 'verify': must be one of checksum, download, none, got 'md5'/,
+    row: 'failed'
+  },
+  {
     title: 'format unknown',
     inputs: () => ({ format: 'rar' }),
     message: /Input 'format': must be one of zip, tar.gz, tar.zst, tar, got 'rar'/,

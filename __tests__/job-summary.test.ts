@@ -33,6 +33,7 @@ it('a success: status, dispatch id, key, size, sha256, files, duration, throughp
     'Key',
     'Size',
     'SHA-256',
+    'Verified',
     'Files',
     'Read',
     'Duration',
@@ -44,6 +45,7 @@ it('a success: status, dispatch id, key, size, sha256, files, duration, throughp
   assert.equal(table.Key, `s3://${bucket}/${job.main.outputs['s3-key']}`)
   assert.equal(table.Size, `${size} B (${size} bytes)`)
   assert.equal(table['SHA-256'], job.main.outputs.sha256)
+  assert.match(table.Verified ?? '', /^checksum: size \d+ bytes, ETag, CRC32$/)
   assert.equal(table.Files, '3')
   assert.match(table.Duration ?? '', /^\d+\.\d s$/)
   assert.match(table.Throughput ?? '', /^\d+(\.\d)? (B|KiB|MiB|GiB)\/s$/)

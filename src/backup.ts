@@ -10,9 +10,10 @@ import { isTransient, openLedger, ownedByAnotherRun, type BackupRow, type ClaimR
 import type { RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
-import { confirmObject, createS3Client, keyIsTaken, objectUrl } from './store.js'
+import { createS3Client, keyIsTaken, objectUrl, usesTls } from './store.js'
 import { formatBytes, writeSummary } from './summary.js'
-import { uploadStream } from './upload.js'
+import { uploadStream, type UploadIntegrity } from './upload.js'
+import { verifyUploaded } from './verify.js'
 
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY: RetryPolicy = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 }
@@ -126,7 +127,8 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
             key,
             contentType: CONTENT_TYPES[inputs.format],
             metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
-            storage: inputs.storage
+            storage: inputs.storage,
+            integrity: uploadIntegrity(inputs)
           },
           archive.stream,
           signal,
@@ -142,8 +144,13 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
                 phase: 'completing',
                 archiveBytes: expected.size,
                 expectedEtag: expected.etags.join(' '),
+                expectedCrc32: expected.crc32s.join(' '),
                 sha256: expected.sha256
-              })
+              }),
+            onChecksumsRefused: reason =>
+              core.warning(
+                `The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`
+              )
           }
         )
         core.info(
@@ -157,13 +164,23 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     const uploadMs = Date.now() - uploadStart
 
     state.save({ phase: 'verifying', uploadId: '' })
-    await confirmObject(client, inputs.bucket, key, upload.expected, MAIN_RETRY)
+    const report = await verifyUploaded(
+      client,
+      inputs.bucket,
+      key,
+      { ...upload.expected, sha256: upload.sha256 },
+      inputs.verify,
+      MAIN_RETRY,
+      signal
+    )
+    if (report.storeChecksumMissing) core.info('The store keeps no CRC32 checksum of the object (it ignores S3 additional checksums).')
+    core.info(report.summary)
     verified = true
     core.setOutput(Output.SizeBytes, String(upload.size))
     core.setOutput(Output.Sha256, upload.sha256)
 
     state.save({ phase: 'recording' })
-    const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size })
+    const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 })
     state.save({ phase: 'finalized', finalStatus: written.row.status })
     core.setOutput(Output.Status, written.row.status)
     await writeSummary('Backup', {
@@ -173,6 +190,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       location: where,
       sizeBytes: upload.size,
       sha256: upload.sha256,
+      verification: report.checks,
       files,
       bytesRead: archive.progress.bytesRead,
       format: inputs.format,
@@ -196,6 +214,12 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files, reason: message })
     throw new Error(message, { cause: error })
   }
+}
+
+/** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
+function uploadIntegrity(inputs: BackupInputs): UploadIntegrity {
+  const checked = inputs.verify !== 'none'
+  return { checksums: checked, md5: checked, signedPayload: !usesTls(inputs) }
 }
 
 /** Marks the row failed; if the database cannot be reached now, post will retry from state. */

@@ -6,11 +6,14 @@ import { openLedger, type BackupRow, type Ledger, type Outcome } from './ledger.
 import { retry, type RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type RunState, type StateStore } from './state.js'
-import { abortUploadRetrying, confirmObject, createS3Client, isTransientStoreError, objectUrl, openUploads } from './store.js'
+import { abortUploadRetrying, createS3Client, isTransientStoreError, objectUrl, openUploads } from './store.js'
 import { writeSummary } from './summary.js'
+import { verifyUploaded } from './verify.js'
 
 /** post retries the database, and the store, for up to a minute each: well inside the runner's ~5 min cancel budget. */
 const POST_RETRY: RetryPolicy = { budgetMs: 50_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
+/** verify: download reads the object back within this, so post still ends inside the cancel budget. */
+const POST_DOWNLOAD_BUDGET_MS = 180_000
 
 /**
  * post: from the saved state alone, finishes whatever main left open. Aborts an unfinished
@@ -55,7 +58,7 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
     rowId = row.id
   }
 
-  const outcome = await decideOutcome(read, saved)
+  const { outcome, verification } = await decideOutcome(read, saved)
   try {
     const result = await ledger.finalize(rowId, outcome)
     const status = result.row.status
@@ -72,6 +75,7 @@ export async function runPost(read: InputReader, context: RunContext, state: Sta
       location: saved.bucket && saved.key ? objectUrl(saved.bucket, saved.key) : undefined,
       sizeBytes: result.row.size_bytes ?? undefined,
       sha256: status === 'success' ? saved.sha256 : undefined,
+      verification: result.written && status === 'success' ? verification : undefined,
       reason: result.row.error_text ?? undefined
     })
     if (status === 'failed') {
@@ -103,28 +107,44 @@ async function locateUnclaimed(ledger: Ledger, dispatchId: string): Promise<Back
 }
 
 /** success only for an object that is complete and matches what main uploaded; else failed with why. */
-async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promise<Outcome> {
+async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promise<{ outcome: Outcome; verification?: string }> {
   const reason = saved.failure ?? describeStop(saved)
   const { bucket, key } = saved
-  if (!bucket || !key) return { status: 'failed', errorText: reason }
+  if (!bucket || !key) return { outcome: { status: 'failed', errorText: reason } }
 
   let client
+  let inputs
   try {
-    client = createS3Client(parseBackupInputs(read))
+    inputs = parseBackupInputs(read)
+    client = createS3Client(inputs)
   } catch (error) {
-    return { status: 'failed', errorText: `${reason} The post step could not reach the store to clean up: ${messageOf(error)}` }
+    return {
+      outcome: { status: 'failed', errorText: `${reason} The post step could not reach the store to clean up: ${messageOf(error)}` }
+    }
   }
   const objectMayBeComplete = saved.phase === 'completing' || saved.phase === 'verifying' || saved.phase === 'recording'
   let unconfirmed = ''
-  if (objectMayBeComplete && saved.archiveBytes !== undefined && saved.expectedEtag) {
+  if (objectMayBeComplete && saved.archiveBytes !== undefined && saved.sha256) {
+    const expected = {
+      size: saved.archiveBytes,
+      sha256: saved.sha256,
+      etags: saved.expectedEtag?.split(' ') ?? [],
+      crc32s: saved.expectedCrc32?.split(' ') ?? []
+    }
+    const deadline = AbortSignal.timeout(POST_DOWNLOAD_BUDGET_MS)
     try {
-      await confirmObject(client, bucket, key, { size: saved.archiveBytes, etags: saved.expectedEtag.split(' ') }, POST_RETRY)
-      core.info(`${objectUrl(bucket, key)} is complete and verified.`)
-      return { status: 'success', s3Key: key, sizeBytes: saved.archiveBytes }
+      const report = await verifyUploaded(client, bucket, key, expected, inputs.verify, POST_RETRY, deadline)
+      core.info(`${report.summary} The object is complete.`)
+      return {
+        outcome: { status: 'success', s3Key: key, sizeBytes: saved.archiveBytes, sha256: saved.sha256 },
+        verification: report.checks
+      }
     } catch (error) {
       core.info(`The object is not complete: ${messageOf(error)}`)
       // The store never answered: the object may be complete, and the row must say where it was left.
-      if (!(error instanceof VerificationError)) unconfirmed = ` ${messageOf(error)}`
+      if (deadline.aborted) {
+        unconfirmed = ` Reading ${objectUrl(bucket, key)} back (verify: download) did not finish within the post step's ${POST_DOWNLOAD_BUDGET_MS / 60_000} minutes; it was left in the store as it is.`
+      } else if (!(error instanceof VerificationError)) unconfirmed = ` ${messageOf(error)}`
     }
   }
   try {
@@ -132,11 +152,13 @@ async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promi
   } catch (error) {
     core.warning(`Could not abort the unfinished upload: ${messageOf(error)}`)
     return {
-      status: 'failed',
-      errorText: `${reason}${unconfirmed} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
+      outcome: {
+        status: 'failed',
+        errorText: `${reason}${unconfirmed} The unfinished upload could not be aborted (${messageOf(error)}); add a lifecycle rule that aborts incomplete multipart uploads.`
+      }
     }
   }
-  return { status: 'failed', errorText: `${reason}${unconfirmed}` }
+  return { outcome: { status: 'failed', errorText: `${reason}${unconfirmed}` } }
 }
 
 /** Aborts the saved upload, and any upload of our key that main started but had no time to save. */

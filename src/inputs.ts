@@ -21,6 +21,7 @@ export const Input = {
   Sse: 'sse',
   SseKmsKeyId: 'sse-kms-key-id',
   Tags: 'tags',
+  Verify: 'verify',
   SupabaseUrl: 'supabase-url',
   SupabaseKey: 'supabase-key',
   Table: 'table',
@@ -54,6 +55,14 @@ export const COMPRESSION_LEVELS: Record<ArchiveFormat, { min: number; max: numbe
   'tar.zst': { min: 1, max: 19, default: 3 },
   tar: undefined
 }
+
+/**
+ * How the object is checked before the row says success. checksum: size, multipart ETag and the
+ * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
+ * exists with the right size (no checksums are sent, for stores that refuse them).
+ */
+export const VERIFY_MODES = ['checksum', 'download', 'none'] as const
+export type VerifyMode = (typeof VERIFY_MODES)[number]
 
 export const DEFAULT_TABLE = 'backup_history'
 export const DEFAULT_UPDATE_FUNCTION = 'update-backup'
@@ -102,6 +111,7 @@ export interface BackupInputs {
   credentials: StoreCredentials | undefined
   /** How the object is stored: class, server-side encryption, tags. */
   storage: StorageOptions
+  verify: VerifyMode
 }
 
 export const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const
@@ -255,8 +265,13 @@ export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = pr
   if (keyProblem) problems.push({ input: Input.Key, message: keyProblem })
 
   const storage = parseStorageOptions(read, problems)
+  const rawVerify = read(Input.Verify) || 'checksum'
+  const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase())
+  if (!verify) {
+    problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` })
+  }
 
-  if (problems.length > 0 || !format) throw new InputError(problems)
+  if (problems.length > 0 || !format || !verify) throw new InputError(problems)
   return {
     patterns,
     includeHiddenFiles,
@@ -269,7 +284,8 @@ export function parseBackupInputs(read: InputReader, env: NodeJS.ProcessEnv = pr
     endpoint,
     forcePathStyle,
     credentials,
-    storage
+    storage,
+    verify
   }
 }
 

@@ -56,7 +56,15 @@ export class FunctionLedgerBackend implements LedgerBackend {
     const body = !('status' in patch)
       ? { action: 'claim', backup_id: id, workflow_run_id }
       : patch.status === 'success'
-        ? { action: 'finalize', backup_id: id, workflow_run_id, status: 'success', s3_key: patch.s3_key, size_bytes: patch.size_bytes }
+        ? {
+            action: 'finalize',
+            backup_id: id,
+            workflow_run_id,
+            status: 'success',
+            s3_key: patch.s3_key,
+            size_bytes: patch.size_bytes,
+            ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
+          }
         : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text }
     const answer = await this.call('update the row', body)
     // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.

@@ -19,14 +19,25 @@ export interface BackupRow {
   error_text: string | null
   created_at: string
   finished_at: string | null
+  /** SHA-256 of the archive (migration 009); absent from tables that predate it. */
+  sha256?: string | null
 }
 
 /** The only two ways a row may leave in_progress. */
-export type Outcome = { status: 'success'; s3Key: string; sizeBytes: number } | { status: 'failed'; errorText: string }
+export type Outcome = { status: 'success'; s3Key: string; sizeBytes: number; sha256: string } | { status: 'failed'; errorText: string }
 
 /** A terminal write: the columns the contract sets for success and for failed. */
 export type TerminalPatch =
-  | { status: 'success'; s3_key: string; size_bytes: number; finished_at: string; workflow_run_id: string; error_text: null }
+  | {
+      status: 'success'
+      s3_key: string
+      size_bytes: number
+      /** Left out only for a table (or an update-backup function) that predates migration 009. */
+      sha256?: string
+      finished_at: string
+      workflow_run_id: string
+      error_text: null
+    }
   | { status: 'failed'; error_text: string; finished_at: string; workflow_run_id: string }
 
 /** The writes there are: a claim (the run id, while the row stays in_progress) and the terminal moves. */
@@ -60,6 +71,9 @@ export interface InProgressSource {
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'] as const
 
+/** The sha256 column's check (migration 009). */
+export const SHA256_HEX = /^[0-9a-f]{64}$/
+
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
 export const MAX_ERROR_TEXT = 1000
 
@@ -75,10 +89,12 @@ export function terminalPatch(outcome: Outcome, workflowRunId: string, now: Date
     if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
       throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`)
     }
+    if (!SHA256_HEX.test(outcome.sha256)) throw new LedgerError(`Refusing to mark the row success with sha256 '${outcome.sha256}'.`)
     return {
       status: 'success',
       s3_key: outcome.s3Key,
       size_bytes: outcome.sizeBytes,
+      sha256: outcome.sha256,
       finished_at: now.toISOString(),
       workflow_run_id: workflowRunId,
       error_text: null
@@ -176,7 +192,19 @@ export class Ledger {
 
   /** Moves a row this run claimed to its terminal status. */
   async finalize(rowId: string, outcome: Outcome): Promise<FinalizeResult> {
-    return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId)
+    const patch = terminalPatch(outcome, this.workflowRunId, new Date())
+    try {
+      return await this.write(rowId, patch, this.workflowRunId)
+    } catch (error) {
+      // A verified backup is still recorded where the sha256 column (or the function's field) is
+      // missing: the hash is in the outputs and the job summary, and the log says what to apply.
+      if (patch.status !== 'success' || !(error instanceof LedgerError) || error.transient || !/sha256/.test(error.message)) throw error
+      this.onRetry(
+        `The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`
+      )
+      const { sha256: _unrecorded, ...withoutSha256 } = patch
+      return this.write(rowId, withoutSha256, this.workflowRunId)
+    }
   }
 
   /**

@@ -19,9 +19,12 @@ export interface RunState {
   uploadId: string
   /** Archive bytes handed to the store so far (parts sent, acknowledged or in flight). */
   bytesSent: number
-  /** Size, ETag and SHA-256 of the complete archive, known before CompleteMultipartUpload. */
+  /** Size, ETags, CRC32s and SHA-256 of the complete archive, known before CompleteMultipartUpload. */
   archiveBytes: number
+  /** ETag forms the store may report, space-separated; empty with verify: none. */
   expectedEtag: string
+  /** CRC32 forms (FULL_OBJECT, COMPOSITE) the store may report, space-separated; empty with verify: none. */
+  expectedCrc32: string
   sha256: string
   /** ISO time main started uploading: post only aborts uploads of this key initiated after it. */
   uploadStartedAt: string
@@ -46,6 +49,7 @@ const KEYS: { [K in keyof RunState]: string } = {
   bytesSent: 'SUPABASE_S3_BACKUP_BYTES_SENT',
   archiveBytes: 'SUPABASE_S3_BACKUP_ARCHIVE_BYTES',
   expectedEtag: 'SUPABASE_S3_BACKUP_EXPECTED_ETAG',
+  expectedCrc32: 'SUPABASE_S3_BACKUP_EXPECTED_CRC32',
   sha256: 'SUPABASE_S3_BACKUP_SHA256',
   uploadStartedAt: 'SUPABASE_S3_BACKUP_UPLOAD_STARTED_AT',
   interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
@@ -113,7 +117,7 @@ export function describeStop(saved: Partial<RunState>): string {
     case 'completing':
       return `${who} while completing the upload of ${formatBytes(saved.archiveBytes ?? 0)}, and the object could not be verified in the store; the unfinished upload was aborted.`
     case 'verifying':
-      return `${who} while verifying the uploaded object (${formatBytes(saved.archiveBytes ?? 0)}), and it does not match what was uploaded; it was left in the store as it is.`
+      return `${who} while verifying the uploaded object (${formatBytes(saved.archiveBytes ?? 0)}), and it could not be confirmed to match what was uploaded; it was left in the store as it is.`
     case 'recording':
     case 'finalized':
       return `${who} while recording the result.`

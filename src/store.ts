@@ -26,8 +26,17 @@ export function createS3Client(settings: StoreSettings): S3Client {
     forcePathStyle: settings.forcePathStyle,
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
     maxAttempts: 4,
+    // The upload computes its own checksums off the main thread (digests.ts): the SDK must not add a
+    // second one, nor re-hash downloads (the download check compares a SHA-256 of its own).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
   })
+}
+
+/** Whether requests to the store travel over TLS (AWS itself, or an https endpoint). */
+export function usesTls(settings: Pick<StoreSettings, 'endpoint'>): boolean {
+  return !settings.endpoint || settings.endpoint.startsWith('https:')
 }
 
 /** `s3://bucket/key`, for messages. */
@@ -42,15 +51,23 @@ export interface HeadResult {
   sse: string | undefined
   /** User metadata (`x-amz-meta-*`), keys lower-cased. */
   metadata: Record<string, string>
+  /** The object's CRC32 as the store reports it (with ChecksumMode), if it keeps one. */
+  crc32: string | undefined
 }
 
 export async function headObject(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadResult | undefined> {
   const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
   try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
       abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
     })
-    return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption, metadata: head.Metadata ?? {} }
+    return {
+      size: head.ContentLength ?? -1,
+      etag: head.ETag ?? '',
+      sse: head.ServerSideEncryption,
+      metadata: head.Metadata ?? {},
+      crc32: head.ChecksumCRC32
+    }
   } catch (error) {
     if (statusOf(error) === 404) return undefined
     if (signal?.aborted) throw signal.reason
@@ -102,11 +119,20 @@ export async function openUploads(
   }
 }
 
-/** What the store should report for the object we uploaded. */
+/** What the store should report for the object we uploaded. Empty lists: not checked (verify: none). */
 export interface ExpectedObject {
   size: number
   /** ETag forms we accept: S3's `md5(part md5s)-N`, and the whole object's MD5 that some stores return. */
   etags: string[]
+  /** CRC32 forms we accept: the FULL_OBJECT one we asked for, and the COMPOSITE one a store may keep instead. */
+  crc32s: string[]
+}
+
+/** What HeadObject confirmed besides the size. */
+export interface VerifiedObject {
+  head: HeadResult
+  /** matched: the store's CRC32 is ours; absent: the store keeps none (it ignores S3's additional checksums). */
+  checksum: 'matched' | 'absent' | 'unchecked'
 }
 
 /** The multipart ETag S3 computes: MD5 of the concatenated binary part MD5s, then `-<part count>`. */
@@ -115,10 +141,10 @@ export function multipartEtag(partMd5s: readonly Buffer[]): string {
 }
 
 /**
- * Confirms with HeadObject that the object at the key is the one we uploaded: same size, and
- * an ETag we computed where the store returns an MD5-style one.
+ * Confirms with HeadObject that the object at the key is the one we uploaded: same size, an ETag
+ * we computed where the store returns an MD5-style one, and our CRC32 where the store keeps one.
  */
-export async function verifyObject(client: S3Client, bucket: string, key: string, expected: ExpectedObject): Promise<HeadResult> {
+export async function verifyObject(client: S3Client, bucket: string, key: string, expected: ExpectedObject): Promise<VerifiedObject> {
   const head = await headObject(client, bucket, key)
   const where = objectUrl(bucket, key)
   if (!head) throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`)
@@ -129,12 +155,21 @@ export async function verifyObject(client: S3Client, bucket: string, key: string
   // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
   // not MD5 digests of the data although they look like one: only the size can be checked.
   const etagIsDigest = !head.sse?.startsWith('aws:kms')
-  if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
+  // Only forms we computed can be compared: the whole object's MD5 is skipped for stores that keep our CRC32.
+  const comparable = expected.etags.filter(form => form.includes('-') === etag.includes('-'))
+  if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && comparable.length > 0 && !comparable.includes(etag)) {
     throw new VerificationError(
-      `${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`
+      `${where} has ETag ${etag}, which does not match the uploaded archive (${comparable.join(' or ')}); the object is not the one this run uploaded.`
     )
   }
-  return head
+  if (expected.crc32s.length === 0) return { head, checksum: 'unchecked' }
+  if (!head.crc32) return { head, checksum: 'absent' }
+  if (!expected.crc32s.includes(head.crc32)) {
+    throw new VerificationError(
+      `${where} has CRC32 checksum ${head.crc32} in the store, but the uploaded archive's is ${expected.crc32s[0]}; the store holds other bytes than this run uploaded. Re-run the backup.`
+    )
+  }
+  return { head, checksum: 'matched' }
 }
 
 /**
@@ -147,9 +182,9 @@ export async function confirmObject(
   key: string,
   expected: ExpectedObject,
   policy: RetryPolicy
-): Promise<void> {
+): Promise<VerifiedObject> {
   try {
-    await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy)
+    return await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy)
   } catch (error) {
     if (!isTransientStoreError(error)) throw error
     throw new StoreError(
@@ -212,11 +247,23 @@ export function storeError(error: unknown, action: string): BackupError {
         `${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`,
         { cause: error }
       )
+    case 'BadDigest':
+    case 'XAmzContentSHA256Mismatch':
+      return new StoreError(
+        `${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`,
+        { cause: error }
+      )
     case 'CredentialsProviderError':
       return new StoreError(
         `${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`,
         { cause: error }
       )
+  }
+  if (rejectsChecksums(error)) {
+    return new StoreError(
+      `${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`,
+      { cause: error }
+    )
   }
   if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
     return new StoreError(
@@ -234,4 +281,12 @@ export function storeError(error: unknown, action: string): BackupError {
     `${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`,
     { cause: error }
   )
+}
+
+/** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
+export function rejectsChecksums(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name ?? ''
+  const status = statusOf(error)
+  const refusal = ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name) || status === 501
+  return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error))
 }

@@ -19,6 +19,8 @@ export interface BackupReport {
   location?: string | undefined
   sizeBytes?: number | undefined
   sha256?: string | undefined
+  /** What the object was checked against before success (the `verify` mode and its checks). */
+  verification?: string | undefined
   files?: number | undefined
   /** Bytes of file content read into the archive. */
   bytesRead?: number | undefined
@@ -39,6 +41,7 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Key', report.location ?? ''],
     ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
     ['SHA-256', report.sha256 ?? ''],
+    ['Verified', report.verification ?? ''],
     ['Files', report.files === undefined ? '' : String(report.files)],
     ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],

@@ -4,14 +4,16 @@ import {
   UploadPartCommand,
   type CompletedPart,
   type CreateMultipartUploadCommandInput,
+  type CreateMultipartUploadCommandOutput,
   type StorageClass,
   type S3Client
 } from '@aws-sdk/client-s3'
 import type { Readable } from 'node:stream'
-import { PartHasher } from './digests.js'
+import { compositeCrc32, crc32Base64 } from './checksums.js'
+import { PartHasher, type PartDigests } from './digests.js'
 import type { StorageOptions } from './inputs.js'
 import type { RetryPolicy } from './retry.js'
-import { abortUploadRetrying, multipartEtag, objectUrl, storeError, verifyObject, type ExpectedObject } from './store.js'
+import { abortUploadRetrying, multipartEtag, objectUrl, statusOf, storeError, verifyObject, type ExpectedObject } from './store.js'
 
 /**
  * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
@@ -39,6 +41,20 @@ export interface UploadTarget {
   contentType: string
   metadata: Record<string, string>
   storage: StorageOptions
+  integrity: UploadIntegrity
+}
+
+/** What each request carries so the store can check the bytes it receives. */
+export interface UploadIntegrity {
+  /** S3 additional checksums: CRC32 per part, and the FULL_OBJECT CRC32 at completion. */
+  checksums: boolean
+  /** Content-MD5 per part, and the ETags (multipart, whole MD5) to compare with HeadObject. */
+  md5: boolean
+  /**
+   * Sign each part's SHA-256 (computed on the worker) rather than UNSIGNED-PAYLOAD. Needed over
+   * plain http; over TLS, as the AWS CLI does, the transport and the checksums protect the bytes.
+   */
+  signedPayload: boolean
 }
 
 export interface UploadHooks {
@@ -52,6 +68,8 @@ export interface UploadHooks {
   onProgress(bytesUploaded: number, parts: number): void
   /** Called with what the object must look like, before CompleteMultipartUpload is sent. */
   onBeforeComplete(expected: ExpectedObject & { sha256: string }): void
+  /** Called when the store refused the upload with S3's additional checksums, which then goes on without them. */
+  onChecksumsRefused(reason: string): void
 }
 
 export interface UploadResult {
@@ -86,21 +104,40 @@ export async function uploadStream(
   hooks: UploadHooks
 ): Promise<UploadResult> {
   const where = objectUrl(target.bucket, target.key)
+  const { integrity } = target
   let uploadId: string
+  let checksums = integrity.checksums
+  let storeKeepsChecksums = false
   try {
     // Not aborted by a cancel: a store that already received the request creates the upload
     // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
-    const created = await client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: target.bucket,
-        Key: target.key,
-        ContentType: target.contentType,
-        Metadata: target.metadata,
-        ...storageParameters(target.storage)
-      })
-    )
+    const create = (withChecksums: boolean): Promise<CreateMultipartUploadCommandOutput> =>
+      client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          ContentType: target.contentType,
+          Metadata: target.metadata,
+          ...storageParameters(target.storage),
+          ...(withChecksums ? { ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' } : {})
+        })
+      )
+    let created: CreateMultipartUploadCommandOutput
+    try {
+      created = await create(checksums)
+    } catch (error) {
+      // A store without S3's additional checksums (older MinIO, Ceph...) may refuse them outright:
+      // the upload then goes on as before them, checked by size and ETag.
+      if (!checksums || signal.aborted || !refusesCreateParameters(error)) throw error
+      hooks.onChecksumsRefused(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+      checksums = false
+      created = await create(false)
+    }
     if (!created.UploadId) throw new Error('the store returned no UploadId')
     uploadId = created.UploadId
+    // S3 and MinIO confirm the algorithm: they will keep the object's CRC32, which covers what the
+    // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
+    storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32'
   } catch (error) {
     body.destroy()
     throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`)
@@ -110,10 +147,16 @@ export async function uploadStream(
   // Stops parts in flight when one fails, as well as when the run is cancelled.
   const stop = new AbortController()
   const requestSignal = AbortSignal.any([signal, stop.signal])
-  const hasher = new PartHasher()
+  const hasher = new PartHasher({
+    partMd5: integrity.md5,
+    wholeMd5: integrity.md5 && !storeKeepsChecksums,
+    partSha256: integrity.signedPayload
+  })
   // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
   const spare: Buffer[] = []
   const completed: CompletedPart[] = []
+  const partMd5s: Buffer[] = []
+  const partCrc32s: number[] = []
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
   let size = 0
@@ -121,17 +164,29 @@ export async function uploadStream(
   let completion: UploadResult | undefined
 
   const sendPart = (partNumber: number, data: Buffer): Promise<void> => {
-    const hashed = hasher.add(data)
-    const uploaded = client
-      .send(new UploadPartCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, PartNumber: partNumber, Body: data }), {
-        abortSignal: requestSignal
+    // The part goes out with its digests, so it is hashed (on the worker) before it is sent.
+    const sending = hasher
+      .add(data)
+      .then(digests => {
+        partCrc32s[partNumber - 1] = digests.crc32
+        if (digests.md5) partMd5s[partNumber - 1] = digests.md5
+        const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {}
+        const command = new UploadPartCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: data,
+          ...checksum,
+          ...(digests.md5 ? { ContentMD5: digests.md5.toString('base64') } : {})
+        })
+        setPayloadHash(command, digests)
+        return client.send(command, { abortSignal: requestSignal }).then(answer => {
+          completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum })
+          acknowledged += data.length
+          hooks.onProgress(acknowledged, completed.length)
+        })
       })
-      .then(answer => {
-        completed.push({ PartNumber: partNumber, ETag: answer.ETag })
-        acknowledged += data.length
-        hooks.onProgress(acknowledged, completed.length)
-      })
-    const sending = Promise.all([uploaded, hashed])
       .then(() => {
         spare.push(data)
       })
@@ -183,16 +238,23 @@ export async function uploadStream(
     if (failure) throw failure
 
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
-    const { sha256: digest, md5, partMd5s } = await hasher.digests()
-    const expected: ExpectedObject = { size, etags: [multipartEtag(partMd5s), md5] }
-    hooks.onBeforeComplete({ ...expected, sha256: digest })
-    completion = { size, sha256: digest, parts: completed.length, expected }
+    const digests = await hasher.digests()
+    const fullCrc32 = crc32Base64(digests.crc32)
+    const expected: ExpectedObject = {
+      size,
+      etags: integrity.md5 ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : [],
+      crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(partCrc32s)] : []
+    }
+    hooks.onBeforeComplete({ ...expected, sha256: digests.sha256 })
+    completion = { size, sha256: digests.sha256, parts: completed.length, expected }
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: target.bucket,
         Key: target.key,
         UploadId: uploadId,
         MultipartUpload: { Parts: completed },
+        // The store checks the whole object against it, and keeps it for HeadObject.
+        ...(checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
         // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
         IfNoneMatch: '*'
       })
@@ -224,4 +286,26 @@ async function isUploaded(client: S3Client, target: UploadTarget, expected: Expe
   } catch {
     return false
   }
+}
+
+/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
+function setPayloadHash(command: UploadPartCommand, digests: PartDigests): void {
+  const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD'
+  // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead
+  // of hashing the 8+ MiB body on the main thread.
+  command.middlewareStack.add(
+    next => async args => {
+      const request = args.request as { headers?: Record<string, string> }
+      if (request.headers) request.headers['x-amz-content-sha256'] = payloadHash
+      return next(args)
+    },
+    { step: 'build', name: 'partPayloadHash' }
+  )
+}
+
+/** A 400/501 refusing a parameter of CreateMultipartUpload: the only new ones are the checksum's. */
+function refusesCreateParameters(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name ?? ''
+  const status = statusOf(error)
+  return status === 501 || (status === 400 && ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name))
 }

@@ -431,6 +431,7 @@ async function checkPromises(
       problems.push(`false success: object has ${stored.size} bytes, row says ${row.size_bytes}`)
     else if (!built || stored.sha256 !== built)
       problems.push(`false success: object sha256 ${stored.sha256} is not what main built (${built})`)
+    else if (row.sha256 !== built) problems.push(`success records sha256 ${row.sha256}, but the archive's is ${built}`)
   } else if (plan.store.kind === 'key-taken') {
     const taken = await svc.s3.getObject(bucket, `chaos/${dispatchId}.${plan.format}`)
     if (taken.toString() !== takenContent) problems.push('the object that was already at the key was overwritten')

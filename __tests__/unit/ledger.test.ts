@@ -64,7 +64,7 @@ describe('state machine', () => {
     const backend = new MemoryBackend()
     const row = backend.add()
     await ledgerOn(backend).claim(row)
-    const result = await ledgerOn(backend).finalize(row.id, { status: 'success', s3Key: 'k.zip', sizeBytes: 10 })
+    const result = await ledgerOn(backend).finalize(row.id, { status: 'success', s3Key: 'k.zip', sizeBytes: 10, sha256: 'a'.repeat(64) })
     assert.equal(result.written, true)
     assert.equal(result.row.status, 'success')
     assert.equal(result.row.s3_key, 'k.zip')
@@ -83,7 +83,10 @@ describe('state machine', () => {
   })
 
   it('refuses success without a key', () => {
-    assert.throws(() => terminalPatch({ status: 'success', s3Key: ' ', sizeBytes: 1 }, 'r', new Date()), /empty s3_key/)
+    assert.throws(
+      () => terminalPatch({ status: 'success', s3Key: ' ', sizeBytes: 1, sha256: 'a'.repeat(64) }, 'r', new Date()),
+      /empty s3_key/
+    )
   })
 
   it('retries while the database is unreachable, then writes once', async () => {

@@ -37,7 +37,7 @@ describe('confirming an uploaded object', () => {
   it('a store that never answers: the error says the object was left in the store', async () => {
     const client = failingClient(sdkError('InternalError', 500))
     await assert.rejects(
-      confirmObject(client as unknown as S3Client, 'b', 'k.zip', { size: 1, etags: [] }, FAST),
+      confirmObject(client as unknown as S3Client, 'b', 'k.zip', { size: 1, etags: [], crc32s: [] }, FAST),
       /could not confirm the upload of s3:\/\/b\/k\.zip, so it was left in the store as it is/
     )
     assert.ok(client.calls > 1, 'retried')
@@ -46,7 +46,7 @@ describe('confirming an uploaded object', () => {
   it('an object that is not there is not retried', async () => {
     const client = failingClient(sdkError('NotFound', 404))
     await assert.rejects(
-      confirmObject(client as unknown as S3Client, 'b', 'k.zip', { size: 1, etags: [] }, FAST),
+      confirmObject(client as unknown as S3Client, 'b', 'k.zip', { size: 1, etags: [], crc32s: [] }, FAST),
       (error: unknown) => error instanceof VerificationError
     )
     assert.equal(client.calls, 1)

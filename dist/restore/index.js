@@ -81550,8 +81550,16 @@ function createS3Client(settings) {
         forcePathStyle: settings.forcePathStyle,
         ...(settings.credentials ? { credentials: settings.credentials } : {}),
         maxAttempts: 4,
+        // The upload computes its own checksums off the main thread (digests.ts): the SDK must not add a
+        // second one, nor re-hash downloads (the download check compares a SHA-256 of its own).
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: new node_http_handler_dist_cjs.NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
     });
+}
+/** Whether requests to the store travel over TLS (AWS itself, or an https endpoint). */
+function usesTls(settings) {
+    return !settings.endpoint || settings.endpoint.startsWith('https:');
 }
 /** `s3://bucket/key`, for messages. */
 function objectUrl(bucket, key) {
@@ -81560,10 +81568,16 @@ function objectUrl(bucket, key) {
 async function headObject(client, bucket, key, signal) {
     const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS);
     try {
-        const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }), {
+        const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
             abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
         });
-        return { size: head.ContentLength ?? -1, etag: head.ETag ?? '', sse: head.ServerSideEncryption, metadata: head.Metadata ?? {} };
+        return {
+            size: head.ContentLength ?? -1,
+            etag: head.ETag ?? '',
+            sse: head.ServerSideEncryption,
+            metadata: head.Metadata ?? {},
+            crc32: head.ChecksumCRC32
+        };
     }
     catch (error) {
         if (statusOf(error) === 404)
@@ -81620,8 +81634,8 @@ function multipartEtag(partMd5s) {
     return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
 }
 /**
- * Confirms with HeadObject that the object at the key is the one we uploaded: same size, and
- * an ETag we computed where the store returns an MD5-style one.
+ * Confirms with HeadObject that the object at the key is the one we uploaded: same size, an ETag
+ * we computed where the store returns an MD5-style one, and our CRC32 where the store keeps one.
  */
 async function verifyObject(client, bucket, key, expected) {
     const head = await headObject(client, bucket, key);
@@ -81635,10 +81649,19 @@ async function verifyObject(client, bucket, key, expected) {
     // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
     // not MD5 digests of the data although they look like one: only the size can be checked.
     const etagIsDigest = !head.sse?.startsWith('aws:kms');
-    if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && !expected.etags.includes(etag)) {
-        throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${expected.etags.join(' or ')}); the object is not the one this run uploaded.`);
+    // Only forms we computed can be compared: the whole object's MD5 is skipped for stores that keep our CRC32.
+    const comparable = expected.etags.filter(form => form.includes('-') === etag.includes('-'));
+    if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && comparable.length > 0 && !comparable.includes(etag)) {
+        throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${comparable.join(' or ')}); the object is not the one this run uploaded.`);
     }
-    return head;
+    if (expected.crc32s.length === 0)
+        return { head, checksum: 'unchecked' };
+    if (!head.crc32)
+        return { head, checksum: 'absent' };
+    if (!expected.crc32s.includes(head.crc32)) {
+        throw new VerificationError(`${where} has CRC32 checksum ${head.crc32} in the store, but the uploaded archive's is ${expected.crc32s[0]}; the store holds other bytes than this run uploaded. Re-run the backup.`);
+    }
+    return { head, checksum: 'matched' };
 }
 /**
  * verifyObject, retried while the store cannot answer. If it never does, the object may well be
@@ -81646,7 +81669,7 @@ async function verifyObject(client, bucket, key, expected) {
  */
 async function confirmObject(client, bucket, key, expected, policy) {
     try {
-        await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+        return await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
     }
     catch (error) {
         if (!isTransientStoreError(error))
@@ -81699,8 +81722,14 @@ function storeError(error, action) {
             return new errors_StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error });
         case 'PreconditionFailed':
             return new errors_StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error });
+        case 'BadDigest':
+        case 'XAmzContentSHA256Mismatch':
+            return new errors_StoreError(`${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`, { cause: error });
         case 'CredentialsProviderError':
             return new errors_StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
+    }
+    if (rejectsChecksums(error)) {
+        return new errors_StoreError(`${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`, { cause: error });
     }
     if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
         return new errors_StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
@@ -81709,6 +81738,13 @@ function storeError(error, action) {
         return new errors_StoreError(`${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`, { cause: error });
     }
     return new errors_StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
+}
+/** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
+function rejectsChecksums(error) {
+    const name = error?.name ?? '';
+    const status = statusOf(error);
+    const refusal = ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name) || status === 501;
+    return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
 
 ;// CONCATENATED MODULE: ./src/download.ts
@@ -82896,6 +82932,7 @@ const Input = {
     Sse: 'sse',
     SseKmsKeyId: 'sse-kms-key-id',
     Tags: 'tags',
+    Verify: 'verify',
     SupabaseUrl: 'supabase-url',
     SupabaseKey: 'supabase-key',
     Table: 'table',
@@ -82921,6 +82958,12 @@ const COMPRESSION_LEVELS = {
     'tar.zst': { min: 1, max: 19, default: 3 },
     tar: undefined
 };
+/**
+ * How the object is checked before the row says success. checksum: size, multipart ETag and the
+ * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
+ * exists with the right size (no checksums are sent, for stores that refuse them).
+ */
+const VERIFY_MODES = (/* unused pure expression or super */ null && (['checksum', 'download', 'none']));
 const DEFAULT_TABLE = 'backup_history';
 const DEFAULT_UPDATE_FUNCTION = 'update-backup';
 const SSE_MODES = (/* unused pure expression or super */ null && (['AES256', 'aws:kms', 'aws:kms:dsse']));
@@ -83056,7 +83099,12 @@ function parseBackupInputs(read, env = process.env) {
     if (keyProblem)
         problems.push({ input: Input.Key, message: keyProblem });
     const storage = parseStorageOptions(read, problems);
-    if (problems.length > 0 || !format)
+    const rawVerify = read(Input.Verify) || 'checksum';
+    const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase());
+    if (!verify) {
+        problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` });
+    }
+    if (problems.length > 0 || !format || !verify)
         throw new InputError(problems);
     return {
         patterns,
@@ -83070,7 +83118,8 @@ function parseBackupInputs(read, env = process.env) {
         endpoint,
         forcePathStyle,
         credentials,
-        storage
+        storage,
+        verify
     };
 }
 const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -83442,7 +83491,15 @@ class ledger_function_FunctionLedgerBackend {
         const body = !('status' in patch)
             ? { action: 'claim', backup_id: id, workflow_run_id }
             : patch.status === 'success'
-                ? { action: 'finalize', backup_id: id, workflow_run_id, status: 'success', s3_key: patch.s3_key, size_bytes: patch.size_bytes }
+                ? {
+                    action: 'finalize',
+                    backup_id: id,
+                    workflow_run_id,
+                    status: 'success',
+                    s3_key: patch.s3_key,
+                    size_bytes: patch.size_bytes,
+                    ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
+                }
                 : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text };
         const answer = await this.call('update the row', body);
         // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
@@ -92624,6 +92681,8 @@ function maskSecretInputs(read) {
 const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = (/* unused pure expression or super */ null && (['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at']));
+/** The sha256 column's check (migration 009). */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
 const MAX_ERROR_TEXT = 1000;
 function toErrorText(message) {
@@ -92638,10 +92697,13 @@ function terminalPatch(outcome, workflowRunId, now) {
         if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
             throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
         }
+        if (!SHA256_HEX.test(outcome.sha256))
+            throw new LedgerError(`Refusing to mark the row success with sha256 '${outcome.sha256}'.`);
         return {
             status: 'success',
             s3_key: outcome.s3Key,
             size_bytes: outcome.sizeBytes,
+            sha256: outcome.sha256,
             finished_at: now.toISOString(),
             workflow_run_id: workflowRunId,
             error_text: null
@@ -92724,7 +92786,19 @@ class Ledger {
     }
     /** Moves a row this run claimed to its terminal status. */
     async finalize(rowId, outcome) {
-        return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId);
+        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
+        try {
+            return await this.write(rowId, patch, this.workflowRunId);
+        }
+        catch (error) {
+            // A verified backup is still recorded where the sha256 column (or the function's field) is
+            // missing: the hash is in the outputs and the job summary, and the log says what to apply.
+            if (patch.status !== 'success' || !(error instanceof LedgerError) || error.transient || !/sha256/.test(error.message))
+                throw error;
+            this.onRetry(`The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`);
+            const { sha256: _unrecorded, ...withoutSha256 } = patch;
+            return this.write(rowId, withoutSha256, this.workflowRunId);
+        }
     }
     /**
      * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
@@ -92804,6 +92878,7 @@ async function writeSummary(title, report) {
         ['Key', report.location ?? ''],
         ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
         ['SHA-256', report.sha256 ?? ''],
+        ['Verified', report.verification ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
         ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],

@@ -54179,6 +54179,7 @@ const Input = {
     Sse: 'sse',
     SseKmsKeyId: 'sse-kms-key-id',
     Tags: 'tags',
+    Verify: 'verify',
     SupabaseUrl: 'supabase-url',
     SupabaseKey: 'supabase-key',
     Table: 'table',
@@ -54204,6 +54205,12 @@ const COMPRESSION_LEVELS = {
     'tar.zst': { min: 1, max: 19, default: 3 },
     tar: undefined
 };
+/**
+ * How the object is checked before the row says success. checksum: size, multipart ETag and the
+ * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
+ * exists with the right size (no checksums are sent, for stores that refuse them).
+ */
+const VERIFY_MODES = (/* unused pure expression or super */ null && (['checksum', 'download', 'none']));
 const DEFAULT_TABLE = 'backup_history';
 const DEFAULT_UPDATE_FUNCTION = 'update-backup';
 const SSE_MODES = (/* unused pure expression or super */ null && (['AES256', 'aws:kms', 'aws:kms:dsse']));
@@ -54339,7 +54346,12 @@ function parseBackupInputs(read, env = process.env) {
     if (keyProblem)
         problems.push({ input: Input.Key, message: keyProblem });
     const storage = parseStorageOptions(read, problems);
-    if (problems.length > 0 || !format)
+    const rawVerify = read(Input.Verify) || 'checksum';
+    const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase());
+    if (!verify) {
+        problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` });
+    }
+    if (problems.length > 0 || !format || !verify)
         throw new InputError(problems);
     return {
         patterns,
@@ -54353,7 +54365,8 @@ function parseBackupInputs(read, env = process.env) {
         endpoint,
         forcePathStyle,
         credentials,
-        storage
+        storage,
+        verify
     };
 }
 const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -54754,7 +54767,15 @@ class ledger_function_FunctionLedgerBackend {
         const body = !('status' in patch)
             ? { action: 'claim', backup_id: id, workflow_run_id }
             : patch.status === 'success'
-                ? { action: 'finalize', backup_id: id, workflow_run_id, status: 'success', s3_key: patch.s3_key, size_bytes: patch.size_bytes }
+                ? {
+                    action: 'finalize',
+                    backup_id: id,
+                    workflow_run_id,
+                    status: 'success',
+                    s3_key: patch.s3_key,
+                    size_bytes: patch.size_bytes,
+                    ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
+                }
                 : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text };
         const answer = await this.call('update the row', body);
         // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
@@ -63936,6 +63957,8 @@ function maskSecretInputs(read) {
 const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
+/** The sha256 column's check (migration 009). */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
 const MAX_ERROR_TEXT = 1000;
 function toErrorText(message) {
@@ -63950,10 +63973,13 @@ function terminalPatch(outcome, workflowRunId, now) {
         if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
             throw new errors_LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
         }
+        if (!SHA256_HEX.test(outcome.sha256))
+            throw new errors_LedgerError(`Refusing to mark the row success with sha256 '${outcome.sha256}'.`);
         return {
             status: 'success',
             s3_key: outcome.s3Key,
             size_bytes: outcome.sizeBytes,
+            sha256: outcome.sha256,
             finished_at: now.toISOString(),
             workflow_run_id: workflowRunId,
             error_text: null
@@ -64036,7 +64062,19 @@ class Ledger {
     }
     /** Moves a row this run claimed to its terminal status. */
     async finalize(rowId, outcome) {
-        return this.write(rowId, terminalPatch(outcome, this.workflowRunId, new Date()), this.workflowRunId);
+        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
+        try {
+            return await this.write(rowId, patch, this.workflowRunId);
+        }
+        catch (error) {
+            // A verified backup is still recorded where the sha256 column (or the function's field) is
+            // missing: the hash is in the outputs and the job summary, and the log says what to apply.
+            if (patch.status !== 'success' || !(error instanceof errors_LedgerError) || error.transient || !/sha256/.test(error.message))
+                throw error;
+            this.onRetry(`The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`);
+            const { sha256: _unrecorded, ...withoutSha256 } = patch;
+            return this.write(rowId, withoutSha256, this.workflowRunId);
+        }
     }
     /**
      * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
