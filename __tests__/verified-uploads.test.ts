@@ -19,6 +19,8 @@ import {
   whileRecording
 } from './harness/backup-job.js'
 import type { S3Fault } from './harness/services.js'
+import { VerificationError } from '../src/errors.js'
+import { verifyByDownload } from '../src/verify.js'
 
 const MiB = 1024 * 1024
 // Three parts: the CRC32 is chained over parts, and the multipart ETag has three part MD5s.
@@ -158,4 +160,24 @@ it('a table from before migration 009 (no sha256 column): the verified backup is
   assert.equal((await readRow(svc, row.id, table)).status, 'success')
   assert.match(job.main.stdout, /cannot take the archive's sha256 .* Apply supabase\/migrations\/009_add_sha256_to_backup_history\.sql/)
   assert.match(job.main.outputs.sha256 ?? '', /^[0-9a-f]{64}$/)
+})
+
+it('verifyByDownload takes an archive reader: it sees every byte, and the first entry it cannot read fails the check', async () => {
+  const body = Buffer.alloc(20 * MiB, 7)
+  await svc.s3.putObject(bucket, 'reader/object.bin', body)
+  const expected = { size: body.length, sha256: createHash('sha256').update(body).digest('hex') }
+  let seen = 0
+  const read = await verifyByDownload(svc.s3.client, bucket, 'reader/object.bin', expected, AbortSignal.timeout(30_000), async archive => {
+    for await (const chunk of archive) seen += (chunk as Buffer).length
+  })
+  assert.deepEqual(read, expected)
+  assert.equal(seen, body.length)
+
+  // A reader that gives up after the first chunk stops the download instead of stalling it.
+  await assert.rejects(
+    verifyByDownload(svc.s3.client, bucket, 'reader/object.bin', expected, AbortSignal.timeout(30_000), async archive => {
+      for await (const _ of archive) throw new VerificationError('entry data/a.txt does not read back')
+    }),
+    /entry data\/a\.txt does not read back/
+  )
 })

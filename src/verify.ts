@@ -39,7 +39,13 @@ export async function verifyByDownload(
   const hasher = new PartHasher({ partMd5: false, wholeMd5: false, partSha256: false })
   const reader = readArchive ? new PassThrough() : undefined
   const reading = reader && readArchive ? readArchive(reader, signal) : Promise.resolve()
-  reading.catch(() => {})
+  // A reader that is done takes no more bytes, and one that failed ends the download: neither holds it up.
+  let readerDone = false
+  let readerFailed = false
+  const settled = reading.then(
+    () => void (readerDone = true),
+    () => void (readerDone = readerFailed = true)
+  )
   let size = 0
   try {
     let body: Readable
@@ -63,6 +69,7 @@ export async function verifyByDownload(
     }
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (readerFailed) break
         size += chunk.length
         let offset = 0
         while (offset < chunk.length) {
@@ -71,11 +78,14 @@ export async function verifyByDownload(
           offset += copied
           if (filled === block.length) await hashBlock()
         }
-        if (reader && !reader.write(chunk)) await new Promise(resolve => reader.once('drain', resolve))
+        if (reader && !readerDone && !reader.write(chunk))
+          await Promise.race([new Promise(resolve => reader.once('drain', resolve)), settled])
       }
     } catch (error) {
       throw signal.aborted ? signal.reason : storeError(error, `read ${where} back to verify it`)
     }
+    // An entry that does not read back is the first thing to report; then whether the bytes are the archive's.
+    if (readerFailed) await reading
     if (filled > 0) await hashBlock()
     await hashed
     reader?.end()
