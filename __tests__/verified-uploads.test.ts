@@ -4,6 +4,7 @@
 // reports another checksum or holds other bytes fails the row with a message saying so.
 import assert from 'node:assert/strict'
 import { HeadObjectCommand } from '@aws-sdk/client-s3'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { it } from 'node:test'
 import zlib from 'node:zlib'
@@ -20,6 +21,7 @@ import {
 } from './harness/backup-job.js'
 import type { S3Fault } from './harness/services.js'
 import { VerificationError } from '../src/errors.js'
+import { headObject } from '../src/store.js'
 import { verifyByDownload } from '../src/verify.js'
 
 const MiB = 1024 * 1024
@@ -88,7 +90,7 @@ it('verify download: an object damaged in the store after completion fails the r
   assert.equal(downloaded.row.status, 'failed')
   assert.match(
     downloaded.row.error_text ?? '',
-    /Read back, \S+ has .* with SHA-256 [0-9a-f]{64}, but the uploaded archive has .*damaged or other bytes/
+    /Read back, \S+ (has .* with SHA-256 [0-9a-f]{64}, but the uploaded archive has|does not read as the archive that was uploaded).*damaged or other bytes/
   )
 
   // The store's own checksum was computed before the damage: HeadObject still agrees.
@@ -162,22 +164,24 @@ it('a table from before migration 009 (no sha256 column): the verified backup is
   assert.match(job.main.outputs.sha256 ?? '', /^[0-9a-f]{64}$/)
 })
 
-it('verifyByDownload takes an archive reader: it sees every byte, and the first entry it cannot read fails the check', async () => {
-  const body = Buffer.alloc(20 * MiB, 7)
-  await svc.s3.putObject(bucket, 'reader/object.bin', body)
-  const expected = { size: body.length, sha256: createHash('sha256').update(body).digest('hex') }
-  let seen = 0
-  const read = await verifyByDownload(svc.s3.client, bucket, 'reader/object.bin', expected, AbortSignal.timeout(30_000), async archive => {
-    for await (const chunk of archive) seen += (chunk as Buffer).length
-  })
-  assert.deepEqual(read, expected)
-  assert.equal(seen, body.length)
+it('verify download reads every entry back: bytes that are the ones uploaded but do not read as an archive fail the check', async () => {
+  const tarGz = execFileSync('tar', ['-czf', '-', '-C', workspace.dir, 'data/notes.txt'])
+  const readBack = async (key: string, bytes: Buffer) => {
+    await svc.s3.putObject(bucket, key, bytes)
+    const head = await headObject(svc.s3.client, bucket, key)
+    assert.ok(head)
+    return verifyByDownload(svc.s3.client, bucket, head, key, digestOf(bytes), AbortSignal.timeout(30_000))
+  }
+  const digestOf = (bytes: Buffer) => ({ size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
 
-  // A reader that gives up after the first chunk stops the download instead of stalling it.
+  assert.deepEqual(await readBack('read-back/good.tar.gz', tarGz), digestOf(tarGz))
+
+  // Damage in the middle of the deflate stream: the SHA-256 is that of these bytes, yet the gzip does not decode.
+  const damaged = Buffer.from(tarGz)
+  const middle = damaged.length >> 1
+  damaged.writeUInt8(damaged.readUInt8(middle) ^ 0xff, middle)
   await assert.rejects(
-    verifyByDownload(svc.s3.client, bucket, 'reader/object.bin', expected, AbortSignal.timeout(30_000), async archive => {
-      for await (const _ of archive) throw new VerificationError('entry data/a.txt does not read back')
-    }),
-    /entry data\/a\.txt does not read back/
+    readBack('read-back/damaged.tar.gz', damaged),
+    (error: Error) => error instanceof VerificationError && /does not read as the archive that was uploaded/.test(error.message)
   )
 })

@@ -84,8 +84,7 @@ export async function runRestore(read: InputReader, context: RunContext, signal:
  * set, else the `sha256` metadata the upload stored on the object, else none to compare.
  */
 export function expectedSha256(row: BackupRow | undefined, metadata: Record<string, string>): { sha256: string; from: string } | undefined {
-  const fromRow = (row as { sha256?: unknown } | undefined)?.sha256
-  if (typeof fromRow === 'string' && fromRow !== '') return { sha256: fromRow.toLowerCase(), from: `backup ${row?.id}` }
+  if (row?.sha256) return { sha256: row.sha256.toLowerCase(), from: `backup ${row.id}` }
   const fromObject = metadata.sha256
   if (fromObject) return { sha256: fromObject.toLowerCase(), from: "the object's sha256 metadata" }
   return undefined

@@ -95771,6 +95771,961 @@ function refusesCreateParameters(error) {
     return status === 501 || (status === 400 && ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name));
 }
 
+;// CONCATENATED MODULE: ./src/download.ts
+
+
+/**
+ * An object in the store as an archive source: one GetObject streamed front to back, and ranged
+ * GetObjects for zip's central directory. Every request names the ETag HeadObject reported, so an
+ * object replaced meanwhile fails the restore instead of mixing two archives.
+ */
+function objectSource(client, bucket, key, head) {
+    const where = objectUrl(bucket, key);
+    const get = async (range, signal) => {
+        try {
+            const answer = await client.send(new dist_cjs/* GetObjectCommand */.jLs({
+                Bucket: bucket,
+                Key: key,
+                ...(head.etag ? { IfMatch: head.etag } : {}),
+                ...(range ? { Range: range } : {})
+            }), signal ? { abortSignal: signal } : {});
+            if (!answer.Body)
+                throw new Error('the store returned no body');
+            return answer.Body;
+        }
+        catch (error) {
+            if (signal?.aborted)
+                throw signal.reason;
+            throw storeError(error, `download ${where}`);
+        }
+    };
+    return {
+        size: head.size,
+        name: where,
+        async *stream(signal) {
+            for await (const piece of await get(undefined, signal))
+                yield Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
+        },
+        async readRange(start, end, signal) {
+            if (end <= start)
+                return Buffer.alloc(0);
+            const pieces = [];
+            for await (const piece of await get(`bytes=${start}-${end - 1}`, signal))
+                pieces.push(Buffer.from(piece));
+            return Buffer.concat(pieces);
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/extract/byte-reader.ts
+
+/**
+ * Reads a stream of buffers as a sequence of fields: exact-length reads for headers, and
+ * payloads handed on as views of the incoming buffers, never gathered, so memory stays at one
+ * incoming buffer whatever the archive holds.
+ */
+class ByteReader {
+    what;
+    source;
+    current = Buffer.alloc(0);
+    ended = false;
+    /** Bytes handed out (or skipped) so far. */
+    position = 0;
+    constructor(source, 
+    /** Names what was being read when the stream ended early, for the truncation error. */
+    what) {
+        this.what = what;
+        this.source = source[Symbol.asyncIterator]();
+    }
+    /** Whether the stream has no byte left. */
+    async atEnd() {
+        return !(await this.fill());
+    }
+    /** The next `length` bytes (fewer only at the end of the stream), without consuming them. */
+    async peek(length) {
+        while (this.current.length < length && (await this.more())) {
+            // more() appended to current
+        }
+        return this.current.subarray(0, length);
+    }
+    /** Exactly `length` bytes; the end of the stream before that is a truncated archive. */
+    async read(length, context) {
+        const bytes = await this.peek(length);
+        if (bytes.length < length)
+            throw this.truncated(context);
+        this.consume(length);
+        return Buffer.from(bytes);
+    }
+    /** The next `length` bytes as views of the incoming buffers. */
+    async *take(length, context) {
+        let left = length;
+        while (left > 0) {
+            if (!(await this.fill()))
+                throw this.truncated(context);
+            const piece = this.current.subarray(0, Math.min(left, this.current.length));
+            this.consume(piece.length);
+            left -= piece.length;
+            yield piece;
+        }
+    }
+    async skip(length, context) {
+        for await (const _ of this.take(length, context)) {
+            // discarded
+        }
+    }
+    /** Reads to the end of the stream, discarding: the bytes still count (and are hashed upstream). */
+    async drain() {
+        for await (const _ of this.rest()) {
+            // discarded
+        }
+    }
+    /** Everything not read yet, as it comes: to hand the stream on (to a decompressor). */
+    async *rest() {
+        while (await this.fill()) {
+            const piece = this.current;
+            this.consume(piece.length);
+            yield piece;
+        }
+    }
+    /** Stops the stream where it is (an abandoned download must not hold its connection open). */
+    async close() {
+        this.ended = true;
+        await this.source.return?.();
+    }
+    consume(length) {
+        this.current = this.current.subarray(length);
+        this.position += length;
+    }
+    /** Makes sure `current` has a byte, pulling from the stream; false at its end. */
+    async fill() {
+        while (this.current.length === 0) {
+            if (!(await this.more()))
+                return false;
+        }
+        return true;
+    }
+    /** Appends the next buffer of the stream to `current`; false at the end. */
+    async more() {
+        if (this.ended)
+            return false;
+        const next = await this.source.next();
+        if (next.done) {
+            this.ended = true;
+            return false;
+        }
+        this.current = this.current.length === 0 ? next.value : Buffer.concat([this.current, next.value]);
+        return true;
+    }
+    truncated(context) {
+        return new ArchiveError(`The ${this.what} ends in the middle of ${context} (after ${this.position} bytes): the archive is truncated or corrupt; refusing it.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/extract/entry.ts
+
+/**
+ * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
+ * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
+ */
+function safeEntryPath(rawName) {
+    const shown = JSON.stringify(rawName);
+    if (rawName.includes('\u0000'))
+        throw refused(`entry ${shown} has a NUL byte in its name`);
+    if (/^([\\/]|[A-Za-z]:)/.test(rawName))
+        throw refused(`entry ${shown} is an absolute path`);
+    // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
+    const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.');
+    if (segments.includes('..'))
+        throw refused(`entry ${shown} escapes the destination`);
+    return rawName
+        .split('/')
+        .filter(segment => segment !== '' && segment !== '.')
+        .join('/');
+}
+/** The refusal every safety check throws: what was wrong, and that nothing was kept. */
+function refused(reason) {
+    return new ArchiveError(`${reason}; refusing the archive.`);
+}
+/**
+ * The checks that need the entries seen so far: a path may not sit below a symlink or a file
+ * (writing there would go through the link), a symlink must point inside the tree, a hardlink
+ * must name a file earlier in the archive, and a directory is never replaced by something else.
+ * Keeps one map entry per path: memory grows with the number of entries, not their size.
+ */
+class TreeCheck {
+    seen = new Map();
+    /** Throws an ArchiveError when `item` may not be written where it says. */
+    admit(item) {
+        if (item.path === '')
+            throw refused(`an entry of type ${item.type} has no name`);
+        const segments = item.path.split('/');
+        for (let depth = 1; depth < segments.length; depth += 1) {
+            const parent = segments.slice(0, depth).join('/');
+            const type = this.seen.get(parent);
+            if (type === undefined)
+                this.seen.set(parent, 'directory');
+            else if (type !== 'directory') {
+                throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`);
+            }
+        }
+        const earlier = this.seen.get(item.path);
+        if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
+            throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`);
+        }
+        if (item.type === 'symlink')
+            checkSymlinkTarget(item.path, item.linkTarget ?? '');
+        if (item.type === 'hardlink') {
+            const target = safeEntryPath(item.linkTarget ?? '');
+            if (this.seen.get(target) !== 'file') {
+                throw refused(`hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`);
+            }
+        }
+        this.seen.set(item.path, item.type === 'hardlink' ? 'file' : item.type);
+    }
+}
+/**
+ * A symlink may only point inside the tree. The target is resolved from the link's directory
+ * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
+ * `..` would climb from wherever that link leads, which no check of the names can know.
+ */
+function checkSymlinkTarget(linkPath, target) {
+    const link = JSON.stringify(linkPath);
+    if (target === '')
+        throw refused(`symlink ${link} has an empty target`);
+    if (target.includes('\u0000'))
+        throw refused(`symlink ${link} has a NUL byte in its target`);
+    if (/^([\\/]|[A-Za-z]:)/.test(target))
+        throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`);
+    const segments = target.split('/').filter(segment => segment !== '' && segment !== '.');
+    const ups = segments.findIndex(segment => segment !== '..');
+    const leading = ups === -1 ? segments.length : ups;
+    if (segments.slice(leading).includes('..')) {
+        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`);
+    }
+    const depth = linkPath.split('/').length - 1;
+    if (leading > depth)
+        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`);
+}
+
+;// CONCATENATED MODULE: ./src/extract/tar-reader.ts
+
+
+/**
+ * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
+ * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
+ * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
+ * backup content: they are refused (devices and FIFOs are skipped with a warning).
+ */
+const tar_reader_BLOCK = 512;
+/** Longest pax header or GNU long name accepted: names are at most a few KiB (PATH_MAX is 4096). */
+const MAX_META_BYTES = 1024 * 1024;
+async function* readTar(reader, warn) {
+    let pending = {};
+    let globals = {};
+    for (;;) {
+        const header = await reader.read(tar_reader_BLOCK, 'a tar header');
+        if (isZeros(header)) {
+            // The end: a second zero block, then the writer's padding to its record size, all read for the hash.
+            await reader.drain();
+            return;
+        }
+        const fields = parseHeader(header, reader.position - tar_reader_BLOCK);
+        const size = pending.size ?? fields.size;
+        const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`;
+        switch (fields.typeflag) {
+            case 'x':
+            case 'g': {
+                const records = parsePax(await readMeta(reader, size, `the pax header of ${where}`), where);
+                if (fields.typeflag === 'x')
+                    pending = { ...pending, ...records };
+                else
+                    globals = { ...globals, ...records, path: undefined, linkpath: undefined };
+                continue;
+            }
+            case 'L':
+                pending.path = cString(await readMeta(reader, size, `the GNU long name of ${where}`));
+                continue;
+            case 'K':
+                pending.linkpath = cString(await readMeta(reader, size, `the GNU long link of ${where}`));
+                continue;
+            case 'V':
+                await skipPadded(reader, size, where);
+                continue;
+            case 'S':
+                throw refused(`${where} is a GNU sparse file, which a backup never holds`);
+            case 'M':
+                throw refused(`${where} continues from another volume (multi-volume archive)`);
+        }
+        const type = entryType(fields.typeflag);
+        const rawPath = pending.path ?? fields.name;
+        const rawLink = pending.linkpath ?? fields.linkname;
+        const mtime = pending.mtime ?? globals.mtime ?? fields.mtime;
+        pending = {};
+        if (type === undefined) {
+            if ('346'.includes(fields.typeflag)) {
+                warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`);
+                await skipPadded(reader, size, where);
+                continue;
+            }
+            throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`);
+        }
+        const path = safeEntryPath(rawPath);
+        const content = type === 'file' ? size : 0;
+        const start = reader.position;
+        yield {
+            path,
+            type,
+            size: content,
+            mode: fields.mode,
+            mtime: new Date(mtime * 1000),
+            ...(type === 'symlink' || type === 'hardlink' ? { linkTarget: rawLink } : {}),
+            data: reader.take(content, `the content of ${where}`)
+        };
+        // Whatever the consumer left unread (and any data a link or directory carries) is skipped.
+        await reader.skip(padded(size) - (reader.position - start), where);
+    }
+}
+function entryType(typeflag) {
+    switch (typeflag) {
+        case '0':
+        case '\u0000':
+        case '7':
+            return 'file';
+        case '1':
+            return 'hardlink';
+        case '2':
+            return 'symlink';
+        case '5':
+        case 'D':
+            return 'directory';
+    }
+    return undefined;
+}
+function parseHeader(block, offset) {
+    const stored = parseNumber(block.subarray(148, 156));
+    let unsigned = 0;
+    let signed = 0;
+    for (let index = 0; index < tar_reader_BLOCK; index += 1) {
+        const byte = index >= 148 && index < 156 ? 0x20 : (block[index] ?? 0);
+        unsigned += byte;
+        signed += byte > 127 ? byte - 256 : byte;
+    }
+    if (stored !== unsigned && stored !== signed) {
+        throw new ArchiveError(`The tar header at byte ${offset} has a bad checksum: the archive is corrupt (or not a tar where a tar was expected); refusing it.`);
+    }
+    const magic = block.toString('latin1', 257, 263);
+    const name = cString(block.subarray(0, 100));
+    // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
+    const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : '';
+    return {
+        name: prefix ? `${prefix}/${name}` : name,
+        mode: parseNumber(block.subarray(100, 108)) & 0o7777,
+        size: parseNumber(block.subarray(124, 136)),
+        mtime: parseNumber(block.subarray(136, 148)),
+        typeflag: String.fromCharCode(block[156] ?? 0),
+        linkname: cString(block.subarray(157, 257))
+    };
+}
+/** An octal field, or GNU's base-256 (first byte 0x80) for values that do not fit. */
+function parseNumber(field) {
+    if (((field[0] ?? 0) & 0x80) !== 0) {
+        let value = (field[0] ?? 0) & 0x7f;
+        for (let index = 1; index < field.length; index += 1)
+            value = value * 256 + (field[index] ?? 0);
+        return value;
+    }
+    const text = field.toString('latin1').replace(/[\u0000 ].*$|^\s+/g, '');
+    return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8);
+}
+function cString(bytes) {
+    const end = bytes.indexOf(0);
+    return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+}
+async function readMeta(reader, size, context) {
+    if (size > MAX_META_BYTES)
+        throw refused(`${context} is ${size} bytes long, more than any name or header needs`);
+    const bytes = await reader.read(size, context);
+    await reader.skip(padded(size) - size, context);
+    return bytes;
+}
+/** `<length> <key>=<value>\n` records; the keys a restore needs, the rest ignored. */
+function parsePax(records, where) {
+    const found = {};
+    let offset = 0;
+    while (offset < records.length) {
+        const space = records.indexOf(0x20, offset);
+        const length = space === -1 ? NaN : Number(records.toString('latin1', offset, space));
+        if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
+            throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`);
+        }
+        const record = records.toString('utf8', space + 1, offset + length - 1);
+        offset += length;
+        const equals = record.indexOf('=');
+        const key = record.slice(0, equals);
+        const value = record.slice(equals + 1);
+        if (key === 'path')
+            found.path = value;
+        else if (key === 'linkpath')
+            found.linkpath = value;
+        else if (key === 'size')
+            found.size = paxNumber(value, where);
+        else if (key === 'mtime')
+            found.mtime = Math.floor(paxNumber(value, where));
+        else if (key.startsWith('GNU.sparse.'))
+            throw refused(`${where} is a sparse file, which a backup never holds`);
+    }
+    return found;
+}
+function paxNumber(value, where) {
+    const number = Number(value);
+    if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
+        throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`);
+    }
+    return number;
+}
+function padded(size) {
+    return Math.ceil(size / tar_reader_BLOCK) * tar_reader_BLOCK;
+}
+async function skipPadded(reader, size, where) {
+    await reader.skip(padded(size), where);
+}
+function isZeros(block) {
+    for (const byte of block)
+        if (byte !== 0)
+            return false;
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
+
+
+
+
+
+/**
+ * Reads a zip in one pass front to back, led by its central directory. The central directory is
+ * at the end but it alone is authoritative: it says where each entry starts and how long it is,
+ * which a stored entry followed by a data descriptor (what src/zip.ts writes at level 0 for files
+ * over 1 MiB) cannot tell from its local header. So the end records are fetched first with a
+ * ranged read, the central directory is paged in 1 MiB ranged reads as the entries are reached,
+ * and the object itself is streamed once: every local header must be where the central directory
+ * puts it and agree with it, so overlapping entries (the classic "better zip bomb") and data the
+ * central directory does not describe are refused. Every entry is CRC-checked. Memory: one page
+ * of the central directory and one entry's inflate state, whatever the number of entries.
+ */
+const LOCAL_HEADER = 0x04034b50;
+const CENTRAL_HEADER = 0x02014b50;
+const END_OF_CENTRAL = 0x06054b50;
+const ZIP64_END = 0x06064b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const DESCRIPTOR = 0x08074b50;
+const zip_reader_U16 = 0xffff;
+const zip_reader_U32 = 0xffffffff;
+const zip_reader_STORED = 0;
+const zip_reader_DEFLATED = 8;
+const FLAG_ENCRYPTED = 1;
+const zip_reader_FLAG_DESCRIPTOR = 1 << 3;
+const HOST_UNIX = 3;
+const S_IFMT = 0o170000;
+const zip_reader_S_IFDIR = 0o040000;
+const zip_reader_S_IFLNK = 0o120000;
+/** The end record, the largest comment, and the Zip64 locator before it. */
+const TAIL_BYTES = 22 + zip_reader_U16 + 20;
+const PAGE_BYTES = 1024 * 1024;
+/** Entries up to this size are inflated in one call; larger ones are streamed. */
+const WHOLE_ENTRY_BYTES = 1024 * 1024;
+const INFLATE_INLINE_BYTES = 16 * 1024;
+/** A symlink's target is its content; no file system takes longer ones. */
+const MAX_LINK_TARGET = 4096;
+const inflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).inflateRaw);
+async function* readZip(reader, source, signal) {
+    const directory = await findCentralDirectory(source, signal);
+    const records = centralRecords(source, directory, signal);
+    for (let index = 0; index < directory.entries; index += 1) {
+        const next = await records.next();
+        if (next.done)
+            throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`);
+        const record = next.value;
+        const where = `the zip entry ${JSON.stringify(record.name)}`;
+        if (record.offset !== reader.position) {
+            throw refused(`${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`);
+        }
+        const zip64 = await checkLocalHeader(reader, record, where);
+        const path = safeEntryPath(record.name);
+        if (record.type === 'symlink') {
+            const target = await readWhole(reader, record, where);
+            if (target.length > MAX_LINK_TARGET)
+                throw refused(`symlink ${where} has a target of ${target.length} bytes`);
+            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() };
+        }
+        else if (record.type === 'directory') {
+            await reader.skip(record.compressedSize, where);
+            yield { path, type: 'directory', size: 0, mode: record.mode, mtime: record.mtime, data: none() };
+        }
+        else {
+            const content = checkedContent(reader, record, where);
+            yield { path, type: 'file', size: record.size, mode: record.mode, mtime: record.mtime, data: resumable(content) };
+            // The consumer may have stopped early: the rest is still read, inflated and checked.
+            for await (const _ of content) {
+                // checked inside
+            }
+        }
+        if (record.flags & zip_reader_FLAG_DESCRIPTOR)
+            await checkDescriptor(reader, record, zip64, where);
+    }
+    if (!(await records.next()).done)
+        throw corrupt(`the central directory holds more than the ${directory.entries} entries its end record counts`);
+    if (reader.position !== directory.offset) {
+        throw refused(`the zip has ${directory.offset - reader.position} bytes between its last entry and its central directory that no entry accounts for`);
+    }
+    await reader.drain();
+}
+/** The end of central directory record (and the Zip64 one when fields overflow), from the object's tail. */
+async function findCentralDirectory(source, signal) {
+    const tailStart = Math.max(0, source.size - TAIL_BYTES);
+    const tail = await source.readRange(tailStart, source.size, signal);
+    let end = -1;
+    for (let at = tail.length - 22; at >= 0; at -= 1) {
+        if (tail.readUInt32LE(at) === END_OF_CENTRAL && tail.readUInt16LE(at + 20) === tail.length - at - 22) {
+            end = at;
+            break;
+        }
+    }
+    if (end === -1)
+        throw corrupt('it has no end of central directory record (the object is truncated, or not a whole zip)');
+    const disk = tail.readUInt16LE(end + 4);
+    const directoryDisk = tail.readUInt16LE(end + 6);
+    let directory = {
+        entries: tail.readUInt16LE(end + 10),
+        size: tail.readUInt32LE(end + 12),
+        offset: tail.readUInt32LE(end + 16)
+    };
+    let directoryEnd = tailStart + end;
+    const locator = end - 20;
+    if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR) {
+        const recordOffset = Number(tail.readBigUInt64LE(locator + 8));
+        if (recordOffset + 56 > tailStart + locator)
+            throw corrupt('its Zip64 end record lies past the end of the archive');
+        const record = await source.readRange(recordOffset, recordOffset + 56, signal);
+        if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_END)
+            throw corrupt('its Zip64 end record is missing');
+        if (record.readUInt32LE(16) !== 0 || record.readUInt32LE(20) !== 0)
+            throw refused('the zip spans several disks');
+        directory = {
+            entries: Number(record.readBigUInt64LE(32)),
+            size: Number(record.readBigUInt64LE(40)),
+            offset: Number(record.readBigUInt64LE(48))
+        };
+        directoryEnd = recordOffset;
+    }
+    else if (disk !== 0 || directoryDisk !== 0) {
+        throw refused('the zip spans several disks');
+    }
+    if (directory.offset + directory.size !== directoryEnd) {
+        throw corrupt(`its central directory (bytes ${directory.offset} to ${directory.offset + directory.size}) does not end where its end record starts (byte ${directoryEnd})`);
+    }
+    return directory;
+}
+/** The central directory's records in order, read a page at a time. */
+async function* centralRecords(source, directory, signal) {
+    let page = Buffer.alloc(0);
+    let next = directory.offset;
+    const end = directory.offset + directory.size;
+    const need = async (length) => {
+        while (page.length < length && next < end) {
+            const upTo = Math.min(end, next + PAGE_BYTES);
+            page = Buffer.concat([page, await source.readRange(next, upTo, signal)]);
+            next = upTo;
+        }
+        return page.length >= length;
+    };
+    while (await need(1)) {
+        if (!(await need(46)) || page.readUInt32LE(0) !== CENTRAL_HEADER)
+            throw corrupt('its central directory has a damaged record');
+        const length = 46 + page.readUInt16LE(28) + page.readUInt16LE(30) + page.readUInt16LE(32);
+        if (!(await need(length)))
+            throw corrupt('its central directory ends in the middle of a record');
+        yield parseCentralRecord(page.subarray(0, length));
+        page = page.subarray(length);
+    }
+}
+function parseCentralRecord(record) {
+    const madeBy = record.readUInt16LE(4) >> 8;
+    const flags = record.readUInt16LE(8);
+    const method = record.readUInt16LE(10);
+    const nameEnd = 46 + record.readUInt16LE(28);
+    const rawName = record.subarray(46, nameEnd);
+    const extra = extraFields(record.subarray(nameEnd, nameEnd + record.readUInt16LE(30)));
+    // Zip64: the fields whose 32-bit value is all ones follow in this order.
+    const wide = extra.get(0x0001);
+    let wideAt = 0;
+    const widen = (value) => {
+        if (value !== zip_reader_U32)
+            return value;
+        if (!wide || wideAt + 8 > wide.length)
+            throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`);
+        const widened = Number(wide.readBigUInt64LE(wideAt));
+        wideAt += 8;
+        return widened;
+    };
+    const size = widen(record.readUInt32LE(24));
+    const compressedSize = widen(record.readUInt32LE(20));
+    const offset = widen(record.readUInt32LE(42));
+    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
+    const unicode = extra.get(0x7075);
+    const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8');
+    const where = `the zip entry ${JSON.stringify(name)}`;
+    if (flags & FLAG_ENCRYPTED)
+        throw refused(`${where} is encrypted`);
+    if (method !== zip_reader_STORED && method !== zip_reader_DEFLATED)
+        throw refused(`${where} uses compression method ${method}; only stored and deflated entries are read`);
+    const unixMode = madeBy === HOST_UNIX ? record.readUInt32LE(38) >>> 16 : 0;
+    const isDirectory = name.endsWith('/') || (unixMode & S_IFMT) === zip_reader_S_IFDIR || (record.readUInt32LE(38) & 0x10) !== 0;
+    const type = isDirectory ? 'directory' : (unixMode & S_IFMT) === zip_reader_S_IFLNK ? 'symlink' : 'file';
+    const mode = unixMode & 0o7777 || (isDirectory ? 0o755 : 0o644);
+    const timestamp = extra.get(0x5455);
+    const mtime = timestamp && timestamp.length >= 5 && (timestamp[0] ?? 0) & 1
+        ? new Date(timestamp.readUInt32LE(1) * 1000)
+        : dosTime(record.readUInt16LE(14), record.readUInt16LE(12));
+    return { rawName, name, type, mode, mtime, flags, method, crc: record.readUInt32LE(16), compressedSize, size, offset };
+}
+function extraFields(extra) {
+    const fields = new Map();
+    for (let at = 0; at + 4 <= extra.length;) {
+        const length = extra.readUInt16LE(at + 2);
+        fields.set(extra.readUInt16LE(at), extra.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+    }
+    return fields;
+}
+/** Checks the local header against the central record; true when it carries Zip64 sizes (so does its descriptor). */
+async function checkLocalHeader(reader, record, where) {
+    const header = await reader.read(30, `the local header of ${where}`);
+    if (header.readUInt32LE(0) !== LOCAL_HEADER)
+        throw corrupt(`${where} has no local header where the central directory puts it`);
+    const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`);
+    const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`);
+    if (!name.equals(record.rawName)) {
+        throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`);
+    }
+    if (header.readUInt16LE(8) !== record.method)
+        throw refused(`${where} has a different compression method in its local header`);
+    if (!(header.readUInt16LE(6) & zip_reader_FLAG_DESCRIPTOR) && header.readUInt32LE(14) !== record.crc) {
+        throw refused(`${where} has a different CRC in its local header`);
+    }
+    return extraFields(extra).has(0x0001);
+}
+/** The data descriptor after an entry (signature optional, sizes 8 bytes with Zip64) must agree too. */
+async function checkDescriptor(reader, record, zip64, where) {
+    const context = `the data descriptor of ${where}`;
+    const signed = (await reader.peek(4)).length === 4 && (await reader.peek(4)).readUInt32LE(0) === DESCRIPTOR;
+    const descriptor = await reader.read((signed ? 4 : 0) + (zip64 ? 20 : 12), context);
+    const at = signed ? 4 : 0;
+    const crc = descriptor.readUInt32LE(at);
+    const compressedSize = zip64 ? Number(descriptor.readBigUInt64LE(at + 4)) : descriptor.readUInt32LE(at + 4);
+    const size = zip64 ? Number(descriptor.readBigUInt64LE(at + 12)) : descriptor.readUInt32LE(at + 8);
+    if (crc !== record.crc || compressedSize !== record.compressedSize || size !== record.size) {
+        throw refused(`${context} disagrees with the central directory`);
+    }
+}
+/** A small entry in one piece (symlink targets): inflated and checked. */
+async function readWhole(reader, record, where) {
+    const pieces = [];
+    for await (const piece of checkedContent(reader, record, where))
+        pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces);
+}
+/** The consumer's view of an entry's content has no `return`: stopping early leaves it open for readZip to finish. */
+function resumable(content) {
+    return { [Symbol.asyncIterator]: () => ({ next: () => content.next() }) };
+}
+/** An entry's content, inflated, with its size and CRC checked against the central directory. */
+async function* checkedContent(reader, record, where) {
+    const compressed = reader.take(record.compressedSize, `the data of ${where}`);
+    let crc = 0;
+    let size = 0;
+    const pieces = record.method === zip_reader_STORED
+        ? compressed
+        : record.compressedSize <= WHOLE_ENTRY_BYTES
+            ? inflateWhole(compressed, record, where)
+            : inflateStream(compressed, record, where);
+    for await (const piece of pieces) {
+        size += piece.length;
+        if (size > record.size)
+            throw refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
+        crc = external_node_zlib_default().crc32(piece, crc);
+        yield piece;
+    }
+    if (size !== record.size)
+        throw corrupt(`${where} holds ${size} bytes, not the ${record.size} its central directory declares`);
+    if (crc >>> 0 !== record.crc)
+        throw corrupt(`${where} fails its CRC check`);
+}
+async function* inflateWhole(compressed, record, where) {
+    const pieces = [];
+    for await (const piece of compressed)
+        pieces.push(piece);
+    const options = { maxOutputLength: Math.max(1, record.size + 1) };
+    try {
+        // A small entry is inflated at once: a trip to the threadpool costs more than the work.
+        const input = Buffer.concat(pieces);
+        yield input.length <= INFLATE_INLINE_BYTES ? external_node_zlib_default().inflateRawSync(input, options) : await inflateRaw(input, options);
+    }
+    catch (error) {
+        throw inflateError(error, record, where);
+    }
+}
+async function* inflateStream(compressed, record, where) {
+    const inflater = external_node_zlib_default().createInflateRaw({ chunkSize: 256 * 1024 });
+    const input = external_node_stream_.Readable.from(compressed);
+    input.on('error', error => inflater.destroy(error));
+    input.pipe(inflater);
+    try {
+        for await (const piece of inflater)
+            yield piece;
+    }
+    catch (error) {
+        throw inflateError(error, record, where);
+    }
+    finally {
+        input.destroy();
+        inflater.destroy();
+    }
+}
+function inflateError(error, record, where) {
+    if (error instanceof ArchiveError)
+        return error;
+    const code = error.code;
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+        return refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
+    return corrupt(`${where} does not inflate (${error instanceof Error ? error.message : String(error)})`);
+}
+async function* none() {
+    // no content
+}
+function dosTime(date, time) {
+    return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+}
+function corrupt(reason) {
+    return new ArchiveError(`The zip is corrupt: ${reason}; refusing it.`);
+}
+
+;// CONCATENATED MODULE: ./src/extract/zstd-frames.ts
+
+/**
+ * The zstd stream cut at frame ends. Node's zstd decompressor (24.x, nodejs/node#64741) stops
+ * after the first frame when the next one starts in the same write, and src/compress.ts writes
+ * one frame per 4 MiB. Handing it each frame as writes that end exactly where the frame ends
+ * makes it decode them all. Skippable frames are dropped here. Frame layout: RFC 8878 section 3.1.
+ */
+const FRAME_MAGIC = 0xfd2fb528;
+const SKIPPABLE_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const DICTIONARY_ID_BYTES = [0, 1, 2, 4];
+const CONTENT_SIZE_BYTES = [0, 2, 4, 8];
+async function* zstdFrames(reader) {
+    while (!(await reader.atEnd())) {
+        const magic = (await reader.read(4, 'a zstd frame header')).readUInt32LE(0);
+        if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+            await reader.skip((await reader.read(4, 'a zstd skippable frame')).readUInt32LE(0), 'a zstd skippable frame');
+            continue;
+        }
+        if (magic !== FRAME_MAGIC)
+            throw new ArchiveError(`The zstd stream has data that is not a zstd frame at byte ${reader.position - 4}; refusing the archive.`);
+        const descriptor = (await reader.read(1, 'a zstd frame header'))[0] ?? 0;
+        const singleSegment = (descriptor >> 5) & 1;
+        const contentSizeFlag = descriptor >> 6;
+        const rest = (singleSegment ? 0 : 1) +
+            (DICTIONARY_ID_BYTES[descriptor & 3] ?? 0) +
+            (contentSizeFlag === 0 ? singleSegment : (CONTENT_SIZE_BYTES[contentSizeFlag] ?? 0));
+        const header = Buffer.alloc(5 + rest);
+        header.writeUInt32LE(FRAME_MAGIC, 0);
+        header[4] = descriptor;
+        (await reader.read(rest, 'a zstd frame header')).copy(header, 5);
+        yield header;
+        for (let last = false; !last;) {
+            const block = await reader.read(3, 'a zstd block header');
+            const value = block.readUIntLE(0, 3);
+            last = (value & 1) === 1;
+            const type = (value >> 1) & 3;
+            if (type === 3)
+                throw new ArchiveError(`The zstd stream has a reserved block type at byte ${reader.position - 3}; refusing the archive.`);
+            yield block;
+            yield* reader.take(type === 1 ? 1 : value >>> 3, 'a zstd block');
+        }
+        if ((descriptor >> 2) & 1)
+            yield await reader.read(4, 'a zstd frame checksum');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/extract/read-archive.ts
+
+
+
+
+
+
+
+
+
+/** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
+function detectFormat(head) {
+    const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
+    if (magic === 0x504b0304 || magic === 0x504b0506)
+        return 'zip';
+    if (head[0] === 0x1f && head[1] === 0x8b)
+        return 'tar.gz';
+    if (magic === 0x28b52ffd)
+        return 'tar.zst';
+    if (isTarHeader(head))
+        return 'tar';
+    return undefined;
+}
+function isTarHeader(head) {
+    return head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar';
+}
+/**
+ * An archive read entry by entry, any of the four formats, checked as it goes: names (nothing
+ * absolute, no `..`), symlinks that stay inside the tree, nothing below a symlink, sizes within
+ * the limits, CRCs (zip), and the whole object read to its end so its SHA-256 and size are
+ * known. Each item's `data` must be read before asking for the next item. Nothing is written.
+ */
+class ArchiveReader {
+    source;
+    options;
+    summary;
+    constructor(source, options) {
+        this.source = source;
+        this.options = options;
+    }
+    /** The object's format, size and SHA-256; only once items() has run to its end. */
+    get download() {
+        if (!this.summary)
+            throw new Error('The archive has not been read to its end yet.');
+        return this.summary;
+    }
+    async *items() {
+        const { source, options } = this;
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        let downloaded = 0;
+        const raw = new ByteReader(hashed(source.stream(options.signal), hash, count => (downloaded = count), source), source.name);
+        try {
+            const format = detectFormat(await raw.peek(512));
+            if (!format) {
+                throw new ArchiveError(`${source.name} is not a zip, gzip, zstd or tar archive (its first bytes are ${(await raw.peek(8)).toString('hex')}); refusing it.`);
+            }
+            yield* this.entries(raw, format);
+            if (downloaded !== source.size) {
+                throw new ArchiveError(`Read ${downloaded} bytes of ${source.name} but it has ${source.size}: the download was cut short; refusing it.`);
+            }
+            this.summary = { format, bytes: downloaded, sha256: hash.digest('hex') };
+        }
+        finally {
+            await raw.close();
+        }
+    }
+    async *entries(raw, format) {
+        const { source, options } = this;
+        const entries = format === 'zip'
+            ? readZip(raw, source, options.signal)
+            : readTar(await tarReader(raw, format, source, options), options.warn ?? (() => { }));
+        const tree = new TreeCheck();
+        const limit = expansionLimit(source.size, options.limits);
+        let expanded = 0;
+        for await (const item of entries) {
+            // A directory entry for the archive's own root (`./`, what `tar -C dir .` writes) is the destination itself.
+            if (item.path === '' && item.type === 'directory')
+                continue;
+            tree.admit(item);
+            expanded += item.size;
+            // Checked before a byte is written: each reader guarantees an entry's content never exceeds its size.
+            if (expanded > limit.bytes)
+                throw limit.exceeded(item.path, item.size);
+            yield item;
+        }
+    }
+}
+/**
+ * Reads every entry of an archive, contents included, checked as restore checks them (names,
+ * links, limits, zip CRCs), and writes nothing: for `verify: download`, which streams the object
+ * back to prove it restores. Yields one summary per entry; returns the object's size and SHA-256.
+ */
+async function* readArchiveEntries(source, options) {
+    const reader = new ArchiveReader(source, options);
+    for await (const item of reader.items()) {
+        for await (const _ of item.data) {
+            // read, and so checked
+        }
+        yield { path: item.path, type: item.type, size: item.size };
+    }
+    return reader.download;
+}
+/** The decompressed tar stream of a tar, tar.gz or tar.zst, held to the expansion limits too. */
+async function tarReader(raw, format, source, options) {
+    if (format === 'tar')
+        return raw;
+    const what = format === 'tar.gz' ? 'gzip' : 'zstd';
+    const decompressor = format === 'tar.gz' ? external_node_zlib_default().createGunzip({ chunkSize: 256 * 1024 }) : external_node_zlib_default().createZstdDecompress({ chunkSize: 256 * 1024 });
+    const input = external_node_stream_.Readable.from(format === 'tar.zst' ? zstdFrames(raw) : raw.rest());
+    input.on('error', error => decompressor.destroy(error));
+    input.pipe(decompressor);
+    const limit = expansionLimit(source.size, options.limits);
+    async function* decompressed() {
+        let total = 0;
+        try {
+            for await (const piece of decompressor) {
+                total += piece.length;
+                if (total > limit.bytes)
+                    throw limit.exceeded(undefined, total);
+                yield piece;
+            }
+        }
+        catch (error) {
+            if (error instanceof ArchiveError)
+                throw error;
+            throw new ArchiveError(`The ${what} stream of ${source.name} is truncated or corrupt (${error instanceof Error ? error.message : String(error)}); refusing it.`);
+        }
+        finally {
+            input.destroy();
+            decompressor.destroy();
+        }
+    }
+    const tar = new ByteReader(decompressed(), `${what}-compressed tar`);
+    const first = await tar.peek(512);
+    if (!isTarHeader(first) && first.some(byte => byte !== 0)) {
+        throw new ArchiveError(`${source.name} is ${what}-compressed but what it holds is not a tar archive; refusing it.`);
+    }
+    return tar;
+}
+function expansionLimit(archiveBytes, limits) {
+    const byRatio = limits.maxRatio * Math.max(archiveBytes, 1);
+    const bytes = Math.min(byRatio, limits.maxBytes ?? Infinity);
+    return {
+        bytes,
+        exceeded: (path, size) => {
+            const what = path === undefined
+                ? `it expands to more than ${bytes} bytes`
+                : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`;
+            const why = bytes < byRatio
+                ? `the 'max-size' limit`
+                : `${limits.maxRatio} times its own ${archiveBytes} bytes ('max-ratio'), as a zip bomb does. If this backup really is that compressible, raise 'max-ratio'`;
+            return refused(`The archive is ${archiveBytes} bytes but ${what}: over ${why}`);
+        }
+    };
+}
+/** The object's bytes as they stream by: hashed, counted, and cut off if there are more than it should have. */
+async function* hashed(stream, hash, onCount, source) {
+    let bytes = 0;
+    for await (const piece of stream) {
+        bytes += piece.length;
+        if (bytes > source.size)
+            throw new ArchiveError(`${source.name} has more than the ${source.size} bytes expected; refusing it.`);
+        hash.update(piece);
+        onCount(bytes);
+        yield piece;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 
@@ -95778,83 +96733,33 @@ function refusesCreateParameters(error) {
 
 
 
-
-/** Bytes handed to the hashing worker at once: the upload's part size, so memory stays a few of them. */
-const HASH_BLOCK = 8 * 1024 * 1024;
+/** Our own archive is read back without restore's bomb limits: the question is only whether it reads. */
+const NO_LIMITS = { maxRatio: Number.POSITIVE_INFINITY, maxBytes: undefined };
 /**
- * Streams the object back and compares its size and SHA-256 with the archive that was uploaded
- * (hashed on the worker, like the upload). With `readArchive`, the same bytes also go through it.
- * Throws VerificationError when the store gives other bytes, StoreError when it cannot be read.
+ * Streams the object back and reads every entry of it, contents included, as restore would
+ * (names, links, zip CRCs, gzip/zstd integrity), writing nothing; then compares the size and
+ * SHA-256 of the bytes read with the archive that was uploaded. Throws VerificationError when the
+ * store gives other bytes or an entry does not read back, StoreError when it cannot be read.
  */
-async function verifyByDownload(client, bucket, key, expected, signal, readArchive) {
+async function verifyByDownload(client, bucket, head, key, expected, signal) {
     const where = objectUrl(bucket, key);
-    const hasher = new PartHasher({ partMd5: false, wholeMd5: false, partSha256: false });
-    const reader = readArchive ? new external_node_stream_.PassThrough() : undefined;
-    const reading = reader && readArchive ? readArchive(reader, signal) : Promise.resolve();
-    // A reader that is done takes no more bytes, and one that failed ends the download: neither holds it up.
-    let readerDone = false;
-    let readerFailed = false;
-    const settled = reading.then(() => void (readerDone = true), () => void (readerDone = readerFailed = true));
-    let size = 0;
+    let read;
     try {
-        let body;
-        try {
-            const answer = await client.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }), { abortSignal: signal });
-            body = answer.Body;
-        }
-        catch (error) {
-            throw storeError(error, `read ${where} back to verify it`);
-        }
-        // Two blocks in shared memory, filled in turn: the worker reads one in place while the other fills.
-        const blocks = [Buffer.from(new SharedArrayBuffer(HASH_BLOCK)), Buffer.from(new SharedArrayBuffer(HASH_BLOCK))];
-        let block = blocks[0];
-        let filled = 0;
-        let hashed = Promise.resolve();
-        const hashBlock = async () => {
-            const full = block.subarray(0, filled);
-            await hashed;
-            hashed = hasher.add(full);
-            block = block === blocks[0] ? blocks[1] : blocks[0];
-            filled = 0;
-        };
-        try {
-            for await (const chunk of body) {
-                if (readerFailed)
-                    break;
-                size += chunk.length;
-                let offset = 0;
-                while (offset < chunk.length) {
-                    const copied = chunk.copy(block, filled, offset);
-                    filled += copied;
-                    offset += copied;
-                    if (filled === block.length)
-                        await hashBlock();
-                }
-                if (reader && !readerDone && !reader.write(chunk))
-                    await Promise.race([new Promise(resolve => reader.once('drain', resolve)), settled]);
-            }
-        }
-        catch (error) {
-            throw signal.aborted ? signal.reason : storeError(error, `read ${where} back to verify it`);
-        }
-        // An entry that does not read back is the first thing to report; then whether the bytes are the archive's.
-        if (readerFailed)
-            await reading;
-        if (filled > 0)
-            await hashBlock();
-        await hashed;
-        reader?.end();
-        const { sha256 } = await hasher.digests();
-        if (size !== expected.size || sha256 !== expected.sha256) {
-            throw new VerificationError(`Read back, ${where} has ${formatBytes(size)} (${size} bytes) with SHA-256 ${sha256}, but the uploaded archive has ${expected.size} bytes with SHA-256 ${expected.sha256}: the store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`);
-        }
-        await reading;
-        return { size, sha256 };
+        const entries = readArchiveEntries(objectSource(client, bucket, key, head), { limits: NO_LIMITS, signal });
+        let next = await entries.next();
+        while (!next.done)
+            next = await entries.next();
+        read = next.value;
     }
-    finally {
-        reader?.destroy();
-        void hasher.close();
+    catch (error) {
+        if (!(error instanceof ArchiveError))
+            throw error;
+        throw new VerificationError(`Read back, ${where} does not read as the archive that was uploaded: ${error.message} The store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`, { cause: error });
     }
+    if (read.bytes !== expected.size || read.sha256 !== expected.sha256) {
+        throw new VerificationError(`Read back, ${where} has ${formatBytes(read.bytes)} (${read.bytes} bytes) with SHA-256 ${read.sha256}, but the uploaded archive has ${expected.size} bytes with SHA-256 ${expected.sha256}: the store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`);
+    }
+    return { size: read.bytes, sha256: read.sha256 };
 }
 /**
  * The check `verify` asks for, on an object whose upload completed. HeadObject always (size,
@@ -95867,7 +96772,7 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     if (mode !== 'none')
         parts.push('ETag', storeChecksumMissing ? 'no CRC32 (the store keeps none)' : 'CRC32');
     if (mode === 'download') {
-        await retry(() => verifyByDownload(client, bucket, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
+        await retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
         parts.push('SHA-256 of the object read back');
     }
     return {

@@ -92977,9 +92977,8 @@ async function runRestore(read, context, signal) {
  * set, else the `sha256` metadata the upload stored on the object, else none to compare.
  */
 function expectedSha256(row, metadata) {
-    const fromRow = row?.sha256;
-    if (typeof fromRow === 'string' && fromRow !== '')
-        return { sha256: fromRow.toLowerCase(), from: `backup ${row?.id}` };
+    if (row?.sha256)
+        return { sha256: row.sha256.toLowerCase(), from: `backup ${row.id}` };
     const fromObject = metadata.sha256;
     if (fromObject)
         return { sha256: fromObject.toLowerCase(), from: "the object's sha256 metadata" };
