@@ -56,7 +56,7 @@ for (const mode of LEDGER_MODES) {
     assert.equal(row.sha256, sha256)
     assert.equal(job.main.outputs.sha256, sha256)
     assert.match(job.main.summary, new RegExp(sha256))
-    // Every part carried its CRC32 (and Content-MD5), checked by the store.
+    // Every part carried its CRC32, checked by the store.
     assert.ok(stats.parts >= 3)
     assert.equal(stats.checksummed, stats.parts)
     const head = await svc.s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: row.s3_key ?? '', ChecksumMode: 'ENABLED' }))

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads'
 
 /** Which digests an upload needs besides the archive's SHA-256 and the CRC32s, which are always computed. */
 export interface HashingPlan {
-  /** MD5 of each part: the multipart ETag is built from them, and each part is sent with its Content-MD5. */
+  /** MD5 of each part, for stores that keep no CRC32: sent as its Content-MD5, and the multipart ETag is built from them. */
   partMd5: boolean
   /** MD5 of the whole archive: the ETag some stores give a multipart object. */
   wholeMd5: boolean

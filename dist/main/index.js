@@ -95606,11 +95606,11 @@ async function uploadStream(client, target, body, signal, hooks) {
     // Stops parts in flight when one fails, as well as when the run is cancelled.
     const stop = new AbortController();
     const requestSignal = AbortSignal.any([signal, stop.signal]);
-    const hasher = new PartHasher({
-        partMd5: integrity.md5,
-        wholeMd5: integrity.md5 && !storeKeepsChecksums,
-        partSha256: integrity.signedPayload
-    });
+    // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
+    // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
+    // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
+    const md5s = integrity.md5 && !storeKeepsChecksums;
+    const hasher = new PartHasher({ partMd5: md5s, wholeMd5: md5s, partSha256: integrity.signedPayload });
     // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
     const spare = [];
     const completed = [];
@@ -95704,7 +95704,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         const fullCrc32 = crc32Base64(digests.crc32);
         const expected = {
             size,
-            etags: integrity.md5 ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : [],
+            etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),
             crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(partCrc32s)] : []
         };
         hooks.onBeforeComplete({ ...expected, sha256: digests.sha256 });
@@ -95742,6 +95742,11 @@ async function uploadStream(client, target, body, signal, hooks) {
     finally {
         void hasher.close();
     }
+}
+/** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
+function etagOfParts(parts) {
+    const md5s = parts.map(part => part.ETag?.replace(/"/g, '') ?? '');
+    return md5s.every(md5 => /^[0-9a-f]{32}$/.test(md5)) ? [multipartEtag(md5s.map(md5 => Buffer.from(md5, 'hex')))] : [];
 }
 async function isUploaded(client, target, expected) {
     try {
