@@ -48,8 +48,9 @@ const { parentPort } = require('node:worker_threads')
 const fs = require('node:fs')
 const probe = Buffer.alloc(1)
 parentPort.on('message', ({ id, pieces, bytes }) => {
-  const buffer = new ArrayBuffer(bytes)
-  const view = Buffer.from(buffer)
+  // Not zero-filled: every byte handed on is read from a file (a short read fails the batch).
+  const view = Buffer.allocUnsafeSlow(bytes)
+  const buffer = view.buffer
   let at = 0
   let failure
   for (let index = 0; index < pieces.length && !failure; index++) {
