@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { ACTION_DIR, actionInputs, insertRow } from '../__tests__/harness/backup-job.js'
+import { ACTION_DIR, actionInputs, insertRow, restoreInputs } from '../__tests__/harness/backup-job.js'
 import { runHook } from '../__tests__/harness/runner.js'
 import { services, type Services } from '../__tests__/harness/services.js'
 import { generateTree } from './tree.js'
@@ -28,8 +28,10 @@ interface Contender {
   format: string
   /** Runs once; resolves with the object's key. */
   run(key: string): Promise<void>
-  /** False for the read floor, which uploads nothing. */
+  /** False for the read floor and restores, which upload nothing. */
   uploads: boolean
+  /** The read floor: shown, but no peer to compare with. */
+  floor?: boolean
   action: boolean
 }
 
@@ -46,7 +48,8 @@ async function main(): Promise<void> {
       size: { type: 'string', default: '1GiB' },
       runs: { type: 'string', default: '3' },
       quick: { type: 'boolean', default: false },
-      keep: { type: 'boolean', default: false }
+      keep: { type: 'boolean', default: false },
+      only: { type: 'string' }
     }
   })
   const size = values.quick ? 128 * MiB : parseSize(values.size)
@@ -60,9 +63,15 @@ async function main(): Promise<void> {
     console.log(`Generating a ${formatSize(size)} tree in ${workspace}/data ...`)
     const tree = await generateTree(path.join(workspace, 'data'), size)
     console.log(`${tree.files} files, ${formatSize(tree.bytes)}; ${os.availableParallelism()} cores; ${runs} run(s) each.`)
-    const contenders = [...actionContenders(svc, bucket, workspace), ...peerContenders(svc, bucket, workspace)]
+    const only = values.only ? new RegExp(values.only) : undefined
+    const restoring = !values.quick && (!only || only.test('restore'))
+    const contenders = [
+      ...actionContenders(svc, bucket, workspace),
+      ...peerContenders(svc, bucket, workspace),
+      ...(restoring ? await restoreContenders(svc, bucket, workspace) : [])
+    ]
     const results: Measured[] = []
-    for (const contender of contenders) {
+    for (const contender of contenders.filter(contender => !only || only.test(contender.name))) {
       const measured: Measured = { contender, seconds: [], bytes: 0, peakRssMiB: 0 }
       for (let i = 0; i < runs; i++) {
         const key = `bench/${randomUUID()}`
@@ -82,7 +91,8 @@ async function main(): Promise<void> {
     }
     const table = render(results, tree, size, runs)
     console.log(`\n${table}`)
-    if (!values.quick) await saveSection(formatSize(size), table)
+    // A partial run (--quick, --only) is printed, not saved over the full table.
+    if (!values.quick && !only) await saveSection(formatSize(size), table)
   } finally {
     if (!values.keep) await rm(workspace, { recursive: true, force: true })
     await svc.end()
@@ -90,21 +100,89 @@ async function main(): Promise<void> {
 }
 
 function actionContenders(svc: Services, bucket: string, workspace: string): Contender[] {
-  return (['tar.gz', 'tar.zst', 'zip', 'tar'] as const).map(format => ({
-    name: `action ${format}`,
+  const backups = (['tar.gz', 'tar.zst', 'zip', 'tar'] as const).map(format => actionBackup(svc, bucket, workspace, format, undefined))
+  // What verification costs, on the default format: none (size only) and download (read back) beside checksum above.
+  return [...backups, actionBackup(svc, bucket, workspace, 'zip', 'none'), actionBackup(svc, bucket, workspace, 'zip', 'download')]
+}
+
+function actionBackup(svc: Services, bucket: string, workspace: string, format: string, verify: string | undefined): Contender {
+  return {
+    name: `action ${format}${verify ? ` (verify: ${verify})` : ''}`,
     format,
     uploads: true,
     action: true,
     async run() {
-      const row = await insertRow(svc)
-      const result = await runHook({
-        actionDir: ACTION_DIR,
-        workspace,
-        inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: 'data', format, key: `bench/{dispatch_id}.{ext}` })
-      })
-      if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
+      await backUp(svc, bucket, workspace, format, verify, 'bench/{dispatch_id}.{ext}')
     }
-  }))
+  }
+}
+
+/** One backup by the action (main, as the runner starts it); the row's id once it is success. */
+async function backUp(
+  svc: Services,
+  bucket: string,
+  workspace: string,
+  format: string,
+  verify: string | undefined,
+  key: string
+): Promise<string> {
+  const row = await insertRow(svc)
+  const result = await runHook({
+    actionDir: ACTION_DIR,
+    workspace,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: 'data', format, key, ...(verify ? { verify } : {}) })
+  })
+  if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
+  return row.id
+}
+
+/**
+ * Restoring: the restore sub-action (download, checks, extraction) against `aws s3 cp` into tar or
+ * unzip, from the same object: a tar.gz and a zip backup made once, kept under restore/.
+ */
+async function restoreContenders(svc: Services, bucket: string, workspace: string): Promise<Contender[]> {
+  const target = path.join(workspace, 'restored')
+  const contenders: Contender[] = []
+  for (const format of ['tar.gz', 'zip']) {
+    const backupId = await backUp(svc, bucket, workspace, format, undefined, `restore/${format}/{dispatch_id}.{ext}`)
+    const [object] = await svc.s3.objects(bucket, `restore/${format}/`)
+    if (!object) throw new Error('the backup to restore is missing')
+    const stored = `'s3://${bucket}/${object.key}'`
+    const endpoint = `--endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
+    const fresh = async (): Promise<void> => rm(target, { recursive: true, force: true })
+    contenders.push({
+      name: `action restore ${format}`,
+      format: `restore ${format}`,
+      uploads: false,
+      action: true,
+      async run() {
+        await fresh()
+        const result = await runHook({
+          actionDir: path.join(ACTION_DIR, 'restore'),
+          workspace,
+          inputs: restoreInputs(svc, bucket, { 'backup-id': backupId, path: target })
+        })
+        if (result.conclusion !== 'success') throw new Error(`the restore failed:\n${result.stdout}\n${result.stderr}`)
+      }
+    })
+    // unzip needs the whole file (its directory is at the end); tar reads the stream.
+    const peerCommand =
+      format === 'zip'
+        ? `${AWS} s3 cp ${stored} '${target}.zip' ${endpoint} && unzip -q '${target}.zip' -d '${target}' && rm '${target}.zip'`
+        : `${AWS} s3 cp ${stored} - ${endpoint} | tar -xzf - -C '${target}'`
+    contenders.push({
+      name: format === 'zip' ? 'aws s3 cp + unzip' : 'aws s3 cp - | tar -xzf',
+      format: `restore ${format}`,
+      uploads: false,
+      action: false,
+      async run() {
+        await fresh()
+        await mkdir(target)
+        await shell(peerCommand, workspace, awsEnv(svc))
+      }
+    })
+  }
+  return contenders
 }
 
 function peerContenders(svc: Services, bucket: string, workspace: string): Contender[] {
@@ -114,6 +192,7 @@ function peerContenders(svc: Services, bucket: string, workspace: string): Conte
     name,
     format,
     uploads,
+    floor: !uploads,
     action: false,
     run: key => shell(pipeline(key), workspace, awsEnv(svc))
   })
@@ -199,7 +278,7 @@ function render(results: Measured[], tree: { files: number; bytes: number }, siz
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN
   const best = new Map<string, number>()
   for (const r of results) {
-    if (r.contender.action || !r.contender.uploads) continue
+    if (r.contender.action || r.contender.floor) continue
     best.set(r.contender.format, Math.min(best.get(r.contender.format) ?? Infinity, median(r.seconds)))
   }
   const lines = [
