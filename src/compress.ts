@@ -60,6 +60,41 @@ export async function deflateBlock(block: Buffer, level: number, previous: Buffe
   })
 }
 
+/** A full flush ends with an empty stored block: these four bytes. */
+const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff])
+
+/**
+ * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
+ * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
+ * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
+ * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz.
+ * A buffer that deflate would not shrink comes back undefined: store it.
+ */
+export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<(Buffer | undefined)[]> {
+  const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
+  const pieces: Buffer[] = []
+  engine.on('data', (piece: Buffer) => pieces.push(piece))
+  const failed = new Promise<never>((_, reject) => engine.once('error', reject))
+  failed.catch(() => {})
+  const results: (Buffer | undefined)[] = []
+  try {
+    for (const buffer of buffers) {
+      if (buffer.length === 0 || !(await worthDeflating(buffer))) {
+        results.push(undefined)
+        continue
+      }
+      await Promise.race([new Promise(resolve => engine.write(buffer, resolve)), failed])
+      const deflated = Buffer.concat(pieces.splice(0))
+      // What came out since the last flush must end at this flush: else it is not this buffer's.
+      if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
+      results.push(deflated.length + DEFLATE_END.length < buffer.length ? Buffer.concat([deflated, DEFLATE_END]) : undefined)
+    }
+    return results
+  } finally {
+    engine.destroy()
+  }
+}
+
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
 export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
   // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.

@@ -1,7 +1,7 @@
 import zlib from 'node:zlib'
-import { deflateBlock, DEFLATE_END } from './compress.js'
+import { deflateBlock, deflateEach, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
-import type { EntryChunk } from './reader.js'
+import { READ_CHUNK, type EntryChunk } from './reader.js'
 import { COMPRESSION_JOBS, inOrder } from './parallel.js'
 
 /**
@@ -44,39 +44,33 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
   let entries = 0
   let offset = 0
   let current: Written | undefined
-  for await (const { chunk, data } of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
-    const { entry } = chunk
-    if (!current) {
-      const method = entry.type === 'file' && level > 0 ? DEFLATED : STORED
-      current = { entry, method, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
-      if (chunk.last) {
-        // The whole entry is here: its header can say what follows, and it is stored when deflate does not shrink it.
-        const stored = current.method === DEFLATED && data.length >= chunk.data.length
-        const body = stored ? chunk.data : data
-        Object.assign(current, {
-          method: stored ? STORED : current.method,
-          crc: zlib.crc32(chunk.data),
-          size: chunk.data.length,
-          compressedSize: body.length
-        })
-        offset += yield* write(localHeader(current), body)
-      } else {
-        current.flags |= FLAG_DESCRIPTOR
-        offset += yield* write(localHeader(current))
+  for await (const compressed of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
+    for (const { chunk, data, stored } of compressed) {
+      const { entry } = chunk
+      if (!current) {
+        current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
+        if (chunk.last) {
+          // The whole entry is here: its header can say what follows.
+          Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: data.length })
+          offset += yield* write(localHeader(current), data)
+        } else {
+          current.flags |= FLAG_DESCRIPTOR
+          offset += yield* write(localHeader(current))
+        }
       }
-    }
-    if (current.flags & FLAG_DESCRIPTOR) {
-      current.crc = zlib.crc32(chunk.data, current.crc)
-      current.size += chunk.data.length
-      const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data]
-      current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0)
-      offset += yield* write(...pieces)
-      if (chunk.last) offset += yield* write(dataDescriptor(current))
-    }
-    if (chunk.last) {
-      central.push(centralHeader(current))
-      entries += 1
-      current = undefined
+      if (current.flags & FLAG_DESCRIPTOR) {
+        current.crc = zlib.crc32(chunk.data, current.crc)
+        current.size += chunk.data.length
+        const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data]
+        current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0)
+        offset += yield* write(...pieces)
+        if (chunk.last) offset += yield* write(dataDescriptor(current))
+      }
+      if (chunk.last) {
+        central.push(centralHeader(current))
+        entries += 1
+        current = undefined
+      }
     }
   }
   const centralOffset = offset
@@ -84,27 +78,62 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
   yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset)
 }
 
-/** One job per piece; pieces of a file after the first are primed with the piece before. */
-async function* compressJobs(
-  chunks: AsyncIterable<EntryChunk>,
-  level: number
-): AsyncGenerator<() => Promise<{ chunk: EntryChunk; data: Buffer }>> {
+/** An entry's piece as it goes into the zip: deflated, or stored as it is. */
+interface Compressed {
+  chunk: EntryChunk
+  data: Buffer
+  stored: boolean
+}
+
+/** Whole small entries share a job up to this many bytes or entries. */
+const JOB_BYTES = READ_CHUNK
+const JOB_ENTRIES = 256
+
+/**
+ * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
+ * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
+ * the piece before, and the file is DEFLATED whatever its pieces hold.
+ */
+async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number): AsyncGenerator<() => Promise<Compressed[]>> {
+  let group: EntryChunk[] = []
+  let groupBytes = 0
+  const takeGroup = (): (() => Promise<Compressed[]>) => {
+    const whole = group
+    group = []
+    groupBytes = 0
+    return () => compressWhole(whole, level)
+  }
   let previous: Buffer | undefined
   for await (const chunk of chunks) {
-    const before = previous
-    if (chunk.entry.type === 'symlink') {
-      const target = Buffer.from(chunk.entry.linkTarget ?? '')
-      const link = { ...chunk, data: target }
-      yield () => Promise.resolve({ chunk: link, data: target })
-    } else if (chunk.entry.type === 'directory' || level === 0) {
-      yield () => Promise.resolve({ chunk, data: chunk.data })
+    if (chunk.last && previous === undefined) {
+      // A symlink is stored as its target.
+      group.push(chunk.entry.type === 'symlink' ? { ...chunk, data: Buffer.from(chunk.entry.linkTarget ?? '') } : chunk)
+      groupBytes += chunk.data.length
+      if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES) yield takeGroup()
     } else {
-      // A whole file in one piece is finished by its own job; a split one by DEFLATE_END.
-      const final = chunk.last && before === undefined
-      yield () => deflateBlock(chunk.data, level, before, final).then(data => ({ chunk, data }))
+      if (group.length > 0) yield takeGroup()
+      const before = previous
+      yield level === 0
+        ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
+        : () => deflateBlock(chunk.data, level, before, false).then(data => [{ chunk, data, stored: false }])
     }
     previous = chunk.last ? undefined : chunk.data
   }
+  if (group.length > 0) yield takeGroup()
+}
+
+/** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
+async function compressWhole(group: EntryChunk[], level: number): Promise<Compressed[]> {
+  const files = level > 0 ? group.filter(chunk => chunk.entry.type === 'file') : []
+  const deflated = await deflateEach(
+    files.map(chunk => chunk.data),
+    level
+  )
+  const byChunk = new Map(files.map((chunk, index) => [chunk, deflated[index]]))
+  return group.map(chunk => {
+    const data = byChunk.get(chunk)
+    return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true }
+  })
 }
 
 function* write(...pieces: Buffer[]): Generator<Buffer, number> {

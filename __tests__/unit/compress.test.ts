@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import { it } from 'node:test'
-import { gzip, zstd } from '../../src/compress.js'
+import { deflateEach, gzip, zstd } from '../../src/compress.js'
 
 const MiB = 1024 * 1024
 
@@ -42,4 +42,17 @@ it('writes zstd as frames that decode as one stream', async () => {
   const input = Buffer.concat(pieces)
   const compressed = await collect(zstd(from(pieces), 3))
   assert.ok(zlib.zstdDecompressSync(compressed).equals(input))
+})
+
+it('deflates many buffers through one stream, each into a raw deflate stream that inflates alone', async () => {
+  const text = (n: number) => Buffer.from(`entry ${n}: `.repeat(40 + n * 7))
+  const buffers = [text(1), Buffer.alloc(0), randomBytes(100 * 1024), text(2), Buffer.from('x'), text(3)]
+  const deflated = await deflateEach(buffers, 6)
+  assert.equal(deflated.length, buffers.length)
+  for (const [index, buffer] of buffers.entries()) {
+    const output = deflated[index]
+    // Empty, random and one-byte buffers do not shrink: they come back undefined, to be stored.
+    if ([1, 2, 4].includes(index)) assert.equal(output, undefined, `buffer ${index}`)
+    else assert.ok(output && zlib.inflateRawSync(output).equals(buffer), `buffer ${index}`)
+  }
 })
