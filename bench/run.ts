@@ -91,8 +91,8 @@ async function main(): Promise<void> {
     }
     const table = render(results, tree, size, runs)
     console.log(`\n${table}`)
-    // A partial run (--quick, --only) is printed, not saved over the full table.
-    if (!values.quick && !only) await saveSection(formatSize(size), table)
+    // A partial run (--only) gets its own section, so it never replaces the full table.
+    if (!values.quick) await saveSection(`${formatSize(size)}${values.only ? ` (only /${values.only}/)` : ''}`, table)
   } finally {
     if (!values.keep) await rm(workspace, { recursive: true, force: true })
     await svc.end()
