@@ -28,6 +28,8 @@ interface Contender {
   format: string
   /** Runs once; resolves with the object's key. */
   run(key: string): Promise<void>
+  /** Before each run, not timed (e.g. an empty restore target). */
+  prepare?(): Promise<void>
   /** False for the read floor and restores, which upload nothing. */
   uploads: boolean
   /** The read floor: shown, but no peer to compare with. */
@@ -75,6 +77,9 @@ async function main(): Promise<void> {
       const measured: Measured = { contender, seconds: [], bytes: 0, peakRssMiB: 0 }
       for (let i = 0; i < runs; i++) {
         const key = `bench/${randomUUID()}`
+        await contender.prepare?.()
+        // Every run starts on a disk with nothing left to write from the run before (the store writes too).
+        execFileSync('sync')
         const sampler = sampleTreeRss()
         const started = performance.now()
         await contender.run(key)
@@ -155,8 +160,8 @@ async function restoreContenders(svc: Services, bucket: string, workspace: strin
       format: `restore ${format}`,
       uploads: false,
       action: true,
+      prepare: fresh,
       async run() {
-        await fresh()
         const result = await runHook({
           actionDir: path.join(ACTION_DIR, 'restore'),
           workspace,
@@ -175,8 +180,8 @@ async function restoreContenders(svc: Services, bucket: string, workspace: strin
       format: `restore ${format}`,
       uploads: false,
       action: false,
+      prepare: fresh,
       async run() {
-        await fresh()
         await mkdir(target)
         await shell(peerCommand, workspace, awsEnv(svc))
       }

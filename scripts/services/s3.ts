@@ -24,6 +24,7 @@ import path from 'node:path'
 import { Readable, Transform, pipeline } from 'node:stream'
 import type { TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
+import { crc32Combine } from './crc32.js'
 import { FaultSwitch } from './faults.js'
 
 const require = createRequire(import.meta.url)
@@ -148,6 +149,12 @@ export interface S3Options {
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
 const CHECKSUM_HEADERS = ['x-amz-checksum-algorithm', 'x-amz-checksum-type', 'x-amz-checksum-crc32', 'x-amz-sdk-checksum-algorithm']
+
+/** What UploadPart keeps next to a part: the CRC32 of the bytes received, and how many. */
+interface PartCrc32 {
+  crc32: number
+  size: number
+}
 
 /** The CRC32 an object keeps (S3 additional checksums), next to its s3rver files. */
 interface StoredChecksum {
@@ -738,6 +745,7 @@ export class S3Server {
       if (decoded !== undefined) headers['content-length'] = decoded
     }
     let crc = 0
+    let received = 0
     const md5 = headerValue(headers, 'content-md5') === undefined ? undefined : createHash('md5')
     // A signed payload: S3 checks the body against the SHA-256 the signature covers.
     const signedPayload = /^[0-9a-f]{64}$/.test(headerValue(headers, 'x-amz-content-sha256') ?? '') ? createHash('sha256') : undefined
@@ -751,6 +759,7 @@ export class S3Server {
           flipped = true
         }
         crc = zlib.crc32(chunk, crc)
+        received += chunk.length
         md5?.update(chunk)
         signedPayload?.update(chunk)
         this.addBytes(chunk.length)
@@ -767,7 +776,7 @@ export class S3Server {
     if (ctx.status !== 200) return
 
     const refuse = async (message: string, code = 'BadDigest'): Promise<never> => {
-      if (partPath) await Promise.all([fs.rm(partPath, { force: true }), fs.rm(`${partPath}.md5`, { force: true })])
+      if (partPath) await Promise.all(['', '.md5', '.crc32'].map(suffix => fs.rm(`${partPath}${suffix}`, { force: true })))
       else await ctx.store.deleteObject(bucket, key)
       throw s3Error(code, message, {}, 400)
     }
@@ -793,6 +802,8 @@ export class S3Server {
       await fs.writeFile(`${partPath}.md5`, etag)
       ctx.set('ETag', `"${etag}"`)
     }
+    // As S3, the part's CRC32 is kept as it arrives: completion combines them without reading the parts again.
+    if (partPath) await fs.writeFile(`${partPath}.crc32`, JSON.stringify({ crc32: crc, size: received } satisfies PartCrc32))
     if (op === 'UploadPart') this.stats.parts += 1
     else this.stats.puts += 1
   }
@@ -840,17 +851,14 @@ export class S3Server {
     ctx.set('x-amz-checksum-type', stored.type)
   }
 
-  /** The CRC32 of each part file of an open upload, in the order given, and of all of them as one object. */
+  /** The CRC32 of each part of an open upload, in the order given, and of all of them as one object. */
   private async partCrc32s(dir: string, partNumbers: number[]): Promise<{ parts: number[]; full: number }> {
     const parts: number[] = []
     let full = 0
     for (const number of partNumbers) {
-      let crc = 0
-      for await (const chunk of (await fs.open(path.join(dir, String(number)))).createReadStream()) {
-        crc = zlib.crc32(chunk as Buffer, crc)
-        full = zlib.crc32(chunk as Buffer, full)
-      }
-      parts.push(crc)
+      const part = JSON.parse(await fs.readFile(path.join(dir, `${number}.crc32`), 'utf8')) as PartCrc32
+      parts.push(part.crc32)
+      full = crc32Combine(full, part.crc32, part.size)
     }
     return { parts, full }
   }
