@@ -49,14 +49,17 @@ async function worthDeflating(block: Buffer): Promise<boolean> {
   return deflated.length < sample.length * WORTH_DEFLATING
 }
 
-/** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
-export async function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined, final: boolean): Promise<Buffer> {
+/**
+ * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
+ * `previous` is the block before it in the same stream, if any.
+ */
+export async function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined): Promise<Buffer> {
   const stored = level > 0 && !(await worthDeflating(block))
   return deflateRaw(block, {
     level: stored ? 0 : level,
     chunkSize: OUTPUT_PIECE,
     ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
-    finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH
+    finishFlush: zlib.constants.Z_SYNC_FLUSH
   })
 }
 
@@ -83,7 +86,10 @@ export async function deflateEach(buffers: readonly Buffer[], level: number): Pr
         results.push(undefined)
         continue
       }
-      await Promise.race([new Promise(resolve => engine.write(buffer, resolve)), failed])
+      await Promise.race([
+        new Promise<void>((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
+        failed
+      ])
       const deflated = Buffer.concat(pieces.splice(0))
       // What came out since the last flush must end at this flush: else it is not this buffer's.
       if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
@@ -108,7 +114,7 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
       crc = zlib.crc32(block, crc)
       length += block.length
       const previous = dictionary
-      yield () => deflateBlock(block, level, previous, false).then(data => ({ block, data }))
+      yield () => deflateBlock(block, level, previous).then(data => ({ block, data }))
       // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
       dictionary = Buffer.from(block.subarray(-WINDOW))
     }

@@ -48,11 +48,9 @@ export async function collectEntries(lines: readonly string[], options: CollectO
   const workspace = path.resolve(options.workspace)
   const patterns = lines.flatMap(parsePattern)
   const entries: ArchiveEntry[] = []
-  const seen = new Set<string>()
   let sinceTurn = 0
+  // Search roots never nest and links are not followed: every path is visited once.
   const visit = async (relativePath: string): Promise<void> => {
-    if (seen.has(relativePath)) return
-    seen.add(relativePath)
     const matched = matchKind(patterns, relativePath)
     if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true))) return
     if (!options.includeHiddenFiles && path.posix.basename(relativePath).startsWith('.')) return

@@ -115,7 +115,7 @@ async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number): 
       const before = previous
       yield level === 0
         ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
-        : () => deflateBlock(chunk.data, level, before, false).then(data => [{ chunk, data, stored: false }])
+        : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }])
     }
     previous = chunk.last ? undefined : chunk.data
   }

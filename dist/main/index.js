@@ -81677,14 +81677,17 @@ async function worthDeflating(block) {
     const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE });
     return deflated.length < sample.length * WORTH_DEFLATING;
 }
-/** Deflates one block of a stream; `previous` is the block before it in the same stream, if any. */
-async function deflateBlock(block, level, previous, final) {
+/**
+ * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
+ * `previous` is the block before it in the same stream, if any.
+ */
+async function deflateBlock(block, level, previous) {
     const stored = level > 0 && !(await worthDeflating(block));
     return deflateRaw(block, {
         level: stored ? 0 : level,
         chunkSize: OUTPUT_PIECE,
         ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
-        finishFlush: final ? (external_node_zlib_default()).constants.Z_FINISH : (external_node_zlib_default()).constants.Z_SYNC_FLUSH
+        finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
     });
 }
 /** A full flush ends with an empty stored block: these four bytes. */
@@ -81709,7 +81712,10 @@ async function deflateEach(buffers, level) {
                 results.push(undefined);
                 continue;
             }
-            await Promise.race([new Promise(resolve => engine.write(buffer, resolve)), failed]);
+            await Promise.race([
+                new Promise((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
+                failed
+            ]);
             const deflated = Buffer.concat(pieces.splice(0));
             // What came out since the last flush must end at this flush: else it is not this buffer's.
             if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER))
@@ -81735,7 +81741,7 @@ async function* gzip(input, level) {
             crc = external_node_zlib_default().crc32(block, crc);
             length += block.length;
             const previous = dictionary;
-            yield () => deflateBlock(block, level, previous, false).then(data => ({ block, data }));
+            yield () => deflateBlock(block, level, previous).then(data => ({ block, data }));
             // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
             dictionary = Buffer.from(block.subarray(-WINDOW));
         }
@@ -82005,7 +82011,7 @@ async function* compressJobs(chunks, level) {
             const before = previous;
             yield level === 0
                 ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
-                : () => deflateBlock(chunk.data, level, before, false).then(data => [{ chunk, data, stored: false }]);
+                : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }]);
         }
         previous = chunk.last ? undefined : chunk.data;
     }
@@ -84985,12 +84991,9 @@ async function collectEntries(lines, options) {
     const workspace = external_node_path_default().resolve(options.workspace);
     const patterns = lines.flatMap(parsePattern);
     const entries = [];
-    const seen = new Set();
     let sinceTurn = 0;
+    // Search roots never nest and links are not followed: every path is visited once.
     const visit = async (relativePath) => {
-        if (seen.has(relativePath))
-            return;
-        seen.add(relativePath);
         const matched = matchKind(patterns, relativePath);
         if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true)))
             return;
