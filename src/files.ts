@@ -140,7 +140,7 @@ function describe(absolutePath: string, relativePath: string): ArchiveEntry | un
     stats = lstatSync(absolutePath)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw unreadable(relativePath, error)
+    throw unreadable(relativePath, errorCode(error), error)
   }
   const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime }
   if (stats.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: readlinkSync(absolutePath) }
@@ -155,12 +155,15 @@ function readDirectory(directory: Pick<ArchiveEntry, 'absolutePath' | 'relativeP
   try {
     return readdirSync(directory.absolutePath)
   } catch (error) {
-    throw unreadable(directory.relativePath, error)
+    throw unreadable(directory.relativePath, errorCode(error), error)
   }
 }
 
-function unreadable(relativePath: string, error: unknown): ArchiveError {
-  return new ArchiveError(`${relativePath} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
-    cause: error
-  })
+/** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
+export function unreadable(relativePath: string, code: string, cause?: unknown): ArchiveError {
+  return new ArchiveError(`${relativePath} could not be read (${code}).`, { cause })
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error)
 }

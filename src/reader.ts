@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import { ArchiveError } from './errors.js'
-import type { ArchiveEntry } from './files.js'
+import { unreadable, type ArchiveEntry } from './files.js'
 import { inOrder } from './parallel.js'
 
 /** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
@@ -130,7 +130,7 @@ function readError(entry: ArchiveEntry, failure: ReadFailure): ArchiveError {
       `${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`
     )
   }
-  if (failure.code) return new ArchiveError(`${entry.relativePath} could not be read (${failure.code}).`)
+  if (failure.code) return unreadable(entry.relativePath, failure.code)
   const seen = failure.seen ?? 0
   return new ArchiveError(
     `${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`

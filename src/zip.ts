@@ -124,14 +124,15 @@ async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number): 
 
 /** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
 async function compressWhole(group: EntryChunk[], level: number): Promise<Compressed[]> {
-  const files = level > 0 ? group.filter(chunk => chunk.entry.type === 'file') : []
+  const deflates = (chunk: EntryChunk): boolean => level > 0 && chunk.entry.type === 'file'
   const deflated = await deflateEach(
-    files.map(chunk => chunk.data),
+    group.filter(deflates).map(chunk => chunk.data),
     level
   )
-  const byChunk = new Map(files.map((chunk, index) => [chunk, deflated[index]]))
+  // deflateEach answers in the order it was asked: the group's files, in order.
+  let next = 0
   return group.map(chunk => {
-    const data = byChunk.get(chunk)
+    const data = deflates(chunk) ? deflated[next++] : undefined
     return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true }
   })
 }

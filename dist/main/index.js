@@ -81452,772 +81452,6 @@ var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
 // EXTERNAL MODULE: external "node:worker_threads"
 var external_node_worker_threads_ = __nccwpck_require__(5919);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/parallel.ts
-
-/**
- * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
- * API (no worker isolates to start or feed), in independent jobs of at most one block, and
- * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
- * is therefore a few blocks per core, whatever the size of the tree.
- */
-const CORES = external_node_os_default().availableParallelism();
-/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
-const COMPRESSION_JOBS = CORES + 1;
-/**
- * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
- * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
- * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
- * zlib work (the first statement of main). A value the user set is kept.
- */
-function sizeThreadpool() {
-    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
-}
-/**
- * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
- * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
- * A failure is raised when its turn comes; jobs still pending then settle with their rejections
- * marked handled.
- */
-async function* inOrder(jobs, limit) {
-    const pending = [];
-    for await (const start of jobs) {
-        const job = start();
-        job.catch(() => { });
-        pending.push(job);
-        if (pending.length >= limit)
-            yield await pending.shift();
-    }
-    while (pending.length > 0)
-        yield await pending.shift();
-}
-
-;// CONCATENATED MODULE: ./src/reader.ts
-
-
-
-/** Largest read: a file is read in pieces of this size, each also one compression job. */
-const READ_CHUNK = 1024 * 1024;
-/** Small files share one request up to this many: one message instead of thousands of callbacks. */
-const FILES_PER_BATCH = 512;
-/** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
-const BATCHES_AHEAD = 4;
-// Reading 24 000 small files through the threadpool (open, read, close: three round trips and
-// three callbacks each) cost the main thread ~2 s per GiB. A worker reads a batch of them with
-// plain synchronous calls into one buffer and hands it over without a copy. A last piece also
-// asks for one byte more: a file that grew since it was listed shows up in the same pass.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads')
-const fs = require('node:fs')
-const probe = Buffer.alloc(1)
-parentPort.on('message', ({ id, pieces, bytes }) => {
-  // Not zero-filled: every byte handed on is read from a file (a short read fails the batch).
-  const view = Buffer.allocUnsafeSlow(bytes)
-  const buffer = view.buffer
-  let at = 0
-  let failure
-  for (let index = 0; index < pieces.length && !failure; index++) {
-    if (!pieces[index]) continue
-    const [path, offset, length, last] = pieces[index]
-    let fd
-    try {
-      fd = fs.openSync(path, 'r')
-      let filled = 0
-      while (filled < length) {
-        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
-        if (read === 0) break
-        filled += read
-      }
-      if (filled < length) failure = { index, seen: offset + filled }
-      else if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) failure = { index, seen: offset + length + 1 }
-    } catch (error) {
-      failure = { index, code: error.code || String(error) }
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd)
-    }
-    at += length
-  }
-  parentPort.postMessage({ id, buffer, failure }, [buffer])
-})
-`;
-/**
- * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
- * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
- * an ArchiveError.
- */
-async function* readEntries(entries) {
-    const reader = new BatchReader();
-    try {
-        for await (const { batch, buffer, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
-            let at = 0;
-            for (const [index, { entry, length, last }] of batch.pieces.entries()) {
-                if (failure?.index === index)
-                    throw readError(entry, failure);
-                yield { entry, data: Buffer.from(buffer, at, length), last };
-                at += length;
-            }
-        }
-    }
-    finally {
-        void reader.close();
-    }
-}
-function* batchJobs(entries, reader) {
-    let batch = { pieces: [], bytes: 0 };
-    for (const entry of entries) {
-        // Directories and symlinks have no content, but keep their place in the order.
-        if (entry.type !== 'file') {
-            batch.pieces.push({ entry, offset: 0, length: 0, last: true });
-            continue;
-        }
-        for (let offset = 0;; offset += READ_CHUNK) {
-            const length = Math.min(READ_CHUNK, entry.size - offset);
-            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
-                const full = batch;
-                yield () => reader.read(full).then(read => ({ ...read, batch: full }));
-                batch = { pieces: [], bytes: 0 };
-            }
-            const last = offset + length === entry.size;
-            batch.pieces.push({ entry, offset, length, last });
-            batch.bytes += length;
-            if (last)
-                break;
-        }
-    }
-    const rest = batch;
-    if (rest.pieces.length > 0)
-        yield () => reader.read(rest).then(read => ({ ...read, batch: rest }));
-}
-function readError(entry, failure) {
-    if (failure.code === 'ENOENT') {
-        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
-    }
-    if (failure.code)
-        return new ArchiveError(`${entry.relativePath} could not be read (${failure.code}).`);
-    const seen = failure.seen ?? 0;
-    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
-}
-/** The reading worker: batches go in, filled buffers come back in the order asked. */
-class BatchReader {
-    worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
-    waiting = new Map();
-    nextId = 0;
-    constructor() {
-        this.worker.on('message', (read) => {
-            this.waiting.get(read.id)?.resolve(read);
-            this.waiting.delete(read.id);
-        });
-        this.worker.on('error', error => this.failAll(error));
-        this.worker.on('exit', () => this.failAll(new Error('the file reader stopped')));
-    }
-    read(batch) {
-        const id = this.nextId++;
-        // Directories and symlinks are not opened: only their place in the batch matters.
-        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [entry.absolutePath, offset, length, last] : undefined);
-        return new Promise((resolve, reject) => {
-            this.waiting.set(id, { resolve, reject });
-            this.worker.postMessage({ id, pieces, bytes: batch.bytes });
-        });
-    }
-    close() {
-        return this.worker.terminate();
-    }
-    failAll(error) {
-        for (const { reject } of this.waiting.values())
-            reject(new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error }));
-        this.waiting.clear();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/compress.ts
-
-
-
-
-/**
- * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
- * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
- *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
- *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
- *   refer back across block edges, so the output is a single gzip member the size of gzip's.
- * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
- *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
- */
-const deflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).deflateRaw);
-const zstdCompress = (0,external_node_util_.promisify)((external_node_zlib_default()).zstdCompress);
-/** Deflate's window: a block may refer back this far into the previous one. */
-const WINDOW = 32 * 1024;
-/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
-const DEFLATE_END = Buffer.from([0x03, 0x00]);
-/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
-const ZSTD_BLOCK = 4 * READ_CHUNK;
-/**
- * zlib's async API hands output back in pieces of `chunkSize` (16 KiB by default), each a round trip
- * from the threadpool to the main thread: at that size the callbacks cost the main thread ~3 s per
- * GiB. 256 KiB makes them few without holding a block-sized output buffer per job.
- */
-const OUTPUT_PIECE = 256 * 1024;
-/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
-const SAMPLE_FROM = 64 * 1024;
-const SAMPLE = 16 * 1024;
-/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
-const WORTH_DEFLATING = 0.97;
-/**
- * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
- * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
- * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
- */
-async function worthDeflating(block) {
-    if (block.length < SAMPLE_FROM)
-        return true;
-    const middle = (block.length - SAMPLE) >> 1;
-    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE });
-    return deflated.length < sample.length * WORTH_DEFLATING;
-}
-/**
- * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
- * `previous` is the block before it in the same stream, if any.
- */
-async function deflateBlock(block, level, previous) {
-    const stored = level > 0 && !(await worthDeflating(block));
-    return deflateRaw(block, {
-        level: stored ? 0 : level,
-        chunkSize: OUTPUT_PIECE,
-        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
-        finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
-    });
-}
-/** A full flush ends with an empty stored block: these four bytes. */
-const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-/**
- * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
- * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
- * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
- * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz.
- * A buffer that deflate would not shrink comes back undefined: store it.
- */
-async function deflateEach(buffers, level) {
-    const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
-    const pieces = [];
-    engine.on('data', (piece) => pieces.push(piece));
-    const failed = new Promise((_, reject) => engine.once('error', reject));
-    failed.catch(() => { });
-    const results = [];
-    try {
-        for (const buffer of buffers) {
-            if (buffer.length === 0 || !(await worthDeflating(buffer))) {
-                results.push(undefined);
-                continue;
-            }
-            await Promise.race([
-                new Promise((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
-                failed
-            ]);
-            const deflated = Buffer.concat(pieces.splice(0));
-            // What came out since the last flush must end at this flush: else it is not this buffer's.
-            if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER))
-                throw new Error('zlib output did not end at a flush');
-            results.push(deflated.length + DEFLATE_END.length < buffer.length ? Buffer.concat([deflated, DEFLATE_END]) : undefined);
-        }
-        return results;
-    }
-    finally {
-        engine.destroy();
-    }
-}
-/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
-async function* gzip(input, level) {
-    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
-    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
-    let crc = 0;
-    let length = 0;
-    const spare = [];
-    async function* jobs() {
-        let dictionary;
-        for await (const block of blocks(input, READ_CHUNK, spare)) {
-            crc = external_node_zlib_default().crc32(block, crc);
-            length += block.length;
-            const previous = dictionary;
-            yield () => deflateBlock(block, level, previous).then(data => ({ block, data }));
-            // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
-            dictionary = Buffer.from(block.subarray(-WINDOW));
-        }
-    }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(length % 2 ** 32, 4);
-    yield Buffer.concat([DEFLATE_END, trailer]);
-}
-/** zstd of `input`: independent frames compressed in parallel. */
-async function* zstd(input, level) {
-    const spare = [];
-    async function* jobs() {
-        for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
-            const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
-            yield () => zstdCompress(block, options).then(data => ({ block, data }));
-        }
-    }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
-}
-/**
- * Yields each block's output and hands the block back for the next input: the same few block
- * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
- */
-async function* recycling(compressed, spare) {
-    for await (const { block, data } of compressed) {
-        yield data;
-        spare.push(block);
-    }
-}
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
-async function* blocks(input, size, spare) {
-    let block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
-    let filled = 0;
-    for await (const piece of input) {
-        let offset = 0;
-        while (offset < piece.length) {
-            const copied = piece.copy(block, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === size) {
-                yield block;
-                block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
-                filled = 0;
-            }
-        }
-    }
-    if (filled > 0)
-        yield block.subarray(0, filled);
-}
-
-;// CONCATENATED MODULE: ./src/tar.ts
-/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
-const BLOCK = 512;
-const ZEROS = Buffer.alloc(BLOCK);
-const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
-/** The tar archive of the entries whose contents `chunks` brings, in order. */
-async function* tar(chunks) {
-    let startsEntry = true;
-    for await (const { entry, data, last } of chunks) {
-        if (startsEntry)
-            yield tarHeader(entry);
-        if (data.length > 0)
-            yield data;
-        if (last) {
-            const pad = padding(entry.size);
-            if (pad > 0)
-                yield ZEROS.subarray(0, pad);
-        }
-        startsEntry = last;
-    }
-    yield Buffer.alloc(2 * BLOCK);
-}
-function tarHeader(entry) {
-    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-    const size = entry.type === 'file' ? entry.size : 0;
-    const linkTarget = entry.linkTarget ?? '';
-    const pax = {};
-    const split = splitUstarName(name);
-    if (!split)
-        pax.path = name;
-    if (size > USTAR_MAX_SIZE)
-        pax.size = String(size);
-    if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget))
-        pax.linkpath = linkTarget;
-    const header = ustarBlock({
-        name: split?.name ?? asciiFallback(name, 100),
-        prefix: split?.prefix ?? '',
-        mode: entry.mode,
-        size: pax.size ? 0 : size,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
-        typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
-        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
-    });
-    if (Object.keys(pax).length === 0)
-        return header;
-    const records = Buffer.from(Object.entries(pax)
-        .map(([key, value]) => paxRecord(key, value))
-        .join(''));
-    const paxHeader = ustarBlock({
-        name: asciiFallback(`PaxHeader/${name}`, 100),
-        prefix: '',
-        mode: 0o644,
-        size: records.length,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
-        typeflag: 'x',
-        linkname: ''
-    });
-    return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header]);
-}
-/** Zero bytes that round a member's data up to the block size. */
-function padding(size) {
-    return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-function ustarBlock(fields) {
-    const block = Buffer.alloc(BLOCK);
-    block.write(fields.name, 0, 100, 'utf8');
-    writeOctal(block, fields.mode & 0o7777, 100, 8);
-    writeOctal(block, 0, 108, 8); // uid
-    writeOctal(block, 0, 116, 8); // gid
-    writeOctal(block, fields.size, 124, 12);
-    writeOctal(block, fields.mtime, 136, 12);
-    block.fill(' ', 148, 156); // checksum is computed with its own field as spaces
-    block.write(fields.typeflag, 156, 1, 'ascii');
-    block.write(fields.linkname, 157, 100, 'utf8');
-    block.write('ustar\u0000', 257, 6, 'ascii');
-    block.write('00', 263, 2, 'ascii');
-    block.write(fields.prefix, 345, 155, 'utf8');
-    let checksum = 0;
-    for (const byte of block)
-        checksum += byte;
-    writeOctal(block, checksum, 148, 7);
-    return block;
-}
-function writeOctal(block, value, offset, length) {
-    block.write(`${value.toString(8).padStart(length - 1, '0')}\u0000`, offset, length, 'ascii');
-}
-/** ustar splits long names at a `/` into prefix (155) and name (100); undefined when that fails. */
-function splitUstarName(name) {
-    if (!isAscii(name))
-        return undefined;
-    if (name.length <= 100)
-        return { name, prefix: '' };
-    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
-        const prefix = name.slice(0, cut);
-        const rest = name.slice(cut + 1);
-        if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0)
-            return { name: rest, prefix };
-    }
-    return undefined;
-}
-/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
-function paxRecord(key, value) {
-    const body = ` ${key}=${value}\n`;
-    const bodyBytes = Buffer.byteLength(body);
-    let length = bodyBytes + String(bodyBytes).length;
-    if (String(length).length !== String(bodyBytes).length)
-        length = bodyBytes + String(length).length;
-    return `${length}${body}`;
-}
-function isAscii(value) {
-    return /^[\x20-\x7e]*$/.test(value);
-}
-function asciiFallback(value, max) {
-    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
-}
-
-;// CONCATENATED MODULE: ./src/zip.ts
-
-
-
-
-/**
- * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
- * every file is one job, so many small files keep all cores busy, and a large file's pieces are
- * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
- * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
- * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
- * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
- * field, in UTC) come back with Info-ZIP's unzip.
- */
-const U32 = 0xffffffff;
-const U16 = 0xffff;
-const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
-const VERSION_DEFLATE = 20;
-const VERSION_ZIP64 = 45;
-const FLAG_DESCRIPTOR = 1 << 3;
-const FLAG_UTF8 = 1 << 11;
-const STORED = 0;
-const DEFLATED = 8;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const DOS_DIRECTORY = 0x10;
-/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
-async function* zip(chunks, level) {
-    const central = new ByteList();
-    let entries = 0;
-    let offset = 0;
-    let current;
-    for await (const compressed of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
-        for (const { chunk, data, stored } of compressed) {
-            const { entry } = chunk;
-            if (!current) {
-                current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
-                if (chunk.last) {
-                    // The whole entry is here: its header can say what follows.
-                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: data.length });
-                    offset += yield* write(localHeader(current), data);
-                }
-                else {
-                    current.flags |= FLAG_DESCRIPTOR;
-                    offset += yield* write(localHeader(current));
-                }
-            }
-            if (current.flags & FLAG_DESCRIPTOR) {
-                current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
-                current.size += chunk.data.length;
-                const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data];
-                current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0);
-                offset += yield* write(...pieces);
-                if (chunk.last)
-                    offset += yield* write(dataDescriptor(current));
-            }
-            if (chunk.last) {
-                central.push(centralHeader(current));
-                entries += 1;
-                current = undefined;
-            }
-        }
-    }
-    const centralOffset = offset;
-    for (const piece of central.pieces())
-        offset += yield* write(piece);
-    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
-}
-/** Whole small entries share a job up to this many bytes or entries. */
-const JOB_BYTES = READ_CHUNK;
-const JOB_ENTRIES = 256;
-/**
- * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
- * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
- * the piece before, and the file is DEFLATED whatever its pieces hold.
- */
-async function* compressJobs(chunks, level) {
-    let group = [];
-    let groupBytes = 0;
-    const takeGroup = () => {
-        const whole = group;
-        group = [];
-        groupBytes = 0;
-        return () => compressWhole(whole, level);
-    };
-    let previous;
-    for await (const chunk of chunks) {
-        if (chunk.last && previous === undefined) {
-            // A symlink is stored as its target.
-            group.push(chunk.entry.type === 'symlink' ? { ...chunk, data: Buffer.from(chunk.entry.linkTarget ?? '') } : chunk);
-            groupBytes += chunk.data.length;
-            if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES)
-                yield takeGroup();
-        }
-        else {
-            if (group.length > 0)
-                yield takeGroup();
-            const before = previous;
-            yield level === 0
-                ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
-                : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }]);
-        }
-        previous = chunk.last ? undefined : chunk.data;
-    }
-    if (group.length > 0)
-        yield takeGroup();
-}
-/** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
-async function compressWhole(group, level) {
-    const files = level > 0 ? group.filter(chunk => chunk.entry.type === 'file') : [];
-    const deflated = await deflateEach(files.map(chunk => chunk.data), level);
-    const byChunk = new Map(files.map((chunk, index) => [chunk, deflated[index]]));
-    return group.map(chunk => {
-        const data = byChunk.get(chunk);
-        return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true };
-    });
-}
-function* write(...pieces) {
-    let length = 0;
-    for (const piece of pieces) {
-        length += piece.length;
-        yield piece;
-    }
-    return length;
-}
-/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
-function mayNeedZip64(entry) {
-    return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
-}
-function localHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
-    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)]);
-    const header = Buffer.alloc(30);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
-    header.writeUInt16LE(file.flags, 6);
-    header.writeUInt16LE(file.method, 8);
-    writeDosTime(header, 10, file.entry.mtime);
-    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
-    header.writeUInt16LE(name.length, 26);
-    header.writeUInt16LE(extra.length, 28);
-    return Buffer.concat([header, name, extra]);
-}
-function dataDescriptor(file) {
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = Buffer.alloc(zip64 ? 24 : 16);
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(file.crc >>> 0, 4);
-    if (zip64) {
-        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
-        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
-    }
-    else {
-        descriptor.writeUInt32LE(file.compressedSize, 8);
-        descriptor.writeUInt32LE(file.size, 12);
-    }
-    return descriptor;
-}
-function centralHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
-    // Zip64 extra: only the fields that overflow, in this order.
-    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
-    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)]);
-    const { type, mode } = file.entry;
-    const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(MADE_BY_UNIX, 4);
-    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
-    header.writeUInt16LE(file.flags, 8);
-    header.writeUInt16LE(file.method, 10);
-    writeDosTime(header, 12, file.entry.mtime);
-    header.writeUInt32LE(file.crc >>> 0, 16);
-    header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
-    header.writeUInt32LE(Math.min(file.size, U32), 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt16LE(extra.length, 30);
-    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
-    header.writeUInt32LE(Math.min(file.offset, U32), 42);
-    return Buffer.concat([header, name, extra]);
-}
-/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
-function endOfCentralDirectory(entries, centralOffset, centralSize) {
-    const end = Buffer.alloc(22);
-    end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(Math.min(entries, U16), 8);
-    end.writeUInt16LE(Math.min(entries, U16), 10);
-    end.writeUInt32LE(Math.min(centralSize, U32), 12);
-    end.writeUInt32LE(Math.min(centralOffset, U32), 16);
-    if (entries < U16 && centralOffset < U32 && centralSize < U32)
-        return end;
-    const record = Buffer.alloc(56);
-    record.writeUInt32LE(0x06064b50, 0);
-    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
-    record.writeUInt16LE(MADE_BY_UNIX, 12);
-    record.writeUInt16LE(VERSION_ZIP64, 14);
-    record.writeBigUInt64LE(BigInt(entries), 24);
-    record.writeBigUInt64LE(BigInt(entries), 32);
-    record.writeBigUInt64LE(BigInt(centralSize), 40);
-    record.writeBigUInt64LE(BigInt(centralOffset), 48);
-    const locator = Buffer.alloc(20);
-    locator.writeUInt32LE(0x07064b50, 0);
-    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
-    locator.writeUInt32LE(1, 16); // total number of disks
-    return Buffer.concat([record, locator, end]);
-}
-function entryName(entry) {
-    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-}
-function zip64Field(values) {
-    const field = Buffer.alloc(4 + 8 * values.length);
-    field.writeUInt16LE(0x0001, 0);
-    field.writeUInt16LE(8 * values.length, 2);
-    values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
-    return field;
-}
-/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
-function mtimeField(entry) {
-    const field = Buffer.alloc(9);
-    field.writeUInt16LE(0x5455, 0);
-    field.writeUInt16LE(5, 2);
-    field.writeUInt8(1, 4); // flags: mtime present
-    field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5);
-    return field;
-}
-/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
-function writeDosTime(buffer, offset, date) {
-    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
-    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
-    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
-}
-const BYTE_LIST_CHUNK = 256 * 1024;
-/** The central directory, kept as a few large buffers rather than one small one per entry. */
-class ByteList {
-    full = [];
-    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
-    filled = 0;
-    push(record) {
-        if (this.filled + record.length > this.current.length) {
-            this.full.push(this.current.subarray(0, this.filled));
-            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
-            this.filled = 0;
-        }
-        this.filled += record.copy(this.current, this.filled);
-    }
-    pieces() {
-        return [...this.full, this.current.subarray(0, this.filled)];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/archive.ts
-
-
-
-
-
-
-const CONTENT_TYPES = {
-    zip: 'application/zip',
-    'tar.gz': 'application/gzip',
-    'tar.zst': 'application/zstd',
-    tar: 'application/x-tar'
-};
-/**
- * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
- * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
- * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
- */
-function createArchive(entries, format, level) {
-    const progress = { bytesRead: 0, filesRead: 0 };
-    const chunks = counted(readEntries(entries), progress);
-    const bytes = () => {
-        switch (format) {
-            case 'zip':
-                return zip(chunks, level ?? 6);
-            case 'tar':
-                return tar(chunks);
-            case 'tar.gz':
-                return gzip(tar(chunks), level ?? 6);
-            case 'tar.zst':
-                return zstd(tar(chunks), level ?? 3);
-        }
-    };
-    return { stream: external_node_stream_.Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress };
-}
-async function* counted(chunks, progress) {
-    for await (const chunk of chunks) {
-        progress.bytesRead += chunk.data.length;
-        if (chunk.last && chunk.entry.type === 'file')
-            progress.filesRead += 1;
-        yield chunk;
-    }
-}
-async function* asArchiveErrors(bytes) {
-    try {
-        yield* bytes;
-    }
-    catch (error) {
-        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
-    }
-}
-
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
     const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
@@ -85091,7 +84325,7 @@ function describe(absolutePath, relativePath) {
     catch (error) {
         if (error.code === 'ENOENT')
             return undefined;
-        throw unreadable(relativePath, error);
+        throw unreadable(relativePath, errorCode(error), error);
     }
     const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime };
     if (stats.isSymbolicLink())
@@ -85107,13 +84341,783 @@ function readDirectory(directory) {
         return (0,external_node_fs_.readdirSync)(directory.absolutePath);
     }
     catch (error) {
-        throw unreadable(directory.relativePath, error);
+        throw unreadable(directory.relativePath, errorCode(error), error);
     }
 }
-function unreadable(relativePath, error) {
-    return new ArchiveError(`${relativePath} could not be read (${error.code ?? String(error)}).`, {
-        cause: error
+/** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
+function unreadable(relativePath, code, cause) {
+    return new ArchiveError(`${relativePath} could not be read (${code}).`, { cause });
+}
+function errorCode(error) {
+    return error.code ?? String(error);
+}
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+;// CONCATENATED MODULE: ./src/parallel.ts
+
+/**
+ * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
+ * API (no worker isolates to start or feed), in independent jobs of at most one block, and
+ * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
+ * is therefore a few blocks per core, whatever the size of the tree.
+ */
+const CORES = external_node_os_default().availableParallelism();
+/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
+const COMPRESSION_JOBS = CORES + 1;
+/**
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
+ * zlib work (the first statement of main). A value the user set is kept.
+ */
+function sizeThreadpool() {
+    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
+}
+/**
+ * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
+ * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
+ * A failure is raised when its turn comes; jobs still pending then settle with their rejections
+ * marked handled.
+ */
+async function* inOrder(jobs, limit) {
+    const pending = [];
+    for await (const start of jobs) {
+        const job = start();
+        job.catch(() => { });
+        pending.push(job);
+        if (pending.length >= limit)
+            yield await pending.shift();
+    }
+    while (pending.length > 0)
+        yield await pending.shift();
+}
+
+;// CONCATENATED MODULE: ./src/reader.ts
+
+
+
+
+/** Largest read: a file is read in pieces of this size, each also one compression job. */
+const READ_CHUNK = 1024 * 1024;
+/** Small files share one request up to this many: one message instead of thousands of callbacks. */
+const FILES_PER_BATCH = 512;
+/** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
+const BATCHES_AHEAD = 4;
+// Reading 24 000 small files through the threadpool (open, read, close: three round trips and
+// three callbacks each) cost the main thread ~2 s per GiB. A worker reads a batch of them with
+// plain synchronous calls into one buffer and hands it over without a copy. A last piece also
+// asks for one byte more: a file that grew since it was listed shows up in the same pass.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const fs = require('node:fs')
+const probe = Buffer.alloc(1)
+parentPort.on('message', ({ id, pieces, bytes }) => {
+  // Not zero-filled: every byte handed on is read from a file (a short read fails the batch).
+  const view = Buffer.allocUnsafeSlow(bytes)
+  const buffer = view.buffer
+  let at = 0
+  let failure
+  for (let index = 0; index < pieces.length && !failure; index++) {
+    if (!pieces[index]) continue
+    const [path, offset, length, last] = pieces[index]
+    let fd
+    try {
+      fd = fs.openSync(path, 'r')
+      let filled = 0
+      while (filled < length) {
+        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
+        if (read === 0) break
+        filled += read
+      }
+      if (filled < length) failure = { index, seen: offset + filled }
+      else if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) failure = { index, seen: offset + length + 1 }
+    } catch (error) {
+      failure = { index, code: error.code || String(error) }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+    at += length
+  }
+  parentPort.postMessage({ id, buffer, failure }, [buffer])
+})
+`;
+/**
+ * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
+ * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
+ * an ArchiveError.
+ */
+async function* readEntries(entries) {
+    const reader = new BatchReader();
+    try {
+        for await (const { batch, buffer, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
+            let at = 0;
+            for (const [index, { entry, length, last }] of batch.pieces.entries()) {
+                if (failure?.index === index)
+                    throw readError(entry, failure);
+                yield { entry, data: Buffer.from(buffer, at, length), last };
+                at += length;
+            }
+        }
+    }
+    finally {
+        void reader.close();
+    }
+}
+function* batchJobs(entries, reader) {
+    let batch = { pieces: [], bytes: 0 };
+    for (const entry of entries) {
+        // Directories and symlinks have no content, but keep their place in the order.
+        if (entry.type !== 'file') {
+            batch.pieces.push({ entry, offset: 0, length: 0, last: true });
+            continue;
+        }
+        for (let offset = 0;; offset += READ_CHUNK) {
+            const length = Math.min(READ_CHUNK, entry.size - offset);
+            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
+                const full = batch;
+                yield () => reader.read(full).then(read => ({ ...read, batch: full }));
+                batch = { pieces: [], bytes: 0 };
+            }
+            const last = offset + length === entry.size;
+            batch.pieces.push({ entry, offset, length, last });
+            batch.bytes += length;
+            if (last)
+                break;
+        }
+    }
+    const rest = batch;
+    if (rest.pieces.length > 0)
+        yield () => reader.read(rest).then(read => ({ ...read, batch: rest }));
+}
+function readError(entry, failure) {
+    if (failure.code === 'ENOENT') {
+        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
+    }
+    if (failure.code)
+        return unreadable(entry.relativePath, failure.code);
+    const seen = failure.seen ?? 0;
+    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
+}
+/** The reading worker: batches go in, filled buffers come back in the order asked. */
+class BatchReader {
+    worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
+    waiting = new Map();
+    nextId = 0;
+    constructor() {
+        this.worker.on('message', (read) => {
+            this.waiting.get(read.id)?.resolve(read);
+            this.waiting.delete(read.id);
+        });
+        this.worker.on('error', error => this.failAll(error));
+        this.worker.on('exit', () => this.failAll(new Error('the file reader stopped')));
+    }
+    read(batch) {
+        const id = this.nextId++;
+        // Directories and symlinks are not opened: only their place in the batch matters.
+        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [entry.absolutePath, offset, length, last] : undefined);
+        return new Promise((resolve, reject) => {
+            this.waiting.set(id, { resolve, reject });
+            this.worker.postMessage({ id, pieces, bytes: batch.bytes });
+        });
+    }
+    close() {
+        return this.worker.terminate();
+    }
+    failAll(error) {
+        for (const { reject } of this.waiting.values())
+            reject(new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error }));
+        this.waiting.clear();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/compress.ts
+
+
+
+
+/**
+ * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
+ * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
+ *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
+ *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
+ *   refer back across block edges, so the output is a single gzip member the size of gzip's.
+ * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
+ *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
+ */
+const deflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).deflateRaw);
+const zstdCompress = (0,external_node_util_.promisify)((external_node_zlib_default()).zstdCompress);
+/** Deflate's window: a block may refer back this far into the previous one. */
+const WINDOW = 32 * 1024;
+/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
+const DEFLATE_END = Buffer.from([0x03, 0x00]);
+/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
+const ZSTD_BLOCK = 4 * READ_CHUNK;
+/**
+ * zlib's async API hands output back in pieces of `chunkSize` (16 KiB by default), each a round trip
+ * from the threadpool to the main thread: at that size the callbacks cost the main thread ~3 s per
+ * GiB. 256 KiB makes them few without holding a block-sized output buffer per job.
+ */
+const OUTPUT_PIECE = 256 * 1024;
+/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
+const SAMPLE_FROM = 64 * 1024;
+const SAMPLE = 16 * 1024;
+/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
+const WORTH_DEFLATING = 0.97;
+/**
+ * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
+ * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
+ * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
+ */
+async function worthDeflating(block) {
+    if (block.length < SAMPLE_FROM)
+        return true;
+    const middle = (block.length - SAMPLE) >> 1;
+    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
+    const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE });
+    return deflated.length < sample.length * WORTH_DEFLATING;
+}
+/**
+ * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
+ * `previous` is the block before it in the same stream, if any.
+ */
+async function deflateBlock(block, level, previous) {
+    const stored = level > 0 && !(await worthDeflating(block));
+    return deflateRaw(block, {
+        level: stored ? 0 : level,
+        chunkSize: OUTPUT_PIECE,
+        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
+        finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
     });
+}
+/** A full flush ends with an empty stored block: these four bytes. */
+const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/**
+ * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
+ * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
+ * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
+ * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz.
+ * A buffer that deflate would not shrink comes back undefined: store it.
+ */
+async function deflateEach(buffers, level) {
+    const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
+    const pieces = [];
+    engine.on('data', (piece) => pieces.push(piece));
+    const failed = new Promise((_, reject) => engine.once('error', reject));
+    failed.catch(() => { });
+    const results = [];
+    try {
+        for (const buffer of buffers) {
+            if (buffer.length === 0 || !(await worthDeflating(buffer))) {
+                results.push(undefined);
+                continue;
+            }
+            await Promise.race([
+                new Promise((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
+                failed
+            ]);
+            const deflated = Buffer.concat(pieces.splice(0));
+            // What came out since the last flush must end at this flush: else it is not this buffer's.
+            if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER))
+                throw new Error('zlib output did not end at a flush');
+            results.push(deflated.length + DEFLATE_END.length < buffer.length ? Buffer.concat([deflated, DEFLATE_END]) : undefined);
+        }
+        return results;
+    }
+    finally {
+        engine.destroy();
+    }
+}
+/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
+async function* gzip(input, level) {
+    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
+    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
+    let crc = 0;
+    let length = 0;
+    const spare = [];
+    async function* jobs() {
+        let dictionary;
+        for await (const block of blocks(input, READ_CHUNK, spare)) {
+            crc = external_node_zlib_default().crc32(block, crc);
+            length += block.length;
+            const previous = dictionary;
+            yield () => deflateBlock(block, level, previous).then(data => ({ block, data }));
+            // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
+            dictionary = Buffer.from(block.subarray(-WINDOW));
+        }
+    }
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(length % 2 ** 32, 4);
+    yield Buffer.concat([DEFLATE_END, trailer]);
+}
+/** zstd of `input`: independent frames compressed in parallel. */
+async function* zstd(input, level) {
+    const spare = [];
+    async function* jobs() {
+        for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
+            const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
+            yield () => zstdCompress(block, options).then(data => ({ block, data }));
+        }
+    }
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
+}
+/**
+ * Yields each block's output and hands the block back for the next input: the same few block
+ * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
+ */
+async function* recycling(compressed, spare) {
+    for await (const { block, data } of compressed) {
+        yield data;
+        spare.push(block);
+    }
+}
+/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
+async function* blocks(input, size, spare) {
+    let block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
+    let filled = 0;
+    for await (const piece of input) {
+        let offset = 0;
+        while (offset < piece.length) {
+            const copied = piece.copy(block, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === size) {
+                yield block;
+                block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
+                filled = 0;
+            }
+        }
+    }
+    if (filled > 0)
+        yield block.subarray(0, filled);
+}
+
+;// CONCATENATED MODULE: ./src/tar.ts
+/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(BLOCK);
+const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
+/** The tar archive of the entries whose contents `chunks` brings, in order. */
+async function* tar(chunks) {
+    let startsEntry = true;
+    for await (const { entry, data, last } of chunks) {
+        if (startsEntry)
+            yield tarHeader(entry);
+        if (data.length > 0)
+            yield data;
+        if (last) {
+            const pad = padding(entry.size);
+            if (pad > 0)
+                yield ZEROS.subarray(0, pad);
+        }
+        startsEntry = last;
+    }
+    yield Buffer.alloc(2 * BLOCK);
+}
+function tarHeader(entry) {
+    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+    const size = entry.type === 'file' ? entry.size : 0;
+    const linkTarget = entry.linkTarget ?? '';
+    const pax = {};
+    const split = splitUstarName(name);
+    if (!split)
+        pax.path = name;
+    if (size > USTAR_MAX_SIZE)
+        pax.size = String(size);
+    if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget))
+        pax.linkpath = linkTarget;
+    const header = ustarBlock({
+        name: split?.name ?? asciiFallback(name, 100),
+        prefix: split?.prefix ?? '',
+        mode: entry.mode,
+        size: pax.size ? 0 : size,
+        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
+        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
+    });
+    if (Object.keys(pax).length === 0)
+        return header;
+    const records = Buffer.from(Object.entries(pax)
+        .map(([key, value]) => paxRecord(key, value))
+        .join(''));
+    const paxHeader = ustarBlock({
+        name: asciiFallback(`PaxHeader/${name}`, 100),
+        prefix: '',
+        mode: 0o644,
+        size: records.length,
+        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        typeflag: 'x',
+        linkname: ''
+    });
+    return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header]);
+}
+/** Zero bytes that round a member's data up to the block size. */
+function padding(size) {
+    return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+function ustarBlock(fields) {
+    const block = Buffer.alloc(BLOCK);
+    block.write(fields.name, 0, 100, 'utf8');
+    writeOctal(block, fields.mode & 0o7777, 100, 8);
+    writeOctal(block, 0, 108, 8); // uid
+    writeOctal(block, 0, 116, 8); // gid
+    writeOctal(block, fields.size, 124, 12);
+    writeOctal(block, fields.mtime, 136, 12);
+    block.fill(' ', 148, 156); // checksum is computed with its own field as spaces
+    block.write(fields.typeflag, 156, 1, 'ascii');
+    block.write(fields.linkname, 157, 100, 'utf8');
+    block.write('ustar\u0000', 257, 6, 'ascii');
+    block.write('00', 263, 2, 'ascii');
+    block.write(fields.prefix, 345, 155, 'utf8');
+    let checksum = 0;
+    for (const byte of block)
+        checksum += byte;
+    writeOctal(block, checksum, 148, 7);
+    return block;
+}
+function writeOctal(block, value, offset, length) {
+    block.write(`${value.toString(8).padStart(length - 1, '0')}\u0000`, offset, length, 'ascii');
+}
+/** ustar splits long names at a `/` into prefix (155) and name (100); undefined when that fails. */
+function splitUstarName(name) {
+    if (!isAscii(name))
+        return undefined;
+    if (name.length <= 100)
+        return { name, prefix: '' };
+    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
+        const prefix = name.slice(0, cut);
+        const rest = name.slice(cut + 1);
+        if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0)
+            return { name: rest, prefix };
+    }
+    return undefined;
+}
+/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    const bodyBytes = Buffer.byteLength(body);
+    let length = bodyBytes + String(bodyBytes).length;
+    if (String(length).length !== String(bodyBytes).length)
+        length = bodyBytes + String(length).length;
+    return `${length}${body}`;
+}
+function isAscii(value) {
+    return /^[\x20-\x7e]*$/.test(value);
+}
+function asciiFallback(value, max) {
+    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
+}
+
+;// CONCATENATED MODULE: ./src/zip.ts
+
+
+
+
+/**
+ * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
+ * every file is one job, so many small files keep all cores busy, and a large file's pieces are
+ * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
+ * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
+ * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
+ * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
+ * field, in UTC) come back with Info-ZIP's unzip.
+ */
+const U32 = 0xffffffff;
+const U16 = 0xffff;
+const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
+const VERSION_DEFLATE = 20;
+const VERSION_ZIP64 = 45;
+const FLAG_DESCRIPTOR = 1 << 3;
+const FLAG_UTF8 = 1 << 11;
+const STORED = 0;
+const DEFLATED = 8;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const DOS_DIRECTORY = 0x10;
+/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
+async function* zip(chunks, level) {
+    const central = new ByteList();
+    let entries = 0;
+    let offset = 0;
+    let current;
+    for await (const compressed of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
+        for (const { chunk, data, stored } of compressed) {
+            const { entry } = chunk;
+            if (!current) {
+                current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
+                if (chunk.last) {
+                    // The whole entry is here: its header can say what follows.
+                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: data.length });
+                    offset += yield* write(localHeader(current), data);
+                }
+                else {
+                    current.flags |= FLAG_DESCRIPTOR;
+                    offset += yield* write(localHeader(current));
+                }
+            }
+            if (current.flags & FLAG_DESCRIPTOR) {
+                current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
+                current.size += chunk.data.length;
+                const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data];
+                current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0);
+                offset += yield* write(...pieces);
+                if (chunk.last)
+                    offset += yield* write(dataDescriptor(current));
+            }
+            if (chunk.last) {
+                central.push(centralHeader(current));
+                entries += 1;
+                current = undefined;
+            }
+        }
+    }
+    const centralOffset = offset;
+    for (const piece of central.pieces())
+        offset += yield* write(piece);
+    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
+}
+/** Whole small entries share a job up to this many bytes or entries. */
+const JOB_BYTES = READ_CHUNK;
+const JOB_ENTRIES = 256;
+/**
+ * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
+ * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
+ * the piece before, and the file is DEFLATED whatever its pieces hold.
+ */
+async function* compressJobs(chunks, level) {
+    let group = [];
+    let groupBytes = 0;
+    const takeGroup = () => {
+        const whole = group;
+        group = [];
+        groupBytes = 0;
+        return () => compressWhole(whole, level);
+    };
+    let previous;
+    for await (const chunk of chunks) {
+        if (chunk.last && previous === undefined) {
+            // A symlink is stored as its target.
+            group.push(chunk.entry.type === 'symlink' ? { ...chunk, data: Buffer.from(chunk.entry.linkTarget ?? '') } : chunk);
+            groupBytes += chunk.data.length;
+            if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES)
+                yield takeGroup();
+        }
+        else {
+            if (group.length > 0)
+                yield takeGroup();
+            const before = previous;
+            yield level === 0
+                ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
+                : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }]);
+        }
+        previous = chunk.last ? undefined : chunk.data;
+    }
+    if (group.length > 0)
+        yield takeGroup();
+}
+/** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
+async function compressWhole(group, level) {
+    const deflates = (chunk) => level > 0 && chunk.entry.type === 'file';
+    const deflated = await deflateEach(group.filter(deflates).map(chunk => chunk.data), level);
+    // deflateEach answers in the order it was asked: the group's files, in order.
+    let next = 0;
+    return group.map(chunk => {
+        const data = deflates(chunk) ? deflated[next++] : undefined;
+        return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true };
+    });
+}
+function* write(...pieces) {
+    let length = 0;
+    for (const piece of pieces) {
+        length += piece.length;
+        yield piece;
+    }
+    return length;
+}
+/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
+function mayNeedZip64(entry) {
+    return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
+}
+function localHeader(file) {
+    const name = Buffer.from(entryName(file.entry));
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
+    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
+    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)]);
+    const header = Buffer.alloc(30);
+    header.writeUInt32LE(0x04034b50, 0);
+    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
+    header.writeUInt16LE(file.flags, 6);
+    header.writeUInt16LE(file.method, 8);
+    writeDosTime(header, 10, file.entry.mtime);
+    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
+    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
+    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
+    header.writeUInt16LE(name.length, 26);
+    header.writeUInt16LE(extra.length, 28);
+    return Buffer.concat([header, name, extra]);
+}
+function dataDescriptor(file) {
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = Buffer.alloc(zip64 ? 24 : 16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(file.crc >>> 0, 4);
+    if (zip64) {
+        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
+        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
+    }
+    else {
+        descriptor.writeUInt32LE(file.compressedSize, 8);
+        descriptor.writeUInt32LE(file.size, 12);
+    }
+    return descriptor;
+}
+function centralHeader(file) {
+    const name = Buffer.from(entryName(file.entry));
+    // Zip64 extra: only the fields that overflow, in this order.
+    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
+    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)]);
+    const { type, mode } = file.entry;
+    const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(MADE_BY_UNIX, 4);
+    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
+    header.writeUInt16LE(file.flags, 8);
+    header.writeUInt16LE(file.method, 10);
+    writeDosTime(header, 12, file.entry.mtime);
+    header.writeUInt32LE(file.crc >>> 0, 16);
+    header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
+    header.writeUInt32LE(Math.min(file.size, U32), 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt16LE(extra.length, 30);
+    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
+    header.writeUInt32LE(Math.min(file.offset, U32), 42);
+    return Buffer.concat([header, name, extra]);
+}
+/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
+function endOfCentralDirectory(entries, centralOffset, centralSize) {
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(Math.min(entries, U16), 8);
+    end.writeUInt16LE(Math.min(entries, U16), 10);
+    end.writeUInt32LE(Math.min(centralSize, U32), 12);
+    end.writeUInt32LE(Math.min(centralOffset, U32), 16);
+    if (entries < U16 && centralOffset < U32 && centralSize < U32)
+        return end;
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(0x06064b50, 0);
+    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
+    record.writeUInt16LE(MADE_BY_UNIX, 12);
+    record.writeUInt16LE(VERSION_ZIP64, 14);
+    record.writeBigUInt64LE(BigInt(entries), 24);
+    record.writeBigUInt64LE(BigInt(entries), 32);
+    record.writeBigUInt64LE(BigInt(centralSize), 40);
+    record.writeBigUInt64LE(BigInt(centralOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
+    locator.writeUInt32LE(1, 16); // total number of disks
+    return Buffer.concat([record, locator, end]);
+}
+function entryName(entry) {
+    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+}
+function zip64Field(values) {
+    const field = Buffer.alloc(4 + 8 * values.length);
+    field.writeUInt16LE(0x0001, 0);
+    field.writeUInt16LE(8 * values.length, 2);
+    values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
+    return field;
+}
+/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
+function mtimeField(entry) {
+    const field = Buffer.alloc(9);
+    field.writeUInt16LE(0x5455, 0);
+    field.writeUInt16LE(5, 2);
+    field.writeUInt8(1, 4); // flags: mtime present
+    field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5);
+    return field;
+}
+/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
+function writeDosTime(buffer, offset, date) {
+    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
+    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
+    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
+}
+const BYTE_LIST_CHUNK = 256 * 1024;
+/** The central directory, kept as a few large buffers rather than one small one per entry. */
+class ByteList {
+    full = [];
+    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
+    filled = 0;
+    push(record) {
+        if (this.filled + record.length > this.current.length) {
+            this.full.push(this.current.subarray(0, this.filled));
+            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
+            this.filled = 0;
+        }
+        this.filled += record.copy(this.current, this.filled);
+    }
+    pieces() {
+        return [...this.full, this.current.subarray(0, this.filled)];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/archive.ts
+
+
+
+
+
+
+const CONTENT_TYPES = {
+    zip: 'application/zip',
+    'tar.gz': 'application/gzip',
+    'tar.zst': 'application/zstd',
+    tar: 'application/x-tar'
+};
+/**
+ * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
+ * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
+ * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
+ */
+function createArchive(entries, format, level) {
+    const progress = { bytesRead: 0, filesRead: 0 };
+    const chunks = counted(readEntries(entries), progress);
+    const bytes = () => {
+        switch (format) {
+            case 'zip':
+                return zip(chunks, level ?? 6);
+            case 'tar':
+                return tar(chunks);
+            case 'tar.gz':
+                return gzip(tar(chunks), level ?? 6);
+            case 'tar.zst':
+                return zstd(tar(chunks), level ?? 3);
+        }
+    };
+    return { stream: external_node_stream_.Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress };
+}
+async function* counted(chunks, progress) {
+    for await (const chunk of chunks) {
+        progress.bytesRead += chunk.data.length;
+        if (chunk.last && chunk.entry.type === 'file')
+            progress.filesRead += 1;
+        yield chunk;
+    }
+}
+async function* asArchiveErrors(bytes) {
+    try {
+        yield* bytes;
+    }
+    catch (error) {
+        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
