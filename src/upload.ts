@@ -48,7 +48,7 @@ export interface UploadTarget {
 export interface UploadIntegrity {
   /** S3 additional checksums: CRC32 per part, and the FULL_OBJECT CRC32 at completion. */
   checksums: boolean
-  /** Content-MD5 per part, and the ETags (multipart, whole MD5) to compare with HeadObject. */
+  /** The ETag to compare with HeadObject; for stores that keep no CRC32 also each part's Content-MD5 and the whole MD5. */
   md5: boolean
   /**
    * Sign each part's SHA-256 (computed on the worker) rather than UNSIGNED-PAYLOAD. Needed over
