@@ -9,7 +9,7 @@ import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { createArchive } from '../src/archive.js'
+import { archiveStream } from './harness/archive-stream.js'
 import { collectEntries } from '../src/files.js'
 import type { ArchiveFormat } from '../src/inputs.js'
 import { listTree, makeWorkspace, randomBytesSeeded, type TreeEntry, type Workspace } from './harness/workspace.js'
@@ -80,7 +80,7 @@ describe('archive formats', () => {
     it(`${format} extracts with the standard tool to exactly the selected tree`, async () => {
       const entries = await collectEntries(['data', '!data/tmp'], { workspace: workspace.dir, includeHiddenFiles: false })
       const archive = path.join(scratch, `backup.${format}`)
-      await pipeline(createArchive(entries, format, undefined).stream, createWriteStream(archive))
+      await pipeline(archiveStream(entries, format, undefined), createWriteStream(archive))
       const [check, ...checkArgs] = INTEGRITY[format](archive)
       await run(check as string, checkArgs)
       const into = await mkdtemp(path.join(scratch, `${format}-`))
@@ -103,11 +103,11 @@ describe('archive formats', () => {
   it('writes several zstd frames and one gzip member, as the system tools see them', async () => {
     const entries = await collectEntries(['data'], { workspace: workspace.dir, includeHiddenFiles: false })
     const zst = path.join(scratch, 'frames.tar.zst')
-    await pipeline(createArchive(entries, 'tar.zst', 3).stream, createWriteStream(zst))
+    await pipeline(archiveStream(entries, 'tar.zst', 3), createWriteStream(zst))
     const { stdout: frames } = await run('zstd', ['-lv', zst])
     assert.ok(Number(/# Zstandard Frames: (\d+)/.exec(frames)?.[1]) >= 3, frames)
     const gz = path.join(scratch, 'member.tar.gz')
-    await pipeline(createArchive(entries, 'tar.gz', 6).stream, createWriteStream(gz))
+    await pipeline(archiveStream(entries, 'tar.gz', 6), createWriteStream(gz))
     // gzip -l reads the last member's trailer: with one member it is the whole uncompressed size.
     const { stdout: listed } = await run('sh', ['-c', `gzip -dc '${gz}' | wc -c; gzip -l '${gz}'`])
     const [bytes, , line] = listed.trim().split('\n')
@@ -128,10 +128,7 @@ describe('archive formats', () => {
       const entries = await collectEntries(['data'], { workspace: workspace.dir, includeHiddenFiles: false })
       await change()
       for (const format of ['zip', 'tar.gz'] as const) {
-        await assert.rejects(
-          pipeline(createArchive(entries, format, undefined).stream, createWriteStream(path.join(scratch, 'broken'))),
-          message
-        )
+        await assert.rejects(pipeline(archiveStream(entries, format, undefined), createWriteStream(path.join(scratch, 'broken'))), message)
       }
     }
     await rm(victim, { force: true })

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import { ArchiveError } from './errors.js'
 import { gzip, zstd } from './compress.js'
 import type { ArchiveEntry } from './files.js'
@@ -21,14 +20,15 @@ export interface ArchiveProgress {
 }
 
 export interface Archive {
-  stream: Readable
+  /** The archive's bytes in order, each piece lent (see buffers.ts): copy it before asking for the next. */
+  pieces: AsyncGenerator<Buffer>
   progress: ArchiveProgress
 }
 
 /**
- * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
- * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
- * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
+ * The archive, produced as it is read: files are read a few pieces ahead, compressed on every
+ * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
+ * Errors (a file vanished or changed) are raised as ArchiveErrors.
  */
 export function createArchive(entries: readonly ArchiveEntry[], format: ArchiveFormat, level: number | undefined): Archive {
   const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
@@ -45,7 +45,7 @@ export function createArchive(entries: readonly ArchiveEntry[], format: ArchiveF
         return zstd(tar(chunks), level ?? 3)
     }
   }
-  return { stream: Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress }
+  return { pieces: asArchiveErrors(bytes()), progress }
 }
 
 async function* counted(chunks: AsyncIterable<EntryChunk>, progress: ArchiveProgress): AsyncGenerator<EntryChunk> {

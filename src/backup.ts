@@ -130,7 +130,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
             storage: inputs.storage,
             integrity: uploadIntegrity(inputs)
           },
-          archive.stream,
+          archive.pieces,
           signal,
           {
             onUploadCreated: uploadId => state.save({ uploadId }),

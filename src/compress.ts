@@ -1,5 +1,6 @@
-import { promisify } from 'node:util'
+import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
+import { BufferPool, free } from './buffers.js'
 import { READ_CHUNK } from './reader.js'
 import { COMPRESSION_JOBS, inOrder } from './parallel.js'
 
@@ -12,9 +13,6 @@ import { COMPRESSION_JOBS, inOrder } from './parallel.js'
  * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
  *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
  */
-
-const deflateRaw = promisify(zlib.deflateRaw)
-const zstdCompress = promisify(zlib.zstdCompress)
 
 /** Deflate's window: a block may refer back this far into the previous one. */
 const WINDOW = 32 * 1024
@@ -45,22 +43,49 @@ async function worthDeflating(block: Buffer): Promise<boolean> {
   if (block.length < SAMPLE_FROM) return true
   const middle = (block.length - SAMPLE) >> 1
   const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)])
-  const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE })
-  return deflated.length < sample.length * WORTH_DEFLATING
+  const deflated = await compressOnce(zlib.createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample)
+  const worth = length(deflated) < sample.length * WORTH_DEFLATING
+  free([sample, ...deflated])
+  return worth
 }
 
 /**
  * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
- * `previous` is the block before it in the same stream, if any.
+ * `dictionary` is the end of the block before it in the same stream, if any. The output comes in
+ * the engine's pieces, which the caller owns (free them once written).
  */
-export async function deflateBlock(block: Buffer, level: number, previous: Buffer | undefined): Promise<Buffer> {
+export async function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer[]> {
   const stored = level > 0 && !(await worthDeflating(block))
-  return deflateRaw(block, {
+  const engine = zlib.createDeflateRaw({
     level: stored ? 0 : level,
     chunkSize: OUTPUT_PIECE,
-    ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
+    ...(dictionary && !stored ? { dictionary: dictionary.subarray(-WINDOW) } : {}),
     finishFlush: zlib.constants.Z_SYNC_FLUSH
   })
+  return compressOnce(engine, block)
+}
+
+/** The end of `block` that the next block of its stream may refer back to, as a copy it may outlive. */
+export function dictionaryOf(block: Buffer): Buffer {
+  return Buffer.from(block.subarray(-WINDOW))
+}
+
+/**
+ * Runs `input` through an engine made for it alone, as zlib's one-shot functions do, but hands
+ * back the engine's output pieces instead of a copy of them joined.
+ */
+function compressOnce(engine: Transform, input: Buffer): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const pieces: Buffer[] = []
+    engine.on('data', (piece: Buffer) => pieces.push(piece))
+    engine.once('error', reject)
+    engine.once('end', () => resolve(pieces))
+    engine.end(input)
+  })
+}
+
+function length(pieces: readonly Buffer[]): number {
+  return pieces.reduce((sum, piece) => sum + piece.length, 0)
 }
 
 /** A full flush ends with an empty stored block: these four bytes. */
@@ -76,6 +101,7 @@ const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<(Buffer | undefined)[]> {
   const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
   const pieces: Buffer[] = []
+  let written = 0
   engine.on('data', (piece: Buffer) => pieces.push(piece))
   const failed = new Promise<never>((_, reject) => engine.once('error', reject))
   failed.catch(() => {})
@@ -90,14 +116,19 @@ export async function deflateEach(buffers: readonly Buffer[], level: number): Pr
         new Promise<void>((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
         failed
       ])
-      const deflated = Buffer.concat(pieces.splice(0))
+      const fresh = pieces.slice(written)
+      written = pieces.length
+      const deflated = Buffer.concat([...fresh, DEFLATE_END])
       // What came out since the last flush must end at this flush: else it is not this buffer's.
-      if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
-      results.push(deflated.length + DEFLATE_END.length < buffer.length ? Buffer.concat([deflated, DEFLATE_END]) : undefined)
+      const flush = deflated.subarray(-DEFLATE_END.length - FLUSH_MARKER.length, -DEFLATE_END.length)
+      if (!flush.equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
+      results.push(deflated.length < buffer.length ? deflated : undefined)
     }
     return results
   } finally {
     engine.destroy()
+    // Each result is a copy: the engine's own output buffers are no longer needed.
+    free(pieces)
   }
 }
 
@@ -106,57 +137,62 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
   // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
   yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03])
   let crc = 0
-  let length = 0
-  const spare: Buffer[] = []
+  let inputLength = 0
+  const pool = new BufferPool(READ_CHUNK)
   async function* jobs(): AsyncGenerator<() => Promise<Compressed>> {
     let dictionary: Buffer | undefined
-    for await (const block of blocks(input, READ_CHUNK, spare)) {
+    for await (const block of blocks(input, pool)) {
       crc = zlib.crc32(block, crc)
-      length += block.length
+      inputLength += block.length
       const previous = dictionary
-      yield () => deflateBlock(block, level, previous).then(data => ({ block, data }))
-      // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
-      dictionary = Buffer.from(block.subarray(-WINDOW))
+      yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [previous] : [] }))
+      // A copy: the block goes back to the pool once compressed, maybe before the next job reads its dictionary.
+      dictionary = dictionaryOf(block)
     }
   }
-  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare)
+  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool)
   const trailer = Buffer.alloc(8)
   trailer.writeUInt32LE(crc >>> 0, 0)
-  trailer.writeUInt32LE(length % 2 ** 32, 4)
+  trailer.writeUInt32LE(inputLength % 2 ** 32, 4)
   yield Buffer.concat([DEFLATE_END, trailer])
 }
 
 /** zstd of `input`: independent frames compressed in parallel. */
 export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
-  const spare: Buffer[] = []
+  const pool = new BufferPool(ZSTD_BLOCK)
   async function* jobs(): AsyncGenerator<() => Promise<Compressed>> {
-    for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
+    for await (const block of blocks(input, pool)) {
       const options = { chunkSize: OUTPUT_PIECE, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }
-      yield () => zstdCompress(block, options).then(data => ({ block, data }))
+      yield () => compressOnce(zlib.createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }))
     }
   }
-  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare)
+  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool)
 }
 
 interface Compressed {
   block: Buffer
-  data: Buffer
+  /** The block's output, in the engine's own buffers. */
+  pieces: Buffer[]
+  /** Other buffers the job alone used (its dictionary). */
+  owned: Buffer[]
 }
 
 /**
- * Yields each block's output and hands the block back for the next input: the same few block
- * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
+ * Lends each block's output (see buffers.ts), frees it once the consumer moves on, and hands the
+ * block back for the next input: the same few block buffers serve the whole archive.
  */
-async function* recycling(compressed: AsyncIterable<Compressed>, spare: Buffer[]): AsyncGenerator<Buffer> {
-  for await (const { block, data } of compressed) {
-    yield data
-    spare.push(block)
+async function* recycling(compressed: AsyncIterable<Compressed>, pool: BufferPool): AsyncGenerator<Buffer> {
+  for await (const { block, pieces, owned } of compressed) {
+    yield* pieces
+    free([...pieces, ...owned])
+    pool.giveBack(block)
   }
 }
 
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
-async function* blocks(input: AsyncIterable<Buffer>, size: number, spare: Buffer[]): AsyncGenerator<Buffer> {
-  let block = spare.pop() ?? Buffer.allocUnsafeSlow(size)
+/** Regroups a stream of lent pieces of any size into blocks of the pool's size (the last one may be shorter). */
+async function* blocks(input: AsyncIterable<Buffer>, pool: BufferPool): AsyncGenerator<Buffer> {
+  const size = pool.size
+  let block = pool.take()
   let filled = 0
   for await (const piece of input) {
     let offset = 0
@@ -166,7 +202,7 @@ async function* blocks(input: AsyncIterable<Buffer>, size: number, spare: Buffer
       offset += copied
       if (filled === size) {
         yield block
-        block = spare.pop() ?? Buffer.allocUnsafeSlow(size)
+        block = pool.take()
         filled = 0
       }
     }

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads'
+import { workerThread } from './thread.js'
 
 /** Which digests an upload needs besides the archive's SHA-256 and the CRC32s, which are always computed. */
 export interface HashingPlan {
@@ -27,88 +27,43 @@ export interface ArchiveDigests {
   md5: string | undefined
 }
 
-type WorkerAnswer = { part: number; crc32: number; md5?: Uint8Array; sha256?: string } | ({ part: 'done' } & ArchiveDigests)
+/** Tells apart the uploads hashed on the worker thread. */
+let uploads = 0
 
-// Every digest of the archive costs about as much CPU as reading the files: done on the main thread
-// they slowed every upload by a third. The worker hashes each part as soon as it is cut, and the
-// part is sent with its digests. The whole-object CRC32 is a second pass over the part (zlib's crc32
-// runs at several GB/s, far cheaper than combining per-part CRCs in JavaScript).
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const { createHash } = require('node:crypto')
-const { crc32 } = require('node:zlib')
-const plan = workerData
-const sha256 = createHash('sha256')
-const md5 = plan.wholeMd5 ? createHash('md5') : undefined
-let wholeCrc32 = 0
-let parts = 0
-parentPort.on('message', part => {
-  if (part === null) {
-    parentPort.postMessage({ part: 'done', sha256: sha256.digest('hex'), crc32: wholeCrc32, md5: md5 ? md5.digest('hex') : undefined })
-    return
-  }
-  parts += 1
-  sha256.update(part)
-  md5?.update(part)
-  wholeCrc32 = crc32(part, wholeCrc32)
-  parentPort.postMessage({
-    part: parts,
-    crc32: crc32(part),
-    md5: plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
-    sha256: plan.partSha256 ? createHash('sha256').update(part).digest('hex') : undefined
-  })
-})
-`
-
-/** Hashes the parts of an upload, in the order they are added, on a worker thread. */
+/**
+ * Hashes the parts of an upload on the worker thread (thread-jobs.ts), in the order they are
+ * added: every digest of the archive costs about as much CPU as reading the files, and on the
+ * main thread they slowed every upload by a third. Each part is hashed as soon as it is cut, and
+ * is sent with its digests.
+ */
 export class PartHasher {
-  private readonly worker: Worker
-  private readonly waiting = new Map<number, (digests: PartDigests) => void>()
-  private added = 0
-  private result: Promise<ArchiveDigests> | undefined
-  private failure: Promise<never>
+  private readonly upload = ++uploads
+  private readonly started: Promise<void>
 
   constructor(plan: HashingPlan) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: plan })
-    this.failure = new Promise((_, reject) => this.worker.once('error', reject))
-    this.failure.catch(() => {})
-    this.worker.on('message', (message: WorkerAnswer) => {
-      if (message.part === 'done') return
-      this.waiting.get(message.part)?.({
-        crc32: message.crc32,
-        md5: message.md5 ? Buffer.from(message.md5) : undefined,
-        sha256: message.sha256
-      })
-      this.waiting.delete(message.part)
-    })
+    this.started = workerThread.run('hashStart', { upload: this.upload, plan })
+    this.started.catch(() => {})
   }
 
   /**
    * The part's digests, once it is hashed; the caller must not change it before. A part on a
    * SharedArrayBuffer is read in place; any other is copied to the worker.
    */
-  add(part: Buffer): Promise<PartDigests> {
-    this.added += 1
-    const hashed = new Promise<PartDigests>(resolve => this.waiting.set(this.added, resolve))
-    this.worker.postMessage(part)
-    return Promise.race([hashed, this.failure])
+  async add(part: Buffer): Promise<PartDigests> {
+    const hashed = workerThread.run<{ crc32: number; md5?: Uint8Array; sha256?: string }>('hashPart', { upload: this.upload, part })
+    await this.started
+    const { crc32, md5, sha256 } = await hashed
+    return { crc32, md5: md5 ? Buffer.from(md5) : undefined, sha256 }
   }
 
   /** The whole archive's digests; call once every part was added. */
-  digests(): Promise<ArchiveDigests> {
-    this.result ??= Promise.race([
-      new Promise<ArchiveDigests>(resolve =>
-        this.worker.on('message', (message: WorkerAnswer) => {
-          if (message.part === 'done') resolve({ sha256: message.sha256, crc32: message.crc32, md5: message.md5 })
-        })
-      ),
-      this.failure
-    ])
-    this.worker.postMessage(null)
-    return this.result
+  async digests(): Promise<ArchiveDigests> {
+    await this.started
+    return workerThread.run<ArchiveDigests>('hashEnd', { upload: this.upload })
   }
 
-  close(): Promise<number> {
-    return this.worker.terminate()
+  /** Drops what the worker keeps for this upload (an upload that failed never asks for its digests). */
+  async close(): Promise<void> {
+    await workerThread.run('hashEnd', { upload: this.upload })
   }
 }

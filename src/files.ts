@@ -3,18 +3,27 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { ArchiveError } from './errors.js'
 
-/** One thing to put in the archive, with its path relative to the workspace (always `/`-separated). */
+/**
+ * One thing to put in the archive, with its path relative to the workspace (always `/`-separated).
+ * A tree can have millions: an entry holds one path and numbers, so the listing stays small.
+ */
 export interface ArchiveEntry {
+  /** The workspace, one string shared by every entry. */
+  root: string
   relativePath: string
-  absolutePath: string
   type: 'file' | 'directory' | 'symlink'
   /** Bytes of a file when listed; the archive fails if the file then changes size. */
   size: number
   /** Permission bits (e.g. 0o755). */
   mode: number
-  mtime: Date
+  /** Last modification, in whole seconds since the epoch (what tar and zip keep). */
+  mtimeSeconds: number
   /** Target of a symlink, stored as is: links are never followed. */
-  linkTarget?: string
+  linkTarget: string | undefined
+}
+
+export function absolutePathOf(entry: Pick<ArchiveEntry, 'root' | 'relativePath'>): string {
+  return path.join(entry.root, entry.relativePath)
 }
 
 export interface CollectOptions {
@@ -54,7 +63,7 @@ export async function collectEntries(lines: readonly string[], options: CollectO
     const matched = matchKind(patterns, relativePath)
     if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true))) return
     if (!options.includeHiddenFiles && path.posix.basename(relativePath).startsWith('.')) return
-    const entry = describe(path.join(workspace, relativePath), relativePath)
+    const entry = describe(workspace, relativePath)
     if (!entry) return
     if (++sinceTurn >= ENTRIES_PER_TURN) {
       sinceTurn = 0
@@ -69,7 +78,7 @@ export async function collectEntries(lines: readonly string[], options: CollectO
   }
   for (const root of searchRoots(patterns)) {
     if (root === '') {
-      for (const child of readDirectory({ absolutePath: workspace, relativePath: '.' })) await visit(child)
+      for (const child of readDirectory({ root: workspace, relativePath: '.' })) await visit(child)
     } else {
       await visit(root)
     }
@@ -133,8 +142,9 @@ function searchRoots(patterns: readonly PathPattern[]): string[] {
   return [...roots].filter(root => !isNested(root))
 }
 
-/** The entry at `absolutePath`, or undefined when nothing is there (a pattern naming a missing path). */
-function describe(absolutePath: string, relativePath: string): ArchiveEntry | undefined {
+/** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
+function describe(root: string, relativePath: string): ArchiveEntry | undefined {
+  const absolutePath = path.join(root, relativePath)
   let stats
   try {
     stats = lstatSync(absolutePath)
@@ -142,18 +152,27 @@ function describe(absolutePath: string, relativePath: string): ArchiveEntry | un
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw unreadable(relativePath, errorCode(error), error)
   }
-  const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime }
-  if (stats.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: readlinkSync(absolutePath) }
-  if (stats.isDirectory()) return { ...base, type: 'directory', size: 0 }
-  if (stats.isFile()) return { ...base, type: 'file', size: stats.size }
+  const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined
+  if (type) {
+    // One literal, fields always in this order: every entry gets the same compact shape.
+    return {
+      root,
+      relativePath,
+      type,
+      size: type === 'file' ? stats.size : 0,
+      mode: stats.mode & 0o7777,
+      mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
+      linkTarget: type === 'symlink' ? readlinkSync(absolutePath) : undefined
+    }
+  }
   throw new ArchiveError(
     `${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`
   )
 }
 
-function readDirectory(directory: Pick<ArchiveEntry, 'absolutePath' | 'relativePath'>): string[] {
+function readDirectory(directory: Pick<ArchiveEntry, 'root' | 'relativePath'>): string[] {
   try {
-    return readdirSync(directory.absolutePath)
+    return readdirSync(absolutePathOf(directory))
   } catch (error) {
     throw unreadable(directory.relativePath, errorCode(error), error)
   }

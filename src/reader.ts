@@ -1,11 +1,12 @@
-import { Worker } from 'node:worker_threads'
 import { ArchiveError } from './errors.js'
-import { unreadable, type ArchiveEntry } from './files.js'
+import { absolutePathOf, unreadable, type ArchiveEntry } from './files.js'
 import { inOrder } from './parallel.js'
+import { workerThread } from './thread.js'
 
 /** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
 export interface EntryChunk {
   entry: ArchiveEntry
+  /** Lent (see buffers.ts): valid until the next chunk is asked for. */
   data: Buffer
   /** The entry's final piece (its only one when the file fits in READ_CHUNK). */
   last: boolean
@@ -34,72 +35,36 @@ interface ReadFailure {
 }
 
 interface BatchRead {
-  id: number
-  buffer: ArrayBuffer
   failure?: ReadFailure
 }
 
 // Reading 24 000 small files through the threadpool (open, read, close: three round trips and
-// three callbacks each) cost the main thread ~2 s per GiB. A worker reads a batch of them with
-// plain synchronous calls into one buffer and hands it over without a copy. A last piece also
-// asks for one byte more: a file that grew since it was listed shows up in the same pass.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads')
-const fs = require('node:fs')
-const probe = Buffer.alloc(1)
-parentPort.on('message', ({ id, pieces, bytes }) => {
-  // Not zero-filled: every byte handed on is read from a file (a short read fails the batch).
-  const view = Buffer.allocUnsafeSlow(bytes)
-  const buffer = view.buffer
-  let at = 0
-  let failure
-  for (let index = 0; index < pieces.length && !failure; index++) {
-    if (!pieces[index]) continue
-    const [path, offset, length, last] = pieces[index]
-    let fd
-    try {
-      fd = fs.openSync(path, 'r')
-      let filled = 0
-      while (filled < length) {
-        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
-        if (read === 0) break
-        filled += read
-      }
-      if (filled < length) failure = { index, seen: offset + filled }
-      else if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) failure = { index, seen: offset + length + 1 }
-    } catch (error) {
-      failure = { index, code: error.code || String(error) }
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd)
-    }
-    at += length
-  }
-  parentPort.postMessage({ id, buffer, failure }, [buffer])
-})
-`
+// three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
+// into a slot of shared memory (thread-jobs.ts), reused once the archive moved past it.
 
 /**
  * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
  * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
- * an ArchiveError.
+ * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
+ * for a chunk of a later batch.
  */
 export async function* readEntries(entries: readonly ArchiveEntry[]): AsyncGenerator<EntryChunk> {
   const reader = new BatchReader()
-  try {
-    for await (const { batch, buffer, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
-      let at = 0
-      for (const [index, { entry, length, last }] of batch.pieces.entries()) {
-        if (failure?.index === index) throw readError(entry, failure)
-        yield { entry, data: Buffer.from(buffer, at, length), last }
-        at += length
-      }
+  for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
+    let at = 0
+    for (const [index, { entry, length, last }] of batch.pieces.entries()) {
+      if (failure?.index === index) throw readError(entry, failure)
+      yield { entry, data: Buffer.from(slot, at, length), last }
+      at += length
     }
-  } finally {
-    void reader.close()
+    reader.release(slot)
   }
 }
 
-function* batchJobs(entries: readonly ArchiveEntry[], reader: BatchReader): Generator<() => Promise<BatchRead & { batch: Batch }>> {
+function* batchJobs(
+  entries: readonly ArchiveEntry[],
+  reader: BatchReader
+): Generator<() => Promise<BatchRead & { batch: Batch; slot: SharedArrayBuffer }>> {
   let batch: Batch = { pieces: [], bytes: 0 }
   for (const entry of entries) {
     // Directories and symlinks have no content, but keep their place in the order.
@@ -111,7 +76,7 @@ function* batchJobs(entries: readonly ArchiveEntry[], reader: BatchReader): Gene
       const length = Math.min(READ_CHUNK, entry.size - offset)
       if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
         const full = batch
-        yield () => reader.read(full).then(read => ({ ...read, batch: full }))
+        yield () => reader.read(full)
         batch = { pieces: [], bytes: 0 }
       }
       const last = offset + length === entry.size
@@ -121,7 +86,7 @@ function* batchJobs(entries: readonly ArchiveEntry[], reader: BatchReader): Gene
     }
   }
   const rest = batch
-  if (rest.pieces.length > 0) yield () => reader.read(rest).then(read => ({ ...read, batch: rest }))
+  if (rest.pieces.length > 0) yield () => reader.read(rest)
 }
 
 function readError(entry: ArchiveEntry, failure: ReadFailure): ArchiveError {
@@ -137,39 +102,27 @@ function readError(entry: ArchiveEntry, failure: ReadFailure): ArchiveError {
   )
 }
 
-/** The reading worker: batches go in, filled buffers come back in the order asked. */
+/** Reads batches on the worker thread, each into a free slot. */
 class BatchReader {
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true })
-  private readonly waiting = new Map<number, { resolve(read: BatchRead): void; reject(error: unknown): void }>()
-  private nextId = 0
+  /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
+  private readonly freeSlots: SharedArrayBuffer[] = []
 
-  constructor() {
-    this.worker.on('message', (read: BatchRead) => {
-      this.waiting.get(read.id)?.resolve(read)
-      this.waiting.delete(read.id)
-    })
-    this.worker.on('error', error => this.failAll(error))
-    this.worker.on('exit', () => this.failAll(new Error('the file reader stopped')))
-  }
-
-  read(batch: Batch): Promise<BatchRead> {
-    const id = this.nextId++
+  async read(batch: Batch): Promise<BatchRead & { batch: Batch; slot: SharedArrayBuffer }> {
+    const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK)
     // Directories and symlinks are not opened: only their place in the batch matters.
     const pieces: (PieceRequest | undefined)[] = batch.pieces.map(({ entry, offset, length, last }) =>
-      entry.type === 'file' ? [entry.absolutePath, offset, length, last] : undefined
+      entry.type === 'file' ? [absolutePathOf(entry), offset, length, last] : undefined
     )
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      this.worker.postMessage({ id, pieces, bytes: batch.bytes })
-    })
+    try {
+      const read = await workerThread.run<BatchRead>('read', { pieces, slot })
+      return { ...read, batch, slot }
+    } catch (error) {
+      throw new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error })
+    }
   }
 
-  close(): Promise<number> {
-    return this.worker.terminate()
-  }
-
-  private failAll(error: unknown): void {
-    for (const { reject } of this.waiting.values()) reject(new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error }))
-    this.waiting.clear()
+  /** A slot whose chunks were all handed on and used. */
+  release(slot: SharedArrayBuffer): void {
+    this.freeSlots.push(slot)
   }
 }

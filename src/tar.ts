@@ -36,7 +36,7 @@ function tarHeader(entry: ArchiveEntry): Buffer {
     prefix: split?.prefix ?? '',
     mode: entry.mode,
     size: pax.size ? 0 : size,
-    mtime: Math.floor(entry.mtime.getTime() / 1000),
+    mtime: entry.mtimeSeconds,
     typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
     linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
   })
@@ -51,7 +51,7 @@ function tarHeader(entry: ArchiveEntry): Buffer {
     prefix: '',
     mode: 0o644,
     size: records.length,
-    mtime: Math.floor(entry.mtime.getTime() / 1000),
+    mtime: entry.mtimeSeconds,
     typeflag: 'x',
     linkname: ''
   })

@@ -8,7 +8,6 @@ import {
   type StorageClass,
   type S3Client
 } from '@aws-sdk/client-s3'
-import type { Readable } from 'node:stream'
 import { compositeCrc32, crc32Base64 } from './checksums.js'
 import { PartHasher, type PartDigests } from './digests.js'
 import type { StorageOptions } from './inputs.js'
@@ -99,7 +98,7 @@ export function storageParameters(storage: StorageOptions): Partial<CreateMultip
 export async function uploadStream(
   client: S3Client,
   target: UploadTarget,
-  body: Readable,
+  body: AsyncGenerator<Buffer>,
   signal: AbortSignal,
   hooks: UploadHooks
 ): Promise<UploadResult> {
@@ -139,7 +138,7 @@ export async function uploadStream(
     // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
     storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32'
   } catch (error) {
-    body.destroy()
+    void body.return(undefined)
     throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`)
   }
   hooks.onUploadCreated(uploadId)
@@ -209,7 +208,8 @@ export async function uploadStream(
     }
     let part = newPart()
     let filled = 0
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
+    for await (const chunk of body) {
       if (failure || requestSignal.aborted) break
       size += chunk.length
       let offset = 0
@@ -267,7 +267,7 @@ export async function uploadStream(
     // what is at the key decides.
     if (completion && (await isUploaded(client, target, completion.expected))) return completion
     stop.abort()
-    body.destroy()
+    void body.return(undefined)
     await Promise.allSettled(inFlight)
     // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
     // in the state and post aborts it.
@@ -275,7 +275,7 @@ export async function uploadStream(
     if (signal.aborted) throw signal.reason
     throw storeError(error, `upload ${where}`)
   } finally {
-    void hasher.close()
+    void hasher.close().catch(() => {})
   }
 }
 

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib'
-import { deflateBlock, deflateEach, DEFLATE_END } from './compress.js'
+import { BufferPool, free } from './buffers.js'
+import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
 import { READ_CHUNK, type EntryChunk } from './reader.js'
 import { COMPRESSION_JOBS, inOrder } from './parallel.js'
@@ -44,15 +45,16 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
   let entries = 0
   let offset = 0
   let current: Written | undefined
-  for await (const compressed of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
-    for (const { chunk, data, stored } of compressed) {
+  const pool = new BufferPool(JOB_BUFFER)
+  for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
+    for (const { chunk, output, stored } of job.results) {
       const { entry } = chunk
       if (!current) {
         current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
         if (chunk.last) {
           // The whole entry is here: its header can say what follows.
-          Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: data.length })
-          offset += yield* write(localHeader(current), data)
+          Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: length(output) })
+          offset += yield* write(localHeader(current), ...output)
         } else {
           current.flags |= FLAG_DESCRIPTOR
           offset += yield* write(localHeader(current))
@@ -61,8 +63,8 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
       if (current.flags & FLAG_DESCRIPTOR) {
         current.crc = zlib.crc32(chunk.data, current.crc)
         current.size += chunk.data.length
-        const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data]
-        current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0)
+        const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
+        current.compressedSize += length(pieces)
         offset += yield* write(...pieces)
         if (chunk.last) offset += yield* write(dataDescriptor(current))
       }
@@ -72,6 +74,9 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         current = undefined
       }
     }
+    // Written (and copied on by the consumer): the job's memory serves the next ones.
+    free(job.owned)
+    pool.giveBack(job.buffer)
   }
   const centralOffset = offset
   for (const piece of central.pieces()) offset += yield* write(piece)
@@ -80,44 +85,77 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
 
 /** An entry's piece as it goes into the zip: deflated, or stored as it is. */
 interface Compressed {
+  /** The piece, its data a copy in the job's buffer. */
   chunk: EntryChunk
-  data: Buffer
+  output: Buffer[]
   stored: boolean
+}
+
+interface Job {
+  results: Compressed[]
+  /** From the pool: holds the job's input (the chunks' data). */
+  buffer: Buffer
+  /** Buffers the job alone made (its output, a dictionary), freed once written. */
+  owned: Buffer[]
 }
 
 /** Whole small entries share a job up to this many bytes or entries. */
 const JOB_BYTES = READ_CHUNK
 const JOB_ENTRIES = 256
+/** A job's input: a group reaches JOB_BYTES with its last entry, itself at most READ_CHUNK. */
+const JOB_BUFFER = JOB_BYTES + READ_CHUNK
 
 /**
  * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
  * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
- * the piece before, and the file is DEFLATED whatever its pieces hold.
+ * the end of the piece before, and the file is DEFLATED whatever its pieces hold. The chunks are
+ * lent, so each job copies its input into a buffer of the pool.
  */
-async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number): AsyncGenerator<() => Promise<Compressed[]>> {
+async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number, pool: BufferPool): AsyncGenerator<() => Promise<Job>> {
   let group: EntryChunk[] = []
+  let groupBuffer = pool.take()
   let groupBytes = 0
-  const takeGroup = (): (() => Promise<Compressed[]>) => {
+  const takeGroup = (): (() => Promise<Job>) => {
     const whole = group
+    const buffer = groupBuffer
     group = []
+    groupBuffer = pool.take()
     groupBytes = 0
-    return () => compressWhole(whole, level)
+    return () =>
+      compressWhole(whole, level).then(results => ({
+        results,
+        buffer,
+        owned: results.flatMap(result => (result.stored ? [] : result.output))
+      }))
   }
-  let previous: Buffer | undefined
+  let inLargeFile = false
+  let dictionary: Buffer | undefined
   for await (const chunk of chunks) {
-    if (chunk.last && previous === undefined) {
+    if (chunk.last && !inLargeFile) {
       // A symlink is stored as its target.
-      group.push(chunk.entry.type === 'symlink' ? { ...chunk, data: Buffer.from(chunk.entry.linkTarget ?? '') } : chunk)
+      const data =
+        chunk.entry.type === 'symlink'
+          ? Buffer.from(chunk.entry.linkTarget ?? '')
+          : groupBuffer.subarray(groupBytes, groupBytes + chunk.data.copy(groupBuffer, groupBytes))
+      group.push({ ...chunk, data })
       groupBytes += chunk.data.length
       if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES) yield takeGroup()
     } else {
       if (group.length > 0) yield takeGroup()
-      const before = previous
+      const buffer = pool.take()
+      const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) }
+      const before = dictionary
       yield level === 0
-        ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
-        : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }])
+        ? () => Promise.resolve({ results: [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
+        : () =>
+            deflateBlock(piece.data, level, before).then(output => ({
+              results: [{ chunk: piece, output, stored: false }],
+              buffer,
+              owned: before ? [...output, before] : output
+            }))
+      dictionary = !chunk.last && level > 0 ? dictionaryOf(piece.data) : undefined
     }
-    previous = chunk.last ? undefined : chunk.data
+    inLargeFile = !chunk.last
   }
   if (group.length > 0) yield takeGroup()
 }
@@ -133,8 +171,12 @@ async function compressWhole(group: EntryChunk[], level: number): Promise<Compre
   let next = 0
   return group.map(chunk => {
     const data = deflates(chunk) ? deflated[next++] : undefined
-    return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true }
+    return data ? { chunk, output: [data], stored: false } : { chunk, output: [chunk.data], stored: true }
   })
+}
+
+function length(pieces: readonly Buffer[]): number {
+  return pieces.reduce((sum, piece) => sum + piece.length, 0)
 }
 
 function* write(...pieces: Buffer[]): Generator<Buffer, number> {
@@ -162,7 +204,7 @@ function localHeader(file: Written): Buffer {
   header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4)
   header.writeUInt16LE(file.flags, 6)
   header.writeUInt16LE(file.method, 8)
-  writeDosTime(header, 10, file.entry.mtime)
+  writeDosTime(header, 10, file.entry.mtimeSeconds)
   header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14)
   header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18)
   header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22)
@@ -199,7 +241,7 @@ function centralHeader(file: Written): Buffer {
   header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
   header.writeUInt16LE(file.flags, 8)
   header.writeUInt16LE(file.method, 10)
-  writeDosTime(header, 12, file.entry.mtime)
+  writeDosTime(header, 12, file.entry.mtimeSeconds)
   header.writeUInt32LE(file.crc >>> 0, 16)
   header.writeUInt32LE(Math.min(file.compressedSize, U32), 20)
   header.writeUInt32LE(Math.min(file.size, U32), 24)
@@ -254,12 +296,13 @@ function mtimeField(entry: ArchiveEntry): Buffer {
   field.writeUInt16LE(0x5455, 0)
   field.writeUInt16LE(5, 2)
   field.writeUInt8(1, 4) // flags: mtime present
-  field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5)
+  field.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), 5)
   return field
 }
 
 /** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
-function writeDosTime(buffer: Buffer, offset: number, date: Date): void {
+function writeDosTime(buffer: Buffer, offset: number, seconds: number): void {
+  const date = new Date(seconds * 1000)
   const year = Math.min(Math.max(date.getFullYear(), 1980), 2107)
   buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset)
   buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2)

@@ -17,7 +17,7 @@ export type FakeEntry =
 export async function tarOf(entries: readonly FakeEntry[]): Promise<Buffer> {
   async function* chunks(): AsyncGenerator<EntryChunk> {
     for (const fake of entries) {
-      const base = { relativePath: fake.name, absolutePath: '', mtime: MTIME }
+      const base = { root: '', relativePath: fake.name, mtimeSeconds: MTIME.getTime() / 1000, linkTarget: undefined }
       let entry: ArchiveEntry
       let data = Buffer.alloc(0)
       if ('dir' in fake) entry = { ...base, type: 'directory', size: 0, mode: 0o755 }

@@ -81379,8 +81379,6 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Every failure the action reports is one of these: the message is what the user reads in the
@@ -81445,13 +81443,45 @@ function messageOf(error) {
     }
 }
 
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
+;// CONCATENATED MODULE: ./src/buffers.ts
+/**
+ * The archive's bytes pass through a few large buffers per second. Left to the garbage collector,
+ * a collection comes only after ~64 MiB of them are dead, and the allocator keeps their pages:
+ * that garbage was a third of the action's memory. Buffers whose last use is known are freed then.
+ *
+ * Pieces handed down the archive pipeline are lent: a piece is valid until the next one is asked
+ * for, so a consumer copies what it keeps (the upload copies each piece into a part).
+ */
+/**
+ * Frees the memory of `buffers` now (detaches their ArrayBuffers), for buffers the caller alone
+ * holds. Buffers on Node's shared pool of small allocations are left to the garbage collector.
+ */
+function free(buffers) {
+    for (const buffer of buffers) {
+        const memory = buffer.buffer;
+        if (memory instanceof ArrayBuffer && !memory.detached && memory.byteLength > Buffer.poolSize)
+            memory.transfer(0);
+    }
+}
+/** Buffers of one size, reused: taken for a job, given back once its output is written. */
+class BufferPool {
+    size;
+    spare = [];
+    constructor(size) {
+        this.size = size;
+    }
+    take() {
+        return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    }
+    /** `buffer` must be one this pool gave, or a view of one from its start (a last, shorter block). */
+    giveBack(buffer) {
+        this.spare.push(buffer.length === this.size ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, this.size));
+    }
+}
+
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
     const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
@@ -84210,6 +84240,9 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 
 
 
+function absolutePathOf(entry) {
+    return external_node_path_default().join(entry.root, entry.relativePath);
+}
 const MATCH_OPTIONS = { dot: true, nobrace: true, nocomment: true, noext: true, nonegate: true };
 /** The walk hands the event loop back this often, so a cancel is seen while listing a huge tree. */
 const ENTRIES_PER_TURN = 2000;
@@ -84233,7 +84266,7 @@ async function collectEntries(lines, options) {
             return;
         if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.'))
             return;
-        const entry = describe(external_node_path_default().join(workspace, relativePath), relativePath);
+        const entry = describe(workspace, relativePath);
         if (!entry)
             return;
         if (++sinceTurn >= ENTRIES_PER_TURN) {
@@ -84252,7 +84285,7 @@ async function collectEntries(lines, options) {
     };
     for (const root of searchRoots(patterns)) {
         if (root === '') {
-            for (const child of readDirectory({ absolutePath: workspace, relativePath: '.' }))
+            for (const child of readDirectory({ root: workspace, relativePath: '.' }))
                 await visit(child);
         }
         else {
@@ -84316,8 +84349,9 @@ function searchRoots(patterns) {
     const isNested = (root) => [...roots].some(other => other !== root && (other === '' || root.startsWith(`${other}/`)));
     return [...roots].filter(root => !isNested(root));
 }
-/** The entry at `absolutePath`, or undefined when nothing is there (a pattern naming a missing path). */
-function describe(absolutePath, relativePath) {
+/** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
+function describe(root, relativePath) {
+    const absolutePath = external_node_path_default().join(root, relativePath);
     let stats;
     try {
         stats = (0,external_node_fs_.lstatSync)(absolutePath);
@@ -84327,18 +84361,24 @@ function describe(absolutePath, relativePath) {
             return undefined;
         throw unreadable(relativePath, errorCode(error), error);
     }
-    const base = { relativePath, absolutePath, mode: stats.mode & 0o7777, mtime: stats.mtime };
-    if (stats.isSymbolicLink())
-        return { ...base, type: 'symlink', size: 0, linkTarget: (0,external_node_fs_.readlinkSync)(absolutePath) };
-    if (stats.isDirectory())
-        return { ...base, type: 'directory', size: 0 };
-    if (stats.isFile())
-        return { ...base, type: 'file', size: stats.size };
+    const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined;
+    if (type) {
+        // One literal, fields always in this order: every entry gets the same compact shape.
+        return {
+            root,
+            relativePath,
+            type,
+            size: type === 'file' ? stats.size : 0,
+            mode: stats.mode & 0o7777,
+            mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
+            linkTarget: type === 'symlink' ? (0,external_node_fs_.readlinkSync)(absolutePath) : undefined
+        };
+    }
     throw new ArchiveError(`${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`);
 }
 function readDirectory(directory) {
     try {
-        return (0,external_node_fs_.readdirSync)(directory.absolutePath);
+        return (0,external_node_fs_.readdirSync)(absolutePathOf(directory));
     }
     catch (error) {
         throw unreadable(directory.relativePath, errorCode(error), error);
@@ -84394,6 +84434,144 @@ async function* inOrder(jobs, limit) {
         yield await pending.shift();
 }
 
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+;// CONCATENATED MODULE: ./src/thread-jobs.ts
+/**
+ * The code that runs on the worker thread (thread.ts), one handler per kind of job: reading a
+ * batch of files for the archive (reader.ts) and hashing the upload's parts (digests.ts). A
+ * handler gets the job's payload and returns its answer.
+ */
+const THREAD_JOBS = `
+const fs = require('node:fs')
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { crc32 } = require('node:zlib')
+const handlers = {}
+
+// Reads files (or pieces of them) into a slot of shared memory, one after the other, with plain
+// synchronous calls. A last piece also asks for one byte more: a file that grew since it was
+// listed shows up in the same pass.
+const probe = Buffer.alloc(1)
+handlers.read = ({ pieces, slot }) => {
+  const view = Buffer.from(slot)
+  let at = 0
+  for (let index = 0; index < pieces.length; index++) {
+    if (!pieces[index]) continue
+    const [path, offset, length, last] = pieces[index]
+    let fd
+    try {
+      fd = fs.openSync(path, 'r')
+      let filled = 0
+      while (filled < length) {
+        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
+        if (read === 0) break
+        filled += read
+      }
+      if (filled < length) return { failure: { index, seen: offset + filled } }
+      if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) return { failure: { index, seen: offset + length + 1 } }
+    } catch (error) {
+      return { failure: { index, code: error.code || String(error) } }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+    at += length
+  }
+  return {}
+}
+
+// Hashes an upload's parts in order: each part's own digests, and the whole archive's as it goes.
+// The whole-object CRC32 is a second pass over the part (zlib's crc32 runs at several GB/s, far
+// cheaper than combining per-part CRCs in JavaScript).
+const uploads = new Map()
+handlers.hashStart = ({ upload, plan }) => {
+  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined, crc32: 0 })
+}
+handlers.hashPart = ({ upload, part }) => {
+  const state = uploads.get(upload)
+  state.sha256.update(part)
+  state.md5?.update(part)
+  state.crc32 = crc32(part, state.crc32)
+  return {
+    crc32: crc32(part),
+    md5: state.plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
+    sha256: state.plan.partSha256 ? createHash('sha256').update(part).digest('hex') : undefined
+  }
+}
+handlers.hashEnd = ({ upload }) => {
+  const state = uploads.get(upload)
+  if (!state) return undefined
+  uploads.delete(upload)
+  return { sha256: state.sha256.digest('hex'), crc32: state.crc32, md5: state.md5 ? state.md5.digest('hex') : undefined }
+}
+
+parentPort.on('message', ({ id, kind, payload }) => {
+  let answer
+  try {
+    answer = { id, value: handlers[kind](payload) }
+  } catch (error) {
+    answer = { id, error: error instanceof Error ? error.message : String(error) }
+  }
+  parentPort.postMessage(answer)
+})
+`;
+
+;// CONCATENATED MODULE: ./src/thread.ts
+
+
+/**
+ * One worker thread for the work that would stall the main thread: reading small files (three
+ * threadpool round trips each through fs) and hashing every byte uploaded. One thread, not one
+ * per concern: each costs ~10-15 MiB of memory, and together they use ~1.5 s of CPU per GiB.
+ *
+ * Started on first use and kept; it holds the process open only while a job is pending, so
+ * nobody has to stop it.
+ */
+class WorkerThread {
+    worker;
+    waiting = new Map();
+    nextId = 0;
+    /** Runs a job of `kind` (a handler in thread-jobs.ts); shared memory in `payload` is shared, anything else copied. */
+    run(kind, payload) {
+        const worker = this.start();
+        const id = this.nextId++;
+        return new Promise((resolve, reject) => {
+            this.waiting.set(id, { resolve: resolve, reject });
+            if (this.waiting.size === 1)
+                worker.ref();
+            worker.postMessage({ id, kind, payload });
+        });
+    }
+    start() {
+        if (this.worker)
+            return this.worker;
+        const worker = new external_node_worker_threads_.Worker(THREAD_JOBS, { eval: true });
+        worker.unref();
+        worker.on('message', ({ id, value, error }) => {
+            const job = this.waiting.get(id);
+            this.waiting.delete(id);
+            if (this.waiting.size === 0)
+                worker.unref();
+            if (error === undefined)
+                job?.resolve(value);
+            else
+                job?.reject(new Error(error));
+        });
+        worker.on('error', error => this.stopped(error));
+        worker.on('exit', code => this.stopped(new Error(`the worker thread exited (code ${code})`)));
+        this.worker = worker;
+        return worker;
+    }
+    /** Fails the pending jobs; the next job starts a new thread. */
+    stopped(error) {
+        this.worker = undefined;
+        for (const { reject } of this.waiting.values())
+            reject(error);
+        this.waiting.clear();
+    }
+}
+const workerThread = new WorkerThread();
+
 ;// CONCATENATED MODULE: ./src/reader.ts
 
 
@@ -84406,63 +84584,25 @@ const FILES_PER_BATCH = 512;
 /** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
 const BATCHES_AHEAD = 4;
 // Reading 24 000 small files through the threadpool (open, read, close: three round trips and
-// three callbacks each) cost the main thread ~2 s per GiB. A worker reads a batch of them with
-// plain synchronous calls into one buffer and hands it over without a copy. A last piece also
-// asks for one byte more: a file that grew since it was listed shows up in the same pass.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads')
-const fs = require('node:fs')
-const probe = Buffer.alloc(1)
-parentPort.on('message', ({ id, pieces, bytes }) => {
-  // Not zero-filled: every byte handed on is read from a file (a short read fails the batch).
-  const view = Buffer.allocUnsafeSlow(bytes)
-  const buffer = view.buffer
-  let at = 0
-  let failure
-  for (let index = 0; index < pieces.length && !failure; index++) {
-    if (!pieces[index]) continue
-    const [path, offset, length, last] = pieces[index]
-    let fd
-    try {
-      fd = fs.openSync(path, 'r')
-      let filled = 0
-      while (filled < length) {
-        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
-        if (read === 0) break
-        filled += read
-      }
-      if (filled < length) failure = { index, seen: offset + filled }
-      else if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) failure = { index, seen: offset + length + 1 }
-    } catch (error) {
-      failure = { index, code: error.code || String(error) }
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd)
-    }
-    at += length
-  }
-  parentPort.postMessage({ id, buffer, failure }, [buffer])
-})
-`;
+// three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
+// into a slot of shared memory (thread-jobs.ts), reused once the archive moved past it.
 /**
  * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
  * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
- * an ArchiveError.
+ * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
+ * for a chunk of a later batch.
  */
 async function* readEntries(entries) {
     const reader = new BatchReader();
-    try {
-        for await (const { batch, buffer, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
-            let at = 0;
-            for (const [index, { entry, length, last }] of batch.pieces.entries()) {
-                if (failure?.index === index)
-                    throw readError(entry, failure);
-                yield { entry, data: Buffer.from(buffer, at, length), last };
-                at += length;
-            }
+    for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
+        let at = 0;
+        for (const [index, { entry, length, last }] of batch.pieces.entries()) {
+            if (failure?.index === index)
+                throw readError(entry, failure);
+            yield { entry, data: Buffer.from(slot, at, length), last };
+            at += length;
         }
-    }
-    finally {
-        void reader.close();
+        reader.release(slot);
     }
 }
 function* batchJobs(entries, reader) {
@@ -84477,7 +84617,7 @@ function* batchJobs(entries, reader) {
             const length = Math.min(READ_CHUNK, entry.size - offset);
             if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
                 const full = batch;
-                yield () => reader.read(full).then(read => ({ ...read, batch: full }));
+                yield () => reader.read(full);
                 batch = { pieces: [], bytes: 0 };
             }
             const last = offset + length === entry.size;
@@ -84489,7 +84629,7 @@ function* batchJobs(entries, reader) {
     }
     const rest = batch;
     if (rest.pieces.length > 0)
-        yield () => reader.read(rest).then(read => ({ ...read, batch: rest }));
+        yield () => reader.read(rest);
 }
 function readError(entry, failure) {
     if (failure.code === 'ENOENT') {
@@ -84500,35 +84640,25 @@ function readError(entry, failure) {
     const seen = failure.seen ?? 0;
     return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
 }
-/** The reading worker: batches go in, filled buffers come back in the order asked. */
+/** Reads batches on the worker thread, each into a free slot. */
 class BatchReader {
-    worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
-    waiting = new Map();
-    nextId = 0;
-    constructor() {
-        this.worker.on('message', (read) => {
-            this.waiting.get(read.id)?.resolve(read);
-            this.waiting.delete(read.id);
-        });
-        this.worker.on('error', error => this.failAll(error));
-        this.worker.on('exit', () => this.failAll(new Error('the file reader stopped')));
-    }
-    read(batch) {
-        const id = this.nextId++;
+    /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
+    freeSlots = [];
+    async read(batch) {
+        const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK);
         // Directories and symlinks are not opened: only their place in the batch matters.
-        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [entry.absolutePath, offset, length, last] : undefined);
-        return new Promise((resolve, reject) => {
-            this.waiting.set(id, { resolve, reject });
-            this.worker.postMessage({ id, pieces, bytes: batch.bytes });
-        });
+        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [absolutePathOf(entry), offset, length, last] : undefined);
+        try {
+            const read = await workerThread.run('read', { pieces, slot });
+            return { ...read, batch, slot };
+        }
+        catch (error) {
+            throw new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error });
+        }
     }
-    close() {
-        return this.worker.terminate();
-    }
-    failAll(error) {
-        for (const { reject } of this.waiting.values())
-            reject(new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error }));
-        this.waiting.clear();
+    /** A slot whose chunks were all handed on and used. */
+    release(slot) {
+        this.freeSlots.push(slot);
     }
 }
 
@@ -84546,8 +84676,6 @@ class BatchReader {
  * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
  *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
  */
-const deflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).deflateRaw);
-const zstdCompress = (0,external_node_util_.promisify)((external_node_zlib_default()).zstdCompress);
 /** Deflate's window: a block may refer back this far into the previous one. */
 const WINDOW = 32 * 1024;
 /** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
@@ -84575,21 +84703,45 @@ async function worthDeflating(block) {
         return true;
     const middle = (block.length - SAMPLE) >> 1;
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const deflated = await deflateRaw(sample, { level: 1, chunkSize: 4 * SAMPLE });
-    return deflated.length < sample.length * WORTH_DEFLATING;
+    const deflated = await compressOnce(external_node_zlib_default().createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample);
+    const worth = compress_length(deflated) < sample.length * WORTH_DEFLATING;
+    free([sample, ...deflated]);
+    return worth;
 }
 /**
  * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
- * `previous` is the block before it in the same stream, if any.
+ * `dictionary` is the end of the block before it in the same stream, if any. The output comes in
+ * the engine's pieces, which the caller owns (free them once written).
  */
-async function deflateBlock(block, level, previous) {
+async function deflateBlock(block, level, dictionary) {
     const stored = level > 0 && !(await worthDeflating(block));
-    return deflateRaw(block, {
+    const engine = external_node_zlib_default().createDeflateRaw({
         level: stored ? 0 : level,
         chunkSize: OUTPUT_PIECE,
-        ...(previous && !stored ? { dictionary: previous.subarray(-WINDOW) } : {}),
+        ...(dictionary && !stored ? { dictionary: dictionary.subarray(-WINDOW) } : {}),
         finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
     });
+    return compressOnce(engine, block);
+}
+/** The end of `block` that the next block of its stream may refer back to, as a copy it may outlive. */
+function dictionaryOf(block) {
+    return Buffer.from(block.subarray(-WINDOW));
+}
+/**
+ * Runs `input` through an engine made for it alone, as zlib's one-shot functions do, but hands
+ * back the engine's output pieces instead of a copy of them joined.
+ */
+function compressOnce(engine, input) {
+    return new Promise((resolve, reject) => {
+        const pieces = [];
+        engine.on('data', (piece) => pieces.push(piece));
+        engine.once('error', reject);
+        engine.once('end', () => resolve(pieces));
+        engine.end(input);
+    });
+}
+function compress_length(pieces) {
+    return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
 /** A full flush ends with an empty stored block: these four bytes. */
 const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -84603,6 +84755,7 @@ const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 async function deflateEach(buffers, level) {
     const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
     const pieces = [];
+    let written = 0;
     engine.on('data', (piece) => pieces.push(piece));
     const failed = new Promise((_, reject) => engine.once('error', reject));
     failed.catch(() => { });
@@ -84617,16 +84770,21 @@ async function deflateEach(buffers, level) {
                 new Promise((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
                 failed
             ]);
-            const deflated = Buffer.concat(pieces.splice(0));
+            const fresh = pieces.slice(written);
+            written = pieces.length;
+            const deflated = Buffer.concat([...fresh, DEFLATE_END]);
             // What came out since the last flush must end at this flush: else it is not this buffer's.
-            if (!deflated.subarray(-FLUSH_MARKER.length).equals(FLUSH_MARKER))
+            const flush = deflated.subarray(-DEFLATE_END.length - FLUSH_MARKER.length, -DEFLATE_END.length);
+            if (!flush.equals(FLUSH_MARKER))
                 throw new Error('zlib output did not end at a flush');
-            results.push(deflated.length + DEFLATE_END.length < buffer.length ? Buffer.concat([deflated, DEFLATE_END]) : undefined);
+            results.push(deflated.length < buffer.length ? deflated : undefined);
         }
         return results;
     }
     finally {
         engine.destroy();
+        // Each result is a copy: the engine's own output buffers are no longer needed.
+        free(pieces);
     }
 }
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
@@ -84634,49 +84792,51 @@ async function* gzip(input, level) {
     // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
     yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
     let crc = 0;
-    let length = 0;
-    const spare = [];
+    let inputLength = 0;
+    const pool = new BufferPool(READ_CHUNK);
     async function* jobs() {
         let dictionary;
-        for await (const block of blocks(input, READ_CHUNK, spare)) {
+        for await (const block of blocks(input, pool)) {
             crc = external_node_zlib_default().crc32(block, crc);
-            length += block.length;
+            inputLength += block.length;
             const previous = dictionary;
-            yield () => deflateBlock(block, level, previous).then(data => ({ block, data }));
-            // A copy: the block goes back to `spare` once compressed, maybe before the next job reads its dictionary.
-            dictionary = Buffer.from(block.subarray(-WINDOW));
+            yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [previous] : [] }));
+            // A copy: the block goes back to the pool once compressed, maybe before the next job reads its dictionary.
+            dictionary = dictionaryOf(block);
         }
     }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool);
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(length % 2 ** 32, 4);
+    trailer.writeUInt32LE(inputLength % 2 ** 32, 4);
     yield Buffer.concat([DEFLATE_END, trailer]);
 }
 /** zstd of `input`: independent frames compressed in parallel. */
 async function* zstd(input, level) {
-    const spare = [];
+    const pool = new BufferPool(ZSTD_BLOCK);
     async function* jobs() {
-        for await (const block of blocks(input, ZSTD_BLOCK, spare)) {
+        for await (const block of blocks(input, pool)) {
             const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
-            yield () => zstdCompress(block, options).then(data => ({ block, data }));
+            yield () => compressOnce(external_node_zlib_default().createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }));
         }
     }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), spare);
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool);
 }
 /**
- * Yields each block's output and hands the block back for the next input: the same few block
- * buffers serve the whole archive, instead of a GiB of them left for the garbage collector.
+ * Lends each block's output (see buffers.ts), frees it once the consumer moves on, and hands the
+ * block back for the next input: the same few block buffers serve the whole archive.
  */
-async function* recycling(compressed, spare) {
-    for await (const { block, data } of compressed) {
-        yield data;
-        spare.push(block);
+async function* recycling(compressed, pool) {
+    for await (const { block, pieces, owned } of compressed) {
+        yield* pieces;
+        free([...pieces, ...owned]);
+        pool.giveBack(block);
     }
 }
-/** Regroups a stream of pieces of any size into blocks of `size` bytes (the last one may be shorter), reusing `spare` ones. */
-async function* blocks(input, size, spare) {
-    let block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
+/** Regroups a stream of lent pieces of any size into blocks of the pool's size (the last one may be shorter). */
+async function* blocks(input, pool) {
+    const size = pool.size;
+    let block = pool.take();
     let filled = 0;
     for await (const piece of input) {
         let offset = 0;
@@ -84686,7 +84846,7 @@ async function* blocks(input, size, spare) {
             offset += copied;
             if (filled === size) {
                 yield block;
-                block = spare.pop() ?? Buffer.allocUnsafeSlow(size);
+                block = pool.take();
                 filled = 0;
             }
         }
@@ -84734,7 +84894,7 @@ function tarHeader(entry) {
         prefix: split?.prefix ?? '',
         mode: entry.mode,
         size: pax.size ? 0 : size,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        mtime: entry.mtimeSeconds,
         typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
         linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
     });
@@ -84748,7 +84908,7 @@ function tarHeader(entry) {
         prefix: '',
         mode: 0o644,
         size: records.length,
-        mtime: Math.floor(entry.mtime.getTime() / 1000),
+        mtime: entry.mtimeSeconds,
         typeflag: 'x',
         linkname: ''
     });
@@ -84816,6 +84976,7 @@ function asciiFallback(value, max) {
 
 
 
+
 /**
  * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
  * every file is one job, so many small files keep all cores busy, and a large file's pieces are
@@ -84844,15 +85005,16 @@ async function* zip(chunks, level) {
     let entries = 0;
     let offset = 0;
     let current;
-    for await (const compressed of inOrder(compressJobs(chunks, level), COMPRESSION_JOBS)) {
-        for (const { chunk, data, stored } of compressed) {
+    const pool = new BufferPool(JOB_BUFFER);
+    for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
+        for (const { chunk, output, stored } of job.results) {
             const { entry } = chunk;
             if (!current) {
                 current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
                 if (chunk.last) {
                     // The whole entry is here: its header can say what follows.
-                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: data.length });
-                    offset += yield* write(localHeader(current), data);
+                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: zip_length(output) });
+                    offset += yield* write(localHeader(current), ...output);
                 }
                 else {
                     current.flags |= FLAG_DESCRIPTOR;
@@ -84862,8 +85024,8 @@ async function* zip(chunks, level) {
             if (current.flags & FLAG_DESCRIPTOR) {
                 current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
                 current.size += chunk.data.length;
-                const pieces = chunk.last && current.method === DEFLATED ? [data, DEFLATE_END] : [data];
-                current.compressedSize += pieces.reduce((sum, piece) => sum + piece.length, 0);
+                const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output;
+                current.compressedSize += zip_length(pieces);
                 offset += yield* write(...pieces);
                 if (chunk.last)
                     offset += yield* write(dataDescriptor(current));
@@ -84874,6 +85036,9 @@ async function* zip(chunks, level) {
                 current = undefined;
             }
         }
+        // Written (and copied on by the consumer): the job's memory serves the next ones.
+        free(job.owned);
+        pool.giveBack(job.buffer);
     }
     const centralOffset = offset;
     for (const piece of central.pieces())
@@ -84883,25 +85048,39 @@ async function* zip(chunks, level) {
 /** Whole small entries share a job up to this many bytes or entries. */
 const JOB_BYTES = READ_CHUNK;
 const JOB_ENTRIES = 256;
+/** A job's input: a group reaches JOB_BYTES with its last entry, itself at most READ_CHUNK. */
+const JOB_BUFFER = JOB_BYTES + READ_CHUNK;
 /**
  * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
  * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
- * the piece before, and the file is DEFLATED whatever its pieces hold.
+ * the end of the piece before, and the file is DEFLATED whatever its pieces hold. The chunks are
+ * lent, so each job copies its input into a buffer of the pool.
  */
-async function* compressJobs(chunks, level) {
+async function* compressJobs(chunks, level, pool) {
     let group = [];
+    let groupBuffer = pool.take();
     let groupBytes = 0;
     const takeGroup = () => {
         const whole = group;
+        const buffer = groupBuffer;
         group = [];
+        groupBuffer = pool.take();
         groupBytes = 0;
-        return () => compressWhole(whole, level);
+        return () => compressWhole(whole, level).then(results => ({
+            results,
+            buffer,
+            owned: results.flatMap(result => (result.stored ? [] : result.output))
+        }));
     };
-    let previous;
+    let inLargeFile = false;
+    let dictionary;
     for await (const chunk of chunks) {
-        if (chunk.last && previous === undefined) {
+        if (chunk.last && !inLargeFile) {
             // A symlink is stored as its target.
-            group.push(chunk.entry.type === 'symlink' ? { ...chunk, data: Buffer.from(chunk.entry.linkTarget ?? '') } : chunk);
+            const data = chunk.entry.type === 'symlink'
+                ? Buffer.from(chunk.entry.linkTarget ?? '')
+                : groupBuffer.subarray(groupBytes, groupBytes + chunk.data.copy(groupBuffer, groupBytes));
+            group.push({ ...chunk, data });
             groupBytes += chunk.data.length;
             if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES)
                 yield takeGroup();
@@ -84909,12 +85088,19 @@ async function* compressJobs(chunks, level) {
         else {
             if (group.length > 0)
                 yield takeGroup();
-            const before = previous;
+            const buffer = pool.take();
+            const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) };
+            const before = dictionary;
             yield level === 0
-                ? () => Promise.resolve([{ chunk, data: chunk.data, stored: true }])
-                : () => deflateBlock(chunk.data, level, before).then(data => [{ chunk, data, stored: false }]);
+                ? () => Promise.resolve({ results: [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
+                : () => deflateBlock(piece.data, level, before).then(output => ({
+                    results: [{ chunk: piece, output, stored: false }],
+                    buffer,
+                    owned: before ? [...output, before] : output
+                }));
+            dictionary = !chunk.last && level > 0 ? dictionaryOf(piece.data) : undefined;
         }
-        previous = chunk.last ? undefined : chunk.data;
+        inLargeFile = !chunk.last;
     }
     if (group.length > 0)
         yield takeGroup();
@@ -84927,8 +85113,11 @@ async function compressWhole(group, level) {
     let next = 0;
     return group.map(chunk => {
         const data = deflates(chunk) ? deflated[next++] : undefined;
-        return data ? { chunk, data, stored: false } : { chunk, data: chunk.data, stored: true };
+        return data ? { chunk, output: [data], stored: false } : { chunk, output: [chunk.data], stored: true };
     });
+}
+function zip_length(pieces) {
+    return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
 function* write(...pieces) {
     let length = 0;
@@ -84953,7 +85142,7 @@ function localHeader(file) {
     header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
     header.writeUInt16LE(file.flags, 6);
     header.writeUInt16LE(file.method, 8);
-    writeDosTime(header, 10, file.entry.mtime);
+    writeDosTime(header, 10, file.entry.mtimeSeconds);
     header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
     header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
     header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
@@ -84989,7 +85178,7 @@ function centralHeader(file) {
     header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
     header.writeUInt16LE(file.flags, 8);
     header.writeUInt16LE(file.method, 10);
-    writeDosTime(header, 12, file.entry.mtime);
+    writeDosTime(header, 12, file.entry.mtimeSeconds);
     header.writeUInt32LE(file.crc >>> 0, 16);
     header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
     header.writeUInt32LE(Math.min(file.size, U32), 24);
@@ -85040,11 +85229,12 @@ function mtimeField(entry) {
     field.writeUInt16LE(0x5455, 0);
     field.writeUInt16LE(5, 2);
     field.writeUInt8(1, 4); // flags: mtime present
-    field.writeUInt32LE(Math.min(Math.max(Math.floor(entry.mtime.getTime() / 1000), 0), U32), 5);
+    field.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), 5);
     return field;
 }
 /** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
-function writeDosTime(buffer, offset, date) {
+function writeDosTime(buffer, offset, seconds) {
+    const date = new Date(seconds * 1000);
     const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
     buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
     buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
@@ -85074,7 +85264,6 @@ class ByteList {
 
 
 
-
 const CONTENT_TYPES = {
     zip: 'application/zip',
     'tar.gz': 'application/gzip',
@@ -85082,9 +85271,9 @@ const CONTENT_TYPES = {
     tar: 'application/x-tar'
 };
 /**
- * A stream of the archive, produced as it is read: files are read a few pieces ahead, compressed
- * on every core a few blocks ahead, and nothing more is held, so memory does not grow with the
- * tree. Errors (a file vanished or changed) destroy the stream with an ArchiveError.
+ * The archive, produced as it is read: files are read a few pieces ahead, compressed on every
+ * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
+ * Errors (a file vanished or changed) are raised as ArchiveErrors.
  */
 function createArchive(entries, format, level) {
     const progress = { bytesRead: 0, filesRead: 0 };
@@ -85101,7 +85290,7 @@ function createArchive(entries, format, level) {
                 return zstd(tar(chunks), level ?? 3);
         }
     };
-    return { stream: external_node_stream_.Readable.from(asArchiveErrors(bytes()), { objectMode: false }), progress };
+    return { pieces: asArchiveErrors(bytes()), progress };
 }
 async function* counted(chunks, progress) {
     for await (const chunk of chunks) {
@@ -95510,82 +95699,39 @@ function compositeCrc32(partCrc32s) {
 
 ;// CONCATENATED MODULE: ./src/digests.ts
 
-// Every digest of the archive costs about as much CPU as reading the files: done on the main thread
-// they slowed every upload by a third. The worker hashes each part as soon as it is cut, and the
-// part is sent with its digests. The whole-object CRC32 is a second pass over the part (zlib's crc32
-// runs at several GB/s, far cheaper than combining per-part CRCs in JavaScript).
-const digests_WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const { createHash } = require('node:crypto')
-const { crc32 } = require('node:zlib')
-const plan = workerData
-const sha256 = createHash('sha256')
-const md5 = plan.wholeMd5 ? createHash('md5') : undefined
-let wholeCrc32 = 0
-let parts = 0
-parentPort.on('message', part => {
-  if (part === null) {
-    parentPort.postMessage({ part: 'done', sha256: sha256.digest('hex'), crc32: wholeCrc32, md5: md5 ? md5.digest('hex') : undefined })
-    return
-  }
-  parts += 1
-  sha256.update(part)
-  md5?.update(part)
-  wholeCrc32 = crc32(part, wholeCrc32)
-  parentPort.postMessage({
-    part: parts,
-    crc32: crc32(part),
-    md5: plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
-    sha256: plan.partSha256 ? createHash('sha256').update(part).digest('hex') : undefined
-  })
-})
-`;
-/** Hashes the parts of an upload, in the order they are added, on a worker thread. */
+/** Tells apart the uploads hashed on the worker thread. */
+let uploads = 0;
+/**
+ * Hashes the parts of an upload on the worker thread (thread-jobs.ts), in the order they are
+ * added: every digest of the archive costs about as much CPU as reading the files, and on the
+ * main thread they slowed every upload by a third. Each part is hashed as soon as it is cut, and
+ * is sent with its digests.
+ */
 class PartHasher {
-    worker;
-    waiting = new Map();
-    added = 0;
-    result;
-    failure;
+    upload = ++uploads;
+    started;
     constructor(plan) {
-        this.worker = new external_node_worker_threads_.Worker(digests_WORKER_SOURCE, { eval: true, workerData: plan });
-        this.failure = new Promise((_, reject) => this.worker.once('error', reject));
-        this.failure.catch(() => { });
-        this.worker.on('message', (message) => {
-            if (message.part === 'done')
-                return;
-            this.waiting.get(message.part)?.({
-                crc32: message.crc32,
-                md5: message.md5 ? Buffer.from(message.md5) : undefined,
-                sha256: message.sha256
-            });
-            this.waiting.delete(message.part);
-        });
+        this.started = workerThread.run('hashStart', { upload: this.upload, plan });
+        this.started.catch(() => { });
     }
     /**
      * The part's digests, once it is hashed; the caller must not change it before. A part on a
      * SharedArrayBuffer is read in place; any other is copied to the worker.
      */
-    add(part) {
-        this.added += 1;
-        const hashed = new Promise(resolve => this.waiting.set(this.added, resolve));
-        this.worker.postMessage(part);
-        return Promise.race([hashed, this.failure]);
+    async add(part) {
+        const hashed = workerThread.run('hashPart', { upload: this.upload, part });
+        await this.started;
+        const { crc32, md5, sha256 } = await hashed;
+        return { crc32, md5: md5 ? Buffer.from(md5) : undefined, sha256 };
     }
     /** The whole archive's digests; call once every part was added. */
-    digests() {
-        this.result ??= Promise.race([
-            new Promise(resolve => this.worker.on('message', (message) => {
-                if (message.part === 'done')
-                    resolve({ sha256: message.sha256, crc32: message.crc32, md5: message.md5 });
-            })),
-            this.failure
-        ]);
-        this.worker.postMessage(null);
-        return this.result;
+    async digests() {
+        await this.started;
+        return workerThread.run('hashEnd', { upload: this.upload });
     }
-    close() {
-        return this.worker.terminate();
+    /** Drops what the worker keeps for this upload (an upload that failed never asks for its digests). */
+    async close() {
+        await workerThread.run('hashEnd', { upload: this.upload });
     }
 }
 
@@ -95665,7 +95811,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32';
     }
     catch (error) {
-        body.destroy();
+        void body.return(undefined);
         throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`);
     }
     hooks.onUploadCreated(uploadId);
@@ -95733,6 +95879,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         };
         let part = newPart();
         let filled = 0;
+        // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
         for await (const chunk of body) {
             if (failure || requestSignal.aborted)
                 break;
@@ -95796,7 +95943,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         if (completion && (await isUploaded(client, target, completion.expected)))
             return completion;
         stop.abort();
-        body.destroy();
+        void body.return(undefined);
         await Promise.allSettled(inFlight);
         // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
         // in the state and post aborts it.
@@ -95806,7 +95953,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         throw storeError(error, `upload ${where}`);
     }
     finally {
-        void hasher.close();
+        void hasher.close().catch(() => { });
     }
 }
 /** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
@@ -95888,6 +96035,8 @@ function objectSource(client, bucket, key, head) {
     };
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/extract/byte-reader.ts
 
 /**
@@ -96267,6 +96416,8 @@ function isZeros(block) {
     return true;
 }
 
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
 
 
@@ -96977,7 +97128,7 @@ async function runBackup(read, context, state, signal) {
                     metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
                     storage: inputs.storage,
                     integrity: uploadIntegrity(inputs)
-                }, archive.stream, signal, {
+                }, archive.pieces, signal, {
                     onUploadCreated: uploadId => state.save({ uploadId }),
                     onUploadAborted: () => state.save({ uploadId: '' }),
                     onPartSent: bytesSent => state.save({ bytesSent }),
