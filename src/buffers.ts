@@ -33,3 +33,12 @@ export class BufferPool {
     this.spare.push(buffer.length === this.size ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, this.size))
   }
 }
+
+/**
+ * A small zero-filled buffer (a header), cut from Node's shared pool: Buffer.alloc gives each one
+ * its own ArrayBuffer, which for tens of thousands of entries costs the main thread more than the
+ * headers' bytes.
+ */
+export function zeroed(size: number): Buffer {
+  return Buffer.allocUnsafe(size).fill(0)
+}

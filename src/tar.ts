@@ -1,3 +1,4 @@
+import { zeroed } from './buffers.js'
 import type { ArchiveEntry } from './files.js'
 import type { EntryChunk } from './reader.js'
 
@@ -74,7 +75,7 @@ interface UstarFields {
 }
 
 function ustarBlock(fields: UstarFields): Buffer {
-  const block = Buffer.alloc(BLOCK)
+  const block = zeroed(BLOCK)
   block.write(fields.name, 0, 100, 'utf8')
   writeOctal(block, fields.mode & 0o7777, 100, 8)
   writeOctal(block, 0, 108, 8) // uid

@@ -26,7 +26,7 @@ const BASE_PART_SIZE = 8 * 1024 * 1024
 const PARTS_PER_SIZE_STEP = 2000
 const MAX_PARTS = 10_000
 /** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
-const QUEUE_SIZE = 4
+const QUEUE_SIZE = 3
 /** Aborting a failed upload waits this long for a store that is briefly unreachable. */
 const ABORT_RETRY: RetryPolicy = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 }
 

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib'
-import { BufferPool, free } from './buffers.js'
+import { BufferPool, free, zeroed } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
 import { READ_CHUNK, type EntryChunk } from './reader.js'
@@ -28,6 +28,7 @@ const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
 const DOS_DIRECTORY = 0x10
+const EMPTY = Buffer.alloc(0)
 
 interface Written {
   entry: ArchiveEntry
@@ -198,8 +199,8 @@ function localHeader(file: Written): Buffer {
   const zip64 = mayNeedZip64(file.entry)
   const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0
   // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-  const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)])
-  const header = Buffer.alloc(30)
+  const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : EMPTY])
+  const header = zeroed(30)
   header.writeUInt32LE(0x04034b50, 0)
   header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4)
   header.writeUInt16LE(file.flags, 6)
@@ -215,7 +216,7 @@ function localHeader(file: Written): Buffer {
 
 function dataDescriptor(file: Written): Buffer {
   const zip64 = mayNeedZip64(file.entry)
-  const descriptor = Buffer.alloc(zip64 ? 24 : 16)
+  const descriptor = zeroed(zip64 ? 24 : 16)
   descriptor.writeUInt32LE(0x08074b50, 0)
   descriptor.writeUInt32LE(file.crc >>> 0, 4)
   if (zip64) {
@@ -232,10 +233,10 @@ function centralHeader(file: Written): Buffer {
   const name = Buffer.from(entryName(file.entry))
   // Zip64 extra: only the fields that overflow, in this order.
   const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32)
-  const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)])
+  const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : EMPTY])
   const { type, mode } = file.entry
   const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777)
-  const header = Buffer.alloc(46)
+  const header = zeroed(46)
   header.writeUInt32LE(0x02014b50, 0)
   header.writeUInt16LE(MADE_BY_UNIX, 4)
   header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
@@ -254,7 +255,7 @@ function centralHeader(file: Written): Buffer {
 
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
 function endOfCentralDirectory(entries: number, centralOffset: number, centralSize: number): Buffer {
-  const end = Buffer.alloc(22)
+  const end = zeroed(22)
   end.writeUInt32LE(0x06054b50, 0)
   end.writeUInt16LE(Math.min(entries, U16), 8)
   end.writeUInt16LE(Math.min(entries, U16), 10)
@@ -262,7 +263,7 @@ function endOfCentralDirectory(entries: number, centralOffset: number, centralSi
   end.writeUInt32LE(Math.min(centralOffset, U32), 16)
   if (entries < U16 && centralOffset < U32 && centralSize < U32) return end
 
-  const record = Buffer.alloc(56)
+  const record = zeroed(56)
   record.writeUInt32LE(0x06064b50, 0)
   record.writeBigUInt64LE(44n, 4) // size of the rest of this record
   record.writeUInt16LE(MADE_BY_UNIX, 12)
@@ -271,7 +272,7 @@ function endOfCentralDirectory(entries: number, centralOffset: number, centralSi
   record.writeBigUInt64LE(BigInt(entries), 32)
   record.writeBigUInt64LE(BigInt(centralSize), 40)
   record.writeBigUInt64LE(BigInt(centralOffset), 48)
-  const locator = Buffer.alloc(20)
+  const locator = zeroed(20)
   locator.writeUInt32LE(0x07064b50, 0)
   locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8)
   locator.writeUInt32LE(1, 16) // total number of disks
@@ -283,7 +284,7 @@ function entryName(entry: ArchiveEntry): string {
 }
 
 function zip64Field(values: number[]): Buffer {
-  const field = Buffer.alloc(4 + 8 * values.length)
+  const field = zeroed(4 + 8 * values.length)
   field.writeUInt16LE(0x0001, 0)
   field.writeUInt16LE(8 * values.length, 2)
   values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index))
@@ -292,7 +293,7 @@ function zip64Field(values: number[]): Buffer {
 
 /** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
 function mtimeField(entry: ArchiveEntry): Buffer {
-  const field = Buffer.alloc(9)
+  const field = zeroed(9)
   field.writeUInt16LE(0x5455, 0)
   field.writeUInt16LE(5, 2)
   field.writeUInt8(1, 4) // flags: mtime present

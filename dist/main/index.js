@@ -81481,6 +81481,14 @@ class BufferPool {
         this.spare.push(buffer.length === this.size ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, this.size));
     }
 }
+/**
+ * A small zero-filled buffer (a header), cut from Node's shared pool: Buffer.alloc gives each one
+ * its own ArrayBuffer, which for tens of thousands of entries costs the main thread more than the
+ * headers' bytes.
+ */
+function zeroed(size) {
+    return Buffer.allocUnsafe(size).fill(0);
+}
 
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
@@ -84856,6 +84864,7 @@ async function* blocks(input, pool) {
 }
 
 ;// CONCATENATED MODULE: ./src/tar.ts
+
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK);
@@ -84919,7 +84928,7 @@ function padding(size) {
     return (BLOCK - (size % BLOCK)) % BLOCK;
 }
 function ustarBlock(fields) {
-    const block = Buffer.alloc(BLOCK);
+    const block = zeroed(BLOCK);
     block.write(fields.name, 0, 100, 'utf8');
     writeOctal(block, fields.mode & 0o7777, 100, 8);
     writeOctal(block, 0, 108, 8); // uid
@@ -84999,6 +85008,7 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const DOS_DIRECTORY = 0x10;
+const EMPTY = Buffer.alloc(0);
 /** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
 async function* zip(chunks, level) {
     const central = new ByteList();
@@ -85136,8 +85146,8 @@ function localHeader(file) {
     const zip64 = mayNeedZip64(file.entry);
     const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
     // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : Buffer.alloc(0)]);
-    const header = Buffer.alloc(30);
+    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : EMPTY]);
+    const header = zeroed(30);
     header.writeUInt32LE(0x04034b50, 0);
     header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
     header.writeUInt16LE(file.flags, 6);
@@ -85152,7 +85162,7 @@ function localHeader(file) {
 }
 function dataDescriptor(file) {
     const zip64 = mayNeedZip64(file.entry);
-    const descriptor = Buffer.alloc(zip64 ? 24 : 16);
+    const descriptor = zeroed(zip64 ? 24 : 16);
     descriptor.writeUInt32LE(0x08074b50, 0);
     descriptor.writeUInt32LE(file.crc >>> 0, 4);
     if (zip64) {
@@ -85169,10 +85179,10 @@ function centralHeader(file) {
     const name = Buffer.from(entryName(file.entry));
     // Zip64 extra: only the fields that overflow, in this order.
     const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
-    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : Buffer.alloc(0)]);
+    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : EMPTY]);
     const { type, mode } = file.entry;
     const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const header = Buffer.alloc(46);
+    const header = zeroed(46);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(MADE_BY_UNIX, 4);
     header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
@@ -85190,7 +85200,7 @@ function centralHeader(file) {
 }
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
 function endOfCentralDirectory(entries, centralOffset, centralSize) {
-    const end = Buffer.alloc(22);
+    const end = zeroed(22);
     end.writeUInt32LE(0x06054b50, 0);
     end.writeUInt16LE(Math.min(entries, U16), 8);
     end.writeUInt16LE(Math.min(entries, U16), 10);
@@ -85198,7 +85208,7 @@ function endOfCentralDirectory(entries, centralOffset, centralSize) {
     end.writeUInt32LE(Math.min(centralOffset, U32), 16);
     if (entries < U16 && centralOffset < U32 && centralSize < U32)
         return end;
-    const record = Buffer.alloc(56);
+    const record = zeroed(56);
     record.writeUInt32LE(0x06064b50, 0);
     record.writeBigUInt64LE(44n, 4); // size of the rest of this record
     record.writeUInt16LE(MADE_BY_UNIX, 12);
@@ -85207,7 +85217,7 @@ function endOfCentralDirectory(entries, centralOffset, centralSize) {
     record.writeBigUInt64LE(BigInt(entries), 32);
     record.writeBigUInt64LE(BigInt(centralSize), 40);
     record.writeBigUInt64LE(BigInt(centralOffset), 48);
-    const locator = Buffer.alloc(20);
+    const locator = zeroed(20);
     locator.writeUInt32LE(0x07064b50, 0);
     locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
     locator.writeUInt32LE(1, 16); // total number of disks
@@ -85217,7 +85227,7 @@ function entryName(entry) {
     return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
 }
 function zip64Field(values) {
-    const field = Buffer.alloc(4 + 8 * values.length);
+    const field = zeroed(4 + 8 * values.length);
     field.writeUInt16LE(0x0001, 0);
     field.writeUInt16LE(8 * values.length, 2);
     values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
@@ -85225,7 +85235,7 @@ function zip64Field(values) {
 }
 /** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
 function mtimeField(entry) {
-    const field = Buffer.alloc(9);
+    const field = zeroed(9);
     field.writeUInt16LE(0x5455, 0);
     field.writeUInt16LE(5, 2);
     field.writeUInt8(1, 4); // flags: mtime present
@@ -95751,7 +95761,7 @@ const BASE_PART_SIZE = 8 * 1024 * 1024;
 const PARTS_PER_SIZE_STEP = 2000;
 const MAX_PARTS = 10_000;
 /** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 3;
 /** Aborting a failed upload waits this long for a store that is briefly unreachable. */
 const ABORT_RETRY = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 };
 function partSize(partNumber) {
