@@ -2,7 +2,7 @@ import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import { BufferPool, free } from './buffers.js'
 import { READ_CHUNK } from './reader.js'
-import { COMPRESSION_JOBS, inOrder } from './parallel.js'
+import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
 
 /**
  * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
@@ -91,25 +91,34 @@ function length(pieces: readonly Buffer[]): number {
 /** A full flush ends with an empty stored block: these four bytes. */
 const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 
+/** What deflateEach made of each buffer, in the engine's pieces. */
+export interface DeflatedEach {
+  /** Per buffer: its raw deflate stream in pieces, DEFLATE_END included; undefined to store it as it is. */
+  outputs: (Buffer[] | undefined)[]
+  /** The engine's output buffers: free them once the outputs are written. */
+  owned: Buffer[]
+}
+
 /**
  * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
  * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
  * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
- * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz.
- * A buffer that deflate would not shrink comes back undefined: store it.
+ * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz. The
+ * outputs are not joined: small joined copies came from Node's buffer pool, and the pool's
+ * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
  */
-export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<(Buffer | undefined)[]> {
+export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<DeflatedEach> {
   const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
   const pieces: Buffer[] = []
   let written = 0
   engine.on('data', (piece: Buffer) => pieces.push(piece))
   const failed = new Promise<never>((_, reject) => engine.once('error', reject))
   failed.catch(() => {})
-  const results: (Buffer | undefined)[] = []
+  const outputs: (Buffer[] | undefined)[] = []
   try {
     for (const buffer of buffers) {
       if (buffer.length === 0 || !(await worthDeflating(buffer))) {
-        results.push(undefined)
+        outputs.push(undefined)
         continue
       }
       await Promise.race([
@@ -118,18 +127,23 @@ export async function deflateEach(buffers: readonly Buffer[], level: number): Pr
       ])
       const fresh = pieces.slice(written)
       written = pieces.length
-      const deflated = Buffer.concat([...fresh, DEFLATE_END])
       // What came out since the last flush must end at this flush: else it is not this buffer's.
-      const flush = deflated.subarray(-DEFLATE_END.length - FLUSH_MARKER.length, -DEFLATE_END.length)
-      if (!flush.equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
-      results.push(deflated.length < buffer.length ? deflated : undefined)
+      if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
+      outputs.push(length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined)
     }
-    return results
+    return { outputs, owned: pieces }
+  } catch (error) {
+    free(pieces)
+    throw error
   } finally {
     engine.destroy()
-    // Each result is a copy: the engine's own output buffers are no longer needed.
-    free(pieces)
   }
+}
+
+function lastBytes(pieces: readonly Buffer[], count: number): Buffer {
+  const last = pieces.at(-1)
+  if (last && last.length >= count) return last.subarray(-count)
+  return Buffer.concat(pieces).subarray(-count)
 }
 
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
@@ -166,7 +180,8 @@ export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncG
       yield () => compressOnce(zlib.createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }))
     }
   }
-  yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool)
+  // One frame per core, not one more: a zstd job is 4 blocks of the others, and holds ~3 MiB of context.
+  yield* recycling(inOrder(jobs(), CORES), pool)
 }
 
 interface Compressed {

@@ -122,12 +122,7 @@ async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number, p
     group = []
     groupBuffer = pool.take()
     groupBytes = 0
-    return () =>
-      compressWhole(whole, level).then(results => ({
-        results,
-        buffer,
-        owned: results.flatMap(result => (result.stored ? [] : result.output))
-      }))
+    return () => compressWhole(whole, level).then(compressed => ({ ...compressed, buffer }))
   }
   let inLargeFile = false
   let dictionary: Buffer | undefined
@@ -162,18 +157,19 @@ async function* compressJobs(chunks: AsyncIterable<EntryChunk>, level: number, p
 }
 
 /** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
-async function compressWhole(group: EntryChunk[], level: number): Promise<Compressed[]> {
+async function compressWhole(group: EntryChunk[], level: number): Promise<Omit<Job, 'buffer'>> {
   const deflates = (chunk: EntryChunk): boolean => level > 0 && chunk.entry.type === 'file'
-  const deflated = await deflateEach(
+  const { outputs, owned } = await deflateEach(
     group.filter(deflates).map(chunk => chunk.data),
     level
   )
   // deflateEach answers in the order it was asked: the group's files, in order.
   let next = 0
-  return group.map(chunk => {
-    const data = deflates(chunk) ? deflated[next++] : undefined
-    return data ? { chunk, output: [data], stored: false } : { chunk, output: [chunk.data], stored: true }
+  const results = group.map(chunk => {
+    const output = deflates(chunk) ? outputs[next++] : undefined
+    return output ? { chunk, output, stored: false } : { chunk, output: [chunk.data], stored: true }
   })
+  return { results, owned }
 }
 
 function length(pieces: readonly Buffer[]): number {

@@ -84757,8 +84757,9 @@ const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
  * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
  * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
  * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
- * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz.
- * A buffer that deflate would not shrink comes back undefined: store it.
+ * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz. The
+ * outputs are not joined: small joined copies came from Node's buffer pool, and the pool's
+ * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
  */
 async function deflateEach(buffers, level) {
     const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
@@ -84767,11 +84768,11 @@ async function deflateEach(buffers, level) {
     engine.on('data', (piece) => pieces.push(piece));
     const failed = new Promise((_, reject) => engine.once('error', reject));
     failed.catch(() => { });
-    const results = [];
+    const outputs = [];
     try {
         for (const buffer of buffers) {
             if (buffer.length === 0 || !(await worthDeflating(buffer))) {
-                results.push(undefined);
+                outputs.push(undefined);
                 continue;
             }
             await Promise.race([
@@ -84780,20 +84781,26 @@ async function deflateEach(buffers, level) {
             ]);
             const fresh = pieces.slice(written);
             written = pieces.length;
-            const deflated = Buffer.concat([...fresh, DEFLATE_END]);
             // What came out since the last flush must end at this flush: else it is not this buffer's.
-            const flush = deflated.subarray(-DEFLATE_END.length - FLUSH_MARKER.length, -DEFLATE_END.length);
-            if (!flush.equals(FLUSH_MARKER))
+            if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER))
                 throw new Error('zlib output did not end at a flush');
-            results.push(deflated.length < buffer.length ? deflated : undefined);
+            outputs.push(compress_length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined);
         }
-        return results;
+        return { outputs, owned: pieces };
+    }
+    catch (error) {
+        free(pieces);
+        throw error;
     }
     finally {
         engine.destroy();
-        // Each result is a copy: the engine's own output buffers are no longer needed.
-        free(pieces);
     }
+}
+function lastBytes(pieces, count) {
+    const last = pieces.at(-1);
+    if (last && last.length >= count)
+        return last.subarray(-count);
+    return Buffer.concat(pieces).subarray(-count);
 }
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
 async function* gzip(input, level) {
@@ -84828,7 +84835,8 @@ async function* zstd(input, level) {
             yield () => compressOnce(external_node_zlib_default().createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }));
         }
     }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool);
+    // One frame per core, not one more: a zstd job is 4 blocks of the others, and holds ~3 MiB of context.
+    yield* recycling(inOrder(jobs(), CORES), pool);
 }
 /**
  * Lends each block's output (see buffers.ts), frees it once the consumer moves on, and hands the
@@ -85076,11 +85084,7 @@ async function* compressJobs(chunks, level, pool) {
         group = [];
         groupBuffer = pool.take();
         groupBytes = 0;
-        return () => compressWhole(whole, level).then(results => ({
-            results,
-            buffer,
-            owned: results.flatMap(result => (result.stored ? [] : result.output))
-        }));
+        return () => compressWhole(whole, level).then(compressed => ({ ...compressed, buffer }));
     };
     let inLargeFile = false;
     let dictionary;
@@ -85118,13 +85122,14 @@ async function* compressJobs(chunks, level, pool) {
 /** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
 async function compressWhole(group, level) {
     const deflates = (chunk) => level > 0 && chunk.entry.type === 'file';
-    const deflated = await deflateEach(group.filter(deflates).map(chunk => chunk.data), level);
+    const { outputs, owned } = await deflateEach(group.filter(deflates).map(chunk => chunk.data), level);
     // deflateEach answers in the order it was asked: the group's files, in order.
     let next = 0;
-    return group.map(chunk => {
-        const data = deflates(chunk) ? deflated[next++] : undefined;
-        return data ? { chunk, output: [data], stored: false } : { chunk, output: [chunk.data], stored: true };
+    const results = group.map(chunk => {
+        const output = deflates(chunk) ? outputs[next++] : undefined;
+        return output ? { chunk, output, stored: false } : { chunk, output: [chunk.data], stored: true };
     });
+    return { results, owned };
 }
 function zip_length(pieces) {
     return pieces.reduce((sum, piece) => sum + piece.length, 0);
@@ -95756,8 +95761,11 @@ class PartHasher {
  * the id reaches the runner state before the first part is sent, every request carries the
  * run's AbortSignal, and an abort is awaited before the error is reported.
  */
-/** First parts are 8 MiB; the size doubles every 2000 parts, so 10 000 parts reach ~490 GiB. */
-const BASE_PART_SIZE = 8 * 1024 * 1024;
+/**
+ * First parts are 6 MiB (S3 asks for at least 5); the size doubles every 2000 parts, so 10 000 parts
+ * reach ~360 GiB. With QUEUE_SIZE in flight and one filling, the upload holds 24 MiB.
+ */
+const BASE_PART_SIZE = 6 * 1024 * 1024;
 const PARTS_PER_SIZE_STEP = 2000;
 const MAX_PARTS = 10_000;
 /** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
