@@ -108,29 +108,35 @@ export interface DeflatedEach {
  * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
  */
 export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<DeflatedEach> {
+  // The samples first (each a job of its own), so that the writes can all be queued at once.
+  const worth = await Promise.all(buffers.map(buffer => buffer.length > 0 && worthDeflating(buffer)))
+  const writes = buffers.filter((_, index) => worth[index])
   const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
   const pieces: Buffer[] = []
-  let written = 0
   engine.on('data', (piece: Buffer) => pieces.push(piece))
-  const failed = new Promise<never>((_, reject) => engine.once('error', reject))
-  failed.catch(() => {})
-  const outputs: (Buffer[] | undefined)[] = []
   try {
-    for (const buffer of buffers) {
-      if (buffer.length === 0 || !(await worthDeflating(buffer))) {
-        outputs.push(undefined)
-        continue
+    // A write's callback comes once its output was pushed: the pieces so far end at its flush.
+    const ends = await new Promise<number[]>((resolve, reject) => {
+      const ends: number[] = []
+      engine.once('error', reject)
+      if (writes.length === 0) resolve(ends)
+      for (const buffer of writes) {
+        engine.write(buffer, error => {
+          if (error) return reject(error)
+          ends.push(pieces.length)
+          if (ends.length === writes.length) resolve(ends)
+        })
       }
-      await Promise.race([
-        new Promise<void>((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
-        failed
-      ])
-      const fresh = pieces.slice(written)
-      written = pieces.length
+    })
+    let next = 0
+    const outputs = buffers.map((buffer, index) => {
+      if (!worth[index]) return undefined
+      const fresh = pieces.slice(ends[next - 1] ?? 0, ends[next])
+      next += 1
       // What came out since the last flush must end at this flush: else it is not this buffer's.
       if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
-      outputs.push(length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined)
-    }
+      return length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined
+    })
     return { outputs, owned: pieces }
   } catch (error) {
     free(pieces)

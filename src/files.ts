@@ -23,7 +23,8 @@ export interface ArchiveEntry {
 }
 
 export function absolutePathOf(entry: Pick<ArchiveEntry, 'root' | 'relativePath'>): string {
-  return path.join(entry.root, entry.relativePath)
+  // The path is already normal: no path.join, which costs a few strings per file.
+  return `${entry.root}/${entry.relativePath}`
 }
 
 export interface CollectOptions {
@@ -57,30 +58,23 @@ export async function collectEntries(lines: readonly string[], options: CollectO
   const workspace = path.resolve(options.workspace)
   const patterns = lines.flatMap(parsePattern)
   const entries: ArchiveEntry[] = []
-  let sinceTurn = 0
-  // Search roots never nest and links are not followed: every path is visited once.
-  const visit = async (relativePath: string): Promise<void> => {
+  // Search roots never nest and links are not followed: every path is visited once. A loop over a
+  // stack of paths, not an async recursion: that cost a promise per entry, and the whole list is
+  // sorted at the end anyway.
+  const toVisit = searchRoots(patterns).flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]))
+  for (let visited = 1; toVisit.length > 0; visited++) {
+    const relativePath = toVisit.pop() as string
+    if (visited % ENTRIES_PER_TURN === 0) await new Promise(resolve => setImmediate(resolve))
     const matched = matchKind(patterns, relativePath)
-    if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true))) return
-    if (!options.includeHiddenFiles && path.posix.basename(relativePath).startsWith('.')) return
+    if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true))) continue
+    if (!options.includeHiddenFiles && path.posix.basename(relativePath).startsWith('.')) continue
     const entry = describe(workspace, relativePath)
-    if (!entry) return
-    if (++sinceTurn >= ENTRIES_PER_TURN) {
-      sinceTurn = 0
-      await new Promise(resolve => setImmediate(resolve))
-    }
+    if (!entry) continue
     if (entry.type === 'directory') {
       if (matched & MATCHES_DIRECTORY) entries.push(entry)
-      for (const child of readDirectory(entry)) await visit(`${relativePath}/${child}`)
+      for (const child of readDirectory(entry)) toVisit.push(`${relativePath}/${child}`)
     } else if (matched & MATCHES_FILE) {
       entries.push(entry)
-    }
-  }
-  for (const root of searchRoots(patterns)) {
-    if (root === '') {
-      for (const child of readDirectory({ root: workspace, relativePath: '.' })) await visit(child)
-    } else {
-      await visit(root)
     }
   }
   // Empty directories alone are not a backup: something the user meant to save is missing.
@@ -144,7 +138,7 @@ function searchRoots(patterns: readonly PathPattern[]): string[] {
 
 /** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
 function describe(root: string, relativePath: string): ArchiveEntry | undefined {
-  const absolutePath = path.join(root, relativePath)
+  const absolutePath = absolutePathOf({ root, relativePath })
   let stats
   try {
     stats = lstatSync(absolutePath)

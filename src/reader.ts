@@ -12,6 +12,12 @@ export interface EntryChunk {
   last: boolean
 }
 
+/** What has been read so far, for progress lines and the summary. */
+export interface ReadProgress {
+  bytesRead: number
+  filesRead: number
+}
+
 /** Largest read: a file is read in pieces of this size, each also one compression job. */
 export const READ_CHUNK = 1024 * 1024
 /** Small files share one request up to this many: one message instead of thousands of callbacks. */
@@ -48,12 +54,14 @@ interface BatchRead {
  * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
  * for a chunk of a later batch.
  */
-export async function* readEntries(entries: readonly ArchiveEntry[]): AsyncGenerator<EntryChunk> {
+export async function* readEntries(entries: readonly ArchiveEntry[], progress: ReadProgress): AsyncGenerator<EntryChunk> {
   const reader = new BatchReader()
   for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
     let at = 0
     for (const [index, { entry, length, last }] of batch.pieces.entries()) {
       if (failure?.index === index) throw readError(entry, failure)
+      progress.bytesRead += length
+      if (last && entry.type === 'file') progress.filesRead += 1
       yield { entry, data: Buffer.from(slot, at, length), last }
       at += length
     }

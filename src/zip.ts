@@ -28,7 +28,6 @@ const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
 const DOS_DIRECTORY = 0x10
-const EMPTY = Buffer.alloc(0)
 
 interface Written {
   entry: ArchiveEntry
@@ -55,10 +54,15 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         if (chunk.last) {
           // The whole entry is here: its header can say what follows.
           Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: length(output) })
-          offset += yield* write(localHeader(current), ...output)
+          for (const piece of [localHeader(current), ...output]) {
+            offset += piece.length
+            yield piece
+          }
         } else {
           current.flags |= FLAG_DESCRIPTOR
-          offset += yield* write(localHeader(current))
+          const header = localHeader(current)
+          offset += header.length
+          yield header
         }
       }
       if (current.flags & FLAG_DESCRIPTOR) {
@@ -66,8 +70,10 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         current.size += chunk.data.length
         const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
         current.compressedSize += length(pieces)
-        offset += yield* write(...pieces)
-        if (chunk.last) offset += yield* write(dataDescriptor(current))
+        for (const piece of chunk.last ? [...pieces, dataDescriptor(current)] : pieces) {
+          offset += piece.length
+          yield piece
+        }
       }
       if (chunk.last) {
         central.push(centralHeader(current))
@@ -80,7 +86,10 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
     pool.giveBack(job.buffer)
   }
   const centralOffset = offset
-  for (const piece of central.pieces()) offset += yield* write(piece)
+  for (const piece of central.pieces()) {
+    offset += piece.length
+    yield piece
+  }
   yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset)
 }
 
@@ -176,27 +185,16 @@ function length(pieces: readonly Buffer[]): number {
   return pieces.reduce((sum, piece) => sum + piece.length, 0)
 }
 
-function* write(...pieces: Buffer[]): Generator<Buffer, number> {
-  let length = 0
-  for (const piece of pieces) {
-    length += piece.length
-    yield piece
-  }
-  return length
-}
-
 /** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
 function mayNeedZip64(entry: ArchiveEntry): boolean {
   return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32
 }
 
 function localHeader(file: Written): Buffer {
-  const name = Buffer.from(entryName(file.entry))
   const zip64 = mayNeedZip64(file.entry)
   const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0
   // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-  const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : EMPTY])
-  const header = zeroed(30)
+  const { header, nameLength, extraLength } = headerRecord(30, file.entry, zip64 ? [0, 0] : [])
   header.writeUInt32LE(0x04034b50, 0)
   header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4)
   header.writeUInt16LE(file.flags, 6)
@@ -205,9 +203,9 @@ function localHeader(file: Written): Buffer {
   header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14)
   header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18)
   header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22)
-  header.writeUInt16LE(name.length, 26)
-  header.writeUInt16LE(extra.length, 28)
-  return Buffer.concat([header, name, extra])
+  header.writeUInt16LE(nameLength, 26)
+  header.writeUInt16LE(extraLength, 28)
+  return header
 }
 
 function dataDescriptor(file: Written): Buffer {
@@ -226,13 +224,11 @@ function dataDescriptor(file: Written): Buffer {
 }
 
 function centralHeader(file: Written): Buffer {
-  const name = Buffer.from(entryName(file.entry))
   // Zip64 extra: only the fields that overflow, in this order.
   const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32)
-  const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : EMPTY])
   const { type, mode } = file.entry
   const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777)
-  const header = zeroed(46)
+  const { header, nameLength, extraLength } = headerRecord(46, file.entry, large)
   header.writeUInt32LE(0x02014b50, 0)
   header.writeUInt16LE(MADE_BY_UNIX, 4)
   header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
@@ -242,11 +238,43 @@ function centralHeader(file: Written): Buffer {
   header.writeUInt32LE(file.crc >>> 0, 16)
   header.writeUInt32LE(Math.min(file.compressedSize, U32), 20)
   header.writeUInt32LE(Math.min(file.size, U32), 24)
-  header.writeUInt16LE(name.length, 28)
-  header.writeUInt16LE(extra.length, 30)
+  header.writeUInt16LE(nameLength, 28)
+  header.writeUInt16LE(extraLength, 30)
   header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38)
   header.writeUInt32LE(Math.min(file.offset, U32), 42)
-  return Buffer.concat([header, name, extra])
+  return header
+}
+
+/** UT (the mtime) is in every header: 9 bytes. */
+const MTIME_FIELD = 9
+
+/**
+ * A local or central header in one buffer: `fixed` zeroed bytes for the caller's fields, then the
+ * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
+ * DOS time cannot hold) and, when given values, the Zip64 field.
+ */
+function headerRecord(
+  fixed: number,
+  entry: ArchiveEntry,
+  zip64Values: readonly number[]
+): { header: Buffer; nameLength: number; extraLength: number } {
+  const name = entryName(entry)
+  const nameLength = Buffer.byteLength(name)
+  const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0)
+  const header = zeroed(fixed + nameLength + extraLength)
+  header.write(name, fixed)
+  let at = fixed + nameLength
+  header.writeUInt16LE(0x5455, at)
+  header.writeUInt16LE(5, at + 2)
+  header.writeUInt8(1, at + 4) // flags: mtime present
+  header.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), at + 5)
+  at += MTIME_FIELD
+  if (zip64Values.length > 0) {
+    header.writeUInt16LE(0x0001, at)
+    header.writeUInt16LE(8 * zip64Values.length, at + 2)
+    zip64Values.forEach((value, index) => header.writeBigUInt64LE(BigInt(value), at + 4 + 8 * index))
+  }
+  return { header, nameLength, extraLength }
 }
 
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
@@ -277,24 +305,6 @@ function endOfCentralDirectory(entries: number, centralOffset: number, centralSi
 
 function entryName(entry: ArchiveEntry): string {
   return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath
-}
-
-function zip64Field(values: number[]): Buffer {
-  const field = zeroed(4 + 8 * values.length)
-  field.writeUInt16LE(0x0001, 0)
-  field.writeUInt16LE(8 * values.length, 2)
-  values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index))
-  return field
-}
-
-/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
-function mtimeField(entry: ArchiveEntry): Buffer {
-  const field = zeroed(9)
-  field.writeUInt16LE(0x5455, 0)
-  field.writeUInt16LE(5, 2)
-  field.writeUInt8(1, 4) // flags: mtime present
-  field.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), 5)
-  return field
 }
 
 /** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */

@@ -84249,7 +84249,8 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 
 
 function absolutePathOf(entry) {
-    return external_node_path_default().join(entry.root, entry.relativePath);
+    // The path is already normal: no path.join, which costs a few strings per file.
+    return `${entry.root}/${entry.relativePath}`;
 }
 const MATCH_OPTIONS = { dot: true, nobrace: true, nocomment: true, noext: true, nonegate: true };
 /** The walk hands the event loop back this often, so a cancel is seen while listing a huge tree. */
@@ -84266,38 +84267,30 @@ async function collectEntries(lines, options) {
     const workspace = external_node_path_default().resolve(options.workspace);
     const patterns = lines.flatMap(parsePattern);
     const entries = [];
-    let sinceTurn = 0;
-    // Search roots never nest and links are not followed: every path is visited once.
-    const visit = async (relativePath) => {
+    // Search roots never nest and links are not followed: every path is visited once. A loop over a
+    // stack of paths, not an async recursion: that cost a promise per entry, and the whole list is
+    // sorted at the end anyway.
+    const toVisit = searchRoots(patterns).flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]));
+    for (let visited = 1; toVisit.length > 0; visited++) {
+        const relativePath = toVisit.pop();
+        if (visited % ENTRIES_PER_TURN === 0)
+            await new Promise(resolve => setImmediate(resolve));
         const matched = matchKind(patterns, relativePath);
         if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true)))
-            return;
+            continue;
         if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.'))
-            return;
+            continue;
         const entry = describe(workspace, relativePath);
         if (!entry)
-            return;
-        if (++sinceTurn >= ENTRIES_PER_TURN) {
-            sinceTurn = 0;
-            await new Promise(resolve => setImmediate(resolve));
-        }
+            continue;
         if (entry.type === 'directory') {
             if (matched & MATCHES_DIRECTORY)
                 entries.push(entry);
             for (const child of readDirectory(entry))
-                await visit(`${relativePath}/${child}`);
+                toVisit.push(`${relativePath}/${child}`);
         }
         else if (matched & MATCHES_FILE) {
             entries.push(entry);
-        }
-    };
-    for (const root of searchRoots(patterns)) {
-        if (root === '') {
-            for (const child of readDirectory({ root: workspace, relativePath: '.' }))
-                await visit(child);
-        }
-        else {
-            await visit(root);
         }
     }
     // Empty directories alone are not a backup: something the user meant to save is missing.
@@ -84359,7 +84352,7 @@ function searchRoots(patterns) {
 }
 /** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
 function describe(root, relativePath) {
-    const absolutePath = external_node_path_default().join(root, relativePath);
+    const absolutePath = absolutePathOf({ root, relativePath });
     let stats;
     try {
         stats = (0,external_node_fs_.lstatSync)(absolutePath);
@@ -84600,13 +84593,16 @@ const BATCHES_AHEAD = 4;
  * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
  * for a chunk of a later batch.
  */
-async function* readEntries(entries) {
+async function* readEntries(entries, progress) {
     const reader = new BatchReader();
     for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
         let at = 0;
         for (const [index, { entry, length, last }] of batch.pieces.entries()) {
             if (failure?.index === index)
                 throw readError(entry, failure);
+            progress.bytesRead += length;
+            if (last && entry.type === 'file')
+                progress.filesRead += 1;
             yield { entry, data: Buffer.from(slot, at, length), last };
             at += length;
         }
@@ -84762,30 +84758,40 @@ const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
  * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
  */
 async function deflateEach(buffers, level) {
+    // The samples first (each a job of its own), so that the writes can all be queued at once.
+    const worth = await Promise.all(buffers.map(buffer => buffer.length > 0 && worthDeflating(buffer)));
+    const writes = buffers.filter((_, index) => worth[index]);
     const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
     const pieces = [];
-    let written = 0;
     engine.on('data', (piece) => pieces.push(piece));
-    const failed = new Promise((_, reject) => engine.once('error', reject));
-    failed.catch(() => { });
-    const outputs = [];
     try {
-        for (const buffer of buffers) {
-            if (buffer.length === 0 || !(await worthDeflating(buffer))) {
-                outputs.push(undefined);
-                continue;
+        // A write's callback comes once its output was pushed: the pieces so far end at its flush.
+        const ends = await new Promise((resolve, reject) => {
+            const ends = [];
+            engine.once('error', reject);
+            if (writes.length === 0)
+                resolve(ends);
+            for (const buffer of writes) {
+                engine.write(buffer, error => {
+                    if (error)
+                        return reject(error);
+                    ends.push(pieces.length);
+                    if (ends.length === writes.length)
+                        resolve(ends);
+                });
             }
-            await Promise.race([
-                new Promise((resolve, reject) => engine.write(buffer, error => (error ? reject(error) : resolve()))),
-                failed
-            ]);
-            const fresh = pieces.slice(written);
-            written = pieces.length;
+        });
+        let next = 0;
+        const outputs = buffers.map((buffer, index) => {
+            if (!worth[index])
+                return undefined;
+            const fresh = pieces.slice(ends[next - 1] ?? 0, ends[next]);
+            next += 1;
             // What came out since the last flush must end at this flush: else it is not this buffer's.
             if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER))
                 throw new Error('zlib output did not end at a flush');
-            outputs.push(compress_length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined);
-        }
+            return compress_length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined;
+        });
         return { outputs, owned: pieces };
     }
     catch (error) {
@@ -85016,7 +85022,6 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const DOS_DIRECTORY = 0x10;
-const EMPTY = Buffer.alloc(0);
 /** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
 async function* zip(chunks, level) {
     const central = new ByteList();
@@ -85032,11 +85037,16 @@ async function* zip(chunks, level) {
                 if (chunk.last) {
                     // The whole entry is here: its header can say what follows.
                     Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: zip_length(output) });
-                    offset += yield* write(localHeader(current), ...output);
+                    for (const piece of [localHeader(current), ...output]) {
+                        offset += piece.length;
+                        yield piece;
+                    }
                 }
                 else {
                     current.flags |= FLAG_DESCRIPTOR;
-                    offset += yield* write(localHeader(current));
+                    const header = localHeader(current);
+                    offset += header.length;
+                    yield header;
                 }
             }
             if (current.flags & FLAG_DESCRIPTOR) {
@@ -85044,9 +85054,10 @@ async function* zip(chunks, level) {
                 current.size += chunk.data.length;
                 const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output;
                 current.compressedSize += zip_length(pieces);
-                offset += yield* write(...pieces);
-                if (chunk.last)
-                    offset += yield* write(dataDescriptor(current));
+                for (const piece of chunk.last ? [...pieces, dataDescriptor(current)] : pieces) {
+                    offset += piece.length;
+                    yield piece;
+                }
             }
             if (chunk.last) {
                 central.push(centralHeader(current));
@@ -85059,8 +85070,10 @@ async function* zip(chunks, level) {
         pool.giveBack(job.buffer);
     }
     const centralOffset = offset;
-    for (const piece of central.pieces())
-        offset += yield* write(piece);
+    for (const piece of central.pieces()) {
+        offset += piece.length;
+        yield piece;
+    }
     yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
 }
 /** Whole small entries share a job up to this many bytes or entries. */
@@ -85134,25 +85147,15 @@ async function compressWhole(group, level) {
 function zip_length(pieces) {
     return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
-function* write(...pieces) {
-    let length = 0;
-    for (const piece of pieces) {
-        length += piece.length;
-        yield piece;
-    }
-    return length;
-}
 /** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
 function mayNeedZip64(entry) {
     return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
 }
 function localHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
     const zip64 = mayNeedZip64(file.entry);
     const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
     // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const extra = Buffer.concat([mtimeField(file.entry), zip64 ? zip64Field([0, 0]) : EMPTY]);
-    const header = zeroed(30);
+    const { header, nameLength, extraLength } = headerRecord(30, file.entry, zip64 ? [0, 0] : []);
     header.writeUInt32LE(0x04034b50, 0);
     header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
     header.writeUInt16LE(file.flags, 6);
@@ -85161,9 +85164,9 @@ function localHeader(file) {
     header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
     header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
     header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
-    header.writeUInt16LE(name.length, 26);
-    header.writeUInt16LE(extra.length, 28);
-    return Buffer.concat([header, name, extra]);
+    header.writeUInt16LE(nameLength, 26);
+    header.writeUInt16LE(extraLength, 28);
+    return header;
 }
 function dataDescriptor(file) {
     const zip64 = mayNeedZip64(file.entry);
@@ -85181,13 +85184,11 @@ function dataDescriptor(file) {
     return descriptor;
 }
 function centralHeader(file) {
-    const name = Buffer.from(entryName(file.entry));
     // Zip64 extra: only the fields that overflow, in this order.
     const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
-    const extra = Buffer.concat([mtimeField(file.entry), large.length > 0 ? zip64Field(large) : EMPTY]);
     const { type, mode } = file.entry;
     const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const header = zeroed(46);
+    const { header, nameLength, extraLength } = headerRecord(46, file.entry, large);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(MADE_BY_UNIX, 4);
     header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
@@ -85197,11 +85198,37 @@ function centralHeader(file) {
     header.writeUInt32LE(file.crc >>> 0, 16);
     header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
     header.writeUInt32LE(Math.min(file.size, U32), 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt16LE(extra.length, 30);
+    header.writeUInt16LE(nameLength, 28);
+    header.writeUInt16LE(extraLength, 30);
     header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
     header.writeUInt32LE(Math.min(file.offset, U32), 42);
-    return Buffer.concat([header, name, extra]);
+    return header;
+}
+/** UT (the mtime) is in every header: 9 bytes. */
+const MTIME_FIELD = 9;
+/**
+ * A local or central header in one buffer: `fixed` zeroed bytes for the caller's fields, then the
+ * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
+ * DOS time cannot hold) and, when given values, the Zip64 field.
+ */
+function headerRecord(fixed, entry, zip64Values) {
+    const name = entryName(entry);
+    const nameLength = Buffer.byteLength(name);
+    const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0);
+    const header = zeroed(fixed + nameLength + extraLength);
+    header.write(name, fixed);
+    let at = fixed + nameLength;
+    header.writeUInt16LE(0x5455, at);
+    header.writeUInt16LE(5, at + 2);
+    header.writeUInt8(1, at + 4); // flags: mtime present
+    header.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), at + 5);
+    at += MTIME_FIELD;
+    if (zip64Values.length > 0) {
+        header.writeUInt16LE(0x0001, at);
+        header.writeUInt16LE(8 * zip64Values.length, at + 2);
+        zip64Values.forEach((value, index) => header.writeBigUInt64LE(BigInt(value), at + 4 + 8 * index));
+    }
+    return { header, nameLength, extraLength };
 }
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
 function endOfCentralDirectory(entries, centralOffset, centralSize) {
@@ -85230,22 +85257,6 @@ function endOfCentralDirectory(entries, centralOffset, centralSize) {
 }
 function entryName(entry) {
     return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-}
-function zip64Field(values) {
-    const field = zeroed(4 + 8 * values.length);
-    field.writeUInt16LE(0x0001, 0);
-    field.writeUInt16LE(8 * values.length, 2);
-    values.forEach((value, index) => field.writeBigUInt64LE(BigInt(value), 4 + 8 * index));
-    return field;
-}
-/** Info-ZIP's extended timestamp (UT): the mtime in UTC seconds, which DOS time cannot hold. */
-function mtimeField(entry) {
-    const field = zeroed(9);
-    field.writeUInt16LE(0x5455, 0);
-    field.writeUInt16LE(5, 2);
-    field.writeUInt8(1, 4); // flags: mtime present
-    field.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), 5);
-    return field;
 }
 /** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
 function writeDosTime(buffer, offset, seconds) {
@@ -85292,7 +85303,7 @@ const CONTENT_TYPES = {
  */
 function createArchive(entries, format, level) {
     const progress = { bytesRead: 0, filesRead: 0 };
-    const chunks = counted(readEntries(entries), progress);
+    const chunks = readEntries(entries, progress);
     const bytes = () => {
         switch (format) {
             case 'zip':
@@ -85307,21 +85318,23 @@ function createArchive(entries, format, level) {
     };
     return { pieces: asArchiveErrors(bytes()), progress };
 }
-async function* counted(chunks, progress) {
-    for await (const chunk of chunks) {
-        progress.bytesRead += chunk.data.length;
-        if (chunk.last && chunk.entry.type === 'file')
-            progress.filesRead += 1;
-        yield chunk;
-    }
-}
-async function* asArchiveErrors(bytes) {
-    try {
-        yield* bytes;
-    }
-    catch (error) {
+/**
+ * Raises whatever the archive fails with as an ArchiveError. Not a generator around the archive's:
+ * each piece through one more generator cost ~60 MiB of garbage per GiB of small files.
+ */
+function asArchiveErrors(pieces) {
+    const convert = (error) => {
         throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
-    }
+    };
+    return {
+        next: () => pieces.next().catch(convert),
+        return: value => pieces.return(value),
+        throw: error => pieces.throw(error).catch(convert),
+        [Symbol.asyncIterator]() {
+            return this;
+        },
+        [Symbol.asyncDispose]: () => pieces[Symbol.asyncDispose]()
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
