@@ -36,14 +36,15 @@ class WorkerThread {
       if (error === undefined) job?.resolve(value)
       else job?.reject(new Error(error))
     })
-    worker.on('error', error => this.stopped(error))
-    worker.on('exit', code => this.stopped(new Error(`the worker thread exited (code ${code})`)))
+    worker.on('error', error => this.stopped(worker, error))
+    worker.on('exit', code => this.stopped(worker, new Error(`the worker thread exited (code ${code})`)))
     this.worker = worker
     return worker
   }
 
   /** Fails the pending jobs; the next job starts a new thread. */
-  private stopped(error: Error): void {
+  private stopped(worker: Worker, error: Error): void {
+    if (this.worker !== worker) return
     this.worker = undefined
     for (const { reject } of this.waiting.values()) reject(error)
     this.waiting.clear()

@@ -84558,13 +84558,15 @@ class WorkerThread {
             else
                 job?.reject(new Error(error));
         });
-        worker.on('error', error => this.stopped(error));
-        worker.on('exit', code => this.stopped(new Error(`the worker thread exited (code ${code})`)));
+        worker.on('error', error => this.stopped(worker, error));
+        worker.on('exit', code => this.stopped(worker, new Error(`the worker thread exited (code ${code})`)));
         this.worker = worker;
         return worker;
     }
     /** Fails the pending jobs; the next job starts a new thread. */
-    stopped(error) {
+    stopped(worker, error) {
+        if (this.worker !== worker)
+            return;
         this.worker = undefined;
         for (const { reject } of this.waiting.values())
             reject(error);

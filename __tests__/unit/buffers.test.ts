@@ -1,0 +1,40 @@
+// Lent pieces and freed buffers (src/buffers.ts): what is freed is gone at once, what is shared never is.
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import { BufferPool, free, zeroed } from '../../src/buffers.js'
+
+it('frees a buffer that owns its memory at once: it reads as empty afterwards', () => {
+  const owned = Buffer.allocUnsafeSlow(1024 * 1024).fill(7)
+  const view = owned.subarray(10, 20)
+  free([view])
+  assert.equal(owned.buffer.detached, true)
+  assert.equal(owned.length, 0)
+})
+
+it("never frees buffers cut from Node's shared pool, whose neighbours belong to others", () => {
+  const small = Buffer.from('a header')
+  const neighbour = zeroed(64)
+  free([small, neighbour])
+  assert.equal(small.toString(), 'a header')
+  assert.equal(neighbour.length, 64)
+  assert.equal(small.buffer.detached, false)
+})
+
+it('never frees shared memory (the reader slots, the parts): other threads use it', () => {
+  const part = Buffer.from(new SharedArrayBuffer(Buffer.poolSize * 4))
+  free([part])
+  assert.equal(part.length, Buffer.poolSize * 4)
+})
+
+it('reuses the buffers given back, including a last, shorter view of one', () => {
+  const pool = new BufferPool(64 * 1024)
+  const first = pool.take()
+  pool.giveBack(first.subarray(0, 100))
+  const again = pool.take()
+  assert.equal(again.length, 64 * 1024)
+  assert.equal(again.buffer, first.buffer)
+})
+
+it('cuts zero-filled headers', () => {
+  assert.ok(zeroed(512).equals(Buffer.alloc(512)))
+})
