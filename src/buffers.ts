@@ -18,6 +18,11 @@ export function free(buffers: Iterable<Buffer>): void {
   }
 }
 
+/** Bytes in all of `pieces`. */
+export function lengthOf(pieces: readonly Buffer[]): number {
+  return pieces.reduce((sum, piece) => sum + piece.length, 0)
+}
+
 /** Buffers of one size, reused: taken for a job, given back once its output is written. */
 export class BufferPool {
   private readonly spare: Buffer[] = []

@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
-import { BufferPool, free } from './buffers.js'
+import { BufferPool, free, lengthOf } from './buffers.js'
 import { READ_CHUNK } from './reader.js'
 import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
 
@@ -44,7 +44,7 @@ async function worthDeflating(block: Buffer): Promise<boolean> {
   const middle = (block.length - SAMPLE) >> 1
   const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)])
   const deflated = await compressOnce(zlib.createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample)
-  const worth = length(deflated) < sample.length * WORTH_DEFLATING
+  const worth = lengthOf(deflated) < sample.length * WORTH_DEFLATING
   free([sample, ...deflated])
   return worth
 }
@@ -82,10 +82,6 @@ function compressOnce(engine: Transform, input: Buffer): Promise<Buffer[]> {
     engine.once('end', () => resolve(pieces))
     engine.end(input)
   })
-}
-
-function length(pieces: readonly Buffer[]): number {
-  return pieces.reduce((sum, piece) => sum + piece.length, 0)
 }
 
 /** A full flush ends with an empty stored block: these four bytes. */
@@ -135,7 +131,7 @@ export async function deflateEach(buffers: readonly Buffer[], level: number): Pr
       next += 1
       // What came out since the last flush must end at this flush: else it is not this buffer's.
       if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
-      return length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined
+      return lengthOf(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined
     })
     return { outputs, owned: pieces }
   } catch (error) {
@@ -186,7 +182,7 @@ export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncG
       yield () => compressOnce(zlib.createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }))
     }
   }
-  // One frame per core, not one more: a zstd job is 4 blocks of the others, and holds ~3 MiB of context.
+  // One frame per core, not one more: each holds a 4 MiB block, its output and ~3 MiB of context.
   yield* recycling(inOrder(jobs(), CORES), pool)
 }
 

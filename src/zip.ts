@@ -1,5 +1,5 @@
 import zlib from 'node:zlib'
-import { BufferPool, free, zeroed } from './buffers.js'
+import { BufferPool, free, lengthOf, zeroed } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
 import { READ_CHUNK, type EntryChunk } from './reader.js'
@@ -53,7 +53,7 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
         if (chunk.last) {
           // The whole entry is here: its header can say what follows.
-          Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: length(output) })
+          Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) })
           for (const piece of [localHeader(current), ...output]) {
             offset += piece.length
             yield piece
@@ -69,7 +69,7 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         current.crc = zlib.crc32(chunk.data, current.crc)
         current.size += chunk.data.length
         const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
-        current.compressedSize += length(pieces)
+        current.compressedSize += lengthOf(pieces)
         for (const piece of chunk.last ? [...pieces, dataDescriptor(current)] : pieces) {
           offset += piece.length
           yield piece
@@ -179,10 +179,6 @@ async function compressWhole(group: EntryChunk[], level: number): Promise<Omit<J
     return output ? { chunk, output, stored: false } : { chunk, output: [chunk.data], stored: true }
   })
   return { results, owned }
-}
-
-function length(pieces: readonly Buffer[]): number {
-  return pieces.reduce((sum, piece) => sum + piece.length, 0)
 }
 
 /** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */

@@ -81466,6 +81466,10 @@ function free(buffers) {
             memory.transfer(0);
     }
 }
+/** Bytes in all of `pieces`. */
+function lengthOf(pieces) {
+    return pieces.reduce((sum, piece) => sum + piece.length, 0);
+}
 /** Buffers of one size, reused: taken for a job, given back once its output is written. */
 class BufferPool {
     size;
@@ -84710,7 +84714,7 @@ async function worthDeflating(block) {
     const middle = (block.length - SAMPLE) >> 1;
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
     const deflated = await compressOnce(external_node_zlib_default().createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample);
-    const worth = compress_length(deflated) < sample.length * WORTH_DEFLATING;
+    const worth = lengthOf(deflated) < sample.length * WORTH_DEFLATING;
     free([sample, ...deflated]);
     return worth;
 }
@@ -84745,9 +84749,6 @@ function compressOnce(engine, input) {
         engine.once('end', () => resolve(pieces));
         engine.end(input);
     });
-}
-function compress_length(pieces) {
-    return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
 /** A full flush ends with an empty stored block: these four bytes. */
 const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -84792,7 +84793,7 @@ async function deflateEach(buffers, level) {
             // What came out since the last flush must end at this flush: else it is not this buffer's.
             if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER))
                 throw new Error('zlib output did not end at a flush');
-            return compress_length(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined;
+            return lengthOf(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined;
         });
         return { outputs, owned: pieces };
     }
@@ -84843,7 +84844,7 @@ async function* zstd(input, level) {
             yield () => compressOnce(external_node_zlib_default().createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }));
         }
     }
-    // One frame per core, not one more: a zstd job is 4 blocks of the others, and holds ~3 MiB of context.
+    // One frame per core, not one more: each holds a 4 MiB block, its output and ~3 MiB of context.
     yield* recycling(inOrder(jobs(), CORES), pool);
 }
 /**
@@ -85038,7 +85039,7 @@ async function* zip(chunks, level) {
                 current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
                 if (chunk.last) {
                     // The whole entry is here: its header can say what follows.
-                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: zip_length(output) });
+                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) });
                     for (const piece of [localHeader(current), ...output]) {
                         offset += piece.length;
                         yield piece;
@@ -85055,7 +85056,7 @@ async function* zip(chunks, level) {
                 current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
                 current.size += chunk.data.length;
                 const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output;
-                current.compressedSize += zip_length(pieces);
+                current.compressedSize += lengthOf(pieces);
                 for (const piece of chunk.last ? [...pieces, dataDescriptor(current)] : pieces) {
                     offset += piece.length;
                     yield piece;
@@ -85145,9 +85146,6 @@ async function compressWhole(group, level) {
         return output ? { chunk, output, stored: false } : { chunk, output: [chunk.data], stored: true };
     });
     return { results, owned };
-}
-function zip_length(pieces) {
-    return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
 /** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
 function mayNeedZip64(entry) {
