@@ -136,15 +136,15 @@ describe('archive formats', () => {
 
   it('includes dot files only when asked', async () => {
     const entries = await collectEntries(['data'], { workspace: workspace.dir, includeHiddenFiles: true })
-    assert.ok(entries.some(entry => entry.relativePath === 'data/.hidden'))
+    assert.ok([...entries].some(entry => entry.relativePath === 'data/.hidden'))
   })
 
   it('lists entries in a deterministic order', async () => {
     const first = await collectEntries(['data', 'other'], { workspace: workspace.dir, includeHiddenFiles: false })
     const second = await collectEntries(['other', 'data'], { workspace: workspace.dir, includeHiddenFiles: false })
     assert.deepEqual(
-      first.map(e => e.relativePath),
-      second.map(e => e.relativePath)
+      [...first].map(e => e.relativePath),
+      [...second].map(e => e.relativePath)
     )
   })
 

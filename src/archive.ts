@@ -27,7 +27,7 @@ export interface Archive {
  * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
  * Errors (a file vanished or changed) are raised as ArchiveErrors.
  */
-export function createArchive(entries: readonly ArchiveEntry[], format: ArchiveFormat, level: number | undefined): Archive {
+export function createArchive(entries: Iterable<ArchiveEntry>, format: ArchiveFormat, level: number | undefined): Archive {
   const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
   const chunks = readEntries(entries, progress)
   const bytes = (): AsyncGenerator<Buffer> => {

@@ -85,7 +85,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
       core.info(`${listed.length} entries matched.`)
       return listed
     })
-    files = entries.filter(entry => entry.type === 'file').length
+    files = entries.files
     const key = renderKey(inputs.keyTemplate, {
       now: new Date(),
       dispatchId,
@@ -110,7 +110,7 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     const archive = createArchive(entries, inputs.format, inputs.compressionLevel)
     const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
       let bytesUploaded = 0
-      const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0)
+      const totalBytes = entries.bytes
       const logProgress = (): void => {
         const { bytesRead, filesRead } = archive.progress
         const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)

@@ -54,7 +54,7 @@ interface BatchRead {
  * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
  * for a chunk of a later batch.
  */
-export async function* readEntries(entries: readonly ArchiveEntry[], progress: ReadProgress): AsyncGenerator<EntryChunk> {
+export async function* readEntries(entries: Iterable<ArchiveEntry>, progress: ReadProgress): AsyncGenerator<EntryChunk> {
   const reader = new BatchReader()
   for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
     let at = 0
@@ -70,7 +70,7 @@ export async function* readEntries(entries: readonly ArchiveEntry[], progress: R
 }
 
 function* batchJobs(
-  entries: readonly ArchiveEntry[],
+  entries: Iterable<ArchiveEntry>,
   reader: BatchReader
 ): Generator<() => Promise<BatchRead & { batch: Batch; slot: SharedArrayBuffer }>> {
   let batch: Batch = { pieces: [], bytes: 0 }

@@ -34,7 +34,7 @@ after(() => workspace.cleanup())
 
 async function list(lines: string[], includeHiddenFiles = false): Promise<string[]> {
   const entries = await collectEntries(lines, { workspace: workspace.dir, includeHiddenFiles })
-  return entries.map(entry => (entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath))
+  return [...entries].map(entry => (entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath))
 }
 
 it('brings a directory with every descendant, empty directories included, sorted by path', async () => {
@@ -74,7 +74,7 @@ it('leaves dot files out unless include-hidden-files, even when named', async ()
 it('lists symlinks as links and never follows them, even out of the workspace', async () => {
   const entries = await collectEntries(['app/link', 'app/outside'], { workspace: workspace.dir, includeHiddenFiles: false })
   assert.deepEqual(
-    entries.map(entry => [entry.relativePath, entry.type, entry.linkTarget]),
+    [...entries].map(entry => [entry.relativePath, entry.type, entry.linkTarget]),
     [
       ['app/link', 'symlink', 'src/main.ts'],
       ['app/outside', 'symlink', '../../..']
