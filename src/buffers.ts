@@ -47,3 +47,38 @@ export class BufferPool {
 export function zeroed(size: number): Buffer {
   return Buffer.allocUnsafe(size).fill(0)
 }
+
+/** The gathered bytes are handed on at this size; pieces this large or larger are handed on as they are. */
+const GATHER_SIZE = 256 * 1024
+const GATHER_FROM = 64 * 1024
+
+/**
+ * Gathers an archive's small pieces (headers, padding, small files) into one buffer: an archive of
+ * small files otherwise went down the pipeline three pieces per file, and each piece through an
+ * async generator costs a few promises, the main thread's largest garbage. What is gathered is
+ * lent like any piece, and the buffer reused once the consumer asks for the next.
+ */
+export class Gather {
+  private readonly buffer = Buffer.allocUnsafeSlow(GATHER_SIZE)
+  private used = 0
+
+  /** The gathered bytes, to hand on before `piece` when it does not fit with them or is not gathered. */
+  before(piece: Buffer): Buffer | undefined {
+    return piece.length < GATHER_FROM && this.used + piece.length <= GATHER_SIZE ? undefined : this.take()
+  }
+
+  /** Copies a small piece in (after `before`); false for a piece to hand on as it is. */
+  keep(piece: Buffer): boolean {
+    if (piece.length >= GATHER_FROM) return false
+    this.used += piece.copy(this.buffer, this.used)
+    return true
+  }
+
+  /** What is gathered, if anything; the gather starts empty again. */
+  take(): Buffer | undefined {
+    if (this.used === 0) return undefined
+    const gathered = this.buffer.subarray(0, this.used)
+    this.used = 0
+    return gathered
+  }
+}

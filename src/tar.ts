@@ -1,24 +1,28 @@
-import { zeroed } from './buffers.js'
+import { Gather, zeroed } from './buffers.js'
 import type { ArchiveEntry } from './files.js'
 import type { EntryChunk } from './reader.js'
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512
 const ZEROS = Buffer.alloc(BLOCK)
+const NOTHING = Buffer.alloc(0)
 const USTAR_MAX_SIZE = 0o77777777777 // 8 GiB - 1: larger files need a pax `size` record
 
 /** The tar archive of the entries whose contents `chunks` brings, in order. */
 export async function* tar(chunks: AsyncIterable<EntryChunk>): AsyncGenerator<Buffer> {
+  const gather = new Gather()
   let startsEntry = true
   for await (const { entry, data, last } of chunks) {
-    if (startsEntry) yield tarHeader(entry)
-    if (data.length > 0) yield data
-    if (last) {
-      const pad = padding(entry.size)
-      if (pad > 0) yield ZEROS.subarray(0, pad)
+    for (const piece of [startsEntry ? tarHeader(entry) : NOTHING, data, ZEROS.subarray(0, last ? padding(entry.size) : 0)]) {
+      if (piece.length === 0) continue
+      const gathered = gather.before(piece)
+      if (gathered) yield gathered
+      if (!gather.keep(piece)) yield piece
     }
     startsEntry = last
   }
+  const rest = gather.take()
+  if (rest) yield rest
   yield Buffer.alloc(2 * BLOCK)
 }
 

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib'
-import { BufferPool, free, lengthOf, zeroed } from './buffers.js'
+import { BufferPool, Gather, free, lengthOf, zeroed } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
 import { READ_CHUNK, type EntryChunk } from './reader.js'
@@ -46,34 +46,35 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
   let offset = 0
   let current: Written | undefined
   const pool = new BufferPool(JOB_BUFFER)
+  const gather = new Gather()
   for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
     for (const { chunk, output, stored } of job.results) {
       const { entry } = chunk
+      const pieces: Buffer[] = []
       if (!current) {
         current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
         if (chunk.last) {
           // The whole entry is here: its header can say what follows.
           Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) })
-          for (const piece of [localHeader(current), ...output]) {
-            offset += piece.length
-            yield piece
-          }
+          pieces.push(localHeader(current), ...output)
         } else {
           current.flags |= FLAG_DESCRIPTOR
-          const header = localHeader(current)
-          offset += header.length
-          yield header
+          pieces.push(localHeader(current))
         }
       }
       if (current.flags & FLAG_DESCRIPTOR) {
         current.crc = zlib.crc32(chunk.data, current.crc)
         current.size += chunk.data.length
-        const pieces = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
-        current.compressedSize += lengthOf(pieces)
-        for (const piece of chunk.last ? [...pieces, dataDescriptor(current)] : pieces) {
-          offset += piece.length
-          yield piece
-        }
+        const data = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
+        current.compressedSize += lengthOf(data)
+        pieces.push(...data)
+        if (chunk.last) pieces.push(dataDescriptor(current))
+      }
+      for (const piece of pieces) {
+        offset += piece.length
+        const gathered = gather.before(piece)
+        if (gathered) yield gathered
+        if (!gather.keep(piece)) yield piece
       }
       if (chunk.last) {
         central.push(centralHeader(current))
@@ -81,10 +82,12 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         current = undefined
       }
     }
-    // Written (and copied on by the consumer): the job's memory serves the next ones.
+    // Written (gathered, or copied on by the consumer): the job's memory serves the next ones.
     free(job.owned)
     pool.giveBack(job.buffer)
   }
+  const rest = gather.take()
+  if (rest) yield rest
   const centralOffset = offset
   for (const piece of central.pieces()) {
     offset += piece.length
