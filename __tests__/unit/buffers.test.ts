@@ -1,7 +1,7 @@
 // Lent pieces and freed buffers (src/buffers.ts): what is freed is gone at once, what is shared never is.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { BufferPool, free, zeroed } from '../../src/buffers.js'
+import { BufferPool, Gather, free, zeroed } from '../../src/buffers.js'
 
 it('frees a buffer that owns its memory at once: it reads as empty afterwards', () => {
   const owned = Buffer.allocUnsafeSlow(1024 * 1024).fill(7)
@@ -37,4 +37,23 @@ it('reuses the buffers given back, including a last, shorter view of one', () =>
 
 it('cuts zero-filled headers', () => {
   assert.ok(zeroed(512).equals(Buffer.alloc(512)))
+})
+
+it('gathers small pieces into one, in order, and hands large ones on as they are', () => {
+  const gather = new Gather()
+  const handedOn: Buffer[] = []
+  // As the archive writers use it: what is handed on is copied before the next piece comes.
+  const add = (piece: Buffer): void => {
+    const gathered = gather.before(piece)
+    if (gathered) handedOn.push(Buffer.from(gathered))
+    if (!gather.keep(piece)) handedOn.push(Buffer.from(piece))
+  }
+  const small = Array.from({ length: 600 }, (_, index) => Buffer.alloc(1000, index % 251))
+  const large = Buffer.alloc(100 * 1024, 7)
+  for (const piece of [...small.slice(0, 300), large, ...small.slice(300)]) add(piece)
+  const rest = gather.take()
+  if (rest) handedOn.push(Buffer.from(rest))
+  assert.ok(Buffer.concat(handedOn).equals(Buffer.concat([...small.slice(0, 300), large, ...small.slice(300)])))
+  assert.ok(handedOn.length < 10, `${handedOn.length} pieces handed on for 601`)
+  assert.ok(handedOn.some(piece => piece.equals(large)))
 })
