@@ -6,7 +6,7 @@ import { Listing } from './listing.js'
 
 /**
  * One thing to put in the archive, with its path relative to the workspace (always `/`-separated).
- * A tree can have millions: an entry holds one path and numbers, so the listing stays small.
+ * The Listing keeps them flat and makes this object only when the archive reaches the entry.
  */
 export interface ArchiveEntry {
   /** The workspace, one string shared by every entry. */
@@ -149,7 +149,6 @@ function describe(root: string, relativePath: string): ArchiveEntry | undefined 
   }
   const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined
   if (type) {
-    // One literal, fields always in this order: every entry gets the same compact shape.
     return {
       root,
       relativePath,

@@ -84491,7 +84491,6 @@ function describe(root, relativePath) {
     }
     const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined;
     if (type) {
-        // One literal, fields always in this order: every entry gets the same compact shape.
         return {
             root,
             relativePath,
