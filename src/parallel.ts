@@ -13,7 +13,7 @@ export const COMPRESSION_JOBS = CORES + 1
 
 /**
  * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
- * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
+ * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
  * zlib work (the first statement of main). A value the user set is kept.
  */

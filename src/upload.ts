@@ -206,7 +206,7 @@ export async function uploadStream(
     let partNumber = 1
     const newPart = (): Buffer => {
       const reused = spare.pop()
-      // Shared memory: the hashing worker reads the part in place instead of receiving a copy.
+      // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
       return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)))
     }
     let part = newPart()

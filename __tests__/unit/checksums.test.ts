@@ -1,4 +1,4 @@
-// S3's CRC32 forms: the FULL_OBJECT checksum the hashing worker chains over the parts is the CRC32 of
+// S3's CRC32 forms: the FULL_OBJECT checksum the worker thread chains over the parts is the CRC32 of
 // the whole object, and the COMPOSITE one is the CRC32 of the part CRC32s, as S3 documents it.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'

@@ -84535,7 +84535,7 @@ const CORES = external_node_os_default().availableParallelism();
 const COMPRESSION_JOBS = CORES + 1;
 /**
  * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
- * rest (DNS lookups, the SDK's file reads); files are read by their own worker (reader.ts).
+ * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
  * zlib work (the first statement of main). A value the user set is kept.
  */
@@ -96039,7 +96039,7 @@ async function uploadStream(client, target, body, signal, hooks) {
         let partNumber = 1;
         const newPart = () => {
             const reused = spare.pop();
-            // Shared memory: the hashing worker reads the part in place instead of receiving a copy.
+            // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
             return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
         };
         let part = newPart();
