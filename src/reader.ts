@@ -40,8 +40,15 @@ interface ReadFailure {
   seen?: number
 }
 
+/** What the worker thread answers for a batch. */
 interface BatchRead {
   failure?: ReadFailure
+}
+
+/** A batch read into its slot. */
+interface FilledBatch extends BatchRead {
+  batch: Batch
+  slot: SharedArrayBuffer
 }
 
 // Reading 24 000 small files through the threadpool (open, read, close: three round trips and
@@ -69,10 +76,7 @@ export async function* readEntries(entries: Iterable<ArchiveEntry>, progress: Re
   }
 }
 
-function* batchJobs(
-  entries: Iterable<ArchiveEntry>,
-  reader: BatchReader
-): Generator<() => Promise<BatchRead & { batch: Batch; slot: SharedArrayBuffer }>> {
+function* batchJobs(entries: Iterable<ArchiveEntry>, reader: BatchReader): Generator<() => Promise<FilledBatch>> {
   let batch: Batch = { pieces: [], bytes: 0 }
   for (const entry of entries) {
     // Directories and symlinks have no content, but keep their place in the order.
@@ -115,7 +119,7 @@ class BatchReader {
   /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
   private readonly freeSlots: SharedArrayBuffer[] = []
 
-  async read(batch: Batch): Promise<BatchRead & { batch: Batch; slot: SharedArrayBuffer }> {
+  async read(batch: Batch): Promise<FilledBatch> {
     const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK)
     // Directories and symlinks are not opened: only their place in the batch matters.
     const pieces: (PieceRequest | undefined)[] = batch.pieces.map(({ entry, offset, length, last }) =>
