@@ -31,6 +31,8 @@ const OUTPUT_PIECE = 256 * 1024
 /** Smaller blocks are deflated without asking: sampling them would cost about as much. */
 const SAMPLE_FROM = 64 * 1024
 const SAMPLE = 16 * 1024
+/** Room for a sample's deflate in one piece (level 1 may grow it a little). Not 64 KiB: see free(). */
+const SAMPLE_OUTPUT = 3 * SAMPLE + 1024
 /** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
 const WORTH_DEFLATING = 0.97
 
@@ -43,7 +45,7 @@ async function worthDeflating(block: Buffer): Promise<boolean> {
   if (block.length < SAMPLE_FROM) return true
   const middle = (block.length - SAMPLE) >> 1
   const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)])
-  const deflated = await compressOnce(zlib.createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample)
+  const deflated = await compressOnce(zlib.createDeflateRaw({ level: 1, chunkSize: SAMPLE_OUTPUT }), sample)
   const worth = lengthOf(deflated) < sample.length * WORTH_DEFLATING
   free([sample, ...deflated])
   return worth

@@ -1,4 +1,4 @@
-import { Gather, zeroed } from './buffers.js'
+import { Gather, Scratch } from './buffers.js'
 import type { ArchiveEntry } from './files.js'
 import type { EntryChunk } from './reader.js'
 
@@ -11,9 +11,10 @@ const USTAR_MAX_SIZE = 0o77777777777 // 8 GiB - 1: larger files need a pax `size
 /** The tar archive of the entries whose contents `chunks` brings, in order. */
 export async function* tar(chunks: AsyncIterable<EntryChunk>): AsyncGenerator<Buffer> {
   const gather = new Gather()
+  const header = new Scratch()
   let startsEntry = true
   for await (const { entry, data, last } of chunks) {
-    for (const piece of [startsEntry ? tarHeader(entry) : NOTHING, data, ZEROS.subarray(0, last ? padding(entry.size) : 0)]) {
+    for (const piece of [startsEntry ? tarHeader(entry, header) : NOTHING, data, ZEROS.subarray(0, last ? padding(entry.size) : 0)]) {
       if (piece.length === 0) continue
       const gathered = gather.before(piece)
       if (gathered) yield gathered
@@ -26,7 +27,8 @@ export async function* tar(chunks: AsyncIterable<EntryChunk>): AsyncGenerator<Bu
   yield Buffer.alloc(2 * BLOCK)
 }
 
-function tarHeader(entry: ArchiveEntry): Buffer {
+/** The entry's header (in `scratch`, lent like any piece), with a pax header before it when needed. */
+function tarHeader(entry: ArchiveEntry, scratch: Scratch): Buffer {
   const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath
   const size = entry.type === 'file' ? entry.size : 0
   const linkTarget = entry.linkTarget ?? ''
@@ -36,7 +38,7 @@ function tarHeader(entry: ArchiveEntry): Buffer {
   if (size > USTAR_MAX_SIZE) pax.size = String(size)
   if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget)) pax.linkpath = linkTarget
 
-  const header = ustarBlock({
+  const fields: UstarFields = {
     name: split?.name ?? asciiFallback(name, 100),
     prefix: split?.prefix ?? '',
     mode: entry.mode,
@@ -44,23 +46,27 @@ function tarHeader(entry: ArchiveEntry): Buffer {
     mtime: entry.mtimeSeconds,
     typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
     linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
-  })
-  if (Object.keys(pax).length === 0) return header
-  const records = Buffer.from(
-    Object.entries(pax)
-      .map(([key, value]) => paxRecord(key, value))
-      .join('')
-  )
-  const paxHeader = ustarBlock({
+  }
+  if (Object.keys(pax).length === 0) return ustarBlock(fields, scratch.zeroed(BLOCK))
+  const records = Object.entries(pax)
+    .map(([key, value]) => paxRecord(key, value))
+    .join('')
+  const recordsLength = Buffer.byteLength(records)
+  // The pax header, its records padded to a block, then the entry's own header.
+  const headers = scratch.zeroed(BLOCK + recordsLength + padding(recordsLength) + BLOCK)
+  const paxFields = {
     name: asciiFallback(`PaxHeader/${name}`, 100),
     prefix: '',
     mode: 0o644,
-    size: records.length,
+    size: recordsLength,
     mtime: entry.mtimeSeconds,
     typeflag: 'x',
     linkname: ''
-  })
-  return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header])
+  }
+  ustarBlock(paxFields, headers.subarray(0, BLOCK))
+  headers.write(records, BLOCK)
+  ustarBlock(fields, headers.subarray(-BLOCK))
+  return headers
 }
 
 /** Zero bytes that round a member's data up to the block size. */
@@ -78,8 +84,8 @@ interface UstarFields {
   linkname: string
 }
 
-function ustarBlock(fields: UstarFields): Buffer {
-  const block = zeroed(BLOCK)
+/** Writes a ustar header into `block` (512 zero bytes) and returns it. */
+function ustarBlock(fields: UstarFields, block: Buffer): Buffer {
   block.write(fields.name, 0, 100, 'utf8')
   writeOctal(block, fields.mode & 0o7777, 100, 8)
   writeOctal(block, 0, 108, 8) // uid

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib'
-import { BufferPool, Gather, free, lengthOf, zeroed } from './buffers.js'
+import { BufferPool, Gather, Scratch, free, lengthOf } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import type { ArchiveEntry } from './files.js'
 import { READ_CHUNK, type EntryChunk } from './reader.js'
@@ -47,6 +47,8 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
   let current: Written | undefined
   const pool = new BufferPool(JOB_BUFFER)
   const gather = new Gather()
+  // Each kind of record is built in a buffer of its own, reused once it was gathered or copied.
+  const scratch = { local: new Scratch(), descriptor: new Scratch(), central: new Scratch() }
   for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
     for (const { chunk, output, stored } of job.results) {
       const { entry } = chunk
@@ -56,10 +58,10 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         if (chunk.last) {
           // The whole entry is here: its header can say what follows.
           Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) })
-          pieces.push(localHeader(current), ...output)
+          pieces.push(localHeader(current, scratch.local), ...output)
         } else {
           current.flags |= FLAG_DESCRIPTOR
-          pieces.push(localHeader(current))
+          pieces.push(localHeader(current, scratch.local))
         }
       }
       if (current.flags & FLAG_DESCRIPTOR) {
@@ -68,7 +70,7 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         const data = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output
         current.compressedSize += lengthOf(data)
         pieces.push(...data)
-        if (chunk.last) pieces.push(dataDescriptor(current))
+        if (chunk.last) pieces.push(dataDescriptor(current, scratch.descriptor))
       }
       for (const piece of pieces) {
         offset += piece.length
@@ -77,7 +79,7 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number): As
         if (!gather.keep(piece)) yield piece
       }
       if (chunk.last) {
-        central.push(centralHeader(current))
+        central.push(centralHeader(current, scratch.central))
         entries += 1
         current = undefined
       }
@@ -189,11 +191,11 @@ function mayNeedZip64(entry: ArchiveEntry): boolean {
   return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32
 }
 
-function localHeader(file: Written): Buffer {
+function localHeader(file: Written, scratch: Scratch): Buffer {
   const zip64 = mayNeedZip64(file.entry)
   const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0
   // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-  const { header, nameLength, extraLength } = headerRecord(30, file.entry, zip64 ? [0, 0] : [])
+  const { header, nameLength, extraLength } = headerRecord(scratch, 30, file.entry, zip64 ? [0, 0] : [])
   header.writeUInt32LE(0x04034b50, 0)
   header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4)
   header.writeUInt16LE(file.flags, 6)
@@ -207,9 +209,9 @@ function localHeader(file: Written): Buffer {
   return header
 }
 
-function dataDescriptor(file: Written): Buffer {
+function dataDescriptor(file: Written, scratch: Scratch): Buffer {
   const zip64 = mayNeedZip64(file.entry)
-  const descriptor = zeroed(zip64 ? 24 : 16)
+  const descriptor = scratch.zeroed(zip64 ? 24 : 16)
   descriptor.writeUInt32LE(0x08074b50, 0)
   descriptor.writeUInt32LE(file.crc >>> 0, 4)
   if (zip64) {
@@ -222,12 +224,12 @@ function dataDescriptor(file: Written): Buffer {
   return descriptor
 }
 
-function centralHeader(file: Written): Buffer {
+function centralHeader(file: Written, scratch: Scratch): Buffer {
   // Zip64 extra: only the fields that overflow, in this order.
   const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32)
   const { type, mode } = file.entry
   const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777)
-  const { header, nameLength, extraLength } = headerRecord(46, file.entry, large)
+  const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large)
   header.writeUInt32LE(0x02014b50, 0)
   header.writeUInt16LE(MADE_BY_UNIX, 4)
   header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
@@ -248,11 +250,12 @@ function centralHeader(file: Written): Buffer {
 const MTIME_FIELD = 9
 
 /**
- * A local or central header in one buffer: `fixed` zeroed bytes for the caller's fields, then the
+ * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's fields, then the
  * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
  * DOS time cannot hold) and, when given values, the Zip64 field.
  */
 function headerRecord(
+  scratch: Scratch,
   fixed: number,
   entry: ArchiveEntry,
   zip64Values: readonly number[]
@@ -260,7 +263,7 @@ function headerRecord(
   const name = entryName(entry)
   const nameLength = Buffer.byteLength(name)
   const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0)
-  const header = zeroed(fixed + nameLength + extraLength)
+  const header = scratch.zeroed(fixed + nameLength + extraLength)
   header.write(name, fixed)
   let at = fixed + nameLength
   header.writeUInt16LE(0x5455, at)
@@ -278,7 +281,7 @@ function headerRecord(
 
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
 function endOfCentralDirectory(entries: number, centralOffset: number, centralSize: number): Buffer {
-  const end = zeroed(22)
+  const end = Buffer.alloc(22)
   end.writeUInt32LE(0x06054b50, 0)
   end.writeUInt16LE(Math.min(entries, U16), 8)
   end.writeUInt16LE(Math.min(entries, U16), 10)
@@ -286,7 +289,7 @@ function endOfCentralDirectory(entries: number, centralOffset: number, centralSi
   end.writeUInt32LE(Math.min(centralOffset, U32), 16)
   if (entries < U16 && centralOffset < U32 && centralSize < U32) return end
 
-  const record = zeroed(56)
+  const record = Buffer.alloc(56)
   record.writeUInt32LE(0x06064b50, 0)
   record.writeBigUInt64LE(44n, 4) // size of the rest of this record
   record.writeUInt16LE(MADE_BY_UNIX, 12)
@@ -295,7 +298,7 @@ function endOfCentralDirectory(entries: number, centralOffset: number, centralSi
   record.writeBigUInt64LE(BigInt(entries), 32)
   record.writeBigUInt64LE(BigInt(centralSize), 40)
   record.writeBigUInt64LE(BigInt(centralOffset), 48)
-  const locator = zeroed(20)
+  const locator = Buffer.alloc(20)
   locator.writeUInt32LE(0x07064b50, 0)
   locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8)
   locator.writeUInt32LE(1, 16) // total number of disks

@@ -81457,12 +81457,14 @@ var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
  */
 /**
  * Frees the memory of `buffers` now (detaches their ArrayBuffers), for buffers the caller alone
- * holds. Buffers on Node's shared pool of small allocations are left to the garbage collector.
+ * holds. Buffers cut from Node's shared pool of small allocations are left to the garbage
+ * collector: each pool is one ArrayBuffer of exactly Buffer.poolSize bytes (64 KiB on Node 24), so
+ * a buffer of the caller's own of that size is left too.
  */
 function free(buffers) {
     for (const buffer of buffers) {
         const memory = buffer.buffer;
-        if (memory instanceof ArrayBuffer && !memory.detached && memory.byteLength > Buffer.poolSize)
+        if (memory instanceof ArrayBuffer && !memory.detached && memory.byteLength !== Buffer.poolSize)
             memory.transfer(0);
     }
 }
@@ -81486,12 +81488,18 @@ class BufferPool {
     }
 }
 /**
- * A small zero-filled buffer (a header), cut from Node's shared pool: Buffer.alloc gives each one
- * its own ArrayBuffer, which for tens of thousands of entries costs the main thread more than the
- * headers' bytes.
+ * One buffer reused for small records (headers) that are copied on, gathered, before the next one
+ * is made. Cut from Node's pool instead, each pool of 64 KiB stayed garbage until a collection:
+ * ~13 MiB held for a tar of 24 000 files.
  */
-function zeroed(size) {
-    return Buffer.allocUnsafe(size).fill(0);
+class Scratch {
+    buffer = Buffer.allocUnsafeSlow(1024);
+    /** `size` zeroed bytes, valid until the next call. */
+    zeroed(size) {
+        if (size > this.buffer.length)
+            this.buffer = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.buffer.length));
+        return this.buffer.subarray(0, size).fill(0);
+    }
 }
 /** The gathered bytes are handed on at this size; pieces this large or larger are handed on as they are. */
 const GATHER_SIZE = 256 * 1024;
@@ -84823,6 +84831,8 @@ const OUTPUT_PIECE = 256 * 1024;
 /** Smaller blocks are deflated without asking: sampling them would cost about as much. */
 const SAMPLE_FROM = 64 * 1024;
 const SAMPLE = 16 * 1024;
+/** Room for a sample's deflate in one piece (level 1 may grow it a little). Not 64 KiB: see free(). */
+const SAMPLE_OUTPUT = 3 * SAMPLE + 1024;
 /** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
 const WORTH_DEFLATING = 0.97;
 /**
@@ -84835,7 +84845,7 @@ async function worthDeflating(block) {
         return true;
     const middle = (block.length - SAMPLE) >> 1;
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const deflated = await compressOnce(external_node_zlib_default().createDeflateRaw({ level: 1, chunkSize: 4 * SAMPLE }), sample);
+    const deflated = await compressOnce(external_node_zlib_default().createDeflateRaw({ level: 1, chunkSize: SAMPLE_OUTPUT }), sample);
     const worth = lengthOf(deflated) < sample.length * WORTH_DEFLATING;
     free([sample, ...deflated]);
     return worth;
@@ -85012,9 +85022,10 @@ const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `siz
 /** The tar archive of the entries whose contents `chunks` brings, in order. */
 async function* tar(chunks) {
     const gather = new Gather();
+    const header = new Scratch();
     let startsEntry = true;
     for await (const { entry, data, last } of chunks) {
-        for (const piece of [startsEntry ? tarHeader(entry) : NOTHING, data, ZEROS.subarray(0, last ? padding(entry.size) : 0)]) {
+        for (const piece of [startsEntry ? tarHeader(entry, header) : NOTHING, data, ZEROS.subarray(0, last ? padding(entry.size) : 0)]) {
             if (piece.length === 0)
                 continue;
             const gathered = gather.before(piece);
@@ -85030,7 +85041,8 @@ async function* tar(chunks) {
         yield rest;
     yield Buffer.alloc(2 * BLOCK);
 }
-function tarHeader(entry) {
+/** The entry's header (in `scratch`, lent like any piece), with a pax header before it when needed. */
+function tarHeader(entry, scratch) {
     const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
     const size = entry.type === 'file' ? entry.size : 0;
     const linkTarget = entry.linkTarget ?? '';
@@ -85042,7 +85054,7 @@ function tarHeader(entry) {
         pax.size = String(size);
     if (Buffer.byteLength(linkTarget) > 100 || !isAscii(linkTarget))
         pax.linkpath = linkTarget;
-    const header = ustarBlock({
+    const fields = {
         name: split?.name ?? asciiFallback(name, 100),
         prefix: split?.prefix ?? '',
         mode: entry.mode,
@@ -85050,29 +85062,35 @@ function tarHeader(entry) {
         mtime: entry.mtimeSeconds,
         typeflag: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
         linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
-    });
+    };
     if (Object.keys(pax).length === 0)
-        return header;
-    const records = Buffer.from(Object.entries(pax)
+        return ustarBlock(fields, scratch.zeroed(BLOCK));
+    const records = Object.entries(pax)
         .map(([key, value]) => paxRecord(key, value))
-        .join(''));
-    const paxHeader = ustarBlock({
+        .join('');
+    const recordsLength = Buffer.byteLength(records);
+    // The pax header, its records padded to a block, then the entry's own header.
+    const headers = scratch.zeroed(BLOCK + recordsLength + padding(recordsLength) + BLOCK);
+    const paxFields = {
         name: asciiFallback(`PaxHeader/${name}`, 100),
         prefix: '',
         mode: 0o644,
-        size: records.length,
+        size: recordsLength,
         mtime: entry.mtimeSeconds,
         typeflag: 'x',
         linkname: ''
-    });
-    return Buffer.concat([paxHeader, records, ZEROS.subarray(0, padding(records.length)), header]);
+    };
+    ustarBlock(paxFields, headers.subarray(0, BLOCK));
+    headers.write(records, BLOCK);
+    ustarBlock(fields, headers.subarray(-BLOCK));
+    return headers;
 }
 /** Zero bytes that round a member's data up to the block size. */
 function padding(size) {
     return (BLOCK - (size % BLOCK)) % BLOCK;
 }
-function ustarBlock(fields) {
-    const block = zeroed(BLOCK);
+/** Writes a ustar header into `block` (512 zero bytes) and returns it. */
+function ustarBlock(fields, block) {
     block.write(fields.name, 0, 100, 'utf8');
     writeOctal(block, fields.mode & 0o7777, 100, 8);
     writeOctal(block, 0, 108, 8); // uid
@@ -85160,6 +85178,8 @@ async function* zip(chunks, level) {
     let current;
     const pool = new BufferPool(JOB_BUFFER);
     const gather = new Gather();
+    // Each kind of record is built in a buffer of its own, reused once it was gathered or copied.
+    const scratch = { local: new Scratch(), descriptor: new Scratch(), central: new Scratch() };
     for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
         for (const { chunk, output, stored } of job.results) {
             const { entry } = chunk;
@@ -85169,11 +85189,11 @@ async function* zip(chunks, level) {
                 if (chunk.last) {
                     // The whole entry is here: its header can say what follows.
                     Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) });
-                    pieces.push(localHeader(current), ...output);
+                    pieces.push(localHeader(current, scratch.local), ...output);
                 }
                 else {
                     current.flags |= FLAG_DESCRIPTOR;
-                    pieces.push(localHeader(current));
+                    pieces.push(localHeader(current, scratch.local));
                 }
             }
             if (current.flags & FLAG_DESCRIPTOR) {
@@ -85183,7 +85203,7 @@ async function* zip(chunks, level) {
                 current.compressedSize += lengthOf(data);
                 pieces.push(...data);
                 if (chunk.last)
-                    pieces.push(dataDescriptor(current));
+                    pieces.push(dataDescriptor(current, scratch.descriptor));
             }
             for (const piece of pieces) {
                 offset += piece.length;
@@ -85194,7 +85214,7 @@ async function* zip(chunks, level) {
                     yield piece;
             }
             if (chunk.last) {
-                central.push(centralHeader(current));
+                central.push(centralHeader(current, scratch.central));
                 entries += 1;
                 current = undefined;
             }
@@ -85285,11 +85305,11 @@ async function compressWhole(group, level) {
 function mayNeedZip64(entry) {
     return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
 }
-function localHeader(file) {
+function localHeader(file, scratch) {
     const zip64 = mayNeedZip64(file.entry);
     const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
     // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const { header, nameLength, extraLength } = headerRecord(30, file.entry, zip64 ? [0, 0] : []);
+    const { header, nameLength, extraLength } = headerRecord(scratch, 30, file.entry, zip64 ? [0, 0] : []);
     header.writeUInt32LE(0x04034b50, 0);
     header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
     header.writeUInt16LE(file.flags, 6);
@@ -85302,9 +85322,9 @@ function localHeader(file) {
     header.writeUInt16LE(extraLength, 28);
     return header;
 }
-function dataDescriptor(file) {
+function dataDescriptor(file, scratch) {
     const zip64 = mayNeedZip64(file.entry);
-    const descriptor = zeroed(zip64 ? 24 : 16);
+    const descriptor = scratch.zeroed(zip64 ? 24 : 16);
     descriptor.writeUInt32LE(0x08074b50, 0);
     descriptor.writeUInt32LE(file.crc >>> 0, 4);
     if (zip64) {
@@ -85317,12 +85337,12 @@ function dataDescriptor(file) {
     }
     return descriptor;
 }
-function centralHeader(file) {
+function centralHeader(file, scratch) {
     // Zip64 extra: only the fields that overflow, in this order.
     const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
     const { type, mode } = file.entry;
     const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const { header, nameLength, extraLength } = headerRecord(46, file.entry, large);
+    const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(MADE_BY_UNIX, 4);
     header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
@@ -85341,15 +85361,15 @@ function centralHeader(file) {
 /** UT (the mtime) is in every header: 9 bytes. */
 const MTIME_FIELD = 9;
 /**
- * A local or central header in one buffer: `fixed` zeroed bytes for the caller's fields, then the
+ * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's fields, then the
  * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
  * DOS time cannot hold) and, when given values, the Zip64 field.
  */
-function headerRecord(fixed, entry, zip64Values) {
+function headerRecord(scratch, fixed, entry, zip64Values) {
     const name = entryName(entry);
     const nameLength = Buffer.byteLength(name);
     const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0);
-    const header = zeroed(fixed + nameLength + extraLength);
+    const header = scratch.zeroed(fixed + nameLength + extraLength);
     header.write(name, fixed);
     let at = fixed + nameLength;
     header.writeUInt16LE(0x5455, at);
@@ -85366,7 +85386,7 @@ function headerRecord(fixed, entry, zip64Values) {
 }
 /** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
 function endOfCentralDirectory(entries, centralOffset, centralSize) {
-    const end = zeroed(22);
+    const end = Buffer.alloc(22);
     end.writeUInt32LE(0x06054b50, 0);
     end.writeUInt16LE(Math.min(entries, U16), 8);
     end.writeUInt16LE(Math.min(entries, U16), 10);
@@ -85374,7 +85394,7 @@ function endOfCentralDirectory(entries, centralOffset, centralSize) {
     end.writeUInt32LE(Math.min(centralOffset, U32), 16);
     if (entries < U16 && centralOffset < U32 && centralSize < U32)
         return end;
-    const record = zeroed(56);
+    const record = Buffer.alloc(56);
     record.writeUInt32LE(0x06064b50, 0);
     record.writeBigUInt64LE(44n, 4); // size of the rest of this record
     record.writeUInt16LE(MADE_BY_UNIX, 12);
@@ -85383,7 +85403,7 @@ function endOfCentralDirectory(entries, centralOffset, centralSize) {
     record.writeBigUInt64LE(BigInt(entries), 32);
     record.writeBigUInt64LE(BigInt(centralSize), 40);
     record.writeBigUInt64LE(BigInt(centralOffset), 48);
-    const locator = zeroed(20);
+    const locator = Buffer.alloc(20);
     locator.writeUInt32LE(0x07064b50, 0);
     locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
     locator.writeUInt32LE(1, 16); // total number of disks
