@@ -1,0 +1,53 @@
+import * as core from '@actions/core'
+
+/**
+ * The runner starts `node dist/main/index.js` with V8's and glibc's defaults, which are made for
+ * servers: V8 lets its young generation grow to 32, then 64 MiB over a long run, and glibc gives
+ * each thread that allocates (the compression threads) a heap of its own that it rarely trims.
+ * Together that was ~50 MiB of a backup's ~200, and what grew with the size of the tree.
+ *
+ * An action cannot pass flags to node (NODE_OPTIONS is the user's), so the process replaces itself
+ * at start (execve: the same pid, so the runner's signals still reach it) with one started with
+ * small semi-spaces and at most two malloc arenas. Nothing has run yet, so nothing is lost.
+ */
+
+/** Marks the relaunched process, so that it does not relaunch again. */
+const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED'
+/** 1 MiB semi-spaces: scavenges stay cheap, and the young generation stays under 3 MiB. */
+const SEMI_SPACE_FLAG = '--max-semi-space-size=1'
+/** glibc's own tunable; a value the user set is kept. Ignored by other C libraries. */
+const MALLOC_ARENAS = { MALLOC_ARENA_MAX: '2' }
+
+export interface Launch {
+  /** process.argv: node, the script, its arguments. */
+  argv: readonly string[]
+  execArgv: readonly string[]
+  env: Readonly<Record<string, string | undefined>>
+  platform: NodeJS.Platform
+}
+
+/** How to start this process again with the bounds; undefined once it runs with them, or where execve does not exist. */
+export function boundedLaunch(current: Launch): { args: string[]; env: Record<string, string | undefined> } | undefined {
+  const [node, ...script] = current.argv
+  if (current.platform === 'win32' || current.env[RELAUNCHED] || node === undefined) return undefined
+  return {
+    args: [node, ...current.execArgv, SEMI_SPACE_FLAG, ...script],
+    env: { ...MALLOC_ARENAS, ...current.env, [RELAUNCHED]: '1' }
+  }
+}
+
+/** Replaces this process with one that runs within the bounds; returns if it already does, or cannot. */
+export function relaunchWithMemoryBounds(): void {
+  if (process.env[RELAUNCHED]) {
+    core.debug(`Running with ${SEMI_SPACE_FLAG} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`)
+    return
+  }
+  const launch = boundedLaunch(process)
+  if (!launch || typeof process.execve !== 'function') return
+  try {
+    process.execve(process.execPath, launch.args, launch.env)
+  } catch (error) {
+    // Only costs memory: go on as started.
+    core.debug(`Could not relaunch with memory bounds: ${String(error)}`)
+  }
+}
