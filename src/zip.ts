@@ -250,9 +250,9 @@ function centralHeader(file: Written, scratch: Scratch): Buffer {
 const MTIME_FIELD = 9
 
 /**
- * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's fields, then the
- * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
- * DOS time cannot hold) and, when given values, the Zip64 field.
+ * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's
+ * fields, then the name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in
+ * UTC seconds, which DOS time cannot hold) and, when given values, the Zip64 field.
  */
 function headerRecord(
   scratch: Scratch,

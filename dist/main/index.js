@@ -85361,9 +85361,9 @@ function centralHeader(file, scratch) {
 /** UT (the mtime) is in every header: 9 bytes. */
 const MTIME_FIELD = 9;
 /**
- * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's fields, then the
- * name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in UTC seconds, which
- * DOS time cannot hold) and, when given values, the Zip64 field.
+ * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's
+ * fields, then the name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in
+ * UTC seconds, which DOS time cannot hold) and, when given values, the Zip64 field.
  */
 function headerRecord(scratch, fixed, entry, zip64Values) {
     const name = entryName(entry);
