@@ -95901,7 +95901,9 @@ class PartHasher {
      * SharedArrayBuffer is read in place; any other is copied to the worker.
      */
     async add(part) {
-        const hashed = workerThread.run('hashPart', { upload: this.upload, part });
+        // As a plain Uint8Array: a Buffer takes Node's slower path through postMessage (~1 ms a part).
+        const view = new Uint8Array(part.buffer, part.byteOffset, part.length);
+        const hashed = workerThread.run('hashPart', { upload: this.upload, part: view });
         await this.started;
         const { crc32, md5, sha256 } = await hashed;
         return { crc32, md5: md5 ? Buffer.from(md5) : undefined, sha256 };
