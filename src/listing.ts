@@ -11,7 +11,7 @@ const TYPES: readonly ArchiveEntry['type'][] = ['file', 'directory', 'symlink']
  * an entry object is made only when the archive reaches it.
  */
 export class Listing implements Iterable<ArchiveEntry> {
-  private paths: Buffer = Buffer.allocUnsafe(64 * 1024)
+  private paths: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
   private pathsUsed = 0
   private fields = new Float64Array(1024 * FIELDS)
   private count = 0
@@ -32,11 +32,7 @@ export class Listing implements Iterable<ArchiveEntry> {
     const pathBytes = Buffer.byteLength(entry.relativePath)
     if (this.pathsUsed + pathBytes > this.paths.length) this.paths = grown(this.paths, this.pathsUsed + pathBytes)
     this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed)
-    if ((this.count + 1) * FIELDS > this.fields.length) {
-      const fields = new Float64Array(this.fields.length * 2)
-      fields.set(this.fields)
-      this.fields = fields
-    }
+    if ((this.count + 1) * FIELDS > this.fields.length) this.fields = resized(this.fields, this.fields.length * 2)
     const at = this.count * FIELDS
     this.fields[at] = this.pathsUsed
     this.fields[at + 1] = entry.size
@@ -70,6 +66,9 @@ export class Listing implements Iterable<ArchiveEntry> {
   /** Entry indexes by path: byte order of UTF-8, which is the order of code points. */
   private sorted(): Uint32Array {
     if (!this.order) {
+      // Listed: give back what doubling reserved (up to half of each buffer).
+      this.paths = resized(this.paths, this.pathsUsed)
+      this.fields = resized(this.fields, this.count * FIELDS)
       const order = new Uint32Array(this.count).map((_, index) => index)
       const paths = this.paths
       this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)))
@@ -87,7 +86,14 @@ export class Listing implements Iterable<ArchiveEntry> {
 }
 
 function grown(buffer: Buffer, needed: number): Buffer {
-  const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed))
-  buffer.copy(bigger)
-  return bigger
+  return resized(buffer, Math.max(buffer.length * 2, needed))
+}
+
+/** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */
+function resized<T extends Buffer | Float64Array>(array: T, length: number): T {
+  // Never from Node's shared pool (allocUnsafeSlow), so the memory is the Listing's alone to free.
+  const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length)) as T
+  copy.set(array.subarray(0, Math.min(length, array.length)))
+  ;(array.buffer as ArrayBuffer).transfer(0)
+  return copy
 }

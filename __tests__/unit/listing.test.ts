@@ -32,7 +32,7 @@ it('gives back every entry as added, sorted by path, with the workspace as root'
   assert.deepEqual([listing.length, listing.files, listing.directories, listing.bytes], [4, 2, 1, 5_000_000_005])
 })
 
-it('keeps any number of entries and non-ASCII names, in the same order on every pass', () => {
+it('keeps any number of entries and non-ASCII names, in the same order on every pass, and more after a pass', () => {
   const listing = new Listing('/w')
   const names = Array.from({ length: 5000 }, (_, index) => `dir-${index % 7}/naïve ${(index * 7919) % 5000} é.txt`)
   for (const name of names) listing.add(entry(name))
@@ -45,4 +45,8 @@ it('keeps any number of entries and non-ASCII names, in the same order on every 
     [...listing].map(listed => listed.relativePath),
     first
   )
+  // A pass fits the buffers to what was listed; an entry added after it still finds room.
+  listing.add(entry('zz-added later.txt'))
+  assert.deepEqual([...listing].at(-1)?.relativePath, 'zz-added later.txt')
+  assert.equal(listing.length, 5001)
 })

@@ -84299,7 +84299,7 @@ const TYPES = ['file', 'directory', 'symlink'];
  */
 class Listing {
     root;
-    paths = Buffer.allocUnsafe(64 * 1024);
+    paths = Buffer.allocUnsafeSlow(64 * 1024);
     pathsUsed = 0;
     fields = new Float64Array(1024 * FIELDS);
     count = 0;
@@ -84320,11 +84320,8 @@ class Listing {
         if (this.pathsUsed + pathBytes > this.paths.length)
             this.paths = grown(this.paths, this.pathsUsed + pathBytes);
         this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed);
-        if ((this.count + 1) * FIELDS > this.fields.length) {
-            const fields = new Float64Array(this.fields.length * 2);
-            fields.set(this.fields);
-            this.fields = fields;
-        }
+        if ((this.count + 1) * FIELDS > this.fields.length)
+            this.fields = resized(this.fields, this.fields.length * 2);
         const at = this.count * FIELDS;
         this.fields[at] = this.pathsUsed;
         this.fields[at + 1] = entry.size;
@@ -84358,6 +84355,9 @@ class Listing {
     /** Entry indexes by path: byte order of UTF-8, which is the order of code points. */
     sorted() {
         if (!this.order) {
+            // Listed: give back what doubling reserved (up to half of each buffer).
+            this.paths = resized(this.paths, this.pathsUsed);
+            this.fields = resized(this.fields, this.count * FIELDS);
             const order = new Uint32Array(this.count).map((_, index) => index);
             const paths = this.paths;
             this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)));
@@ -84372,9 +84372,15 @@ class Listing {
     }
 }
 function grown(buffer, needed) {
-    const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed));
-    buffer.copy(bigger);
-    return bigger;
+    return resized(buffer, Math.max(buffer.length * 2, needed));
+}
+/** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */
+function resized(array, length) {
+    // Never from Node's shared pool (allocUnsafeSlow), so the memory is the Listing's alone to free.
+    const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length));
+    copy.set(array.subarray(0, Math.min(length, array.length)));
+    array.buffer.transfer(0);
+    return copy;
 }
 
 ;// CONCATENATED MODULE: ./src/files.ts
