@@ -97490,7 +97490,8 @@ function runContextFromEnv(env = process.env) {
  * The runner starts `node dist/main/index.js` with V8's and glibc's defaults, which are made for
  * servers: V8 lets its young generation grow to 32, then 64 MiB over a long run, and glibc gives
  * each thread that allocates (the compression threads) a heap of its own that it rarely trims.
- * Together that was ~50 MiB of a backup's ~200, and what grew with the size of the tree.
+ * Together that was 20-50 MiB of a 1 GiB backup's peak of ~200, and most of what grew with the
+ * size of the tree (bench/results.md).
  *
  * An action cannot pass flags to node (NODE_OPTIONS is the user's), so the process replaces itself
  * at start (execve: the same pid, so the runner's signals still reach it) with one started with
