@@ -30,7 +30,8 @@ export class Listing implements Iterable<ArchiveEntry> {
 
   add(entry: Omit<ArchiveEntry, 'root'>): void {
     const pathBytes = Buffer.byteLength(entry.relativePath)
-    if (this.pathsUsed + pathBytes > this.paths.length) this.paths = grown(this.paths, this.pathsUsed + pathBytes)
+    if (this.pathsUsed + pathBytes > this.paths.length)
+      this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes))
     this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed)
     if ((this.count + 1) * FIELDS > this.fields.length) this.fields = resized(this.fields, this.fields.length * 2)
     const at = this.count * FIELDS
@@ -83,10 +84,6 @@ export class Listing implements Iterable<ArchiveEntry> {
   private at(index: number, field: number): number {
     return this.fields[index * FIELDS + field] as number
   }
-}
-
-function grown(buffer: Buffer, needed: number): Buffer {
-  return resized(buffer, Math.max(buffer.length * 2, needed))
 }
 
 /** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */

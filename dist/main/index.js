@@ -84318,7 +84318,7 @@ class Listing {
     add(entry) {
         const pathBytes = Buffer.byteLength(entry.relativePath);
         if (this.pathsUsed + pathBytes > this.paths.length)
-            this.paths = grown(this.paths, this.pathsUsed + pathBytes);
+            this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes));
         this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed);
         if ((this.count + 1) * FIELDS > this.fields.length)
             this.fields = resized(this.fields, this.fields.length * 2);
@@ -84370,9 +84370,6 @@ class Listing {
     at(index, field) {
         return this.fields[index * FIELDS + field];
     }
-}
-function grown(buffer, needed) {
-    return resized(buffer, Math.max(buffer.length * 2, needed));
 }
 /** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */
 function resized(array, length) {
