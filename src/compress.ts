@@ -12,6 +12,7 @@ import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
  *   refer back across block edges, so the output is a single gzip member the size of gzip's.
  * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
  *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
+ * Either way, a block that would not shrink is stored in the format's raw blocks (worthCompressing).
  */
 
 /** Deflate's window: a block may refer back this far into the previous one. */
@@ -28,26 +29,28 @@ const ZSTD_BLOCK = 4 * READ_CHUNK
  */
 const OUTPUT_PIECE = 256 * 1024
 
-/** Smaller blocks are deflated without asking: sampling them would cost about as much. */
+/** Smaller blocks are compressed without asking: sampling them would cost about as much. */
 const SAMPLE_FROM = 64 * 1024
 const SAMPLE = 16 * 1024
-/** Room for a sample's deflate in one piece (level 1 may grow it a little). Not 64 KiB: see free(). */
-const SAMPLE_OUTPUT = 3 * SAMPLE + 1024
-/** Deflate must save at least 3% of a sample for its block to be deflated rather than stored. */
-const WORTH_DEFLATING = 0.97
+/** Compression must save at least 3% of a sample for its block to be compressed rather than stored. */
+const WORTH_COMPRESSING = 0.97
+/** The sample's output in one buffer of its own (zlib's 16 KiB default comes from Node's pool: see free()). */
+const SAMPLER = { chunkSize: 3 * SAMPLE + 1024, params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }
 
 /**
- * Media, archives and encrypted files do not compress, yet deflate spends as much CPU on them as on
- * text (a third of the time on a typical tree). A quick level-1 pass over three slices tells them
- * apart; such a block is stored (deflate's uncompressed blocks), costing a copy and 5 bytes per 64 KiB.
+ * Media, archives and encrypted files do not compress, yet deflate and zstd spend as much CPU on
+ * them as on text or more (a third of the time on a typical tree). Level-1 zstd of three slices
+ * tells them apart; such a block is stored (deflate's or zstd's raw blocks), costing a copy and a
+ * few bytes per block. The sample runs on the main thread: ~50 us, less than a trip to the
+ * threadpool, and a tenth of deflate's time on random data (~0.6 ms).
  */
-async function worthDeflating(block: Buffer): Promise<boolean> {
+function worthCompressing(block: Buffer): boolean {
   if (block.length < SAMPLE_FROM) return true
   const middle = (block.length - SAMPLE) >> 1
   const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)])
-  const deflated = await compressOnce(zlib.createDeflateRaw({ level: 1, chunkSize: SAMPLE_OUTPUT }), sample)
-  const worth = lengthOf(deflated) < sample.length * WORTH_DEFLATING
-  free([sample, ...deflated])
+  const compressed = zlib.zstdCompressSync(sample, SAMPLER)
+  const worth = compressed.length < sample.length * WORTH_COMPRESSING
+  free([sample, compressed])
   return worth
 }
 
@@ -57,7 +60,7 @@ async function worthDeflating(block: Buffer): Promise<boolean> {
  * the engine's pieces, which the caller owns (free them once written).
  */
 export async function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer[]> {
-  const stored = level > 0 && !(await worthDeflating(block))
+  const stored = level > 0 && !worthCompressing(block)
   const engine = zlib.createDeflateRaw({
     level: stored ? 0 : level,
     chunkSize: OUTPUT_PIECE,
@@ -106,8 +109,7 @@ export interface DeflatedEach {
  * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
  */
 export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<DeflatedEach> {
-  // The samples first (each a job of its own), so that the writes can all be queued at once.
-  const worth = await Promise.all(buffers.map(buffer => buffer.length > 0 && worthDeflating(buffer)))
+  const worth = buffers.map(buffer => buffer.length > 0 && worthCompressing(buffer))
   const writes = buffers.filter((_, index) => worth[index])
   const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
   const pieces: Buffer[] = []
@@ -163,7 +165,7 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
       crc = zlib.crc32(block, crc)
       inputLength += block.length
       const previous = dictionary
-      yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [previous] : [] }))
+      yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [...pieces, previous] : pieces }))
       // A copy: the block goes back to the pool once compressed, maybe before the next job reads its dictionary.
       dictionary = dictionaryOf(block)
     }
@@ -175,24 +177,53 @@ export async function* gzip(input: AsyncIterable<Buffer>, level: number): AsyncG
   yield Buffer.concat([DEFLATE_END, trailer])
 }
 
-/** zstd of `input`: independent frames compressed in parallel. */
+/** zstd of `input`: independent frames compressed in parallel; a block that would not shrink is stored. */
 export async function* zstd(input: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
   const pool = new BufferPool(ZSTD_BLOCK)
+  const options = { chunkSize: OUTPUT_PIECE, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }
   async function* jobs(): AsyncGenerator<() => Promise<Compressed>> {
     for await (const block of blocks(input, pool)) {
-      const options = { chunkSize: OUTPUT_PIECE, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }
-      yield () => compressOnce(zlib.createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: [] }))
+      if (!worthCompressing(block)) {
+        const stored = storedZstdFrame(block)
+        yield () => Promise.resolve({ block, ...stored })
+        continue
+      }
+      yield () => compressOnce(zlib.createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: pieces }))
     }
   }
   // One frame per core, not one more: each holds a 4 MiB block, its output and ~3 MiB of context.
   yield* recycling(inOrder(jobs(), CORES), pool)
 }
 
+/** zstd's largest block (RFC 8878, Block_Maximum_Size). */
+const ZSTD_RAW_BLOCK = 128 * 1024
+
+/**
+ * A zstd frame that holds `block` as it is, in raw blocks (RFC 8878, 3.1.1): 9 bytes of frame
+ * header and 3 per 128 KiB. The pieces are the headers and views of `block`, not a copy of it.
+ */
+export function storedZstdFrame(block: Buffer): { pieces: Buffer[]; owned: Buffer[] } {
+  const count = Math.max(1, Math.ceil(block.length / ZSTD_RAW_BLOCK))
+  const headers = Buffer.allocUnsafeSlow(9 + 3 * count)
+  headers.writeUInt32LE(0xfd2fb528, 0)
+  // Single segment (the window is the frame) with a 4-byte content size; no checksum, no dictionary.
+  headers[4] = 0xa0
+  headers.writeUInt32LE(block.length, 5)
+  const pieces: Buffer[] = []
+  for (let index = 0, at = 9; index < count; index++, at += 3) {
+    const data = block.subarray(index * ZSTD_RAW_BLOCK, (index + 1) * ZSTD_RAW_BLOCK)
+    // Last_Block in bit 0, Block_Type 0 (raw) in bits 1-2, the size above them.
+    headers.writeUIntLE((data.length << 3) | (index === count - 1 ? 1 : 0), at, 3)
+    pieces.push(index === 0 ? headers.subarray(0, 12) : headers.subarray(at, at + 3), data)
+  }
+  return { pieces, owned: [headers] }
+}
+
 interface Compressed {
   block: Buffer
-  /** The block's output, in the engine's own buffers. */
+  /** The block's output: the engine's own buffers, or views of the block. */
   pieces: Buffer[]
-  /** Other buffers the job alone used (its dictionary). */
+  /** What to free once the output is written: the engine's buffers, a job's dictionary. */
   owned: Buffer[]
 }
 
@@ -203,7 +234,7 @@ interface Compressed {
 async function* recycling(compressed: AsyncIterable<Compressed>, pool: BufferPool): AsyncGenerator<Buffer> {
   for await (const { block, pieces, owned } of compressed) {
     yield* pieces
-    free([...pieces, ...owned])
+    free(owned)
     pool.giveBack(block)
   }
 }

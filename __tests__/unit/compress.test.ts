@@ -1,9 +1,10 @@
 // Parallel compression: blocks that make one valid stream, and incompressible data stored rather than deflated.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import { it } from 'node:test'
-import { deflateEach, gzip, zstd } from '../../src/compress.js'
+import { deflateEach, gzip, storedZstdFrame, zstd } from '../../src/compress.js'
 
 const MiB = 1024 * 1024
 
@@ -43,6 +44,24 @@ it('writes zstd as frames that decode as one stream', async () => {
   const input = Buffer.concat(pieces)
   const compressed = await collect(zstd(from(pieces), 3))
   assert.ok(zlib.zstdDecompressSync(compressed).equals(input))
+})
+
+it('stores random data in raw zstd frames that zstd -d decodes', async () => {
+  const random = randomBytes(9 * MiB + 5)
+  const compressed = await collect(zstd(from([random]), 3))
+  assert.ok(compressed.length < random.length + 1024, `${compressed.length} bytes for ${random.length} random ones`)
+  const decoded = spawnSync('zstd', ['-d', '-c'], { input: compressed, maxBuffer: 64 * MiB })
+  assert.equal(decoded.status, 0, decoded.stderr?.toString())
+  assert.ok(decoded.stdout.equals(random))
+})
+
+it('writes a raw zstd frame for any length, in blocks of at most 128 KiB', () => {
+  for (const length of [1, 128 * 1024 - 1, 128 * 1024, 128 * 1024 + 1, 4 * MiB]) {
+    const block = randomBytes(length)
+    const frame = Buffer.concat(storedZstdFrame(block).pieces)
+    assert.equal(frame.length, length + 9 + 3 * Math.ceil(length / (128 * 1024)), `${length} bytes`)
+    assert.ok(zlib.zstdDecompressSync(frame).equals(block), `${length} bytes`)
+  }
 })
 
 it('deflates many buffers through one stream, each into a raw deflate stream that inflates alone', async () => {
