@@ -1,6 +1,6 @@
 import { workerThread } from './thread.js'
 
-/** Which digests an upload needs besides the archive's SHA-256 and the CRC32s, which are always computed. */
+/** Which digests an upload needs besides the archive's SHA-256 and the parts' CRC32s, which are always computed. */
 export interface HashingPlan {
   /** MD5 of each part, for stores that keep no CRC32: sent as its Content-MD5, and the multipart ETag is built from them. */
   partMd5: boolean
@@ -22,8 +22,6 @@ export interface PartDigests {
 /** What the upload needs to know about the archive's bytes, computed off the main thread. */
 export interface ArchiveDigests {
   sha256: string
-  /** CRC32 of the whole archive: S3's FULL_OBJECT checksum. */
-  crc32: number
   md5: string | undefined
 }
 

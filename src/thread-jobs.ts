@@ -42,17 +42,15 @@ handlers.read = ({ pieces, slot }) => {
 }
 
 // Hashes an upload's parts in order: each part's own digests, and the whole archive's as it goes.
-// The whole-object CRC32 is a second pass over the part (zlib's crc32 runs at several GB/s, far
-// cheaper than combining per-part CRCs in JavaScript).
+// The whole archive's CRC32 is combined from the parts' (checksums.ts), not a second pass.
 const uploads = new Map()
 handlers.hashStart = ({ upload, plan }) => {
-  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined, crc32: 0 })
+  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined })
 }
 handlers.hashPart = ({ upload, part }) => {
   const state = uploads.get(upload)
   state.sha256.update(part)
   state.md5?.update(part)
-  state.crc32 = crc32(part, state.crc32)
   return {
     crc32: crc32(part),
     md5: state.plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
@@ -63,7 +61,7 @@ handlers.hashEnd = ({ upload }) => {
   const state = uploads.get(upload)
   if (!state) return undefined
   uploads.delete(upload)
-  return { sha256: state.sha256.digest('hex'), crc32: state.crc32, md5: state.md5 ? state.md5.digest('hex') : undefined }
+  return { sha256: state.sha256.digest('hex'), md5: state.md5 ? state.md5.digest('hex') : undefined }
 }
 
 parentPort.on('message', ({ id, kind, payload }) => {

@@ -8,7 +8,7 @@ import {
   type StorageClass,
   type S3Client
 } from '@aws-sdk/client-s3'
-import { compositeCrc32, crc32Base64 } from './checksums.js'
+import { compositeCrc32, crc32Base64, fullObjectCrc32 } from './checksums.js'
 import { PartHasher, type PartDigests } from './digests.js'
 import type { StorageOptions } from './inputs.js'
 import type { RetryPolicy } from './retry.js'
@@ -159,6 +159,7 @@ export async function uploadStream(
   const completed: CompletedPart[] = []
   const partMd5s: Buffer[] = []
   const partCrc32s: number[] = []
+  const partLengths: number[] = []
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
   let size = 0
@@ -171,6 +172,7 @@ export async function uploadStream(
       .add(data)
       .then(digests => {
         partCrc32s[partNumber - 1] = digests.crc32
+        partLengths[partNumber - 1] = data.length
         if (digests.md5) partMd5s[partNumber - 1] = digests.md5
         const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {}
         const command = new UploadPartCommand({
@@ -242,7 +244,7 @@ export async function uploadStream(
 
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
     const digests = await hasher.digests()
-    const fullCrc32 = crc32Base64(digests.crc32)
+    const fullCrc32 = crc32Base64(fullObjectCrc32(partCrc32s, partLengths))
     const expected: ExpectedObject = {
       size,
       etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),

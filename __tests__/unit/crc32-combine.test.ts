@@ -1,9 +1,9 @@
-// The S3 stand-in's full-object CRC32: combined from the parts' CRC32s as S3 does, equal to reading the whole object.
+// The full-object CRC32 (the upload's and the S3 stand-in's): combined from the parts' CRC32s as S3 does, equal to reading the whole object.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { it } from 'node:test'
 import zlib from 'node:zlib'
-import { crc32Combine } from '../../scripts/services/crc32.js'
+import { crc32Combine } from '../../src/checksums.js'
 
 it('combines the CRC32s of pieces into the CRC32 of the pieces put together', () => {
   for (const sizes of [

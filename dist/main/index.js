@@ -84619,17 +84619,15 @@ handlers.read = ({ pieces, slot }) => {
 }
 
 // Hashes an upload's parts in order: each part's own digests, and the whole archive's as it goes.
-// The whole-object CRC32 is a second pass over the part (zlib's crc32 runs at several GB/s, far
-// cheaper than combining per-part CRCs in JavaScript).
+// The whole archive's CRC32 is combined from the parts' (checksums.ts), not a second pass.
 const uploads = new Map()
 handlers.hashStart = ({ upload, plan }) => {
-  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined, crc32: 0 })
+  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined })
 }
 handlers.hashPart = ({ upload, part }) => {
   const state = uploads.get(upload)
   state.sha256.update(part)
   state.md5?.update(part)
-  state.crc32 = crc32(part, state.crc32)
   return {
     crc32: crc32(part),
     md5: state.plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
@@ -84640,7 +84638,7 @@ handlers.hashEnd = ({ upload }) => {
   const state = uploads.get(upload)
   if (!state) return undefined
   uploads.delete(upload)
-  return { sha256: state.sha256.digest('hex'), crc32: state.crc32, md5: state.md5 ? state.md5.digest('hex') : undefined }
+  return { sha256: state.sha256.digest('hex'), md5: state.md5 ? state.md5.digest('hex') : undefined }
 }
 
 parentPort.on('message', ({ id, kind, payload }) => {
@@ -95892,14 +95890,18 @@ function rejectsChecksums(error) {
 
 /**
  * S3's additional checksums, in the forms the store reports them. The upload asks for CRC32 of
- * type FULL_OBJECT: the CRC32 of the whole object, which the worker chains over the parts in
- * order (`crc32(part, previous)`), so it can be compared with a CRC32 of the object read back.
+ * type FULL_OBJECT: the CRC32 of the whole object, combined from the parts' CRC32s as S3 does it,
+ * so it can be compared with a CRC32 of the object read back.
  */
 /** S3's wire form of a CRC32: the 4 bytes big-endian, base64. */
 function crc32Base64(value) {
     const bytes = Buffer.alloc(4);
     bytes.writeUInt32BE(value >>> 0);
     return bytes.toString('base64');
+}
+/** S3's FULL_OBJECT CRC32 of a multipart object, from its parts' CRC32s and lengths, in order. */
+function fullObjectCrc32(partCrc32s, partLengths) {
+    return partCrc32s.reduce((crc, partCrc32, index) => crc32Combine(crc, partCrc32, partLengths[index] ?? 0), 0);
 }
 /**
  * S3's COMPOSITE multipart checksum (`<CRC32 of the part CRC32s>-<parts>`), which a store that
@@ -95909,6 +95911,38 @@ function compositeCrc32(partCrc32s) {
     const concatenated = Buffer.alloc(4 * partCrc32s.length);
     partCrc32s.forEach((value, index) => concatenated.writeUInt32BE(value >>> 0, 4 * index));
     return `${crc32Base64((0,external_node_zlib_.crc32)(concatenated))}-${partCrc32s.length}`;
+}
+/** Multiplies the 32x32 GF(2) matrix `matrix` by the vector `vector`. */
+function times(matrix, vector) {
+    let sum = 0;
+    for (let row = 0; vector !== 0; row++, vector >>>= 1)
+        if (vector & 1)
+            sum ^= matrix[row] ?? 0;
+    return sum >>> 0;
+}
+function square(matrix) {
+    return Uint32Array.from(matrix, row => times(matrix, row));
+}
+/**
+ * CRC32 of two pieces put together, from their CRC32s and the second one's length (zlib's
+ * crc32_combine): ~75 us for any length, where a second pass over a 6 MiB part costs ~1 ms.
+ */
+function crc32Combine(first, second, secondLength) {
+    if (secondLength <= 0)
+        return first >>> 0;
+    // The operator for one zero bit, then squared to act on two, four, eight... zero bits at a time.
+    let operator = new Uint32Array(32);
+    operator[0] = 0xedb88320;
+    for (let row = 1; row < 32; row++)
+        operator[row] = 1 << (row - 1);
+    operator = square(square(operator)); // four bits
+    let crc = first >>> 0;
+    for (let bytes = secondLength; bytes > 0; bytes = Math.floor(bytes / 2)) {
+        operator = square(operator); // one more doubling: 1, 2, 4... bytes
+        if (bytes % 2 === 1)
+            crc = times(operator, crc);
+    }
+    return (crc ^ second) >>> 0;
 }
 
 ;// CONCATENATED MODULE: ./src/digests.ts
@@ -96047,6 +96081,7 @@ async function uploadStream(client, target, body, signal, hooks) {
     const completed = [];
     const partMd5s = [];
     const partCrc32s = [];
+    const partLengths = [];
     const inFlight = new Set();
     let failure;
     let size = 0;
@@ -96058,6 +96093,7 @@ async function uploadStream(client, target, body, signal, hooks) {
             .add(data)
             .then(digests => {
             partCrc32s[partNumber - 1] = digests.crc32;
+            partLengths[partNumber - 1] = data.length;
             if (digests.md5)
                 partMd5s[partNumber - 1] = digests.md5;
             const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {};
@@ -96133,7 +96169,7 @@ async function uploadStream(client, target, body, signal, hooks) {
             throw failure;
         completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
         const digests = await hasher.digests();
-        const fullCrc32 = crc32Base64(digests.crc32);
+        const fullCrc32 = crc32Base64(fullObjectCrc32(partCrc32s, partLengths));
         const expected = {
             size,
             etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),
