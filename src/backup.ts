@@ -7,7 +7,6 @@ import { collectEntries } from './files.js'
 import { parseBackupInputs, type BackupInputs, type InputReader } from './inputs.js'
 import { renderKey } from './key.js'
 import { isTransient, openLedger, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from './ledger.js'
-import { collectGarbageNow } from './memory-bounds.js'
 import type { RetryPolicy } from './retry.js'
 import { maskSecretInputs } from './secrets.js'
 import { describeStop, type StateStore } from './state.js'
@@ -83,7 +82,6 @@ export async function runBackup(read: InputReader, context: RunContext, state: S
     signal.throwIfAborted()
     const entries = await core.group('Listing files', async () => {
       const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles })
-      collectGarbageNow()
       core.info(`${listed.length} entries matched.`)
       return listed
     })

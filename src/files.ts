@@ -84,8 +84,6 @@ export async function collectEntries(lines: readonly string[], options: CollectO
       `No files matched 'path' (${lines.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`
     )
   }
-  // Here rather than on the archive's first pass: the sort's garbage then goes with the walk's.
-  entries.sort()
   return entries
 }
 

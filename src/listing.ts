@@ -49,11 +49,6 @@ export class Listing implements Iterable<ArchiveEntry> {
     this.order = undefined
   }
 
-  /** Sorts the entries now, as the first pass would. */
-  sort(): void {
-    this.sorted()
-  }
-
   *[Symbol.iterator](): Iterator<ArchiveEntry> {
     for (const index of this.sorted()) {
       const modeAndType = this.at(index, 3)

@@ -84338,10 +84338,6 @@ class Listing {
         this.count += 1;
         this.order = undefined;
     }
-    /** Sorts the entries now, as the first pass would. */
-    sort() {
-        this.sorted();
-    }
     *[Symbol.iterator]() {
         for (const index of this.sorted()) {
             const modeAndType = this.at(index, 3);
@@ -84439,8 +84435,6 @@ async function collectEntries(lines, options) {
     if (entries.length === entries.directories) {
         throw new ArchiveError(`No files matched 'path' (${lines.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`);
     }
-    // Here rather than on the archive's first pass: the sort's garbage then goes with the walk's.
-    entries.sort();
     return entries;
 }
 const NO_MATCH = 0;
@@ -95534,66 +95528,6 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/memory-bounds.ts
-
-/**
- * The runner starts `node dist/main/index.js` with V8's and glibc's defaults, which are made for
- * servers: V8 lets its young generation grow to 32, then 64 MiB over a long run, and glibc gives
- * each thread that allocates (the compression threads) a heap of its own that it rarely trims.
- * Together that was 20-50 MiB of a 1 GiB backup's peak of ~200, and most of what grew with the
- * size of the tree (bench/results.md).
- *
- * An action cannot pass flags to node (NODE_OPTIONS is the user's), so the process replaces itself
- * at start (execve: the same pid, so the runner's signals still reach it) with one started with
- * small semi-spaces and at most two malloc arenas. Nothing has run yet, so nothing is lost.
- */
-/** Marks the relaunched process, so that it does not relaunch again. */
-const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED';
-/**
- * 1 MiB semi-spaces: scavenges stay cheap, and the young generation stays under 3 MiB. gc() for
- * collectGarbageNow.
- */
-const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
-/** glibc's own tunable; a value the user set is kept. Ignored by other C libraries. */
-const MALLOC_ARENAS = { MALLOC_ARENA_MAX: '2' };
-/** How to start this process again with the bounds; undefined once it runs with them, or where execve does not exist. */
-function boundedLaunch(current) {
-    const [node, ...script] = current.argv;
-    if (current.platform === 'win32' || current.env[RELAUNCHED] || node === undefined)
-        return undefined;
-    return {
-        args: [node, ...current.execArgv, ...V8_FLAGS, ...script],
-        env: { ...MALLOC_ARENAS, ...current.env, [RELAUNCHED]: '1' }
-    };
-}
-/** Replaces this process with one that runs within the bounds; returns if it already does, or cannot. */
-function relaunchWithMemoryBounds() {
-    if (process.env[RELAUNCHED]) {
-        core_debug(`Running with ${V8_FLAGS.join(' ')} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`);
-        return;
-    }
-    const launch = boundedLaunch(process);
-    if (!launch || typeof process.execve !== 'function')
-        return;
-    try {
-        process.execve(process.execPath, launch.args, launch.env);
-    }
-    catch (error) {
-        // Only costs memory: go on as started.
-        core_debug(`Could not relaunch with memory bounds: ${String(error)}`);
-    }
-}
-/**
- * A full garbage collection now, where the relaunch exposed one (a no-op elsewhere). For the end of
- * a phase whose garbage is large and all dead: the listing leaves a path and an object per entry,
- * promoted by the small semi-spaces, that V8 otherwise kept until its old generation filled, often
- * for the whole upload (a 4 GiB, 97 000-file tar peaked at 163-190 MiB, and 150-162 with this).
- */
-function collectGarbageNow() {
-    ;
-    globalThis.gc?.();
-}
-
 ;// CONCATENATED MODULE: ./src/summary.ts
 
 
@@ -97340,7 +97274,6 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
 
 
 
-
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 };
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
@@ -97410,7 +97343,6 @@ async function runBackup(read, context, state, signal) {
         signal.throwIfAborted();
         const entries = await group('Listing files', async () => {
             const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles });
-            collectGarbageNow();
             info(`${listed.length} entries matched.`);
             return listed;
         });
@@ -97612,6 +97544,53 @@ function runContextFromEnv(env = process.env) {
         runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
         repository: env.GITHUB_REPOSITORY || 'local/repository'
     };
+}
+
+;// CONCATENATED MODULE: ./src/memory-bounds.ts
+
+/**
+ * The runner starts `node dist/main/index.js` with V8's and glibc's defaults, which are made for
+ * servers: V8 lets its young generation grow to 32, then 64 MiB over a long run, and glibc gives
+ * each thread that allocates (the compression threads) a heap of its own that it rarely trims.
+ * Together that was 20-50 MiB of a 1 GiB backup's peak of ~200, and most of what grew with the
+ * size of the tree (bench/results.md).
+ *
+ * An action cannot pass flags to node (NODE_OPTIONS is the user's), so the process replaces itself
+ * at start (execve: the same pid, so the runner's signals still reach it) with one started with
+ * small semi-spaces and at most two malloc arenas. Nothing has run yet, so nothing is lost.
+ */
+/** Marks the relaunched process, so that it does not relaunch again. */
+const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED';
+/** 1 MiB semi-spaces: scavenges stay cheap, and the young generation stays under 3 MiB. */
+const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
+/** glibc's own tunable; a value the user set is kept. Ignored by other C libraries. */
+const MALLOC_ARENAS = { MALLOC_ARENA_MAX: '2' };
+/** How to start this process again with the bounds; undefined once it runs with them, or where execve does not exist. */
+function boundedLaunch(current) {
+    const [node, ...script] = current.argv;
+    if (current.platform === 'win32' || current.env[RELAUNCHED] || node === undefined)
+        return undefined;
+    return {
+        args: [node, ...current.execArgv, SEMI_SPACE_FLAG, ...script],
+        env: { ...MALLOC_ARENAS, ...current.env, [RELAUNCHED]: '1' }
+    };
+}
+/** Replaces this process with one that runs within the bounds; returns if it already does, or cannot. */
+function relaunchWithMemoryBounds() {
+    if (process.env[RELAUNCHED]) {
+        core_debug(`Running with ${SEMI_SPACE_FLAG} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`);
+        return;
+    }
+    const launch = boundedLaunch(process);
+    if (!launch || typeof process.execve !== 'function')
+        return;
+    try {
+        process.execve(process.execPath, launch.args, launch.env);
+    }
+    catch (error) {
+        // Only costs memory: go on as started.
+        core_debug(`Could not relaunch with memory bounds: ${String(error)}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts

@@ -81513,11 +81513,8 @@ function runContextFromEnv(env = process.env) {
  */
 /** Marks the relaunched process, so that it does not relaunch again. */
 const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED';
-/**
- * 1 MiB semi-spaces: scavenges stay cheap, and the young generation stays under 3 MiB. gc() for
- * collectGarbageNow.
- */
-const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
+/** 1 MiB semi-spaces: scavenges stay cheap, and the young generation stays under 3 MiB. */
+const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
 /** glibc's own tunable; a value the user set is kept. Ignored by other C libraries. */
 const MALLOC_ARENAS = { MALLOC_ARENA_MAX: '2' };
 /** How to start this process again with the bounds; undefined once it runs with them, or where execve does not exist. */
@@ -81526,14 +81523,14 @@ function boundedLaunch(current) {
     if (current.platform === 'win32' || current.env[RELAUNCHED] || node === undefined)
         return undefined;
     return {
-        args: [node, ...current.execArgv, ...V8_FLAGS, ...script],
+        args: [node, ...current.execArgv, SEMI_SPACE_FLAG, ...script],
         env: { ...MALLOC_ARENAS, ...current.env, [RELAUNCHED]: '1' }
     };
 }
 /** Replaces this process with one that runs within the bounds; returns if it already does, or cannot. */
 function relaunchWithMemoryBounds() {
     if (process.env[RELAUNCHED]) {
-        core_debug(`Running with ${V8_FLAGS.join(' ')} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`);
+        core_debug(`Running with ${SEMI_SPACE_FLAG} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`);
         return;
     }
     const launch = boundedLaunch(process);
@@ -81546,16 +81543,6 @@ function relaunchWithMemoryBounds() {
         // Only costs memory: go on as started.
         core_debug(`Could not relaunch with memory bounds: ${String(error)}`);
     }
-}
-/**
- * A full garbage collection now, where the relaunch exposed one (a no-op elsewhere). For the end of
- * a phase whose garbage is large and all dead: the listing leaves a path and an object per entry,
- * promoted by the small semi-spaces, that V8 otherwise kept until its old generation filled, often
- * for the whole upload (a 4 GiB, 97 000-file tar peaked at 163-190 MiB, and 150-162 with this).
- */
-function collectGarbageNow() {
-    ;
-    globalThis.gc?.();
 }
 
 // EXTERNAL MODULE: external "node:fs/promises"
