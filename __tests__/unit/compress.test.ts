@@ -1,4 +1,4 @@
-// Parallel compression: blocks that make one valid stream, and incompressible data stored rather than deflated.
+// Parallel compression: blocks that make one valid stream, and incompressible data stored rather than compressed.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'

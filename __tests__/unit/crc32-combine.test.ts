@@ -1,4 +1,5 @@
-// The full-object CRC32 (the upload's and the S3 stand-in's): combined from the parts' CRC32s as S3 does, equal to reading the whole object.
+// The full-object CRC32, the upload's and the S3 stand-in's: combined from the parts' CRC32s as S3 does,
+// equal to reading the whole object.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { it } from 'node:test'
