@@ -1,8 +1,8 @@
 import { ArchiveError } from './errors.js'
 import { gzip, zstd } from './compress.js'
-import type { ArchiveEntry } from './files.js'
 import { readEntries, type ReadProgress } from './reader.js'
 import type { ArchiveFormat } from './inputs.js'
+import type { Listing } from './listing.js'
 import { tar } from './tar.js'
 import { zip } from './zip.js'
 
@@ -27,13 +27,13 @@ export interface Archive {
  * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
  * Errors (a file vanished or changed) are raised as ArchiveErrors.
  */
-export function createArchive(entries: Iterable<ArchiveEntry>, format: ArchiveFormat, level: number | undefined): Archive {
+export function createArchive(entries: Listing, format: ArchiveFormat, level: number | undefined): Archive {
   const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
   const chunks = readEntries(entries, progress)
   const bytes = (): AsyncGenerator<Buffer> => {
     switch (format) {
       case 'zip':
-        return zip(chunks, level ?? 6)
+        return zip(chunks, level ?? 6, entries)
       case 'tar':
         return tar(chunks)
       case 'tar.gz':

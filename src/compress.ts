@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
-import { BufferPool, free, lengthOf } from './buffers.js'
+import { BufferPool, free } from './buffers.js'
 import { READ_CHUNK } from './reader.js'
 import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
 
@@ -92,64 +92,82 @@ function compressOnce(engine: Transform, input: Buffer): Promise<Buffer[]> {
 /** A full flush ends with an empty stored block: these four bytes. */
 const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 
-/** What deflateEach made of each buffer, in the engine's pieces. */
+/** What deflateEach made of its ranges. */
 export interface DeflatedEach {
-  /** Per buffer: its raw deflate stream in pieces, DEFLATE_END included; undefined to store it as it is. */
-  outputs: (Buffer[] | undefined)[]
-  /** The engine's output buffers: free them once the outputs are written. */
-  owned: Buffer[]
+  /** The raw deflate streams one after the other, each with DEFLATE_END: the caller's to free once written. */
+  output: Buffer
+  /** Two numbers per range: where its stream starts and ends in `output`; -1 and -1 to store the range as it is. */
+  bounds: number[]
 }
 
 /**
- * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
- * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
- * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
- * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz. The
- * outputs are not joined: small joined copies came from Node's buffer pool, and the pool's
- * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
+ * Deflates many small ranges of `input` (start and end, two numbers each), each into a raw deflate
+ * stream of its own, through one zlib stream in one job: a full flush after each (byte-aligned,
+ * history reset) ends its stream, and DEFLATE_END closes it. A zlib stream per small file cost
+ * the main thread ~0.3 ms and ~300 KiB of external memory each (a full GC every ~200 files): zip
+ * took a third longer than tar.gz. A range that deflate would not shrink is stored.
+ *
+ * The ranges are written one at a time and the engine's output copied into one buffer as it
+ * comes: nothing is made per range that outlives its write. Written all at once, each range's
+ * write request, view and output piece lived until the whole job was done and outlived V8's
+ * young generation (see zip.ts's Group for what that cost).
  */
-export async function deflateEach(buffers: readonly Buffer[], level: number): Promise<DeflatedEach> {
-  const worth = buffers.map(buffer => buffer.length > 0 && worthCompressing(buffer))
-  const writes = buffers.filter((_, index) => worth[index])
+export async function deflateEach(input: Buffer, ranges: readonly number[], level: number): Promise<DeflatedEach> {
   const engine = zlib.createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: zlib.constants.Z_FULL_FLUSH })
-  const pieces: Buffer[] = []
-  engine.on('data', (piece: Buffer) => pieces.push(piece))
+  // A write's failure comes to its callback too.
+  engine.on('error', () => {})
+  let rangeBytes = 0
+  for (let range = 0; range < ranges.length; range += 2) rangeBytes += (ranges[range + 1] as number) - (ranges[range] as number)
+  // Deflate output is rarely larger than its input, and what would be is stored instead.
+  let output: Buffer = Buffer.allocUnsafeSlow(rangeBytes + 1024)
+  let used = 0
+  // The engine's own output buffers: a few per job, freed once everything was copied out of them.
+  const engineBuffers: Buffer[] = []
+  engine.on('data', (piece: Buffer) => {
+    if (used + piece.length > output.length) output = grown(output, used, used + piece.length)
+    used += piece.copy(output, used)
+    if (piece.buffer !== engineBuffers.at(-1)?.buffer) engineBuffers.push(piece)
+  })
+  const bounds: number[] = []
   try {
-    // A write's callback comes once its output was pushed: the pieces so far end at its flush.
-    const ends = await new Promise<number[]>((resolve, reject) => {
-      const ends: number[] = []
-      engine.once('error', reject)
-      if (writes.length === 0) resolve(ends)
-      for (const buffer of writes) {
-        engine.write(buffer, error => {
-          if (error) return reject(error)
-          ends.push(pieces.length)
-          if (ends.length === writes.length) resolve(ends)
-        })
+    for (let range = 0; range < ranges.length; range += 2) {
+      const piece = input.subarray(ranges[range], ranges[range + 1])
+      if (piece.length === 0 || !worthCompressing(piece)) {
+        bounds.push(-1, -1)
+        continue
       }
-    })
-    let next = 0
-    const outputs = buffers.map((buffer, index) => {
-      if (!worth[index]) return undefined
-      const fresh = pieces.slice(ends[next - 1] ?? 0, ends[next])
-      next += 1
-      // What came out since the last flush must end at this flush: else it is not this buffer's.
-      if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER)) throw new Error('zlib output did not end at a flush')
-      return lengthOf(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined
-    })
-    return { outputs, owned: pieces }
+      const start = used
+      // The callback comes once the write's output was pushed: the output since `start` is all of it.
+      await new Promise<void>((resolve, reject) => engine.write(piece, error => (error ? reject(error) : resolve())))
+      if (used - start < FLUSH_MARKER.length || !output.subarray(used - FLUSH_MARKER.length, used).equals(FLUSH_MARKER)) {
+        throw new Error('zlib output did not end at a flush')
+      }
+      if (used - start + DEFLATE_END.length < piece.length) {
+        if (used + DEFLATE_END.length > output.length) output = grown(output, used, used + DEFLATE_END.length)
+        used += DEFLATE_END.copy(output, used)
+        bounds.push(start, used)
+      } else {
+        used = start
+        bounds.push(-1, -1)
+      }
+    }
   } catch (error) {
-    free(pieces)
+    free([output])
     throw error
   } finally {
     engine.destroy()
   }
+  // Every write is done: the engine no longer writes into its buffers.
+  free(engineBuffers)
+  return { output: output.subarray(0, used), bounds }
 }
 
-function lastBytes(pieces: readonly Buffer[], count: number): Buffer {
-  const last = pieces.at(-1)
-  if (last && last.length >= count) return last.subarray(-count)
-  return Buffer.concat(pieces).subarray(-count)
+/** `buffer`'s first `used` bytes in a larger one of its own; the old one is freed. */
+function grown(buffer: Buffer, used: number, needed: number): Buffer {
+  const larger = Buffer.allocUnsafeSlow(Math.max(needed, 2 * buffer.length))
+  buffer.copy(larger, 0, 0, used)
+  free([buffer])
+  return larger
 }
 
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */

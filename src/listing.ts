@@ -50,22 +50,11 @@ export class Listing implements Iterable<ArchiveEntry> {
   }
 
   *[Symbol.iterator](): Iterator<ArchiveEntry> {
-    for (const index of this.sorted()) {
-      const modeAndType = this.at(index, 3)
-      yield {
-        root: this.root,
-        relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
-        type: TYPES[modeAndType % TYPES.length] as ArchiveEntry['type'],
-        size: this.at(index, 1),
-        mode: Math.floor(modeAndType / TYPES.length),
-        mtimeSeconds: this.at(index, 2),
-        linkTarget: this.linkTargets.get(index)
-      }
-    }
+    for (const index of this.sorted()) yield this.entry(index)
   }
 
-  /** Entry indexes by path: byte order of UTF-8, which is the order of code points. */
-  private sorted(): Uint32Array {
+  /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
+  sorted(): Uint32Array {
     if (!this.order) {
       // Listed: give back what doubling reserved (up to half of each buffer).
       this.paths = resized(this.paths, this.pathsUsed)
@@ -75,6 +64,36 @@ export class Listing implements Iterable<ArchiveEntry> {
       this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)))
     }
     return this.order
+  }
+
+  /** The entry at `index` as an object, made now: the archive asks for it only when it reaches it. */
+  entry(index: number): ArchiveEntry {
+    return {
+      root: this.root,
+      relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
+      type: this.type(index),
+      size: this.at(index, 1),
+      mode: Math.floor(this.at(index, 3) / TYPES.length),
+      mtimeSeconds: this.at(index, 2),
+      linkTarget: this.linkTargets.get(index)
+    }
+  }
+
+  type(index: number): ArchiveEntry['type'] {
+    return TYPES[this.at(index, 3) % TYPES.length] as ArchiveEntry['type']
+  }
+
+  size(index: number): number {
+    return this.at(index, 1)
+  }
+
+  /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
+  copyPath(index: number, target: Buffer, offset: number): number {
+    return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0))
+  }
+
+  pathLength(index: number): number {
+    return this.at(index, 0) - this.pathStart(index)
   }
 
   private pathStart(index: number): number {

@@ -9,7 +9,7 @@ const NOTHING = Buffer.alloc(0)
 const USTAR_MAX_SIZE = 0o77777777777 // 8 GiB - 1: larger files need a pax `size` record
 
 /** The tar archive of the entries whose contents `chunks` brings, in order. */
-export async function* tar(chunks: AsyncIterable<EntryChunk>): AsyncGenerator<Buffer> {
+export async function* tar(chunks: AsyncIterable<Omit<EntryChunk, 'index'>>): AsyncGenerator<Buffer> {
   const gather = new Gather()
   const header = new Scratch()
   let startsEntry = true

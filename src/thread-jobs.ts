@@ -14,15 +14,22 @@ const handlers = {}
 // synchronous calls. A last piece also asks for one byte more: a file that grew since it was
 // listed shows up in the same pass.
 const probe = Buffer.alloc(1)
-handlers.read = ({ pieces, slot }) => {
+handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   const view = Buffer.from(slot)
+  // A Buffer arrives as a plain Uint8Array.
+  const paths = Buffer.from(pathBytes.buffer, pathBytes.byteOffset, pathBytes.length)
   let at = 0
-  for (let index = 0; index < pieces.length; index++) {
-    if (!pieces[index]) continue
-    const [path, offset, length, last] = pieces[index]
+  for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
+    const pathEnd = paths.indexOf(0, pathStart)
+    const relativePath = paths.toString('utf8', pathStart, pathEnd)
+    pathStart = pathEnd + 1
+    if (relativePath === '') continue
+    const offset = pieces[index * 3]
+    const length = pieces[index * 3 + 1]
+    const last = pieces[index * 3 + 2] === 1
     let fd
     try {
-      fd = fs.openSync(path, 'r')
+      fd = fs.openSync(root + '/' + relativePath, 'r')
       let filled = 0
       while (filled < length) {
         const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)

@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream'
 import { createArchive } from '../../src/archive.js'
-import type { ArchiveEntry } from '../../src/files.js'
 import type { ArchiveFormat } from '../../src/inputs.js'
+import type { Listing } from '../../src/listing.js'
 
 /**
  * The archive as a stream for a file or a tool's stdin. Its pieces are lent (src/buffers.ts) and a
  * writable stream keeps chunks until written, so each is copied, as the upload does into its parts.
  */
-export function archiveStream(entries: Iterable<ArchiveEntry>, format: ArchiveFormat, level: number | undefined): Readable {
+export function archiveStream(entries: Listing, format: ArchiveFormat, level: number | undefined): Readable {
   return Readable.from(copies(createArchive(entries, format, level).pieces), { objectMode: false })
 }
 

@@ -15,7 +15,7 @@ export type FakeEntry =
 
 /** A tar of the entries as given, `../` and `/` names and escaping links included. */
 export async function tarOf(entries: readonly FakeEntry[]): Promise<Buffer> {
-  async function* chunks(): AsyncGenerator<EntryChunk> {
+  async function* chunks(): AsyncGenerator<Omit<EntryChunk, 'index'>> {
     for (const fake of entries) {
       const base = { root: '', relativePath: fake.name, mtimeSeconds: MTIME.getTime() / 1000, linkTarget: undefined }
       let entry: ArchiveEntry

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import { it } from 'node:test'
+import { lengthOf } from '../../src/buffers.js'
 import { deflateEach, gzip, storedZstdFrame, zstd } from '../../src/compress.js'
 
 const MiB = 1024 * 1024
@@ -64,15 +65,20 @@ it('writes a raw zstd frame for any length, in blocks of at most 128 KiB', () =>
   }
 })
 
-it('deflates many buffers through one stream, each into a raw deflate stream that inflates alone', async () => {
+it('deflates many ranges through one stream, each into a raw deflate stream that inflates alone', async () => {
   const text = (n: number) => Buffer.from(`entry ${n}: `.repeat(40 + n * 7))
   const buffers = [text(1), Buffer.alloc(0), randomBytes(100 * 1024), text(2), Buffer.from('x'), text(3)]
-  const { outputs } = await deflateEach(buffers, 6)
-  assert.equal(outputs.length, buffers.length)
+  const input = Buffer.concat(buffers)
+  const ranges = buffers.flatMap((buffer, index) => {
+    const start = lengthOf(buffers.slice(0, index))
+    return [start, start + buffer.length]
+  })
+  const { output, bounds } = await deflateEach(input, ranges, 6)
+  assert.equal(bounds.length, ranges.length)
   for (const [index, buffer] of buffers.entries()) {
-    const output = outputs[index] && Buffer.concat(outputs[index])
-    // Empty, random and one-byte buffers do not shrink: they come back undefined, to be stored.
-    if ([1, 2, 4].includes(index)) assert.equal(output, undefined, `buffer ${index}`)
-    else assert.ok(output && zlib.inflateRawSync(output).equals(buffer), `buffer ${index}`)
+    const [start, end] = bounds.slice(2 * index, 2 * index + 2) as [number, number]
+    // Empty, random and one-byte buffers do not shrink: they come back as -1, to be stored.
+    if ([1, 2, 4].includes(index)) assert.deepEqual([start, end], [-1, -1], `buffer ${index}`)
+    else assert.ok(zlib.inflateRawSync(output.subarray(start, end)).equals(buffer), `buffer ${index}`)
   }
 })

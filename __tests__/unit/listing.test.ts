@@ -50,3 +50,16 @@ it('keeps any number of entries and non-ASCII names, in the same order on every 
   assert.deepEqual([...listing].at(-1)?.relativePath, 'zz-added later.txt')
   assert.equal(listing.length, 5001)
 })
+
+it('answers per index without making an entry: type, size, and the path as bytes', () => {
+  const listing = new Listing('/w')
+  listing.add(entry('dir', { type: 'directory', size: 0 }))
+  listing.add(entry('dir/naïve.txt', { size: 12 }))
+  const [directory, file] = listing.sorted() as unknown as [number, number]
+  assert.deepEqual([listing.type(directory), listing.size(directory)], ['directory', 0])
+  assert.deepEqual([listing.type(file), listing.size(file)], ['file', 12])
+  const bytes = Buffer.alloc(listing.pathLength(file) + 2, '-')
+  assert.equal(listing.copyPath(file, bytes, 1), Buffer.byteLength('dir/naïve.txt'))
+  assert.equal(bytes.toString(), '-dir/naïve.txt-')
+  assert.deepEqual(listing.entry(file), { root: '/w', ...entry('dir/naïve.txt', { size: 12 }) })
+})

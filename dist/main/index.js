@@ -84339,20 +84339,10 @@ class Listing {
         this.order = undefined;
     }
     *[Symbol.iterator]() {
-        for (const index of this.sorted()) {
-            const modeAndType = this.at(index, 3);
-            yield {
-                root: this.root,
-                relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
-                type: TYPES[modeAndType % TYPES.length],
-                size: this.at(index, 1),
-                mode: Math.floor(modeAndType / TYPES.length),
-                mtimeSeconds: this.at(index, 2),
-                linkTarget: this.linkTargets.get(index)
-            };
-        }
+        for (const index of this.sorted())
+            yield this.entry(index);
     }
-    /** Entry indexes by path: byte order of UTF-8, which is the order of code points. */
+    /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
     sorted() {
         if (!this.order) {
             // Listed: give back what doubling reserved (up to half of each buffer).
@@ -84363,6 +84353,31 @@ class Listing {
             this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)));
         }
         return this.order;
+    }
+    /** The entry at `index` as an object, made now: the archive asks for it only when it reaches it. */
+    entry(index) {
+        return {
+            root: this.root,
+            relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
+            type: this.type(index),
+            size: this.at(index, 1),
+            mode: Math.floor(this.at(index, 3) / TYPES.length),
+            mtimeSeconds: this.at(index, 2),
+            linkTarget: this.linkTargets.get(index)
+        };
+    }
+    type(index) {
+        return TYPES[this.at(index, 3) % TYPES.length];
+    }
+    size(index) {
+        return this.at(index, 1);
+    }
+    /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
+    copyPath(index, target, offset) {
+        return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0));
+    }
+    pathLength(index) {
+        return this.at(index, 0) - this.pathStart(index);
     }
     pathStart(index) {
         return index === 0 ? 0 : this.at(index - 1, 0);
@@ -84591,15 +84606,22 @@ const handlers = {}
 // synchronous calls. A last piece also asks for one byte more: a file that grew since it was
 // listed shows up in the same pass.
 const probe = Buffer.alloc(1)
-handlers.read = ({ pieces, slot }) => {
+handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   const view = Buffer.from(slot)
+  // A Buffer arrives as a plain Uint8Array.
+  const paths = Buffer.from(pathBytes.buffer, pathBytes.byteOffset, pathBytes.length)
   let at = 0
-  for (let index = 0; index < pieces.length; index++) {
-    if (!pieces[index]) continue
-    const [path, offset, length, last] = pieces[index]
+  for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
+    const pathEnd = paths.indexOf(0, pathStart)
+    const relativePath = paths.toString('utf8', pathStart, pathEnd)
+    pathStart = pathEnd + 1
+    if (relativePath === '') continue
+    const offset = pieces[index * 3]
+    const length = pieces[index * 3 + 1]
+    const last = pieces[index * 3 + 2] === 1
     let fd
     try {
-      fd = fs.openSync(path, 'r')
+      fd = fs.openSync(root + '/' + relativePath, 'r')
       let filled = 0
       while (filled < length) {
         const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
@@ -84715,6 +84737,7 @@ const workerThread = new WorkerThread();
 
 
 
+
 /** Largest read: a file is read in pieces of this size, each also one compression job. */
 const READ_CHUNK = 1024 * 1024;
 /** Small files share one request up to this many: one message instead of thousands of callbacks. */
@@ -84730,47 +84753,57 @@ const BATCHES_AHEAD = 4;
  * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
  * for a chunk of a later batch.
  */
-async function* readEntries(entries, progress) {
-    const reader = new BatchReader();
-    for await (const { batch, slot, failure } of inOrder(batchJobs(entries, reader), BATCHES_AHEAD)) {
+async function* readEntries(listing, progress) {
+    const reader = new BatchReader(listing);
+    let entry;
+    let entryIndex = -1;
+    for await (const { batch, slot, failure } of inOrder(batchJobs(listing, reader), BATCHES_AHEAD)) {
         let at = 0;
-        for (const [index, { entry, length, last }] of batch.pieces.entries()) {
-            if (failure?.index === index)
-                throw readError(entry, failure);
+        for (let piece = 0; piece * 3 < batch.pieces.length; piece++) {
+            const [index, offset, length] = pieceAt(batch.pieces, piece);
+            // The entry object is made here, when the archive reaches it: it dies young.
+            if (index !== entryIndex) {
+                entry = listing.entry(index);
+                entryIndex = index;
+            }
+            const current = entry;
+            if (failure?.index === piece)
+                throw readError(current, failure);
+            const last = offset + length === current.size;
             progress.bytesRead += length;
-            if (last && entry.type === 'file')
+            if (last && current.type === 'file')
                 progress.filesRead += 1;
-            yield { entry, data: Buffer.from(slot, at, length), last };
+            yield { index, entry: current, data: Buffer.from(slot, at, length), last };
             at += length;
         }
         reader.release(slot);
     }
 }
-function* batchJobs(entries, reader) {
+function* batchJobs(listing, reader) {
     let batch = { pieces: [], bytes: 0 };
-    for (const entry of entries) {
+    for (const index of listing.sorted()) {
         // Directories and symlinks have no content, but keep their place in the order.
-        if (entry.type !== 'file') {
-            batch.pieces.push({ entry, offset: 0, length: 0, last: true });
-            continue;
-        }
+        const size = listing.type(index) === 'file' ? listing.size(index) : 0;
         for (let offset = 0;; offset += READ_CHUNK) {
-            const length = Math.min(READ_CHUNK, entry.size - offset);
-            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= FILES_PER_BATCH) {
+            const length = Math.min(READ_CHUNK, size - offset);
+            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= 3 * FILES_PER_BATCH) {
                 const full = batch;
                 yield () => reader.read(full);
                 batch = { pieces: [], bytes: 0 };
             }
-            const last = offset + length === entry.size;
-            batch.pieces.push({ entry, offset, length, last });
+            batch.pieces.push(index, offset, length);
             batch.bytes += length;
-            if (last)
+            if (offset + length === size)
                 break;
         }
     }
     const rest = batch;
     if (rest.pieces.length > 0)
         yield () => reader.read(rest);
+}
+/** A batch's piece: [index in the Listing, offset, length]. */
+function pieceAt(pieces, piece) {
+    return [pieces[piece * 3], pieces[piece * 3 + 1], pieces[piece * 3 + 2]];
 }
 function readError(entry, failure) {
     if (failure.code === 'ENOENT') {
@@ -84783,15 +84816,36 @@ function readError(entry, failure) {
 }
 /** Reads batches on the worker thread, each into a free slot. */
 class BatchReader {
+    listing;
     /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
     freeSlots = [];
+    constructor(listing) {
+        this.listing = listing;
+    }
     async read(batch) {
         const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK);
+        const { listing } = this;
+        const { pieces } = batch;
         // Directories and symlinks are not opened: only their place in the batch matters.
-        const pieces = batch.pieces.map(({ entry, offset, length, last }) => entry.type === 'file' ? [absolutePathOf(entry), offset, length, last] : undefined);
+        const isFile = (piece) => listing.type(pieces[piece * 3]) === 'file';
+        let pathBytes = 0;
+        for (let piece = 0; piece * 3 < pieces.length; piece++)
+            pathBytes += (isFile(piece) ? listing.pathLength(pieces[piece * 3]) : 0) + 1;
+        // Its own memory: a view of Node's shared pool would send the whole pool to the thread.
+        const paths = Buffer.allocUnsafeSlow(pathBytes);
+        const request = { root: listing.root, paths, pieces: [], slot };
+        for (let piece = 0, at = 0; piece * 3 < pieces.length; piece++) {
+            const [index, offset, length] = pieceAt(pieces, piece);
+            if (isFile(piece))
+                at += listing.copyPath(index, paths, at);
+            paths[at++] = 0;
+            request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0);
+        }
         try {
-            const read = await workerThread.run('read', { pieces, slot });
-            return { ...read, batch, slot };
+            const reading = workerThread.run('read', request);
+            // Posting copied the paths to the thread.
+            free([paths]);
+            return { ...(await reading), batch, slot };
         }
         catch (error) {
             throw new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error });
@@ -84889,62 +84943,79 @@ function compressOnce(engine, input) {
 /** A full flush ends with an empty stored block: these four bytes. */
 const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /**
- * Deflates many small buffers, each into a raw deflate stream of its own, through one zlib stream
- * in one job: a full flush after each (byte-aligned, history reset) ends its piece, and
- * DEFLATE_END closes it. A zlib stream per small file cost the main thread ~0.3 ms and ~300 KiB of
- * external memory each (a full GC every ~200 files): zip took a third longer than tar.gz. The
- * outputs are not joined: small joined copies came from Node's buffer pool, and the pool's
- * garbage held ~40 MiB between collections. A buffer that deflate would not shrink is stored.
+ * Deflates many small ranges of `input` (start and end, two numbers each), each into a raw deflate
+ * stream of its own, through one zlib stream in one job: a full flush after each (byte-aligned,
+ * history reset) ends its stream, and DEFLATE_END closes it. A zlib stream per small file cost
+ * the main thread ~0.3 ms and ~300 KiB of external memory each (a full GC every ~200 files): zip
+ * took a third longer than tar.gz. A range that deflate would not shrink is stored.
+ *
+ * The ranges are written one at a time and the engine's output copied into one buffer as it
+ * comes: nothing is made per range that outlives its write. Written all at once, each range's
+ * write request, view and output piece lived until the whole job was done and outlived V8's
+ * young generation (see zip.ts's Group for what that cost).
  */
-async function deflateEach(buffers, level) {
-    const worth = buffers.map(buffer => buffer.length > 0 && worthCompressing(buffer));
-    const writes = buffers.filter((_, index) => worth[index]);
+async function deflateEach(input, ranges, level) {
     const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
-    const pieces = [];
-    engine.on('data', (piece) => pieces.push(piece));
+    // A write's failure comes to its callback too.
+    engine.on('error', () => { });
+    let rangeBytes = 0;
+    for (let range = 0; range < ranges.length; range += 2)
+        rangeBytes += ranges[range + 1] - ranges[range];
+    // Deflate output is rarely larger than its input, and what would be is stored instead.
+    let output = Buffer.allocUnsafeSlow(rangeBytes + 1024);
+    let used = 0;
+    // The engine's own output buffers: a few per job, freed once everything was copied out of them.
+    const engineBuffers = [];
+    engine.on('data', (piece) => {
+        if (used + piece.length > output.length)
+            output = grown(output, used, used + piece.length);
+        used += piece.copy(output, used);
+        if (piece.buffer !== engineBuffers.at(-1)?.buffer)
+            engineBuffers.push(piece);
+    });
+    const bounds = [];
     try {
-        // A write's callback comes once its output was pushed: the pieces so far end at its flush.
-        const ends = await new Promise((resolve, reject) => {
-            const ends = [];
-            engine.once('error', reject);
-            if (writes.length === 0)
-                resolve(ends);
-            for (const buffer of writes) {
-                engine.write(buffer, error => {
-                    if (error)
-                        return reject(error);
-                    ends.push(pieces.length);
-                    if (ends.length === writes.length)
-                        resolve(ends);
-                });
+        for (let range = 0; range < ranges.length; range += 2) {
+            const piece = input.subarray(ranges[range], ranges[range + 1]);
+            if (piece.length === 0 || !worthCompressing(piece)) {
+                bounds.push(-1, -1);
+                continue;
             }
-        });
-        let next = 0;
-        const outputs = buffers.map((buffer, index) => {
-            if (!worth[index])
-                return undefined;
-            const fresh = pieces.slice(ends[next - 1] ?? 0, ends[next]);
-            next += 1;
-            // What came out since the last flush must end at this flush: else it is not this buffer's.
-            if (!lastBytes(fresh, FLUSH_MARKER.length).equals(FLUSH_MARKER))
+            const start = used;
+            // The callback comes once the write's output was pushed: the output since `start` is all of it.
+            await new Promise((resolve, reject) => engine.write(piece, error => (error ? reject(error) : resolve())));
+            if (used - start < FLUSH_MARKER.length || !output.subarray(used - FLUSH_MARKER.length, used).equals(FLUSH_MARKER)) {
                 throw new Error('zlib output did not end at a flush');
-            return lengthOf(fresh) + DEFLATE_END.length < buffer.length ? [...fresh, DEFLATE_END] : undefined;
-        });
-        return { outputs, owned: pieces };
+            }
+            if (used - start + DEFLATE_END.length < piece.length) {
+                if (used + DEFLATE_END.length > output.length)
+                    output = grown(output, used, used + DEFLATE_END.length);
+                used += DEFLATE_END.copy(output, used);
+                bounds.push(start, used);
+            }
+            else {
+                used = start;
+                bounds.push(-1, -1);
+            }
+        }
     }
     catch (error) {
-        free(pieces);
+        free([output]);
         throw error;
     }
     finally {
         engine.destroy();
     }
+    // Every write is done: the engine no longer writes into its buffers.
+    free(engineBuffers);
+    return { output: output.subarray(0, used), bounds };
 }
-function lastBytes(pieces, count) {
-    const last = pieces.at(-1);
-    if (last && last.length >= count)
-        return last.subarray(-count);
-    return Buffer.concat(pieces).subarray(-count);
+/** `buffer`'s first `used` bytes in a larger one of its own; the old one is freed. */
+function grown(buffer, used, needed) {
+    const larger = Buffer.allocUnsafeSlow(Math.max(needed, 2 * buffer.length));
+    buffer.copy(larger, 0, 0, used);
+    free([buffer]);
+    return larger;
 }
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
 async function* gzip(input, level) {
@@ -85201,7 +85272,7 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const DOS_DIRECTORY = 0x10;
 /** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
-async function* zip(chunks, level) {
+async function* zip(chunks, level, listing) {
     const central = new ByteList();
     let entries = 0;
     let offset = 0;
@@ -85210,8 +85281,8 @@ async function* zip(chunks, level) {
     const gather = new Gather();
     // Each kind of record is built in a buffer of its own, reused once it was gathered or copied.
     const scratch = { local: new Scratch(), descriptor: new Scratch(), central: new Scratch() };
-    for await (const job of inOrder(compressJobs(chunks, level, pool), COMPRESSION_JOBS)) {
-        for (const { chunk, output, stored } of job.results) {
+    for await (const job of inOrder(compressJobs(chunks, level, pool, listing), COMPRESSION_JOBS)) {
+        for (const { chunk, output, stored } of job.results()) {
             const { entry } = chunk;
             const pieces = [];
             if (!current) {
@@ -85269,46 +85340,62 @@ const JOB_ENTRIES = 256;
 /** A job's input: a group reaches JOB_BYTES with its last entry, itself at most READ_CHUNK. */
 const JOB_BUFFER = JOB_BYTES + READ_CHUNK;
 /**
+ * Entries that come in one piece, grouped for one job: their indexes in the Listing, and where
+ * each one's data lies in the group's buffer. Numbers, not an object per entry: a group lives
+ * until its job is written, long enough for anything it holds to reach V8's old generation, so
+ * the entries are made again from the Listing as they are written. With an object per entry (and
+ * deflateEach's per-write objects), a zip of the bench's 1 GiB tree promoted 23 MiB to the old
+ * generation after the listing; 8 MiB now, and the 4 GiB tree's peak went from 180-210 to ~175 MiB.
+ */
+class Group {
+    buffer;
+    indexes = [];
+    /** Two numbers per entry: start and end of its data in `buffer`. */
+    ranges = [];
+    bytes = 0;
+    constructor(buffer) {
+        this.buffer = buffer;
+    }
+    /** Copies the entry's data in (a symlink's is its target); true once the group should be compressed. */
+    add(chunk) {
+        const { entry } = chunk;
+        const length = entry.type === 'symlink' ? this.buffer.write(entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes);
+        this.indexes.push(chunk.index);
+        this.ranges.push(this.bytes, this.bytes + length);
+        this.bytes += length;
+        return this.bytes >= JOB_BYTES || this.indexes.length >= JOB_ENTRIES;
+    }
+}
+/**
  * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
  * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
  * the end of the piece before, and the file is DEFLATED whatever its pieces hold. The chunks are
  * lent, so each job copies its input into a buffer of the pool.
  */
-async function* compressJobs(chunks, level, pool) {
-    let group = [];
-    let groupBuffer = pool.take();
-    let groupBytes = 0;
+async function* compressJobs(chunks, level, pool, listing) {
+    let group = new Group(pool.take());
     const takeGroup = () => {
         const whole = group;
-        const buffer = groupBuffer;
-        group = [];
-        groupBuffer = pool.take();
-        groupBytes = 0;
-        return () => compressWhole(whole, level).then(compressed => ({ ...compressed, buffer }));
+        group = new Group(pool.take());
+        return () => compressGroup(whole, level, listing);
     };
     let inLargeFile = false;
     let dictionary;
     for await (const chunk of chunks) {
         if (chunk.last && !inLargeFile) {
-            // A symlink is stored as its target.
-            const data = chunk.entry.type === 'symlink'
-                ? Buffer.from(chunk.entry.linkTarget ?? '')
-                : groupBuffer.subarray(groupBytes, groupBytes + chunk.data.copy(groupBuffer, groupBytes));
-            group.push({ ...chunk, data });
-            groupBytes += chunk.data.length;
-            if (groupBytes >= JOB_BYTES || group.length >= JOB_ENTRIES)
+            if (group.add(chunk))
                 yield takeGroup();
         }
         else {
-            if (group.length > 0)
+            if (group.indexes.length > 0)
                 yield takeGroup();
             const buffer = pool.take();
             const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) };
             const before = dictionary;
             yield level === 0
-                ? () => Promise.resolve({ results: [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
+                ? () => Promise.resolve({ results: () => [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
                 : () => deflateBlock(piece.data, level, before).then(output => ({
-                    results: [{ chunk: piece, output, stored: false }],
+                    results: () => [{ chunk: piece, output, stored: false }],
                     buffer,
                     owned: before ? [...output, before] : output
                 }));
@@ -85316,20 +85403,29 @@ async function* compressJobs(chunks, level, pool) {
         }
         inLargeFile = !chunk.last;
     }
-    if (group.length > 0)
+    if (group.indexes.length > 0)
         yield takeGroup();
+    else
+        pool.giveBack(group.buffer);
 }
-/** Entries whole in one piece: files deflated (or stored when that does not shrink them), the others stored. */
-async function compressWhole(group, level) {
-    const deflates = (chunk) => level > 0 && chunk.entry.type === 'file';
-    const { outputs, owned } = await deflateEach(group.filter(deflates).map(chunk => chunk.data), level);
-    // deflateEach answers in the order it was asked: the group's files, in order.
-    let next = 0;
-    const results = group.map(chunk => {
-        const output = deflates(chunk) ? outputs[next++] : undefined;
-        return output ? { chunk, output, stored: false } : { chunk, output: [chunk.data], stored: true };
-    });
-    return { results, owned };
+/** A group's job: its files deflated (or stored when that does not shrink them), the others stored. */
+async function compressGroup(group, level, listing) {
+    const { indexes, ranges, buffer } = group;
+    const deflates = (entry) => level > 0 && listing.type(indexes[entry]) === 'file';
+    const deflatable = level > 0 ? ranges.filter((_, at) => deflates(at >> 1)) : [];
+    const deflated = level > 0 ? await deflateEach(buffer, deflatable, level) : undefined;
+    function* results() {
+        // deflateEach answers in the order it was asked: the group's files, in order.
+        for (let entry = 0, file = 0; entry < indexes.length; entry++) {
+            const data = buffer.subarray(ranges[2 * entry], ranges[2 * entry + 1]);
+            const chunk = { index: indexes[entry], entry: listing.entry(indexes[entry]), data, last: true };
+            const [start, end] = deflated && deflates(entry) ? [deflated.bounds[2 * file], deflated.bounds[2 * file++ + 1]] : [-1, -1];
+            yield start === -1
+                ? { chunk, output: [data], stored: true }
+                : { chunk, output: [deflated.output.subarray(start, end)], stored: false };
+        }
+    }
+    return { results, buffer, owned: deflated ? [deflated.output] : [] };
 }
 /** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
 function mayNeedZip64(entry) {
@@ -85491,7 +85587,7 @@ function createArchive(entries, format, level) {
     const bytes = () => {
         switch (format) {
             case 'zip':
-                return zip(chunks, level ?? 6);
+                return zip(chunks, level ?? 6, entries);
             case 'tar':
                 return tar(chunks);
             case 'tar.gz':
