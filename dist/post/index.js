@@ -91597,6 +91597,11 @@ function createS3Client(settings) {
         // second one, nor re-hash downloads (the download check compares a SHA-256 of its own).
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
+        // With `Expect: 100-continue` (the SDK's default for bodies of 2 MB or more), the SDK sends each
+        // request on an Agent of its own that does not keep the connection (smithy-typescript#1754):
+        // a new TCP connection, and TLS handshake, for every part. Without it the parts reuse the
+        // handler's kept-alive connections; a part the store refuses has its body sent for nothing.
+        expectContinueHeader: false,
         requestHandler: new node_http_handler_dist_cjs.NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
     });
 }

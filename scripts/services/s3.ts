@@ -18,7 +18,7 @@
 //   - a control API under /__control/ (stats, long-poll on uploaded bytes, fault injection).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { Readable, Transform, pipeline } from 'node:stream'
@@ -136,6 +136,8 @@ export interface S3Stats {
   aborts: number
   requests: number
   faulted: number
+  /** TCP connections clients opened: S3 keeps them alive, so a multipart upload needs a few, not one per part. */
+  connections: number
 }
 
 export interface S3Options {
@@ -443,11 +445,12 @@ export class S3Server {
   }
 
   private static emptyStats(): S3Stats {
-    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, creates: 0, aborts: 0, requests: 0, faulted: 0 }
+    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, creates: 0, aborts: 0, requests: 0, faulted: 0, connections: 0 }
   }
 
   async listen(): Promise<number> {
     const addr = await this.s3rver.run()
+    ;(this.s3rver as unknown as { httpServer: Server }).httpServer.on('connection', () => (this.stats.connections += 1))
     return addr.port
   }
 
