@@ -96024,24 +96024,34 @@ function times(matrix, vector) {
 function square(matrix) {
     return Uint32Array.from(matrix, row => times(matrix, row));
 }
+/** The operators that append 1, 2, 4, 8... zero bytes to a CRC32, made on first use: any length is a product of them. */
+let zeroBytesOperators;
+function appendZeroBytes() {
+    if (!zeroBytesOperators) {
+        // The operator for one zero bit, then squared to act on two, four, eight... zero bits at a time.
+        let operator = new Uint32Array(32);
+        operator[0] = 0xedb88320;
+        for (let row = 1; row < 32; row++)
+            operator[row] = 1 << (row - 1);
+        operator = square(square(operator)); // four bits
+        zeroBytesOperators = [];
+        // Up to 2^52 bytes: past any object S3 stores.
+        for (let power = 0; power <= 52; power++)
+            zeroBytesOperators.push((operator = square(operator)));
+    }
+    return zeroBytesOperators;
+}
 /**
  * CRC32 of two pieces put together, from their CRC32s and the second one's length (zlib's
- * crc32_combine): ~75 us for any length, where a second pass over a 6 MiB part costs ~1 ms.
+ * crc32_combine), with the operators made once: a few microseconds, where a second pass over a
+ * 6 MiB part costs ~1 ms.
  */
 function crc32Combine(first, second, secondLength) {
-    if (secondLength <= 0)
-        return first >>> 0;
-    // The operator for one zero bit, then squared to act on two, four, eight... zero bits at a time.
-    let operator = new Uint32Array(32);
-    operator[0] = 0xedb88320;
-    for (let row = 1; row < 32; row++)
-        operator[row] = 1 << (row - 1);
-    operator = square(square(operator)); // four bits
+    const operators = appendZeroBytes();
     let crc = first >>> 0;
-    for (let bytes = secondLength; bytes > 0; bytes = Math.floor(bytes / 2)) {
-        operator = square(operator); // one more doubling: 1, 2, 4... bytes
+    for (let bytes = secondLength, power = 0; bytes > 0; bytes = Math.floor(bytes / 2), power++) {
         if (bytes % 2 === 1)
-            crc = times(operator, crc);
+            crc = times(operators[power], crc);
     }
     return (crc ^ second) >>> 0;
 }
