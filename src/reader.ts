@@ -86,7 +86,9 @@ export async function* readEntries(listing: Listing, progress: ReadProgress): As
   for await (const { batch, slot, failure } of inOrder(batchJobs(listing, reader), BATCHES_AHEAD)) {
     let at = 0
     for (let piece = 0; piece * 3 < batch.pieces.length; piece++) {
-      const [index, offset, length] = pieceAt(batch.pieces, piece)
+      const index = batch.pieces[3 * piece] as number
+      const offset = batch.pieces[3 * piece + 1] as number
+      const length = batch.pieces[3 * piece + 2] as number
       // The entry object is made here, when the archive reaches it: it dies young.
       if (index !== entryIndex) {
         entry = listing.entry(index)
@@ -125,11 +127,6 @@ function* batchJobs(listing: Listing, reader: BatchReader): Generator<() => Prom
   if (rest.pieces.length > 0) yield () => reader.read(rest)
 }
 
-/** A batch's piece: [index in the Listing, offset, length]. */
-function pieceAt(pieces: readonly number[], piece: number): [number, number, number] {
-  return [pieces[piece * 3] as number, pieces[piece * 3 + 1] as number, pieces[piece * 3 + 2] as number]
-}
-
 function readError(entry: ArchiveEntry, failure: ReadFailure): ArchiveError {
   if (failure.code === 'ENOENT') {
     return new ArchiveError(
@@ -163,7 +160,9 @@ class BatchReader {
     const paths = Buffer.allocUnsafeSlow(pathBytes)
     const request: ReadRequest = { root: listing.root, paths, pieces: [], slot }
     for (let piece = 0, at = 0; piece * 3 < pieces.length; piece++) {
-      const [index, offset, length] = pieceAt(pieces, piece)
+      const index = pieces[3 * piece] as number
+      const offset = pieces[3 * piece + 1] as number
+      const length = pieces[3 * piece + 2] as number
       if (isFile(piece)) at += listing.copyPath(index, paths, at)
       paths[at++] = 0
       request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0)
