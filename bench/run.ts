@@ -7,7 +7,7 @@
 // Peers run as shell pipelines into `aws s3 cp -` (Debian's aws-cli). Peak RSS is the sum over the
 // process tree (the action, or every process of a pipeline), sampled from /proc; the store is not in it.
 import { DeleteObjectCommand } from '@aws-sdk/client-s3'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -57,7 +57,10 @@ async function main(): Promise<void> {
   const size = values.quick ? 128 * MiB : parseSize(values.size)
   const runs = values.quick ? 1 : Number(values.runs)
   ensureTools()
-  execFileSync('bash', [path.join(ACTION_DIR, 'scripts/services.sh'), 'start'], { stdio: 'inherit' })
+  const servicesScript = path.join(ACTION_DIR, 'scripts/services.sh')
+  // Services someone else started stay up; those the bench starts, it stops, as the test script does.
+  const startedHere = spawnSync('bash', [servicesScript, 'status'], { stdio: 'ignore' }).status !== 0
+  execFileSync('bash', [servicesScript, 'start'], { stdio: 'inherit' })
   const svc = await services()
   const bucket = await svc.newBucket('bench')
   const workspace = await mkdtemp(path.join(os.tmpdir(), 'bench-tree-'))
@@ -105,6 +108,7 @@ async function main(): Promise<void> {
     if (!values.keep) await rm(workspace, { recursive: true, force: true })
     await rm(restoreArea, { recursive: true, force: true })
     await svc.end()
+    if (startedHere) execFileSync('bash', [servicesScript, 'stop'], { stdio: 'inherit' })
   }
 }
 
