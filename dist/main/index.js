@@ -85447,10 +85447,14 @@ async function compressGroup(group, level, listing) {
         for (let entry = 0, file = 0; entry < indexes.length; entry++) {
             const data = buffer.subarray(ranges[2 * entry], ranges[2 * entry + 1]);
             const chunk = { index: indexes[entry], entry: listing.entry(indexes[entry]), data, last: true };
-            const [start, end] = deflated && deflates(entry) ? [deflated.bounds[2 * file], deflated.bounds[2 * file++ + 1]] : [-1, -1];
-            yield start === -1
-                ? { chunk, output: [data], stored: true }
-                : { chunk, output: [deflated.output.subarray(start, end)], stored: false };
+            let output;
+            if (deflated && deflates(entry)) {
+                const start = deflated.bounds[2 * file];
+                if (start !== -1)
+                    output = deflated.output.subarray(start, deflated.bounds[2 * file + 1]);
+                file += 1;
+            }
+            yield output ? { chunk, output: [output], stored: false } : { chunk, output: [data], stored: true };
         }
     }
     return { results, buffer, owned: deflated ? [deflated.output] : [] };
