@@ -97689,7 +97689,11 @@ function runContextFromEnv(env = process.env) {
     };
 }
 
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
 ;// CONCATENATED MODULE: ./src/memory-bounds.ts
+
 
 /**
  * The runner starts `node dist/main/index.js` with V8's and glibc's defaults, which are made for
@@ -97701,6 +97705,12 @@ function runContextFromEnv(env = process.env) {
  * An action cannot pass flags to node (NODE_OPTIONS is the user's), so the process replaces itself
  * at start (execve: the same pid, so the runner's signals still reach it) with one started with
  * small semi-spaces and at most two malloc arenas. Nothing has run yet, so nothing is lost.
+ *
+ * With semi-spaces that small, what lives a few milliseconds (the upload's request objects for
+ * each part) is promoted to the old generation, which V8 first collects when the heap reaches
+ * ~34 MiB, a limit it sizes from the machine's memory. A 1 GiB backup ended before that; a 4 GiB
+ * one got there, 10-20 MiB over the 1 GiB peak. So the relaunched process also collects when the
+ * heap passes a ceiling (HEAP_CEILING): once in a 4 GiB tar, never in a 1 GiB tar.zst.
  */
 /** Marks the relaunched process, so that it does not relaunch again. */
 const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED';
@@ -97708,20 +97718,26 @@ const RELAUNCHED = 'SUPABASE_S3_BACKUP_RELAUNCHED';
 const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
 /** glibc's own tunable; a value the user set is kept. Ignored by other C libraries. */
 const MALLOC_ARENAS = { MALLOC_ARENA_MAX: '2' };
+/** For collectAboveCeiling: the action has no other use for it. */
+const GC_FLAG = '--expose-gc';
+/** Where a 1 GiB backup's heap ends: bundle, SDK, listing and what is in flight, with some garbage. */
+const HEAP_CEILING = 24 * 1024 * 1024;
+const HEAP_CHECK_MS = 1000;
 /** How to start this process again with the bounds; undefined once it runs with them, or where execve does not exist. */
 function boundedLaunch(current) {
     const [node, ...script] = current.argv;
     if (current.platform === 'win32' || current.env[RELAUNCHED] || node === undefined)
         return undefined;
     return {
-        args: [node, ...current.execArgv, SEMI_SPACE_FLAG, ...script],
+        args: [node, ...current.execArgv, SEMI_SPACE_FLAG, GC_FLAG, ...script],
         env: { ...MALLOC_ARENAS, ...current.env, [RELAUNCHED]: '1' }
     };
 }
 /** Replaces this process with one that runs within the bounds; returns if it already does, or cannot. */
 function relaunchWithMemoryBounds() {
     if (process.env[RELAUNCHED]) {
-        core_debug(`Running with ${SEMI_SPACE_FLAG} and MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (relaunched at start).`);
+        core_debug(`Running with ${SEMI_SPACE_FLAG}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} and a heap ceiling of ${HEAP_CEILING / 1024 / 1024} MiB (relaunched at start).`);
+        collectAboveCeiling();
         return;
     }
     const launch = boundedLaunch(process);
@@ -97734,6 +97750,23 @@ function relaunchWithMemoryBounds() {
         // Only costs memory: go on as started.
         core_debug(`Could not relaunch with memory bounds: ${String(error)}`);
     }
+}
+/** Checks the heap every second and runs a full collection when it is over the ceiling. */
+function collectAboveCeiling() {
+    const gc = globalThis.gc;
+    if (typeof gc !== 'function')
+        return;
+    let ceiling = HEAP_CEILING;
+    setInterval(() => {
+        if (external_node_v8_default().getHeapStatistics().used_heap_size <= ceiling)
+            return;
+        gc();
+        ceiling = ceilingAfterCollection(external_node_v8_default().getHeapStatistics().used_heap_size);
+    }, HEAP_CHECK_MS).unref();
+}
+/** A heap still large after a collection (a huge listing) raises the ceiling: not a collection every second for nothing. */
+function ceilingAfterCollection(liveBytes) {
+    return Math.max(HEAP_CEILING, Math.ceil(1.5 * liveBytes));
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
