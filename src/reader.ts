@@ -85,7 +85,7 @@ export async function* readEntries(listing: Listing, progress: ReadProgress): As
   let entryIndex = -1
   for await (const { batch, slot, failure } of inOrder(batchJobs(listing, reader), BATCHES_AHEAD)) {
     let at = 0
-    for (let piece = 0; piece * 3 < batch.pieces.length; piece++) {
+    for (let piece = 0; 3 * piece < batch.pieces.length; piece++) {
       const index = batch.pieces[3 * piece] as number
       const offset = batch.pieces[3 * piece + 1] as number
       const length = batch.pieces[3 * piece + 2] as number
@@ -152,14 +152,14 @@ class BatchReader {
     const { listing } = this
     const { pieces } = batch
     // Directories and symlinks are not opened: only their place in the batch matters.
-    const isFile = (piece: number): boolean => listing.type(pieces[piece * 3] as number) === 'file'
+    const isFile = (piece: number): boolean => listing.type(pieces[3 * piece] as number) === 'file'
     let pathBytes = 0
-    for (let piece = 0; piece * 3 < pieces.length; piece++)
-      pathBytes += (isFile(piece) ? listing.pathLength(pieces[piece * 3] as number) : 0) + 1
+    for (let piece = 0; 3 * piece < pieces.length; piece++)
+      pathBytes += (isFile(piece) ? listing.pathLength(pieces[3 * piece] as number) : 0) + 1
     // Its own memory: a view of Node's shared pool would send the whole pool to the thread.
     const paths = Buffer.allocUnsafeSlow(pathBytes)
     const request: ReadRequest = { root: listing.root, paths, pieces: [], slot }
-    for (let piece = 0, at = 0; piece * 3 < pieces.length; piece++) {
+    for (let piece = 0, at = 0; 3 * piece < pieces.length; piece++) {
       const index = pieces[3 * piece] as number
       const offset = pieces[3 * piece + 1] as number
       const length = pieces[3 * piece + 2] as number

@@ -55,7 +55,7 @@ it('answers per index without making an entry: type, size, and the path as bytes
   const listing = new Listing('/w')
   listing.add(entry('dir', { type: 'directory', size: 0 }))
   listing.add(entry('dir/naïve.txt', { size: 12 }))
-  const [directory, file] = listing.sorted() as unknown as [number, number]
+  const [directory = -1, file = -1] = listing.sorted()
   assert.deepEqual([listing.type(directory), listing.size(directory)], ['directory', 0])
   assert.deepEqual([listing.type(file), listing.size(file)], ['file', 12])
   const bytes = Buffer.alloc(listing.pathLength(file) + 2, '-')
