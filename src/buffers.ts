@@ -90,3 +90,15 @@ export class Gather {
     return gathered
   }
 }
+
+/**
+ * A copy of `array`'s start in a new one of `length` items, for an array the caller alone holds:
+ * the old one's memory is freed at once. The copy never comes from Node's shared pool
+ * (allocUnsafeSlow), so it is the caller's alone to free in turn.
+ */
+export function resized<T extends Buffer | Float64Array>(array: T, length: number): T {
+  const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length)) as T
+  copy.set(array.subarray(0, Math.min(length, array.length)))
+  ;(array.buffer as ArrayBuffer).transfer(0)
+  return copy
+}

@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
-import { BufferPool, free } from './buffers.js'
+import { BufferPool, free, resized } from './buffers.js'
 import { READ_CHUNK } from './reader.js'
 import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
 
@@ -123,9 +123,12 @@ export async function deflateEach(input: Buffer, ranges: readonly number[], leve
   let used = 0
   // The engine's own output buffers: a few per job, freed once everything was copied out of them.
   const engineBuffers: Buffer[] = []
+  const append = (bytes: Buffer): void => {
+    if (used + bytes.length > output.length) output = resized(output, Math.max(used + bytes.length, 2 * output.length))
+    used += bytes.copy(output, used)
+  }
   engine.on('data', (piece: Buffer) => {
-    if (used + piece.length > output.length) output = grown(output, used, used + piece.length)
-    used += piece.copy(output, used)
+    append(piece)
     if (piece.buffer !== engineBuffers.at(-1)?.buffer) engineBuffers.push(piece)
   })
   const bounds: number[] = []
@@ -143,8 +146,7 @@ export async function deflateEach(input: Buffer, ranges: readonly number[], leve
         throw new Error('zlib output did not end at a flush')
       }
       if (used - start + DEFLATE_END.length < piece.length) {
-        if (used + DEFLATE_END.length > output.length) output = grown(output, used, used + DEFLATE_END.length)
-        used += DEFLATE_END.copy(output, used)
+        append(DEFLATE_END)
         bounds.push(start, used)
       } else {
         used = start
@@ -160,14 +162,6 @@ export async function deflateEach(input: Buffer, ranges: readonly number[], leve
   // Every write is done: the engine no longer writes into its buffers.
   free(engineBuffers)
   return { output: output.subarray(0, used), bounds }
-}
-
-/** `buffer`'s first `used` bytes in a larger one of its own; the old one is freed. */
-function grown(buffer: Buffer, used: number, needed: number): Buffer {
-  const larger = Buffer.allocUnsafeSlow(Math.max(needed, 2 * buffer.length))
-  buffer.copy(larger, 0, 0, used)
-  free([buffer])
-  return larger
 }
 
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */

@@ -1,3 +1,4 @@
+import { resized } from './buffers.js'
 import type { ArchiveEntry } from './files.js'
 
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
@@ -103,13 +104,4 @@ export class Listing implements Iterable<ArchiveEntry> {
   private at(index: number, field: number): number {
     return this.fields[index * FIELDS + field] as number
   }
-}
-
-/** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */
-function resized<T extends Buffer | Float64Array>(array: T, length: number): T {
-  // Never from Node's shared pool (allocUnsafeSlow), so the memory is the Listing's alone to free.
-  const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length)) as T
-  copy.set(array.subarray(0, Math.min(length, array.length)))
-  ;(array.buffer as ArrayBuffer).transfer(0)
-  return copy
 }

@@ -81533,6 +81533,17 @@ class Gather {
         return gathered;
     }
 }
+/**
+ * A copy of `array`'s start in a new one of `length` items, for an array the caller alone holds:
+ * the old one's memory is freed at once. The copy never comes from Node's shared pool
+ * (allocUnsafeSlow), so it is the caller's alone to free in turn.
+ */
+function resized(array, length) {
+    const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length));
+    copy.set(array.subarray(0, Math.min(length, array.length)));
+    array.buffer.transfer(0);
+    return copy;
+}
 
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
@@ -84288,6 +84299,7 @@ var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/listing.ts
+
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4;
 const TYPES = ['file', 'directory', 'symlink'];
@@ -84385,14 +84397,6 @@ class Listing {
     at(index, field) {
         return this.fields[index * FIELDS + field];
     }
-}
-/** A copy of `array`'s start in a new one of `length` items; the old one's memory is freed at once. */
-function resized(array, length) {
-    // Never from Node's shared pool (allocUnsafeSlow), so the memory is the Listing's alone to free.
-    const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length));
-    copy.set(array.subarray(0, Math.min(length, array.length)));
-    array.buffer.transfer(0);
-    return copy;
 }
 
 ;// CONCATENATED MODULE: ./src/files.ts
@@ -84966,10 +84970,13 @@ async function deflateEach(input, ranges, level) {
     let used = 0;
     // The engine's own output buffers: a few per job, freed once everything was copied out of them.
     const engineBuffers = [];
+    const append = (bytes) => {
+        if (used + bytes.length > output.length)
+            output = resized(output, Math.max(used + bytes.length, 2 * output.length));
+        used += bytes.copy(output, used);
+    };
     engine.on('data', (piece) => {
-        if (used + piece.length > output.length)
-            output = grown(output, used, used + piece.length);
-        used += piece.copy(output, used);
+        append(piece);
         if (piece.buffer !== engineBuffers.at(-1)?.buffer)
             engineBuffers.push(piece);
     });
@@ -84988,9 +84995,7 @@ async function deflateEach(input, ranges, level) {
                 throw new Error('zlib output did not end at a flush');
             }
             if (used - start + DEFLATE_END.length < piece.length) {
-                if (used + DEFLATE_END.length > output.length)
-                    output = grown(output, used, used + DEFLATE_END.length);
-                used += DEFLATE_END.copy(output, used);
+                append(DEFLATE_END);
                 bounds.push(start, used);
             }
             else {
@@ -85009,13 +85014,6 @@ async function deflateEach(input, ranges, level) {
     // Every write is done: the engine no longer writes into its buffers.
     free(engineBuffers);
     return { output: output.subarray(0, used), bounds };
-}
-/** `buffer`'s first `used` bytes in a larger one of its own; the old one is freed. */
-function grown(buffer, used, needed) {
-    const larger = Buffer.allocUnsafeSlow(Math.max(needed, 2 * buffer.length));
-    buffer.copy(larger, 0, 0, used);
-    free([buffer]);
-    return larger;
 }
 /** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
 async function* gzip(input, level) {
