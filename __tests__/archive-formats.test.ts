@@ -10,8 +10,8 @@ import { pipeline } from 'node:stream/promises'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { archiveStream } from './harness/archive-stream.js'
-import { collectEntries } from '../src/files.js'
-import type { ArchiveFormat } from '../src/inputs.js'
+import { collectEntries } from '../src/sources/files/collect.js'
+import type { ArchiveFormat } from '../src/backup/inputs.js'
 import { listTree, makeWorkspace, randomBytesSeeded, type TreeEntry, type Workspace } from './harness/workspace.js'
 
 const run = promisify(execFile)

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { archiveStream } from './harness/archive-stream.js'
-import { collectEntries } from '../src/files.js'
+import { collectEntries } from '../src/sources/files/collect.js'
 import { listTree } from './harness/workspace.js'
 
 const run = promisify(execFile)

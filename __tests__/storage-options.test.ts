@@ -6,8 +6,8 @@ import { GetObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import { it } from 'node:test'
 import { actionInputs, backupHook, backupJob, insertRow, readRow, setUpTestFile, whileRecording } from './harness/backup-job.js'
-import { multipartEtag } from '../src/store.js'
-import { partSize } from '../src/upload.js'
+import { multipartEtag } from '../src/store/s3.js'
+import { partSize } from '../src/store/upload.js'
 
 const MiB = 1024 * 1024
 const { svc, bucket, workspace } = await setUpTestFile('storage', { 'data/big.bin': { size: 12 * MiB }, 'data/small.txt': 'small\n' })

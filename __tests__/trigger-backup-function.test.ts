@@ -14,7 +14,7 @@ import { startBackup, waitForBackup, type Backup } from '../examples/trigger-bac
 import { REPO_ROOT } from '../scripts/services/config.js'
 import { denoBinary, startFunction, type FunctionEnv } from '../scripts/services/functions.js'
 import { signJwt } from '../scripts/services/jwt.js'
-import type { BackupRow } from '../src/ledger.js'
+import type { BackupRow } from '../src/ledger/ledger.js'
 import { readRow, rowCount } from './harness/backup-job.js'
 import { startGithubApi } from './harness/github-api.js'
 import { services } from './harness/services.js'

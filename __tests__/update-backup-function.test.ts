@@ -9,7 +9,7 @@ import { after, afterEach, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { REPO_ROOT } from '../scripts/services/config.js'
 import { denoBinary, startFunction, type FunctionEnv } from '../scripts/services/functions.js'
-import type { BackupRow } from '../src/ledger.js'
+import type { BackupRow } from '../src/ledger/ledger.js'
 import { insertRow, readRow } from './harness/backup-job.js'
 import { services } from './harness/services.js'
 

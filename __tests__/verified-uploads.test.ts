@@ -21,8 +21,8 @@ import {
 } from './harness/backup-job.js'
 import type { S3Fault } from './harness/services.js'
 import { VerificationError } from '../src/errors.js'
-import { headObject } from '../src/store.js'
-import { verifyByDownload } from '../src/verify.js'
+import { headObject } from '../src/store/s3.js'
+import { verifyByDownload } from '../src/store/verify.js'
 
 const MiB = 1024 * 1024
 // Three parts: the CRC32 is chained over parts, and the multipart ETag has three part MD5s.

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
-import { createArchive } from '../../src/archive.js'
-import type { ArchiveFormat } from '../../src/inputs.js'
-import type { Listing } from '../../src/listing.js'
+import { createArchive } from '../../src/archive/archive.js'
+import type { ArchiveFormat } from '../../src/backup/inputs.js'
+import type { Listing } from '../../src/sources/files/listing.js'
 
 /**
  * The archive as a stream for a file or a tool's stdin. Its pieces are lent (src/buffers.ts) and a

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { after, afterEach } from 'node:test'
-import type { BackupRow } from '../../src/ledger.js'
+import type { BackupRow } from '../../src/ledger/ledger.js'
 import type { GithubApiStandIn } from './github-api.js'
 import {
   runHook,

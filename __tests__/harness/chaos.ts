@@ -5,7 +5,7 @@
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { BackupRow } from '../../src/ledger.js'
+import type { BackupRow } from '../../src/ledger/ledger.js'
 import {
   ACTION_DIR,
   PHASE,

@@ -1,7 +1,7 @@
 // Lent pieces and freed buffers (src/buffers.ts): what is freed is gone at once, what is shared never is.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { BufferPool, Gather, Scratch, free } from '../../src/buffers.js'
+import { BufferPool, Gather, Scratch, free } from '../../src/archive/buffers.js'
 
 it('frees a buffer that owns its memory at once: it reads as empty afterwards', () => {
   const owned = Buffer.allocUnsafeSlow(1024 * 1024).fill(7)

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { crc32 } from 'node:zlib'
-import { compositeCrc32, crc32Base64, fullObjectCrc32 } from '../../src/checksums.js'
-import { PartHasher } from '../../src/digests.js'
+import { compositeCrc32, crc32Base64, fullObjectCrc32 } from '../../src/store/checksums.js'
+import { PartHasher } from '../../src/store/digests.js'
 
 describe('CRC32 of a multipart object', () => {
   it('combined from parts of any sizes, it equals the CRC32 of the whole object; each part has its own digests', async () => {

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import { it } from 'node:test'
-import { lengthOf } from '../../src/buffers.js'
-import { deflateEach, gzip, storedZstdFrame, zstd } from '../../src/compress.js'
+import { lengthOf } from '../../src/archive/buffers.js'
+import { deflateEach, gzip, storedZstdFrame, zstd } from '../../src/archive/compress.js'
 
 const MiB = 1024 * 1024
 

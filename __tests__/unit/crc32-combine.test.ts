@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { it } from 'node:test'
 import zlib from 'node:zlib'
-import { crc32Combine } from '../../src/checksums.js'
+import { crc32Combine } from '../../src/store/checksums.js'
 
 it('combines the CRC32s of pieces into the CRC32 of the pieces put together', () => {
   for (const sizes of [

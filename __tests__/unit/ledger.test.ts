@@ -2,8 +2,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { LedgerError } from '../../src/errors.js'
-import { Ledger, MAX_ERROR_TEXT, terminalPatch, toErrorText, type BackupRow, type LedgerBackend, type RowPatch } from '../../src/ledger.js'
-import { registerSecret } from '../../src/secrets.js'
+import {
+  Ledger,
+  MAX_ERROR_TEXT,
+  terminalPatch,
+  toErrorText,
+  type BackupRow,
+  type LedgerBackend,
+  type RowPatch
+} from '../../src/ledger/ledger.js'
+import { registerSecret } from '../../src/runner/secrets.js'
 
 class MemoryBackend implements LedgerBackend {
   readonly visibilityHint = 'that the test can see it'

@@ -1,8 +1,8 @@
 // The listing keeps entries in flat buffers: what comes out is what went in, sorted by path.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import type { ArchiveEntry } from '../../src/files.js'
-import { Listing } from '../../src/listing.js'
+import type { ArchiveEntry } from '../../src/sources/files/collect.js'
+import { Listing } from '../../src/sources/files/listing.js'
 
 const entry = (relativePath: string, fields: Partial<ArchiveEntry> = {}): Omit<ArchiveEntry, 'root'> => ({
   relativePath,

@@ -1,7 +1,7 @@
 // How the backup relaunches itself with memory bounds (src/memory-bounds.ts), for each process it may start as.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { HEAP_CEILING, boundedLaunch, ceilingAfterCollection } from '../../src/memory-bounds.js'
+import { HEAP_CEILING, boundedLaunch, ceilingAfterCollection } from '../../src/runner/memory-bounds.js'
 
 const started = { argv: ['/opt/node24/bin/node', '/a/dist/main/index.js'], execArgv: [], env: { PATH: '/bin' }, platform: 'linux' as const }
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { lstat } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
-import { collectEntries } from '../../src/files.js'
+import { collectEntries } from '../../src/sources/files/collect.js'
 import { makeWorkspace, type Workspace } from '../harness/workspace.js'
 
 let workspace: Workspace

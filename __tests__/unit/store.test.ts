@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { StoreError, VerificationError } from '../../src/errors.js'
-import { confirmObject, isTransientStoreError } from '../../src/store.js'
+import { confirmObject, isTransientStoreError } from '../../src/store/s3.js'
 
 const FAST = { budgetMs: 50, initialDelayMs: 1, maxDelayMs: 5 }
 const sdkError = (name: string, status?: number, code?: string) =>

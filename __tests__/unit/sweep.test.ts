@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InputError } from '../../src/errors.js'
-import { parseDuration, parseSweepInputs, type InputName } from '../../src/inputs.js'
-import { formatDuration } from '../../src/sweep.js'
+import { parseDuration, parseSweepInputs, type InputName } from '../../src/backup/inputs.js'
+import { formatDuration } from '../../src/sweep/sweep.js'
 
 const reader = (values: Partial<Record<InputName, string>>) => (name: InputName) => values[name] ?? ''
 const OK: Partial<Record<InputName, string>> = { 'supabase-url': 'https://abcd.supabase.co', 'supabase-key': 'k' }

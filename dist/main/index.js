@@ -81446,7 +81446,7 @@ function messageOf(error) {
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/buffers.ts
+;// CONCATENATED MODULE: ./src/archive/buffers.ts
 /**
  * The archive's bytes pass through a few large buffers per second. Left to the garbage collector,
  * a collection comes only after ~64 MiB of them are dead, and the allocator keeps their pages:
@@ -84298,7 +84298,7 @@ var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/listing.ts
+;// CONCATENATED MODULE: ./src/sources/files/listing.ts
 
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4;
@@ -84399,7 +84399,7 @@ class Listing {
     }
 }
 
-;// CONCATENATED MODULE: ./src/files.ts
+;// CONCATENATED MODULE: ./src/sources/files/collect.ts
 
 
 
@@ -84552,7 +84552,7 @@ function errorCode(error) {
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/parallel.ts
+;// CONCATENATED MODULE: ./src/threads/parallel.ts
 
 /**
  * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
@@ -84593,7 +84593,7 @@ async function* inOrder(jobs, limit) {
 
 // EXTERNAL MODULE: external "node:worker_threads"
 var external_node_worker_threads_ = __nccwpck_require__(5919);
-;// CONCATENATED MODULE: ./src/thread-jobs.ts
+;// CONCATENATED MODULE: ./src/threads/thread-jobs.ts
 /**
  * The code that runs on the worker thread (thread.ts), one handler per kind of job: reading a
  * batch of files for the archive (reader.ts) and hashing the upload's parts (digests.ts). A
@@ -84678,7 +84678,7 @@ parentPort.on('message', ({ id, kind, payload }) => {
 })
 `;
 
-;// CONCATENATED MODULE: ./src/thread.ts
+;// CONCATENATED MODULE: ./src/threads/thread.ts
 
 
 /**
@@ -84736,7 +84736,7 @@ class WorkerThread {
 }
 const workerThread = new WorkerThread();
 
-;// CONCATENATED MODULE: ./src/reader.ts
+;// CONCATENATED MODULE: ./src/sources/files/reader.ts
 
 
 
@@ -84861,7 +84861,7 @@ class BatchReader {
     }
 }
 
-;// CONCATENATED MODULE: ./src/compress.ts
+;// CONCATENATED MODULE: ./src/archive/compress.ts
 
 
 
@@ -85111,7 +85111,7 @@ async function* blocks(input, pool) {
         yield block.subarray(0, filled);
 }
 
-;// CONCATENATED MODULE: ./src/tar.ts
+;// CONCATENATED MODULE: ./src/archive/tar.ts
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512;
@@ -85269,7 +85269,7 @@ function asciiFallback(value, max) {
     return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
 }
 
-;// CONCATENATED MODULE: ./src/zip.ts
+;// CONCATENATED MODULE: ./src/archive/zip.ts
 
 
 
@@ -85594,7 +85594,7 @@ class ByteList {
     }
 }
 
-;// CONCATENATED MODULE: ./src/archive.ts
+;// CONCATENATED MODULE: ./src/archive/archive.ts
 
 
 
@@ -85647,7 +85647,7 @@ function asArchiveErrors(pieces) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/backup/inputs.ts
 
 
 /** Input names exactly as declared in action.yml. */
@@ -86186,7 +86186,7 @@ function clip(value) {
     return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
 }
 
-;// CONCATENATED MODULE: ./src/key.ts
+;// CONCATENATED MODULE: ./src/backup/key.ts
 
 /** `{timestamp}` is UTC `YYYYMMDDTHHMMSSZ`, as in the contract. */
 function utcTimestamp(now) {
@@ -86248,7 +86248,7 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger-function.ts
+;// CONCATENATED MODULE: ./src/ledger/function-backend.ts
 
 
 /**
@@ -95331,7 +95331,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 //#endregion
 
 //# sourceMappingURL=index.mjs.map
-;// CONCATENATED MODULE: ./src/ledger-table.ts
+;// CONCATENATED MODULE: ./src/ledger/table-backend.ts
 
 
 
@@ -95433,7 +95433,7 @@ class TableLedgerBackend {
     }
 }
 
-;// CONCATENATED MODULE: ./src/secrets.ts
+;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
 
 const registered = new Set();
@@ -95471,7 +95471,7 @@ function maskSecretInputs(read) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger.ts
+;// CONCATENATED MODULE: ./src/ledger/ledger.ts
 
 
 
@@ -95654,7 +95654,7 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/runner/summary.ts
 
 
 function formatBytes(bytes) {
@@ -95707,7 +95707,7 @@ function failStep(title, error) {
     process.exitCode = 1;
 }
 
-;// CONCATENATED MODULE: ./src/state.ts
+;// CONCATENATED MODULE: ./src/runner/state.ts
 
 
 /**
@@ -95798,7 +95798,7 @@ function describeStop(saved) {
 var dist_cjs = __nccwpck_require__(3711);
 // EXTERNAL MODULE: ./node_modules/@smithy/node-http-handler/dist-cjs/index.js
 var node_http_handler_dist_cjs = __nccwpck_require__(1279);
-;// CONCATENATED MODULE: ./src/store.ts
+;// CONCATENATED MODULE: ./src/store/s3.ts
 
 
 
@@ -96017,7 +96017,7 @@ function rejectsChecksums(error) {
     return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
 
-;// CONCATENATED MODULE: ./src/checksums.ts
+;// CONCATENATED MODULE: ./src/store/checksums.ts
 
 /**
  * S3's additional checksums, in the forms the store reports them. The upload asks for CRC32 of
@@ -96086,7 +96086,7 @@ function crc32Combine(first, second, secondLength) {
     return (crc ^ second) >>> 0;
 }
 
-;// CONCATENATED MODULE: ./src/digests.ts
+;// CONCATENATED MODULE: ./src/store/digests.ts
 
 /** Tells apart the uploads hashed on the worker thread. */
 let uploads = 0;
@@ -96126,7 +96126,7 @@ class PartHasher {
     }
 }
 
-;// CONCATENATED MODULE: ./src/upload.ts
+;// CONCATENATED MODULE: ./src/store/upload.ts
 
 
 
@@ -96385,7 +96385,7 @@ function refusesCreateParameters(error) {
     return status === 501 || (status === 400 && ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name));
 }
 
-;// CONCATENATED MODULE: ./src/download.ts
+;// CONCATENATED MODULE: ./src/store/download.ts
 
 
 /**
@@ -97344,7 +97344,7 @@ async function* hashed(stream, hash, onCount, source) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/verify.ts
+;// CONCATENATED MODULE: ./src/store/verify.ts
 
 
 
@@ -97400,7 +97400,7 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     };
 }
 
-;// CONCATENATED MODULE: ./src/backup.ts
+;// CONCATENATED MODULE: ./src/backup/backup.ts
 
 
 
@@ -97632,7 +97632,7 @@ function leaveToOwner(row, state, inputError) {
         throw inputError;
 }
 
-;// CONCATENATED MODULE: ./src/cancellation.ts
+;// CONCATENATED MODULE: ./src/runner/cancellation.ts
 
 
 /**
@@ -97675,7 +97675,7 @@ function abortOnSignals(stopping) {
     return controller.signal;
 }
 
-;// CONCATENATED MODULE: ./src/context.ts
+;// CONCATENATED MODULE: ./src/runner/context.ts
 
 function runContextFromEnv(env = process.env) {
     return {
@@ -97690,7 +97690,7 @@ function runContextFromEnv(env = process.env) {
 ;// CONCATENATED MODULE: external "node:v8"
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
-;// CONCATENATED MODULE: ./src/memory-bounds.ts
+;// CONCATENATED MODULE: ./src/runner/memory-bounds.ts
 
 
 /**
@@ -97767,7 +97767,7 @@ function ceilingAfterCollection(liveBytes) {
     return Math.max(HEAP_CEILING, Math.ceil(1.5 * liveBytes));
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/backup/main.ts
 
 
 

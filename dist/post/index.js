@@ -81379,7 +81379,7 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/context.ts
+;// CONCATENATED MODULE: ./src/runner/context.ts
 
 function runContextFromEnv(env = process.env) {
     return {
@@ -81458,7 +81458,7 @@ function messageOf(error) {
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/backup/inputs.ts
 
 
 /** Input names exactly as declared in action.yml. */
@@ -82026,7 +82026,7 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger-function.ts
+;// CONCATENATED MODULE: ./src/ledger/function-backend.ts
 
 
 /**
@@ -91109,7 +91109,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 //#endregion
 
 //# sourceMappingURL=index.mjs.map
-;// CONCATENATED MODULE: ./src/ledger-table.ts
+;// CONCATENATED MODULE: ./src/ledger/table-backend.ts
 
 
 
@@ -91211,7 +91211,7 @@ class TableLedgerBackend {
     }
 }
 
-;// CONCATENATED MODULE: ./src/secrets.ts
+;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
 
 const registered = new Set();
@@ -91249,7 +91249,7 @@ function maskSecretInputs(read) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger.ts
+;// CONCATENATED MODULE: ./src/ledger/ledger.ts
 
 
 
@@ -91432,7 +91432,7 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/runner/summary.ts
 
 
 function formatBytes(bytes) {
@@ -91485,7 +91485,7 @@ function failStep(title, error) {
     process.exitCode = 1;
 }
 
-;// CONCATENATED MODULE: ./src/state.ts
+;// CONCATENATED MODULE: ./src/runner/state.ts
 
 
 /**
@@ -91576,7 +91576,7 @@ function describeStop(saved) {
 var dist_cjs = __nccwpck_require__(3711);
 // EXTERNAL MODULE: ./node_modules/@smithy/node-http-handler/dist-cjs/index.js
 var node_http_handler_dist_cjs = __nccwpck_require__(1279);
-;// CONCATENATED MODULE: ./src/store.ts
+;// CONCATENATED MODULE: ./src/store/s3.ts
 
 
 
@@ -91795,7 +91795,7 @@ function rejectsChecksums(error) {
     return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
 
-;// CONCATENATED MODULE: ./src/download.ts
+;// CONCATENATED MODULE: ./src/store/download.ts
 
 
 /**
@@ -92757,7 +92757,7 @@ async function* hashed(stream, hash, onCount, source) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/verify.ts
+;// CONCATENATED MODULE: ./src/store/verify.ts
 
 
 
@@ -92813,7 +92813,7 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     };
 }
 
-;// CONCATENATED MODULE: ./src/finalize.ts
+;// CONCATENATED MODULE: ./src/backup/finalize.ts
 
 
 
@@ -93018,7 +93018,7 @@ function failLoudly(dispatchId, rowId, error) {
     return new Error(`Could not finalize backup ${dispatchId}${rowId ? ` (row ${rowId})` : ''}: ${messageOf(error)} The row may still be in_progress; a scheduled sweep will mark it failed, or fix the cause and re-run.`, { cause: error });
 }
 
-;// CONCATENATED MODULE: ./src/post.ts
+;// CONCATENATED MODULE: ./src/backup/post.ts
 
 
 

@@ -81441,7 +81441,7 @@ function errors_messageOf(error) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/cancellation.ts
+;// CONCATENATED MODULE: ./src/runner/cancellation.ts
 
 
 /**
@@ -81486,7 +81486,7 @@ function abortOnSignals(stopping) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/context.ts
+;// CONCATENATED MODULE: ./src/runner/context.ts
 
 function runContextFromEnv(env = process.env) {
     return {
@@ -81501,7 +81501,7 @@ function runContextFromEnv(env = process.env) {
 ;// CONCATENATED MODULE: external "node:v8"
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
-;// CONCATENATED MODULE: ./src/memory-bounds.ts
+;// CONCATENATED MODULE: ./src/runner/memory-bounds.ts
 
 
 /**
@@ -81613,7 +81613,7 @@ async function retry_retry(attempt, isTransient, policy, onRetry = () => { }) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store.ts
+;// CONCATENATED MODULE: ./src/store/s3.ts
 
 
 
@@ -81832,7 +81832,7 @@ function rejectsChecksums(error) {
     return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
 
-;// CONCATENATED MODULE: ./src/download.ts
+;// CONCATENATED MODULE: ./src/store/download.ts
 
 
 /**
@@ -82994,7 +82994,7 @@ async function* hashed(stream, hash, onCount, source) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/backup/inputs.ts
 
 
 /** Input names exactly as declared in action.yml. */
@@ -83533,7 +83533,7 @@ function clip(value) {
     return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
 }
 
-;// CONCATENATED MODULE: ./src/ledger-function.ts
+;// CONCATENATED MODULE: ./src/ledger/function-backend.ts
 
 
 /**
@@ -83541,7 +83541,7 @@ function clip(value) {
  * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
  * The function applies the same state machine server-side (one conditional UPDATE per write).
  */
-class ledger_function_FunctionLedgerBackend {
+class function_backend_FunctionLedgerBackend {
     functionName;
     apiKey;
     visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to";
@@ -92616,12 +92616,12 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 //#endregion
 
 //# sourceMappingURL=index.mjs.map
-;// CONCATENATED MODULE: ./src/ledger-table.ts
+;// CONCATENATED MODULE: ./src/ledger/table-backend.ts
 
 
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
-class ledger_table_TableLedgerBackend {
+class table_backend_TableLedgerBackend {
     table;
     visibilityHint = "that the role of 'supabase-key' may read the row (RLS)";
     client;
@@ -92718,7 +92718,7 @@ class ledger_table_TableLedgerBackend {
     }
 }
 
-;// CONCATENATED MODULE: ./src/secrets.ts
+;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
 
 const registered = new Set();
@@ -92756,7 +92756,7 @@ function maskSecretInputs(read) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger.ts
+;// CONCATENATED MODULE: ./src/ledger/ledger.ts
 
 
 
@@ -92939,7 +92939,7 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/runner/summary.ts
 
 
 function formatBytes(bytes) {
@@ -92992,7 +92992,7 @@ function failStep(title, error) {
     process.exitCode = 1;
 }
 
-;// CONCATENATED MODULE: ./src/restore.ts
+;// CONCATENATED MODULE: ./src/restore/restore.ts
 
 
 
@@ -93077,8 +93077,8 @@ async function findRow(inputs) {
         return undefined;
     }
     const backend = ledger.access.kind === 'function'
-        ? new ledger_function_FunctionLedgerBackend(ledger.supabaseUrl, ledger.access.functionName, ledger.access.apiKey)
-        : new ledger_table_TableLedgerBackend(ledger.supabaseUrl, ledger.access.supabaseKey, ledger.table);
+        ? new function_backend_FunctionLedgerBackend(ledger.supabaseUrl, ledger.access.functionName, ledger.access.apiKey)
+        : new table_backend_TableLedgerBackend(ledger.supabaseUrl, ledger.access.supabaseKey, ledger.table);
     const rows = await retry_retry(async () => {
         if (target.kind === 'backup-id')
             return [await backend.getById(target.id)].filter(row => row !== undefined);
@@ -93148,7 +93148,7 @@ async function writeRestoreSummary(where, destination, format, sha256, result, s
     }
 }
 
-;// CONCATENATED MODULE: ./src/restore-main.ts
+;// CONCATENATED MODULE: ./src/restore/main.ts
 
 
 

@@ -49046,7 +49046,7 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/context.ts
+;// CONCATENATED MODULE: ./src/runner/context.ts
 
 function runContextFromEnv(env = process.env) {
     return {
@@ -54120,7 +54120,7 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
-;// CONCATENATED MODULE: ./src/github-runs.ts
+;// CONCATENATED MODULE: ./src/sweep/github-runs.ts
 
 /** A request to the GitHub API that has not answered in this time counts as failed. */
 const github_runs_REQUEST_TIMEOUT_MS = 10_000;
@@ -54156,7 +54156,7 @@ class WorkflowRuns {
 
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/backup/inputs.ts
 
 
 /** Input names exactly as declared in action.yml. */
@@ -54724,7 +54724,7 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger-function.ts
+;// CONCATENATED MODULE: ./src/ledger/function-backend.ts
 
 
 /**
@@ -54732,7 +54732,7 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
  * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
  * The function applies the same state machine server-side (one conditional UPDATE per write).
  */
-class ledger_function_FunctionLedgerBackend {
+class function_backend_FunctionLedgerBackend {
     functionName;
     apiKey;
     visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to";
@@ -63807,12 +63807,12 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 //#endregion
 
 //# sourceMappingURL=index.mjs.map
-;// CONCATENATED MODULE: ./src/ledger-table.ts
+;// CONCATENATED MODULE: ./src/ledger/table-backend.ts
 
 
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
-class ledger_table_TableLedgerBackend {
+class table_backend_TableLedgerBackend {
     table;
     visibilityHint = "that the role of 'supabase-key' may read the row (RLS)";
     client;
@@ -63909,7 +63909,7 @@ class ledger_table_TableLedgerBackend {
     }
 }
 
-;// CONCATENATED MODULE: ./src/secrets.ts
+;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
 
 const registered = new Set();
@@ -63947,7 +63947,7 @@ function maskSecretInputs(read) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger.ts
+;// CONCATENATED MODULE: ./src/ledger/ledger.ts
 
 
 
@@ -64130,7 +64130,7 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/sweep.ts
+;// CONCATENATED MODULE: ./src/sweep/sweep.ts
 
 
 
@@ -64156,7 +64156,7 @@ const SweepOutput = {
 async function runSweep(read, context) {
     maskSecretInputs(read);
     const inputs = parseSweepInputs(read);
-    const backend = new ledger_table_TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
+    const backend = new table_backend_TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
     const ledger = new Ledger(backend, inputs.table, context.runId, SWEEP_RETRY, info);
     const rows = await retry(() => backend.listInProgress(MAX_ROWS), isTransient, SWEEP_RETRY);
     info(`${rows.length} ${inputs.table} row(s) in_progress.`);
@@ -64285,7 +64285,7 @@ async function writeSweepSummary(verdicts, inputs, now) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/sweep-main.ts
+;// CONCATENATED MODULE: ./src/sweep/main.ts
 
 
 

@@ -24,7 +24,7 @@ import path from 'node:path'
 import { Readable, Transform, pipeline } from 'node:stream'
 import type { TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
-import { crc32Combine } from '../../src/checksums.js'
+import { crc32Combine } from '../../src/store/checksums.js'
 import { FaultSwitch } from './faults.js'
 
 const require = createRequire(import.meta.url)

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
-import { runContextFromEnv } from './context.js'
-import { messageOf } from './errors.js'
+import { runContextFromEnv } from '../runner/context.js'
+import { messageOf } from '../errors.js'
 import { runSweep } from './sweep.js'
 
 runSweep(name => core.getInput(name), runContextFromEnv()).catch((error: unknown) => {

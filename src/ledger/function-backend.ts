@@ -1,6 +1,6 @@
-import { LedgerError } from './errors.js'
+import { LedgerError } from '../errors.js'
 import type { BackupRow, LedgerBackend, RowPatch } from './ledger.js'
-import { REQUEST_TIMEOUT_MS } from './retry.js'
+import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 /** What supabase/functions/update-backup answers: the row, or an error with a code. */
 interface FunctionAnswer {

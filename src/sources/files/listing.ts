@@ -1,5 +1,5 @@
-import { resized } from './buffers.js'
-import type { ArchiveEntry } from './files.js'
+import { resized } from '../../archive/buffers.js'
+import type { ArchiveEntry } from './collect.js'
 
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4

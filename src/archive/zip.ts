@@ -1,10 +1,10 @@
 import zlib from 'node:zlib'
 import { BufferPool, Gather, Scratch, free, lengthOf } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
-import type { ArchiveEntry } from './files.js'
-import type { Listing } from './listing.js'
-import { READ_CHUNK, type EntryChunk } from './reader.js'
-import { COMPRESSION_JOBS, inOrder } from './parallel.js'
+import type { ArchiveEntry } from '../sources/files/collect.js'
+import type { Listing } from '../sources/files/listing.js'
+import { READ_CHUNK, type EntryChunk } from '../sources/files/reader.js'
+import { COMPRESSION_JOBS, inOrder } from '../threads/parallel.js'
 
 /**
  * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of

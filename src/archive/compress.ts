@@ -1,8 +1,8 @@
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import { BufferPool, free, resized } from './buffers.js'
-import { READ_CHUNK } from './reader.js'
-import { COMPRESSION_JOBS, CORES, inOrder } from './parallel.js'
+import { READ_CHUNK } from '../sources/files/reader.js'
+import { COMPRESSION_JOBS, CORES, inOrder } from '../threads/parallel.js'
 
 /**
  * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:

@@ -1,9 +1,9 @@
-import { free } from './buffers.js'
-import { ArchiveError } from './errors.js'
-import { unreadable, type ArchiveEntry } from './files.js'
+import { free } from '../../archive/buffers.js'
+import { ArchiveError } from '../../errors.js'
+import { unreadable, type ArchiveEntry } from './collect.js'
 import type { Listing } from './listing.js'
-import { inOrder } from './parallel.js'
-import { workerThread } from './thread.js'
+import { inOrder } from '../../threads/parallel.js'
+import { workerThread } from '../../threads/thread.js'
 
 /** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
 export interface EntryChunk {

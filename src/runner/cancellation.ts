@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { CancelledError } from './errors.js'
+import { CancelledError } from '../errors.js'
 import type { StateStore } from './state.js'
 
 /**

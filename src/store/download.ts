@@ -1,6 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
-import type { ArchiveSource } from './extract/source.js'
-import { objectUrl, storeError, type HeadResult } from './store.js'
+import type { ArchiveSource } from '../extract/source.js'
+import { objectUrl, storeError, type HeadResult } from './s3.js'
 
 /**
  * An object in the store as an archive source: one GetObject streamed front to back, and ranged

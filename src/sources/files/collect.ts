@@ -1,7 +1,7 @@
 import { Minimatch } from 'minimatch'
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
-import { ArchiveError } from './errors.js'
+import { ArchiveError } from '../../errors.js'
 import { Listing } from './listing.js'
 
 /**

@@ -1,4 +1,4 @@
-import { workerThread } from './thread.js'
+import { workerThread } from '../threads/thread.js'
 
 /** Which digests an upload needs besides the archive's SHA-256 and the parts' CRC32s, which are always computed. */
 export interface HashingPlan {

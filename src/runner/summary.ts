@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { messageOf } from './errors.js'
+import { messageOf } from '../errors.js'
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']

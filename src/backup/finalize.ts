@@ -1,14 +1,14 @@
 import * as core from '@actions/core'
-import type { RunContext } from './context.js'
-import { InputError, LedgerError, messageOf, VerificationError } from './errors.js'
+import type { RunContext } from '../runner/context.js'
+import { InputError, LedgerError, messageOf, VerificationError } from '../errors.js'
 import { parseBackupInputs, type InputReader } from './inputs.js'
-import { openLedger, type BackupRow, type Ledger, type Outcome } from './ledger.js'
-import { retry, type RetryPolicy } from './retry.js'
-import { maskSecretInputs } from './secrets.js'
-import { describeStop, type RunState, type StateStore } from './state.js'
-import { abortUploadRetrying, createS3Client, isTransientStoreError, objectUrl, openUploads } from './store.js'
-import { writeSummary } from './summary.js'
-import { verifyUploaded } from './verify.js'
+import { openLedger, type BackupRow, type Ledger, type Outcome } from '../ledger/ledger.js'
+import { retry, type RetryPolicy } from '../retry.js'
+import { maskSecretInputs } from '../runner/secrets.js'
+import { describeStop, type RunState, type StateStore } from '../runner/state.js'
+import { abortUploadRetrying, createS3Client, isTransientStoreError, objectUrl, openUploads } from '../store/s3.js'
+import { writeSummary } from '../runner/summary.js'
+import { verifyUploaded } from '../store/verify.js'
 
 /** post retries the database, and the store, for up to a minute each: well inside the runner's ~5 min cancel budget. */
 const POST_RETRY: RetryPolicy = { budgetMs: 50_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }

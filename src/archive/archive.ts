@@ -1,8 +1,8 @@
-import { ArchiveError } from './errors.js'
+import { ArchiveError } from '../errors.js'
 import { gzip, zstd } from './compress.js'
-import { readEntries, type ReadProgress } from './reader.js'
-import type { ArchiveFormat } from './inputs.js'
-import type { Listing } from './listing.js'
+import { readEntries, type ReadProgress } from '../sources/files/reader.js'
+import type { ArchiveFormat } from '../backup/inputs.js'
+import type { Listing } from '../sources/files/listing.js'
 import { tar } from './tar.js'
 import { zip } from './zip.js'
 

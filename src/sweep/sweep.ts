@@ -1,12 +1,12 @@
 import * as core from '@actions/core'
-import type { RunContext } from './context.js'
-import { messageOf } from './errors.js'
+import type { RunContext } from '../runner/context.js'
+import { messageOf } from '../errors.js'
 import { WorkflowRuns, type WorkflowRun } from './github-runs.js'
-import { parseSweepInputs, type InputReader, type SweepInputs } from './inputs.js'
-import { isTransient, Ledger, type BackupRow } from './ledger.js'
-import { TableLedgerBackend } from './ledger-table.js'
-import { retry, type RetryPolicy } from './retry.js'
-import { maskSecretInputs } from './secrets.js'
+import { parseSweepInputs, type InputReader, type SweepInputs } from '../backup/inputs.js'
+import { isTransient, Ledger, type BackupRow } from '../ledger/ledger.js'
+import { TableLedgerBackend } from '../ledger/table-backend.js'
+import { retry, type RetryPolicy } from '../retry.js'
+import { maskSecretInputs } from '../runner/secrets.js'
 
 const SWEEP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
 /** Rows looked at per sweep, oldest first; a backlog larger than this is worked off by the next sweeps. */

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { Input, type InputReader } from './inputs.js'
+import { Input, type InputReader } from '../backup/inputs.js'
 
 const registered = new Set<string>()
 

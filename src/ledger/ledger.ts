@@ -1,9 +1,9 @@
-import { LedgerError } from './errors.js'
-import { parseLedgerInputs, type InputReader } from './inputs.js'
-import { FunctionLedgerBackend } from './ledger-function.js'
-import { TableLedgerBackend } from './ledger-table.js'
-import { retry, type RetryPolicy } from './retry.js'
-import { redact } from './secrets.js'
+import { LedgerError } from '../errors.js'
+import { parseLedgerInputs, type InputReader } from '../backup/inputs.js'
+import { FunctionLedgerBackend } from './function-backend.js'
+import { TableLedgerBackend } from './table-backend.js'
+import { retry, type RetryPolicy } from '../retry.js'
+import { redact } from '../runner/secrets.js'
 
 export const ROW_STATUSES = ['in_progress', 'success', 'failed'] as const
 export type RowStatus = (typeof ROW_STATUSES)[number]

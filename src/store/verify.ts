@@ -1,11 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3'
 import { objectSource } from './download.js'
-import { ArchiveError, VerificationError } from './errors.js'
-import { readArchiveEntries, type DownloadSummary } from './extract/read-archive.js'
-import type { VerifyMode } from './inputs.js'
-import { retry, type RetryPolicy } from './retry.js'
-import { confirmObject, isTransientStoreError, objectUrl, type ExpectedObject, type HeadResult } from './store.js'
-import { formatBytes } from './summary.js'
+import { ArchiveError, VerificationError } from '../errors.js'
+import { readArchiveEntries, type DownloadSummary } from '../extract/read-archive.js'
+import type { VerifyMode } from '../backup/inputs.js'
+import { retry, type RetryPolicy } from '../retry.js'
+import { confirmObject, isTransientStoreError, objectUrl, type ExpectedObject, type HeadResult } from './s3.js'
+import { formatBytes } from '../runner/summary.js'
 
 /** The archive as uploaded: what reading the object back must give. */
 export interface UploadedArchive {

@@ -10,9 +10,9 @@ import {
 } from '@aws-sdk/client-s3'
 import { compositeCrc32, crc32Base64, fullObjectCrc32 } from './checksums.js'
 import { PartHasher, type PartDigests } from './digests.js'
-import type { StorageOptions } from './inputs.js'
-import type { RetryPolicy } from './retry.js'
-import { abortUploadRetrying, multipartEtag, objectUrl, statusOf, storeError, verifyObject, type ExpectedObject } from './store.js'
+import type { StorageOptions } from '../backup/inputs.js'
+import type { RetryPolicy } from '../retry.js'
+import { abortUploadRetrying, multipartEtag, objectUrl, statusOf, storeError, verifyObject, type ExpectedObject } from './s3.js'
 
 /**
  * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits

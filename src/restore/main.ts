@@ -1,9 +1,9 @@
 import * as core from '@actions/core'
-import { abortOnSignals } from './cancellation.js'
-import { runContextFromEnv } from './context.js'
-import { relaunchWithMemoryBounds } from './memory-bounds.js'
+import { abortOnSignals } from '../runner/cancellation.js'
+import { runContextFromEnv } from '../runner/context.js'
+import { relaunchWithMemoryBounds } from '../runner/memory-bounds.js'
 import { runRestore } from './restore.js'
-import { failStep } from './summary.js'
+import { failStep } from '../runner/summary.js'
 
 relaunchWithMemoryBounds()
 const signal = abortOnSignals('stopping the restore and removing what it wrote.')

@@ -1,7 +1,7 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
-import { LedgerError } from './errors.js'
+import { LedgerError } from '../errors.js'
 import type { BackupRow, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
-import { REQUEST_TIMEOUT_MS } from './retry.js'
+import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 interface PostgrestFailure {
   message: string

@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { InputError } from './errors.js'
+import { InputError } from '../errors.js'
 
 /** Input names exactly as declared in action.yml. */
 export const Input = {

@@ -7,9 +7,9 @@ import {
 } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { createHash } from 'node:crypto'
-import { BackupError, messageOf, StoreError, VerificationError } from './errors.js'
-import type { BackupInputs } from './inputs.js'
-import { retry, type RetryPolicy } from './retry.js'
+import { BackupError, messageOf, StoreError, VerificationError } from '../errors.js'
+import type { BackupInputs } from '../backup/inputs.js'
+import { retry, type RetryPolicy } from '../retry.js'
 
 /** Socket errors that mean the store could not be reached, not that it refused the request. */
 const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE']

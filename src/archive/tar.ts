@@ -1,6 +1,6 @@
 import { Gather, Scratch } from './buffers.js'
-import type { ArchiveEntry } from './files.js'
-import type { EntryChunk } from './reader.js'
+import type { ArchiveEntry } from '../sources/files/collect.js'
+import type { EntryChunk } from '../sources/files/reader.js'
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512
