@@ -4,8 +4,7 @@
  * so a test can say exactly what each header claims.
  */
 import zlib from 'node:zlib'
-import type { ArchiveEntry } from '../../src/sources/files/collect.js'
-import type { EntryChunk } from '../../src/sources/files/reader.js'
+import type { ArchiveEntry, EntryChunk } from '../../src/archive/entry.js'
 import { tar } from '../../src/archive/tar.js'
 
 const MTIME = new Date('2022-02-02T02:02:02Z')

@@ -1,7 +1,7 @@
 // The listing keeps entries in flat buffers: what comes out is what went in, sorted by path.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import type { ArchiveEntry } from '../../src/sources/files/collect.js'
+import type { ArchiveEntry } from '../../src/archive/entry.js'
 import { Listing } from '../../src/sources/files/listing.js'
 
 const entry = (relativePath: string, fields: Partial<ArchiveEntry> = {}): Omit<ArchiveEntry, 'root'> => ({

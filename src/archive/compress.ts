@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import { BufferPool, free, resized } from './buffers.js'
-import { READ_CHUNK } from '../sources/files/reader.js'
+import { READ_CHUNK } from './entry.js'
 import { COMPRESSION_JOBS, CORES, inOrder } from '../threads/parallel.js'
 
 /**

@@ -1,6 +1,5 @@
 import { Gather, Scratch } from './buffers.js'
-import type { ArchiveEntry } from '../sources/files/collect.js'
-import type { EntryChunk } from '../sources/files/reader.js'
+import type { ArchiveEntry, EntryChunk } from './entry.js'
 
 /** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
 const BLOCK = 512

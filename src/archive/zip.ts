@@ -1,9 +1,7 @@
 import zlib from 'node:zlib'
 import { BufferPool, Gather, Scratch, free, lengthOf } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
-import type { ArchiveEntry } from '../sources/files/collect.js'
-import type { Listing } from '../sources/files/listing.js'
-import { READ_CHUNK, type EntryChunk } from '../sources/files/reader.js'
+import { READ_CHUNK, type ArchiveEntry, type EntryChunk, type EntryIndex } from './entry.js'
 import { COMPRESSION_JOBS, inOrder } from '../threads/parallel.js'
 
 /**
@@ -41,7 +39,7 @@ interface Written {
 }
 
 /** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
-export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number, listing: Listing): AsyncGenerator<Buffer> {
+export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number, listing: EntryIndex): AsyncGenerator<Buffer> {
   const central = new ByteList()
   let entries = 0
   let offset = 0
@@ -160,7 +158,7 @@ async function* compressJobs(
   chunks: AsyncIterable<EntryChunk>,
   level: number,
   pool: BufferPool,
-  listing: Listing
+  listing: EntryIndex
 ): AsyncGenerator<() => Promise<Job>> {
   let group = new Group(pool.take())
   const takeGroup = (): (() => Promise<Job>) => {
@@ -195,7 +193,7 @@ async function* compressJobs(
 }
 
 /** A group's job: its files deflated (or stored when that does not shrink them), the others stored. */
-async function compressGroup(group: Group, level: number, listing: Listing): Promise<Job> {
+async function compressGroup(group: Group, level: number, listing: EntryIndex): Promise<Job> {
   const { indexes, ranges, buffer } = group
   const deflates = (entry: number): boolean => level > 0 && listing.type(indexes[entry] as number) === 'file'
   const deflatable = level > 0 ? ranges.filter((_, at) => deflates(at >> 1)) : []

@@ -2,26 +2,8 @@ import { Minimatch } from 'minimatch'
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { ArchiveError } from '../../errors.js'
+import type { ArchiveEntry } from '../../archive/entry.js'
 import { Listing } from './listing.js'
-
-/**
- * One thing to put in the archive, with its path relative to the workspace (always `/`-separated).
- * The Listing keeps them flat and makes this object only when the archive reaches the entry.
- */
-export interface ArchiveEntry {
-  /** The workspace, one string shared by every entry. */
-  root: string
-  relativePath: string
-  type: 'file' | 'directory' | 'symlink'
-  /** Bytes of a file when listed; the archive fails if the file then changes size. */
-  size: number
-  /** Permission bits (e.g. 0o755). */
-  mode: number
-  /** Last modification, in whole seconds since the epoch (what tar and zip keep). */
-  mtimeSeconds: number
-  /** Target of a symlink, stored as is: links are never followed. */
-  linkTarget: string | undefined
-}
 
 export function absolutePathOf(entry: Pick<ArchiveEntry, 'root' | 'relativePath'>): string {
   // The path is already normal: no path.join, which costs a few strings per file.

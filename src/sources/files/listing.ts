@@ -1,5 +1,5 @@
 import { resized } from '../../archive/buffers.js'
-import type { ArchiveEntry } from './collect.js'
+import type { ArchiveEntry, EntryIndex } from '../../archive/entry.js'
 
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4
@@ -11,7 +11,7 @@ const TYPES: readonly ArchiveEntry['type'][] = ['file', 'directory', 'symlink']
  * the rest of the run. Paths are kept as UTF-8 bytes, sorted by them (a deterministic order), and
  * an entry object is made only when the archive reaches it.
  */
-export class Listing implements Iterable<ArchiveEntry> {
+export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   private paths: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
   private pathsUsed = 0
   private fields = new Float64Array(1024 * FIELDS)

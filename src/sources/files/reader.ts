@@ -1,20 +1,10 @@
 import { free } from '../../archive/buffers.js'
 import { ArchiveError } from '../../errors.js'
-import { unreadable, type ArchiveEntry } from './collect.js'
+import { READ_CHUNK, type ArchiveEntry, type EntryChunk } from '../../archive/entry.js'
+import { unreadable } from './collect.js'
 import type { Listing } from './listing.js'
 import { inOrder } from '../../threads/parallel.js'
 import { workerThread } from '../../threads/thread.js'
-
-/** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
-export interface EntryChunk {
-  /** The entry's index in the Listing, to make it again from there. */
-  index: number
-  entry: ArchiveEntry
-  /** Lent (see buffers.ts): valid until the next chunk is asked for. */
-  data: Buffer
-  /** The entry's final piece (its only one when the file fits in READ_CHUNK). */
-  last: boolean
-}
 
 /** What has been read so far, for progress lines and the summary. */
 export interface ReadProgress {
@@ -22,8 +12,6 @@ export interface ReadProgress {
   filesRead: number
 }
 
-/** Largest read: a file is read in pieces of this size, each also one compression job. */
-export const READ_CHUNK = 1024 * 1024
 /** Small files share one request up to this many: one message instead of thousands of callbacks. */
 const FILES_PER_BATCH = 512
 /** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
