@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { archiveStream } from './harness/archive-stream.js'
 import { collectEntries } from '../src/sources/files/collect.js'
-import type { ArchiveFormat } from '../src/backup/inputs.js'
+import type { ArchiveFormat } from '../src/archive/formats.js'
 import { listTree, makeWorkspace, randomBytesSeeded, type TreeEntry, type Workspace } from './harness/workspace.js'
 
 const run = promisify(execFile)

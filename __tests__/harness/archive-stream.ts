@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { createArchive } from '../../src/archive/archive.js'
-import type { ArchiveFormat } from '../../src/backup/inputs.js'
+import type { ArchiveFormat } from '../../src/archive/formats.js'
 import type { Listing } from '../../src/sources/files/listing.js'
 
 /**

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InputError } from '../../src/errors.js'
-import { DEFAULT_KEY_TEMPLATE, parseBackupInputs, parseLedgerInputs, type InputName } from '../../src/backup/inputs.js'
+import { parseBackupInputs, type InputName } from '../../src/backup/inputs.js'
+import { DEFAULT_KEY_TEMPLATE } from '../../src/backup/key.js'
+import { parseLedgerInputs } from '../../src/ledger/inputs.js'
 
 const LEDGER_OK: Partial<Record<InputName, string>> = {
   'dispatch-id': '123E4567-E89B-12D3-A456-426614174000',

@@ -1,8 +1,7 @@
 // Object keys: the contract's template, and the default's collision-proof suffix.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { DEFAULT_KEY_TEMPLATE } from '../../src/backup/inputs.js'
-import { renderKey, utcTimestamp } from '../../src/backup/key.js'
+import { DEFAULT_KEY_TEMPLATE, renderKey, utcTimestamp } from '../../src/backup/key.js'
 
 const context = {
   now: new Date('2026-03-04T05:06:07.890Z'),

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InputError } from '../../src/errors.js'
-import { parseDuration, parseSweepInputs, type InputName } from '../../src/backup/inputs.js'
+import { parseDuration } from '../../src/runner/inputs.js'
+import { parseSweepInputs, type InputName } from '../../src/sweep/inputs.js'
 import { formatDuration } from '../../src/sweep/sweep.js'
 
 const reader = (values: Partial<Record<InputName, string>>) => (name: InputName) => values[name] ?? ''

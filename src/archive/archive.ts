@@ -1,17 +1,10 @@
 import { ArchiveError } from '../errors.js'
 import { gzip, zstd } from './compress.js'
 import { readEntries, type ReadProgress } from '../sources/files/reader.js'
-import type { ArchiveFormat } from '../backup/inputs.js'
+import type { ArchiveFormat } from './formats.js'
 import type { Listing } from '../sources/files/listing.js'
 import { tar } from './tar.js'
 import { zip } from './zip.js'
-
-export const CONTENT_TYPES: Record<ArchiveFormat, string> = {
-  zip: 'application/zip',
-  'tar.gz': 'application/gzip',
-  'tar.zst': 'application/zstd',
-  tar: 'application/x-tar'
-}
 
 /** What has been read into the archive so far, for progress lines and the summary. */
 export type ArchiveProgress = ReadProgress

@@ -1,12 +1,15 @@
 import * as core from '@actions/core'
 import { randomUUID } from 'node:crypto'
-import { createArchive, CONTENT_TYPES } from '../archive/archive.js'
+import { createArchive } from '../archive/archive.js'
+import { CONTENT_TYPES } from '../archive/formats.js'
 import type { RunContext } from '../runner/context.js'
 import { CancelledError, InputError, messageOf, StoreError } from '../errors.js'
 import { collectEntries } from '../sources/files/collect.js'
-import { parseBackupInputs, type BackupInputs, type InputReader } from './inputs.js'
+import { parseBackupInputs, SECRET_INPUTS, type BackupInputs, type InputName } from './inputs.js'
 import { renderKey } from './key.js'
-import { isTransient, openLedger, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
+import { isTransient, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
+import { openLedger } from '../ledger/open.js'
+import type { InputReader } from '../runner/inputs.js'
 import type { RetryPolicy } from '../retry.js'
 import { maskSecretInputs } from '../runner/secrets.js'
 import { describeStop, type StateStore } from '../runner/state.js'
@@ -33,9 +36,9 @@ export const Output = {
  * object, mark the row success. Any failure before the object is verified marks it failed.
  * Each phase is saved to the runner state before it starts, for post.
  */
-export async function runBackup(read: InputReader, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
+export async function runBackup(read: InputReader<InputName>, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
   const startedAt = Date.now()
-  maskSecretInputs(read)
+  maskSecretInputs(read, SECRET_INPUTS)
   const { ledger, dispatchId: givenDispatchId, createRow } = openLedger(read, context.runId, MAIN_RETRY, core.info)
   let inputs: BackupInputs | undefined
   let inputError: InputError | undefined

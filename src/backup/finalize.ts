@@ -1,8 +1,10 @@
 import * as core from '@actions/core'
 import type { RunContext } from '../runner/context.js'
 import { InputError, LedgerError, messageOf, VerificationError } from '../errors.js'
-import { parseBackupInputs, type InputReader } from './inputs.js'
-import { openLedger, type BackupRow, type Ledger, type Outcome } from '../ledger/ledger.js'
+import { parseBackupInputs, SECRET_INPUTS, type InputName } from './inputs.js'
+import type { BackupRow, Ledger, Outcome } from '../ledger/ledger.js'
+import { openLedger } from '../ledger/open.js'
+import type { InputReader } from '../runner/inputs.js'
 import { retry, type RetryPolicy } from '../retry.js'
 import { maskSecretInputs } from '../runner/secrets.js'
 import { describeStop, type RunState, type StateStore } from '../runner/state.js'
@@ -20,8 +22,8 @@ const POST_DOWNLOAD_BUDGET_MS = 180_000
  * upload, marks the row success only if the object is complete and verified, otherwise failed
  * with what happened. A no-op when main already finalized the row.
  */
-export async function runPost(read: InputReader, context: RunContext, state: StateStore): Promise<void> {
-  maskSecretInputs(read)
+export async function runPost(read: InputReader<InputName>, context: RunContext, state: StateStore): Promise<void> {
+  maskSecretInputs(read, SECRET_INPUTS)
   const saved = state.load()
   if (saved.phase === 'finalized') {
     if (saved.ownedBy) core.info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`)
@@ -107,7 +109,7 @@ async function locateUnclaimed(ledger: Ledger, dispatchId: string): Promise<Back
 }
 
 /** success only for an object that is complete and matches what main uploaded; else failed with why. */
-async function decideOutcome(read: InputReader, saved: Partial<RunState>): Promise<{ outcome: Outcome; verification?: string }> {
+async function decideOutcome(read: InputReader<InputName>, saved: Partial<RunState>): Promise<{ outcome: Outcome; verification?: string }> {
   const reason = saved.failure ?? describeStop(saved)
   const { bucket, key } = saved
   if (!bucket || !key) return { outcome: { status: 'failed', errorText: reason } }
@@ -183,7 +185,7 @@ async function abortLeftoverUploads(
 }
 
 /** Aborts the upload main left open after it had finalized the row; the step fails if it cannot. */
-async function abortUnfinished(read: InputReader, bucket: string, key: string, uploadId: string): Promise<void> {
+async function abortUnfinished(read: InputReader<InputName>, bucket: string, key: string, uploadId: string): Promise<void> {
   try {
     await abortUploadRetrying(createS3Client(parseBackupInputs(read)), bucket, key, uploadId, POST_RETRY)
     core.info(`Aborted the unfinished upload ${uploadId} of ${objectUrl(bucket, key)}.`)

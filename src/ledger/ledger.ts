@@ -1,7 +1,4 @@
 import { LedgerError } from '../errors.js'
-import { parseLedgerInputs, type InputReader } from '../backup/inputs.js'
-import { FunctionLedgerBackend } from './function-backend.js'
-import { TableLedgerBackend } from './table-backend.js'
 import { retry, type RetryPolicy } from '../retry.js'
 import { redact } from '../runner/secrets.js'
 
@@ -256,25 +253,5 @@ export class Ledger {
         `Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`
       )
     )
-  }
-}
-
-/** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
-export function openLedger(
-  read: InputReader,
-  workflowRunId: string,
-  retryPolicy: RetryPolicy,
-  log: (message: string) => void
-): { ledger: Ledger; dispatchId: string | undefined; createRow: boolean } {
-  const inputs = parseLedgerInputs(read)
-  const { access } = inputs
-  const backend =
-    access.kind === 'function'
-      ? new FunctionLedgerBackend(inputs.supabaseUrl, access.functionName, access.apiKey)
-      : new TableLedgerBackend(inputs.supabaseUrl, access.supabaseKey, inputs.table)
-  return {
-    ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
-    dispatchId: inputs.dispatchId,
-    createRow: inputs.createRow
   }
 }

@@ -5,10 +5,11 @@ import { objectSource } from '../store/download.js'
 import { InputError, LedgerError, StoreError, VerificationError } from '../errors.js'
 import { extractInto, type ExtractResult } from '../extract/extract.js'
 import { ArchiveReader } from '../extract/read-archive.js'
-import { Input, parseRestoreInputs, type InputReader, type RestoreInputs } from '../backup/inputs.js'
+import { Input, parseRestoreInputs, SECRET_INPUTS, type InputName, type RestoreInputs } from './inputs.js'
+import type { InputReader } from '../runner/inputs.js'
 import { isTransient, type BackupRow, type LedgerBackend } from '../ledger/ledger.js'
-import { FunctionLedgerBackend } from '../ledger/function-backend.js'
-import { TableLedgerBackend } from '../ledger/table-backend.js'
+import { ledgerBackend } from '../ledger/open.js'
+import type { TableLedgerBackend } from '../ledger/table-backend.js'
 import { retry, type RetryPolicy } from '../retry.js'
 import { maskSecretInputs } from '../runner/secrets.js'
 import { createS3Client, headObject, objectUrl } from '../store/s3.js'
@@ -27,8 +28,8 @@ const LOOKUP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, max
  * it, streams the object down once and extracts it into a temporary directory beside `path`,
  * which is renamed into place only after every entry is written and the SHA-256 matched.
  */
-export async function runRestore(read: InputReader, context: RunContext, signal: AbortSignal): Promise<void> {
-  maskSecretInputs(read)
+export async function runRestore(read: InputReader<InputName>, context: RunContext, signal: AbortSignal): Promise<void> {
+  maskSecretInputs(read, SECRET_INPUTS)
   const inputs = parseRestoreInputs(read, context.workspace)
   const startedAt = Date.now()
   const row = await findRow(inputs)
@@ -97,10 +98,7 @@ async function findRow(inputs: RestoreInputs): Promise<BackupRow | undefined> {
     core.notice(`No Supabase inputs: restoring the object at 's3-key' without checking a backup row.`)
     return undefined
   }
-  const backend: LedgerBackend & Partial<Pick<TableLedgerBackend, 'findByS3Key'>> =
-    ledger.access.kind === 'function'
-      ? new FunctionLedgerBackend(ledger.supabaseUrl, ledger.access.functionName, ledger.access.apiKey)
-      : new TableLedgerBackend(ledger.supabaseUrl, ledger.access.supabaseKey, ledger.table)
+  const backend: LedgerBackend & Partial<Pick<TableLedgerBackend, 'findByS3Key'>> = ledgerBackend(ledger)
   const rows = await retry(
     async () => {
       if (target.kind === 'backup-id') return [await backend.getById(target.id)].filter(row => row !== undefined)

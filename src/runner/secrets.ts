@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { Input, type InputReader } from '../backup/inputs.js'
+import type { InputReader } from './inputs.js'
 
 const registered = new Set<string>()
 
@@ -23,16 +23,6 @@ export function redact(text: string): string {
 }
 
 /** Masks every secret input before anything can print it, valid or not. */
-export function maskSecretInputs(read: InputReader): void {
-  const secrets = [
-    Input.SupabaseKey,
-    Input.BackupApiKey,
-    Input.AwsSecretAccessKey,
-    Input.AwsSessionToken,
-    Input.AwsAccessKeyId,
-    Input.GithubToken
-  ]
-  for (const name of secrets) {
-    registerSecret(read(name))
-  }
+export function maskSecretInputs<Name extends string>(read: InputReader<Name>, secretInputs: readonly Name[]): void {
+  for (const name of secretInputs) registerSecret(read(name))
 }

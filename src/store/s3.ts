@@ -8,13 +8,13 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { createHash } from 'node:crypto'
 import { BackupError, messageOf, StoreError, VerificationError } from '../errors.js'
-import type { BackupInputs } from '../backup/inputs.js'
+import type { StoreLocation } from './inputs.js'
 import { retry, type RetryPolicy } from '../retry.js'
 
 /** Socket errors that mean the store could not be reached, not that it refused the request. */
 const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE']
 
-export type StoreSettings = Pick<BackupInputs, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>
+export type StoreSettings = Pick<StoreLocation, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>
 
 /** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
 export const CONTROL_REQUEST_TIMEOUT_MS = 10_000

@@ -10,7 +10,6 @@ import {
 } from '@aws-sdk/client-s3'
 import { compositeCrc32, crc32Base64, fullObjectCrc32 } from './checksums.js'
 import { PartHasher, type PartDigests } from './digests.js'
-import type { StorageOptions } from '../backup/inputs.js'
 import type { RetryPolicy } from '../retry.js'
 import { abortUploadRetrying, multipartEtag, objectUrl, statusOf, storeError, verifyObject, type ExpectedObject } from './s3.js'
 
@@ -32,6 +31,18 @@ const MAX_PARTS = 10_000
 const QUEUE_SIZE = 3
 /** Aborting a failed upload waits this long for a store that is briefly unreachable. */
 const ABORT_RETRY: RetryPolicy = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 }
+
+export const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const
+export type SseMode = (typeof SSE_MODES)[number]
+
+/** How the object is stored: class, server-side encryption, tags. */
+export interface StorageOptions {
+  storageClass: string | undefined
+  sse: SseMode | undefined
+  sseKmsKeyId: string | undefined
+  /** Object tags, in input order. */
+  tags: [string, string][]
+}
 
 export function partSize(partNumber: number): number {
   return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP)

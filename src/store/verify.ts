@@ -2,10 +2,17 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { objectSource } from './download.js'
 import { ArchiveError, VerificationError } from '../errors.js'
 import { readArchiveEntries, type DownloadSummary } from '../extract/read-archive.js'
-import type { VerifyMode } from '../backup/inputs.js'
 import { retry, type RetryPolicy } from '../retry.js'
 import { confirmObject, isTransientStoreError, objectUrl, type ExpectedObject, type HeadResult } from './s3.js'
 import { formatBytes } from '../runner/summary.js'
+
+/**
+ * How the object is checked before the row says success. checksum: size, multipart ETag and the
+ * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
+ * exists with the right size (no checksums are sent, for stores that refuse them).
+ */
+export const VERIFY_MODES = ['checksum', 'download', 'none'] as const
+export type VerifyMode = (typeof VERIFY_MODES)[number]
 
 /** The archive as uploaded: what reading the object back must give. */
 export interface UploadedArchive {

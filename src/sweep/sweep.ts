@@ -2,7 +2,8 @@ import * as core from '@actions/core'
 import type { RunContext } from '../runner/context.js'
 import { messageOf } from '../errors.js'
 import { WorkflowRuns, type WorkflowRun } from './github-runs.js'
-import { parseSweepInputs, type InputReader, type SweepInputs } from '../backup/inputs.js'
+import { parseSweepInputs, SECRET_INPUTS, type InputName, type SweepInputs } from './inputs.js'
+import type { InputReader } from '../runner/inputs.js'
 import { isTransient, Ledger, type BackupRow } from '../ledger/ledger.js'
 import { TableLedgerBackend } from '../ledger/table-backend.js'
 import { retry, type RetryPolicy } from '../retry.js'
@@ -33,8 +34,8 @@ interface Verdict {
  * can be shown to hold is failed once it is older than max-age; a row whose run is still going
  * is left to it.
  */
-export async function runSweep(read: InputReader, context: RunContext): Promise<void> {
-  maskSecretInputs(read)
+export async function runSweep(read: InputReader<InputName>, context: RunContext): Promise<void> {
+  maskSecretInputs(read, SECRET_INPUTS)
   const inputs = parseSweepInputs(read)
   const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
   const ledger = new Ledger(backend, inputs.table, context.runId, SWEEP_RETRY, core.info)

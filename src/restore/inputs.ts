@@ -1,0 +1,125 @@
+import path from 'node:path'
+import { InputError } from '../errors.js'
+import { LedgerInput, LEDGER_SECRET_INPUTS, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
+import { clip, isUuid, parseByteSize, type InputProblem, type InputReader } from '../runner/inputs.js'
+import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
+
+/** The restore's inputs (restore/action.yml). */
+export const Input = {
+  ...StoreInput,
+  SupabaseUrl: LedgerInput.SupabaseUrl,
+  SupabaseKey: LedgerInput.SupabaseKey,
+  Table: LedgerInput.Table,
+  BackupApiKey: LedgerInput.BackupApiKey,
+  UpdateFunction: LedgerInput.UpdateFunction,
+  BackupId: 'backup-id',
+  DispatchId: LedgerInput.DispatchId,
+  S3Key: 's3-key',
+  Path: 'path',
+  MaxRatio: 'max-ratio',
+  MaxSize: 'max-size'
+} as const
+export type InputName = (typeof Input)[keyof typeof Input]
+
+/** Masked before anything is printed, valid or not. */
+export const SECRET_INPUTS = [...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS]
+
+/** Which backup to restore: exactly one of these identifies it. */
+export type RestoreTarget = { kind: 'backup-id'; id: string } | { kind: 'dispatch-id'; id: string } | { kind: 's3-key'; key: string }
+
+/** What the restore sub-action needs. */
+export interface RestoreInputs {
+  target: RestoreTarget
+  /** Absolute path of the directory to restore into; it must not exist yet, or be empty. */
+  destination: string
+  store: StoreLocation
+  /** Where the row is read; undefined only for `s3-key` without Supabase inputs (no row is checked). */
+  ledger: LedgerTarget | undefined
+  limits: { maxRatio: number; maxBytes: number | undefined }
+}
+
+export const DEFAULT_MAX_RATIO = 1000
+
+/** The restore's inputs. Throws InputError naming every bad input. */
+export function parseRestoreInputs(read: InputReader<InputName>, workspace: string, env: NodeJS.ProcessEnv = process.env): RestoreInputs {
+  const problems: InputProblem[] = []
+  const given = ([Input.BackupId, Input.DispatchId, Input.S3Key] as const).filter(name => read(name) !== '')
+  let target: RestoreTarget | undefined
+  if (given.length !== 1) {
+    problems.push({
+      input: given[1] ?? Input.BackupId,
+      message: `${given.length === 0 ? 'is required' : `cannot be combined with '${given[0]}'`}: set exactly one of 'backup-id' (the row's id), 'dispatch-id' (the row's dispatch_id) or 's3-key' (the object's key).`
+    })
+  } else if (given[0] === Input.S3Key) {
+    const key = read(Input.S3Key)
+    if (key.startsWith('/') || /[\u0000-\u001f\u007f]/.test(key)) {
+      problems.push({
+        input: Input.S3Key,
+        message: `must be an object key relative to the bucket, such as backups/2024/05/01/backup.zip; got '${clip(key)}'.`
+      })
+    }
+    target = { kind: 's3-key', key }
+  } else if (given[0]) {
+    const id = read(given[0])
+    if (!isUuid(id))
+      problems.push({ input: given[0], message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(id)}'.` })
+    target = { kind: given[0], id: id.toLowerCase() }
+  }
+
+  const rawPath = read(Input.Path)
+  if (rawPath === '' || rawPath.includes('\n')) {
+    problems.push({
+      input: Input.Path,
+      message: 'is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty.'
+    })
+  }
+  const destination = path.resolve(workspace, rawPath)
+  if (rawPath !== '' && destination === path.parse(destination).root) {
+    problems.push({ input: Input.Path, message: `is the root directory; restore into a directory of its own.` })
+  }
+
+  const store = parseStoreLocation(read, env, problems)
+  const ledger = parseRestoreLedger(read, target, problems)
+
+  const rawRatio = read(Input.MaxRatio) || String(DEFAULT_MAX_RATIO)
+  const maxRatio = /^\d+(\.\d+)?$/.test(rawRatio) ? Number(rawRatio) : NaN
+  if (!(maxRatio >= 1)) {
+    problems.push({
+      input: Input.MaxRatio,
+      message: `must be a number of at least 1 (how many times its own size an archive may expand to), got '${clip(rawRatio)}'.`
+    })
+  }
+  const rawMaxSize = read(Input.MaxSize)
+  const maxBytes = rawMaxSize === '' ? undefined : parseByteSize(rawMaxSize)
+  if (rawMaxSize !== '' && maxBytes === undefined) {
+    problems.push({ input: Input.MaxSize, message: `must be a size such as 500MiB, 20GiB or 1TiB, got '${clip(rawMaxSize)}'.` })
+  }
+
+  if (problems.length > 0 || !target) throw new InputError(problems)
+  return { target, destination, store, ledger, limits: { maxRatio, maxBytes } }
+}
+
+/**
+ * The row is read with `supabase-key`, or with `backup-api-key` through the update-backup
+ * function's lookup (by id or dispatch id; it cannot search by key). With `s3-key` the Supabase
+ * inputs are optional: without them the object is restored with no row to check, for when the
+ * database itself is what was lost.
+ */
+function parseRestoreLedger(
+  read: InputReader<InputName>,
+  target: RestoreTarget | undefined,
+  problems: InputProblem[]
+): LedgerTarget | undefined {
+  const bySupabase = [Input.SupabaseUrl, Input.SupabaseKey, Input.BackupApiKey].some(name => read(name) !== '')
+  if (target?.kind === 's3-key' && !bySupabase) return undefined
+  const { supabaseUrl, table } = parseSupabaseTarget(read, problems)
+  const access = parseLedgerAccess(read, table, problems)
+  if (target?.kind === 's3-key' && access?.kind === 'function') {
+    problems.push({
+      input: Input.BackupApiKey,
+      message:
+        "cannot look a row up by 's3-key' (the update-backup function finds rows by id only): use 'backup-id' or 'dispatch-id', or 'supabase-key', or leave the Supabase inputs out to restore the object without its row."
+    })
+  }
+  return access ? { supabaseUrl, table, access } : undefined
+}
