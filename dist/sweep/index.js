@@ -49079,7 +49079,7 @@ class errors_InputError extends BackupError {
     }
 }
 /** The row cannot be found, is ambiguous, or the database refused the request for a lasting reason. */
-class errors_LedgerError extends BackupError {
+class LedgerError extends BackupError {
     transient;
     kind = 'ledger';
     constructor(message, transient = false, options) {
@@ -54123,7 +54123,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 ;// CONCATENATED MODULE: ./src/sweep/github-runs.ts
 
 /** A request to the GitHub API that has not answered in this time counts as failed. */
-const github_runs_REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 /** Reads workflow runs of one repository; GITHUB_API_URL (GitHub Enterprise Server) is honoured. */
 class WorkflowRuns {
     repository;
@@ -54138,7 +54138,7 @@ class WorkflowRuns {
             const { data } = await this.octokit.rest.actions.getWorkflowRun({
                 ...this.repository,
                 run_id: Number(runId),
-                request: { signal: AbortSignal.timeout(github_runs_REQUEST_TIMEOUT_MS) }
+                request: { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
             });
             return { status: data.status ?? 'unknown', conclusion: data.conclusion };
         }
@@ -54154,101 +54154,94 @@ class WorkflowRuns {
     }
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/backup/inputs.ts
+;// CONCATENATED MODULE: ./src/runner/inputs.ts
+/**
+ * What every action's inputs share: how they are read, how problems are collected (so that one
+ * InputError names every bad input at once), and the parsers of values common to several actions.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+function inputs_isUuid(value) {
+    return UUID.test(value);
+}
+function inputs_parseBoolean(read, input, problems) {
+    const raw = read(input);
+    if (raw === '' || /^false$/i.test(raw))
+        return false;
+    if (/^true$/i.test(raw))
+        return true;
+    problems.push({ input, message: `must be true or false, got '${inputs_clip(raw)}'.` });
+    return false;
+}
+/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
+function parseDuration(text) {
+    if (!/^(\d+[smhd])+$/i.test(text))
+        return undefined;
+    let ms = 0;
+    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
+        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
+    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
+function parseByteSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+    if (!match)
+        return undefined;
+    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+function isHttpUrl(value) {
+    try {
+        const url = new URL(value);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+    }
+    catch {
+        return false;
+    }
+}
+/** Keeps echoed values short in messages. */
+function inputs_clip(value) {
+    const oneLine = value.replace(/[\r\n]+/g, ' ');
+    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}
+
+;// CONCATENATED MODULE: ./src/ledger/inputs.ts
 
 
-/** Input names exactly as declared in action.yml. */
-const Input = {
+/** The inputs that identify and reach the row, as declared in the action.yml files that take them. */
+const LedgerInput = {
     DispatchId: 'dispatch-id',
     CreateRow: 'create-row',
-    Path: 'path',
-    IncludeHiddenFiles: 'include-hidden-files',
-    Format: 'format',
-    CompressionLevel: 'compression-level',
-    Bucket: 'bucket',
-    Key: 'key',
-    Region: 'region',
-    Endpoint: 'endpoint',
-    ForcePathStyle: 'force-path-style',
-    AwsAccessKeyId: 'aws-access-key-id',
-    AwsSecretAccessKey: 'aws-secret-access-key',
-    AwsSessionToken: 'aws-session-token',
-    StorageClass: 'storage-class',
-    Sse: 'sse',
-    SseKmsKeyId: 'sse-kms-key-id',
-    Tags: 'tags',
-    Verify: 'verify',
     SupabaseUrl: 'supabase-url',
     SupabaseKey: 'supabase-key',
     Table: 'table',
     BackupApiKey: 'backup-api-key',
-    UpdateFunction: 'update-function',
-    // The sweep's own inputs (sweep/action.yml).
-    MaxAge: 'max-age',
-    DryRun: 'dry-run',
-    GithubToken: 'github-token',
-    Repository: 'repository',
-    // The restore's own inputs (restore/action.yml).
-    BackupId: 'backup-id',
-    S3Key: 's3-key',
-    MaxRatio: 'max-ratio',
-    MaxSize: 'max-size'
+    UpdateFunction: 'update-function'
 };
-const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
-const ARCHIVE_FORMATS = (/* unused pure expression or super */ null && (['zip', 'tar.gz', 'tar.zst', 'tar']));
-/** Compression levels each format accepts, and the default when `compression-level` is empty. */
-const COMPRESSION_LEVELS = {
-    zip: { min: 0, max: 9, default: 6 },
-    'tar.gz': { min: 0, max: 9, default: 6 },
-    'tar.zst': { min: 1, max: 19, default: 3 },
-    tar: undefined
-};
-/**
- * How the object is checked before the row says success. checksum: size, multipart ETag and the
- * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
- * exists with the right size (no checksums are sent, for stores that refuse them).
- */
-const VERIFY_MODES = (/* unused pure expression or super */ null && (['checksum', 'download', 'none']));
+/** Masked before anything is printed. */
+const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey];
 const DEFAULT_TABLE = 'backup_history';
 const DEFAULT_UPDATE_FUNCTION = 'update-backup';
-const SSE_MODES = (/* unused pure expression or super */ null && (['AES256', 'aws:kms', 'aws:kms:dsse']));
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-// S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
-const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-// S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
-const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
-const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/;
-// S3's object tag limits; the characters are those S3 documents as allowed in tags.
-const MAX_TAGS = 10;
-const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u;
-/** Longest file or directory name Linux, macOS and Windows file systems allow. */
-const MAX_NAME_BYTES = 255;
-const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo']);
-function isUuid(value) {
-    return UUID.test(value);
-}
 /** Inputs that identify and reach the row. Throws InputError naming every bad input. */
-function inputs_parseLedgerInputs(read) {
+function parseLedgerInputs(read) {
     const problems = [];
-    const createRow = parseBoolean(read, Input.CreateRow, problems);
-    const rawDispatchId = read(Input.DispatchId);
+    const createRow = parseBoolean(read, LedgerInput.CreateRow, problems);
+    const rawDispatchId = read(LedgerInput.DispatchId);
     let dispatchId;
     if (rawDispatchId === '') {
         if (!createRow) {
             problems.push({
-                input: Input.DispatchId,
+                input: LedgerInput.DispatchId,
                 message: "is required: pass the UUID of the backup_history row to finalize (for example `${{ inputs.dispatch_id }}`), or set 'create-row: true' for scheduled runs. The action never falls back to the run id."
             });
         }
     }
     else if (!isUuid(rawDispatchId)) {
         problems.push({
-            input: Input.DispatchId,
+            input: LedgerInput.DispatchId,
             message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(rawDispatchId)}'.`
         });
     }
@@ -54261,36 +54254,39 @@ function inputs_parseLedgerInputs(read) {
         throw new InputError(problems);
     return { dispatchId, createRow, supabaseUrl, access, table };
 }
-/** supabase-url and table: where the rows live, for the action and the sweep. */
+/** supabase-url and table: where the rows live, for every action that reads them. */
 function parseSupabaseTarget(read, problems) {
-    const supabaseUrl = read(Input.SupabaseUrl);
+    const supabaseUrl = read(LedgerInput.SupabaseUrl);
     if (supabaseUrl === '') {
-        problems.push({ input: Input.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' });
+        problems.push({ input: LedgerInput.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' });
     }
     else if (!isHttpUrl(supabaseUrl)) {
         problems.push({
-            input: Input.SupabaseUrl,
-            message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
+            input: LedgerInput.SupabaseUrl,
+            message: `must be an http(s) URL such as https://abcd.supabase.co, got '${inputs_clip(supabaseUrl)}'.`
         });
     }
-    const table = read(Input.Table) || DEFAULT_TABLE;
+    const table = read(LedgerInput.Table) || DEFAULT_TABLE;
     if (!TABLE_NAME.test(table)) {
-        problems.push({ input: Input.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` });
+        problems.push({ input: LedgerInput.Table, message: `must be a plain table name like backup_history, got '${inputs_clip(table)}'.` });
     }
     return { supabaseUrl: supabaseUrl.replace(/\/+$/, ''), table };
 }
 /** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
 function parseLedgerAccess(read, table, problems) {
-    const supabaseKey = read(Input.SupabaseKey);
-    const apiKey = read(Input.BackupApiKey);
-    const functionName = read(Input.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
+    const supabaseKey = read(LedgerInput.SupabaseKey);
+    const apiKey = read(LedgerInput.BackupApiKey);
+    const functionName = read(LedgerInput.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
     if (apiKey === '') {
         if (functionName !== DEFAULT_UPDATE_FUNCTION) {
-            problems.push({ input: Input.UpdateFunction, message: "only applies with 'backup-api-key'; set that too, or remove this input." });
+            problems.push({
+                input: LedgerInput.UpdateFunction,
+                message: "only applies with 'backup-api-key'; set that too, or remove this input."
+            });
         }
         if (supabaseKey === '') {
             problems.push({
-                input: Input.SupabaseKey,
+                input: LedgerInput.SupabaseKey,
                 message: "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
             });
             return undefined;
@@ -54300,86 +54296,42 @@ function parseLedgerAccess(read, table, problems) {
     // Holding both would defeat the point of the function: CI keeping no key with table rights.
     if (supabaseKey !== '') {
         problems.push({
-            input: Input.SupabaseKey,
+            input: LedgerInput.SupabaseKey,
             message: "must be empty when 'backup-api-key' is set: the action then reaches the table only through the update-backup function, so the workflow needs no key with table rights. Remove 'supabase-key' from the step."
         });
     }
     if (table !== DEFAULT_TABLE) {
         problems.push({
-            input: Input.Table,
+            input: LedgerInput.Table,
             message: "does not apply with 'backup-api-key': the function's BACKUP_TABLE secret names the table. Remove 'table' from the step."
         });
     }
     if (!FUNCTION_NAME.test(functionName)) {
         problems.push({
-            input: Input.UpdateFunction,
+            input: LedgerInput.UpdateFunction,
             message: `must be the name of the deployed edge function, like update-backup; got '${clip(functionName)}'.`
         });
     }
     return { kind: 'function', apiKey, functionName };
 }
-/** Inputs for the archive and the store. Throws InputError naming every bad input. */
-function parseBackupInputs(read, env = process.env) {
-    const problems = [];
-    const patterns = read(Input.Path)
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-    if (patterns.length === 0) {
-        problems.push({ input: Input.Path, message: 'is required: list files, directories or globs relative to the workspace, one per line.' });
-    }
-    for (const pattern of patterns) {
-        const problem = patternProblem(pattern);
-        if (problem)
-            problems.push({ input: Input.Path, message: problem });
-    }
-    const includeHiddenFiles = parseBoolean(read, Input.IncludeHiddenFiles, problems);
-    const rawFormat = read(Input.Format) || 'zip';
-    const format = ARCHIVE_FORMATS.find(f => f === rawFormat.toLowerCase());
-    if (!format) {
-        problems.push({ input: Input.Format, message: `must be one of ${ARCHIVE_FORMATS.join(', ')}, got '${clip(rawFormat)}'.` });
-    }
-    const compressionLevel = format ? parseCompressionLevel(read(Input.CompressionLevel), format, problems) : undefined;
-    const { bucket, region, endpoint, forcePathStyle, credentials } = parseStoreLocation(read, env, problems);
-    const keyTemplate = read(Input.Key) || DEFAULT_KEY_TEMPLATE;
-    const keyProblem = keyTemplateProblem(keyTemplate);
-    if (keyProblem)
-        problems.push({ input: Input.Key, message: keyProblem });
-    const storage = parseStorageOptions(read, problems);
-    const rawVerify = read(Input.Verify) || 'checksum';
-    const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase());
-    if (!verify) {
-        problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` });
-    }
-    if (problems.length > 0 || !format || !verify)
-        throw new InputError(problems);
-    return {
-        patterns,
-        includeHiddenFiles,
-        format,
-        compressionLevel,
-        bucket,
-        keyTemplate,
-        keyIsDefault: keyTemplate === DEFAULT_KEY_TEMPLATE,
-        region,
-        endpoint,
-        forcePathStyle,
-        credentials,
-        storage,
-        verify
-    };
-}
-const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+;// CONCATENATED MODULE: ./src/sweep/inputs.ts
+
+
+
+/** The sweep's inputs (sweep/action.yml). */
+const Input = {
+    SupabaseUrl: LedgerInput.SupabaseUrl,
+    SupabaseKey: LedgerInput.SupabaseKey,
+    Table: LedgerInput.Table,
+    MaxAge: 'max-age',
+    DryRun: 'dry-run',
+    GithubToken: 'github-token',
+    Repository: 'repository'
+};
+/** Masked before anything is printed. */
+const SECRET_INPUTS = [Input.SupabaseKey, Input.GithubToken];
 const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/;
-/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
-function parseDuration(text) {
-    if (!/^(\d+[smhd])+$/i.test(text))
-        return undefined;
-    let ms = 0;
-    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
-        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
-    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
-}
 /** The sweep's inputs. Throws InputError naming every bad input. */
 function parseSweepInputs(read, env = process.env) {
     const problems = [];
@@ -54394,15 +54346,15 @@ function parseSweepInputs(read, env = process.env) {
     const rawMaxAge = read(Input.MaxAge) || '6h';
     const maxAgeMs = parseDuration(rawMaxAge);
     if (maxAgeMs === undefined) {
-        problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${clip(rawMaxAge)}'.` });
+        problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${inputs_clip(rawMaxAge)}'.` });
     }
-    const dryRun = parseBoolean(read, Input.DryRun, problems);
+    const dryRun = inputs_parseBoolean(read, Input.DryRun, problems);
     const rawRepository = read(Input.Repository) || env.GITHUB_REPOSITORY || '';
     const repository = REPOSITORY.exec(rawRepository);
     if (!repository) {
         problems.push({
             input: Input.Repository,
-            message: `must be owner/name, the repository whose runs back up the rows; got '${clip(rawRepository)}'.`
+            message: `must be owner/name, the repository whose runs back up the rows; got '${inputs_clip(rawRepository)}'.`
         });
     }
     if (problems.length > 0 || maxAgeMs === undefined || !repository)
@@ -54415,284 +54367,6 @@ function parseSweepInputs(read, env = process.env) {
         githubToken: read(Input.GithubToken),
         repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' }
     };
-}
-/** Where the archives are: bucket, region, endpoint, addressing and credentials, for backup and restore alike. */
-function parseStoreLocation(read, env, problems) {
-    const bucket = read(Input.Bucket);
-    if (bucket === '') {
-        problems.push({ input: Input.Bucket, message: 'is required: the name of the bucket that holds the archives.' });
-    }
-    else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-        problems.push({
-            input: Input.Bucket,
-            message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
-        });
-    }
-    const region = read(Input.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-    if (!REGION.test(region)) {
-        problems.push({ input: Input.Region, message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.` });
-    }
-    const rawEndpoint = read(Input.Endpoint);
-    let endpoint;
-    if (rawEndpoint !== '') {
-        if (isHttpUrl(rawEndpoint))
-            endpoint = rawEndpoint.replace(/\/+$/, '');
-        else {
-            problems.push({
-                input: Input.Endpoint,
-                message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
-            });
-        }
-    }
-    const forcePathStyle = parseBoolean(read, Input.ForcePathStyle, problems);
-    const credentials = parseCredentials(read, problems);
-    return { bucket, region, endpoint, forcePathStyle, credentials };
-}
-const DEFAULT_MAX_RATIO = 1000;
-const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
-function parseByteSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-    if (!match)
-        return undefined;
-    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
-    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
-}
-/** The restore's inputs. Throws InputError naming every bad input. */
-function parseRestoreInputs(read, workspace, env = process.env) {
-    const problems = [];
-    const given = [Input.BackupId, Input.DispatchId, Input.S3Key].filter(name => read(name) !== '');
-    let target;
-    if (given.length !== 1) {
-        problems.push({
-            input: given[1] ?? Input.BackupId,
-            message: `${given.length === 0 ? 'is required' : `cannot be combined with '${given[0]}'`}: set exactly one of 'backup-id' (the row's id), 'dispatch-id' (the row's dispatch_id) or 's3-key' (the object's key).`
-        });
-    }
-    else if (given[0] === Input.S3Key) {
-        const key = read(Input.S3Key);
-        if (key.startsWith('/') || /[\u0000-\u001f\u007f]/.test(key)) {
-            problems.push({
-                input: Input.S3Key,
-                message: `must be an object key relative to the bucket, such as backups/2024/05/01/backup.zip; got '${clip(key)}'.`
-            });
-        }
-        target = { kind: 's3-key', key };
-    }
-    else if (given[0]) {
-        const id = read(given[0]);
-        if (!isUuid(id))
-            problems.push({ input: given[0], message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(id)}'.` });
-        target = { kind: given[0], id: id.toLowerCase() };
-    }
-    const rawPath = read(Input.Path);
-    if (rawPath === '' || rawPath.includes('\n')) {
-        problems.push({
-            input: Input.Path,
-            message: 'is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty.'
-        });
-    }
-    const destination = path.resolve(workspace, rawPath);
-    if (rawPath !== '' && destination === path.parse(destination).root) {
-        problems.push({ input: Input.Path, message: `is the root directory; restore into a directory of its own.` });
-    }
-    const store = parseStoreLocation(read, env, problems);
-    const ledger = parseRestoreLedger(read, target, problems);
-    const rawRatio = read(Input.MaxRatio) || String(DEFAULT_MAX_RATIO);
-    const maxRatio = /^\d+(\.\d+)?$/.test(rawRatio) ? Number(rawRatio) : NaN;
-    if (!(maxRatio >= 1)) {
-        problems.push({
-            input: Input.MaxRatio,
-            message: `must be a number of at least 1 (how many times its own size an archive may expand to), got '${clip(rawRatio)}'.`
-        });
-    }
-    const rawMaxSize = read(Input.MaxSize);
-    const maxBytes = rawMaxSize === '' ? undefined : parseByteSize(rawMaxSize);
-    if (rawMaxSize !== '' && maxBytes === undefined) {
-        problems.push({ input: Input.MaxSize, message: `must be a size such as 500MiB, 20GiB or 1TiB, got '${clip(rawMaxSize)}'.` });
-    }
-    if (problems.length > 0 || !target)
-        throw new InputError(problems);
-    return { target, destination, store, ledger, limits: { maxRatio, maxBytes } };
-}
-/**
- * The row is read with `supabase-key`, or with `backup-api-key` through the update-backup
- * function's lookup (by id or dispatch id; it cannot search by key). With `s3-key` the Supabase
- * inputs are optional: without them the object is restored with no row to check, for when the
- * database itself is what was lost.
- */
-function parseRestoreLedger(read, target, problems) {
-    const bySupabase = [Input.SupabaseUrl, Input.SupabaseKey, Input.BackupApiKey].some(name => read(name) !== '');
-    if (target?.kind === 's3-key' && !bySupabase)
-        return undefined;
-    const { supabaseUrl, table } = parseSupabaseTarget(read, problems);
-    const access = parseLedgerAccess(read, table, problems);
-    if (target?.kind === 's3-key' && access?.kind === 'function') {
-        problems.push({
-            input: Input.BackupApiKey,
-            message: "cannot look a row up by 's3-key' (the update-backup function finds rows by id only): use 'backup-id' or 'dispatch-id', or 'supabase-key', or leave the Supabase inputs out to restore the object without its row."
-        });
-    }
-    return access ? { supabaseUrl, table, access } : undefined;
-}
-function parseBoolean(read, input, problems) {
-    const raw = read(input);
-    if (raw === '' || /^false$/i.test(raw))
-        return false;
-    if (/^true$/i.test(raw))
-        return true;
-    problems.push({ input, message: `must be true or false, got '${clip(raw)}'.` });
-    return false;
-}
-function parseCompressionLevel(raw, format, problems) {
-    const range = COMPRESSION_LEVELS[format];
-    if (!range) {
-        if (raw !== '')
-            problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` });
-        return undefined;
-    }
-    if (raw === '')
-        return range.default;
-    const level = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!Number.isInteger(level) || level < range.min || level > range.max) {
-        problems.push({
-            input: Input.CompressionLevel,
-            message: `must be a whole number from ${range.min} to ${range.max} for format '${format}', got '${clip(raw)}'.`
-        });
-        return undefined;
-    }
-    return level;
-}
-function parseCredentials(read, problems) {
-    const accessKeyId = read(Input.AwsAccessKeyId);
-    const secretAccessKey = read(Input.AwsSecretAccessKey);
-    const sessionToken = read(Input.AwsSessionToken) || undefined;
-    if (accessKeyId === '' && secretAccessKey === '') {
-        if (sessionToken) {
-            problems.push({ input: Input.AwsSessionToken, message: "needs 'aws-access-key-id' and 'aws-secret-access-key' as well." });
-        }
-        return undefined;
-    }
-    if (accessKeyId === '') {
-        problems.push({ input: Input.AwsAccessKeyId, message: "is required when 'aws-secret-access-key' is set." });
-    }
-    if (secretAccessKey === '') {
-        problems.push({ input: Input.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." });
-    }
-    return { accessKeyId, secretAccessKey, sessionToken };
-}
-function parseStorageOptions(read, problems) {
-    const storageClass = read(Input.StorageClass) || undefined;
-    if (storageClass && !STORAGE_CLASS.test(storageClass)) {
-        problems.push({
-            input: Input.StorageClass,
-            message: `must be a storage class name like STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE (upper case), got '${clip(storageClass)}'.`
-        });
-    }
-    const rawSse = read(Input.Sse);
-    const sse = SSE_MODES.find(mode => mode.toLowerCase() === rawSse.toLowerCase());
-    if (rawSse !== '' && !sse) {
-        problems.push({
-            input: Input.Sse,
-            message: `must be one of ${SSE_MODES.join(', ')} (or empty for the bucket's default), got '${clip(rawSse)}'.`
-        });
-    }
-    const sseKmsKeyId = read(Input.SseKmsKeyId) || undefined;
-    if (sseKmsKeyId && !sse?.startsWith('aws:kms')) {
-        problems.push({ input: Input.SseKmsKeyId, message: "needs 'sse: aws:kms' (or aws:kms:dsse); without it the key would be ignored." });
-    }
-    else if (sseKmsKeyId && !KMS_KEY_ID.test(sseKmsKeyId)) {
-        problems.push({ input: Input.SseKmsKeyId, message: 'must be a KMS key id, key ARN or alias (no spaces).' });
-    }
-    return { storageClass, sse, sseKmsKeyId, tags: parseTags(read(Input.Tags), problems) };
-}
-/** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
-function parseTags(raw, problems) {
-    const tags = [];
-    const lines = raw
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-    for (const line of lines) {
-        const equals = line.indexOf('=');
-        const key = (equals < 0 ? line : line.slice(0, equals)).trim();
-        const value = equals < 0 ? '' : line.slice(equals + 1).trim();
-        let problem;
-        if (equals < 0 || key === '')
-            problem = `has a line '${clip(line)}' that is not key=value.`;
-        else if ([...key].length > 128 || [...value].length > 256)
-            problem = `'${clip(key)}' is too long: keys are at most 128 characters, values 256.`;
-        else if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
-            problem = `'${clip(line)}' has characters S3 does not allow in tags; use letters, digits, spaces and + - = . _ : / @.`;
-        }
-        else if (/^aws:/i.test(key))
-            problem = `'${clip(key)}' uses the reserved aws: prefix.`;
-        else if (tags.some(([existing]) => existing === key))
-            problem = `has the key '${clip(key)}' twice.`;
-        if (problem)
-            problems.push({ input: Input.Tags, message: problem });
-        else
-            tags.push([key, value]);
-    }
-    if (lines.length > MAX_TAGS)
-        problems.push({ input: Input.Tags, message: `has ${lines.length} tags; S3 allows at most ${MAX_TAGS} per object.` });
-    return tags;
-}
-/** Why a `path` line is refused, or undefined when it is fine. */
-function patternProblem(line) {
-    const pattern = line.startsWith('!') ? line.slice(1).trim() : line;
-    if (pattern === '')
-        return `has a line '${clip(line)}' with nothing to match.`;
-    if (path.isAbsolute(pattern) || pattern.startsWith('~')) {
-        return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`;
-    }
-    const segments = pattern.split(/[\\/]+/);
-    if (segments.includes('..')) {
-        return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`;
-    }
-    // No file system has such names: say so rather than fail later with ENAMETOOLONG.
-    if (segments.some(segment => Buffer.byteLength(segment) > MAX_NAME_BYTES)) {
-        return `'${clip(line)}' has a name longer than ${MAX_NAME_BYTES} bytes, which no file can have; check the value passed to 'path'.`;
-    }
-    return undefined;
-}
-/** Why a `key` template is refused, or undefined when it is fine. */
-function keyTemplateProblem(template) {
-    for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
-        const name = match[1] ?? '';
-        if (!KEY_PLACEHOLDERS.has(name)) {
-            return `has an unknown placeholder {${clip(name)}}; use ${[...KEY_PLACEHOLDERS].map(p => `{${p}}`).join(', ')}.`;
-        }
-    }
-    if (/[{}]/.test(template.replace(/\{[a-z_]+\}/g, '')))
-        return 'has an unmatched { or }.';
-    if (template.startsWith('/'))
-        return "must not start with '/': S3 keys are relative to the bucket.";
-    if (template.endsWith('/'))
-        return "must name an object, not end with '/'.";
-    // Control characters and backslashes break S3 listings and most tools that consume keys.
-    if (/[\u0000-\u001f\u007f\\]/.test(template))
-        return 'must not contain control characters or backslashes.';
-    if (template.split('/').some(segment => segment === '.' || segment === '..' || segment === '')) {
-        return "must not contain empty, '.' or '..' path segments.";
-    }
-    if (Buffer.byteLength(template) > 900)
-        return 'is too long: S3 keys are at most 1024 bytes.';
-    return undefined;
-}
-function isHttpUrl(value) {
-    try {
-        const url = new URL(value);
-        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
-    }
-    catch {
-        return false;
-    }
-}
-/** Keeps echoed values short in messages. */
-function clip(value) {
-    const oneLine = value.replace(/[\r\n]+/g, ' ');
-    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
 }
 
 ;// CONCATENATED MODULE: external "node:timers/promises"
@@ -54724,126 +54398,199 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ledger/function-backend.ts
+;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
-
+const registered = new Set();
+/** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
+function registerSecret(value) {
+    if (!value)
+        return;
+    core_setSecret(value);
+    registered.add(value);
+}
 /**
- * The ledger backend for least privilege: every read and write goes through the update-backup
- * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
- * The function applies the same state machine server-side (one conditional UPDATE per write).
+ * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
+ * that leaves the process other than through the masked log (error_text, summaries).
  */
-class function_backend_FunctionLedgerBackend {
-    functionName;
-    apiKey;
-    visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to";
-    url;
-    constructor(supabaseUrl, functionName, apiKey) {
-        this.functionName = functionName;
-        this.apiKey = apiKey;
-        this.url = `${supabaseUrl}/functions/v1/${functionName}`;
+function redact(text) {
+    let clean = text;
+    for (const secret of registered)
+        clean = clean.split(secret).join('***');
+    return clean
+        .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
+        .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
+}
+/** Masks every secret input before anything can print it, valid or not. */
+function maskSecretInputs(read, secretInputs) {
+    for (const name of secretInputs)
+        registerSecret(read(name));
+}
+
+;// CONCATENATED MODULE: ./src/ledger/ledger.ts
+
+
+
+const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
+/** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
+const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
+/** The sha256 column's check (migration 009). */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
+const MAX_ERROR_TEXT = 1000;
+function toErrorText(message) {
+    const clean = redact(message).replace(/\s+/g, ' ').trim() || 'The backup failed for an unknown reason.';
+    return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean;
+}
+/** The columns a terminal write sets: the contract's state machine in one function. */
+function terminalPatch(outcome, workflowRunId, now) {
+    if (outcome.status === 'success') {
+        if (outcome.s3Key.trim() === '')
+            throw new LedgerError('Refusing to mark the row success with an empty s3_key.');
+        if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
+            throw new LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
+        }
+        if (!SHA256_HEX.test(outcome.sha256))
+            throw new LedgerError(`Refusing to mark the row success with sha256 '${outcome.sha256}'.`);
+        return {
+            status: 'success',
+            s3_key: outcome.s3Key,
+            size_bytes: outcome.sizeBytes,
+            sha256: outcome.sha256,
+            finished_at: now.toISOString(),
+            workflow_run_id: workflowRunId,
+            error_text: null
+        };
     }
-    async findByDispatchId(dispatchId) {
-        const answer = await this.call('read the row', { action: 'lookup', dispatch_id: dispatchId });
-        // A dispatch id several rows share is a 409 the function explains; `call` throws it.
-        return answer.backup ? [answer.backup] : [];
+    return {
+        status: 'failed',
+        error_text: toErrorText(outcome.errorText),
+        finished_at: now.toISOString(),
+        workflow_run_id: workflowRunId
+    };
+}
+/** A row another run is working on: this run must leave it (and its object) alone. */
+function ownedByAnotherRun(row, runId) {
+    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
+}
+function isTransient(error) {
+    return error instanceof LedgerError && error.transient;
+}
+/**
+ * The row's state machine: in_progress -> success | failed, each move one conditional update,
+ * retried while the database is unreachable, never applied to a finished row.
+ */
+class Ledger {
+    backend;
+    table;
+    workflowRunId;
+    retryPolicy;
+    onRetry;
+    constructor(backend, table, workflowRunId, retryPolicy, onRetry = () => { }) {
+        this.backend = backend;
+        this.table = table;
+        this.workflowRunId = workflowRunId;
+        this.retryPolicy = retryPolicy;
+        this.onRetry = onRetry;
     }
-    async getById(id) {
-        return (await this.call('read the row', { action: 'lookup', backup_id: id })).backup;
+    /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
+    async locate(dispatchId) {
+        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
+        if (rows.length === 0) {
+            throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`);
+        }
+        if (rows.length > 1) {
+            throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
+        }
+        return this.checkColumns(rows[0]);
     }
-    async insert(row) {
-        const answer = await this.call('create the row', { action: 'create', ...row });
-        if (!answer.backup)
-            throw new LedgerError(`Could not create the row through the ${this.functionName} function: it answered no row.`);
-        return answer.backup;
+    /** A new in_progress row for scheduled runs. */
+    async create(dispatchId) {
+        const row = await this.withRetry(async () => {
+            try {
+                return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
+            }
+            catch (error) {
+                // A retried insert whose first attempt committed: the row is ours.
+                const existing = await this.backend.findByDispatchId(dispatchId, 2);
+                if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId)
+                    return existing[0];
+                throw error;
+            }
+        });
+        return this.checkColumns(row);
     }
     /**
-     * The function stamps finished_at itself, with the database side's clock. It guards the claim
-     * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
-     * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
-     * claim never finalizes.
+     * Takes the row for this run: one conditional update that only matches a row no run has
+     * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
+     * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
+     * overlap) counts as claimed.
      */
-    async updateIfInProgress(id, patch, _owner) {
-        const { workflow_run_id } = patch;
-        const body = !('status' in patch)
-            ? { action: 'claim', backup_id: id, workflow_run_id }
-            : patch.status === 'success'
-                ? {
-                    action: 'finalize',
-                    backup_id: id,
-                    workflow_run_id,
-                    status: 'success',
-                    s3_key: patch.s3_key,
-                    size_bytes: patch.size_bytes,
-                    ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
-                }
-                : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text };
-        const answer = await this.call('update the row', body);
-        // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
-        return answer.updated && answer.backup ? [answer.backup] : [];
+    async claim(row) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null));
+        if (changed[0])
+            return { claimed: true, row: changed[0] };
+        const current = await this.reread(row.id);
+        if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId)
+            return { claimed: true, row: current };
+        if (current.status === 'in_progress' && current.workflow_run_id === null)
+            throw this.cannotUpdate(row.id);
+        return { claimed: false, row: current };
     }
-    /** One request; the function's answers mapped to what Ledger expects, errors to what a user can act on. */
-    async call(action, body) {
-        const what = `Could not ${action} through the ${this.functionName} function (${this.url})`;
-        let response;
-        let answer;
+    /** Moves a row this run claimed to its terminal status. */
+    async finalize(rowId, outcome) {
+        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
         try {
-            response = await fetch(this.url, {
-                method: 'POST',
-                headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json', 'x-client-info': 'supabase-s3-backup' },
-                body: JSON.stringify(body),
-                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-            });
-            const text = await response.text();
-            answer = parseAnswer(text);
+            return await this.write(rowId, patch, this.workflowRunId);
         }
         catch (error) {
-            const reason = error instanceof Error && error.name === 'TimeoutError' ? 'no answer within 10 s' : errorReason(error);
-            throw new LedgerError(`${what}: ${reason}.`, true);
+            // A verified backup is still recorded where the sha256 column (or the function's field) is
+            // missing: the hash is in the outputs and the job summary, and the log says what to apply.
+            if (patch.status !== 'success' || !(error instanceof LedgerError) || error.transient || !/sha256/.test(error.message))
+                throw error;
+            this.onRetry(`The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`);
+            const { sha256: _unrecorded, ...withoutSha256 } = patch;
+            return this.write(rowId, withoutSha256, this.workflowRunId);
         }
-        const { status } = response;
-        const detail = answer.error ?? answer.message ?? `HTTP ${status}`;
-        if (response.ok && answer.backup)
-            return answer;
-        if (response.ok) {
-            throw new LedgerError(`${what}: the answer has no row. Is 'update-function' the update-backup function from this action's repository?`);
-        }
-        if (status === 404 && answer.code === 'row_not_found')
-            return {};
-        if (status === 409 && answer.code === 'already_finished')
-            return { backup: answer.backup, updated: false };
-        if (status === 408 || status === 429 || status >= 500) {
-            if (answer.code === 'misconfigured')
-                throw new LedgerError(`${what}: the function is misconfigured: ${detail}`);
-            throw new LedgerError(`${what}: HTTP ${status}: ${detail}`, true);
-        }
-        if (status === 401 && answer.code === 'invalid_api_key') {
-            throw new LedgerError(`${what}: the function rejected 'backup-api-key' (${detail}). It must equal the function's BACKUP_API_KEY secret; check the secret for stray spaces or newlines.`);
-        }
-        if (status === 401 || status === 403) {
-            throw new LedgerError(`${what}: Supabase refused the request before it reached the function (${detail}). Deploy it with JWT verification off: \`supabase functions deploy ${this.functionName} --no-verify-jwt\` (supabase/config.toml of this repository sets verify_jwt = false).`);
-        }
-        if (status === 404) {
-            throw new LedgerError(`${what}: there is no such edge function (${detail}). Deploy supabase/functions/update-backup from this action's repository, or set 'update-function' to the name you deployed it under.`);
-        }
-        throw new LedgerError(`${what}: HTTP ${status}: ${detail}`);
     }
-}
-function parseAnswer(text) {
-    try {
-        const parsed = JSON.parse(text);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
-            return parsed;
+    /**
+     * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
+     * in time. Only matches while the row is still held by the run the sweep checked.
+     */
+    async failAbandoned(row, errorText) {
+        const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date());
+        return this.write(row.id, patch, row.workflow_run_id);
     }
-    catch {
-        // Not JSON: a proxy or gateway page; the status decides.
+    async write(rowId, patch, owner) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner));
+        if (changed[0])
+            return { written: true, row: changed[0] };
+        const row = await this.reread(rowId);
+        if (row.status === 'in_progress' && row.workflow_run_id === owner)
+            throw this.cannotUpdate(rowId);
+        return { written: false, row };
     }
-    return {};
-}
-function errorReason(error) {
-    const cause = error?.cause;
-    if (cause?.code)
-        return `no answer from the Supabase URL (${cause.code})`;
-    return `no answer from the Supabase URL (${error instanceof Error ? error.message : String(error)})`;
+    checkColumns(row) {
+        const missing = REQUIRED_COLUMNS.filter(column => !(column in row));
+        if (missing.length > 0) {
+            throw new LedgerError(`The table '${this.table}' (input 'table') has no column ${missing.join(', ')}. Apply every file of supabase/migrations (008 adds finished_at), or set 'table' to the table they created.`);
+        }
+        return row;
+    }
+    cannotUpdate(rowId) {
+        return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
+    }
+    async get(rowId) {
+        return this.reread(rowId);
+    }
+    async reread(rowId) {
+        const row = await this.withRetry(() => this.backend.getById(rowId));
+        if (!row)
+            throw new LedgerError(`The ${this.table} row ${rowId} disappeared (deleted, or hidden by RLS) while the backup ran.`);
+        return row;
+    }
+    withRetry(attempt) {
+        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
+    }
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@supabase/supabase-js/dist/tracingRegistry.mjs
@@ -63812,7 +63559,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
-class table_backend_TableLedgerBackend {
+class TableLedgerBackend {
     table;
     visibilityHint = "that the role of 'supabase-key' may read the row (RLS)";
     client;
@@ -63888,246 +63635,25 @@ class table_backend_TableLedgerBackend {
         const what = `Could not ${action} in table '${this.table}'`;
         if (status === 0 || status === 408 || status === 429 || status >= 500 || code.startsWith('PGRST00')) {
             const reason = status === 0 ? `no answer from the Supabase URL (${error.message})` : `HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}`;
-            return new errors_LedgerError(`${what}: ${reason}.`, true);
+            return new LedgerError(`${what}: ${reason}.`, true);
         }
         if (status === 401 && !code) {
-            return new errors_LedgerError(`${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`);
+            return new LedgerError(`${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`);
         }
         if (code === 'PGRST301' || code === 'PGRST302' || code === 'PGRST303') {
-            return new errors_LedgerError(`${what}: 'supabase-key' is not a valid key for this project (${code}: ${error.message}).`);
+            return new LedgerError(`${what}: 'supabase-key' is not a valid key for this project (${code}: ${error.message}).`);
         }
         if (code === '42501') {
-            return new errors_LedgerError(`${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the service role key, or grant the role access and add an RLS policy (see supabase/migrations).`);
+            return new LedgerError(`${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the service role key, or grant the role access and add an RLS policy (see supabase/migrations).`);
         }
         if (code === 'PGRST205' || code === '42P01') {
-            return new errors_LedgerError(`${what}: the table does not exist. Apply supabase/migrations or set 'table' to the right name.`);
+            return new LedgerError(`${what}: the table does not exist. Apply supabase/migrations or set 'table' to the right name.`);
         }
         if (code === '42703' || code === 'PGRST204') {
-            return new errors_LedgerError(`${what}: a column is missing (${error.message}). Apply every file of supabase/migrations.`);
+            return new LedgerError(`${what}: a column is missing (${error.message}). Apply every file of supabase/migrations.`);
         }
-        return new errors_LedgerError(`${what}: HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
+        return new LedgerError(`${what}: HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
     }
-}
-
-;// CONCATENATED MODULE: ./src/runner/secrets.ts
-
-
-const registered = new Set();
-/** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
-function registerSecret(value) {
-    if (!value)
-        return;
-    core_setSecret(value);
-    registered.add(value);
-}
-/**
- * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
- * that leaves the process other than through the masked log (error_text, summaries).
- */
-function redact(text) {
-    let clean = text;
-    for (const secret of registered)
-        clean = clean.split(secret).join('***');
-    return clean
-        .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
-        .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
-}
-/** Masks every secret input before anything can print it, valid or not. */
-function maskSecretInputs(read) {
-    const secrets = [
-        Input.SupabaseKey,
-        Input.BackupApiKey,
-        Input.AwsSecretAccessKey,
-        Input.AwsSessionToken,
-        Input.AwsAccessKeyId,
-        Input.GithubToken
-    ];
-    for (const name of secrets) {
-        registerSecret(read(name));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/ledger/ledger.ts
-
-
-
-
-
-
-const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
-/** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
-const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
-/** The sha256 column's check (migration 009). */
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** error_text is shown to users: no secrets, at most 1000 characters (the table's check). */
-const MAX_ERROR_TEXT = 1000;
-function toErrorText(message) {
-    const clean = redact(message).replace(/\s+/g, ' ').trim() || 'The backup failed for an unknown reason.';
-    return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean;
-}
-/** The columns a terminal write sets: the contract's state machine in one function. */
-function terminalPatch(outcome, workflowRunId, now) {
-    if (outcome.status === 'success') {
-        if (outcome.s3Key.trim() === '')
-            throw new errors_LedgerError('Refusing to mark the row success with an empty s3_key.');
-        if (!Number.isSafeInteger(outcome.sizeBytes) || outcome.sizeBytes < 0) {
-            throw new errors_LedgerError(`Refusing to mark the row success with size_bytes ${outcome.sizeBytes}.`);
-        }
-        if (!SHA256_HEX.test(outcome.sha256))
-            throw new errors_LedgerError(`Refusing to mark the row success with sha256 '${outcome.sha256}'.`);
-        return {
-            status: 'success',
-            s3_key: outcome.s3Key,
-            size_bytes: outcome.sizeBytes,
-            sha256: outcome.sha256,
-            finished_at: now.toISOString(),
-            workflow_run_id: workflowRunId,
-            error_text: null
-        };
-    }
-    return {
-        status: 'failed',
-        error_text: toErrorText(outcome.errorText),
-        finished_at: now.toISOString(),
-        workflow_run_id: workflowRunId
-    };
-}
-/** A row another run is working on: this run must leave it (and its object) alone. */
-function ownedByAnotherRun(row, runId) {
-    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
-}
-function isTransient(error) {
-    return error instanceof errors_LedgerError && error.transient;
-}
-/**
- * The row's state machine: in_progress -> success | failed, each move one conditional update,
- * retried while the database is unreachable, never applied to a finished row.
- */
-class Ledger {
-    backend;
-    table;
-    workflowRunId;
-    retryPolicy;
-    onRetry;
-    constructor(backend, table, workflowRunId, retryPolicy, onRetry = () => { }) {
-        this.backend = backend;
-        this.table = table;
-        this.workflowRunId = workflowRunId;
-        this.retryPolicy = retryPolicy;
-        this.onRetry = onRetry;
-    }
-    /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
-    async locate(dispatchId) {
-        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
-        if (rows.length === 0) {
-            throw new errors_LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`);
-        }
-        if (rows.length > 1) {
-            throw new errors_LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
-        }
-        return this.checkColumns(rows[0]);
-    }
-    /** A new in_progress row for scheduled runs. */
-    async create(dispatchId) {
-        const row = await this.withRetry(async () => {
-            try {
-                return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
-            }
-            catch (error) {
-                // A retried insert whose first attempt committed: the row is ours.
-                const existing = await this.backend.findByDispatchId(dispatchId, 2);
-                if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId)
-                    return existing[0];
-                throw error;
-            }
-        });
-        return this.checkColumns(row);
-    }
-    /**
-     * Takes the row for this run: one conditional update that only matches a row no run has
-     * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
-     * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
-     * overlap) counts as claimed.
-     */
-    async claim(row) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null));
-        if (changed[0])
-            return { claimed: true, row: changed[0] };
-        const current = await this.reread(row.id);
-        if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId)
-            return { claimed: true, row: current };
-        if (current.status === 'in_progress' && current.workflow_run_id === null)
-            throw this.cannotUpdate(row.id);
-        return { claimed: false, row: current };
-    }
-    /** Moves a row this run claimed to its terminal status. */
-    async finalize(rowId, outcome) {
-        const patch = terminalPatch(outcome, this.workflowRunId, new Date());
-        try {
-            return await this.write(rowId, patch, this.workflowRunId);
-        }
-        catch (error) {
-            // A verified backup is still recorded where the sha256 column (or the function's field) is
-            // missing: the hash is in the outputs and the job summary, and the log says what to apply.
-            if (patch.status !== 'success' || !(error instanceof errors_LedgerError) || error.transient || !/sha256/.test(error.message))
-                throw error;
-            this.onRetry(`The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`);
-            const { sha256: _unrecorded, ...withoutSha256 } = patch;
-            return this.write(rowId, withoutSha256, this.workflowRunId);
-        }
-    }
-    /**
-     * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
-     * in time. Only matches while the row is still held by the run the sweep checked.
-     */
-    async failAbandoned(row, errorText) {
-        const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date());
-        return this.write(row.id, patch, row.workflow_run_id);
-    }
-    async write(rowId, patch, owner) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner));
-        if (changed[0])
-            return { written: true, row: changed[0] };
-        const row = await this.reread(rowId);
-        if (row.status === 'in_progress' && row.workflow_run_id === owner)
-            throw this.cannotUpdate(rowId);
-        return { written: false, row };
-    }
-    checkColumns(row) {
-        const missing = REQUIRED_COLUMNS.filter(column => !(column in row));
-        if (missing.length > 0) {
-            throw new errors_LedgerError(`The table '${this.table}' (input 'table') has no column ${missing.join(', ')}. Apply every file of supabase/migrations (008 adds finished_at), or set 'table' to the table they created.`);
-        }
-        return row;
-    }
-    cannotUpdate(rowId) {
-        return new errors_LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
-    }
-    async get(rowId) {
-        return this.reread(rowId);
-    }
-    async reread(rowId) {
-        const row = await this.withRetry(() => this.backend.getById(rowId));
-        if (!row)
-            throw new errors_LedgerError(`The ${this.table} row ${rowId} disappeared (deleted, or hidden by RLS) while the backup ran.`);
-        return row;
-    }
-    withRetry(attempt) {
-        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
-    }
-}
-/** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
-function openLedger(read, workflowRunId, retryPolicy, log) {
-    const inputs = parseLedgerInputs(read);
-    const { access } = inputs;
-    const backend = access.kind === 'function'
-        ? new FunctionLedgerBackend(inputs.supabaseUrl, access.functionName, access.apiKey)
-        : new TableLedgerBackend(inputs.supabaseUrl, access.supabaseKey, inputs.table);
-    return {
-        ledger: new Ledger(backend, inputs.table, workflowRunId, retryPolicy, log),
-        dispatchId: inputs.dispatchId,
-        createRow: inputs.createRow
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/sweep/sweep.ts
@@ -64154,9 +63680,9 @@ const SweepOutput = {
  * is left to it.
  */
 async function runSweep(read, context) {
-    maskSecretInputs(read);
+    maskSecretInputs(read, SECRET_INPUTS);
     const inputs = parseSweepInputs(read);
-    const backend = new table_backend_TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
+    const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table);
     const ledger = new Ledger(backend, inputs.table, context.runId, SWEEP_RETRY, info);
     const rows = await retry(() => backend.listInProgress(MAX_ROWS), isTransient, SWEEP_RETRY);
     info(`${rows.length} ${inputs.table} row(s) in_progress.`);
