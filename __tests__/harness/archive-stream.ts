@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { createArchive } from '../../src/archive/archive.js'
+import { createArchive } from '../../src/backup/archive.js'
 import type { ArchiveFormat } from '../../src/archive/formats.js'
 import type { Listing } from '../../src/sources/files/listing.js'
 

@@ -85601,7 +85601,7 @@ class ByteList {
     }
 }
 
-;// CONCATENATED MODULE: ./src/archive/archive.ts
+;// CONCATENATED MODULE: ./src/backup/archive.ts
 
 
 

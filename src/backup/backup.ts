@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { randomUUID } from 'node:crypto'
-import { createArchive } from '../archive/archive.js'
+import { createArchive } from './archive.js'
 import { CONTENT_TYPES } from '../archive/formats.js'
 import type { RunContext } from '../runner/context.js'
 import { CancelledError, InputError, messageOf, StoreError } from '../errors.js'

@@ -1,10 +1,10 @@
 import { ArchiveError } from '../errors.js'
-import { gzip, zstd } from './compress.js'
+import { gzip, zstd } from '../archive/compress.js'
 import { readEntries, type ReadProgress } from '../sources/files/reader.js'
-import type { ArchiveFormat } from './formats.js'
+import type { ArchiveFormat } from '../archive/formats.js'
 import type { Listing } from '../sources/files/listing.js'
-import { tar } from './tar.js'
-import { zip } from './zip.js'
+import { tar } from '../archive/tar.js'
+import { zip } from '../archive/zip.js'
 
 /** What has been read into the archive so far, for progress lines and the summary. */
 export type ArchiveProgress = ReadProgress
