@@ -81379,6 +81379,23 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/archive/formats.ts
+/** The archive formats the action writes and the restore reads, and what each accepts. */
+const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'];
+/** Compression levels each format accepts, and the default when `compression-level` is empty. */
+const COMPRESSION_LEVELS = {
+    zip: { min: 0, max: 9, default: 6 },
+    'tar.gz': { min: 0, max: 9, default: 6 },
+    'tar.zst': { min: 1, max: 19, default: 3 },
+    tar: undefined
+};
+const CONTENT_TYPES = {
+    zip: 'application/zip',
+    'tar.gz': 'application/gzip',
+    'tar.zst': 'application/zstd',
+    tar: 'application/x-tar'
+};
+
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Every failure the action reports is one of these: the message is what the user reads in the
@@ -81443,4573 +81460,6 @@ function messageOf(error) {
     }
 }
 
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/archive/buffers.ts
-/**
- * The archive's bytes pass through a few large buffers per second. Left to the garbage collector,
- * a collection comes only after ~64 MiB of them are dead, and the allocator keeps their pages:
- * that garbage was a third of the action's memory. Buffers whose last use is known are freed then.
- *
- * Pieces handed down the archive pipeline are lent: a piece is valid until the next one is asked
- * for, so a consumer copies what it keeps (the upload copies each piece into a part).
- */
-/**
- * Frees the memory of `buffers` now (detaches their ArrayBuffers), for buffers the caller alone
- * holds. Buffers cut from Node's shared pool of small allocations are left to the garbage
- * collector: each pool is one ArrayBuffer of exactly Buffer.poolSize bytes (64 KiB on Node 24), so
- * a buffer of the caller's own of that size is left too.
- */
-function free(buffers) {
-    for (const buffer of buffers) {
-        const memory = buffer.buffer;
-        if (memory instanceof ArrayBuffer && !memory.detached && memory.byteLength !== Buffer.poolSize)
-            memory.transfer(0);
-    }
-}
-/** Bytes in all of `pieces`. */
-function lengthOf(pieces) {
-    return pieces.reduce((sum, piece) => sum + piece.length, 0);
-}
-/** Buffers of one size, reused: taken for a job, given back once its output is written. */
-class BufferPool {
-    size;
-    spare = [];
-    constructor(size) {
-        this.size = size;
-    }
-    take() {
-        return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
-    }
-    /** `buffer` must be one this pool gave, or a view of one from its start (a last, shorter block). */
-    giveBack(buffer) {
-        this.spare.push(buffer.length === this.size ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, this.size));
-    }
-}
-/**
- * One buffer reused for small records (headers) that are copied on, gathered, before the next one
- * is made. Cut from Node's pool instead, each pool of 64 KiB stayed garbage until a collection:
- * ~13 MiB held for a tar of 24 000 files.
- */
-class Scratch {
-    buffer = Buffer.allocUnsafeSlow(1024);
-    /** `size` zeroed bytes, valid until the next call. */
-    zeroed(size) {
-        if (size > this.buffer.length)
-            this.buffer = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.buffer.length));
-        return this.buffer.subarray(0, size).fill(0);
-    }
-}
-/** The gathered bytes are handed on at this size; pieces this large or larger are handed on as they are. */
-const GATHER_SIZE = 256 * 1024;
-const GATHER_FROM = 64 * 1024;
-/**
- * Gathers an archive's small pieces (headers, padding, small files) into one buffer: an archive of
- * small files otherwise went down the pipeline three pieces per file, and each piece through an
- * async generator costs a few promises, the main thread's largest garbage. What is gathered is
- * lent like any piece, and the buffer reused once the consumer asks for the next.
- */
-class Gather {
-    buffer = Buffer.allocUnsafeSlow(GATHER_SIZE);
-    used = 0;
-    /** The gathered bytes, to hand on before `piece` when it does not fit with them or is not gathered. */
-    before(piece) {
-        return piece.length < GATHER_FROM && this.used + piece.length <= GATHER_SIZE ? undefined : this.take();
-    }
-    /** Copies a small piece in (after `before`); false for a piece to hand on as it is. */
-    keep(piece) {
-        if (piece.length >= GATHER_FROM)
-            return false;
-        this.used += piece.copy(this.buffer, this.used);
-        return true;
-    }
-    /** What is gathered, if anything; the gather starts empty again. */
-    take() {
-        if (this.used === 0)
-            return undefined;
-        const gathered = this.buffer.subarray(0, this.used);
-        this.used = 0;
-        return gathered;
-    }
-}
-/**
- * A copy of `array`'s start in a new one of `length` items, for an array the caller alone holds:
- * the old one's memory is freed at once. The copy never comes from Node's shared pool
- * (allocUnsafeSlow), so it is the caller's alone to free in turn.
- */
-function resized(array, length) {
-    const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length));
-    copy.set(array.subarray(0, Math.min(length, array.length)));
-    array.buffer.transfer(0);
-    return copy;
-}
-
-;// CONCATENATED MODULE: ./src/archive/entry.ts
-/**
- * What the archive formats take from a source: entries, and their contents as pieces in archive
- * order. A source (sources/files today) produces them; tar and zip write them.
- */
-/** Largest piece: a file is read in pieces of this size, each also one compression job. */
-const READ_CHUNK = 1024 * 1024;
-
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/threads/parallel.ts
-
-/**
- * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
- * API (no worker isolates to start or feed), in independent jobs of at most one block, and
- * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
- * is therefore a few blocks per core, whatever the size of the tree.
- */
-const CORES = external_node_os_default().availableParallelism();
-/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
-const COMPRESSION_JOBS = CORES + 1;
-/**
- * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
- * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
- * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
- * zlib work (the first statement of main). A value the user set is kept.
- */
-function sizeThreadpool() {
-    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
-}
-/**
- * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
- * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
- * A failure is raised when its turn comes; jobs still pending then settle with their rejections
- * marked handled.
- */
-async function* inOrder(jobs, limit) {
-    const pending = [];
-    for await (const start of jobs) {
-        const job = start();
-        job.catch(() => { });
-        pending.push(job);
-        if (pending.length >= limit)
-            yield await pending.shift();
-    }
-    while (pending.length > 0)
-        yield await pending.shift();
-}
-
-;// CONCATENATED MODULE: ./src/archive/compress.ts
-
-
-
-
-/**
- * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
- * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
- *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
- *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
- *   refer back across block edges, so the output is a single gzip member the size of gzip's.
- * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
- *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
- * Either way, a block that would not shrink is stored in the format's raw blocks (worthCompressing).
- */
-/** Deflate's window: a block may refer back this far into the previous one. */
-const WINDOW = 32 * 1024;
-/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
-const DEFLATE_END = Buffer.from([0x03, 0x00]);
-/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
-const ZSTD_BLOCK = 4 * READ_CHUNK;
-/**
- * zlib's async API hands output back in pieces of `chunkSize` (16 KiB by default), each a round trip
- * from the threadpool to the main thread: at that size the callbacks cost the main thread ~3 s per
- * GiB. 256 KiB makes them few without holding a block-sized output buffer per job.
- */
-const OUTPUT_PIECE = 256 * 1024;
-/** Smaller blocks are compressed without asking: sampling them would cost about as much. */
-const SAMPLE_FROM = 64 * 1024;
-const SAMPLE = 16 * 1024;
-/** Compression must save at least 3% of a sample for its block to be compressed rather than stored. */
-const WORTH_COMPRESSING = 0.97;
-/** The sample's output in one buffer of its own (zlib's 16 KiB default comes from Node's pool: see free()). */
-const SAMPLER = { chunkSize: 3 * SAMPLE + 1024, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: 1 } };
-/**
- * Media, archives and encrypted files do not compress, yet deflate and zstd spend as much CPU on
- * them as on text or more (a third of the time on a typical tree). Level-1 zstd of three slices
- * tells them apart; such a block is stored (deflate's or zstd's raw blocks), costing a copy and a
- * few bytes per block. The sample runs on the main thread: ~50 us, less than a trip to the
- * threadpool, and a tenth of deflate's time on random data (~0.6 ms).
- */
-function worthCompressing(block) {
-    if (block.length < SAMPLE_FROM)
-        return true;
-    const middle = (block.length - SAMPLE) >> 1;
-    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
-    const compressed = external_node_zlib_default().zstdCompressSync(sample, SAMPLER);
-    const worth = compressed.length < sample.length * WORTH_COMPRESSING;
-    free([sample, compressed]);
-    return worth;
-}
-/**
- * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
- * `dictionary` is the end of the block before it in the same stream, if any. The output comes in
- * the engine's pieces, which the caller owns (free them once written).
- */
-async function deflateBlock(block, level, dictionary) {
-    const stored = level > 0 && !worthCompressing(block);
-    const engine = external_node_zlib_default().createDeflateRaw({
-        level: stored ? 0 : level,
-        chunkSize: OUTPUT_PIECE,
-        ...(dictionary && !stored ? { dictionary: dictionary.subarray(-WINDOW) } : {}),
-        finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
-    });
-    return compressOnce(engine, block);
-}
-/** The end of `block` that the next block of its stream may refer back to, as a copy it may outlive. */
-function dictionaryOf(block) {
-    return Buffer.from(block.subarray(-WINDOW));
-}
-/**
- * Runs `input` through an engine made for it alone, as zlib's one-shot functions do, but hands
- * back the engine's output pieces instead of a copy of them joined.
- */
-function compressOnce(engine, input) {
-    return new Promise((resolve, reject) => {
-        const pieces = [];
-        engine.on('data', (piece) => pieces.push(piece));
-        engine.once('error', reject);
-        engine.once('end', () => resolve(pieces));
-        engine.end(input);
-    });
-}
-/** A full flush ends with an empty stored block: these four bytes. */
-const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-/**
- * Deflates many small ranges of `input` (start and end, two numbers each), each into a raw deflate
- * stream of its own, through one zlib stream in one job: a full flush after each (byte-aligned,
- * history reset) ends its stream, and DEFLATE_END closes it. A zlib stream per small file cost
- * the main thread ~0.3 ms and ~300 KiB of external memory each (a full GC every ~200 files): zip
- * took a third longer than tar.gz. A range that deflate would not shrink is stored.
- *
- * The ranges are written one at a time and the engine's output copied into one buffer as it
- * comes: nothing is made per range that outlives its write. Written all at once, each range's
- * write request, view and output piece lived until the whole job was done and outlived V8's
- * young generation (see zip.ts's Group for what that cost).
- */
-async function deflateEach(input, ranges, level) {
-    const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
-    // A write's failure comes to its callback too.
-    engine.on('error', () => { });
-    let rangeBytes = 0;
-    for (let range = 0; range < ranges.length; range += 2)
-        rangeBytes += ranges[range + 1] - ranges[range];
-    // Deflate output is rarely larger than its input, and what would be is stored instead.
-    let output = Buffer.allocUnsafeSlow(rangeBytes + 1024);
-    let used = 0;
-    // The engine's own output buffers: a few per job, freed once everything was copied out of them.
-    const engineBuffers = [];
-    const append = (bytes) => {
-        if (used + bytes.length > output.length)
-            output = resized(output, Math.max(used + bytes.length, 2 * output.length));
-        used += bytes.copy(output, used);
-    };
-    engine.on('data', (piece) => {
-        append(piece);
-        if (piece.buffer !== engineBuffers.at(-1)?.buffer)
-            engineBuffers.push(piece);
-    });
-    const bounds = [];
-    try {
-        for (let range = 0; range < ranges.length; range += 2) {
-            const piece = input.subarray(ranges[range], ranges[range + 1]);
-            if (piece.length === 0 || !worthCompressing(piece)) {
-                bounds.push(-1, -1);
-                continue;
-            }
-            const start = used;
-            // The callback comes once the write's output was pushed: the output since `start` is all of it.
-            await new Promise((resolve, reject) => engine.write(piece, error => (error ? reject(error) : resolve())));
-            if (used - start < FLUSH_MARKER.length || !output.subarray(used - FLUSH_MARKER.length, used).equals(FLUSH_MARKER)) {
-                throw new Error('zlib output did not end at a flush');
-            }
-            if (used - start + DEFLATE_END.length < piece.length) {
-                append(DEFLATE_END);
-                bounds.push(start, used);
-            }
-            else {
-                used = start;
-                bounds.push(-1, -1);
-            }
-        }
-    }
-    catch (error) {
-        free([output]);
-        throw error;
-    }
-    finally {
-        engine.destroy();
-    }
-    // Every write is done: the engine no longer writes into its buffers.
-    free(engineBuffers);
-    return { output: output.subarray(0, used), bounds };
-}
-/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
-async function* gzip(input, level) {
-    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
-    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
-    let crc = 0;
-    let inputLength = 0;
-    const pool = new BufferPool(READ_CHUNK);
-    async function* jobs() {
-        let dictionary;
-        for await (const block of blocks(input, pool)) {
-            crc = external_node_zlib_default().crc32(block, crc);
-            inputLength += block.length;
-            const previous = dictionary;
-            yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [...pieces, previous] : pieces }));
-            // A copy: the block goes back to the pool once compressed, maybe before the next job reads its dictionary.
-            dictionary = dictionaryOf(block);
-        }
-    }
-    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool);
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(inputLength % 2 ** 32, 4);
-    yield Buffer.concat([DEFLATE_END, trailer]);
-}
-/** zstd of `input`: independent frames compressed in parallel; a block that would not shrink is stored. */
-async function* zstd(input, level) {
-    const pool = new BufferPool(ZSTD_BLOCK);
-    const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
-    async function* jobs() {
-        for await (const block of blocks(input, pool)) {
-            if (!worthCompressing(block)) {
-                const stored = storedZstdFrame(block);
-                yield () => Promise.resolve({ block, ...stored });
-                continue;
-            }
-            yield () => compressOnce(external_node_zlib_default().createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: pieces }));
-        }
-    }
-    // One frame per core, not one more: each holds a 4 MiB block, its output and ~3 MiB of context.
-    yield* recycling(inOrder(jobs(), CORES), pool);
-}
-/** zstd's largest block (RFC 8878, Block_Maximum_Size). */
-const ZSTD_RAW_BLOCK = 128 * 1024;
-/**
- * A zstd frame that holds `block` as it is, in raw blocks (RFC 8878, 3.1.1): 9 bytes of frame
- * header and 3 per 128 KiB. The pieces are the headers and views of `block`, not a copy of it.
- */
-function storedZstdFrame(block) {
-    const count = Math.max(1, Math.ceil(block.length / ZSTD_RAW_BLOCK));
-    const headers = Buffer.allocUnsafeSlow(9 + 3 * count);
-    headers.writeUInt32LE(0xfd2fb528, 0);
-    // Single segment (the window is the frame) with a 4-byte content size; no checksum, no dictionary.
-    headers[4] = 0xa0;
-    headers.writeUInt32LE(block.length, 5);
-    const pieces = [];
-    for (let index = 0, at = 9; index < count; index++, at += 3) {
-        const data = block.subarray(index * ZSTD_RAW_BLOCK, (index + 1) * ZSTD_RAW_BLOCK);
-        // Last_Block in bit 0, Block_Type 0 (raw) in bits 1-2, the size above them.
-        headers.writeUIntLE((data.length << 3) | (index === count - 1 ? 1 : 0), at, 3);
-        pieces.push(index === 0 ? headers.subarray(0, 12) : headers.subarray(at, at + 3), data);
-    }
-    return { pieces, owned: [headers] };
-}
-/**
- * Lends each block's output (see buffers.ts), frees it once the consumer moves on, and hands the
- * block back for the next input: the same few block buffers serve the whole archive.
- */
-async function* recycling(compressed, pool) {
-    for await (const { block, pieces, owned } of compressed) {
-        yield* pieces;
-        free(owned);
-        pool.giveBack(block);
-    }
-}
-/** Regroups a stream of lent pieces of any size into blocks of the pool's size (the last one may be shorter). */
-async function* blocks(input, pool) {
-    const size = pool.size;
-    let block = pool.take();
-    let filled = 0;
-    for await (const piece of input) {
-        let offset = 0;
-        while (offset < piece.length) {
-            const copied = piece.copy(block, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === size) {
-                yield block;
-                block = pool.take();
-                filled = 0;
-            }
-        }
-    }
-    if (filled > 0)
-        yield block.subarray(0, filled);
-}
-
-;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
-const balanced = (a, b, str) => {
-    const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
-    const mb = b instanceof RegExp ? maybeMatch(b, str) : b;
-    const r = ma !== null && mb != null && range(ma, mb, str);
-    return (r && {
-        start: r[0],
-        end: r[1],
-        pre: str.slice(0, r[0]),
-        body: str.slice(r[0] + ma.length, r[1]),
-        post: str.slice(r[1] + mb.length),
-    });
-};
-const maybeMatch = (reg, str) => {
-    const m = str.match(reg);
-    return m ? m[0] : null;
-};
-const range = (a, b, str) => {
-    let begs, beg, left, right = undefined, result;
-    let ai = str.indexOf(a);
-    let bi = str.indexOf(b, ai + 1);
-    let i = ai;
-    if (ai >= 0 && bi > 0) {
-        if (a === b) {
-            return [ai, bi];
-        }
-        begs = [];
-        left = str.length;
-        while (i >= 0 && !result) {
-            if (i === ai) {
-                begs.push(i);
-                ai = str.indexOf(a, i + 1);
-            }
-            else if (begs.length === 1) {
-                const r = begs.pop();
-                if (r !== undefined)
-                    result = [r, bi];
-            }
-            else {
-                beg = begs.pop();
-                if (beg !== undefined && beg < left) {
-                    left = beg;
-                    right = bi;
-                }
-                bi = str.indexOf(b, i + 1);
-            }
-            i = ai < bi && ai >= 0 ? ai : bi;
-        }
-        if (begs.length && right !== undefined) {
-            result = [left, right];
-        }
-    }
-    return result;
-};
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/brace-expansion/dist/esm/index.js
-
-const escSlash = '\0SLASH' + Math.random().toFixed(16) + '\0';
-const escOpen = '\0OPEN' + Math.random().toFixed(16) + '\0';
-const escClose = '\0CLOSE' + Math.random().toFixed(16) + '\0';
-const escComma = '\0COMMA' + Math.random().toFixed(16) + '\0';
-const escPeriod = '\0PERIOD' + Math.random().toFixed(16) + '\0';
-const escSlashPattern = new RegExp(escSlash, 'g');
-const escOpenPattern = new RegExp(escOpen, 'g');
-const escClosePattern = new RegExp(escClose, 'g');
-const escCommaPattern = new RegExp(escComma, 'g');
-const escPeriodPattern = new RegExp(escPeriod, 'g');
-const slashPattern = /\\\\/g;
-const openPattern = /\\{/g;
-const closePattern = /\\}/g;
-const commaPattern = /\\,/g;
-const periodPattern = /\\\./g;
-const EXPANSION_MAX = 100_000;
-// `EXPANSION_MAX` caps the *number* of expansions, but not their length. An
-// input like `'{a,b}'.repeat(1500)` stays under that count - its output is
-// truncated to 100k results - while making every result ~1500 characters
-// long. The result set, and the intermediate arrays built while combining
-// brace sets, then grow large enough to exhaust memory and crash the process
-// (CVE-2026-14257). `EXPANSION_MAX_LENGTH` bounds the total number of
-// characters the accumulator may hold at any point, so memory stays flat no
-// matter how many brace groups are chained. The limit sits well above any
-// realistic expansion (100k results hitting `EXPANSION_MAX` measure ~1M
-// characters) so legitimate input is unaffected.
-const EXPANSION_MAX_LENGTH = 4_000_000;
-// `expand_` recurses once per level of brace *nesting* - both when expanding a
-// set's comma members and when re-wrapping a set whose body is a single part.
-// The CVE-2026-14257 fix made the *tail* iterative (recursion on `m.post`, one
-// level per chained group), which left nesting depth unbounded: about 3,100
-// levels of `{{{...a,b...}}}` - only ~6KB of input - exhausted the native stack
-// and crashed the process. `EXPANSION_MAX_DEPTH` bounds how deep the parser
-// will follow nesting. It sits far above any realistic pattern and well below
-// the depth at which the stack runs out.
-const EXPANSION_MAX_DEPTH = 1_000;
-// Bash keeps a quirk where a brace group followed by a comma set still expands
-// (`{a},b}`). The parser implements it by rewriting the string and restarting
-// the scan, absorbing one `}` per pass. `n` trailing braces therefore cost `n`
-// full passes over a string that itself grows by one `escClose` sentinel each
-// time - quadratic in `n`, with a ~26x constant from the sentinel's length.
-// 128KB of `'{a}' + '}'.repeat(n) + ',z}'` blocked the event loop for 27
-// seconds to produce two results. `EXPANSION_MAX_REWRITES` bounds how many
-// times the scan may restart. Real `{a},b}` input needs a handful.
-const EXPANSION_MAX_REWRITES = 1_000;
-// `EXPANSION_MAX_STEPS` bounds the work one `expand` call does, which `max`,
-// `maxLength` and `maxDepth` don't: nested sets are rescanned at every level
-// and chained groups each rebuild up to `max` results, so 2KB of input could
-// block the event loop for over 30 seconds. Each character scanned, result
-// built and sequence value generated is a step, and each `expand_` call costs
-// `CALL_STEPS` more. Past the budget, the set being expanded and everything
-// after it stay literal. A glob needs a few hundred steps, and nesting all the
-// way to `EXPANSION_MAX_DEPTH` about 4M.
-const EXPANSION_MAX_STEPS = 20_000_000;
-// What one `expand_` call costs on top of what it scans and builds. Setting
-// one up takes about as long as scanning 16 characters, and a set whose
-// results are wrapped to be expanded again makes one call per result, each
-// scanning and building next to nothing: 64KB of
-// `('{{' + ','.repeat(316) + '}{' + ','.repeat(316) + '}}').repeat(n)` made
-// 4M such calls, which spent the budget three times as slowly as anything
-// else.
-const CALL_STEPS = 16;
-function numeric(str) {
-    return !isNaN(str) ? parseInt(str, 10) : str.charCodeAt(0);
-}
-function escapeBraces(str) {
-    return str
-        .replace(slashPattern, escSlash)
-        .replace(openPattern, escOpen)
-        .replace(closePattern, escClose)
-        .replace(commaPattern, escComma)
-        .replace(periodPattern, escPeriod);
-}
-function unescapeBraces(str) {
-    return str
-        .replace(escSlashPattern, '\\')
-        .replace(escOpenPattern, '{')
-        .replace(escClosePattern, '}')
-        .replace(escCommaPattern, ',')
-        .replace(escPeriodPattern, '.');
-}
-// Like `target.push(...items)` but doesn't overflow the stack
-function pushAll(target, items) {
-    for (let i = 0; i < items.length; i++) {
-        target.push(items[i]);
-    }
-}
-// `balanced`, run on `masked` (see `maskUnmatchedOpens`), sliced from `str`
-// and charged for the characters it walks: up to the group's `}`, or the
-// whole string when there is no match or unmatched `{` come first, which
-// `unmatched` then flags for masking. Once a call overdraws the budget, it
-// and every later one return undefined, so the rest stays literal.
-function balancedWithBudget(str, masked, budget) {
-    if (budget.remaining < 0) {
-        return undefined;
-    }
-    const r = range('{', '}', masked);
-    const unmatched = r !== undefined && masked.indexOf('{') < r[0];
-    budget.remaining -= r && !unmatched ? r[1] + 1 : str.length;
-    if (!r || budget.remaining < 0) {
-        return undefined;
-    }
-    return {
-        end: r[1],
-        pre: str.slice(0, r[0]),
-        body: str.slice(r[0] + 1, r[1]),
-        post: str.slice(r[1] + 1),
-        unmatched,
-    };
-}
-// `masked` with every `{` that has no matching `}` swapped for a `\0`, which
-// keeps the length, so a scan of it still lines up with the string it was
-// made from. Such a `{` is literal either way, but `balanced` only learns that
-// one is unmatched by reading to the end of the string, so with one at the
-// head of every group (`'{a,{b,c}'.repeat(n)`) each scan read the rest of the
-// input. That was quadratic, and once the step budget charged for it, it ran
-// out partway through and left the rest literal. A scan of the masked copy
-// stops at the group's `}`. It is one pass, charged as such.
-function maskUnmatchedOpens(masked, budget) {
-    budget.remaining -= masked.length;
-    const open = [];
-    for (let i = 0; i < masked.length; i++) {
-        const c = masked.charCodeAt(i);
-        if (c === 0x7b) {
-            open.push(i);
-        }
-        else if (c === 0x7d && open.length) {
-            open.pop();
-        }
-    }
-    let out = '';
-    let last = 0;
-    for (let i = 0; i < open.length; i++) {
-        const at = open[i];
-        out += masked.slice(last, at) + '\0';
-        last = at + 1;
-    }
-    return out + masked.slice(last);
-}
-// Whether `str` has a `,` not followed by another `,`, with a `}` after it on
-// the same line - what `/,(?!,).*\}/.test(str)` asks, answered in one pass from
-// the end. The regex tries every `,` and backtracks through the rest of its
-// line from each, which is quadratic, and the `{a},b}` rewrite asks again on
-// every pass. Like a scan, it is charged for the whole string and refused if
-// that overdraws the budget.
-function commaSetFollows(str, budget) {
-    budget.remaining -= str.length;
-    if (budget.remaining < 0) {
-        return false;
-    }
-    // Whether a `}` follows the current position before the line ends
-    let close = false;
-    for (let i = str.length - 1; i >= 0; i--) {
-        const c = str.charCodeAt(i);
-        if (c === 0x7d) {
-            close = true;
-        }
-        else if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) {
-            // A line terminator, which `.` does not match
-            close = false;
-        }
-        else if (c === 0x2c && close && str.charCodeAt(i + 1) !== 0x2c) {
-            return true;
-        }
-    }
-    return false;
-}
-/**
- * Basically just str.split(","), but handling cases
- * where we have nested braced sections, which should be
- * treated as individual members, like {a,{b,c},d}
- *
- * Returns `undefined` if the step budget runs out before the whole set is
- * split, since splitting what is left on every comma would tear apart the
- * nested sets it still holds.
- */
-function parseCommaParts(str, budget) {
-    const parts = [];
-    // Walk the brace groups iteratively. Recursing on `post` once per group let a
-    // chain of them exhaust the stack - the parsing-side counterpart to
-    // the `expand_` overflow fixed for CVE-2026-14257, and not something `max` or
-    // `maxLength` can bound, since it happens before expansion.
-    //
-    // The part the next chunk continues
-    let carry = '';
-    for (;;) {
-        // A set's body holds no unmatched `{`, so there is nothing to mask.
-        const m = balancedWithBudget(str, str, budget);
-        if (budget.remaining < 0) {
-            return undefined;
-        }
-        if (!m) {
-            const tail = str.split(',');
-            tail[0] = carry + tail[0];
-            pushAll(parts, tail);
-            return parts;
-        }
-        const { pre, body, post } = m;
-        const p = pre.split(',');
-        p[0] = carry + p[0];
-        p[p.length - 1] += '{' + body + '}';
-        if (!post.length) {
-            pushAll(parts, p);
-            return parts;
-        }
-        carry = p.pop();
-        pushAll(parts, p);
-        str = post;
-    }
-}
-// An option that is left out, or that is NaN, gets its default. Every
-// comparison against NaN is false, so a NaN bound would never be reached:
-// `{ maxSteps: NaN }` let 15KB of input block the event loop for 16 seconds,
-// and `{ maxDepth: NaN }` overflowed the stack again (CVE-2026-102278). Pass
-// `Infinity` to lift a bound.
-function bound(value, fallback) {
-    return value === undefined || isNaN(value) ? fallback : value;
-}
-function expand(str, options = {}) {
-    if (!str) {
-        return [];
-    }
-    const max = bound(options.max, EXPANSION_MAX);
-    const maxLength = bound(options.maxLength, EXPANSION_MAX_LENGTH);
-    const maxDepth = bound(options.maxDepth, EXPANSION_MAX_DEPTH);
-    const maxRewrites = bound(options.maxRewrites, EXPANSION_MAX_REWRITES);
-    const maxSteps = bound(options.maxSteps, EXPANSION_MAX_STEPS);
-    // I don't know why Bash 4.3 does this, but it does.
-    // Anything starting with {} will have the first two bytes preserved
-    // but *only* at the top level, so {},a}b will not expand to anything,
-    // but a{},b}c will be expanded to [a}c,abc].
-    // One could argue that this is a bug in Bash, but since the goal of
-    // this module is to match Bash's rules, we escape a leading {}
-    if (str.slice(0, 2) === '{}') {
-        str = '\\{\\}' + str.slice(2);
-    }
-    return expand_(escapeBraces(str), max, maxLength, maxDepth, 0, maxRewrites, { remaining: maxSteps }, true).map(unescapeBraces);
-}
-function embrace(str) {
-    return '{' + str + '}';
-}
-function isPadded(el) {
-    return /^-?0\d/.test(el);
-}
-function lte(i, y) {
-    return i <= y;
-}
-function gte(i, y) {
-    return i >= y;
-}
-// Build `{ acc[a] + pre + values[v] }` for every combination, capping the
-// number of results at `max` and the total number of characters at `maxLength`.
-// This is the one place output grows, so bounding it here keeps the single
-// accumulator - and therefore memory - flat regardless of how many brace groups
-// are combined (CVE-2026-14257). Each result built is a step, since `max` and
-// `maxLength` bound one combination, not how many brace groups are combined.
-function combine(acc, pre, values, max, maxLength, dropEmpties, budget) {
-    const out = [];
-    let length = 0;
-    // Bash drops empty results at the top level, and they don't count against
-    // `max`, so `max` bounds the number of *kept* results. Only an empty
-    // `acc[a] + pre` can make one, so for those the empty values are skipped
-    // without being visited. Visiting them one at a time let a set of empties
-    // cost `acc.length * values.length` while keeping nothing.
-    let nonEmpty;
-    outer: for (let a = 0; a < acc.length; a++) {
-        const prefix = acc[a] + pre;
-        let vs = values;
-        if (dropEmpties && !prefix) {
-            if (!nonEmpty)
-                nonEmpty = values.filter(v => v);
-            vs = nonEmpty;
-        }
-        for (let v = 0; v < vs.length; v++) {
-            if (out.length >= max)
-                break outer;
-            const expansion = prefix + vs[v];
-            if (length + expansion.length > maxLength)
-                break outer;
-            out.push(expansion);
-            length += expansion.length;
-        }
-    }
-    budget.remaining -= out.length;
-    return out;
-}
-// The expansion values of a single numeric (`1..5`) or alphabetic (`a..e..2`)
-// sequence body, or `undefined` if the step budget runs out generating them.
-function expandSequence(body, isAlphaSequence, max, maxLength, budget) {
-    const n = body.split(/\.\./);
-    const N = [];
-    // A sequence body always splits into two or three parts, but the compiler
-    // can't know that.
-    /* c8 ignore start */
-    if (n[0] === undefined || n[1] === undefined) {
-        return N;
-    }
-    /* c8 ignore stop */
-    const x = numeric(n[0]);
-    const y = numeric(n[1]);
-    const width = Math.max(n[0].length, n[1].length);
-    let incr = n.length === 3 && n[2] !== undefined ?
-        Math.max(Math.abs(numeric(n[2])), 1)
-        : 1;
-    let test = lte;
-    const reverse = y < x;
-    if (reverse) {
-        incr *= -1;
-        test = gte;
-    }
-    const pad = n.some(isPadded);
-    // A padded value is built a character at a time to `width`, which the input
-    // sets, so it costs one step per character: 64KB of
-    // `('{' + '0'.repeat(100) + '..99999}').repeat(n)` took 7 seconds charged
-    // one step per value.
-    const cost = pad ? width : 1;
-    let length = 0;
-    for (let i = x; test(i, y) && N.length < max; i += incr) {
-        // Each value is a step. `max` and `maxLength` bound one sequence, but a
-        // chain of them still generated up to `max` values each, however few
-        // combining could keep.
-        budget.remaining -= cost;
-        if (budget.remaining < 0) {
-            return undefined;
-        }
-        let c;
-        if (isAlphaSequence) {
-            c = String.fromCharCode(i);
-            if (c === '\\') {
-                c = '';
-            }
-        }
-        else {
-            c = String(i);
-            if (pad) {
-                const need = width - c.length;
-                if (need > 0) {
-                    const z = new Array(need + 1).join('0');
-                    if (i < 0) {
-                        c = '-' + z + c.slice(1);
-                    }
-                    else {
-                        c = z + c;
-                    }
-                }
-            }
-        }
-        if (length + c.length > maxLength)
-            break;
-        N.push(c);
-        length += c.length;
-    }
-    return N;
-}
-function expand_(str, max, maxLength, maxDepth, depth, maxRewrites, budget, isTop) {
-    // An overdraft here makes the first scan refuse, so `str` stays literal.
-    budget.remaining -= CALL_STEPS;
-    // Too deeply nested to keep following: treat the rest as literal, the same
-    // way a group that cannot expand is already handled. Truncating rather than
-    // throwing keeps `expand` total, matching `max` and `maxLength`.
-    if (depth > maxDepth) {
-        return [str];
-    }
-    // Consume the string's top-level brace groups left to right, threading a
-    // running set of combined prefixes (`acc`). Expanding the tail iteratively -
-    // rather than recursing on `m.post` once per group - keeps the native stack
-    // depth constant, so deeply chained input (`'{a,b}'.repeat(3000)`) can no
-    // longer overflow the stack, and leaves a single accumulator whose size
-    // `maxLength` bounds directly (CVE-2026-14257).
-    let acc = [''];
-    // Bash drops empty results, but only when the *first* top-level group is a
-    // comma set - a sequence like `{a..\}` may legitimately yield ''. The drop
-    // is on the final strings, so it is applied to whichever `combine` produces
-    // them (the one with no brace set left in the tail).
-    // How many times the `{a},b}` rewrite below has restarted the scan. Each pass
-    // re-reads the whole string, so leaving this unbounded is quadratic.
-    let rewrites = 0;
-    let dropEmpties = false;
-    let firstGroup = true;
-    // `str` with its unmatched `{` masked, once a scan has run into them
-    let masked = str;
-    for (;;) {
-        const m = balancedWithBudget(str, masked, budget);
-        // No brace set left, or no step budget left to look for one: the rest of
-        // the string is literal.
-        if (!m) {
-            return combine(acc, str, [''], max, maxLength, dropEmpties, budget);
-        }
-        if (m.unmatched) {
-            masked = maskUnmatchedOpens(masked, budget);
-        }
-        // no need to expand pre, since it is guaranteed to be free of brace-sets
-        const pre = m.pre;
-        // This set and the rest of the string, literal: for a set that cannot
-        // expand, and for one the step budget runs out on. Once it is overdrawn,
-        // every set still being expanded, at every level, stays literal like this -
-        // otherwise each level above would go on combining, and wrapping and
-        // expanding again, results the budget was too small for.
-        const literal = () => combine(acc, pre + '{' + m.body + '}' + m.post, [''], max, maxLength, dropEmpties, budget);
-        if (/\$$/.test(pre)) {
-            acc = combine(acc, pre + '{' + m.body + '}', [''], max, maxLength, dropEmpties && !m.post.length, budget);
-            firstGroup = false;
-            if (!m.post.length)
-                break;
-            str = m.post;
-            masked = masked.slice(m.end + 1);
-            continue;
-        }
-        const isNumericSequence = /^-?\d+\.\.-?\d+(?:\.\.-?\d+)?$/.test(m.body);
-        const isAlphaSequence = /^[a-zA-Z]\.\.[a-zA-Z](?:\.\.-?\d+)?$/.test(m.body);
-        const isSequence = isNumericSequence || isAlphaSequence;
-        const isOptions = m.body.indexOf(',') >= 0;
-        if (!isSequence && !isOptions) {
-            // {a},b}
-            if (rewrites < maxRewrites && commaSetFollows(m.post, budget)) {
-                rewrites++;
-                str = m.pre + '{' + m.body + escClose + m.post;
-                // Taking a `}` away never gives an unmatched `{` a partner, so what
-                // is masked stays unmatched. The `{` it closed can be left without
-                // one, and the next scan masks it.
-                masked =
-                    masked.slice(0, m.end) + escClose + masked.slice(m.end + 1);
-                isTop = true;
-                continue;
-            }
-            // Nothing here expands, so the whole remaining string is literal.
-            return literal();
-        }
-        if (firstGroup) {
-            dropEmpties = isTop && !isSequence;
-            firstGroup = false;
-        }
-        let values;
-        if (isSequence) {
-            values = expandSequence(m.body, isAlphaSequence, max, maxLength, budget);
-            if (!values) {
-                return literal();
-            }
-        }
-        else {
-            let n = parseCommaParts(m.body, budget);
-            // The step budget ran out partway through the set.
-            if (!n) {
-                return literal();
-            }
-            if (n.length === 1 && n[0] !== undefined) {
-                // x{{a,b}}y ==> x{a}y x{b}y
-                n = expand_(n[0], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false).map(embrace);
-                // The step budget ran out expanding the set's only part.
-                if (budget.remaining < 0) {
-                    return literal();
-                }
-                //XXX is this necessary? Can't seem to hit it in tests.
-                /* c8 ignore start */
-                if (n.length === 1) {
-                    const next = combine(acc, pre + n[0], [''], max, maxLength, dropEmpties && !m.post.length, budget);
-                    if (budget.remaining < 0) {
-                        return literal();
-                    }
-                    acc = next;
-                    if (!m.post.length)
-                        break;
-                    str = m.post;
-                    masked = masked.slice(m.end + 1);
-                    continue;
-                }
-                /* c8 ignore stop */
-            }
-            // Values that `combine` is going to drop as empty produce no result, so
-            // they must not count against `max` - otherwise `{a,,b}` with `max: 2`
-            // would stop at `['a', '']` and yield one result instead of two. Skipping
-            // them outright keeps `values` bounded while leaving `max` a bound on
-            // *kept* results.
-            let dropsEmpties = dropEmpties && !m.post.length && !pre;
-            for (let d = 0; dropsEmpties && d < acc.length; d++) {
-                if (acc[d]) {
-                    dropsEmpties = false;
-                }
-            }
-            values = [];
-            let valuesLength = 0;
-            outer: for (let j = 0; j < n.length; j++) {
-                const expanded = expand_(n[j], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false);
-                // The step budget ran out expanding a member.
-                if (budget.remaining < 0) {
-                    return literal();
-                }
-                for (let k = 0; k < expanded.length; k++) {
-                    const v = expanded[k];
-                    if (dropsEmpties && !v)
-                        continue;
-                    if (values.length >= max ||
-                        valuesLength + v.length > maxLength) {
-                        break outer;
-                    }
-                    values.push(v);
-                    valuesLength += v.length;
-                }
-            }
-        }
-        const next = combine(acc, pre, values, max, maxLength, dropEmpties && !m.post.length, budget);
-        // The step budget ran out combining the set's values in.
-        if (budget.remaining < 0) {
-            return literal();
-        }
-        acc = next;
-        if (!m.post.length)
-            break;
-        str = m.post;
-        masked = masked.slice(m.end + 1);
-    }
-    return acc;
-}
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/assert-valid-pattern.js
-const MAX_PATTERN_LENGTH = 1024 * 64;
-const assertValidPattern = (pattern) => {
-    if (typeof pattern !== 'string') {
-        throw new TypeError('invalid pattern');
-    }
-    if (pattern.length > MAX_PATTERN_LENGTH) {
-        throw new TypeError('pattern is too long');
-    }
-};
-//# sourceMappingURL=assert-valid-pattern.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/brace-expressions.js
-// translate the various posix character classes into unicode properties
-// this works across all unicode locales
-// { <posix class>: [<translation>, /u flag required, negated]
-const posixClasses = {
-    '[:alnum:]': ['\\p{L}\\p{Nl}\\p{Nd}', true],
-    '[:alpha:]': ['\\p{L}\\p{Nl}', true],
-    '[:ascii:]': ['\\x' + '00-\\x' + '7f', false],
-    '[:blank:]': ['\\p{Zs}\\t', true],
-    '[:cntrl:]': ['\\p{Cc}', true],
-    '[:digit:]': ['\\p{Nd}', true],
-    '[:graph:]': ['\\p{Z}\\p{C}', true, true],
-    '[:lower:]': ['\\p{Ll}', true],
-    '[:print:]': ['\\p{C}', true],
-    '[:punct:]': ['\\p{P}', true],
-    '[:space:]': ['\\p{Z}\\t\\r\\n\\v\\f', true],
-    '[:upper:]': ['\\p{Lu}', true],
-    '[:word:]': ['\\p{L}\\p{Nl}\\p{Nd}\\p{Pc}', true],
-    '[:xdigit:]': ['A-Fa-f0-9', false],
-};
-// only need to escape a few things inside of brace expressions
-// escapes: [ \ ] -
-const braceEscape = (s) => s.replace(/[[\]\\-]/g, '\\$&');
-// escape all regexp magic characters
-const regexpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-// everything has already been escaped, we just have to join
-const rangesToString = (ranges) => ranges.join('');
-// takes a glob string at a posix brace expression, and returns
-// an equivalent regular expression source, and boolean indicating
-// whether the /u flag needs to be applied, and the number of chars
-// consumed to parse the character class.
-// This also removes out of order ranges, and returns ($.) if the
-// entire class just no good.
-const parseClass = (glob, position) => {
-    const pos = position;
-    /* c8 ignore start */
-    if (glob.charAt(pos) !== '[') {
-        throw new Error('not in a brace expression');
-    }
-    /* c8 ignore stop */
-    const ranges = [];
-    const negs = [];
-    let i = pos + 1;
-    let sawStart = false;
-    let uflag = false;
-    let escaping = false;
-    let negate = false;
-    let endPos = pos;
-    let rangeStart = '';
-    WHILE: while (i < glob.length) {
-        const c = glob.charAt(i);
-        if ((c === '!' || c === '^') && i === pos + 1) {
-            negate = true;
-            i++;
-            continue;
-        }
-        if (c === ']' && sawStart && !escaping) {
-            endPos = i + 1;
-            break;
-        }
-        sawStart = true;
-        if (c === '\\') {
-            if (!escaping) {
-                escaping = true;
-                i++;
-                continue;
-            }
-            // escaped \ char, fall through and treat like normal char
-        }
-        if (c === '[' && !escaping) {
-            // either a posix class, a collation equivalent, or just a [
-            for (const [cls, [unip, u, neg]] of Object.entries(posixClasses)) {
-                if (glob.startsWith(cls, i)) {
-                    // invalid, [a-[] is fine, but not [a-[:alpha]]
-                    if (rangeStart) {
-                        return ['$.', false, glob.length - pos, true];
-                    }
-                    i += cls.length;
-                    if (neg)
-                        negs.push(unip);
-                    else
-                        ranges.push(unip);
-                    uflag = uflag || u;
-                    continue WHILE;
-                }
-            }
-        }
-        // now it's just a normal character, effectively
-        escaping = false;
-        if (rangeStart) {
-            // throw this range away if it's not valid, but others
-            // can still match.
-            if (c > rangeStart) {
-                ranges.push(braceEscape(rangeStart) + '-' + braceEscape(c));
-            }
-            else if (c === rangeStart) {
-                ranges.push(braceEscape(c));
-            }
-            rangeStart = '';
-            i++;
-            continue;
-        }
-        // now might be the start of a range.
-        // can be either c-d or c-] or c<more...>] or c] at this point
-        if (glob.startsWith('-]', i + 1)) {
-            ranges.push(braceEscape(c + '-'));
-            i += 2;
-            continue;
-        }
-        if (glob.startsWith('-', i + 1)) {
-            rangeStart = c;
-            i += 2;
-            continue;
-        }
-        // not the start of a range, just a single character
-        ranges.push(braceEscape(c));
-        i++;
-    }
-    if (endPos < i) {
-        // didn't see the end of the class, not a valid class,
-        // but might still be valid as a literal match.
-        return ['', false, 0, false];
-    }
-    // if we got no ranges and no negates, then we have a range that
-    // cannot possibly match anything, and that poisons the whole glob
-    if (!ranges.length && !negs.length) {
-        return ['$.', false, glob.length - pos, true];
-    }
-    // if we got one positive range, and it's a single character, then that's
-    // not actually a magic pattern, it's just that one literal character.
-    // we should not treat that as "magic", we should just return the literal
-    // character. [_] is a perfectly valid way to escape glob magic chars.
-    if (negs.length === 0 &&
-        ranges.length === 1 &&
-        /^\\?.$/.test(ranges[0]) &&
-        !negate) {
-        const r = ranges[0].length === 2 ? ranges[0].slice(-1) : ranges[0];
-        return [regexpEscape(r), false, endPos - pos, false];
-    }
-    const sranges = '[' + (negate ? '^' : '') + rangesToString(ranges) + ']';
-    const snegs = '[' + (negate ? '' : '^') + rangesToString(negs) + ']';
-    const comb = ranges.length && negs.length ? '(' + sranges + '|' + snegs + ')'
-        : ranges.length ? sranges
-            : snegs;
-    return [comb, uflag, endPos - pos, true];
-};
-//# sourceMappingURL=brace-expressions.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/unescape.js
-/**
- * Un-escape a string that has been escaped with {@link escape}.
- *
- * If the {@link MinimatchOptions.windowsPathsNoEscape} option is used, then
- * square-bracket escapes are removed, but not backslash escapes.
- *
- * For example, it will turn the string `'[*]'` into `*`, but it will not
- * turn `'\\*'` into `'*'`, because `\` is a path separator in
- * `windowsPathsNoEscape` mode.
- *
- * When `windowsPathsNoEscape` is not set, then both square-bracket escapes and
- * backslash escapes are removed.
- *
- * Slashes (and backslashes in `windowsPathsNoEscape` mode) cannot be escaped
- * or unescaped.
- *
- * When `magicalBraces` is not set, escapes of braces (`{` and `}`) will not be
- * unescaped.
- */
-const unescape_unescape = (s, { windowsPathsNoEscape = false, magicalBraces = true, } = {}) => {
-    if (magicalBraces) {
-        return windowsPathsNoEscape ?
-            s.replace(/\[([^/\\])\]/g, '$1')
-            : s
-                .replace(/((?!\\).|^)\[([^/\\])\]/g, '$1$2')
-                .replace(/\\([^/])/g, '$1');
-    }
-    return windowsPathsNoEscape ?
-        s.replace(/\[([^/\\{}])\]/g, '$1')
-        : s
-            .replace(/((?!\\).|^)\[([^/\\{}])\]/g, '$1$2')
-            .replace(/\\([^/{}])/g, '$1');
-};
-//# sourceMappingURL=unescape.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/ast.js
-// parse a single path portion
-var _a;
-
-
-const types = new Set(['!', '?', '+', '*', '@']);
-const isExtglobType = (c) => types.has(c);
-const isExtglobAST = (c) => isExtglobType(c.type);
-// Map of which extglob types can adopt the children of a nested extglob
-//
-// anything but ! can adopt a matching type:
-// +(a|+(b|c)|d) => +(a|b|c|d)
-// *(a|*(b|c)|d) => *(a|b|c|d)
-// @(a|@(b|c)|d) => @(a|b|c|d)
-// ?(a|?(b|c)|d) => ?(a|b|c|d)
-//
-// * can adopt anything, because 0 or repetition is allowed
-// *(a|?(b|c)|d) => *(a|b|c|d)
-// *(a|+(b|c)|d) => *(a|b|c|d)
-// *(a|@(b|c)|d) => *(a|b|c|d)
-//
-// + can adopt @, because 1 or repetition is allowed
-// +(a|@(b|c)|d) => +(a|b|c|d)
-//
-// + and @ CANNOT adopt *, because 0 would be allowed
-// +(a|*(b|c)|d) => would match "", on *(b|c)
-// @(a|*(b|c)|d) => would match "", on *(b|c)
-//
-// + and @ CANNOT adopt ?, because 0 would be allowed
-// +(a|?(b|c)|d) => would match "", on ?(b|c)
-// @(a|?(b|c)|d) => would match "", on ?(b|c)
-//
-// ? can adopt @, because 0 or 1 is allowed
-// ?(a|@(b|c)|d) => ?(a|b|c|d)
-//
-// ? and @ CANNOT adopt * or +, because >1 would be allowed
-// ?(a|*(b|c)|d) => would match bbb on *(b|c)
-// @(a|*(b|c)|d) => would match bbb on *(b|c)
-// ?(a|+(b|c)|d) => would match bbb on +(b|c)
-// @(a|+(b|c)|d) => would match bbb on +(b|c)
-//
-// ! CANNOT adopt ! (nothing else can either)
-// !(a|!(b|c)|d) => !(a|b|c|d) would fail to match on b (not not b|c)
-//
-// ! can adopt @
-// !(a|@(b|c)|d) => !(a|b|c|d)
-//
-// ! CANNOT adopt *
-// !(a|*(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
-//
-// ! CANNOT adopt +
-// !(a|+(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
-//
-// ! CANNOT adopt ?
-// x!(a|?(b|c)|d) => x!(a|b|c|d) would fail to match "x"
-const adoptionMap = new Map([
-    ['!', ['@']],
-    ['?', ['?', '@']],
-    ['@', ['@']],
-    ['*', ['*', '+', '?', '@']],
-    ['+', ['+', '@']],
-]);
-// nested extglobs that can be adopted in, but with the addition of
-// a blank '' element.
-const adoptionWithSpaceMap = new Map([
-    ['!', ['?']],
-    ['@', ['?']],
-    ['+', ['?', '*']],
-]);
-// union of the previous two maps
-const adoptionAnyMap = new Map([
-    ['!', ['?', '@']],
-    ['?', ['?', '@']],
-    ['@', ['?', '@']],
-    ['*', ['*', '+', '?', '@']],
-    ['+', ['+', '@', '?', '*']],
-]);
-// Extglobs that can take over their parent if they are the only child
-// the key is parent, value maps child to resulting extglob parent type
-// '@' is omitted because it's a special case. An `@` extglob with a single
-// member can always be usurped by that subpattern.
-const usurpMap = new Map([
-    ['!', new Map([['!', '@']])],
-    [
-        '?',
-        new Map([
-            ['*', '*'],
-            ['+', '*'],
-        ]),
-    ],
-    [
-        '@',
-        new Map([
-            ['!', '!'],
-            ['?', '?'],
-            ['@', '@'],
-            ['*', '*'],
-            ['+', '+'],
-        ]),
-    ],
-    [
-        '+',
-        new Map([
-            ['?', '*'],
-            ['*', '*'],
-        ]),
-    ],
-]);
-// Patterns that get prepended to bind to the start of either the
-// entire string, or just a single path portion, to prevent dots
-// and/or traversal patterns, when needed.
-// Exts don't need the ^ or / bit, because the root binds that already.
-const startNoTraversal = '(?!(?:^|/)\\.\\.?(?:$|/))';
-const startNoDot = '(?!\\.)';
-// characters that indicate a start of pattern needs the "no dots" bit,
-// because a dot *might* be matched. ( is not in the list, because in
-// the case of a child extglob, it will handle the prevention itself.
-const addPatternStart = new Set(['[', '.']);
-// cases where traversal is A-OK, no dot prevention needed
-const justDots = new Set(['..', '.']);
-const reSpecials = new Set('().*{}+?[]^$\\!');
-const regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-// any single thing other than /
-const qmark = '[^/]';
-// * => any number of characters
-const star = qmark + '*?';
-// use + when we need to ensure that *something* matches, because the * is
-// the only thing in the path portion.
-const starNoEmpty = qmark + '+?';
-// remove the \ chars that we added if we end up doing a nonmagic compare
-// const deslash = (s: string) => s.replace(/\\(.)/g, '$1')
-let ID = 0;
-class AST {
-    type;
-    #root;
-    #hasMagic;
-    #uflag = false;
-    #parts = [];
-    #parent;
-    #parentIndex;
-    #negs;
-    #filledNegs = false;
-    #options;
-    #toString;
-    // set to true if it's an extglob with no children
-    // (which really means one child of '')
-    #emptyExt = false;
-    id = ++ID;
-    get depth() {
-        return (this.#parent?.depth ?? -1) + 1;
-    }
-    [Symbol.for('nodejs.util.inspect.custom')]() {
-        return {
-            '@@type': 'AST',
-            id: this.id,
-            type: this.type,
-            root: this.#root.id,
-            parent: this.#parent?.id,
-            depth: this.depth,
-            partsLength: this.#parts.length,
-            parts: this.#parts,
-        };
-    }
-    constructor(type, parent, options = {}) {
-        this.type = type;
-        // extglobs are inherently magical
-        if (type)
-            this.#hasMagic = true;
-        this.#parent = parent;
-        this.#root = this.#parent ? this.#parent.#root : this;
-        this.#options = this.#root === this ? options : this.#root.#options;
-        this.#negs = this.#root === this ? [] : this.#root.#negs;
-        if (type === '!' && !this.#root.#filledNegs)
-            this.#negs.push(this);
-        this.#parentIndex = this.#parent ? this.#parent.#parts.length : 0;
-    }
-    get hasMagic() {
-        /* c8 ignore start */
-        if (this.#hasMagic !== undefined)
-            return this.#hasMagic;
-        /* c8 ignore stop */
-        for (const p of this.#parts) {
-            if (typeof p === 'string')
-                continue;
-            if (p.type || p.hasMagic)
-                return (this.#hasMagic = true);
-        }
-        // note: will be undefined until we generate the regexp src and find out
-        return this.#hasMagic;
-    }
-    // reconstructs the pattern
-    toString() {
-        return (this.#toString !== undefined ? this.#toString
-            : !this.type ?
-                (this.#toString = this.#parts.map(p => String(p)).join(''))
-                : (this.#toString =
-                    this.type +
-                        '(' +
-                        this.#parts.map(p => String(p)).join('|') +
-                        ')'));
-    }
-    #fillNegs() {
-        /* c8 ignore start */
-        if (this !== this.#root)
-            throw new Error('should only call on root');
-        if (this.#filledNegs)
-            return this;
-        /* c8 ignore stop */
-        // call toString() once to fill this out
-        this.toString();
-        this.#filledNegs = true;
-        let n;
-        while ((n = this.#negs.pop())) {
-            if (n.type !== '!')
-                continue;
-            // walk up the tree, appending everthing that comes AFTER parentIndex
-            let p = n;
-            let pp = p.#parent;
-            while (pp) {
-                for (let i = p.#parentIndex + 1; !pp.type && i < pp.#parts.length; i++) {
-                    for (const part of n.#parts) {
-                        /* c8 ignore start */
-                        if (typeof part === 'string') {
-                            throw new Error('string part in extglob AST??');
-                        }
-                        /* c8 ignore stop */
-                        part.copyIn(pp.#parts[i]);
-                    }
-                }
-                p = pp;
-                pp = p.#parent;
-            }
-        }
-        return this;
-    }
-    push(...parts) {
-        for (const p of parts) {
-            if (p === '')
-                continue;
-            /* c8 ignore start */
-            if (typeof p !== 'string' &&
-                !(p instanceof _a && p.#parent === this)) {
-                throw new Error('invalid part: ' + p);
-            }
-            /* c8 ignore stop */
-            this.#parts.push(p);
-        }
-    }
-    toJSON() {
-        const ret = this.type === null ?
-            this.#parts
-                .slice()
-                .map(p => (typeof p === 'string' ? p : p.toJSON()))
-            : [this.type, ...this.#parts.map(p => p.toJSON())];
-        if (this.isStart() && !this.type)
-            ret.unshift([]);
-        if (this.isEnd() &&
-            (this === this.#root ||
-                (this.#root.#filledNegs && this.#parent?.type === '!'))) {
-            ret.push({});
-        }
-        return ret;
-    }
-    isStart() {
-        if (this.#root === this)
-            return true;
-        // if (this.type) return !!this.#parent?.isStart()
-        if (!this.#parent?.isStart())
-            return false;
-        if (this.#parentIndex === 0)
-            return true;
-        // if everything AHEAD of this is a negation, then it's still the "start"
-        const p = this.#parent;
-        for (let i = 0; i < this.#parentIndex; i++) {
-            const pp = p.#parts[i];
-            if (!(pp instanceof _a && pp.type === '!')) {
-                return false;
-            }
-        }
-        return true;
-    }
-    isEnd() {
-        if (this.#root === this)
-            return true;
-        if (this.#parent?.type === '!')
-            return true;
-        if (!this.#parent?.isEnd())
-            return false;
-        if (!this.type)
-            return this.#parent?.isEnd();
-        // if not root, it'll always have a parent
-        /* c8 ignore start */
-        const pl = this.#parent ? this.#parent.#parts.length : 0;
-        /* c8 ignore stop */
-        return this.#parentIndex === pl - 1;
-    }
-    copyIn(part) {
-        if (typeof part === 'string')
-            this.push(part);
-        else
-            this.push(part.clone(this));
-    }
-    clone(parent) {
-        const c = new _a(this.type, parent);
-        for (const p of this.#parts) {
-            c.copyIn(p);
-        }
-        return c;
-    }
-    static #parseAST(str, ast, pos, opt, extDepth) {
-        const maxDepth = opt.maxExtglobRecursion ?? 2;
-        let escaping = false;
-        let inBrace = false;
-        let braceStart = -1;
-        let braceNeg = false;
-        if (ast.type === null) {
-            // outside of a extglob, append until we find a start
-            let i = pos;
-            let acc = '';
-            while (i < str.length) {
-                const c = str.charAt(i++);
-                // still accumulate escapes at this point, but we do ignore
-                // starts that are escaped
-                if (escaping || c === '\\') {
-                    escaping = !escaping;
-                    acc += c;
-                    continue;
-                }
-                if (inBrace) {
-                    if (i === braceStart + 1) {
-                        if (c === '^' || c === '!') {
-                            braceNeg = true;
-                        }
-                    }
-                    else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
-                        inBrace = false;
-                    }
-                    acc += c;
-                    continue;
-                }
-                else if (c === '[') {
-                    inBrace = true;
-                    braceStart = i;
-                    braceNeg = false;
-                    acc += c;
-                    continue;
-                }
-                // we don't have to check for adoption here, because that's
-                // done at the other recursion point.
-                const doRecurse = !opt.noext &&
-                    isExtglobType(c) &&
-                    str.charAt(i) === '(' &&
-                    extDepth <= maxDepth;
-                if (doRecurse) {
-                    ast.push(acc);
-                    acc = '';
-                    const ext = new _a(c, ast);
-                    i = _a.#parseAST(str, ext, i, opt, extDepth + 1);
-                    ast.push(ext);
-                    continue;
-                }
-                acc += c;
-            }
-            ast.push(acc);
-            return i;
-        }
-        // some kind of extglob, pos is at the (
-        // find the next | or )
-        let i = pos + 1;
-        let part = new _a(null, ast);
-        const parts = [];
-        let acc = '';
-        while (i < str.length) {
-            const c = str.charAt(i++);
-            // still accumulate escapes at this point, but we do ignore
-            // starts that are escaped
-            if (escaping || c === '\\') {
-                escaping = !escaping;
-                acc += c;
-                continue;
-            }
-            if (inBrace) {
-                if (i === braceStart + 1) {
-                    if (c === '^' || c === '!') {
-                        braceNeg = true;
-                    }
-                }
-                else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
-                    inBrace = false;
-                }
-                acc += c;
-                continue;
-            }
-            else if (c === '[') {
-                inBrace = true;
-                braceStart = i;
-                braceNeg = false;
-                acc += c;
-                continue;
-            }
-            const doRecurse = !opt.noext &&
-                isExtglobType(c) &&
-                str.charAt(i) === '(' &&
-                /* c8 ignore start - the maxDepth is sufficient here */
-                (extDepth <= maxDepth || (ast && ast.#canAdoptType(c)));
-            /* c8 ignore stop */
-            if (doRecurse) {
-                const depthAdd = ast && ast.#canAdoptType(c) ? 0 : 1;
-                part.push(acc);
-                acc = '';
-                const ext = new _a(c, part);
-                part.push(ext);
-                i = _a.#parseAST(str, ext, i, opt, extDepth + depthAdd);
-                continue;
-            }
-            if (c === '|') {
-                part.push(acc);
-                acc = '';
-                parts.push(part);
-                part = new _a(null, ast);
-                continue;
-            }
-            if (c === ')') {
-                if (acc === '' && ast.#parts.length === 0) {
-                    ast.#emptyExt = true;
-                }
-                part.push(acc);
-                acc = '';
-                ast.push(...parts, part);
-                return i;
-            }
-            acc += c;
-        }
-        // unfinished extglob
-        // if we got here, it was a malformed extglob! not an extglob, but
-        // maybe something else in there.
-        ast.type = null;
-        ast.#hasMagic = undefined;
-        ast.#parts = [str.substring(pos - 1)];
-        return i;
-    }
-    #canAdoptWithSpace(child) {
-        return this.#canAdopt(child, adoptionWithSpaceMap);
-    }
-    #canAdopt(child, map = adoptionMap) {
-        if (!child ||
-            typeof child !== 'object' ||
-            child.type !== null ||
-            child.#parts.length !== 1 ||
-            this.type === null) {
-            return false;
-        }
-        const gc = child.#parts[0];
-        if (!gc || typeof gc !== 'object' || gc.type === null) {
-            return false;
-        }
-        return this.#canAdoptType(gc.type, map);
-    }
-    #canAdoptType(c, map = adoptionAnyMap) {
-        return !!map.get(this.type)?.includes(c);
-    }
-    #adoptWithSpace(child, index) {
-        const gc = child.#parts[0];
-        const blank = new _a(null, gc, this.options);
-        blank.#parts.push('');
-        gc.push(blank);
-        this.#adopt(child, index);
-    }
-    #adopt(child, index) {
-        const gc = child.#parts[0];
-        this.#parts.splice(index, 1, ...gc.#parts);
-        for (const p of gc.#parts) {
-            if (typeof p === 'object')
-                p.#parent = this;
-        }
-        this.#toString = undefined;
-    }
-    #canUsurpType(c) {
-        const m = usurpMap.get(this.type);
-        return !!m?.has(c);
-    }
-    #canUsurp(child) {
-        if (!child ||
-            typeof child !== 'object' ||
-            child.type !== null ||
-            child.#parts.length !== 1 ||
-            this.type === null ||
-            this.#parts.length !== 1) {
-            return false;
-        }
-        const gc = child.#parts[0];
-        if (!gc || typeof gc !== 'object' || gc.type === null) {
-            return false;
-        }
-        return this.#canUsurpType(gc.type);
-    }
-    #usurp(child) {
-        const m = usurpMap.get(this.type);
-        const gc = child.#parts[0];
-        const nt = m?.get(gc.type);
-        /* c8 ignore start - impossible */
-        if (!nt)
-            return false;
-        /* c8 ignore stop */
-        this.#parts = gc.#parts;
-        for (const p of this.#parts) {
-            if (typeof p === 'object') {
-                p.#parent = this;
-            }
-        }
-        this.type = nt;
-        this.#toString = undefined;
-        this.#emptyExt = false;
-    }
-    static fromGlob(pattern, options = {}) {
-        const ast = new _a(null, undefined, options);
-        _a.#parseAST(pattern, ast, 0, options, 0);
-        return ast;
-    }
-    // returns the regular expression if there's magic, or the unescaped
-    // string if not.
-    toMMPattern() {
-        // should only be called on root
-        /* c8 ignore start */
-        if (this !== this.#root)
-            return this.#root.toMMPattern();
-        /* c8 ignore stop */
-        const glob = this.toString();
-        const [re, body, hasMagic, uflag] = this.toRegExpSource();
-        // if we're in nocase mode, and not nocaseMagicOnly, then we do
-        // still need a regular expression if we have to case-insensitively
-        // match capital/lowercase characters.
-        const anyMagic = hasMagic ||
-            this.#hasMagic ||
-            (this.#options.nocase &&
-                !this.#options.nocaseMagicOnly &&
-                glob.toUpperCase() !== glob.toLowerCase());
-        if (!anyMagic) {
-            return body;
-        }
-        const flags = (this.#options.nocase ? 'i' : '') + (uflag ? 'u' : '');
-        return Object.assign(new RegExp(`^${re}$`, flags), {
-            _src: re,
-            _glob: glob,
-        });
-    }
-    get options() {
-        return this.#options;
-    }
-    // returns the string match, the regexp source, whether there's magic
-    // in the regexp (so a regular expression is required) and whether or
-    // not the uflag is needed for the regular expression (for posix classes)
-    // TODO: instead of injecting the start/end at this point, just return
-    // the BODY of the regexp, along with the start/end portions suitable
-    // for binding the start/end in either a joined full-path makeRe context
-    // (where we bind to (^|/), or a standalone matchPart context (where
-    // we bind to ^, and not /).  Otherwise slashes get duped!
-    //
-    // In part-matching mode, the start is:
-    // - if not isStart: nothing
-    // - if traversal possible, but not allowed: ^(?!\.\.?$)
-    // - if dots allowed or not possible: ^
-    // - if dots possible and not allowed: ^(?!\.)
-    // end is:
-    // - if not isEnd(): nothing
-    // - else: $
-    //
-    // In full-path matching mode, we put the slash at the START of the
-    // pattern, so start is:
-    // - if first pattern: same as part-matching mode
-    // - if not isStart(): nothing
-    // - if traversal possible, but not allowed: /(?!\.\.?(?:$|/))
-    // - if dots allowed or not possible: /
-    // - if dots possible and not allowed: /(?!\.)
-    // end is:
-    // - if last pattern, same as part-matching mode
-    // - else nothing
-    //
-    // Always put the (?:$|/) on negated tails, though, because that has to be
-    // there to bind the end of the negated pattern portion, and it's easier to
-    // just stick it in now rather than try to inject it later in the middle of
-    // the pattern.
-    //
-    // We can just always return the same end, and leave it up to the caller
-    // to know whether it's going to be used joined or in parts.
-    // And, if the start is adjusted slightly, can do the same there:
-    // - if not isStart: nothing
-    // - if traversal possible, but not allowed: (?:/|^)(?!\.\.?$)
-    // - if dots allowed or not possible: (?:/|^)
-    // - if dots possible and not allowed: (?:/|^)(?!\.)
-    //
-    // But it's better to have a simpler binding without a conditional, for
-    // performance, so probably better to return both start options.
-    //
-    // Then the caller just ignores the end if it's not the first pattern,
-    // and the start always gets applied.
-    //
-    // But that's always going to be $ if it's the ending pattern, or nothing,
-    // so the caller can just attach $ at the end of the pattern when building.
-    //
-    // So the todo is:
-    // - better detect what kind of start is needed
-    // - return both flavors of starting pattern
-    // - attach $ at the end of the pattern when creating the actual RegExp
-    //
-    // Ah, but wait, no, that all only applies to the root when the first pattern
-    // is not an extglob. If the first pattern IS an extglob, then we need all
-    // that dot prevention biz to live in the extglob portions, because eg
-    // +(*|.x*) can match .xy but not .yx.
-    //
-    // So, return the two flavors if it's #root and the first child is not an
-    // AST, otherwise leave it to the child AST to handle it, and there,
-    // use the (?:^|/) style of start binding.
-    //
-    // Even simplified further:
-    // - Since the start for a join is eg /(?!\.) and the start for a part
-    // is ^(?!\.), we can just prepend (?!\.) to the pattern (either root
-    // or start or whatever) and prepend ^ or / at the Regexp construction.
-    toRegExpSource(allowDot) {
-        const dot = allowDot ?? !!this.#options.dot;
-        if (this.#root === this) {
-            this.#flatten();
-            this.#fillNegs();
-        }
-        if (!isExtglobAST(this)) {
-            const noEmpty = this.isStart() &&
-                this.isEnd() &&
-                !this.#parts.some(s => typeof s !== 'string');
-            const src = this.#parts
-                .map(p => {
-                const [re, _, hasMagic, uflag] = typeof p === 'string' ?
-                    _a.#parseGlob(p, this.#hasMagic, noEmpty)
-                    : p.toRegExpSource(allowDot);
-                this.#hasMagic = this.#hasMagic || hasMagic;
-                this.#uflag = this.#uflag || uflag;
-                return re;
-            })
-                .join('');
-            let start = '';
-            if (this.isStart()) {
-                if (typeof this.#parts[0] === 'string') {
-                    // this is the string that will match the start of the pattern,
-                    // so we need to protect against dots and such.
-                    // '.' and '..' cannot match unless the pattern is that exactly,
-                    // even if it starts with . or dot:true is set.
-                    const dotTravAllowed = this.#parts.length === 1 && justDots.has(this.#parts[0]);
-                    if (!dotTravAllowed) {
-                        const aps = addPatternStart;
-                        // check if we have a possibility of matching . or ..,
-                        // and prevent that.
-                        const needNoTrav = 
-                        // dots are allowed, and the pattern starts with [ or .
-                        (dot && aps.has(src.charAt(0))) ||
-                            // the pattern starts with \., and then [ or .
-                            (src.startsWith('\\.') && aps.has(src.charAt(2))) ||
-                            // the pattern starts with \.\., and then [ or .
-                            (src.startsWith('\\.\\.') && aps.has(src.charAt(4)));
-                        // no need to prevent dots if it can't match a dot, or if a
-                        // sub-pattern will be preventing it anyway.
-                        const needNoDot = !dot && !allowDot && aps.has(src.charAt(0));
-                        start =
-                            needNoTrav ? startNoTraversal
-                                : needNoDot ? startNoDot
-                                    : '';
-                    }
-                }
-            }
-            // append the "end of path portion" pattern to negation tails
-            let end = '';
-            if (this.isEnd() &&
-                this.#root.#filledNegs &&
-                this.#parent?.type === '!') {
-                end = '(?:$|\\/)';
-            }
-            const final = start + src + end;
-            return [
-                final,
-                unescape_unescape(src),
-                (this.#hasMagic = !!this.#hasMagic),
-                this.#uflag,
-            ];
-        }
-        // We need to calculate the body *twice* if it's a repeat pattern
-        // at the start, once in nodot mode, then again in dot mode, so a
-        // pattern like *(?) can match 'x.y'
-        const repeated = this.type === '*' || this.type === '+';
-        // some kind of extglob
-        const start = this.type === '!' ? '(?:(?!(?:' : '(?:';
-        let body = this.#partsToRegExp(dot);
-        if (this.isStart() && this.isEnd() && !body && this.type !== '!') {
-            // invalid extglob, has to at least be *something* present, if it's
-            // the entire path portion.
-            const s = this.toString();
-            const me = this;
-            me.#parts = [s];
-            me.type = null;
-            me.#hasMagic = undefined;
-            return [s, unescape_unescape(this.toString()), false, false];
-        }
-        let bodyDotAllowed = !repeated || allowDot || dot || !startNoDot ?
-            ''
-            : this.#partsToRegExp(true);
-        if (bodyDotAllowed === body) {
-            bodyDotAllowed = '';
-        }
-        if (bodyDotAllowed) {
-            body = `(?:${body})(?:${bodyDotAllowed})*?`;
-        }
-        // an empty !() is exactly equivalent to a starNoEmpty
-        let final = '';
-        if (this.type === '!' && this.#emptyExt) {
-            final = (this.isStart() && !dot ? startNoDot : '') + starNoEmpty;
-        }
-        else {
-            const close = this.type === '!' ?
-                // !() must match something,but !(x) can match ''
-                '))' +
-                    (this.isStart() && !dot && !allowDot ? startNoDot : '') +
-                    star +
-                    ')'
-                : this.type === '@' ? ')'
-                    : this.type === '?' ? ')?'
-                        : this.type === '+' && bodyDotAllowed ? ')'
-                            : this.type === '*' && bodyDotAllowed ? `)?`
-                                : `)${this.type}`;
-            final = start + body + close;
-        }
-        return [
-            final,
-            unescape_unescape(body),
-            (this.#hasMagic = !!this.#hasMagic),
-            this.#uflag,
-        ];
-    }
-    #flatten() {
-        if (!isExtglobAST(this)) {
-            for (const p of this.#parts) {
-                if (typeof p === 'object') {
-                    p.#flatten();
-                }
-            }
-        }
-        else {
-            // do up to 10 passes to flatten as much as possible
-            let iterations = 0;
-            let done = false;
-            do {
-                done = true;
-                for (let i = 0; i < this.#parts.length; i++) {
-                    const c = this.#parts[i];
-                    if (typeof c === 'object') {
-                        c.#flatten();
-                        if (this.#canAdopt(c)) {
-                            done = false;
-                            this.#adopt(c, i);
-                        }
-                        else if (this.#canAdoptWithSpace(c)) {
-                            done = false;
-                            this.#adoptWithSpace(c, i);
-                        }
-                        else if (this.#canUsurp(c)) {
-                            done = false;
-                            this.#usurp(c);
-                        }
-                    }
-                }
-            } while (!done && ++iterations < 10);
-        }
-        this.#toString = undefined;
-    }
-    #partsToRegExp(dot) {
-        return this.#parts
-            .map(p => {
-            // extglob ASTs should only contain parent ASTs
-            /* c8 ignore start */
-            if (typeof p === 'string') {
-                throw new Error('string type in extglob ast??');
-            }
-            /* c8 ignore stop */
-            // can ignore hasMagic, because extglobs are already always magic
-            const [re, _, _hasMagic, uflag] = p.toRegExpSource(dot);
-            this.#uflag = this.#uflag || uflag;
-            return re;
-        })
-            .filter(p => !(this.isStart() && this.isEnd()) || !!p)
-            .join('|');
-    }
-    static #parseGlob(glob, hasMagic, noEmpty = false) {
-        let escaping = false;
-        let re = '';
-        let uflag = false;
-        // multiple stars that aren't globstars coalesce into one *
-        let inStar = false;
-        for (let i = 0; i < glob.length; i++) {
-            const c = glob.charAt(i);
-            if (escaping) {
-                escaping = false;
-                re += (reSpecials.has(c) ? '\\' : '') + c;
-                continue;
-            }
-            if (c === '*') {
-                if (inStar)
-                    continue;
-                inStar = true;
-                re += noEmpty && /^[*]+$/.test(glob) ? starNoEmpty : star;
-                hasMagic = true;
-                continue;
-            }
-            else {
-                inStar = false;
-            }
-            if (c === '\\') {
-                if (i === glob.length - 1) {
-                    re += '\\\\';
-                }
-                else {
-                    escaping = true;
-                }
-                continue;
-            }
-            if (c === '[') {
-                const [src, needUflag, consumed, magic] = parseClass(glob, i);
-                if (consumed) {
-                    re += src;
-                    uflag = uflag || needUflag;
-                    i += consumed - 1;
-                    hasMagic = hasMagic || magic;
-                    continue;
-                }
-            }
-            if (c === '?') {
-                re += qmark;
-                hasMagic = true;
-                continue;
-            }
-            re += regExpEscape(c);
-        }
-        return [re, unescape_unescape(glob), !!hasMagic, uflag];
-    }
-}
-_a = AST;
-//# sourceMappingURL=ast.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/escape.js
-/**
- * Escape all magic characters in a glob pattern.
- *
- * If the {@link MinimatchOptions.windowsPathsNoEscape}
- * option is used, then characters are escaped by wrapping in `[]`, because
- * a magic character wrapped in a character class can only be satisfied by
- * that exact character.  In this mode, `\` is _not_ escaped, because it is
- * not interpreted as a magic character, but instead as a path separator.
- *
- * If the {@link MinimatchOptions.magicalBraces} option is used,
- * then braces (`{` and `}`) will be escaped.
- */
-const escape_escape = (s, { windowsPathsNoEscape = false, magicalBraces = false, } = {}) => {
-    // don't need to escape +@! because we escape the parens
-    // that make those magic, and escaping ! as [!] isn't valid,
-    // because [!]] is a valid glob class meaning not ']'.
-    if (magicalBraces) {
-        return windowsPathsNoEscape ?
-            s.replace(/[?*()[\]{}]/g, '[$&]')
-            : s.replace(/[?*()[\]\\{}]/g, '\\$&');
-    }
-    return windowsPathsNoEscape ?
-        s.replace(/[?*()[\]]/g, '[$&]')
-        : s.replace(/[?*()[\]\\]/g, '\\$&');
-};
-//# sourceMappingURL=escape.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/index.js
-
-
-
-
-
-const minimatch = (p, pattern, options = {}) => {
-    assertValidPattern(pattern);
-    // shortcut: comments match nothing.
-    if (!options.nocomment && pattern.charAt(0) === '#') {
-        return false;
-    }
-    return new Minimatch(pattern, options).match(p);
-};
-// Optimized checking for the most common glob patterns.
-const starDotExtRE = /^\*+([^+@!?*[(]*)$/;
-const starDotExtTest = (ext) => (f) => !f.startsWith('.') && f.endsWith(ext);
-const starDotExtTestDot = (ext) => (f) => f.endsWith(ext);
-const starDotExtTestNocase = (ext) => {
-    ext = ext.toLowerCase();
-    return (f) => !f.startsWith('.') && f.toLowerCase().endsWith(ext);
-};
-const starDotExtTestNocaseDot = (ext) => {
-    ext = ext.toLowerCase();
-    return (f) => f.toLowerCase().endsWith(ext);
-};
-const starDotStarRE = /^\*+\.\*+$/;
-const starDotStarTest = (f) => !f.startsWith('.') && f.includes('.');
-const starDotStarTestDot = (f) => f !== '.' && f !== '..' && f.includes('.');
-const dotStarRE = /^\.\*+$/;
-const dotStarTest = (f) => f !== '.' && f !== '..' && f.startsWith('.');
-const starRE = /^\*+$/;
-const starTest = (f) => f.length !== 0 && !f.startsWith('.');
-const starTestDot = (f) => f.length !== 0 && f !== '.' && f !== '..';
-const qmarksRE = /^\?+([^+@!?*[(]*)?$/;
-const qmarksTestNocase = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExt([$0]);
-    if (!ext)
-        return noext;
-    ext = ext.toLowerCase();
-    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
-};
-const qmarksTestNocaseDot = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExtDot([$0]);
-    if (!ext)
-        return noext;
-    ext = ext.toLowerCase();
-    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
-};
-const qmarksTestDot = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExtDot([$0]);
-    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
-};
-const qmarksTest = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExt([$0]);
-    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
-};
-const qmarksTestNoExt = ([$0]) => {
-    const len = $0.length;
-    return (f) => f.length === len && !f.startsWith('.');
-};
-const qmarksTestNoExtDot = ([$0]) => {
-    const len = $0.length;
-    return (f) => f.length === len && f !== '.' && f !== '..';
-};
-/* c8 ignore start */
-const defaultPlatform = (typeof process === 'object' && process ?
-    (typeof process.env === 'object' &&
-        process.env &&
-        process.env.__MINIMATCH_TESTING_PLATFORM__) ||
-        process.platform
-    : 'posix');
-const esm_path = {
-    win32: { sep: '\\' },
-    posix: { sep: '/' },
-};
-/* c8 ignore stop */
-const sep = defaultPlatform === 'win32' ? esm_path.win32.sep : esm_path.posix.sep;
-minimatch.sep = sep;
-const GLOBSTAR = Symbol('globstar **');
-minimatch.GLOBSTAR = GLOBSTAR;
-// any single thing other than /
-// don't need to escape / when using new RegExp()
-const esm_qmark = '[^/]';
-// * => any number of characters
-const esm_star = esm_qmark + '*?';
-// ** when dots are allowed.  Anything goes, except .. and .
-// not (^ or / followed by one or two dots followed by $ or /),
-// followed by anything, any number of times.
-const twoStarDot = '(?:(?!(?:\\/|^)(?:\\.{1,2})($|\\/)).)*?';
-// not a ^ or / followed by a dot,
-// followed by anything, any number of times.
-const twoStarNoDot = '(?:(?!(?:\\/|^)\\.).)*?';
-const filter = (pattern, options = {}) => (p) => minimatch(p, pattern, options);
-minimatch.filter = filter;
-const ext = (a, b = {}) => Object.assign({}, a, b);
-const defaults = (def) => {
-    if (!def || typeof def !== 'object' || !Object.keys(def).length) {
-        return minimatch;
-    }
-    const orig = minimatch;
-    const m = (p, pattern, options = {}) => orig(p, pattern, ext(def, options));
-    return Object.assign(m, {
-        Minimatch: class Minimatch extends orig.Minimatch {
-            constructor(pattern, options = {}) {
-                super(pattern, ext(def, options));
-            }
-            static defaults(options) {
-                return orig.defaults(ext(def, options)).Minimatch;
-            }
-        },
-        AST: class AST extends orig.AST {
-            /* c8 ignore start */
-            constructor(type, parent, options = {}) {
-                super(type, parent, ext(def, options));
-            }
-            /* c8 ignore stop */
-            static fromGlob(pattern, options = {}) {
-                return orig.AST.fromGlob(pattern, ext(def, options));
-            }
-        },
-        unescape: (s, options = {}) => orig.unescape(s, ext(def, options)),
-        escape: (s, options = {}) => orig.escape(s, ext(def, options)),
-        filter: (pattern, options = {}) => orig.filter(pattern, ext(def, options)),
-        defaults: (options) => orig.defaults(ext(def, options)),
-        makeRe: (pattern, options = {}) => orig.makeRe(pattern, ext(def, options)),
-        braceExpand: (pattern, options = {}) => orig.braceExpand(pattern, ext(def, options)),
-        match: (list, pattern, options = {}) => orig.match(list, pattern, ext(def, options)),
-        sep: orig.sep,
-        GLOBSTAR: GLOBSTAR,
-    });
-};
-minimatch.defaults = defaults;
-// Brace expansion:
-// a{b,c}d -> abd acd
-// a{b,}c -> abc ac
-// a{0..3}d -> a0d a1d a2d a3d
-// a{b,c{d,e}f}g -> abg acdfg acefg
-// a{b,c}d{e,f}g -> abdeg acdeg abdeg abdfg
-//
-// Invalid sets are not expanded.
-// a{2..}b -> a{2..}b
-// a{b}c -> a{b}c
-const braceExpand = (pattern, options = {}) => {
-    assertValidPattern(pattern);
-    // Thanks to Yeting Li <https://github.com/yetingli> for
-    // improving this regexp to avoid a ReDOS vulnerability.
-    if (options.nobrace || !/\{(?:(?!\{).)*\}/.test(pattern)) {
-        // shortcut. no need to expand.
-        return [pattern];
-    }
-    return expand(pattern, { max: options.braceExpandMax });
-};
-minimatch.braceExpand = braceExpand;
-// parse a component of the expanded set.
-// At this point, no pattern may contain "/" in it
-// so we're going to return a 2d array, where each entry is the full
-// pattern, split on '/', and then turned into a regular expression.
-// A regexp is made at the end which joins each array with an
-// escaped /, and another full one which joins each regexp with |.
-//
-// Following the lead of Bash 4.1, note that "**" only has special meaning
-// when it is the *only* thing in a path portion.  Otherwise, any series
-// of * is equivalent to a single *.  Globstar behavior is enabled by
-// default, and can be disabled by setting options.noglobstar.
-const makeRe = (pattern, options = {}) => new Minimatch(pattern, options).makeRe();
-minimatch.makeRe = makeRe;
-const match = (list, pattern, options = {}) => {
-    const mm = new Minimatch(pattern, options);
-    list = list.filter(f => mm.match(f));
-    if (mm.options.nonull && !list.length) {
-        list.push(pattern);
-    }
-    return list;
-};
-minimatch.match = match;
-// replace stuff like \* with *
-const globMagic = /[?*]|[+@!]\(.*?\)|\[|\]/;
-const esm_regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-class Minimatch {
-    options;
-    set;
-    pattern;
-    windowsPathsNoEscape;
-    nonegate;
-    negate;
-    comment;
-    empty;
-    preserveMultipleSlashes;
-    partial;
-    globSet;
-    globParts;
-    nocase;
-    isWindows;
-    platform;
-    windowsNoMagicRoot;
-    maxGlobstarRecursion;
-    regexp;
-    constructor(pattern, options = {}) {
-        assertValidPattern(pattern);
-        options = options || {};
-        this.options = options;
-        this.maxGlobstarRecursion = options.maxGlobstarRecursion ?? 200;
-        this.pattern = pattern;
-        this.platform = options.platform || defaultPlatform;
-        this.isWindows = this.platform === 'win32';
-        // avoid the annoying deprecation flag lol
-        const awe = ('allowWindow' + 'sEscape');
-        this.windowsPathsNoEscape =
-            !!options.windowsPathsNoEscape || options[awe] === false;
-        if (this.windowsPathsNoEscape) {
-            this.pattern = this.pattern.replace(/\\/g, '/');
-        }
-        this.preserveMultipleSlashes = !!options.preserveMultipleSlashes;
-        this.regexp = null;
-        this.negate = false;
-        this.nonegate = !!options.nonegate;
-        this.comment = false;
-        this.empty = false;
-        this.partial = !!options.partial;
-        this.nocase = !!this.options.nocase;
-        this.windowsNoMagicRoot =
-            options.windowsNoMagicRoot !== undefined ?
-                options.windowsNoMagicRoot
-                : !!(this.isWindows && this.nocase);
-        this.globSet = [];
-        this.globParts = [];
-        this.set = [];
-        // make the set of regexps etc.
-        this.make();
-    }
-    hasMagic() {
-        if (this.options.magicalBraces && this.set.length > 1) {
-            return true;
-        }
-        for (const pattern of this.set) {
-            for (const part of pattern) {
-                if (typeof part !== 'string')
-                    return true;
-            }
-        }
-        return false;
-    }
-    debug(..._) { }
-    make() {
-        const pattern = this.pattern;
-        const options = this.options;
-        // empty patterns and comments match nothing.
-        if (!options.nocomment && pattern.charAt(0) === '#') {
-            this.comment = true;
-            return;
-        }
-        if (!pattern) {
-            this.empty = true;
-            return;
-        }
-        // step 1: figure out negation, etc.
-        this.parseNegate();
-        // step 2: expand braces
-        this.globSet = [...new Set(this.braceExpand())];
-        if (options.debug) {
-            //oxlint-disable-next-line no-console
-            this.debug = (...args) => console.error(...args);
-        }
-        this.debug(this.pattern, this.globSet);
-        // step 3: now we have a set, so turn each one into a series of
-        // path-portion matching patterns.
-        // These will be regexps, except in the case of "**", which is
-        // set to the GLOBSTAR object for globstar behavior,
-        // and will not contain any / characters
-        //
-        // First, we preprocess to make the glob pattern sets a bit simpler
-        // and deduped.  There are some perf-killing patterns that can cause
-        // problems with a glob walk, but we can simplify them down a bit.
-        const rawGlobParts = this.globSet.map(s => this.slashSplit(s));
-        this.globParts = this.preprocess(rawGlobParts);
-        this.debug(this.pattern, this.globParts);
-        // glob --> regexps
-        let set = this.globParts.map((s, _, __) => {
-            if (this.isWindows && this.windowsNoMagicRoot) {
-                // check if it's a drive or unc path.
-                const isUNC = s[0] === '' &&
-                    s[1] === '' &&
-                    (s[2] === '?' || !globMagic.test(s[2])) &&
-                    !globMagic.test(s[3]);
-                const isDrive = /^[a-z]:/i.test(s[0]);
-                if (isUNC) {
-                    return [
-                        ...s.slice(0, 4),
-                        ...s.slice(4).map(ss => this.parse(ss)),
-                    ];
-                }
-                else if (isDrive) {
-                    return [s[0], ...s.slice(1).map(ss => this.parse(ss))];
-                }
-            }
-            return s.map(ss => this.parse(ss));
-        });
-        this.debug(this.pattern, set);
-        // filter out everything that didn't compile properly.
-        this.set = set.filter(s => s.indexOf(false) === -1);
-        // do not treat the ? in UNC paths as magic
-        if (this.isWindows) {
-            for (let i = 0; i < this.set.length; i++) {
-                const p = this.set[i];
-                if (p[0] === '' &&
-                    p[1] === '' &&
-                    this.globParts[i][2] === '?' &&
-                    typeof p[3] === 'string' &&
-                    /^[a-z]:$/i.test(p[3])) {
-                    p[2] = '?';
-                }
-            }
-        }
-        this.debug(this.pattern, this.set);
-    }
-    // various transforms to equivalent pattern sets that are
-    // faster to process in a filesystem walk.  The goal is to
-    // eliminate what we can, and push all ** patterns as far
-    // to the right as possible, even if it increases the number
-    // of patterns that we have to process.
-    preprocess(globParts) {
-        // if we're not in globstar mode, then turn ** into *
-        if (this.options.noglobstar) {
-            for (const partset of globParts) {
-                for (let j = 0; j < partset.length; j++) {
-                    if (partset[j] === '**') {
-                        partset[j] = '*';
-                    }
-                }
-            }
-        }
-        const { optimizationLevel = 1 } = this.options;
-        if (optimizationLevel >= 2) {
-            // aggressive optimization for the purpose of fs walking
-            globParts = this.firstPhasePreProcess(globParts);
-            globParts = this.secondPhasePreProcess(globParts);
-        }
-        else if (optimizationLevel >= 1) {
-            // just basic optimizations to remove some .. parts
-            globParts = this.levelOneOptimize(globParts);
-        }
-        else {
-            // just collapse multiple ** portions into one
-            globParts = this.adjascentGlobstarOptimize(globParts);
-        }
-        return globParts;
-    }
-    // just get rid of adjascent ** portions
-    adjascentGlobstarOptimize(globParts) {
-        return globParts.map(parts => {
-            let gs = -1;
-            while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
-                let i = gs;
-                while (parts[i + 1] === '**') {
-                    i++;
-                }
-                if (i !== gs) {
-                    parts.splice(gs, i - gs);
-                }
-            }
-            return parts;
-        });
-    }
-    // get rid of adjascent ** and resolve .. portions
-    levelOneOptimize(globParts) {
-        return globParts.map(parts => {
-            parts = parts.reduce((set, part) => {
-                const prev = set[set.length - 1];
-                if (part === '**' && prev === '**') {
-                    return set;
-                }
-                if (part === '..') {
-                    if (prev && prev !== '..' && prev !== '.' && prev !== '**') {
-                        set.pop();
-                        return set;
-                    }
-                }
-                set.push(part);
-                return set;
-            }, []);
-            return parts.length === 0 ? [''] : parts;
-        });
-    }
-    levelTwoFileOptimize(parts) {
-        if (!Array.isArray(parts)) {
-            parts = this.slashSplit(parts);
-        }
-        let didSomething = false;
-        do {
-            didSomething = false;
-            // <pre>/<e>/<rest> -> <pre>/<rest>
-            if (!this.preserveMultipleSlashes) {
-                for (let i = 1; i < parts.length - 1; i++) {
-                    const p = parts[i];
-                    // don't squeeze out UNC patterns
-                    if (i === 1 && p === '' && parts[0] === '')
-                        continue;
-                    if (p === '.' || p === '') {
-                        didSomething = true;
-                        parts.splice(i, 1);
-                        i--;
-                    }
-                }
-                if (parts[0] === '.' &&
-                    parts.length === 2 &&
-                    (parts[1] === '.' || parts[1] === '')) {
-                    didSomething = true;
-                    parts.pop();
-                }
-            }
-            // <pre>/<p>/../<rest> -> <pre>/<rest>
-            let dd = 0;
-            while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
-                const p = parts[dd - 1];
-                if (p &&
-                    p !== '.' &&
-                    p !== '..' &&
-                    p !== '**' &&
-                    !(this.isWindows && /^[a-z]:$/i.test(p))) {
-                    didSomething = true;
-                    parts.splice(dd - 1, 2);
-                    dd -= 2;
-                }
-            }
-        } while (didSomething);
-        return parts.length === 0 ? [''] : parts;
-    }
-    // First phase: single-pattern processing
-    // <pre> is 1 or more portions
-    // <rest> is 1 or more portions
-    // <p> is any portion other than ., .., '', or **
-    // <e> is . or ''
-    //
-    // **/.. is *brutal* for filesystem walking performance, because
-    // it effectively resets the recursive walk each time it occurs,
-    // and ** cannot be reduced out by a .. pattern part like a regexp
-    // or most strings (other than .., ., and '') can be.
-    //
-    // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
-    // <pre>/<e>/<rest> -> <pre>/<rest>
-    // <pre>/<p>/../<rest> -> <pre>/<rest>
-    // **/**/<rest> -> **/<rest>
-    //
-    // **/*/<rest> -> */**/<rest> <== not valid because ** doesn't follow
-    // this WOULD be allowed if ** did follow symlinks, or * didn't
-    firstPhasePreProcess(globParts) {
-        let didSomething = false;
-        do {
-            didSomething = false;
-            // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
-            for (let parts of globParts) {
-                let gs = -1;
-                while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
-                    let gss = gs;
-                    while (parts[gss + 1] === '**') {
-                        // <pre>/**/**/<rest> -> <pre>/**/<rest>
-                        gss++;
-                    }
-                    // eg, if gs is 2 and gss is 4, that means we have 3 **
-                    // parts, and can remove 2 of them.
-                    if (gss > gs) {
-                        parts.splice(gs + 1, gss - gs);
-                    }
-                    let next = parts[gs + 1];
-                    const p = parts[gs + 2];
-                    const p2 = parts[gs + 3];
-                    if (next !== '..')
-                        continue;
-                    if (!p ||
-                        p === '.' ||
-                        p === '..' ||
-                        !p2 ||
-                        p2 === '.' ||
-                        p2 === '..') {
-                        continue;
-                    }
-                    didSomething = true;
-                    // edit parts in place, and push the new one
-                    parts.splice(gs, 1);
-                    const other = parts.slice(0);
-                    other[gs] = '**';
-                    globParts.push(other);
-                    gs--;
-                }
-                // <pre>/<e>/<rest> -> <pre>/<rest>
-                if (!this.preserveMultipleSlashes) {
-                    for (let i = 1; i < parts.length - 1; i++) {
-                        const p = parts[i];
-                        // don't squeeze out UNC patterns
-                        if (i === 1 && p === '' && parts[0] === '')
-                            continue;
-                        if (p === '.' || p === '') {
-                            didSomething = true;
-                            parts.splice(i, 1);
-                            i--;
-                        }
-                    }
-                    if (parts[0] === '.' &&
-                        parts.length === 2 &&
-                        (parts[1] === '.' || parts[1] === '')) {
-                        didSomething = true;
-                        parts.pop();
-                    }
-                }
-                // <pre>/<p>/../<rest> -> <pre>/<rest>
-                let dd = 0;
-                while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
-                    const p = parts[dd - 1];
-                    if (p && p !== '.' && p !== '..' && p !== '**') {
-                        didSomething = true;
-                        const needDot = dd === 1 && parts[dd + 1] === '**';
-                        const splin = needDot ? ['.'] : [];
-                        parts.splice(dd - 1, 2, ...splin);
-                        if (parts.length === 0)
-                            parts.push('');
-                        dd -= 2;
-                    }
-                }
-            }
-        } while (didSomething);
-        return globParts;
-    }
-    // second phase: multi-pattern dedupes
-    // {<pre>/*/<rest>,<pre>/<p>/<rest>} -> <pre>/*/<rest>
-    // {<pre>/<rest>,<pre>/<rest>} -> <pre>/<rest>
-    // {<pre>/**/<rest>,<pre>/<rest>} -> <pre>/**/<rest>
-    //
-    // {<pre>/**/<rest>,<pre>/**/<p>/<rest>} -> <pre>/**/<rest>
-    // ^-- not valid because ** doens't follow symlinks
-    secondPhasePreProcess(globParts) {
-        for (let i = 0; i < globParts.length - 1; i++) {
-            for (let j = i + 1; j < globParts.length; j++) {
-                const matched = this.partsMatch(globParts[i], globParts[j], !this.preserveMultipleSlashes);
-                if (matched) {
-                    globParts[i] = [];
-                    globParts[j] = matched;
-                    break;
-                }
-            }
-        }
-        return globParts.filter(gs => gs.length);
-    }
-    partsMatch(a, b, emptyGSMatch = false) {
-        let ai = 0;
-        let bi = 0;
-        let result = [];
-        let which = '';
-        while (ai < a.length && bi < b.length) {
-            if (a[ai] === b[bi]) {
-                result.push(which === 'b' ? b[bi] : a[ai]);
-                ai++;
-                bi++;
-            }
-            else if (emptyGSMatch && a[ai] === '**' && b[bi] === a[ai + 1]) {
-                result.push(a[ai]);
-                ai++;
-            }
-            else if (emptyGSMatch && b[bi] === '**' && a[ai] === b[bi + 1]) {
-                result.push(b[bi]);
-                bi++;
-            }
-            else if (a[ai] === '*' &&
-                b[bi] &&
-                (this.options.dot || !b[bi].startsWith('.')) &&
-                b[bi] !== '**') {
-                if (which === 'b')
-                    return false;
-                which = 'a';
-                result.push(a[ai]);
-                ai++;
-                bi++;
-            }
-            else if (b[bi] === '*' &&
-                a[ai] &&
-                (this.options.dot || !a[ai].startsWith('.')) &&
-                a[ai] !== '**') {
-                if (which === 'a')
-                    return false;
-                which = 'b';
-                result.push(b[bi]);
-                ai++;
-                bi++;
-            }
-            else {
-                return false;
-            }
-        }
-        // if we fall out of the loop, it means they two are identical
-        // as long as their lengths match
-        return a.length === b.length && result;
-    }
-    parseNegate() {
-        if (this.nonegate)
-            return;
-        const pattern = this.pattern;
-        let negate = false;
-        let negateOffset = 0;
-        for (let i = 0; i < pattern.length && pattern.charAt(i) === '!'; i++) {
-            negate = !negate;
-            negateOffset++;
-        }
-        if (negateOffset)
-            this.pattern = pattern.slice(negateOffset);
-        this.negate = negate;
-    }
-    // set partial to true to test if, for example,
-    // "/a/b" matches the start of "/*/b/*/d"
-    // Partial means, if you run out of file before you run
-    // out of pattern, then that's fine, as long as all
-    // the parts match.
-    matchOne(file, pattern, partial = false) {
-        let fileStartIndex = 0;
-        let patternStartIndex = 0;
-        // UNC paths like //?/X:/... can match X:/... and vice versa
-        // Drive letters in absolute drive or unc paths are always compared
-        // case-insensitively.
-        if (this.isWindows) {
-            const fileDrive = typeof file[0] === 'string' && /^[a-z]:$/i.test(file[0]);
-            const fileUNC = !fileDrive &&
-                file[0] === '' &&
-                file[1] === '' &&
-                file[2] === '?' &&
-                /^[a-z]:$/i.test(file[3]);
-            const patternDrive = typeof pattern[0] === 'string' && /^[a-z]:$/i.test(pattern[0]);
-            const patternUNC = !patternDrive &&
-                pattern[0] === '' &&
-                pattern[1] === '' &&
-                pattern[2] === '?' &&
-                typeof pattern[3] === 'string' &&
-                /^[a-z]:$/i.test(pattern[3]);
-            const fdi = fileUNC ? 3
-                : fileDrive ? 0
-                    : undefined;
-            const pdi = patternUNC ? 3
-                : patternDrive ? 0
-                    : undefined;
-            if (typeof fdi === 'number' && typeof pdi === 'number') {
-                const [fd, pd] = [
-                    file[fdi],
-                    pattern[pdi],
-                ];
-                // start matching at the drive letter index of each
-                if (fd.toLowerCase() === pd.toLowerCase()) {
-                    pattern[pdi] = fd;
-                    patternStartIndex = pdi;
-                    fileStartIndex = fdi;
-                }
-            }
-        }
-        // resolve and reduce . and .. portions in the file as well.
-        // don't need to do the second phase, because it's only one string[]
-        const { optimizationLevel = 1 } = this.options;
-        if (optimizationLevel >= 2) {
-            file = this.levelTwoFileOptimize(file);
-        }
-        if (pattern.includes(GLOBSTAR)) {
-            return this.#matchGlobstar(file, pattern, partial, fileStartIndex, patternStartIndex);
-        }
-        return this.#matchOne(file, pattern, partial, fileStartIndex, patternStartIndex);
-    }
-    #matchGlobstar(file, pattern, partial, fileIndex, patternIndex) {
-        // split the pattern into head, tail, and middle of ** delimited parts
-        const firstgs = pattern.indexOf(GLOBSTAR, patternIndex);
-        const lastgs = pattern.lastIndexOf(GLOBSTAR);
-        // split the pattern up into globstar-delimited sections
-        // the tail has to be at the end, and the others just have
-        // to be found in order from the head.
-        const [head, body, tail] = partial ?
-            [
-                pattern.slice(patternIndex, firstgs),
-                pattern.slice(firstgs + 1),
-                [],
-            ]
-            : [
-                pattern.slice(patternIndex, firstgs),
-                pattern.slice(firstgs + 1, lastgs),
-                pattern.slice(lastgs + 1),
-            ];
-        // check the head, from the current file/pattern index.
-        if (head.length) {
-            const fileHead = file.slice(fileIndex, fileIndex + head.length);
-            if (!this.#matchOne(fileHead, head, partial, 0, 0)) {
-                return false;
-            }
-            fileIndex += head.length;
-            patternIndex += head.length;
-        }
-        // now we know the head matches!
-        // if the last portion is not empty, it MUST match the end
-        // check the tail
-        let fileTailMatch = 0;
-        if (tail.length) {
-            // if head + tail > file, then we cannot possibly match
-            if (tail.length + fileIndex > file.length)
-                return false;
-            // try to match the tail
-            let tailStart = file.length - tail.length;
-            if (this.#matchOne(file, tail, partial, tailStart, 0)) {
-                fileTailMatch = tail.length;
-            }
-            else {
-                // affordance for stuff like a/**/* matching a/b/
-                // if the last file portion is '', and there's more to the pattern
-                // then try without the '' bit.
-                if (file[file.length - 1] !== '' ||
-                    fileIndex + tail.length === file.length) {
-                    return false;
-                }
-                tailStart--;
-                if (!this.#matchOne(file, tail, partial, tailStart, 0)) {
-                    return false;
-                }
-                fileTailMatch = tail.length + 1;
-            }
-        }
-        // now we know the tail matches!
-        // the middle is zero or more portions wrapped in **, possibly
-        // containing more ** sections.
-        // so a/**/b/**/c/**/d has become **/b/**/c/**
-        // if it's empty, it means a/**/b, just verify we have no bad dots
-        // if there's no tail, so it ends on /**, then we must have *something*
-        // after the head, or it's not a matc
-        if (!body.length) {
-            let sawSome = !!fileTailMatch;
-            for (let i = fileIndex; i < file.length - fileTailMatch; i++) {
-                const f = String(file[i]);
-                sawSome = true;
-                if (f === '.' ||
-                    f === '..' ||
-                    (!this.options.dot && f.startsWith('.'))) {
-                    return false;
-                }
-            }
-            // in partial mode, we just need to get past all file parts
-            return partial || sawSome;
-        }
-        // now we know that there's one or more body sections, which can
-        // be matched anywhere from the 0 index (because the head was pruned)
-        // through to the length-fileTailMatch index.
-        // split the body up into sections, and note the minimum index it can
-        // be found at (start with the length of all previous segments)
-        // [section, before, after]
-        const bodySegments = [[[], 0]];
-        let currentBody = bodySegments[0];
-        let nonGsParts = 0;
-        const nonGsPartsSums = [0];
-        for (const b of body) {
-            if (b === GLOBSTAR) {
-                nonGsPartsSums.push(nonGsParts);
-                currentBody = [[], 0];
-                bodySegments.push(currentBody);
-            }
-            else {
-                currentBody[0].push(b);
-                nonGsParts++;
-            }
-        }
-        let i = bodySegments.length - 1;
-        const fileLength = file.length - fileTailMatch;
-        for (const b of bodySegments) {
-            b[1] = fileLength - (nonGsPartsSums[i--] + b[0].length);
-        }
-        return !!this.#matchGlobStarBodySections(file, bodySegments, fileIndex, 0, partial, 0, !!fileTailMatch);
-    }
-    // return false for "nope, not matching"
-    // return null for "not matching, cannot keep trying"
-    #matchGlobStarBodySections(file, 
-    // pattern section, last possible position for it
-    bodySegments, fileIndex, bodyIndex, partial, globStarDepth, sawTail) {
-        // take the first body segment, and walk from fileIndex to its "after"
-        // value at the end
-        // If it doesn't match at that position, we increment, until we hit
-        // that final possible position, and give up.
-        // If it does match, then advance and try to rest.
-        // If any of them fail we keep walking forward.
-        // this is still a bit recursively painful, but it's more constrained
-        // than previous implementations, because we never test something that
-        // can't possibly be a valid matching condition.
-        const bs = bodySegments[bodyIndex];
-        if (!bs) {
-            // just make sure that there's no bad dots
-            for (let i = fileIndex; i < file.length; i++) {
-                sawTail = true;
-                const f = file[i];
-                if (f === '.' ||
-                    f === '..' ||
-                    (!this.options.dot && f.startsWith('.'))) {
-                    return false;
-                }
-            }
-            return sawTail;
-        }
-        // have a non-globstar body section to test
-        const [body, after] = bs;
-        while (fileIndex <= after) {
-            const m = this.#matchOne(file.slice(0, fileIndex + body.length), body, partial, fileIndex, 0);
-            // if limit exceeded, no match. intentional false negative,
-            // acceptable break in correctness for security.
-            if (m && globStarDepth < this.maxGlobstarRecursion) {
-                // match! see if the rest match. if so, we're done!
-                const sub = this.#matchGlobStarBodySections(file, bodySegments, fileIndex + body.length, bodyIndex + 1, partial, globStarDepth + 1, sawTail);
-                if (sub !== false) {
-                    return sub;
-                }
-            }
-            const f = file[fileIndex];
-            if (f === '.' ||
-                f === '..' ||
-                (!this.options.dot && f.startsWith('.'))) {
-                return false;
-            }
-            fileIndex++;
-        }
-        // walked off. no point continuing
-        return partial || null;
-    }
-    #matchOne(file, pattern, partial, fileIndex, patternIndex) {
-        let fi;
-        let pi;
-        let pl;
-        let fl;
-        for (fi = fileIndex,
-            pi = patternIndex,
-            fl = file.length,
-            pl = pattern.length; fi < fl && pi < pl; fi++, pi++) {
-            this.debug('matchOne loop');
-            let p = pattern[pi];
-            let f = file[fi];
-            this.debug(pattern, p, f);
-            // should be impossible.
-            // some invalid regexp stuff in the set.
-            /* c8 ignore start */
-            if (p === false || p === GLOBSTAR) {
-                return false;
-            }
-            /* c8 ignore stop */
-            // something other than **
-            // non-magic patterns just have to match exactly
-            // patterns with magic have been turned into regexps.
-            let hit;
-            if (typeof p === 'string') {
-                hit = f === p;
-                this.debug('string match', p, f, hit);
-            }
-            else {
-                hit = p.test(f);
-                this.debug('pattern match', p, f, hit);
-            }
-            if (!hit)
-                return false;
-        }
-        // Note: ending in / means that we'll get a final ""
-        // at the end of the pattern.  This can only match a
-        // corresponding "" at the end of the file.
-        // If the file ends in /, then it can only match a
-        // a pattern that ends in /, unless the pattern just
-        // doesn't have any more for it. But, a/b/ should *not*
-        // match "a/b/*", even though "" matches against the
-        // [^/]*? pattern, except in partial mode, where it might
-        // simply not be reached yet.
-        // However, a/b/ should still satisfy a/*
-        // now either we fell off the end of the pattern, or we're done.
-        if (fi === fl && pi === pl) {
-            // ran out of pattern and filename at the same time.
-            // an exact hit!
-            return true;
-        }
-        else if (fi === fl) {
-            // ran out of file, but still had pattern left.
-            // this is ok if we're doing the match as part of
-            // a glob fs traversal.
-            return partial;
-        }
-        else if (pi === pl) {
-            // ran out of pattern, still have file left.
-            // this is only acceptable if we're on the very last
-            // empty segment of a file with a trailing slash.
-            // a/* should match a/b/
-            return fi === fl - 1 && file[fi] === '';
-            /* c8 ignore start */
-        }
-        else {
-            // should be unreachable.
-            throw new Error('wtf?');
-        }
-        /* c8 ignore stop */
-    }
-    braceExpand() {
-        return braceExpand(this.pattern, this.options);
-    }
-    parse(pattern) {
-        assertValidPattern(pattern);
-        const options = this.options;
-        // shortcuts
-        if (pattern === '**')
-            return GLOBSTAR;
-        if (pattern === '')
-            return '';
-        // far and away, the most common glob pattern parts are
-        // *, *.*, and *.<ext>  Add a fast check method for those.
-        let m;
-        let fastTest = null;
-        if ((m = pattern.match(starRE))) {
-            fastTest = options.dot ? starTestDot : starTest;
-        }
-        else if ((m = pattern.match(starDotExtRE))) {
-            fastTest = (options.nocase ?
-                options.dot ?
-                    starDotExtTestNocaseDot
-                    : starDotExtTestNocase
-                : options.dot ? starDotExtTestDot
-                    : starDotExtTest)(m[1]);
-        }
-        else if ((m = pattern.match(qmarksRE))) {
-            fastTest = (options.nocase ?
-                options.dot ?
-                    qmarksTestNocaseDot
-                    : qmarksTestNocase
-                : options.dot ? qmarksTestDot
-                    : qmarksTest)(m);
-        }
-        else if ((m = pattern.match(starDotStarRE))) {
-            fastTest = options.dot ? starDotStarTestDot : starDotStarTest;
-        }
-        else if ((m = pattern.match(dotStarRE))) {
-            fastTest = dotStarTest;
-        }
-        const re = AST.fromGlob(pattern, this.options).toMMPattern();
-        if (fastTest && typeof re === 'object') {
-            // Avoids overriding in frozen environments
-            Reflect.defineProperty(re, 'test', { value: fastTest });
-        }
-        return re;
-    }
-    makeRe() {
-        if (this.regexp || this.regexp === false)
-            return this.regexp;
-        // at this point, this.set is a 2d array of partial
-        // pattern strings, or "**".
-        //
-        // It's better to use .match().  This function shouldn't
-        // be used, really, but it's pretty convenient sometimes,
-        // when you just want to work with a regex.
-        const set = this.set;
-        if (!set.length) {
-            this.regexp = false;
-            return this.regexp;
-        }
-        const options = this.options;
-        const twoStar = options.noglobstar ? esm_star
-            : options.dot ? twoStarDot
-                : twoStarNoDot;
-        const flags = new Set(options.nocase ? ['i'] : []);
-        // regexpify non-globstar patterns
-        // if ** is only item, then we just do one twoStar
-        // if ** is first, and there are more, prepend (\/|twoStar\/)? to next
-        // if ** is last, append (\/twoStar|) to previous
-        // if ** is in the middle, append (\/|\/twoStar\/) to previous
-        // then filter out GLOBSTAR symbols
-        let re = set
-            .map(pattern => {
-            const pp = pattern.map(p => {
-                if (p instanceof RegExp) {
-                    for (const f of p.flags.split(''))
-                        flags.add(f);
-                }
-                return (typeof p === 'string' ? esm_regExpEscape(p)
-                    : p === GLOBSTAR ? GLOBSTAR
-                        : p._src);
-            });
-            pp.forEach((p, i) => {
-                const next = pp[i + 1];
-                const prev = pp[i - 1];
-                if (p !== GLOBSTAR || prev === GLOBSTAR) {
-                    return;
-                }
-                if (prev === undefined) {
-                    if (next !== undefined && next !== GLOBSTAR) {
-                        pp[i + 1] = '(?:\\/|' + twoStar + '\\/)?' + next;
-                    }
-                    else {
-                        pp[i] = twoStar;
-                    }
-                }
-                else if (next === undefined) {
-                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + ')?';
-                }
-                else if (next !== GLOBSTAR) {
-                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + '\\/)' + next;
-                    pp[i + 1] = GLOBSTAR;
-                }
-            });
-            const filtered = pp.filter(p => p !== GLOBSTAR);
-            // For partial matches, we need to make the pattern match
-            // any prefix of the full path. We do this by generating
-            // alternative patterns that match progressively longer prefixes.
-            if (this.partial && filtered.length >= 1) {
-                const prefixes = [];
-                for (let i = 1; i <= filtered.length; i++) {
-                    prefixes.push(filtered.slice(0, i).join('/'));
-                }
-                return '(?:' + prefixes.join('|') + ')';
-            }
-            return filtered.join('/');
-        })
-            .join('|');
-        // need to wrap in parens if we had more than one thing with |,
-        // otherwise only the first will be anchored to ^ and the last to $
-        const [open, close] = set.length > 1 ? ['(?:', ')'] : ['', ''];
-        // must match entire pattern
-        // ending in a * or ** will make it less strict.
-        re = '^' + open + re + close + '$';
-        // In partial mode, '/' should always match as it's a valid prefix for any pattern
-        if (this.partial) {
-            re = '^(?:\\/|' + open + re.slice(1, -1) + close + ')$';
-        }
-        // can match anything, as long as it's not this.
-        if (this.negate)
-            re = '^(?!' + re + ').+$';
-        try {
-            this.regexp = new RegExp(re, [...flags].join(''));
-            /* c8 ignore start */
-        }
-        catch {
-            // should be impossible
-            this.regexp = false;
-        }
-        /* c8 ignore stop */
-        return this.regexp;
-    }
-    slashSplit(p) {
-        // if p starts with // on windows, we preserve that
-        // so that UNC paths aren't broken.  Otherwise, any number of
-        // / characters are coalesced into one, unless
-        // preserveMultipleSlashes is set to true.
-        if (this.preserveMultipleSlashes) {
-            return p.split('/');
-        }
-        else if (this.isWindows && /^\/\/[^/]+/.test(p)) {
-            // add an extra '' for the one we lose
-            return ['', ...p.split(/\/+/)];
-        }
-        else {
-            return p.split(/\/+/);
-        }
-    }
-    match(f, partial = this.partial) {
-        this.debug('match', f, this.pattern);
-        // short-circuit in the case of busted things.
-        // comments, etc.
-        if (this.comment) {
-            return false;
-        }
-        if (this.empty) {
-            return f === '';
-        }
-        if (f === '/' && partial) {
-            return true;
-        }
-        const options = this.options;
-        // windows: need to use /, not \
-        if (this.isWindows) {
-            f = f.split('\\').join('/');
-        }
-        // treat the test path as a set of pathparts.
-        const ff = this.slashSplit(f);
-        this.debug(this.pattern, 'split', ff);
-        // just ONE of the pattern sets in this.set needs to match
-        // in order for it to be valid.  If negating, then just one
-        // match means that we have failed.
-        // Either way, return on the first hit.
-        const set = this.set;
-        this.debug(this.pattern, 'set', set);
-        // Find the basename of the path by looking for the last non-empty segment
-        let filename = ff[ff.length - 1];
-        if (!filename) {
-            for (let i = ff.length - 2; !filename && i >= 0; i--) {
-                filename = ff[i];
-            }
-        }
-        for (const pattern of set) {
-            let file = ff;
-            if (options.matchBase && pattern.length === 1) {
-                file = [filename];
-            }
-            const hit = this.matchOne(file, pattern, partial);
-            if (hit) {
-                if (options.flipNegate) {
-                    return true;
-                }
-                return !this.negate;
-            }
-        }
-        // didn't get any hits.  this is success if it's a negative
-        // pattern, failure otherwise.
-        if (options.flipNegate) {
-            return false;
-        }
-        return this.negate;
-    }
-    static defaults(def) {
-        return minimatch.defaults(def).Minimatch;
-    }
-}
-/* c8 ignore start */
-
-
-
-/* c8 ignore stop */
-minimatch.AST = AST;
-minimatch.Minimatch = Minimatch;
-minimatch.escape = escape_escape;
-minimatch.unescape = unescape_unescape;
-//# sourceMappingURL=index.js.map
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/sources/files/listing.ts
-
-/** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
-const FIELDS = 4;
-const TYPES = ['file', 'directory', 'symlink'];
-/**
- * The entries to archive, in a few flat buffers rather than an object and a string each: a tree
- * of 100 000 entries held ~20 MiB of V8's heap that way, and made its young generation grow for
- * the rest of the run. Paths are kept as UTF-8 bytes, sorted by them (a deterministic order), and
- * an entry object is made only when the archive reaches it.
- */
-class Listing {
-    root;
-    paths = Buffer.allocUnsafeSlow(64 * 1024);
-    pathsUsed = 0;
-    fields = new Float64Array(1024 * FIELDS);
-    count = 0;
-    linkTargets = new Map();
-    order;
-    /** Regular files, and their bytes when listed. */
-    files = 0;
-    bytes = 0;
-    directories = 0;
-    constructor(root) {
-        this.root = root;
-    }
-    get length() {
-        return this.count;
-    }
-    add(entry) {
-        const pathBytes = Buffer.byteLength(entry.relativePath);
-        if (this.pathsUsed + pathBytes > this.paths.length)
-            this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes));
-        this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed);
-        if ((this.count + 1) * FIELDS > this.fields.length)
-            this.fields = resized(this.fields, this.fields.length * 2);
-        const at = this.count * FIELDS;
-        this.fields[at] = this.pathsUsed;
-        this.fields[at + 1] = entry.size;
-        this.fields[at + 2] = entry.mtimeSeconds;
-        this.fields[at + 3] = entry.mode * TYPES.length + TYPES.indexOf(entry.type);
-        if (entry.linkTarget !== undefined)
-            this.linkTargets.set(this.count, entry.linkTarget);
-        if (entry.type === 'file') {
-            this.files += 1;
-            this.bytes += entry.size;
-        }
-        if (entry.type === 'directory')
-            this.directories += 1;
-        this.count += 1;
-        this.order = undefined;
-    }
-    *[Symbol.iterator]() {
-        for (const index of this.sorted())
-            yield this.entry(index);
-    }
-    /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
-    sorted() {
-        if (!this.order) {
-            // Listed: give back what doubling reserved (up to half of each buffer).
-            this.paths = resized(this.paths, this.pathsUsed);
-            this.fields = resized(this.fields, this.count * FIELDS);
-            const order = new Uint32Array(this.count).map((_, index) => index);
-            const paths = this.paths;
-            this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)));
-        }
-        return this.order;
-    }
-    /** The entry at `index` as an object, made now: the archive asks for it only when it reaches it. */
-    entry(index) {
-        return {
-            root: this.root,
-            relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
-            type: this.type(index),
-            size: this.at(index, 1),
-            mode: Math.floor(this.at(index, 3) / TYPES.length),
-            mtimeSeconds: this.at(index, 2),
-            linkTarget: this.linkTargets.get(index)
-        };
-    }
-    type(index) {
-        return TYPES[this.at(index, 3) % TYPES.length];
-    }
-    size(index) {
-        return this.at(index, 1);
-    }
-    /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
-    copyPath(index, target, offset) {
-        return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0));
-    }
-    pathLength(index) {
-        return this.at(index, 0) - this.pathStart(index);
-    }
-    pathStart(index) {
-        return index === 0 ? 0 : this.at(index - 1, 0);
-    }
-    at(index, field) {
-        return this.fields[index * FIELDS + field];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/sources/files/collect.ts
-
-
-
-
-
-function absolutePathOf(entry) {
-    // The path is already normal: no path.join, which costs a few strings per file.
-    return `${entry.root}/${entry.relativePath}`;
-}
-const MATCH_OPTIONS = { dot: true, nobrace: true, nocomment: true, noext: true, nonegate: true };
-/** The walk hands the event loop back this often, so a cancel is seen while listing a huge tree. */
-const ENTRIES_PER_TURN = 2000;
-/**
- * Expands the `path` patterns inside the workspace: directories bring their descendants, `!`
- * lines exclude (a later line can include again), symlinks are listed as links, dot files only
- * when asked. Sorted by path (see Listing) so the same tree always gives the same archive order.
- *
- * The walk is our own, with synchronous calls, over @actions/glob's semantics: @actions/glob
- * awaits one lstat per entry in turn, which took 1.5 to 3 s for 27 000 entries; this takes 0.3 s.
- */
-async function collectEntries(lines, options) {
-    const workspace = external_node_path_default().resolve(options.workspace);
-    const patterns = lines.flatMap(parsePattern);
-    const entries = new Listing(workspace);
-    // Search roots never nest and links are not followed: every path is visited once. A loop over a
-    // stack of paths, not an async recursion: that cost a promise per entry, and the whole list is
-    // sorted at the end anyway.
-    const toVisit = searchRoots(patterns).flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]));
-    for (let visited = 1; toVisit.length > 0; visited++) {
-        const relativePath = toVisit.pop();
-        if (visited % ENTRIES_PER_TURN === 0)
-            await new Promise(resolve => setImmediate(resolve));
-        const matched = matchKind(patterns, relativePath);
-        if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true)))
-            continue;
-        if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.'))
-            continue;
-        const entry = describe(workspace, relativePath);
-        if (!entry)
-            continue;
-        if (entry.type === 'directory') {
-            if (matched & MATCHES_DIRECTORY)
-                entries.add(entry);
-            for (const child of readDirectory(entry))
-                toVisit.push(`${relativePath}/${child}`);
-        }
-        else if (matched & MATCHES_FILE) {
-            entries.add(entry);
-        }
-    }
-    // Empty directories alone are not a backup: something the user meant to save is missing.
-    if (entries.length === entries.directories) {
-        throw new ArchiveError(`No files matched 'path' (${lines.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`);
-    }
-    return entries;
-}
-const NO_MATCH = 0;
-const MATCHES_DIRECTORY = 1;
-const MATCHES_FILE = 2;
-/** A line and, unless it already ends in `**`, the implicit `line/**` that brings a directory's descendants. */
-function parsePattern(line) {
-    let pattern = line.trim();
-    let exclude = false;
-    while (pattern.startsWith('!')) {
-        exclude = !exclude;
-        pattern = pattern.slice(1).trim();
-    }
-    pattern = pattern.replace(/^(\.\/)+/, '').replace(/\/+/g, '/');
-    const directoriesOnly = pattern.endsWith('/');
-    pattern = pattern.replace(/\/$/, '');
-    // `.` is the workspace itself: everything in it.
-    if (pattern === '.' || pattern === '')
-        pattern = '**';
-    const own = { exclude, directoriesOnly, matcher: new Minimatch(pattern, MATCH_OPTIONS), endsWithGlobstar: pattern.endsWith('**') };
-    if (own.endsWithGlobstar && !directoriesOnly)
-        return [own];
-    return [own, { exclude, directoriesOnly: false, matcher: new Minimatch(`${pattern}/**`, MATCH_OPTIONS), endsWithGlobstar: false }];
-}
-/** Later lines win: an exclude removes what earlier lines matched, an include adds. */
-function matchKind(patterns, relativePath) {
-    let kind = NO_MATCH;
-    for (const pattern of patterns) {
-        const matched = pattern.matcher.match(relativePath) || (pattern.endsWithGlobstar && pattern.matcher.match(`${relativePath}/`));
-        if (!matched)
-            continue;
-        const matchedKind = pattern.directoriesOnly ? MATCHES_DIRECTORY : MATCHES_DIRECTORY | MATCHES_FILE;
-        kind = pattern.exclude ? kind & ~matchedKind : kind | matchedKind;
-    }
-    return kind;
-}
-/** Where the walk starts: the literal directories before each include line's first glob, without nested ones. */
-function searchRoots(patterns) {
-    const roots = new Set();
-    for (const pattern of patterns) {
-        if (pattern.exclude)
-            continue;
-        const literal = [];
-        for (const segment of pattern.matcher.pattern.split('/')) {
-            if (/[*?[\]\\]/.test(segment))
-                break;
-            literal.push(segment);
-        }
-        roots.add(literal.join('/'));
-    }
-    const isNested = (root) => [...roots].some(other => other !== root && (other === '' || root.startsWith(`${other}/`)));
-    return [...roots].filter(root => !isNested(root));
-}
-/** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
-function describe(root, relativePath) {
-    const absolutePath = absolutePathOf({ root, relativePath });
-    let stats;
-    try {
-        stats = (0,external_node_fs_.lstatSync)(absolutePath);
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw unreadable(relativePath, errorCode(error), error);
-    }
-    const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined;
-    if (type) {
-        return {
-            root,
-            relativePath,
-            type,
-            size: type === 'file' ? stats.size : 0,
-            mode: stats.mode & 0o7777,
-            mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
-            linkTarget: type === 'symlink' ? (0,external_node_fs_.readlinkSync)(absolutePath) : undefined
-        };
-    }
-    throw new ArchiveError(`${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`);
-}
-function readDirectory(directory) {
-    try {
-        return (0,external_node_fs_.readdirSync)(absolutePathOf(directory));
-    }
-    catch (error) {
-        throw unreadable(directory.relativePath, errorCode(error), error);
-    }
-}
-/** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
-function unreadable(relativePath, code, cause) {
-    return new ArchiveError(`${relativePath} could not be read (${code}).`, { cause });
-}
-function errorCode(error) {
-    return error.code ?? String(error);
-}
-
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
-;// CONCATENATED MODULE: ./src/threads/thread-jobs.ts
-/**
- * The code that runs on the worker thread (thread.ts), one handler per kind of job: reading a
- * batch of files for the archive (reader.ts) and hashing the upload's parts (digests.ts). A
- * handler gets the job's payload and returns its answer.
- */
-const THREAD_JOBS = `
-const fs = require('node:fs')
-const { parentPort } = require('node:worker_threads')
-const { createHash } = require('node:crypto')
-const { crc32 } = require('node:zlib')
-const handlers = {}
-
-// Reads files (or pieces of them) into a slot of shared memory, one after the other, with plain
-// synchronous calls. A last piece also asks for one byte more: a file that grew since it was
-// listed shows up in the same pass.
-const probe = Buffer.alloc(1)
-handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
-  const view = Buffer.from(slot)
-  // A Buffer arrives as a plain Uint8Array.
-  const paths = Buffer.from(pathBytes.buffer, pathBytes.byteOffset, pathBytes.length)
-  let at = 0
-  for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
-    const pathEnd = paths.indexOf(0, pathStart)
-    const relativePath = paths.toString('utf8', pathStart, pathEnd)
-    pathStart = pathEnd + 1
-    if (relativePath === '') continue
-    const offset = pieces[index * 3]
-    const length = pieces[index * 3 + 1]
-    const last = pieces[index * 3 + 2] === 1
-    let fd
-    try {
-      fd = fs.openSync(root + '/' + relativePath, 'r')
-      let filled = 0
-      while (filled < length) {
-        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
-        if (read === 0) break
-        filled += read
-      }
-      if (filled < length) return { failure: { index, seen: offset + filled } }
-      if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) return { failure: { index, seen: offset + length + 1 } }
-    } catch (error) {
-      return { failure: { index, code: error.code || String(error) } }
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd)
-    }
-    at += length
-  }
-  return {}
-}
-
-// Hashes an upload's parts in order: each part's own digests, and the whole archive's as it goes.
-// The whole archive's CRC32 is combined from the parts' (checksums.ts), not a second pass.
-const uploads = new Map()
-handlers.hashStart = ({ upload, plan }) => {
-  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined })
-}
-handlers.hashPart = ({ upload, part }) => {
-  const state = uploads.get(upload)
-  state.sha256.update(part)
-  state.md5?.update(part)
-  return {
-    crc32: crc32(part),
-    md5: state.plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
-    sha256: state.plan.partSha256 ? createHash('sha256').update(part).digest('hex') : undefined
-  }
-}
-handlers.hashEnd = ({ upload }) => {
-  const state = uploads.get(upload)
-  if (!state) return undefined
-  uploads.delete(upload)
-  return { sha256: state.sha256.digest('hex'), md5: state.md5 ? state.md5.digest('hex') : undefined }
-}
-
-parentPort.on('message', ({ id, kind, payload }) => {
-  let answer
-  try {
-    answer = { id, value: handlers[kind](payload) }
-  } catch (error) {
-    answer = { id, error: error instanceof Error ? error.message : String(error) }
-  }
-  parentPort.postMessage(answer)
-})
-`;
-
-;// CONCATENATED MODULE: ./src/threads/thread.ts
-
-
-/**
- * One worker thread for the work that would stall the main thread: reading small files (three
- * threadpool round trips each through fs) and hashing every byte uploaded. One thread, not one
- * per concern: each costs ~10-15 MiB of memory, and together they use ~1.5 s of CPU per GiB.
- *
- * Started on first use and kept; it holds the process open only while a job is pending, so
- * nobody has to stop it.
- */
-class WorkerThread {
-    worker;
-    waiting = new Map();
-    nextId = 0;
-    /** Runs a job of `kind` (a handler in thread-jobs.ts); shared memory in `payload` is shared, anything else copied. */
-    run(kind, payload) {
-        const worker = this.start();
-        const id = this.nextId++;
-        return new Promise((resolve, reject) => {
-            this.waiting.set(id, { resolve: resolve, reject });
-            if (this.waiting.size === 1)
-                worker.ref();
-            worker.postMessage({ id, kind, payload });
-        });
-    }
-    start() {
-        if (this.worker)
-            return this.worker;
-        const worker = new external_node_worker_threads_.Worker(THREAD_JOBS, { eval: true });
-        worker.unref();
-        worker.on('message', ({ id, value, error }) => {
-            const job = this.waiting.get(id);
-            this.waiting.delete(id);
-            if (this.waiting.size === 0)
-                worker.unref();
-            if (error === undefined)
-                job?.resolve(value);
-            else
-                job?.reject(new Error(error));
-        });
-        worker.on('error', error => this.stopped(worker, error));
-        worker.on('exit', code => this.stopped(worker, new Error(`the worker thread exited (code ${code})`)));
-        this.worker = worker;
-        return worker;
-    }
-    /** Fails the pending jobs; the next job starts a new thread. */
-    stopped(worker, error) {
-        if (this.worker !== worker)
-            return;
-        this.worker = undefined;
-        for (const { reject } of this.waiting.values())
-            reject(error);
-        this.waiting.clear();
-    }
-}
-const workerThread = new WorkerThread();
-
-;// CONCATENATED MODULE: ./src/sources/files/reader.ts
-
-
-
-
-
-
-/** Small files share one request up to this many: one message instead of thousands of callbacks. */
-const FILES_PER_BATCH = 512;
-/** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
-const BATCHES_AHEAD = 4;
-// Reading 24 000 small files through the threadpool (open, read, close: three round trips and
-// three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
-// into a slot of shared memory (thread-jobs.ts), reused once the archive moved past it.
-/**
- * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
- * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
- * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
- * for a chunk of a later batch.
- */
-async function* readEntries(listing, progress) {
-    const reader = new BatchReader(listing);
-    let entry;
-    let entryIndex = -1;
-    for await (const { batch, slot, failure } of inOrder(batchJobs(listing, reader), BATCHES_AHEAD)) {
-        let at = 0;
-        for (let piece = 0; 3 * piece < batch.pieces.length; piece++) {
-            const index = batch.pieces[3 * piece];
-            const offset = batch.pieces[3 * piece + 1];
-            const length = batch.pieces[3 * piece + 2];
-            // The entry object is made here, when the archive reaches it: it dies young.
-            if (index !== entryIndex) {
-                entry = listing.entry(index);
-                entryIndex = index;
-            }
-            const current = entry;
-            if (failure?.index === piece)
-                throw readError(current, failure);
-            const last = offset + length === current.size;
-            progress.bytesRead += length;
-            if (last && current.type === 'file')
-                progress.filesRead += 1;
-            yield { index, entry: current, data: Buffer.from(slot, at, length), last };
-            at += length;
-        }
-        reader.release(slot);
-    }
-}
-function* batchJobs(listing, reader) {
-    let batch = { pieces: [], bytes: 0 };
-    for (const index of listing.sorted()) {
-        // Directories and symlinks have no content, but keep their place in the order.
-        const size = listing.type(index) === 'file' ? listing.size(index) : 0;
-        for (let offset = 0;; offset += READ_CHUNK) {
-            const length = Math.min(READ_CHUNK, size - offset);
-            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= 3 * FILES_PER_BATCH) {
-                const full = batch;
-                yield () => reader.read(full);
-                batch = { pieces: [], bytes: 0 };
-            }
-            batch.pieces.push(index, offset, length);
-            batch.bytes += length;
-            if (offset + length === size)
-                break;
-        }
-    }
-    const rest = batch;
-    if (rest.pieces.length > 0)
-        yield () => reader.read(rest);
-}
-function readError(entry, failure) {
-    if (failure.code === 'ENOENT') {
-        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
-    }
-    if (failure.code)
-        return unreadable(entry.relativePath, failure.code);
-    const seen = failure.seen ?? 0;
-    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
-}
-/** Reads batches on the worker thread, each into a free slot. */
-class BatchReader {
-    listing;
-    /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
-    freeSlots = [];
-    constructor(listing) {
-        this.listing = listing;
-    }
-    async read(batch) {
-        const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK);
-        const { listing } = this;
-        const { pieces } = batch;
-        // Directories and symlinks are not opened: only their place in the batch matters.
-        const isFile = (piece) => listing.type(pieces[3 * piece]) === 'file';
-        let pathBytes = 0;
-        for (let piece = 0; 3 * piece < pieces.length; piece++)
-            pathBytes += (isFile(piece) ? listing.pathLength(pieces[3 * piece]) : 0) + 1;
-        // Its own memory: a view of Node's shared pool would send the whole pool to the thread.
-        const paths = Buffer.allocUnsafeSlow(pathBytes);
-        const request = { root: listing.root, paths, pieces: [], slot };
-        for (let piece = 0, at = 0; 3 * piece < pieces.length; piece++) {
-            const index = pieces[3 * piece];
-            const offset = pieces[3 * piece + 1];
-            const length = pieces[3 * piece + 2];
-            if (isFile(piece))
-                at += listing.copyPath(index, paths, at);
-            paths[at++] = 0;
-            request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0);
-        }
-        try {
-            const reading = workerThread.run('read', request);
-            // Posting copied the paths to the thread.
-            free([paths]);
-            return { ...(await reading), batch, slot };
-        }
-        catch (error) {
-            throw new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error });
-        }
-    }
-    /** A slot whose chunks were all handed on and used. */
-    release(slot) {
-        this.freeSlots.push(slot);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/archive/tar.ts
-
-/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
-const BLOCK = 512;
-const ZEROS = Buffer.alloc(BLOCK);
-/** The zero bytes that end a member's data, one view per length: not a new view per file. */
-const PADDINGS = Array.from({ length: BLOCK }, (_, length) => ZEROS.subarray(0, length));
-const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
-/** The tar archive of the entries whose contents `chunks` brings, in order. */
-async function* tar(chunks) {
-    const gather = new Gather();
-    const header = new Scratch();
-    let startsEntry = true;
-    for await (const { entry, data, last } of chunks) {
-        // The header, the data, the padding: each gathered, or handed on when large. Chosen by number,
-        // not from an array of the three made for every file.
-        for (let part = 0; part < 3; part++) {
-            const piece = part === 0
-                ? startsEntry
-                    ? tarHeader(entry, header)
-                    : undefined
-                : part === 1
-                    ? data
-                    : last
-                        ? PADDINGS[paddingOf(entry.size)]
-                        : undefined;
-            if (!piece || piece.length === 0)
-                continue;
-            const gathered = gather.before(piece);
-            if (gathered)
-                yield gathered;
-            if (!gather.keep(piece))
-                yield piece;
-        }
-        startsEntry = last;
-    }
-    const rest = gather.take();
-    if (rest)
-        yield rest;
-    yield Buffer.alloc(2 * BLOCK);
-}
-/** The entry's header (in `scratch`, lent like any piece), with a pax header before it when needed. */
-function tarHeader(entry, scratch) {
-    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-    const size = entry.type === 'file' ? entry.size : 0;
-    const linkTarget = entry.linkTarget ?? '';
-    const typeflag = entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2';
-    const cut = ustarCut(name);
-    const linkFits = linkTarget.length <= 100 && isAscii(linkTarget);
-    if (cut !== undefined && size <= USTAR_MAX_SIZE && linkFits) {
-        // What nearly every entry is: one ustar block, and no pax records to build.
-        return ustarBlock({ name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: linkTarget }, scratch.zeroed(BLOCK));
-    }
-    const pax = {};
-    if (cut === undefined)
-        pax.path = name;
-    if (size > USTAR_MAX_SIZE)
-        pax.size = String(size);
-    if (!linkFits)
-        pax.linkpath = linkTarget;
-    const fields = {
-        ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name, cut }),
-        mode: entry.mode,
-        size: pax.size ? 0 : size,
-        mtime: entry.mtimeSeconds,
-        typeflag,
-        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
-    };
-    const records = Object.entries(pax)
-        .map(([key, value]) => paxRecord(key, value))
-        .join('');
-    const recordsLength = Buffer.byteLength(records);
-    // The pax header, its records padded to a block, then the entry's own header.
-    const headers = scratch.zeroed(BLOCK + recordsLength + paddingOf(recordsLength) + BLOCK);
-    const paxFields = {
-        name: asciiFallback(`PaxHeader/${name}`, 100),
-        cut: -1,
-        mode: 0o644,
-        size: recordsLength,
-        mtime: entry.mtimeSeconds,
-        typeflag: 'x',
-        linkname: ''
-    };
-    ustarBlock(paxFields, headers.subarray(0, BLOCK));
-    headers.write(records, BLOCK);
-    ustarBlock(fields, headers.subarray(-BLOCK));
-    return headers;
-}
-/** Zero bytes that round a member's data up to the block size. */
-function paddingOf(size) {
-    return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-const MAGIC_AND_VERSION = Buffer.from('ustar\u000000', 'latin1');
-/**
- * Writes a ustar header into `block` (512 zero bytes) and returns it. Characters and digits go in
- * byte by byte, with no string made per field (padded octal numbers, cut names): those were ~15%
- * of what the main thread allocated for a tar of many small files.
- */
-function ustarBlock(fields, block) {
-    writeAscii(block, 0, fields.name, fields.cut + 1, fields.name.length);
-    writeOctal(block, fields.mode & 0o7777, 100, 8);
-    writeOctal(block, 0, 108, 8); // uid
-    writeOctal(block, 0, 116, 8); // gid
-    writeOctal(block, fields.size, 124, 12);
-    writeOctal(block, fields.mtime, 136, 12);
-    block.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
-    block[156] = fields.typeflag.charCodeAt(0);
-    writeAscii(block, 157, fields.linkname, 0, fields.linkname.length);
-    MAGIC_AND_VERSION.copy(block, 257);
-    writeAscii(block, 345, fields.name, 0, Math.max(fields.cut, 0));
-    let checksum = 0;
-    for (let at = 0; at < BLOCK; at++)
-        checksum += block[at];
-    writeOctal(block, checksum, 148, 7);
-    return block;
-}
-/** `text`'s characters from `start` to `end` (ASCII) as bytes at `offset`. */
-function writeAscii(block, offset, text, start, end) {
-    for (let at = start; at < end; at++)
-        block[offset + at - start] = text.charCodeAt(at);
-}
-/** `length - 1` octal digits, zero-padded, and a NUL; a negative value (an mtime before 1970) as 0. */
-function writeOctal(block, value, offset, length) {
-    let rest = Math.max(0, Math.floor(value));
-    for (let at = offset + length - 2; at >= offset; at--) {
-        block[at] = 0x30 + (rest % 8);
-        rest = Math.floor(rest / 8);
-    }
-    block[offset + length - 1] = 0;
-}
-/** Where ustar splits `name` into prefix (155) and name (100): -1 when it fits the name field; undefined when it cannot. */
-function ustarCut(name) {
-    if (!isAscii(name))
-        return undefined;
-    if (name.length <= 100)
-        return -1;
-    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
-        if (cut <= 155 && name.length - cut - 1 <= 100 && name.length - cut - 1 > 0)
-            return cut;
-    }
-    return undefined;
-}
-/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
-function paxRecord(key, value) {
-    const body = ` ${key}=${value}\n`;
-    const bodyBytes = Buffer.byteLength(body);
-    let length = bodyBytes + String(bodyBytes).length;
-    if (String(length).length !== String(bodyBytes).length)
-        length = bodyBytes + String(length).length;
-    return `${length}${body}`;
-}
-function isAscii(value) {
-    return /^[\x20-\x7e]*$/.test(value);
-}
-function asciiFallback(value, max) {
-    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
-}
-
-;// CONCATENATED MODULE: ./src/archive/zip.ts
-
-
-
-
-
-/**
- * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
- * every file is one job, so many small files keep all cores busy, and a large file's pieces are
- * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
- * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
- * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
- * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
- * field, in UTC) come back with Info-ZIP's unzip.
- */
-const U32 = 0xffffffff;
-const U16 = 0xffff;
-const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
-const VERSION_DEFLATE = 20;
-const VERSION_ZIP64 = 45;
-const FLAG_DESCRIPTOR = 1 << 3;
-const FLAG_UTF8 = 1 << 11;
-const STORED = 0;
-const DEFLATED = 8;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const DOS_DIRECTORY = 0x10;
-/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
-async function* zip(chunks, level, listing) {
-    const central = new ByteList();
-    let entries = 0;
-    let offset = 0;
-    let current;
-    const pool = new BufferPool(JOB_BUFFER);
-    const gather = new Gather();
-    // Each kind of record is built in a buffer of its own, reused once it was gathered or copied.
-    const scratch = { local: new Scratch(), descriptor: new Scratch(), central: new Scratch() };
-    for await (const job of inOrder(compressJobs(chunks, level, pool, listing), COMPRESSION_JOBS)) {
-        for (const { chunk, output, stored } of job.results()) {
-            const { entry } = chunk;
-            const pieces = [];
-            if (!current) {
-                current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
-                if (chunk.last) {
-                    // The whole entry is here: its header can say what follows.
-                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) });
-                    pieces.push(localHeader(current, scratch.local), ...output);
-                }
-                else {
-                    current.flags |= FLAG_DESCRIPTOR;
-                    pieces.push(localHeader(current, scratch.local));
-                }
-            }
-            if (current.flags & FLAG_DESCRIPTOR) {
-                current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
-                current.size += chunk.data.length;
-                const data = chunk.last && current.method === DEFLATED ? [...output, DEFLATE_END] : output;
-                current.compressedSize += lengthOf(data);
-                pieces.push(...data);
-                if (chunk.last)
-                    pieces.push(dataDescriptor(current, scratch.descriptor));
-            }
-            for (const piece of pieces) {
-                offset += piece.length;
-                const gathered = gather.before(piece);
-                if (gathered)
-                    yield gathered;
-                if (!gather.keep(piece))
-                    yield piece;
-            }
-            if (chunk.last) {
-                central.push(centralHeader(current, scratch.central));
-                entries += 1;
-                current = undefined;
-            }
-        }
-        // Written (gathered, or copied on by the consumer): the job's memory serves the next ones.
-        free(job.owned);
-        pool.giveBack(job.buffer);
-    }
-    const rest = gather.take();
-    if (rest)
-        yield rest;
-    const centralOffset = offset;
-    for (const piece of central.pieces()) {
-        offset += piece.length;
-        yield piece;
-    }
-    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
-}
-/** Whole small entries share a job up to this many bytes or entries. */
-const JOB_BYTES = READ_CHUNK;
-const JOB_ENTRIES = 256;
-/** A job's input: a group reaches JOB_BYTES with its last entry, itself at most READ_CHUNK. */
-const JOB_BUFFER = JOB_BYTES + READ_CHUNK;
-/**
- * Entries that come in one piece, grouped for one job: their indexes in the Listing, and where
- * each one's data lies in the group's buffer. Numbers, not an object per entry: a group lives
- * until its job is written, long enough for anything it holds to reach V8's old generation, so
- * the entries are made again from the Listing as they are written. With an object per entry (and
- * deflateEach's per-write objects), a zip of the bench's 1 GiB tree promoted 23 MiB to the old
- * generation after the listing; 8 MiB now, and the 4 GiB tree's peak went from 180-210 to ~175 MiB.
- */
-class Group {
-    buffer;
-    indexes = [];
-    /** Two numbers per entry: start and end of its data in `buffer`. */
-    ranges = [];
-    bytes = 0;
-    constructor(buffer) {
-        this.buffer = buffer;
-    }
-    /** Copies the entry's data in (a symlink's is its target); true once the group should be compressed. */
-    add(chunk) {
-        const { entry } = chunk;
-        const length = entry.type === 'symlink' ? this.buffer.write(entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes);
-        this.indexes.push(chunk.index);
-        this.ranges.push(this.bytes, this.bytes + length);
-        this.bytes += length;
-        return this.bytes >= JOB_BYTES || this.indexes.length >= JOB_ENTRIES;
-    }
-}
-/**
- * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
- * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
- * the end of the piece before, and the file is DEFLATED whatever its pieces hold. The chunks are
- * lent, so each job copies its input into a buffer of the pool.
- */
-async function* compressJobs(chunks, level, pool, listing) {
-    let group = new Group(pool.take());
-    const takeGroup = () => {
-        const whole = group;
-        group = new Group(pool.take());
-        return () => compressGroup(whole, level, listing);
-    };
-    let inLargeFile = false;
-    let dictionary;
-    for await (const chunk of chunks) {
-        if (chunk.last && !inLargeFile) {
-            if (group.add(chunk))
-                yield takeGroup();
-        }
-        else {
-            if (group.indexes.length > 0)
-                yield takeGroup();
-            const buffer = pool.take();
-            const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) };
-            const before = dictionary;
-            yield level === 0
-                ? () => Promise.resolve({ results: () => [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
-                : () => deflateBlock(piece.data, level, before).then(output => ({
-                    results: () => [{ chunk: piece, output, stored: false }],
-                    buffer,
-                    owned: before ? [...output, before] : output
-                }));
-            dictionary = !chunk.last && level > 0 ? dictionaryOf(piece.data) : undefined;
-        }
-        inLargeFile = !chunk.last;
-    }
-    if (group.indexes.length > 0)
-        yield takeGroup();
-    else
-        pool.giveBack(group.buffer);
-}
-/** A group's job: its files deflated (or stored when that does not shrink them), the others stored. */
-async function compressGroup(group, level, listing) {
-    const { indexes, ranges, buffer } = group;
-    const deflates = (entry) => level > 0 && listing.type(indexes[entry]) === 'file';
-    const deflatable = level > 0 ? ranges.filter((_, at) => deflates(at >> 1)) : [];
-    const deflated = level > 0 ? await deflateEach(buffer, deflatable, level) : undefined;
-    function* results() {
-        // deflateEach answers in the order it was asked: the group's files, in order.
-        for (let entry = 0, file = 0; entry < indexes.length; entry++) {
-            const data = buffer.subarray(ranges[2 * entry], ranges[2 * entry + 1]);
-            const chunk = { index: indexes[entry], entry: listing.entry(indexes[entry]), data, last: true };
-            let output;
-            if (deflated && deflates(entry)) {
-                const start = deflated.bounds[2 * file];
-                if (start !== -1)
-                    output = deflated.output.subarray(start, deflated.bounds[2 * file + 1]);
-                file += 1;
-            }
-            yield output ? { chunk, output: [output], stored: false } : { chunk, output: [data], stored: true };
-        }
-    }
-    return { results, buffer, owned: deflated ? [deflated.output] : [] };
-}
-/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
-function mayNeedZip64(entry) {
-    return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32;
-}
-function localHeader(file, scratch) {
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = (file.flags & FLAG_DESCRIPTOR) !== 0;
-    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
-    const { header, nameLength, extraLength } = headerRecord(scratch, 30, file.entry, zip64 ? [0, 0] : []);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
-    header.writeUInt16LE(file.flags, 6);
-    header.writeUInt16LE(file.method, 8);
-    writeDosTime(header, 10, file.entry.mtimeSeconds);
-    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.compressedSize, 18);
-    header.writeUInt32LE(zip64 ? U32 : descriptor ? 0 : file.size, 22);
-    header.writeUInt16LE(nameLength, 26);
-    header.writeUInt16LE(extraLength, 28);
-    return header;
-}
-function dataDescriptor(file, scratch) {
-    const zip64 = mayNeedZip64(file.entry);
-    const descriptor = scratch.zeroed(zip64 ? 24 : 16);
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(file.crc >>> 0, 4);
-    if (zip64) {
-        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
-        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
-    }
-    else {
-        descriptor.writeUInt32LE(file.compressedSize, 8);
-        descriptor.writeUInt32LE(file.size, 12);
-    }
-    return descriptor;
-}
-function centralHeader(file, scratch) {
-    // Zip64 extra: only the fields that overflow, in this order.
-    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32);
-    const { type, mode } = file.entry;
-    const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(MADE_BY_UNIX, 4);
-    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
-    header.writeUInt16LE(file.flags, 8);
-    header.writeUInt16LE(file.method, 10);
-    writeDosTime(header, 12, file.entry.mtimeSeconds);
-    header.writeUInt32LE(file.crc >>> 0, 16);
-    header.writeUInt32LE(Math.min(file.compressedSize, U32), 20);
-    header.writeUInt32LE(Math.min(file.size, U32), 24);
-    header.writeUInt16LE(nameLength, 28);
-    header.writeUInt16LE(extraLength, 30);
-    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
-    header.writeUInt32LE(Math.min(file.offset, U32), 42);
-    return header;
-}
-/** UT (the mtime) is in every header: 9 bytes. */
-const MTIME_FIELD = 9;
-/**
- * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's
- * fields, then the name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in
- * UTC seconds, which DOS time cannot hold) and, when given values, the Zip64 field.
- */
-function headerRecord(scratch, fixed, entry, zip64Values) {
-    const name = entryName(entry);
-    const nameLength = Buffer.byteLength(name);
-    const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0);
-    const header = scratch.zeroed(fixed + nameLength + extraLength);
-    header.write(name, fixed);
-    let at = fixed + nameLength;
-    header.writeUInt16LE(0x5455, at);
-    header.writeUInt16LE(5, at + 2);
-    header.writeUInt8(1, at + 4); // flags: mtime present
-    header.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), U32), at + 5);
-    at += MTIME_FIELD;
-    if (zip64Values.length > 0) {
-        header.writeUInt16LE(0x0001, at);
-        header.writeUInt16LE(8 * zip64Values.length, at + 2);
-        zip64Values.forEach((value, index) => header.writeBigUInt64LE(BigInt(value), at + 4 + 8 * index));
-    }
-    return { header, nameLength, extraLength };
-}
-/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
-function endOfCentralDirectory(entries, centralOffset, centralSize) {
-    const end = Buffer.alloc(22);
-    end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(Math.min(entries, U16), 8);
-    end.writeUInt16LE(Math.min(entries, U16), 10);
-    end.writeUInt32LE(Math.min(centralSize, U32), 12);
-    end.writeUInt32LE(Math.min(centralOffset, U32), 16);
-    if (entries < U16 && centralOffset < U32 && centralSize < U32)
-        return end;
-    const record = Buffer.alloc(56);
-    record.writeUInt32LE(0x06064b50, 0);
-    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
-    record.writeUInt16LE(MADE_BY_UNIX, 12);
-    record.writeUInt16LE(VERSION_ZIP64, 14);
-    record.writeBigUInt64LE(BigInt(entries), 24);
-    record.writeBigUInt64LE(BigInt(entries), 32);
-    record.writeBigUInt64LE(BigInt(centralSize), 40);
-    record.writeBigUInt64LE(BigInt(centralOffset), 48);
-    const locator = Buffer.alloc(20);
-    locator.writeUInt32LE(0x07064b50, 0);
-    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
-    locator.writeUInt32LE(1, 16); // total number of disks
-    return Buffer.concat([record, locator, end]);
-}
-function entryName(entry) {
-    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
-}
-/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
-function writeDosTime(buffer, offset, seconds) {
-    const date = new Date(seconds * 1000);
-    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
-    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
-    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
-}
-const BYTE_LIST_CHUNK = 256 * 1024;
-/** The central directory, kept as a few large buffers rather than one small one per entry. */
-class ByteList {
-    full = [];
-    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
-    filled = 0;
-    push(record) {
-        if (this.filled + record.length > this.current.length) {
-            this.full.push(this.current.subarray(0, this.filled));
-            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
-            this.filled = 0;
-        }
-        this.filled += record.copy(this.current, this.filled);
-    }
-    pieces() {
-        return [...this.full, this.current.subarray(0, this.filled)];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backup/archive.ts
-
-
-
-
-
-/**
- * The archive, produced as it is read: files are read a few pieces ahead, compressed on every
- * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
- * Errors (a file vanished or changed) are raised as ArchiveErrors.
- */
-function createArchive(entries, format, level) {
-    const progress = { bytesRead: 0, filesRead: 0 };
-    const chunks = readEntries(entries, progress);
-    const bytes = () => {
-        switch (format) {
-            case 'zip':
-                return zip(chunks, level ?? 6, entries);
-            case 'tar':
-                return tar(chunks);
-            case 'tar.gz':
-                return gzip(tar(chunks), level ?? 6);
-            case 'tar.zst':
-                return zstd(tar(chunks), level ?? 3);
-        }
-    };
-    return { pieces: asArchiveErrors(bytes()), progress };
-}
-/**
- * Raises whatever the archive fails with as an ArchiveError. Not a generator around the archive's:
- * each piece through one more generator cost ~60 MiB of garbage per GiB of small files.
- */
-function asArchiveErrors(pieces) {
-    const convert = (error) => {
-        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
-    };
-    return {
-        next: () => pieces.next().catch(convert),
-        return: value => pieces.return(value),
-        throw: error => pieces.throw(error).catch(convert),
-        [Symbol.asyncIterator]() {
-            return this;
-        },
-        [Symbol.asyncDispose]: () => pieces[Symbol.asyncDispose]()
-    };
-}
-
-;// CONCATENATED MODULE: ./src/archive/formats.ts
-/** The archive formats the action writes and the restore reads, and what each accepts. */
-const ARCHIVE_FORMATS = ['zip', 'tar.gz', 'tar.zst', 'tar'];
-/** Compression levels each format accepts, and the default when `compression-level` is empty. */
-const COMPRESSION_LEVELS = {
-    zip: { min: 0, max: 9, default: 6 },
-    'tar.gz': { min: 0, max: 9, default: 6 },
-    'tar.zst': { min: 1, max: 19, default: 3 },
-    tar: undefined
-};
-const CONTENT_TYPES = {
-    zip: 'application/zip',
-    'tar.gz': 'application/gzip',
-    'tar.zst': 'application/zstd',
-    tar: 'application/x-tar'
-};
-
-;// CONCATENATED MODULE: ./src/runner/inputs.ts
-/**
- * What every action's inputs share: how they are read, how problems are collected (so that one
- * InputError names every bad input at once), and the parsers of values common to several actions.
- */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-function isUuid(value) {
-    return UUID.test(value);
-}
-function parseBoolean(read, input, problems) {
-    const raw = read(input);
-    if (raw === '' || /^false$/i.test(raw))
-        return false;
-    if (/^true$/i.test(raw))
-        return true;
-    problems.push({ input, message: `must be true or false, got '${clip(raw)}'.` });
-    return false;
-}
-/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
-function parseDuration(text) {
-    if (!/^(\d+[smhd])+$/i.test(text))
-        return undefined;
-    let ms = 0;
-    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
-        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
-    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
-}
-/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
-function parseByteSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-    if (!match)
-        return undefined;
-    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
-    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
-}
-function isHttpUrl(value) {
-    try {
-        const url = new URL(value);
-        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
-    }
-    catch {
-        return false;
-    }
-}
-/** Keeps echoed values short in messages. */
-function clip(value) {
-    const oneLine = value.replace(/[\r\n]+/g, ' ');
-    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
-}
-
-;// CONCATENATED MODULE: ./src/ledger/inputs.ts
-
-
-/** The inputs that identify and reach the row, as declared in the action.yml files that take them. */
-const LedgerInput = {
-    DispatchId: 'dispatch-id',
-    CreateRow: 'create-row',
-    SupabaseUrl: 'supabase-url',
-    SupabaseKey: 'supabase-key',
-    Table: 'table',
-    BackupApiKey: 'backup-api-key',
-    UpdateFunction: 'update-function'
-};
-/** Masked before anything is printed. */
-const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey];
-const DEFAULT_TABLE = 'backup_history';
-const DEFAULT_UPDATE_FUNCTION = 'update-backup';
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-/** Inputs that identify and reach the row. Throws InputError naming every bad input. */
-function parseLedgerInputs(read) {
-    const problems = [];
-    const createRow = parseBoolean(read, LedgerInput.CreateRow, problems);
-    const rawDispatchId = read(LedgerInput.DispatchId);
-    let dispatchId;
-    if (rawDispatchId === '') {
-        if (!createRow) {
-            problems.push({
-                input: LedgerInput.DispatchId,
-                message: "is required: pass the UUID of the backup_history row to finalize (for example `${{ inputs.dispatch_id }}`), or set 'create-row: true' for scheduled runs. The action never falls back to the run id."
-            });
-        }
-    }
-    else if (!isUuid(rawDispatchId)) {
-        problems.push({
-            input: LedgerInput.DispatchId,
-            message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(rawDispatchId)}'.`
-        });
-    }
-    else {
-        dispatchId = rawDispatchId.toLowerCase();
-    }
-    const { supabaseUrl, table } = parseSupabaseTarget(read, problems);
-    const access = parseLedgerAccess(read, table, problems);
-    if (problems.length > 0 || !access)
-        throw new InputError(problems);
-    return { dispatchId, createRow, supabaseUrl, access, table };
-}
-/** supabase-url and table: where the rows live, for every action that reads them. */
-function parseSupabaseTarget(read, problems) {
-    const supabaseUrl = read(LedgerInput.SupabaseUrl);
-    if (supabaseUrl === '') {
-        problems.push({ input: LedgerInput.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' });
-    }
-    else if (!isHttpUrl(supabaseUrl)) {
-        problems.push({
-            input: LedgerInput.SupabaseUrl,
-            message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
-        });
-    }
-    const table = read(LedgerInput.Table) || DEFAULT_TABLE;
-    if (!TABLE_NAME.test(table)) {
-        problems.push({ input: LedgerInput.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` });
-    }
-    return { supabaseUrl: supabaseUrl.replace(/\/+$/, ''), table };
-}
-/** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
-function parseLedgerAccess(read, table, problems) {
-    const supabaseKey = read(LedgerInput.SupabaseKey);
-    const apiKey = read(LedgerInput.BackupApiKey);
-    const functionName = read(LedgerInput.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
-    if (apiKey === '') {
-        if (functionName !== DEFAULT_UPDATE_FUNCTION) {
-            problems.push({
-                input: LedgerInput.UpdateFunction,
-                message: "only applies with 'backup-api-key'; set that too, or remove this input."
-            });
-        }
-        if (supabaseKey === '') {
-            problems.push({
-                input: LedgerInput.SupabaseKey,
-                message: "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
-            });
-            return undefined;
-        }
-        return { kind: 'table', supabaseKey };
-    }
-    // Holding both would defeat the point of the function: CI keeping no key with table rights.
-    if (supabaseKey !== '') {
-        problems.push({
-            input: LedgerInput.SupabaseKey,
-            message: "must be empty when 'backup-api-key' is set: the action then reaches the table only through the update-backup function, so the workflow needs no key with table rights. Remove 'supabase-key' from the step."
-        });
-    }
-    if (table !== DEFAULT_TABLE) {
-        problems.push({
-            input: LedgerInput.Table,
-            message: "does not apply with 'backup-api-key': the function's BACKUP_TABLE secret names the table. Remove 'table' from the step."
-        });
-    }
-    if (!FUNCTION_NAME.test(functionName)) {
-        problems.push({
-            input: LedgerInput.UpdateFunction,
-            message: `must be the name of the deployed edge function, like update-backup; got '${clip(functionName)}'.`
-        });
-    }
-    return { kind: 'function', apiKey, functionName };
-}
-
-;// CONCATENATED MODULE: ./src/store/inputs.ts
-
-/** The inputs that say where the archives are and how to reach them, for backup and restore alike. */
-const StoreInput = {
-    Bucket: 'bucket',
-    Region: 'region',
-    Endpoint: 'endpoint',
-    ForcePathStyle: 'force-path-style',
-    AwsAccessKeyId: 'aws-access-key-id',
-    AwsSecretAccessKey: 'aws-secret-access-key',
-    AwsSessionToken: 'aws-session-token'
-};
-/** Masked before anything is printed (the key id too: it names the account). */
-const STORE_SECRET_INPUTS = [StoreInput.AwsSecretAccessKey, StoreInput.AwsSessionToken, StoreInput.AwsAccessKeyId];
-// S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
-const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/;
-/** Where the archives are: bucket, region, endpoint, addressing and credentials. */
-function parseStoreLocation(read, env, problems) {
-    const bucket = read(StoreInput.Bucket);
-    if (bucket === '') {
-        problems.push({ input: StoreInput.Bucket, message: 'is required: the name of the bucket that holds the archives.' });
-    }
-    else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-        problems.push({
-            input: StoreInput.Bucket,
-            message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
-        });
-    }
-    const region = read(StoreInput.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-    if (!REGION.test(region)) {
-        problems.push({
-            input: StoreInput.Region,
-            message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.`
-        });
-    }
-    const rawEndpoint = read(StoreInput.Endpoint);
-    let endpoint;
-    if (rawEndpoint !== '') {
-        if (isHttpUrl(rawEndpoint))
-            endpoint = rawEndpoint.replace(/\/+$/, '');
-        else {
-            problems.push({
-                input: StoreInput.Endpoint,
-                message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
-            });
-        }
-    }
-    const forcePathStyle = parseBoolean(read, StoreInput.ForcePathStyle, problems);
-    const credentials = parseCredentials(read, problems);
-    return { bucket, region, endpoint, forcePathStyle, credentials };
-}
-function parseCredentials(read, problems) {
-    const accessKeyId = read(StoreInput.AwsAccessKeyId);
-    const secretAccessKey = read(StoreInput.AwsSecretAccessKey);
-    const sessionToken = read(StoreInput.AwsSessionToken) || undefined;
-    if (accessKeyId === '' && secretAccessKey === '') {
-        if (sessionToken) {
-            problems.push({ input: StoreInput.AwsSessionToken, message: "needs 'aws-access-key-id' and 'aws-secret-access-key' as well." });
-        }
-        return undefined;
-    }
-    if (accessKeyId === '') {
-        problems.push({ input: StoreInput.AwsAccessKeyId, message: "is required when 'aws-secret-access-key' is set." });
-    }
-    if (secretAccessKey === '') {
-        problems.push({ input: StoreInput.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." });
-    }
-    return { accessKeyId, secretAccessKey, sessionToken };
-}
-
-// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
-var dist_cjs = __nccwpck_require__(3711);
-;// CONCATENATED MODULE: ./src/store/checksums.ts
-
-/**
- * S3's additional checksums, in the forms the store reports them. The upload asks for CRC32 of
- * type FULL_OBJECT: the CRC32 of the whole object, combined from the parts' CRC32s as S3 does it,
- * so it can be compared with a CRC32 of the object read back.
- */
-/** S3's wire form of a CRC32: the 4 bytes big-endian, base64. */
-function crc32Base64(value) {
-    const bytes = Buffer.alloc(4);
-    bytes.writeUInt32BE(value >>> 0);
-    return bytes.toString('base64');
-}
-/** S3's FULL_OBJECT CRC32 of a multipart object, from its parts' CRC32s and lengths, in order. */
-function fullObjectCrc32(partCrc32s, partLengths) {
-    return partCrc32s.reduce((crc, partCrc32, index) => crc32Combine(crc, partCrc32, partLengths[index] ?? 0), 0);
-}
-/**
- * S3's COMPOSITE multipart checksum (`<CRC32 of the part CRC32s>-<parts>`), which a store that
- * ignores the FULL_OBJECT type reports instead; it covers the same bytes through the part CRCs.
- */
-function compositeCrc32(partCrc32s) {
-    const concatenated = Buffer.alloc(4 * partCrc32s.length);
-    partCrc32s.forEach((value, index) => concatenated.writeUInt32BE(value >>> 0, 4 * index));
-    return `${crc32Base64((0,external_node_zlib_.crc32)(concatenated))}-${partCrc32s.length}`;
-}
-/** Multiplies the 32x32 GF(2) matrix `matrix` by the vector `vector`. */
-function times(matrix, vector) {
-    let sum = 0;
-    for (let row = 0; vector !== 0; row++, vector >>>= 1)
-        if (vector & 1)
-            sum ^= matrix[row] ?? 0;
-    return sum >>> 0;
-}
-function square(matrix) {
-    return Uint32Array.from(matrix, row => times(matrix, row));
-}
-/** The operators that append 1, 2, 4, 8... zero bytes to a CRC32, made on first use: any length is a product of them. */
-let zeroBytesOperators;
-function appendZeroBytes() {
-    if (!zeroBytesOperators) {
-        // The operator for one zero bit, then squared to act on two, four, eight... zero bits at a time.
-        let operator = new Uint32Array(32);
-        operator[0] = 0xedb88320;
-        for (let row = 1; row < 32; row++)
-            operator[row] = 1 << (row - 1);
-        operator = square(square(operator)); // four bits
-        zeroBytesOperators = [];
-        // Up to 2^52 bytes: past any object S3 stores.
-        for (let power = 0; power <= 52; power++)
-            zeroBytesOperators.push((operator = square(operator)));
-    }
-    return zeroBytesOperators;
-}
-/**
- * CRC32 of two pieces put together, from their CRC32s and the second one's length (zlib's
- * crc32_combine), with the operators made once: a few microseconds, where a second pass over a
- * 6 MiB part costs ~1 ms.
- */
-function crc32Combine(first, second, secondLength) {
-    const operators = appendZeroBytes();
-    let crc = first >>> 0;
-    for (let bytes = secondLength, power = 0; bytes > 0; bytes = Math.floor(bytes / 2), power++) {
-        if (bytes % 2 === 1)
-            crc = times(operators[power], crc);
-    }
-    return (crc ^ second) >>> 0;
-}
-
-;// CONCATENATED MODULE: ./src/store/digests.ts
-
-/** Tells apart the uploads hashed on the worker thread. */
-let uploads = 0;
-/**
- * Hashes the parts of an upload on the worker thread (thread-jobs.ts), in the order they are
- * added: every digest of the archive costs about as much CPU as reading the files, and on the
- * main thread they slowed every upload by a third. Each part is hashed as soon as it is cut, and
- * is sent with its digests.
- */
-class PartHasher {
-    upload = ++uploads;
-    started;
-    constructor(plan) {
-        this.started = workerThread.run('hashStart', { upload: this.upload, plan });
-        this.started.catch(() => { });
-    }
-    /**
-     * The part's digests, once it is hashed; the caller must not change it before. A part on a
-     * SharedArrayBuffer is read in place; any other is copied to the worker.
-     */
-    async add(part) {
-        // As a plain Uint8Array: a Buffer takes Node's slower path through postMessage (0.3 against 0.06 ms).
-        const view = new Uint8Array(part.buffer, part.byteOffset, part.length);
-        const hashed = workerThread.run('hashPart', { upload: this.upload, part: view });
-        await this.started;
-        const { crc32, md5, sha256 } = await hashed;
-        return { crc32, md5: md5 ? Buffer.from(md5) : undefined, sha256 };
-    }
-    /** The whole archive's digests; call once every part was added. */
-    async digests() {
-        await this.started;
-        return workerThread.run('hashEnd', { upload: this.upload });
-    }
-    /** Drops what the worker keeps for this upload (an upload that failed never asks for its digests). */
-    async close() {
-        await workerThread.run('hashEnd', { upload: this.upload });
-    }
-}
-
-// EXTERNAL MODULE: ./node_modules/@smithy/node-http-handler/dist-cjs/index.js
-var node_http_handler_dist_cjs = __nccwpck_require__(1279);
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/retry.ts
@@ -86037,1799 +81487,6 @@ async function retry(attempt, isTransient, policy, onRetry = () => { }) {
             delay = Math.min(delay * 2, policy.maxDelayMs);
         }
     }
-}
-
-;// CONCATENATED MODULE: ./src/store/s3.ts
-
-
-
-
-
-/** Socket errors that mean the store could not be reached, not that it refused the request. */
-const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'];
-/** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
-const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
-function createS3Client(settings) {
-    return new dist_cjs/* S3Client */.YxF({
-        region: settings.region,
-        ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-        forcePathStyle: settings.forcePathStyle,
-        ...(settings.credentials ? { credentials: settings.credentials } : {}),
-        maxAttempts: 4,
-        // The upload computes its own checksums off the main thread (digests.ts): the SDK must not add a
-        // second one, nor re-hash downloads (the download check compares a SHA-256 of its own).
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        // With `Expect: 100-continue` (the SDK's default for bodies of 2 MB or more), the SDK sends each
-        // request on an Agent of its own that does not keep the connection (smithy-typescript#1754):
-        // a new TCP connection, and TLS handshake, for every part. Without it the parts reuse the
-        // handler's kept-alive connections; a part the store refuses has its body sent for nothing.
-        expectContinueHeader: false,
-        requestHandler: new node_http_handler_dist_cjs.NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
-    });
-}
-/** Whether requests to the store travel over TLS (AWS itself, or an https endpoint). */
-function usesTls(settings) {
-    return !settings.endpoint || settings.endpoint.startsWith('https:');
-}
-/** `s3://bucket/key`, for messages. */
-function objectUrl(bucket, key) {
-    return `s3://${bucket}/${key}`;
-}
-async function headObject(client, bucket, key, signal) {
-    const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS);
-    try {
-        const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
-            abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
-        });
-        return {
-            size: head.ContentLength ?? -1,
-            etag: head.ETag ?? '',
-            sse: head.ServerSideEncryption,
-            metadata: head.Metadata ?? {},
-            crc32: head.ChecksumCRC32
-        };
-    }
-    catch (error) {
-        if (statusOf(error) === 404)
-            return undefined;
-        if (signal?.aborted)
-            throw signal.reason;
-        throw storeError(error, `check ${objectUrl(bucket, key)}`);
-    }
-}
-/**
- * Whether the key is already taken, before spending an upload on it. S3 answers 403 instead of
- * 404 for a missing key when the credentials lack s3:ListBucket, so 403 means "unknown": the
- * If-None-Match on CompleteMultipartUpload still guarantees nothing is overwritten.
- */
-async function keyIsTaken(client, bucket, key, signal) {
-    try {
-        return (await headObject(client, bucket, key, signal)) !== undefined;
-    }
-    catch (error) {
-        if (error instanceof StoreError && statusOf(error.cause) === 403)
-            return false;
-        throw error;
-    }
-}
-/** Aborts one multipart upload; one that is already gone counts as aborted. */
-async function abortUpload(client, bucket, key, uploadId) {
-    try {
-        await client.send(new dist_cjs/* AbortMultipartUploadCommand */.tfP({ Bucket: bucket, Key: key, UploadId: uploadId }), {
-            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
-        });
-    }
-    catch (error) {
-        if (statusOf(error) === 404)
-            return;
-        throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`);
-    }
-}
-/** Open multipart uploads of exactly this key. */
-async function openUploads(client, bucket, key) {
-    try {
-        const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
-            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
-        });
-        return (listed.Uploads ?? [])
-            .filter(upload => upload.Key === key && upload.UploadId)
-            .map(upload => ({ uploadId: upload.UploadId, initiated: upload.Initiated }));
-    }
-    catch (error) {
-        throw storeError(error, `list unfinished uploads of ${objectUrl(bucket, key)}`);
-    }
-}
-/** The multipart ETag S3 computes: MD5 of the concatenated binary part MD5s, then `-<part count>`. */
-function multipartEtag(partMd5s) {
-    return `${(0,external_node_crypto_.createHash)('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
-}
-/**
- * Confirms with HeadObject that the object at the key is the one we uploaded: same size, an ETag
- * we computed where the store returns an MD5-style one, and our CRC32 where the store keeps one.
- */
-async function verifyObject(client, bucket, key, expected) {
-    const head = await headObject(client, bucket, key);
-    const where = objectUrl(bucket, key);
-    if (!head)
-        throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`);
-    if (head.size !== expected.size) {
-        throw new VerificationError(`${where} has ${head.size} bytes but ${expected.size} were uploaded; the object is incomplete.`);
-    }
-    const etag = head.etag.replace(/"/g, '').toLowerCase();
-    // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
-    // not MD5 digests of the data although they look like one: only the size can be checked.
-    const etagIsDigest = !head.sse?.startsWith('aws:kms');
-    // Only forms we computed can be compared: the whole object's MD5 is skipped for stores that keep our CRC32.
-    const comparable = expected.etags.filter(form => form.includes('-') === etag.includes('-'));
-    if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && comparable.length > 0 && !comparable.includes(etag)) {
-        throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${comparable.join(' or ')}); the object is not the one this run uploaded.`);
-    }
-    if (expected.crc32s.length === 0)
-        return { head, checksum: 'unchecked' };
-    if (!head.crc32)
-        return { head, checksum: 'absent' };
-    if (!expected.crc32s.includes(head.crc32)) {
-        throw new VerificationError(`${where} has CRC32 checksum ${head.crc32} in the store, but the uploaded archive's is ${expected.crc32s[0]}; the store holds other bytes than this run uploaded. Re-run the backup.`);
-    }
-    return { head, checksum: 'matched' };
-}
-/**
- * verifyObject, retried while the store cannot answer. If it never does, the object may well be
- * complete: the error says it was left in the store, for the row and the user to know.
- */
-async function confirmObject(client, bucket, key, expected, policy) {
-    try {
-        return await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
-    }
-    catch (error) {
-        if (!isTransientStoreError(error))
-            throw error;
-        throw new StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
-    }
-}
-/** Aborts the upload, retried while the store cannot answer. */
-function abortUploadRetrying(client, bucket, key, uploadId, policy) {
-    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
-}
-/** The store failed or could not be reached (5xx, throttling, network): worth another try. */
-function isTransientStoreError(error) {
-    const cause = error instanceof StoreError ? error.cause : error;
-    if (cause instanceof BackupError)
-        return false;
-    const status = statusOf(cause);
-    if (status !== undefined)
-        return status >= 500 || status === 429;
-    const code = cause?.code ?? '';
-    const name = cause?.name ?? '';
-    return NETWORK_CODES.includes(code) || name === 'TimeoutError';
-}
-function statusOf(error) {
-    if (error instanceof dist_cjs/* S3ServiceException */.Hcp)
-        return error.$metadata.httpStatusCode;
-    const metadata = error?.$metadata;
-    return metadata?.httpStatusCode;
-}
-/** Turns an SDK error into a StoreError saying what failed and what to check; our own errors pass through. */
-function storeError(error, action) {
-    if (error instanceof BackupError)
-        return error;
-    const name = error?.name ?? '';
-    const code = error?.code ?? '';
-    const message = error instanceof Error ? error.message : String(error);
-    const status = statusOf(error);
-    const prefix = `Could not ${action}`;
-    switch (name) {
-        case 'NoSuchBucket':
-            return new StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error });
-        case 'InvalidAccessKeyId':
-            return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, {
-                cause: error
-            });
-        case 'SignatureDoesNotMatch':
-            return new StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error });
-        case 'AccessDenied':
-        case 'Forbidden':
-            return new StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error });
-        case 'PreconditionFailed':
-            return new StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error });
-        case 'BadDigest':
-        case 'XAmzContentSHA256Mismatch':
-            return new StoreError(`${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`, { cause: error });
-        case 'CredentialsProviderError':
-            return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
-    }
-    if (rejectsChecksums(error)) {
-        return new StoreError(`${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`, { cause: error });
-    }
-    if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
-        return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
-    }
-    if (status === 403) {
-        return new StoreError(`${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`, { cause: error });
-    }
-    return new StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
-}
-/** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
-function rejectsChecksums(error) {
-    const name = error?.name ?? '';
-    const status = statusOf(error);
-    const refusal = ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name) || status === 501;
-    return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
-}
-
-;// CONCATENATED MODULE: ./src/store/upload.ts
-
-
-
-
-/**
- * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
- * for AbortMultipartUpload, and it hides the upload id until it is too late to save it. Here
- * the id reaches the runner state before the first part is sent, every request carries the
- * run's AbortSignal, and an abort is awaited before the error is reported.
- */
-/**
- * First parts are 6 MiB (S3 asks for at least 5); the size doubles every 2000 parts, so 10 000 parts
- * reach ~360 GiB. With QUEUE_SIZE in flight and one filling, the upload holds 24 MiB.
- */
-const BASE_PART_SIZE = 6 * 1024 * 1024;
-const PARTS_PER_SIZE_STEP = 2000;
-const MAX_PARTS = 10_000;
-/** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
-const QUEUE_SIZE = 3;
-/** Aborting a failed upload waits this long for a store that is briefly unreachable. */
-const ABORT_RETRY = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 };
-const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
-function partSize(partNumber) {
-    return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP);
-}
-/** Storage class, encryption and tags apply to the whole object, so they are set when the upload is created. */
-function storageParameters(storage) {
-    return {
-        ...(storage.storageClass ? { StorageClass: storage.storageClass } : {}),
-        ...(storage.sse ? { ServerSideEncryption: storage.sse } : {}),
-        ...(storage.sseKmsKeyId ? { SSEKMSKeyId: storage.sseKmsKeyId } : {}),
-        ...(storage.tags.length > 0
-            ? { Tagging: storage.tags.map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`).join('&') }
-            : {})
-    };
-}
-/**
- * Streams `body` into a multipart upload without a temp file: parts are cut as the archive is
- * produced and sent QUEUE_SIZE at a time. On any error or abort the upload is aborted before
- * this rejects, so no parts are left behind in the store.
- */
-async function uploadStream(client, target, body, signal, hooks) {
-    const where = objectUrl(target.bucket, target.key);
-    const { integrity } = target;
-    let uploadId;
-    let checksums = integrity.checksums;
-    let storeKeepsChecksums = false;
-    try {
-        // Not aborted by a cancel: a store that already received the request creates the upload
-        // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
-        const create = (withChecksums) => client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({
-            Bucket: target.bucket,
-            Key: target.key,
-            ContentType: target.contentType,
-            Metadata: target.metadata,
-            ...storageParameters(target.storage),
-            ...(withChecksums ? { ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' } : {})
-        }));
-        let created;
-        try {
-            created = await create(checksums);
-        }
-        catch (error) {
-            // A store without S3's additional checksums (older MinIO, Ceph...) may refuse them outright:
-            // the upload then goes on as before them, checked by size and ETag.
-            if (!checksums || signal.aborted || !refusesCreateParameters(error))
-                throw error;
-            hooks.onChecksumsRefused(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-            checksums = false;
-            created = await create(false);
-        }
-        if (!created.UploadId)
-            throw new Error('the store returned no UploadId');
-        uploadId = created.UploadId;
-        // S3 and MinIO confirm the algorithm: they will keep the object's CRC32, which covers what the
-        // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
-        storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32';
-    }
-    catch (error) {
-        void body.return(undefined);
-        throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`);
-    }
-    hooks.onUploadCreated(uploadId);
-    // Stops parts in flight when one fails, as well as when the run is cancelled.
-    const stop = new AbortController();
-    const requestSignal = AbortSignal.any([signal, stop.signal]);
-    // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
-    // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
-    // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
-    const md5s = integrity.md5 && !storeKeepsChecksums;
-    const hasher = new PartHasher({ partMd5: md5s, wholeMd5: md5s, partSha256: integrity.signedPayload });
-    // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
-    const spare = [];
-    const completed = [];
-    const partMd5s = [];
-    const partCrc32s = [];
-    const partLengths = [];
-    const inFlight = new Set();
-    let failure;
-    let size = 0;
-    let acknowledged = 0;
-    let completion;
-    const sendPart = (partNumber, data) => {
-        // The part goes out with its digests, so it is hashed (on the worker) before it is sent.
-        const sending = hasher
-            .add(data)
-            .then(digests => {
-            partCrc32s[partNumber - 1] = digests.crc32;
-            partLengths[partNumber - 1] = data.length;
-            if (digests.md5)
-                partMd5s[partNumber - 1] = digests.md5;
-            const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {};
-            const command = new dist_cjs/* UploadPartCommand */.iVK({
-                Bucket: target.bucket,
-                Key: target.key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body: data,
-                ...checksum,
-                ...(digests.md5 ? { ContentMD5: digests.md5.toString('base64') } : {})
-            });
-            setPayloadHash(command, digests);
-            return client.send(command, { abortSignal: requestSignal }).then(answer => {
-                completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum });
-                acknowledged += data.length;
-                hooks.onProgress(acknowledged, completed.length);
-            });
-        })
-            .then(() => {
-            spare.push(data);
-        })
-            .catch(error => {
-            failure ??= error;
-            stop.abort();
-        })
-            .finally(() => inFlight.delete(sending));
-        inFlight.add(sending);
-        return sending;
-    };
-    try {
-        signal.throwIfAborted();
-        let partNumber = 1;
-        const newPart = () => {
-            const reused = spare.pop();
-            // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
-            return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
-        };
-        let part = newPart();
-        let filled = 0;
-        // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
-        for await (const chunk of body) {
-            if (failure || requestSignal.aborted)
-                break;
-            size += chunk.length;
-            let offset = 0;
-            while (offset < chunk.length) {
-                const copied = chunk.copy(part, filled, offset);
-                filled += copied;
-                offset += copied;
-                if (filled === part.length) {
-                    if (partNumber >= MAX_PARTS)
-                        throw new Error(`the archive needs more than ${MAX_PARTS} parts`);
-                    void sendPart(partNumber, part);
-                    hooks.onPartSent(size - (chunk.length - offset));
-                    partNumber += 1;
-                    part = newPart();
-                    filled = 0;
-                    // Backpressure: reading waits while QUEUE_SIZE parts are in flight.
-                    while (inFlight.size >= QUEUE_SIZE)
-                        await Promise.race(inFlight);
-                }
-            }
-        }
-        if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) {
-            void sendPart(partNumber, part.subarray(0, filled));
-            hooks.onPartSent(size);
-        }
-        await Promise.all(inFlight);
-        if (signal.aborted)
-            throw signal.reason;
-        if (failure)
-            throw failure;
-        completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-        const digests = await hasher.digests();
-        const fullCrc32 = crc32Base64(fullObjectCrc32(partCrc32s, partLengths));
-        const expected = {
-            size,
-            etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),
-            crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(partCrc32s)] : []
-        };
-        hooks.onBeforeComplete({ ...expected, sha256: digests.sha256 });
-        completion = { size, sha256: digests.sha256, parts: completed.length, expected };
-        await client.send(new dist_cjs/* CompleteMultipartUploadCommand */.Gym({
-            Bucket: target.bucket,
-            Key: target.key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: completed },
-            // The store checks the whole object against it, and keeps it for HeadObject.
-            ...(checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
-            // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
-            IfNoneMatch: '*'
-        })
-        // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
-        // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
-        );
-        return completion;
-    }
-    catch (error) {
-        // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
-        // what is at the key decides.
-        if (completion && (await isUploaded(client, target, completion.expected)))
-            return completion;
-        stop.abort();
-        void body.return(undefined);
-        await Promise.allSettled(inFlight);
-        // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
-        // in the state and post aborts it.
-        await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => { });
-        if (signal.aborted)
-            throw signal.reason;
-        throw storeError(error, `upload ${where}`);
-    }
-    finally {
-        void hasher.close().catch(() => { });
-    }
-}
-/** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
-function etagOfParts(parts) {
-    const md5s = parts.map(part => part.ETag?.replace(/"/g, '') ?? '');
-    return md5s.every(md5 => /^[0-9a-f]{32}$/.test(md5)) ? [multipartEtag(md5s.map(md5 => Buffer.from(md5, 'hex')))] : [];
-}
-async function isUploaded(client, target, expected) {
-    try {
-        await verifyObject(client, target.bucket, target.key, expected);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
-function setPayloadHash(command, digests) {
-    const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD';
-    // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead
-    // of hashing the 8+ MiB body on the main thread.
-    command.middlewareStack.add(next => async (args) => {
-        const request = args.request;
-        if (request.headers)
-            request.headers['x-amz-content-sha256'] = payloadHash;
-        return next(args);
-    }, { step: 'build', name: 'partPayloadHash' });
-}
-/** A 400/501 refusing a parameter of CreateMultipartUpload: the only new ones are the checksum's. */
-function refusesCreateParameters(error) {
-    const name = error?.name ?? '';
-    const status = statusOf(error);
-    return status === 501 || (status === 400 && ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name));
-}
-
-;// CONCATENATED MODULE: ./src/store/download.ts
-
-
-/**
- * An object in the store as an archive source: one GetObject streamed front to back, and ranged
- * GetObjects for zip's central directory. Every request names the ETag HeadObject reported, so an
- * object replaced meanwhile fails the restore instead of mixing two archives.
- */
-function objectSource(client, bucket, key, head) {
-    const where = objectUrl(bucket, key);
-    const get = async (range, signal) => {
-        try {
-            const answer = await client.send(new dist_cjs/* GetObjectCommand */.jLs({
-                Bucket: bucket,
-                Key: key,
-                ...(head.etag ? { IfMatch: head.etag } : {}),
-                ...(range ? { Range: range } : {})
-            }), signal ? { abortSignal: signal } : {});
-            if (!answer.Body)
-                throw new Error('the store returned no body');
-            return answer.Body;
-        }
-        catch (error) {
-            if (signal?.aborted)
-                throw signal.reason;
-            throw storeError(error, `download ${where}`);
-        }
-    };
-    return {
-        size: head.size,
-        name: where,
-        async *stream(signal) {
-            for await (const piece of await get(undefined, signal))
-                yield Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
-        },
-        async readRange(start, end, signal) {
-            if (end <= start)
-                return Buffer.alloc(0);
-            const pieces = [];
-            for await (const piece of await get(`bytes=${start}-${end - 1}`, signal))
-                pieces.push(Buffer.from(piece));
-            return Buffer.concat(pieces);
-        }
-    };
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/extract/byte-reader.ts
-
-/**
- * Reads a stream of buffers as a sequence of fields: exact-length reads for headers, and
- * payloads handed on as views of the incoming buffers, never gathered, so memory stays at one
- * incoming buffer whatever the archive holds.
- */
-class ByteReader {
-    what;
-    source;
-    current = Buffer.alloc(0);
-    ended = false;
-    /** Bytes handed out (or skipped) so far. */
-    position = 0;
-    constructor(source, 
-    /** Names what was being read when the stream ended early, for the truncation error. */
-    what) {
-        this.what = what;
-        this.source = source[Symbol.asyncIterator]();
-    }
-    /** Whether the stream has no byte left. */
-    async atEnd() {
-        return !(await this.fill());
-    }
-    /** The next `length` bytes (fewer only at the end of the stream), without consuming them. */
-    async peek(length) {
-        while (this.current.length < length && (await this.more())) {
-            // more() appended to current
-        }
-        return this.current.subarray(0, length);
-    }
-    /** Exactly `length` bytes; the end of the stream before that is a truncated archive. */
-    async read(length, context) {
-        const bytes = await this.peek(length);
-        if (bytes.length < length)
-            throw this.truncated(context);
-        this.consume(length);
-        return Buffer.from(bytes);
-    }
-    /** The next `length` bytes as views of the incoming buffers. */
-    async *take(length, context) {
-        let left = length;
-        while (left > 0) {
-            if (!(await this.fill()))
-                throw this.truncated(context);
-            const piece = this.current.subarray(0, Math.min(left, this.current.length));
-            this.consume(piece.length);
-            left -= piece.length;
-            yield piece;
-        }
-    }
-    async skip(length, context) {
-        for await (const _ of this.take(length, context)) {
-            // discarded
-        }
-    }
-    /** Reads to the end of the stream, discarding: the bytes still count (and are hashed upstream). */
-    async drain() {
-        for await (const _ of this.rest()) {
-            // discarded
-        }
-    }
-    /** Everything not read yet, as it comes: to hand the stream on (to a decompressor). */
-    async *rest() {
-        while (await this.fill()) {
-            const piece = this.current;
-            this.consume(piece.length);
-            yield piece;
-        }
-    }
-    /** Stops the stream where it is (an abandoned download must not hold its connection open). */
-    async close() {
-        this.ended = true;
-        await this.source.return?.();
-    }
-    consume(length) {
-        this.current = this.current.subarray(length);
-        this.position += length;
-    }
-    /** Makes sure `current` has a byte, pulling from the stream; false at its end. */
-    async fill() {
-        while (this.current.length === 0) {
-            if (!(await this.more()))
-                return false;
-        }
-        return true;
-    }
-    /** Appends the next buffer of the stream to `current`; false at the end. */
-    async more() {
-        if (this.ended)
-            return false;
-        const next = await this.source.next();
-        if (next.done) {
-            this.ended = true;
-            return false;
-        }
-        this.current = this.current.length === 0 ? next.value : Buffer.concat([this.current, next.value]);
-        return true;
-    }
-    truncated(context) {
-        return new ArchiveError(`The ${this.what} ends in the middle of ${context} (after ${this.position} bytes): the archive is truncated or corrupt; refusing it.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/extract/entry.ts
-
-/**
- * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
- * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
- */
-function safeEntryPath(rawName) {
-    const shown = JSON.stringify(rawName);
-    if (rawName.includes('\u0000'))
-        throw refused(`entry ${shown} has a NUL byte in its name`);
-    if (/^([\\/]|[A-Za-z]:)/.test(rawName))
-        throw refused(`entry ${shown} is an absolute path`);
-    // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
-    const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.');
-    if (segments.includes('..'))
-        throw refused(`entry ${shown} escapes the destination`);
-    return rawName
-        .split('/')
-        .filter(segment => segment !== '' && segment !== '.')
-        .join('/');
-}
-/** The refusal every safety check throws: what was wrong, and that nothing was kept. */
-function refused(reason) {
-    return new ArchiveError(`${reason}; refusing the archive.`);
-}
-/**
- * The checks that need the entries seen so far: a path may not sit below a symlink or a file
- * (writing there would go through the link), a symlink must point inside the tree, a hardlink
- * must name a file earlier in the archive, and a directory is never replaced by something else.
- * Keeps one map entry per path: memory grows with the number of entries, not their size.
- */
-class TreeCheck {
-    seen = new Map();
-    /** Throws an ArchiveError when `item` may not be written where it says. */
-    admit(item) {
-        if (item.path === '')
-            throw refused(`an entry of type ${item.type} has no name`);
-        const segments = item.path.split('/');
-        for (let depth = 1; depth < segments.length; depth += 1) {
-            const parent = segments.slice(0, depth).join('/');
-            const type = this.seen.get(parent);
-            if (type === undefined)
-                this.seen.set(parent, 'directory');
-            else if (type !== 'directory') {
-                throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`);
-            }
-        }
-        const earlier = this.seen.get(item.path);
-        if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
-            throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`);
-        }
-        if (item.type === 'symlink')
-            checkSymlinkTarget(item.path, item.linkTarget ?? '');
-        if (item.type === 'hardlink') {
-            const target = safeEntryPath(item.linkTarget ?? '');
-            if (this.seen.get(target) !== 'file') {
-                throw refused(`hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`);
-            }
-        }
-        this.seen.set(item.path, item.type === 'hardlink' ? 'file' : item.type);
-    }
-}
-/**
- * A symlink may only point inside the tree. The target is resolved from the link's directory
- * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
- * `..` would climb from wherever that link leads, which no check of the names can know.
- */
-function checkSymlinkTarget(linkPath, target) {
-    const link = JSON.stringify(linkPath);
-    if (target === '')
-        throw refused(`symlink ${link} has an empty target`);
-    if (target.includes('\u0000'))
-        throw refused(`symlink ${link} has a NUL byte in its target`);
-    if (/^([\\/]|[A-Za-z]:)/.test(target))
-        throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`);
-    const segments = target.split('/').filter(segment => segment !== '' && segment !== '.');
-    const ups = segments.findIndex(segment => segment !== '..');
-    const leading = ups === -1 ? segments.length : ups;
-    if (segments.slice(leading).includes('..')) {
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`);
-    }
-    const depth = linkPath.split('/').length - 1;
-    if (leading > depth)
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`);
-}
-
-;// CONCATENATED MODULE: ./src/extract/tar-reader.ts
-
-
-/**
- * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
- * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
- * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
- * backup content: they are refused (devices and FIFOs are skipped with a warning).
- */
-const tar_reader_BLOCK = 512;
-/** Longest pax header or GNU long name accepted: names are at most a few KiB (PATH_MAX is 4096). */
-const MAX_META_BYTES = 1024 * 1024;
-async function* readTar(reader, warn) {
-    let pending = {};
-    let globals = {};
-    for (;;) {
-        const header = await reader.read(tar_reader_BLOCK, 'a tar header');
-        if (isZeros(header)) {
-            // The end: a second zero block, then the writer's padding to its record size, all read for the hash.
-            await reader.drain();
-            return;
-        }
-        const fields = parseHeader(header, reader.position - tar_reader_BLOCK);
-        const size = pending.size ?? fields.size;
-        const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`;
-        switch (fields.typeflag) {
-            case 'x':
-            case 'g': {
-                const records = parsePax(await readMeta(reader, size, `the pax header of ${where}`), where);
-                if (fields.typeflag === 'x')
-                    pending = { ...pending, ...records };
-                else
-                    globals = { ...globals, ...records, path: undefined, linkpath: undefined };
-                continue;
-            }
-            case 'L':
-                pending.path = cString(await readMeta(reader, size, `the GNU long name of ${where}`));
-                continue;
-            case 'K':
-                pending.linkpath = cString(await readMeta(reader, size, `the GNU long link of ${where}`));
-                continue;
-            case 'V':
-                await skipPadded(reader, size, where);
-                continue;
-            case 'S':
-                throw refused(`${where} is a GNU sparse file, which a backup never holds`);
-            case 'M':
-                throw refused(`${where} continues from another volume (multi-volume archive)`);
-        }
-        const type = entryType(fields.typeflag);
-        const rawPath = pending.path ?? fields.name;
-        const rawLink = pending.linkpath ?? fields.linkname;
-        const mtime = pending.mtime ?? globals.mtime ?? fields.mtime;
-        pending = {};
-        if (type === undefined) {
-            if ('346'.includes(fields.typeflag)) {
-                warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`);
-                await skipPadded(reader, size, where);
-                continue;
-            }
-            throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`);
-        }
-        const path = safeEntryPath(rawPath);
-        const content = type === 'file' ? size : 0;
-        const start = reader.position;
-        yield {
-            path,
-            type,
-            size: content,
-            mode: fields.mode,
-            mtime: new Date(mtime * 1000),
-            ...(type === 'symlink' || type === 'hardlink' ? { linkTarget: rawLink } : {}),
-            data: reader.take(content, `the content of ${where}`)
-        };
-        // Whatever the consumer left unread (and any data a link or directory carries) is skipped.
-        await reader.skip(padded(size) - (reader.position - start), where);
-    }
-}
-function entryType(typeflag) {
-    switch (typeflag) {
-        case '0':
-        case '\u0000':
-        case '7':
-            return 'file';
-        case '1':
-            return 'hardlink';
-        case '2':
-            return 'symlink';
-        case '5':
-        case 'D':
-            return 'directory';
-    }
-    return undefined;
-}
-function parseHeader(block, offset) {
-    const stored = parseNumber(block.subarray(148, 156));
-    let unsigned = 0;
-    let signed = 0;
-    for (let index = 0; index < tar_reader_BLOCK; index += 1) {
-        const byte = index >= 148 && index < 156 ? 0x20 : (block[index] ?? 0);
-        unsigned += byte;
-        signed += byte > 127 ? byte - 256 : byte;
-    }
-    if (stored !== unsigned && stored !== signed) {
-        throw new ArchiveError(`The tar header at byte ${offset} has a bad checksum: the archive is corrupt (or not a tar where a tar was expected); refusing it.`);
-    }
-    const magic = block.toString('latin1', 257, 263);
-    const name = cString(block.subarray(0, 100));
-    // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
-    const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : '';
-    return {
-        name: prefix ? `${prefix}/${name}` : name,
-        mode: parseNumber(block.subarray(100, 108)) & 0o7777,
-        size: parseNumber(block.subarray(124, 136)),
-        mtime: parseNumber(block.subarray(136, 148)),
-        typeflag: String.fromCharCode(block[156] ?? 0),
-        linkname: cString(block.subarray(157, 257))
-    };
-}
-/** An octal field, or GNU's base-256 (first byte 0x80) for values that do not fit. */
-function parseNumber(field) {
-    if (((field[0] ?? 0) & 0x80) !== 0) {
-        let value = (field[0] ?? 0) & 0x7f;
-        for (let index = 1; index < field.length; index += 1)
-            value = value * 256 + (field[index] ?? 0);
-        return value;
-    }
-    const text = field.toString('latin1').replace(/[\u0000 ].*$|^\s+/g, '');
-    return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8);
-}
-function cString(bytes) {
-    const end = bytes.indexOf(0);
-    return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
-}
-async function readMeta(reader, size, context) {
-    if (size > MAX_META_BYTES)
-        throw refused(`${context} is ${size} bytes long, more than any name or header needs`);
-    const bytes = await reader.read(size, context);
-    await reader.skip(padded(size) - size, context);
-    return bytes;
-}
-/** `<length> <key>=<value>\n` records; the keys a restore needs, the rest ignored. */
-function parsePax(records, where) {
-    const found = {};
-    let offset = 0;
-    while (offset < records.length) {
-        const space = records.indexOf(0x20, offset);
-        const length = space === -1 ? NaN : Number(records.toString('latin1', offset, space));
-        if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
-            throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`);
-        }
-        const record = records.toString('utf8', space + 1, offset + length - 1);
-        offset += length;
-        const equals = record.indexOf('=');
-        const key = record.slice(0, equals);
-        const value = record.slice(equals + 1);
-        if (key === 'path')
-            found.path = value;
-        else if (key === 'linkpath')
-            found.linkpath = value;
-        else if (key === 'size')
-            found.size = paxNumber(value, where);
-        else if (key === 'mtime')
-            found.mtime = Math.floor(paxNumber(value, where));
-        else if (key.startsWith('GNU.sparse.'))
-            throw refused(`${where} is a sparse file, which a backup never holds`);
-    }
-    return found;
-}
-function paxNumber(value, where) {
-    const number = Number(value);
-    if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
-        throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`);
-    }
-    return number;
-}
-function padded(size) {
-    return Math.ceil(size / tar_reader_BLOCK) * tar_reader_BLOCK;
-}
-async function skipPadded(reader, size, where) {
-    await reader.skip(padded(size), where);
-}
-function isZeros(block) {
-    for (const byte of block)
-        if (byte !== 0)
-            return false;
-    return true;
-}
-
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
-
-
-
-
-
-/**
- * Reads a zip in one pass front to back, led by its central directory. The central directory is
- * at the end but it alone is authoritative: it says where each entry starts and how long it is,
- * which a stored entry followed by a data descriptor (what src/zip.ts writes at level 0 for files
- * over 1 MiB) cannot tell from its local header. So the end records are fetched first with a
- * ranged read, the central directory is paged in 1 MiB ranged reads as the entries are reached,
- * and the object itself is streamed once: every local header must be where the central directory
- * puts it and agree with it, so overlapping entries (the classic "better zip bomb") and data the
- * central directory does not describe are refused. Every entry is CRC-checked. Memory: one page
- * of the central directory and one entry's inflate state, whatever the number of entries.
- */
-const LOCAL_HEADER = 0x04034b50;
-const CENTRAL_HEADER = 0x02014b50;
-const END_OF_CENTRAL = 0x06054b50;
-const ZIP64_END = 0x06064b50;
-const ZIP64_LOCATOR = 0x07064b50;
-const DESCRIPTOR = 0x08074b50;
-const zip_reader_U16 = 0xffff;
-const zip_reader_U32 = 0xffffffff;
-const zip_reader_STORED = 0;
-const zip_reader_DEFLATED = 8;
-const FLAG_ENCRYPTED = 1;
-const zip_reader_FLAG_DESCRIPTOR = 1 << 3;
-const HOST_UNIX = 3;
-const S_IFMT = 0o170000;
-const zip_reader_S_IFDIR = 0o040000;
-const zip_reader_S_IFLNK = 0o120000;
-/** The end record, the largest comment, and the Zip64 locator before it. */
-const TAIL_BYTES = 22 + zip_reader_U16 + 20;
-const PAGE_BYTES = 1024 * 1024;
-/** Entries up to this size are inflated in one call; larger ones are streamed. */
-const WHOLE_ENTRY_BYTES = 1024 * 1024;
-const INFLATE_INLINE_BYTES = 16 * 1024;
-/** A symlink's target is its content; no file system takes longer ones. */
-const MAX_LINK_TARGET = 4096;
-const inflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).inflateRaw);
-async function* readZip(reader, source, signal) {
-    const directory = await findCentralDirectory(source, signal);
-    const records = centralRecords(source, directory, signal);
-    for (let index = 0; index < directory.entries; index += 1) {
-        const next = await records.next();
-        if (next.done)
-            throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`);
-        const record = next.value;
-        const where = `the zip entry ${JSON.stringify(record.name)}`;
-        if (record.offset !== reader.position) {
-            throw refused(`${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`);
-        }
-        const zip64 = await checkLocalHeader(reader, record, where);
-        const path = safeEntryPath(record.name);
-        if (record.type === 'symlink') {
-            const target = await readWhole(reader, record, where);
-            if (target.length > MAX_LINK_TARGET)
-                throw refused(`symlink ${where} has a target of ${target.length} bytes`);
-            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() };
-        }
-        else if (record.type === 'directory') {
-            await reader.skip(record.compressedSize, where);
-            yield { path, type: 'directory', size: 0, mode: record.mode, mtime: record.mtime, data: none() };
-        }
-        else {
-            const content = checkedContent(reader, record, where);
-            yield { path, type: 'file', size: record.size, mode: record.mode, mtime: record.mtime, data: resumable(content) };
-            // The consumer may have stopped early: the rest is still read, inflated and checked.
-            for await (const _ of content) {
-                // checked inside
-            }
-        }
-        if (record.flags & zip_reader_FLAG_DESCRIPTOR)
-            await checkDescriptor(reader, record, zip64, where);
-    }
-    if (!(await records.next()).done)
-        throw corrupt(`the central directory holds more than the ${directory.entries} entries its end record counts`);
-    if (reader.position !== directory.offset) {
-        throw refused(`the zip has ${directory.offset - reader.position} bytes between its last entry and its central directory that no entry accounts for`);
-    }
-    await reader.drain();
-}
-/** The end of central directory record (and the Zip64 one when fields overflow), from the object's tail. */
-async function findCentralDirectory(source, signal) {
-    const tailStart = Math.max(0, source.size - TAIL_BYTES);
-    const tail = await source.readRange(tailStart, source.size, signal);
-    let end = -1;
-    for (let at = tail.length - 22; at >= 0; at -= 1) {
-        if (tail.readUInt32LE(at) === END_OF_CENTRAL && tail.readUInt16LE(at + 20) === tail.length - at - 22) {
-            end = at;
-            break;
-        }
-    }
-    if (end === -1)
-        throw corrupt('it has no end of central directory record (the object is truncated, or not a whole zip)');
-    const disk = tail.readUInt16LE(end + 4);
-    const directoryDisk = tail.readUInt16LE(end + 6);
-    let directory = {
-        entries: tail.readUInt16LE(end + 10),
-        size: tail.readUInt32LE(end + 12),
-        offset: tail.readUInt32LE(end + 16)
-    };
-    let directoryEnd = tailStart + end;
-    const locator = end - 20;
-    if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR) {
-        const recordOffset = Number(tail.readBigUInt64LE(locator + 8));
-        if (recordOffset + 56 > tailStart + locator)
-            throw corrupt('its Zip64 end record lies past the end of the archive');
-        const record = await source.readRange(recordOffset, recordOffset + 56, signal);
-        if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_END)
-            throw corrupt('its Zip64 end record is missing');
-        if (record.readUInt32LE(16) !== 0 || record.readUInt32LE(20) !== 0)
-            throw refused('the zip spans several disks');
-        directory = {
-            entries: Number(record.readBigUInt64LE(32)),
-            size: Number(record.readBigUInt64LE(40)),
-            offset: Number(record.readBigUInt64LE(48))
-        };
-        directoryEnd = recordOffset;
-    }
-    else if (disk !== 0 || directoryDisk !== 0) {
-        throw refused('the zip spans several disks');
-    }
-    if (directory.offset + directory.size !== directoryEnd) {
-        throw corrupt(`its central directory (bytes ${directory.offset} to ${directory.offset + directory.size}) does not end where its end record starts (byte ${directoryEnd})`);
-    }
-    return directory;
-}
-/** The central directory's records in order, read a page at a time. */
-async function* centralRecords(source, directory, signal) {
-    let page = Buffer.alloc(0);
-    let next = directory.offset;
-    const end = directory.offset + directory.size;
-    const need = async (length) => {
-        while (page.length < length && next < end) {
-            const upTo = Math.min(end, next + PAGE_BYTES);
-            page = Buffer.concat([page, await source.readRange(next, upTo, signal)]);
-            next = upTo;
-        }
-        return page.length >= length;
-    };
-    while (await need(1)) {
-        if (!(await need(46)) || page.readUInt32LE(0) !== CENTRAL_HEADER)
-            throw corrupt('its central directory has a damaged record');
-        const length = 46 + page.readUInt16LE(28) + page.readUInt16LE(30) + page.readUInt16LE(32);
-        if (!(await need(length)))
-            throw corrupt('its central directory ends in the middle of a record');
-        yield parseCentralRecord(page.subarray(0, length));
-        page = page.subarray(length);
-    }
-}
-function parseCentralRecord(record) {
-    const madeBy = record.readUInt16LE(4) >> 8;
-    const flags = record.readUInt16LE(8);
-    const method = record.readUInt16LE(10);
-    const nameEnd = 46 + record.readUInt16LE(28);
-    const rawName = record.subarray(46, nameEnd);
-    const extra = extraFields(record.subarray(nameEnd, nameEnd + record.readUInt16LE(30)));
-    // Zip64: the fields whose 32-bit value is all ones follow in this order.
-    const wide = extra.get(0x0001);
-    let wideAt = 0;
-    const widen = (value) => {
-        if (value !== zip_reader_U32)
-            return value;
-        if (!wide || wideAt + 8 > wide.length)
-            throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`);
-        const widened = Number(wide.readBigUInt64LE(wideAt));
-        wideAt += 8;
-        return widened;
-    };
-    const size = widen(record.readUInt32LE(24));
-    const compressedSize = widen(record.readUInt32LE(20));
-    const offset = widen(record.readUInt32LE(42));
-    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
-    const unicode = extra.get(0x7075);
-    const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8');
-    const where = `the zip entry ${JSON.stringify(name)}`;
-    if (flags & FLAG_ENCRYPTED)
-        throw refused(`${where} is encrypted`);
-    if (method !== zip_reader_STORED && method !== zip_reader_DEFLATED)
-        throw refused(`${where} uses compression method ${method}; only stored and deflated entries are read`);
-    const unixMode = madeBy === HOST_UNIX ? record.readUInt32LE(38) >>> 16 : 0;
-    const isDirectory = name.endsWith('/') || (unixMode & S_IFMT) === zip_reader_S_IFDIR || (record.readUInt32LE(38) & 0x10) !== 0;
-    const type = isDirectory ? 'directory' : (unixMode & S_IFMT) === zip_reader_S_IFLNK ? 'symlink' : 'file';
-    const mode = unixMode & 0o7777 || (isDirectory ? 0o755 : 0o644);
-    const timestamp = extra.get(0x5455);
-    const mtime = timestamp && timestamp.length >= 5 && (timestamp[0] ?? 0) & 1
-        ? new Date(timestamp.readUInt32LE(1) * 1000)
-        : dosTime(record.readUInt16LE(14), record.readUInt16LE(12));
-    return { rawName, name, type, mode, mtime, flags, method, crc: record.readUInt32LE(16), compressedSize, size, offset };
-}
-function extraFields(extra) {
-    const fields = new Map();
-    for (let at = 0; at + 4 <= extra.length;) {
-        const length = extra.readUInt16LE(at + 2);
-        fields.set(extra.readUInt16LE(at), extra.subarray(at + 4, at + 4 + length));
-        at += 4 + length;
-    }
-    return fields;
-}
-/** Checks the local header against the central record; true when it carries Zip64 sizes (so does its descriptor). */
-async function checkLocalHeader(reader, record, where) {
-    const header = await reader.read(30, `the local header of ${where}`);
-    if (header.readUInt32LE(0) !== LOCAL_HEADER)
-        throw corrupt(`${where} has no local header where the central directory puts it`);
-    const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`);
-    const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`);
-    if (!name.equals(record.rawName)) {
-        throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`);
-    }
-    if (header.readUInt16LE(8) !== record.method)
-        throw refused(`${where} has a different compression method in its local header`);
-    if (!(header.readUInt16LE(6) & zip_reader_FLAG_DESCRIPTOR) && header.readUInt32LE(14) !== record.crc) {
-        throw refused(`${where} has a different CRC in its local header`);
-    }
-    return extraFields(extra).has(0x0001);
-}
-/** The data descriptor after an entry (signature optional, sizes 8 bytes with Zip64) must agree too. */
-async function checkDescriptor(reader, record, zip64, where) {
-    const context = `the data descriptor of ${where}`;
-    const signed = (await reader.peek(4)).length === 4 && (await reader.peek(4)).readUInt32LE(0) === DESCRIPTOR;
-    const descriptor = await reader.read((signed ? 4 : 0) + (zip64 ? 20 : 12), context);
-    const at = signed ? 4 : 0;
-    const crc = descriptor.readUInt32LE(at);
-    const compressedSize = zip64 ? Number(descriptor.readBigUInt64LE(at + 4)) : descriptor.readUInt32LE(at + 4);
-    const size = zip64 ? Number(descriptor.readBigUInt64LE(at + 12)) : descriptor.readUInt32LE(at + 8);
-    if (crc !== record.crc || compressedSize !== record.compressedSize || size !== record.size) {
-        throw refused(`${context} disagrees with the central directory`);
-    }
-}
-/** A small entry in one piece (symlink targets): inflated and checked. */
-async function readWhole(reader, record, where) {
-    const pieces = [];
-    for await (const piece of checkedContent(reader, record, where))
-        pieces.push(Buffer.from(piece));
-    return Buffer.concat(pieces);
-}
-/** The consumer's view of an entry's content has no `return`: stopping early leaves it open for readZip to finish. */
-function resumable(content) {
-    return { [Symbol.asyncIterator]: () => ({ next: () => content.next() }) };
-}
-/** An entry's content, inflated, with its size and CRC checked against the central directory. */
-async function* checkedContent(reader, record, where) {
-    const compressed = reader.take(record.compressedSize, `the data of ${where}`);
-    let crc = 0;
-    let size = 0;
-    const pieces = record.method === zip_reader_STORED
-        ? compressed
-        : record.compressedSize <= WHOLE_ENTRY_BYTES
-            ? inflateWhole(compressed, record, where)
-            : inflateStream(compressed, record, where);
-    for await (const piece of pieces) {
-        size += piece.length;
-        if (size > record.size)
-            throw refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
-        crc = external_node_zlib_default().crc32(piece, crc);
-        yield piece;
-    }
-    if (size !== record.size)
-        throw corrupt(`${where} holds ${size} bytes, not the ${record.size} its central directory declares`);
-    if (crc >>> 0 !== record.crc)
-        throw corrupt(`${where} fails its CRC check`);
-}
-async function* inflateWhole(compressed, record, where) {
-    const pieces = [];
-    for await (const piece of compressed)
-        pieces.push(piece);
-    const options = { maxOutputLength: Math.max(1, record.size + 1) };
-    try {
-        // A small entry is inflated at once: a trip to the threadpool costs more than the work.
-        const input = Buffer.concat(pieces);
-        yield input.length <= INFLATE_INLINE_BYTES ? external_node_zlib_default().inflateRawSync(input, options) : await inflateRaw(input, options);
-    }
-    catch (error) {
-        throw inflateError(error, record, where);
-    }
-}
-async function* inflateStream(compressed, record, where) {
-    const inflater = external_node_zlib_default().createInflateRaw({ chunkSize: 256 * 1024 });
-    const input = external_node_stream_.Readable.from(compressed);
-    input.on('error', error => inflater.destroy(error));
-    input.pipe(inflater);
-    try {
-        for await (const piece of inflater)
-            yield piece;
-    }
-    catch (error) {
-        throw inflateError(error, record, where);
-    }
-    finally {
-        input.destroy();
-        inflater.destroy();
-    }
-}
-function inflateError(error, record, where) {
-    if (error instanceof ArchiveError)
-        return error;
-    const code = error.code;
-    if (code === 'ERR_BUFFER_TOO_LARGE')
-        return refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
-    return corrupt(`${where} does not inflate (${error instanceof Error ? error.message : String(error)})`);
-}
-async function* none() {
-    // no content
-}
-function dosTime(date, time) {
-    return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
-}
-function corrupt(reason) {
-    return new ArchiveError(`The zip is corrupt: ${reason}; refusing it.`);
-}
-
-;// CONCATENATED MODULE: ./src/extract/zstd-frames.ts
-
-/**
- * The zstd stream cut at frame ends. Node's zstd decompressor (24.x, nodejs/node#64741) stops
- * after the first frame when the next one starts in the same write, and src/compress.ts writes
- * one frame per 4 MiB. Handing it each frame as writes that end exactly where the frame ends
- * makes it decode them all. Skippable frames are dropped here. Frame layout: RFC 8878 section 3.1.
- */
-const FRAME_MAGIC = 0xfd2fb528;
-const SKIPPABLE_MASK = 0xfffffff0;
-const SKIPPABLE_MAGIC = 0x184d2a50;
-const DICTIONARY_ID_BYTES = [0, 1, 2, 4];
-const CONTENT_SIZE_BYTES = [0, 2, 4, 8];
-async function* zstdFrames(reader) {
-    while (!(await reader.atEnd())) {
-        const magic = (await reader.read(4, 'a zstd frame header')).readUInt32LE(0);
-        if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-            await reader.skip((await reader.read(4, 'a zstd skippable frame')).readUInt32LE(0), 'a zstd skippable frame');
-            continue;
-        }
-        if (magic !== FRAME_MAGIC)
-            throw new ArchiveError(`The zstd stream has data that is not a zstd frame at byte ${reader.position - 4}; refusing the archive.`);
-        const descriptor = (await reader.read(1, 'a zstd frame header'))[0] ?? 0;
-        const singleSegment = (descriptor >> 5) & 1;
-        const contentSizeFlag = descriptor >> 6;
-        const rest = (singleSegment ? 0 : 1) +
-            (DICTIONARY_ID_BYTES[descriptor & 3] ?? 0) +
-            (contentSizeFlag === 0 ? singleSegment : (CONTENT_SIZE_BYTES[contentSizeFlag] ?? 0));
-        const header = Buffer.alloc(5 + rest);
-        header.writeUInt32LE(FRAME_MAGIC, 0);
-        header[4] = descriptor;
-        (await reader.read(rest, 'a zstd frame header')).copy(header, 5);
-        yield header;
-        for (let last = false; !last;) {
-            const block = await reader.read(3, 'a zstd block header');
-            const value = block.readUIntLE(0, 3);
-            last = (value & 1) === 1;
-            const type = (value >> 1) & 3;
-            if (type === 3)
-                throw new ArchiveError(`The zstd stream has a reserved block type at byte ${reader.position - 3}; refusing the archive.`);
-            yield block;
-            yield* reader.take(type === 1 ? 1 : value >>> 3, 'a zstd block');
-        }
-        if ((descriptor >> 2) & 1)
-            yield await reader.read(4, 'a zstd frame checksum');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/extract/read-archive.ts
-
-
-
-
-
-
-
-
-
-/** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
-function detectFormat(head) {
-    const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
-    if (magic === 0x504b0304 || magic === 0x504b0506)
-        return 'zip';
-    if (head[0] === 0x1f && head[1] === 0x8b)
-        return 'tar.gz';
-    if (magic === 0x28b52ffd)
-        return 'tar.zst';
-    if (isTarHeader(head))
-        return 'tar';
-    return undefined;
-}
-function isTarHeader(head) {
-    return head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar';
-}
-/**
- * An archive read entry by entry, any of the four formats, checked as it goes: names (nothing
- * absolute, no `..`), symlinks that stay inside the tree, nothing below a symlink, sizes within
- * the limits, CRCs (zip), and the whole object read to its end so its SHA-256 and size are
- * known. Each item's `data` must be read before asking for the next item. Nothing is written.
- */
-class ArchiveReader {
-    source;
-    options;
-    summary;
-    constructor(source, options) {
-        this.source = source;
-        this.options = options;
-    }
-    /** The object's format, size and SHA-256; only once items() has run to its end. */
-    get download() {
-        if (!this.summary)
-            throw new Error('The archive has not been read to its end yet.');
-        return this.summary;
-    }
-    async *items() {
-        const { source, options } = this;
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        let downloaded = 0;
-        const raw = new ByteReader(hashed(source.stream(options.signal), hash, count => (downloaded = count), source), source.name);
-        try {
-            const format = detectFormat(await raw.peek(512));
-            if (!format) {
-                throw new ArchiveError(`${source.name} is not a zip, gzip, zstd or tar archive (its first bytes are ${(await raw.peek(8)).toString('hex')}); refusing it.`);
-            }
-            yield* this.entries(raw, format);
-            if (downloaded !== source.size) {
-                throw new ArchiveError(`Read ${downloaded} bytes of ${source.name} but it has ${source.size}: the download was cut short; refusing it.`);
-            }
-            this.summary = { format, bytes: downloaded, sha256: hash.digest('hex') };
-        }
-        finally {
-            await raw.close();
-        }
-    }
-    async *entries(raw, format) {
-        const { source, options } = this;
-        const entries = format === 'zip'
-            ? readZip(raw, source, options.signal)
-            : readTar(await tarReader(raw, format, source, options), options.warn ?? (() => { }));
-        const tree = new TreeCheck();
-        const limit = expansionLimit(source.size, options.limits);
-        let expanded = 0;
-        for await (const item of entries) {
-            // A directory entry for the archive's own root (`./`, what `tar -C dir .` writes) is the destination itself.
-            if (item.path === '' && item.type === 'directory')
-                continue;
-            tree.admit(item);
-            expanded += item.size;
-            // Checked before a byte is written: each reader guarantees an entry's content never exceeds its size.
-            if (expanded > limit.bytes)
-                throw limit.exceeded(item.path, item.size);
-            yield item;
-        }
-    }
-}
-/**
- * Reads every entry of an archive, contents included, checked as restore checks them (names,
- * links, limits, zip CRCs), and writes nothing: for `verify: download`, which streams the object
- * back to prove it restores. Yields one summary per entry; returns the object's size and SHA-256.
- */
-async function* readArchiveEntries(source, options) {
-    const reader = new ArchiveReader(source, options);
-    for await (const item of reader.items()) {
-        for await (const _ of item.data) {
-            // read, and so checked
-        }
-        yield { path: item.path, type: item.type, size: item.size };
-    }
-    return reader.download;
-}
-/** The decompressed tar stream of a tar, tar.gz or tar.zst, held to the expansion limits too. */
-async function tarReader(raw, format, source, options) {
-    if (format === 'tar')
-        return raw;
-    const what = format === 'tar.gz' ? 'gzip' : 'zstd';
-    const decompressor = format === 'tar.gz' ? external_node_zlib_default().createGunzip({ chunkSize: 256 * 1024 }) : external_node_zlib_default().createZstdDecompress({ chunkSize: 256 * 1024 });
-    const input = external_node_stream_.Readable.from(format === 'tar.zst' ? zstdFrames(raw) : raw.rest());
-    input.on('error', error => decompressor.destroy(error));
-    input.pipe(decompressor);
-    const limit = expansionLimit(source.size, options.limits);
-    async function* decompressed() {
-        let total = 0;
-        try {
-            for await (const piece of decompressor) {
-                total += piece.length;
-                if (total > limit.bytes)
-                    throw limit.exceeded(undefined, total);
-                yield piece;
-            }
-        }
-        catch (error) {
-            if (error instanceof ArchiveError)
-                throw error;
-            throw new ArchiveError(`The ${what} stream of ${source.name} is truncated or corrupt (${error instanceof Error ? error.message : String(error)}); refusing it.`);
-        }
-        finally {
-            input.destroy();
-            decompressor.destroy();
-        }
-    }
-    const tar = new ByteReader(decompressed(), `${what}-compressed tar`);
-    const first = await tar.peek(512);
-    if (!isTarHeader(first) && first.some(byte => byte !== 0)) {
-        throw new ArchiveError(`${source.name} is ${what}-compressed but what it holds is not a tar archive; refusing it.`);
-    }
-    return tar;
-}
-function expansionLimit(archiveBytes, limits) {
-    const byRatio = limits.maxRatio * Math.max(archiveBytes, 1);
-    const bytes = Math.min(byRatio, limits.maxBytes ?? Infinity);
-    return {
-        bytes,
-        exceeded: (path, size) => {
-            const what = path === undefined
-                ? `it expands to more than ${bytes} bytes`
-                : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`;
-            const why = bytes < byRatio
-                ? `the 'max-size' limit`
-                : `${limits.maxRatio} times its own ${archiveBytes} bytes ('max-ratio'), as a zip bomb does. If this backup really is that compressible, raise 'max-ratio'`;
-            return refused(`The archive is ${archiveBytes} bytes but ${what}: over ${why}`);
-        }
-    };
-}
-/** The object's bytes as they stream by: hashed, counted, and cut off if there are more than it should have. */
-async function* hashed(stream, hash, onCount, source) {
-    let bytes = 0;
-    for await (const piece of stream) {
-        bytes += piece.length;
-        if (bytes > source.size)
-            throw new ArchiveError(`${source.name} has more than the ${source.size} bytes expected; refusing it.`);
-        hash.update(piece);
-        onCount(bytes);
-        yield piece;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runner/summary.ts
-
-
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-/** A short table in the job summary, so the outcome is visible without opening the log. */
-async function writeSummary(title, report) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    const rows = [
-        ['Status', report.status],
-        ['Dispatch id', report.dispatchId],
-        ['Row id', report.rowId ?? ''],
-        ['Key', report.location ?? ''],
-        ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
-        ['SHA-256', report.sha256 ?? ''],
-        ['Verified', report.verification ?? ''],
-        ['Files', report.files === undefined ? '' : String(report.files)],
-        ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
-        ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
-        ['Throughput', throughput(report)],
-        ['Format', report.format ?? ''],
-        ['Reason', report.reason ?? '']
-    ];
-    try {
-        await summary
-            .addHeading(title, 3)
-            .addTable(rows.filter(([, value]) => value !== '').map(([name, value]) => [{ data: name, header: true }, value]))
-            .write();
-    }
-    catch (error) {
-        warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
-    }
-}
-function throughput({ sizeBytes, uploadMs }) {
-    if (sizeBytes === undefined || !uploadMs)
-        return '';
-    return `${formatBytes(sizeBytes / (uploadMs / 1000))}/s`;
-}
-/** Fails the step with a titled error annotation (core.setFailed gives none), whatever was thrown. */
-function failStep(title, error) {
-    core_error(messageOf(error), { title });
-    process.exitCode = 1;
-}
-
-;// CONCATENATED MODULE: ./src/store/verify.ts
-
-
-
-
-
-
-/**
- * How the object is checked before the row says success. checksum: size, multipart ETag and the
- * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
- * exists with the right size (no checksums are sent, for stores that refuse them).
- */
-const VERIFY_MODES = ['checksum', 'download', 'none'];
-/** Our own archive is read back without restore's bomb limits: the question is only whether it reads. */
-const NO_LIMITS = { maxRatio: Number.POSITIVE_INFINITY, maxBytes: undefined };
-/**
- * Streams the object back and reads every entry of it, contents included, as restore would
- * (names, links, zip CRCs, gzip/zstd integrity), writing nothing; then compares the size and
- * SHA-256 of the bytes read with the archive that was uploaded. Throws VerificationError when the
- * store gives other bytes or an entry does not read back, StoreError when it cannot be read.
- */
-async function verifyByDownload(client, bucket, head, key, expected, signal) {
-    const where = objectUrl(bucket, key);
-    let read;
-    try {
-        const entries = readArchiveEntries(objectSource(client, bucket, key, head), { limits: NO_LIMITS, signal });
-        let next = await entries.next();
-        while (!next.done)
-            next = await entries.next();
-        read = next.value;
-    }
-    catch (error) {
-        if (!(error instanceof ArchiveError))
-            throw error;
-        throw new VerificationError(`Read back, ${where} does not read as the archive that was uploaded: ${error.message} The store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`, { cause: error });
-    }
-    if (read.bytes !== expected.size || read.sha256 !== expected.sha256) {
-        throw new VerificationError(`Read back, ${where} has ${formatBytes(read.bytes)} (${read.bytes} bytes) with SHA-256 ${read.sha256}, but the uploaded archive has ${expected.size} bytes with SHA-256 ${expected.sha256}: the store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`);
-    }
-    return { size: read.bytes, sha256: read.sha256 };
-}
-/**
- * The check `verify` asks for, on an object whose upload completed. HeadObject always (size,
- * ETag, the store's CRC32, retried while the store cannot answer); `download` then reads it back.
- */
-async function verifyUploaded(client, bucket, key, expected, mode, policy, signal) {
-    const checked = await confirmObject(client, bucket, key, mode === 'none' ? { ...expected, etags: [], crc32s: [] } : expected, policy);
-    const storeChecksumMissing = checked.checksum === 'absent';
-    const parts = [`size ${expected.size} bytes`];
-    if (mode !== 'none')
-        parts.push('ETag', storeChecksumMissing ? 'no CRC32 (the store keeps none)' : 'CRC32');
-    if (mode === 'download') {
-        await retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
-        parts.push('SHA-256 of the object read back');
-    }
-    return {
-        checks: `${mode}: ${parts.join(', ')}`,
-        summary: `${objectUrl(bucket, key)} verified (${mode}): ${parts.join(', ')}.`,
-        storeChecksumMissing
-    };
-}
-
-;// CONCATENATED MODULE: ./src/backup/key.ts
-
-const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
-const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo']);
-/** `{timestamp}` is UTC `YYYYMMDDTHHMMSSZ`, as in the contract. */
-function utcTimestamp(now) {
-    return now
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d{3}Z$/, 'Z');
-}
-/**
- * Renders the object key. The default template also gets `-` and the dispatch id's first 8
- * hex digits before the extension, so parallel dispatches in the same second never collide.
- */
-function renderKey(template, context) {
-    const iso = context.now.toISOString();
-    const values = {
-        yyyy: iso.slice(0, 4),
-        mm: iso.slice(5, 7),
-        dd: iso.slice(8, 10),
-        timestamp: utcTimestamp(context.now),
-        ext: context.extension,
-        dispatch_id: context.dispatchId,
-        run_id: context.runId,
-        run_attempt: context.runAttempt,
-        repo: context.repository
-    };
-    const key = template.replace(/\{([a-z_]+)\}/g, (placeholder, name) => values[name] ?? placeholder);
-    if (template !== DEFAULT_KEY_TEMPLATE)
-        return key;
-    const suffix = `.${context.extension}`;
-    return `${key.slice(0, -suffix.length)}-${context.dispatchId.replace(/-/g, '').slice(0, 8)}${suffix}`;
-}
-/** Why a `key` template is refused, or undefined when it is fine. */
-function keyTemplateProblem(template) {
-    for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
-        const name = match[1] ?? '';
-        if (!KEY_PLACEHOLDERS.has(name)) {
-            return `has an unknown placeholder {${clip(name)}}; use ${[...KEY_PLACEHOLDERS].map(p => `{${p}}`).join(', ')}.`;
-        }
-    }
-    if (/[{}]/.test(template.replace(/\{[a-z_]+\}/g, '')))
-        return 'has an unmatched { or }.';
-    if (template.startsWith('/'))
-        return "must not start with '/': S3 keys are relative to the bucket.";
-    if (template.endsWith('/'))
-        return "must name an object, not end with '/'.";
-    // Control characters and backslashes break S3 listings and most tools that consume keys.
-    if (/[\u0000-\u001f\u007f\\]/.test(template))
-        return 'must not contain control characters or backslashes.';
-    if (template.split('/').some(segment => segment === '.' || segment === '..' || segment === '')) {
-        return "must not contain empty, '.' or '..' path segments.";
-    }
-    if (Buffer.byteLength(template) > 900)
-        return 'is too long: S3 keys are at most 1024 bytes.';
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/backup/inputs.ts
-
-
-
-
-
-
-
-
-
-/** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
-const Input = {
-    ...LedgerInput,
-    ...StoreInput,
-    Path: 'path',
-    IncludeHiddenFiles: 'include-hidden-files',
-    Format: 'format',
-    CompressionLevel: 'compression-level',
-    Key: 'key',
-    StorageClass: 'storage-class',
-    Sse: 'sse',
-    SseKmsKeyId: 'sse-kms-key-id',
-    Tags: 'tags',
-    Verify: 'verify'
-};
-/** Masked before anything is printed, valid or not. */
-const SECRET_INPUTS = [...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS];
-// S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
-const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
-const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/;
-// S3's object tag limits; the characters are those S3 documents as allowed in tags.
-const MAX_TAGS = 10;
-const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u;
-/** Longest file or directory name Linux, macOS and Windows file systems allow. */
-const MAX_NAME_BYTES = 255;
-/** Inputs for the archive and the store. Throws InputError naming every bad input. */
-function parseBackupInputs(read, env = process.env) {
-    const problems = [];
-    const patterns = read(Input.Path)
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-    if (patterns.length === 0) {
-        problems.push({ input: Input.Path, message: 'is required: list files, directories or globs relative to the workspace, one per line.' });
-    }
-    for (const pattern of patterns) {
-        const problem = patternProblem(pattern);
-        if (problem)
-            problems.push({ input: Input.Path, message: problem });
-    }
-    const includeHiddenFiles = parseBoolean(read, Input.IncludeHiddenFiles, problems);
-    const rawFormat = read(Input.Format) || 'zip';
-    const format = ARCHIVE_FORMATS.find(f => f === rawFormat.toLowerCase());
-    if (!format) {
-        problems.push({ input: Input.Format, message: `must be one of ${ARCHIVE_FORMATS.join(', ')}, got '${clip(rawFormat)}'.` });
-    }
-    const compressionLevel = format ? parseCompressionLevel(read(Input.CompressionLevel), format, problems) : undefined;
-    const { bucket, region, endpoint, forcePathStyle, credentials } = parseStoreLocation(read, env, problems);
-    const keyTemplate = read(Input.Key) || DEFAULT_KEY_TEMPLATE;
-    const keyProblem = keyTemplateProblem(keyTemplate);
-    if (keyProblem)
-        problems.push({ input: Input.Key, message: keyProblem });
-    const storage = parseStorageOptions(read, problems);
-    const rawVerify = read(Input.Verify) || 'checksum';
-    const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase());
-    if (!verify) {
-        problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` });
-    }
-    if (problems.length > 0 || !format || !verify)
-        throw new InputError(problems);
-    return {
-        patterns,
-        includeHiddenFiles,
-        format,
-        compressionLevel,
-        bucket,
-        keyTemplate,
-        keyIsDefault: keyTemplate === DEFAULT_KEY_TEMPLATE,
-        region,
-        endpoint,
-        forcePathStyle,
-        credentials,
-        storage,
-        verify
-    };
-}
-function parseCompressionLevel(raw, format, problems) {
-    const range = COMPRESSION_LEVELS[format];
-    if (!range) {
-        if (raw !== '')
-            problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` });
-        return undefined;
-    }
-    if (raw === '')
-        return range.default;
-    const level = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!Number.isInteger(level) || level < range.min || level > range.max) {
-        problems.push({
-            input: Input.CompressionLevel,
-            message: `must be a whole number from ${range.min} to ${range.max} for format '${format}', got '${clip(raw)}'.`
-        });
-        return undefined;
-    }
-    return level;
-}
-function parseStorageOptions(read, problems) {
-    const storageClass = read(Input.StorageClass) || undefined;
-    if (storageClass && !STORAGE_CLASS.test(storageClass)) {
-        problems.push({
-            input: Input.StorageClass,
-            message: `must be a storage class name like STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE (upper case), got '${clip(storageClass)}'.`
-        });
-    }
-    const rawSse = read(Input.Sse);
-    const sse = SSE_MODES.find(mode => mode.toLowerCase() === rawSse.toLowerCase());
-    if (rawSse !== '' && !sse) {
-        problems.push({
-            input: Input.Sse,
-            message: `must be one of ${SSE_MODES.join(', ')} (or empty for the bucket's default), got '${clip(rawSse)}'.`
-        });
-    }
-    const sseKmsKeyId = read(Input.SseKmsKeyId) || undefined;
-    if (sseKmsKeyId && !sse?.startsWith('aws:kms')) {
-        problems.push({ input: Input.SseKmsKeyId, message: "needs 'sse: aws:kms' (or aws:kms:dsse); without it the key would be ignored." });
-    }
-    else if (sseKmsKeyId && !KMS_KEY_ID.test(sseKmsKeyId)) {
-        problems.push({ input: Input.SseKmsKeyId, message: 'must be a KMS key id, key ARN or alias (no spaces).' });
-    }
-    return { storageClass, sse, sseKmsKeyId, tags: parseTags(read(Input.Tags), problems) };
-}
-/** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
-function parseTags(raw, problems) {
-    const tags = [];
-    const lines = raw
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-    for (const line of lines) {
-        const equals = line.indexOf('=');
-        const key = (equals < 0 ? line : line.slice(0, equals)).trim();
-        const value = equals < 0 ? '' : line.slice(equals + 1).trim();
-        let problem;
-        if (equals < 0 || key === '')
-            problem = `has a line '${clip(line)}' that is not key=value.`;
-        else if ([...key].length > 128 || [...value].length > 256)
-            problem = `'${clip(key)}' is too long: keys are at most 128 characters, values 256.`;
-        else if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
-            problem = `'${clip(line)}' has characters S3 does not allow in tags; use letters, digits, spaces and + - = . _ : / @.`;
-        }
-        else if (/^aws:/i.test(key))
-            problem = `'${clip(key)}' uses the reserved aws: prefix.`;
-        else if (tags.some(([existing]) => existing === key))
-            problem = `has the key '${clip(key)}' twice.`;
-        if (problem)
-            problems.push({ input: Input.Tags, message: problem });
-        else
-            tags.push([key, value]);
-    }
-    if (lines.length > MAX_TAGS)
-        problems.push({ input: Input.Tags, message: `has ${lines.length} tags; S3 allows at most ${MAX_TAGS} per object.` });
-    return tags;
-}
-/** Why a `path` line is refused, or undefined when it is fine. */
-function patternProblem(line) {
-    const pattern = line.startsWith('!') ? line.slice(1).trim() : line;
-    if (pattern === '')
-        return `has a line '${clip(line)}' with nothing to match.`;
-    if (external_node_path_default().isAbsolute(pattern) || pattern.startsWith('~')) {
-        return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`;
-    }
-    const segments = pattern.split(/[\\/]+/);
-    if (segments.includes('..')) {
-        return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`;
-    }
-    // No file system has such names: say so rather than fail later with ENAMETOOLONG.
-    if (segments.some(segment => Buffer.byteLength(segment) > MAX_NAME_BYTES)) {
-        return `'${clip(line)}' has a name longer than ${MAX_NAME_BYTES} bytes, which no file can have; check the value passed to 'path'.`;
-    }
-    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/runner/secrets.ts
@@ -88147,6 +81804,167 @@ function errorReason(error) {
     if (cause?.code)
         return `no answer from the Supabase URL (${cause.code})`;
     return `no answer from the Supabase URL (${error instanceof Error ? error.message : String(error)})`;
+}
+
+;// CONCATENATED MODULE: ./src/runner/inputs.ts
+/**
+ * What every action's inputs share: how they are read, how problems are collected (so that one
+ * InputError names every bad input at once), and the parsers of values common to several actions.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+function isUuid(value) {
+    return UUID.test(value);
+}
+function parseBoolean(read, input, problems) {
+    const raw = read(input);
+    if (raw === '' || /^false$/i.test(raw))
+        return false;
+    if (/^true$/i.test(raw))
+        return true;
+    problems.push({ input, message: `must be true or false, got '${clip(raw)}'.` });
+    return false;
+}
+/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
+function parseDuration(text) {
+    if (!/^(\d+[smhd])+$/i.test(text))
+        return undefined;
+    let ms = 0;
+    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
+        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
+    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
+function parseByteSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+    if (!match)
+        return undefined;
+    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+function isHttpUrl(value) {
+    try {
+        const url = new URL(value);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+    }
+    catch {
+        return false;
+    }
+}
+/** Keeps echoed values short in messages. */
+function clip(value) {
+    const oneLine = value.replace(/[\r\n]+/g, ' ');
+    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}
+
+;// CONCATENATED MODULE: ./src/ledger/inputs.ts
+
+
+/** The inputs that identify and reach the row, as declared in the action.yml files that take them. */
+const LedgerInput = {
+    DispatchId: 'dispatch-id',
+    CreateRow: 'create-row',
+    SupabaseUrl: 'supabase-url',
+    SupabaseKey: 'supabase-key',
+    Table: 'table',
+    BackupApiKey: 'backup-api-key',
+    UpdateFunction: 'update-function'
+};
+/** Masked before anything is printed. */
+const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey];
+const DEFAULT_TABLE = 'backup_history';
+const DEFAULT_UPDATE_FUNCTION = 'update-backup';
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+/** Inputs that identify and reach the row. Throws InputError naming every bad input. */
+function parseLedgerInputs(read) {
+    const problems = [];
+    const createRow = parseBoolean(read, LedgerInput.CreateRow, problems);
+    const rawDispatchId = read(LedgerInput.DispatchId);
+    let dispatchId;
+    if (rawDispatchId === '') {
+        if (!createRow) {
+            problems.push({
+                input: LedgerInput.DispatchId,
+                message: "is required: pass the UUID of the backup_history row to finalize (for example `${{ inputs.dispatch_id }}`), or set 'create-row: true' for scheduled runs. The action never falls back to the run id."
+            });
+        }
+    }
+    else if (!isUuid(rawDispatchId)) {
+        problems.push({
+            input: LedgerInput.DispatchId,
+            message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(rawDispatchId)}'.`
+        });
+    }
+    else {
+        dispatchId = rawDispatchId.toLowerCase();
+    }
+    const { supabaseUrl, table } = parseSupabaseTarget(read, problems);
+    const access = parseLedgerAccess(read, table, problems);
+    if (problems.length > 0 || !access)
+        throw new InputError(problems);
+    return { dispatchId, createRow, supabaseUrl, access, table };
+}
+/** supabase-url and table: where the rows live, for every action that reads them. */
+function parseSupabaseTarget(read, problems) {
+    const supabaseUrl = read(LedgerInput.SupabaseUrl);
+    if (supabaseUrl === '') {
+        problems.push({ input: LedgerInput.SupabaseUrl, message: 'is required: the project URL, e.g. https://abcd.supabase.co.' });
+    }
+    else if (!isHttpUrl(supabaseUrl)) {
+        problems.push({
+            input: LedgerInput.SupabaseUrl,
+            message: `must be an http(s) URL such as https://abcd.supabase.co, got '${clip(supabaseUrl)}'.`
+        });
+    }
+    const table = read(LedgerInput.Table) || DEFAULT_TABLE;
+    if (!TABLE_NAME.test(table)) {
+        problems.push({ input: LedgerInput.Table, message: `must be a plain table name like backup_history, got '${clip(table)}'.` });
+    }
+    return { supabaseUrl: supabaseUrl.replace(/\/+$/, ''), table };
+}
+/** `supabase-key` (table rights) or `backup-api-key` (the update-backup function), never both. */
+function parseLedgerAccess(read, table, problems) {
+    const supabaseKey = read(LedgerInput.SupabaseKey);
+    const apiKey = read(LedgerInput.BackupApiKey);
+    const functionName = read(LedgerInput.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
+    if (apiKey === '') {
+        if (functionName !== DEFAULT_UPDATE_FUNCTION) {
+            problems.push({
+                input: LedgerInput.UpdateFunction,
+                message: "only applies with 'backup-api-key'; set that too, or remove this input."
+            });
+        }
+        if (supabaseKey === '') {
+            problems.push({
+                input: LedgerInput.SupabaseKey,
+                message: "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
+            });
+            return undefined;
+        }
+        return { kind: 'table', supabaseKey };
+    }
+    // Holding both would defeat the point of the function: CI keeping no key with table rights.
+    if (supabaseKey !== '') {
+        problems.push({
+            input: LedgerInput.SupabaseKey,
+            message: "must be empty when 'backup-api-key' is set: the action then reaches the table only through the update-backup function, so the workflow needs no key with table rights. Remove 'supabase-key' from the step."
+        });
+    }
+    if (table !== DEFAULT_TABLE) {
+        problems.push({
+            input: LedgerInput.Table,
+            message: "does not apply with 'backup-api-key': the function's BACKUP_TABLE secret names the table. Remove 'table' from the step."
+        });
+    }
+    if (!FUNCTION_NAME.test(functionName)) {
+        problems.push({
+            input: LedgerInput.UpdateFunction,
+            message: `must be the name of the deployed edge function, like update-backup; got '${clip(functionName)}'.`
+        });
+    }
+    return { kind: 'function', apiKey, functionName };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@supabase/supabase-js/dist/tracingRegistry.mjs
@@ -97234,6 +91052,59 @@ function openLedger(read, workflowRunId, retryPolicy, log) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/runner/summary.ts
+
+
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+/** A short table in the job summary, so the outcome is visible without opening the log. */
+async function writeSummary(title, report) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    const rows = [
+        ['Status', report.status],
+        ['Dispatch id', report.dispatchId],
+        ['Row id', report.rowId ?? ''],
+        ['Key', report.location ?? ''],
+        ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
+        ['SHA-256', report.sha256 ?? ''],
+        ['Verified', report.verification ?? ''],
+        ['Files', report.files === undefined ? '' : String(report.files)],
+        ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
+        ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
+        ['Throughput', throughput(report)],
+        ['Format', report.format ?? ''],
+        ['Reason', report.reason ?? '']
+    ];
+    try {
+        await summary
+            .addHeading(title, 3)
+            .addTable(rows.filter(([, value]) => value !== '').map(([name, value]) => [{ data: name, header: true }, value]))
+            .write();
+    }
+    catch (error) {
+        warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+function throughput({ sizeBytes, uploadMs }) {
+    if (sizeBytes === undefined || !uploadMs)
+        return '';
+    return `${formatBytes(sizeBytes / (uploadMs / 1000))}/s`;
+}
+/** Fails the step with a titled error annotation (core.setFailed gives none), whatever was thrown. */
+function failStep(title, error) {
+    core_error(messageOf(error), { title });
+    process.exitCode = 1;
+}
+
 ;// CONCATENATED MODULE: ./src/runner/state.ts
 
 
@@ -97321,6 +91192,6202 @@ function describeStop(saved) {
     }
 }
 
+;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
+const balanced = (a, b, str) => {
+    const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
+    const mb = b instanceof RegExp ? maybeMatch(b, str) : b;
+    const r = ma !== null && mb != null && range(ma, mb, str);
+    return (r && {
+        start: r[0],
+        end: r[1],
+        pre: str.slice(0, r[0]),
+        body: str.slice(r[0] + ma.length, r[1]),
+        post: str.slice(r[1] + mb.length),
+    });
+};
+const maybeMatch = (reg, str) => {
+    const m = str.match(reg);
+    return m ? m[0] : null;
+};
+const range = (a, b, str) => {
+    let begs, beg, left, right = undefined, result;
+    let ai = str.indexOf(a);
+    let bi = str.indexOf(b, ai + 1);
+    let i = ai;
+    if (ai >= 0 && bi > 0) {
+        if (a === b) {
+            return [ai, bi];
+        }
+        begs = [];
+        left = str.length;
+        while (i >= 0 && !result) {
+            if (i === ai) {
+                begs.push(i);
+                ai = str.indexOf(a, i + 1);
+            }
+            else if (begs.length === 1) {
+                const r = begs.pop();
+                if (r !== undefined)
+                    result = [r, bi];
+            }
+            else {
+                beg = begs.pop();
+                if (beg !== undefined && beg < left) {
+                    left = beg;
+                    right = bi;
+                }
+                bi = str.indexOf(b, i + 1);
+            }
+            i = ai < bi && ai >= 0 ? ai : bi;
+        }
+        if (begs.length && right !== undefined) {
+            result = [left, right];
+        }
+    }
+    return result;
+};
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/brace-expansion/dist/esm/index.js
+
+const escSlash = '\0SLASH' + Math.random().toFixed(16) + '\0';
+const escOpen = '\0OPEN' + Math.random().toFixed(16) + '\0';
+const escClose = '\0CLOSE' + Math.random().toFixed(16) + '\0';
+const escComma = '\0COMMA' + Math.random().toFixed(16) + '\0';
+const escPeriod = '\0PERIOD' + Math.random().toFixed(16) + '\0';
+const escSlashPattern = new RegExp(escSlash, 'g');
+const escOpenPattern = new RegExp(escOpen, 'g');
+const escClosePattern = new RegExp(escClose, 'g');
+const escCommaPattern = new RegExp(escComma, 'g');
+const escPeriodPattern = new RegExp(escPeriod, 'g');
+const slashPattern = /\\\\/g;
+const openPattern = /\\{/g;
+const closePattern = /\\}/g;
+const commaPattern = /\\,/g;
+const periodPattern = /\\\./g;
+const EXPANSION_MAX = 100_000;
+// `EXPANSION_MAX` caps the *number* of expansions, but not their length. An
+// input like `'{a,b}'.repeat(1500)` stays under that count - its output is
+// truncated to 100k results - while making every result ~1500 characters
+// long. The result set, and the intermediate arrays built while combining
+// brace sets, then grow large enough to exhaust memory and crash the process
+// (CVE-2026-14257). `EXPANSION_MAX_LENGTH` bounds the total number of
+// characters the accumulator may hold at any point, so memory stays flat no
+// matter how many brace groups are chained. The limit sits well above any
+// realistic expansion (100k results hitting `EXPANSION_MAX` measure ~1M
+// characters) so legitimate input is unaffected.
+const EXPANSION_MAX_LENGTH = 4_000_000;
+// `expand_` recurses once per level of brace *nesting* - both when expanding a
+// set's comma members and when re-wrapping a set whose body is a single part.
+// The CVE-2026-14257 fix made the *tail* iterative (recursion on `m.post`, one
+// level per chained group), which left nesting depth unbounded: about 3,100
+// levels of `{{{...a,b...}}}` - only ~6KB of input - exhausted the native stack
+// and crashed the process. `EXPANSION_MAX_DEPTH` bounds how deep the parser
+// will follow nesting. It sits far above any realistic pattern and well below
+// the depth at which the stack runs out.
+const EXPANSION_MAX_DEPTH = 1_000;
+// Bash keeps a quirk where a brace group followed by a comma set still expands
+// (`{a},b}`). The parser implements it by rewriting the string and restarting
+// the scan, absorbing one `}` per pass. `n` trailing braces therefore cost `n`
+// full passes over a string that itself grows by one `escClose` sentinel each
+// time - quadratic in `n`, with a ~26x constant from the sentinel's length.
+// 128KB of `'{a}' + '}'.repeat(n) + ',z}'` blocked the event loop for 27
+// seconds to produce two results. `EXPANSION_MAX_REWRITES` bounds how many
+// times the scan may restart. Real `{a},b}` input needs a handful.
+const EXPANSION_MAX_REWRITES = 1_000;
+// `EXPANSION_MAX_STEPS` bounds the work one `expand` call does, which `max`,
+// `maxLength` and `maxDepth` don't: nested sets are rescanned at every level
+// and chained groups each rebuild up to `max` results, so 2KB of input could
+// block the event loop for over 30 seconds. Each character scanned, result
+// built and sequence value generated is a step, and each `expand_` call costs
+// `CALL_STEPS` more. Past the budget, the set being expanded and everything
+// after it stay literal. A glob needs a few hundred steps, and nesting all the
+// way to `EXPANSION_MAX_DEPTH` about 4M.
+const EXPANSION_MAX_STEPS = 20_000_000;
+// What one `expand_` call costs on top of what it scans and builds. Setting
+// one up takes about as long as scanning 16 characters, and a set whose
+// results are wrapped to be expanded again makes one call per result, each
+// scanning and building next to nothing: 64KB of
+// `('{{' + ','.repeat(316) + '}{' + ','.repeat(316) + '}}').repeat(n)` made
+// 4M such calls, which spent the budget three times as slowly as anything
+// else.
+const CALL_STEPS = 16;
+function numeric(str) {
+    return !isNaN(str) ? parseInt(str, 10) : str.charCodeAt(0);
+}
+function escapeBraces(str) {
+    return str
+        .replace(slashPattern, escSlash)
+        .replace(openPattern, escOpen)
+        .replace(closePattern, escClose)
+        .replace(commaPattern, escComma)
+        .replace(periodPattern, escPeriod);
+}
+function unescapeBraces(str) {
+    return str
+        .replace(escSlashPattern, '\\')
+        .replace(escOpenPattern, '{')
+        .replace(escClosePattern, '}')
+        .replace(escCommaPattern, ',')
+        .replace(escPeriodPattern, '.');
+}
+// Like `target.push(...items)` but doesn't overflow the stack
+function pushAll(target, items) {
+    for (let i = 0; i < items.length; i++) {
+        target.push(items[i]);
+    }
+}
+// `balanced`, run on `masked` (see `maskUnmatchedOpens`), sliced from `str`
+// and charged for the characters it walks: up to the group's `}`, or the
+// whole string when there is no match or unmatched `{` come first, which
+// `unmatched` then flags for masking. Once a call overdraws the budget, it
+// and every later one return undefined, so the rest stays literal.
+function balancedWithBudget(str, masked, budget) {
+    if (budget.remaining < 0) {
+        return undefined;
+    }
+    const r = range('{', '}', masked);
+    const unmatched = r !== undefined && masked.indexOf('{') < r[0];
+    budget.remaining -= r && !unmatched ? r[1] + 1 : str.length;
+    if (!r || budget.remaining < 0) {
+        return undefined;
+    }
+    return {
+        end: r[1],
+        pre: str.slice(0, r[0]),
+        body: str.slice(r[0] + 1, r[1]),
+        post: str.slice(r[1] + 1),
+        unmatched,
+    };
+}
+// `masked` with every `{` that has no matching `}` swapped for a `\0`, which
+// keeps the length, so a scan of it still lines up with the string it was
+// made from. Such a `{` is literal either way, but `balanced` only learns that
+// one is unmatched by reading to the end of the string, so with one at the
+// head of every group (`'{a,{b,c}'.repeat(n)`) each scan read the rest of the
+// input. That was quadratic, and once the step budget charged for it, it ran
+// out partway through and left the rest literal. A scan of the masked copy
+// stops at the group's `}`. It is one pass, charged as such.
+function maskUnmatchedOpens(masked, budget) {
+    budget.remaining -= masked.length;
+    const open = [];
+    for (let i = 0; i < masked.length; i++) {
+        const c = masked.charCodeAt(i);
+        if (c === 0x7b) {
+            open.push(i);
+        }
+        else if (c === 0x7d && open.length) {
+            open.pop();
+        }
+    }
+    let out = '';
+    let last = 0;
+    for (let i = 0; i < open.length; i++) {
+        const at = open[i];
+        out += masked.slice(last, at) + '\0';
+        last = at + 1;
+    }
+    return out + masked.slice(last);
+}
+// Whether `str` has a `,` not followed by another `,`, with a `}` after it on
+// the same line - what `/,(?!,).*\}/.test(str)` asks, answered in one pass from
+// the end. The regex tries every `,` and backtracks through the rest of its
+// line from each, which is quadratic, and the `{a},b}` rewrite asks again on
+// every pass. Like a scan, it is charged for the whole string and refused if
+// that overdraws the budget.
+function commaSetFollows(str, budget) {
+    budget.remaining -= str.length;
+    if (budget.remaining < 0) {
+        return false;
+    }
+    // Whether a `}` follows the current position before the line ends
+    let close = false;
+    for (let i = str.length - 1; i >= 0; i--) {
+        const c = str.charCodeAt(i);
+        if (c === 0x7d) {
+            close = true;
+        }
+        else if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) {
+            // A line terminator, which `.` does not match
+            close = false;
+        }
+        else if (c === 0x2c && close && str.charCodeAt(i + 1) !== 0x2c) {
+            return true;
+        }
+    }
+    return false;
+}
+/**
+ * Basically just str.split(","), but handling cases
+ * where we have nested braced sections, which should be
+ * treated as individual members, like {a,{b,c},d}
+ *
+ * Returns `undefined` if the step budget runs out before the whole set is
+ * split, since splitting what is left on every comma would tear apart the
+ * nested sets it still holds.
+ */
+function parseCommaParts(str, budget) {
+    const parts = [];
+    // Walk the brace groups iteratively. Recursing on `post` once per group let a
+    // chain of them exhaust the stack - the parsing-side counterpart to
+    // the `expand_` overflow fixed for CVE-2026-14257, and not something `max` or
+    // `maxLength` can bound, since it happens before expansion.
+    //
+    // The part the next chunk continues
+    let carry = '';
+    for (;;) {
+        // A set's body holds no unmatched `{`, so there is nothing to mask.
+        const m = balancedWithBudget(str, str, budget);
+        if (budget.remaining < 0) {
+            return undefined;
+        }
+        if (!m) {
+            const tail = str.split(',');
+            tail[0] = carry + tail[0];
+            pushAll(parts, tail);
+            return parts;
+        }
+        const { pre, body, post } = m;
+        const p = pre.split(',');
+        p[0] = carry + p[0];
+        p[p.length - 1] += '{' + body + '}';
+        if (!post.length) {
+            pushAll(parts, p);
+            return parts;
+        }
+        carry = p.pop();
+        pushAll(parts, p);
+        str = post;
+    }
+}
+// An option that is left out, or that is NaN, gets its default. Every
+// comparison against NaN is false, so a NaN bound would never be reached:
+// `{ maxSteps: NaN }` let 15KB of input block the event loop for 16 seconds,
+// and `{ maxDepth: NaN }` overflowed the stack again (CVE-2026-102278). Pass
+// `Infinity` to lift a bound.
+function bound(value, fallback) {
+    return value === undefined || isNaN(value) ? fallback : value;
+}
+function expand(str, options = {}) {
+    if (!str) {
+        return [];
+    }
+    const max = bound(options.max, EXPANSION_MAX);
+    const maxLength = bound(options.maxLength, EXPANSION_MAX_LENGTH);
+    const maxDepth = bound(options.maxDepth, EXPANSION_MAX_DEPTH);
+    const maxRewrites = bound(options.maxRewrites, EXPANSION_MAX_REWRITES);
+    const maxSteps = bound(options.maxSteps, EXPANSION_MAX_STEPS);
+    // I don't know why Bash 4.3 does this, but it does.
+    // Anything starting with {} will have the first two bytes preserved
+    // but *only* at the top level, so {},a}b will not expand to anything,
+    // but a{},b}c will be expanded to [a}c,abc].
+    // One could argue that this is a bug in Bash, but since the goal of
+    // this module is to match Bash's rules, we escape a leading {}
+    if (str.slice(0, 2) === '{}') {
+        str = '\\{\\}' + str.slice(2);
+    }
+    return expand_(escapeBraces(str), max, maxLength, maxDepth, 0, maxRewrites, { remaining: maxSteps }, true).map(unescapeBraces);
+}
+function embrace(str) {
+    return '{' + str + '}';
+}
+function isPadded(el) {
+    return /^-?0\d/.test(el);
+}
+function lte(i, y) {
+    return i <= y;
+}
+function gte(i, y) {
+    return i >= y;
+}
+// Build `{ acc[a] + pre + values[v] }` for every combination, capping the
+// number of results at `max` and the total number of characters at `maxLength`.
+// This is the one place output grows, so bounding it here keeps the single
+// accumulator - and therefore memory - flat regardless of how many brace groups
+// are combined (CVE-2026-14257). Each result built is a step, since `max` and
+// `maxLength` bound one combination, not how many brace groups are combined.
+function combine(acc, pre, values, max, maxLength, dropEmpties, budget) {
+    const out = [];
+    let length = 0;
+    // Bash drops empty results at the top level, and they don't count against
+    // `max`, so `max` bounds the number of *kept* results. Only an empty
+    // `acc[a] + pre` can make one, so for those the empty values are skipped
+    // without being visited. Visiting them one at a time let a set of empties
+    // cost `acc.length * values.length` while keeping nothing.
+    let nonEmpty;
+    outer: for (let a = 0; a < acc.length; a++) {
+        const prefix = acc[a] + pre;
+        let vs = values;
+        if (dropEmpties && !prefix) {
+            if (!nonEmpty)
+                nonEmpty = values.filter(v => v);
+            vs = nonEmpty;
+        }
+        for (let v = 0; v < vs.length; v++) {
+            if (out.length >= max)
+                break outer;
+            const expansion = prefix + vs[v];
+            if (length + expansion.length > maxLength)
+                break outer;
+            out.push(expansion);
+            length += expansion.length;
+        }
+    }
+    budget.remaining -= out.length;
+    return out;
+}
+// The expansion values of a single numeric (`1..5`) or alphabetic (`a..e..2`)
+// sequence body, or `undefined` if the step budget runs out generating them.
+function expandSequence(body, isAlphaSequence, max, maxLength, budget) {
+    const n = body.split(/\.\./);
+    const N = [];
+    // A sequence body always splits into two or three parts, but the compiler
+    // can't know that.
+    /* c8 ignore start */
+    if (n[0] === undefined || n[1] === undefined) {
+        return N;
+    }
+    /* c8 ignore stop */
+    const x = numeric(n[0]);
+    const y = numeric(n[1]);
+    const width = Math.max(n[0].length, n[1].length);
+    let incr = n.length === 3 && n[2] !== undefined ?
+        Math.max(Math.abs(numeric(n[2])), 1)
+        : 1;
+    let test = lte;
+    const reverse = y < x;
+    if (reverse) {
+        incr *= -1;
+        test = gte;
+    }
+    const pad = n.some(isPadded);
+    // A padded value is built a character at a time to `width`, which the input
+    // sets, so it costs one step per character: 64KB of
+    // `('{' + '0'.repeat(100) + '..99999}').repeat(n)` took 7 seconds charged
+    // one step per value.
+    const cost = pad ? width : 1;
+    let length = 0;
+    for (let i = x; test(i, y) && N.length < max; i += incr) {
+        // Each value is a step. `max` and `maxLength` bound one sequence, but a
+        // chain of them still generated up to `max` values each, however few
+        // combining could keep.
+        budget.remaining -= cost;
+        if (budget.remaining < 0) {
+            return undefined;
+        }
+        let c;
+        if (isAlphaSequence) {
+            c = String.fromCharCode(i);
+            if (c === '\\') {
+                c = '';
+            }
+        }
+        else {
+            c = String(i);
+            if (pad) {
+                const need = width - c.length;
+                if (need > 0) {
+                    const z = new Array(need + 1).join('0');
+                    if (i < 0) {
+                        c = '-' + z + c.slice(1);
+                    }
+                    else {
+                        c = z + c;
+                    }
+                }
+            }
+        }
+        if (length + c.length > maxLength)
+            break;
+        N.push(c);
+        length += c.length;
+    }
+    return N;
+}
+function expand_(str, max, maxLength, maxDepth, depth, maxRewrites, budget, isTop) {
+    // An overdraft here makes the first scan refuse, so `str` stays literal.
+    budget.remaining -= CALL_STEPS;
+    // Too deeply nested to keep following: treat the rest as literal, the same
+    // way a group that cannot expand is already handled. Truncating rather than
+    // throwing keeps `expand` total, matching `max` and `maxLength`.
+    if (depth > maxDepth) {
+        return [str];
+    }
+    // Consume the string's top-level brace groups left to right, threading a
+    // running set of combined prefixes (`acc`). Expanding the tail iteratively -
+    // rather than recursing on `m.post` once per group - keeps the native stack
+    // depth constant, so deeply chained input (`'{a,b}'.repeat(3000)`) can no
+    // longer overflow the stack, and leaves a single accumulator whose size
+    // `maxLength` bounds directly (CVE-2026-14257).
+    let acc = [''];
+    // Bash drops empty results, but only when the *first* top-level group is a
+    // comma set - a sequence like `{a..\}` may legitimately yield ''. The drop
+    // is on the final strings, so it is applied to whichever `combine` produces
+    // them (the one with no brace set left in the tail).
+    // How many times the `{a},b}` rewrite below has restarted the scan. Each pass
+    // re-reads the whole string, so leaving this unbounded is quadratic.
+    let rewrites = 0;
+    let dropEmpties = false;
+    let firstGroup = true;
+    // `str` with its unmatched `{` masked, once a scan has run into them
+    let masked = str;
+    for (;;) {
+        const m = balancedWithBudget(str, masked, budget);
+        // No brace set left, or no step budget left to look for one: the rest of
+        // the string is literal.
+        if (!m) {
+            return combine(acc, str, [''], max, maxLength, dropEmpties, budget);
+        }
+        if (m.unmatched) {
+            masked = maskUnmatchedOpens(masked, budget);
+        }
+        // no need to expand pre, since it is guaranteed to be free of brace-sets
+        const pre = m.pre;
+        // This set and the rest of the string, literal: for a set that cannot
+        // expand, and for one the step budget runs out on. Once it is overdrawn,
+        // every set still being expanded, at every level, stays literal like this -
+        // otherwise each level above would go on combining, and wrapping and
+        // expanding again, results the budget was too small for.
+        const literal = () => combine(acc, pre + '{' + m.body + '}' + m.post, [''], max, maxLength, dropEmpties, budget);
+        if (/\$$/.test(pre)) {
+            acc = combine(acc, pre + '{' + m.body + '}', [''], max, maxLength, dropEmpties && !m.post.length, budget);
+            firstGroup = false;
+            if (!m.post.length)
+                break;
+            str = m.post;
+            masked = masked.slice(m.end + 1);
+            continue;
+        }
+        const isNumericSequence = /^-?\d+\.\.-?\d+(?:\.\.-?\d+)?$/.test(m.body);
+        const isAlphaSequence = /^[a-zA-Z]\.\.[a-zA-Z](?:\.\.-?\d+)?$/.test(m.body);
+        const isSequence = isNumericSequence || isAlphaSequence;
+        const isOptions = m.body.indexOf(',') >= 0;
+        if (!isSequence && !isOptions) {
+            // {a},b}
+            if (rewrites < maxRewrites && commaSetFollows(m.post, budget)) {
+                rewrites++;
+                str = m.pre + '{' + m.body + escClose + m.post;
+                // Taking a `}` away never gives an unmatched `{` a partner, so what
+                // is masked stays unmatched. The `{` it closed can be left without
+                // one, and the next scan masks it.
+                masked =
+                    masked.slice(0, m.end) + escClose + masked.slice(m.end + 1);
+                isTop = true;
+                continue;
+            }
+            // Nothing here expands, so the whole remaining string is literal.
+            return literal();
+        }
+        if (firstGroup) {
+            dropEmpties = isTop && !isSequence;
+            firstGroup = false;
+        }
+        let values;
+        if (isSequence) {
+            values = expandSequence(m.body, isAlphaSequence, max, maxLength, budget);
+            if (!values) {
+                return literal();
+            }
+        }
+        else {
+            let n = parseCommaParts(m.body, budget);
+            // The step budget ran out partway through the set.
+            if (!n) {
+                return literal();
+            }
+            if (n.length === 1 && n[0] !== undefined) {
+                // x{{a,b}}y ==> x{a}y x{b}y
+                n = expand_(n[0], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false).map(embrace);
+                // The step budget ran out expanding the set's only part.
+                if (budget.remaining < 0) {
+                    return literal();
+                }
+                //XXX is this necessary? Can't seem to hit it in tests.
+                /* c8 ignore start */
+                if (n.length === 1) {
+                    const next = combine(acc, pre + n[0], [''], max, maxLength, dropEmpties && !m.post.length, budget);
+                    if (budget.remaining < 0) {
+                        return literal();
+                    }
+                    acc = next;
+                    if (!m.post.length)
+                        break;
+                    str = m.post;
+                    masked = masked.slice(m.end + 1);
+                    continue;
+                }
+                /* c8 ignore stop */
+            }
+            // Values that `combine` is going to drop as empty produce no result, so
+            // they must not count against `max` - otherwise `{a,,b}` with `max: 2`
+            // would stop at `['a', '']` and yield one result instead of two. Skipping
+            // them outright keeps `values` bounded while leaving `max` a bound on
+            // *kept* results.
+            let dropsEmpties = dropEmpties && !m.post.length && !pre;
+            for (let d = 0; dropsEmpties && d < acc.length; d++) {
+                if (acc[d]) {
+                    dropsEmpties = false;
+                }
+            }
+            values = [];
+            let valuesLength = 0;
+            outer: for (let j = 0; j < n.length; j++) {
+                const expanded = expand_(n[j], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false);
+                // The step budget ran out expanding a member.
+                if (budget.remaining < 0) {
+                    return literal();
+                }
+                for (let k = 0; k < expanded.length; k++) {
+                    const v = expanded[k];
+                    if (dropsEmpties && !v)
+                        continue;
+                    if (values.length >= max ||
+                        valuesLength + v.length > maxLength) {
+                        break outer;
+                    }
+                    values.push(v);
+                    valuesLength += v.length;
+                }
+            }
+        }
+        const next = combine(acc, pre, values, max, maxLength, dropEmpties && !m.post.length, budget);
+        // The step budget ran out combining the set's values in.
+        if (budget.remaining < 0) {
+            return literal();
+        }
+        acc = next;
+        if (!m.post.length)
+            break;
+        str = m.post;
+        masked = masked.slice(m.end + 1);
+    }
+    return acc;
+}
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/assert-valid-pattern.js
+const MAX_PATTERN_LENGTH = 1024 * 64;
+const assertValidPattern = (pattern) => {
+    if (typeof pattern !== 'string') {
+        throw new TypeError('invalid pattern');
+    }
+    if (pattern.length > MAX_PATTERN_LENGTH) {
+        throw new TypeError('pattern is too long');
+    }
+};
+//# sourceMappingURL=assert-valid-pattern.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/brace-expressions.js
+// translate the various posix character classes into unicode properties
+// this works across all unicode locales
+// { <posix class>: [<translation>, /u flag required, negated]
+const posixClasses = {
+    '[:alnum:]': ['\\p{L}\\p{Nl}\\p{Nd}', true],
+    '[:alpha:]': ['\\p{L}\\p{Nl}', true],
+    '[:ascii:]': ['\\x' + '00-\\x' + '7f', false],
+    '[:blank:]': ['\\p{Zs}\\t', true],
+    '[:cntrl:]': ['\\p{Cc}', true],
+    '[:digit:]': ['\\p{Nd}', true],
+    '[:graph:]': ['\\p{Z}\\p{C}', true, true],
+    '[:lower:]': ['\\p{Ll}', true],
+    '[:print:]': ['\\p{C}', true],
+    '[:punct:]': ['\\p{P}', true],
+    '[:space:]': ['\\p{Z}\\t\\r\\n\\v\\f', true],
+    '[:upper:]': ['\\p{Lu}', true],
+    '[:word:]': ['\\p{L}\\p{Nl}\\p{Nd}\\p{Pc}', true],
+    '[:xdigit:]': ['A-Fa-f0-9', false],
+};
+// only need to escape a few things inside of brace expressions
+// escapes: [ \ ] -
+const braceEscape = (s) => s.replace(/[[\]\\-]/g, '\\$&');
+// escape all regexp magic characters
+const regexpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+// everything has already been escaped, we just have to join
+const rangesToString = (ranges) => ranges.join('');
+// takes a glob string at a posix brace expression, and returns
+// an equivalent regular expression source, and boolean indicating
+// whether the /u flag needs to be applied, and the number of chars
+// consumed to parse the character class.
+// This also removes out of order ranges, and returns ($.) if the
+// entire class just no good.
+const parseClass = (glob, position) => {
+    const pos = position;
+    /* c8 ignore start */
+    if (glob.charAt(pos) !== '[') {
+        throw new Error('not in a brace expression');
+    }
+    /* c8 ignore stop */
+    const ranges = [];
+    const negs = [];
+    let i = pos + 1;
+    let sawStart = false;
+    let uflag = false;
+    let escaping = false;
+    let negate = false;
+    let endPos = pos;
+    let rangeStart = '';
+    WHILE: while (i < glob.length) {
+        const c = glob.charAt(i);
+        if ((c === '!' || c === '^') && i === pos + 1) {
+            negate = true;
+            i++;
+            continue;
+        }
+        if (c === ']' && sawStart && !escaping) {
+            endPos = i + 1;
+            break;
+        }
+        sawStart = true;
+        if (c === '\\') {
+            if (!escaping) {
+                escaping = true;
+                i++;
+                continue;
+            }
+            // escaped \ char, fall through and treat like normal char
+        }
+        if (c === '[' && !escaping) {
+            // either a posix class, a collation equivalent, or just a [
+            for (const [cls, [unip, u, neg]] of Object.entries(posixClasses)) {
+                if (glob.startsWith(cls, i)) {
+                    // invalid, [a-[] is fine, but not [a-[:alpha]]
+                    if (rangeStart) {
+                        return ['$.', false, glob.length - pos, true];
+                    }
+                    i += cls.length;
+                    if (neg)
+                        negs.push(unip);
+                    else
+                        ranges.push(unip);
+                    uflag = uflag || u;
+                    continue WHILE;
+                }
+            }
+        }
+        // now it's just a normal character, effectively
+        escaping = false;
+        if (rangeStart) {
+            // throw this range away if it's not valid, but others
+            // can still match.
+            if (c > rangeStart) {
+                ranges.push(braceEscape(rangeStart) + '-' + braceEscape(c));
+            }
+            else if (c === rangeStart) {
+                ranges.push(braceEscape(c));
+            }
+            rangeStart = '';
+            i++;
+            continue;
+        }
+        // now might be the start of a range.
+        // can be either c-d or c-] or c<more...>] or c] at this point
+        if (glob.startsWith('-]', i + 1)) {
+            ranges.push(braceEscape(c + '-'));
+            i += 2;
+            continue;
+        }
+        if (glob.startsWith('-', i + 1)) {
+            rangeStart = c;
+            i += 2;
+            continue;
+        }
+        // not the start of a range, just a single character
+        ranges.push(braceEscape(c));
+        i++;
+    }
+    if (endPos < i) {
+        // didn't see the end of the class, not a valid class,
+        // but might still be valid as a literal match.
+        return ['', false, 0, false];
+    }
+    // if we got no ranges and no negates, then we have a range that
+    // cannot possibly match anything, and that poisons the whole glob
+    if (!ranges.length && !negs.length) {
+        return ['$.', false, glob.length - pos, true];
+    }
+    // if we got one positive range, and it's a single character, then that's
+    // not actually a magic pattern, it's just that one literal character.
+    // we should not treat that as "magic", we should just return the literal
+    // character. [_] is a perfectly valid way to escape glob magic chars.
+    if (negs.length === 0 &&
+        ranges.length === 1 &&
+        /^\\?.$/.test(ranges[0]) &&
+        !negate) {
+        const r = ranges[0].length === 2 ? ranges[0].slice(-1) : ranges[0];
+        return [regexpEscape(r), false, endPos - pos, false];
+    }
+    const sranges = '[' + (negate ? '^' : '') + rangesToString(ranges) + ']';
+    const snegs = '[' + (negate ? '' : '^') + rangesToString(negs) + ']';
+    const comb = ranges.length && negs.length ? '(' + sranges + '|' + snegs + ')'
+        : ranges.length ? sranges
+            : snegs;
+    return [comb, uflag, endPos - pos, true];
+};
+//# sourceMappingURL=brace-expressions.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/unescape.js
+/**
+ * Un-escape a string that has been escaped with {@link escape}.
+ *
+ * If the {@link MinimatchOptions.windowsPathsNoEscape} option is used, then
+ * square-bracket escapes are removed, but not backslash escapes.
+ *
+ * For example, it will turn the string `'[*]'` into `*`, but it will not
+ * turn `'\\*'` into `'*'`, because `\` is a path separator in
+ * `windowsPathsNoEscape` mode.
+ *
+ * When `windowsPathsNoEscape` is not set, then both square-bracket escapes and
+ * backslash escapes are removed.
+ *
+ * Slashes (and backslashes in `windowsPathsNoEscape` mode) cannot be escaped
+ * or unescaped.
+ *
+ * When `magicalBraces` is not set, escapes of braces (`{` and `}`) will not be
+ * unescaped.
+ */
+const unescape_unescape = (s, { windowsPathsNoEscape = false, magicalBraces = true, } = {}) => {
+    if (magicalBraces) {
+        return windowsPathsNoEscape ?
+            s.replace(/\[([^/\\])\]/g, '$1')
+            : s
+                .replace(/((?!\\).|^)\[([^/\\])\]/g, '$1$2')
+                .replace(/\\([^/])/g, '$1');
+    }
+    return windowsPathsNoEscape ?
+        s.replace(/\[([^/\\{}])\]/g, '$1')
+        : s
+            .replace(/((?!\\).|^)\[([^/\\{}])\]/g, '$1$2')
+            .replace(/\\([^/{}])/g, '$1');
+};
+//# sourceMappingURL=unescape.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/ast.js
+// parse a single path portion
+var _a;
+
+
+const types = new Set(['!', '?', '+', '*', '@']);
+const isExtglobType = (c) => types.has(c);
+const isExtglobAST = (c) => isExtglobType(c.type);
+// Map of which extglob types can adopt the children of a nested extglob
+//
+// anything but ! can adopt a matching type:
+// +(a|+(b|c)|d) => +(a|b|c|d)
+// *(a|*(b|c)|d) => *(a|b|c|d)
+// @(a|@(b|c)|d) => @(a|b|c|d)
+// ?(a|?(b|c)|d) => ?(a|b|c|d)
+//
+// * can adopt anything, because 0 or repetition is allowed
+// *(a|?(b|c)|d) => *(a|b|c|d)
+// *(a|+(b|c)|d) => *(a|b|c|d)
+// *(a|@(b|c)|d) => *(a|b|c|d)
+//
+// + can adopt @, because 1 or repetition is allowed
+// +(a|@(b|c)|d) => +(a|b|c|d)
+//
+// + and @ CANNOT adopt *, because 0 would be allowed
+// +(a|*(b|c)|d) => would match "", on *(b|c)
+// @(a|*(b|c)|d) => would match "", on *(b|c)
+//
+// + and @ CANNOT adopt ?, because 0 would be allowed
+// +(a|?(b|c)|d) => would match "", on ?(b|c)
+// @(a|?(b|c)|d) => would match "", on ?(b|c)
+//
+// ? can adopt @, because 0 or 1 is allowed
+// ?(a|@(b|c)|d) => ?(a|b|c|d)
+//
+// ? and @ CANNOT adopt * or +, because >1 would be allowed
+// ?(a|*(b|c)|d) => would match bbb on *(b|c)
+// @(a|*(b|c)|d) => would match bbb on *(b|c)
+// ?(a|+(b|c)|d) => would match bbb on +(b|c)
+// @(a|+(b|c)|d) => would match bbb on +(b|c)
+//
+// ! CANNOT adopt ! (nothing else can either)
+// !(a|!(b|c)|d) => !(a|b|c|d) would fail to match on b (not not b|c)
+//
+// ! can adopt @
+// !(a|@(b|c)|d) => !(a|b|c|d)
+//
+// ! CANNOT adopt *
+// !(a|*(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
+//
+// ! CANNOT adopt +
+// !(a|+(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
+//
+// ! CANNOT adopt ?
+// x!(a|?(b|c)|d) => x!(a|b|c|d) would fail to match "x"
+const adoptionMap = new Map([
+    ['!', ['@']],
+    ['?', ['?', '@']],
+    ['@', ['@']],
+    ['*', ['*', '+', '?', '@']],
+    ['+', ['+', '@']],
+]);
+// nested extglobs that can be adopted in, but with the addition of
+// a blank '' element.
+const adoptionWithSpaceMap = new Map([
+    ['!', ['?']],
+    ['@', ['?']],
+    ['+', ['?', '*']],
+]);
+// union of the previous two maps
+const adoptionAnyMap = new Map([
+    ['!', ['?', '@']],
+    ['?', ['?', '@']],
+    ['@', ['?', '@']],
+    ['*', ['*', '+', '?', '@']],
+    ['+', ['+', '@', '?', '*']],
+]);
+// Extglobs that can take over their parent if they are the only child
+// the key is parent, value maps child to resulting extglob parent type
+// '@' is omitted because it's a special case. An `@` extglob with a single
+// member can always be usurped by that subpattern.
+const usurpMap = new Map([
+    ['!', new Map([['!', '@']])],
+    [
+        '?',
+        new Map([
+            ['*', '*'],
+            ['+', '*'],
+        ]),
+    ],
+    [
+        '@',
+        new Map([
+            ['!', '!'],
+            ['?', '?'],
+            ['@', '@'],
+            ['*', '*'],
+            ['+', '+'],
+        ]),
+    ],
+    [
+        '+',
+        new Map([
+            ['?', '*'],
+            ['*', '*'],
+        ]),
+    ],
+]);
+// Patterns that get prepended to bind to the start of either the
+// entire string, or just a single path portion, to prevent dots
+// and/or traversal patterns, when needed.
+// Exts don't need the ^ or / bit, because the root binds that already.
+const startNoTraversal = '(?!(?:^|/)\\.\\.?(?:$|/))';
+const startNoDot = '(?!\\.)';
+// characters that indicate a start of pattern needs the "no dots" bit,
+// because a dot *might* be matched. ( is not in the list, because in
+// the case of a child extglob, it will handle the prevention itself.
+const addPatternStart = new Set(['[', '.']);
+// cases where traversal is A-OK, no dot prevention needed
+const justDots = new Set(['..', '.']);
+const reSpecials = new Set('().*{}+?[]^$\\!');
+const regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+// any single thing other than /
+const qmark = '[^/]';
+// * => any number of characters
+const star = qmark + '*?';
+// use + when we need to ensure that *something* matches, because the * is
+// the only thing in the path portion.
+const starNoEmpty = qmark + '+?';
+// remove the \ chars that we added if we end up doing a nonmagic compare
+// const deslash = (s: string) => s.replace(/\\(.)/g, '$1')
+let ID = 0;
+class AST {
+    type;
+    #root;
+    #hasMagic;
+    #uflag = false;
+    #parts = [];
+    #parent;
+    #parentIndex;
+    #negs;
+    #filledNegs = false;
+    #options;
+    #toString;
+    // set to true if it's an extglob with no children
+    // (which really means one child of '')
+    #emptyExt = false;
+    id = ++ID;
+    get depth() {
+        return (this.#parent?.depth ?? -1) + 1;
+    }
+    [Symbol.for('nodejs.util.inspect.custom')]() {
+        return {
+            '@@type': 'AST',
+            id: this.id,
+            type: this.type,
+            root: this.#root.id,
+            parent: this.#parent?.id,
+            depth: this.depth,
+            partsLength: this.#parts.length,
+            parts: this.#parts,
+        };
+    }
+    constructor(type, parent, options = {}) {
+        this.type = type;
+        // extglobs are inherently magical
+        if (type)
+            this.#hasMagic = true;
+        this.#parent = parent;
+        this.#root = this.#parent ? this.#parent.#root : this;
+        this.#options = this.#root === this ? options : this.#root.#options;
+        this.#negs = this.#root === this ? [] : this.#root.#negs;
+        if (type === '!' && !this.#root.#filledNegs)
+            this.#negs.push(this);
+        this.#parentIndex = this.#parent ? this.#parent.#parts.length : 0;
+    }
+    get hasMagic() {
+        /* c8 ignore start */
+        if (this.#hasMagic !== undefined)
+            return this.#hasMagic;
+        /* c8 ignore stop */
+        for (const p of this.#parts) {
+            if (typeof p === 'string')
+                continue;
+            if (p.type || p.hasMagic)
+                return (this.#hasMagic = true);
+        }
+        // note: will be undefined until we generate the regexp src and find out
+        return this.#hasMagic;
+    }
+    // reconstructs the pattern
+    toString() {
+        return (this.#toString !== undefined ? this.#toString
+            : !this.type ?
+                (this.#toString = this.#parts.map(p => String(p)).join(''))
+                : (this.#toString =
+                    this.type +
+                        '(' +
+                        this.#parts.map(p => String(p)).join('|') +
+                        ')'));
+    }
+    #fillNegs() {
+        /* c8 ignore start */
+        if (this !== this.#root)
+            throw new Error('should only call on root');
+        if (this.#filledNegs)
+            return this;
+        /* c8 ignore stop */
+        // call toString() once to fill this out
+        this.toString();
+        this.#filledNegs = true;
+        let n;
+        while ((n = this.#negs.pop())) {
+            if (n.type !== '!')
+                continue;
+            // walk up the tree, appending everthing that comes AFTER parentIndex
+            let p = n;
+            let pp = p.#parent;
+            while (pp) {
+                for (let i = p.#parentIndex + 1; !pp.type && i < pp.#parts.length; i++) {
+                    for (const part of n.#parts) {
+                        /* c8 ignore start */
+                        if (typeof part === 'string') {
+                            throw new Error('string part in extglob AST??');
+                        }
+                        /* c8 ignore stop */
+                        part.copyIn(pp.#parts[i]);
+                    }
+                }
+                p = pp;
+                pp = p.#parent;
+            }
+        }
+        return this;
+    }
+    push(...parts) {
+        for (const p of parts) {
+            if (p === '')
+                continue;
+            /* c8 ignore start */
+            if (typeof p !== 'string' &&
+                !(p instanceof _a && p.#parent === this)) {
+                throw new Error('invalid part: ' + p);
+            }
+            /* c8 ignore stop */
+            this.#parts.push(p);
+        }
+    }
+    toJSON() {
+        const ret = this.type === null ?
+            this.#parts
+                .slice()
+                .map(p => (typeof p === 'string' ? p : p.toJSON()))
+            : [this.type, ...this.#parts.map(p => p.toJSON())];
+        if (this.isStart() && !this.type)
+            ret.unshift([]);
+        if (this.isEnd() &&
+            (this === this.#root ||
+                (this.#root.#filledNegs && this.#parent?.type === '!'))) {
+            ret.push({});
+        }
+        return ret;
+    }
+    isStart() {
+        if (this.#root === this)
+            return true;
+        // if (this.type) return !!this.#parent?.isStart()
+        if (!this.#parent?.isStart())
+            return false;
+        if (this.#parentIndex === 0)
+            return true;
+        // if everything AHEAD of this is a negation, then it's still the "start"
+        const p = this.#parent;
+        for (let i = 0; i < this.#parentIndex; i++) {
+            const pp = p.#parts[i];
+            if (!(pp instanceof _a && pp.type === '!')) {
+                return false;
+            }
+        }
+        return true;
+    }
+    isEnd() {
+        if (this.#root === this)
+            return true;
+        if (this.#parent?.type === '!')
+            return true;
+        if (!this.#parent?.isEnd())
+            return false;
+        if (!this.type)
+            return this.#parent?.isEnd();
+        // if not root, it'll always have a parent
+        /* c8 ignore start */
+        const pl = this.#parent ? this.#parent.#parts.length : 0;
+        /* c8 ignore stop */
+        return this.#parentIndex === pl - 1;
+    }
+    copyIn(part) {
+        if (typeof part === 'string')
+            this.push(part);
+        else
+            this.push(part.clone(this));
+    }
+    clone(parent) {
+        const c = new _a(this.type, parent);
+        for (const p of this.#parts) {
+            c.copyIn(p);
+        }
+        return c;
+    }
+    static #parseAST(str, ast, pos, opt, extDepth) {
+        const maxDepth = opt.maxExtglobRecursion ?? 2;
+        let escaping = false;
+        let inBrace = false;
+        let braceStart = -1;
+        let braceNeg = false;
+        if (ast.type === null) {
+            // outside of a extglob, append until we find a start
+            let i = pos;
+            let acc = '';
+            while (i < str.length) {
+                const c = str.charAt(i++);
+                // still accumulate escapes at this point, but we do ignore
+                // starts that are escaped
+                if (escaping || c === '\\') {
+                    escaping = !escaping;
+                    acc += c;
+                    continue;
+                }
+                if (inBrace) {
+                    if (i === braceStart + 1) {
+                        if (c === '^' || c === '!') {
+                            braceNeg = true;
+                        }
+                    }
+                    else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
+                        inBrace = false;
+                    }
+                    acc += c;
+                    continue;
+                }
+                else if (c === '[') {
+                    inBrace = true;
+                    braceStart = i;
+                    braceNeg = false;
+                    acc += c;
+                    continue;
+                }
+                // we don't have to check for adoption here, because that's
+                // done at the other recursion point.
+                const doRecurse = !opt.noext &&
+                    isExtglobType(c) &&
+                    str.charAt(i) === '(' &&
+                    extDepth <= maxDepth;
+                if (doRecurse) {
+                    ast.push(acc);
+                    acc = '';
+                    const ext = new _a(c, ast);
+                    i = _a.#parseAST(str, ext, i, opt, extDepth + 1);
+                    ast.push(ext);
+                    continue;
+                }
+                acc += c;
+            }
+            ast.push(acc);
+            return i;
+        }
+        // some kind of extglob, pos is at the (
+        // find the next | or )
+        let i = pos + 1;
+        let part = new _a(null, ast);
+        const parts = [];
+        let acc = '';
+        while (i < str.length) {
+            const c = str.charAt(i++);
+            // still accumulate escapes at this point, but we do ignore
+            // starts that are escaped
+            if (escaping || c === '\\') {
+                escaping = !escaping;
+                acc += c;
+                continue;
+            }
+            if (inBrace) {
+                if (i === braceStart + 1) {
+                    if (c === '^' || c === '!') {
+                        braceNeg = true;
+                    }
+                }
+                else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
+                    inBrace = false;
+                }
+                acc += c;
+                continue;
+            }
+            else if (c === '[') {
+                inBrace = true;
+                braceStart = i;
+                braceNeg = false;
+                acc += c;
+                continue;
+            }
+            const doRecurse = !opt.noext &&
+                isExtglobType(c) &&
+                str.charAt(i) === '(' &&
+                /* c8 ignore start - the maxDepth is sufficient here */
+                (extDepth <= maxDepth || (ast && ast.#canAdoptType(c)));
+            /* c8 ignore stop */
+            if (doRecurse) {
+                const depthAdd = ast && ast.#canAdoptType(c) ? 0 : 1;
+                part.push(acc);
+                acc = '';
+                const ext = new _a(c, part);
+                part.push(ext);
+                i = _a.#parseAST(str, ext, i, opt, extDepth + depthAdd);
+                continue;
+            }
+            if (c === '|') {
+                part.push(acc);
+                acc = '';
+                parts.push(part);
+                part = new _a(null, ast);
+                continue;
+            }
+            if (c === ')') {
+                if (acc === '' && ast.#parts.length === 0) {
+                    ast.#emptyExt = true;
+                }
+                part.push(acc);
+                acc = '';
+                ast.push(...parts, part);
+                return i;
+            }
+            acc += c;
+        }
+        // unfinished extglob
+        // if we got here, it was a malformed extglob! not an extglob, but
+        // maybe something else in there.
+        ast.type = null;
+        ast.#hasMagic = undefined;
+        ast.#parts = [str.substring(pos - 1)];
+        return i;
+    }
+    #canAdoptWithSpace(child) {
+        return this.#canAdopt(child, adoptionWithSpaceMap);
+    }
+    #canAdopt(child, map = adoptionMap) {
+        if (!child ||
+            typeof child !== 'object' ||
+            child.type !== null ||
+            child.#parts.length !== 1 ||
+            this.type === null) {
+            return false;
+        }
+        const gc = child.#parts[0];
+        if (!gc || typeof gc !== 'object' || gc.type === null) {
+            return false;
+        }
+        return this.#canAdoptType(gc.type, map);
+    }
+    #canAdoptType(c, map = adoptionAnyMap) {
+        return !!map.get(this.type)?.includes(c);
+    }
+    #adoptWithSpace(child, index) {
+        const gc = child.#parts[0];
+        const blank = new _a(null, gc, this.options);
+        blank.#parts.push('');
+        gc.push(blank);
+        this.#adopt(child, index);
+    }
+    #adopt(child, index) {
+        const gc = child.#parts[0];
+        this.#parts.splice(index, 1, ...gc.#parts);
+        for (const p of gc.#parts) {
+            if (typeof p === 'object')
+                p.#parent = this;
+        }
+        this.#toString = undefined;
+    }
+    #canUsurpType(c) {
+        const m = usurpMap.get(this.type);
+        return !!m?.has(c);
+    }
+    #canUsurp(child) {
+        if (!child ||
+            typeof child !== 'object' ||
+            child.type !== null ||
+            child.#parts.length !== 1 ||
+            this.type === null ||
+            this.#parts.length !== 1) {
+            return false;
+        }
+        const gc = child.#parts[0];
+        if (!gc || typeof gc !== 'object' || gc.type === null) {
+            return false;
+        }
+        return this.#canUsurpType(gc.type);
+    }
+    #usurp(child) {
+        const m = usurpMap.get(this.type);
+        const gc = child.#parts[0];
+        const nt = m?.get(gc.type);
+        /* c8 ignore start - impossible */
+        if (!nt)
+            return false;
+        /* c8 ignore stop */
+        this.#parts = gc.#parts;
+        for (const p of this.#parts) {
+            if (typeof p === 'object') {
+                p.#parent = this;
+            }
+        }
+        this.type = nt;
+        this.#toString = undefined;
+        this.#emptyExt = false;
+    }
+    static fromGlob(pattern, options = {}) {
+        const ast = new _a(null, undefined, options);
+        _a.#parseAST(pattern, ast, 0, options, 0);
+        return ast;
+    }
+    // returns the regular expression if there's magic, or the unescaped
+    // string if not.
+    toMMPattern() {
+        // should only be called on root
+        /* c8 ignore start */
+        if (this !== this.#root)
+            return this.#root.toMMPattern();
+        /* c8 ignore stop */
+        const glob = this.toString();
+        const [re, body, hasMagic, uflag] = this.toRegExpSource();
+        // if we're in nocase mode, and not nocaseMagicOnly, then we do
+        // still need a regular expression if we have to case-insensitively
+        // match capital/lowercase characters.
+        const anyMagic = hasMagic ||
+            this.#hasMagic ||
+            (this.#options.nocase &&
+                !this.#options.nocaseMagicOnly &&
+                glob.toUpperCase() !== glob.toLowerCase());
+        if (!anyMagic) {
+            return body;
+        }
+        const flags = (this.#options.nocase ? 'i' : '') + (uflag ? 'u' : '');
+        return Object.assign(new RegExp(`^${re}$`, flags), {
+            _src: re,
+            _glob: glob,
+        });
+    }
+    get options() {
+        return this.#options;
+    }
+    // returns the string match, the regexp source, whether there's magic
+    // in the regexp (so a regular expression is required) and whether or
+    // not the uflag is needed for the regular expression (for posix classes)
+    // TODO: instead of injecting the start/end at this point, just return
+    // the BODY of the regexp, along with the start/end portions suitable
+    // for binding the start/end in either a joined full-path makeRe context
+    // (where we bind to (^|/), or a standalone matchPart context (where
+    // we bind to ^, and not /).  Otherwise slashes get duped!
+    //
+    // In part-matching mode, the start is:
+    // - if not isStart: nothing
+    // - if traversal possible, but not allowed: ^(?!\.\.?$)
+    // - if dots allowed or not possible: ^
+    // - if dots possible and not allowed: ^(?!\.)
+    // end is:
+    // - if not isEnd(): nothing
+    // - else: $
+    //
+    // In full-path matching mode, we put the slash at the START of the
+    // pattern, so start is:
+    // - if first pattern: same as part-matching mode
+    // - if not isStart(): nothing
+    // - if traversal possible, but not allowed: /(?!\.\.?(?:$|/))
+    // - if dots allowed or not possible: /
+    // - if dots possible and not allowed: /(?!\.)
+    // end is:
+    // - if last pattern, same as part-matching mode
+    // - else nothing
+    //
+    // Always put the (?:$|/) on negated tails, though, because that has to be
+    // there to bind the end of the negated pattern portion, and it's easier to
+    // just stick it in now rather than try to inject it later in the middle of
+    // the pattern.
+    //
+    // We can just always return the same end, and leave it up to the caller
+    // to know whether it's going to be used joined or in parts.
+    // And, if the start is adjusted slightly, can do the same there:
+    // - if not isStart: nothing
+    // - if traversal possible, but not allowed: (?:/|^)(?!\.\.?$)
+    // - if dots allowed or not possible: (?:/|^)
+    // - if dots possible and not allowed: (?:/|^)(?!\.)
+    //
+    // But it's better to have a simpler binding without a conditional, for
+    // performance, so probably better to return both start options.
+    //
+    // Then the caller just ignores the end if it's not the first pattern,
+    // and the start always gets applied.
+    //
+    // But that's always going to be $ if it's the ending pattern, or nothing,
+    // so the caller can just attach $ at the end of the pattern when building.
+    //
+    // So the todo is:
+    // - better detect what kind of start is needed
+    // - return both flavors of starting pattern
+    // - attach $ at the end of the pattern when creating the actual RegExp
+    //
+    // Ah, but wait, no, that all only applies to the root when the first pattern
+    // is not an extglob. If the first pattern IS an extglob, then we need all
+    // that dot prevention biz to live in the extglob portions, because eg
+    // +(*|.x*) can match .xy but not .yx.
+    //
+    // So, return the two flavors if it's #root and the first child is not an
+    // AST, otherwise leave it to the child AST to handle it, and there,
+    // use the (?:^|/) style of start binding.
+    //
+    // Even simplified further:
+    // - Since the start for a join is eg /(?!\.) and the start for a part
+    // is ^(?!\.), we can just prepend (?!\.) to the pattern (either root
+    // or start or whatever) and prepend ^ or / at the Regexp construction.
+    toRegExpSource(allowDot) {
+        const dot = allowDot ?? !!this.#options.dot;
+        if (this.#root === this) {
+            this.#flatten();
+            this.#fillNegs();
+        }
+        if (!isExtglobAST(this)) {
+            const noEmpty = this.isStart() &&
+                this.isEnd() &&
+                !this.#parts.some(s => typeof s !== 'string');
+            const src = this.#parts
+                .map(p => {
+                const [re, _, hasMagic, uflag] = typeof p === 'string' ?
+                    _a.#parseGlob(p, this.#hasMagic, noEmpty)
+                    : p.toRegExpSource(allowDot);
+                this.#hasMagic = this.#hasMagic || hasMagic;
+                this.#uflag = this.#uflag || uflag;
+                return re;
+            })
+                .join('');
+            let start = '';
+            if (this.isStart()) {
+                if (typeof this.#parts[0] === 'string') {
+                    // this is the string that will match the start of the pattern,
+                    // so we need to protect against dots and such.
+                    // '.' and '..' cannot match unless the pattern is that exactly,
+                    // even if it starts with . or dot:true is set.
+                    const dotTravAllowed = this.#parts.length === 1 && justDots.has(this.#parts[0]);
+                    if (!dotTravAllowed) {
+                        const aps = addPatternStart;
+                        // check if we have a possibility of matching . or ..,
+                        // and prevent that.
+                        const needNoTrav = 
+                        // dots are allowed, and the pattern starts with [ or .
+                        (dot && aps.has(src.charAt(0))) ||
+                            // the pattern starts with \., and then [ or .
+                            (src.startsWith('\\.') && aps.has(src.charAt(2))) ||
+                            // the pattern starts with \.\., and then [ or .
+                            (src.startsWith('\\.\\.') && aps.has(src.charAt(4)));
+                        // no need to prevent dots if it can't match a dot, or if a
+                        // sub-pattern will be preventing it anyway.
+                        const needNoDot = !dot && !allowDot && aps.has(src.charAt(0));
+                        start =
+                            needNoTrav ? startNoTraversal
+                                : needNoDot ? startNoDot
+                                    : '';
+                    }
+                }
+            }
+            // append the "end of path portion" pattern to negation tails
+            let end = '';
+            if (this.isEnd() &&
+                this.#root.#filledNegs &&
+                this.#parent?.type === '!') {
+                end = '(?:$|\\/)';
+            }
+            const final = start + src + end;
+            return [
+                final,
+                unescape_unescape(src),
+                (this.#hasMagic = !!this.#hasMagic),
+                this.#uflag,
+            ];
+        }
+        // We need to calculate the body *twice* if it's a repeat pattern
+        // at the start, once in nodot mode, then again in dot mode, so a
+        // pattern like *(?) can match 'x.y'
+        const repeated = this.type === '*' || this.type === '+';
+        // some kind of extglob
+        const start = this.type === '!' ? '(?:(?!(?:' : '(?:';
+        let body = this.#partsToRegExp(dot);
+        if (this.isStart() && this.isEnd() && !body && this.type !== '!') {
+            // invalid extglob, has to at least be *something* present, if it's
+            // the entire path portion.
+            const s = this.toString();
+            const me = this;
+            me.#parts = [s];
+            me.type = null;
+            me.#hasMagic = undefined;
+            return [s, unescape_unescape(this.toString()), false, false];
+        }
+        let bodyDotAllowed = !repeated || allowDot || dot || !startNoDot ?
+            ''
+            : this.#partsToRegExp(true);
+        if (bodyDotAllowed === body) {
+            bodyDotAllowed = '';
+        }
+        if (bodyDotAllowed) {
+            body = `(?:${body})(?:${bodyDotAllowed})*?`;
+        }
+        // an empty !() is exactly equivalent to a starNoEmpty
+        let final = '';
+        if (this.type === '!' && this.#emptyExt) {
+            final = (this.isStart() && !dot ? startNoDot : '') + starNoEmpty;
+        }
+        else {
+            const close = this.type === '!' ?
+                // !() must match something,but !(x) can match ''
+                '))' +
+                    (this.isStart() && !dot && !allowDot ? startNoDot : '') +
+                    star +
+                    ')'
+                : this.type === '@' ? ')'
+                    : this.type === '?' ? ')?'
+                        : this.type === '+' && bodyDotAllowed ? ')'
+                            : this.type === '*' && bodyDotAllowed ? `)?`
+                                : `)${this.type}`;
+            final = start + body + close;
+        }
+        return [
+            final,
+            unescape_unescape(body),
+            (this.#hasMagic = !!this.#hasMagic),
+            this.#uflag,
+        ];
+    }
+    #flatten() {
+        if (!isExtglobAST(this)) {
+            for (const p of this.#parts) {
+                if (typeof p === 'object') {
+                    p.#flatten();
+                }
+            }
+        }
+        else {
+            // do up to 10 passes to flatten as much as possible
+            let iterations = 0;
+            let done = false;
+            do {
+                done = true;
+                for (let i = 0; i < this.#parts.length; i++) {
+                    const c = this.#parts[i];
+                    if (typeof c === 'object') {
+                        c.#flatten();
+                        if (this.#canAdopt(c)) {
+                            done = false;
+                            this.#adopt(c, i);
+                        }
+                        else if (this.#canAdoptWithSpace(c)) {
+                            done = false;
+                            this.#adoptWithSpace(c, i);
+                        }
+                        else if (this.#canUsurp(c)) {
+                            done = false;
+                            this.#usurp(c);
+                        }
+                    }
+                }
+            } while (!done && ++iterations < 10);
+        }
+        this.#toString = undefined;
+    }
+    #partsToRegExp(dot) {
+        return this.#parts
+            .map(p => {
+            // extglob ASTs should only contain parent ASTs
+            /* c8 ignore start */
+            if (typeof p === 'string') {
+                throw new Error('string type in extglob ast??');
+            }
+            /* c8 ignore stop */
+            // can ignore hasMagic, because extglobs are already always magic
+            const [re, _, _hasMagic, uflag] = p.toRegExpSource(dot);
+            this.#uflag = this.#uflag || uflag;
+            return re;
+        })
+            .filter(p => !(this.isStart() && this.isEnd()) || !!p)
+            .join('|');
+    }
+    static #parseGlob(glob, hasMagic, noEmpty = false) {
+        let escaping = false;
+        let re = '';
+        let uflag = false;
+        // multiple stars that aren't globstars coalesce into one *
+        let inStar = false;
+        for (let i = 0; i < glob.length; i++) {
+            const c = glob.charAt(i);
+            if (escaping) {
+                escaping = false;
+                re += (reSpecials.has(c) ? '\\' : '') + c;
+                continue;
+            }
+            if (c === '*') {
+                if (inStar)
+                    continue;
+                inStar = true;
+                re += noEmpty && /^[*]+$/.test(glob) ? starNoEmpty : star;
+                hasMagic = true;
+                continue;
+            }
+            else {
+                inStar = false;
+            }
+            if (c === '\\') {
+                if (i === glob.length - 1) {
+                    re += '\\\\';
+                }
+                else {
+                    escaping = true;
+                }
+                continue;
+            }
+            if (c === '[') {
+                const [src, needUflag, consumed, magic] = parseClass(glob, i);
+                if (consumed) {
+                    re += src;
+                    uflag = uflag || needUflag;
+                    i += consumed - 1;
+                    hasMagic = hasMagic || magic;
+                    continue;
+                }
+            }
+            if (c === '?') {
+                re += qmark;
+                hasMagic = true;
+                continue;
+            }
+            re += regExpEscape(c);
+        }
+        return [re, unescape_unescape(glob), !!hasMagic, uflag];
+    }
+}
+_a = AST;
+//# sourceMappingURL=ast.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/escape.js
+/**
+ * Escape all magic characters in a glob pattern.
+ *
+ * If the {@link MinimatchOptions.windowsPathsNoEscape}
+ * option is used, then characters are escaped by wrapping in `[]`, because
+ * a magic character wrapped in a character class can only be satisfied by
+ * that exact character.  In this mode, `\` is _not_ escaped, because it is
+ * not interpreted as a magic character, but instead as a path separator.
+ *
+ * If the {@link MinimatchOptions.magicalBraces} option is used,
+ * then braces (`{` and `}`) will be escaped.
+ */
+const escape_escape = (s, { windowsPathsNoEscape = false, magicalBraces = false, } = {}) => {
+    // don't need to escape +@! because we escape the parens
+    // that make those magic, and escaping ! as [!] isn't valid,
+    // because [!]] is a valid glob class meaning not ']'.
+    if (magicalBraces) {
+        return windowsPathsNoEscape ?
+            s.replace(/[?*()[\]{}]/g, '[$&]')
+            : s.replace(/[?*()[\]\\{}]/g, '\\$&');
+    }
+    return windowsPathsNoEscape ?
+        s.replace(/[?*()[\]]/g, '[$&]')
+        : s.replace(/[?*()[\]\\]/g, '\\$&');
+};
+//# sourceMappingURL=escape.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/index.js
+
+
+
+
+
+const minimatch = (p, pattern, options = {}) => {
+    assertValidPattern(pattern);
+    // shortcut: comments match nothing.
+    if (!options.nocomment && pattern.charAt(0) === '#') {
+        return false;
+    }
+    return new Minimatch(pattern, options).match(p);
+};
+// Optimized checking for the most common glob patterns.
+const starDotExtRE = /^\*+([^+@!?*[(]*)$/;
+const starDotExtTest = (ext) => (f) => !f.startsWith('.') && f.endsWith(ext);
+const starDotExtTestDot = (ext) => (f) => f.endsWith(ext);
+const starDotExtTestNocase = (ext) => {
+    ext = ext.toLowerCase();
+    return (f) => !f.startsWith('.') && f.toLowerCase().endsWith(ext);
+};
+const starDotExtTestNocaseDot = (ext) => {
+    ext = ext.toLowerCase();
+    return (f) => f.toLowerCase().endsWith(ext);
+};
+const starDotStarRE = /^\*+\.\*+$/;
+const starDotStarTest = (f) => !f.startsWith('.') && f.includes('.');
+const starDotStarTestDot = (f) => f !== '.' && f !== '..' && f.includes('.');
+const dotStarRE = /^\.\*+$/;
+const dotStarTest = (f) => f !== '.' && f !== '..' && f.startsWith('.');
+const starRE = /^\*+$/;
+const starTest = (f) => f.length !== 0 && !f.startsWith('.');
+const starTestDot = (f) => f.length !== 0 && f !== '.' && f !== '..';
+const qmarksRE = /^\?+([^+@!?*[(]*)?$/;
+const qmarksTestNocase = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExt([$0]);
+    if (!ext)
+        return noext;
+    ext = ext.toLowerCase();
+    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
+};
+const qmarksTestNocaseDot = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExtDot([$0]);
+    if (!ext)
+        return noext;
+    ext = ext.toLowerCase();
+    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
+};
+const qmarksTestDot = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExtDot([$0]);
+    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
+};
+const qmarksTest = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExt([$0]);
+    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
+};
+const qmarksTestNoExt = ([$0]) => {
+    const len = $0.length;
+    return (f) => f.length === len && !f.startsWith('.');
+};
+const qmarksTestNoExtDot = ([$0]) => {
+    const len = $0.length;
+    return (f) => f.length === len && f !== '.' && f !== '..';
+};
+/* c8 ignore start */
+const defaultPlatform = (typeof process === 'object' && process ?
+    (typeof process.env === 'object' &&
+        process.env &&
+        process.env.__MINIMATCH_TESTING_PLATFORM__) ||
+        process.platform
+    : 'posix');
+const esm_path = {
+    win32: { sep: '\\' },
+    posix: { sep: '/' },
+};
+/* c8 ignore stop */
+const sep = defaultPlatform === 'win32' ? esm_path.win32.sep : esm_path.posix.sep;
+minimatch.sep = sep;
+const GLOBSTAR = Symbol('globstar **');
+minimatch.GLOBSTAR = GLOBSTAR;
+// any single thing other than /
+// don't need to escape / when using new RegExp()
+const esm_qmark = '[^/]';
+// * => any number of characters
+const esm_star = esm_qmark + '*?';
+// ** when dots are allowed.  Anything goes, except .. and .
+// not (^ or / followed by one or two dots followed by $ or /),
+// followed by anything, any number of times.
+const twoStarDot = '(?:(?!(?:\\/|^)(?:\\.{1,2})($|\\/)).)*?';
+// not a ^ or / followed by a dot,
+// followed by anything, any number of times.
+const twoStarNoDot = '(?:(?!(?:\\/|^)\\.).)*?';
+const filter = (pattern, options = {}) => (p) => minimatch(p, pattern, options);
+minimatch.filter = filter;
+const ext = (a, b = {}) => Object.assign({}, a, b);
+const defaults = (def) => {
+    if (!def || typeof def !== 'object' || !Object.keys(def).length) {
+        return minimatch;
+    }
+    const orig = minimatch;
+    const m = (p, pattern, options = {}) => orig(p, pattern, ext(def, options));
+    return Object.assign(m, {
+        Minimatch: class Minimatch extends orig.Minimatch {
+            constructor(pattern, options = {}) {
+                super(pattern, ext(def, options));
+            }
+            static defaults(options) {
+                return orig.defaults(ext(def, options)).Minimatch;
+            }
+        },
+        AST: class AST extends orig.AST {
+            /* c8 ignore start */
+            constructor(type, parent, options = {}) {
+                super(type, parent, ext(def, options));
+            }
+            /* c8 ignore stop */
+            static fromGlob(pattern, options = {}) {
+                return orig.AST.fromGlob(pattern, ext(def, options));
+            }
+        },
+        unescape: (s, options = {}) => orig.unescape(s, ext(def, options)),
+        escape: (s, options = {}) => orig.escape(s, ext(def, options)),
+        filter: (pattern, options = {}) => orig.filter(pattern, ext(def, options)),
+        defaults: (options) => orig.defaults(ext(def, options)),
+        makeRe: (pattern, options = {}) => orig.makeRe(pattern, ext(def, options)),
+        braceExpand: (pattern, options = {}) => orig.braceExpand(pattern, ext(def, options)),
+        match: (list, pattern, options = {}) => orig.match(list, pattern, ext(def, options)),
+        sep: orig.sep,
+        GLOBSTAR: GLOBSTAR,
+    });
+};
+minimatch.defaults = defaults;
+// Brace expansion:
+// a{b,c}d -> abd acd
+// a{b,}c -> abc ac
+// a{0..3}d -> a0d a1d a2d a3d
+// a{b,c{d,e}f}g -> abg acdfg acefg
+// a{b,c}d{e,f}g -> abdeg acdeg abdeg abdfg
+//
+// Invalid sets are not expanded.
+// a{2..}b -> a{2..}b
+// a{b}c -> a{b}c
+const braceExpand = (pattern, options = {}) => {
+    assertValidPattern(pattern);
+    // Thanks to Yeting Li <https://github.com/yetingli> for
+    // improving this regexp to avoid a ReDOS vulnerability.
+    if (options.nobrace || !/\{(?:(?!\{).)*\}/.test(pattern)) {
+        // shortcut. no need to expand.
+        return [pattern];
+    }
+    return expand(pattern, { max: options.braceExpandMax });
+};
+minimatch.braceExpand = braceExpand;
+// parse a component of the expanded set.
+// At this point, no pattern may contain "/" in it
+// so we're going to return a 2d array, where each entry is the full
+// pattern, split on '/', and then turned into a regular expression.
+// A regexp is made at the end which joins each array with an
+// escaped /, and another full one which joins each regexp with |.
+//
+// Following the lead of Bash 4.1, note that "**" only has special meaning
+// when it is the *only* thing in a path portion.  Otherwise, any series
+// of * is equivalent to a single *.  Globstar behavior is enabled by
+// default, and can be disabled by setting options.noglobstar.
+const makeRe = (pattern, options = {}) => new Minimatch(pattern, options).makeRe();
+minimatch.makeRe = makeRe;
+const match = (list, pattern, options = {}) => {
+    const mm = new Minimatch(pattern, options);
+    list = list.filter(f => mm.match(f));
+    if (mm.options.nonull && !list.length) {
+        list.push(pattern);
+    }
+    return list;
+};
+minimatch.match = match;
+// replace stuff like \* with *
+const globMagic = /[?*]|[+@!]\(.*?\)|\[|\]/;
+const esm_regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+class Minimatch {
+    options;
+    set;
+    pattern;
+    windowsPathsNoEscape;
+    nonegate;
+    negate;
+    comment;
+    empty;
+    preserveMultipleSlashes;
+    partial;
+    globSet;
+    globParts;
+    nocase;
+    isWindows;
+    platform;
+    windowsNoMagicRoot;
+    maxGlobstarRecursion;
+    regexp;
+    constructor(pattern, options = {}) {
+        assertValidPattern(pattern);
+        options = options || {};
+        this.options = options;
+        this.maxGlobstarRecursion = options.maxGlobstarRecursion ?? 200;
+        this.pattern = pattern;
+        this.platform = options.platform || defaultPlatform;
+        this.isWindows = this.platform === 'win32';
+        // avoid the annoying deprecation flag lol
+        const awe = ('allowWindow' + 'sEscape');
+        this.windowsPathsNoEscape =
+            !!options.windowsPathsNoEscape || options[awe] === false;
+        if (this.windowsPathsNoEscape) {
+            this.pattern = this.pattern.replace(/\\/g, '/');
+        }
+        this.preserveMultipleSlashes = !!options.preserveMultipleSlashes;
+        this.regexp = null;
+        this.negate = false;
+        this.nonegate = !!options.nonegate;
+        this.comment = false;
+        this.empty = false;
+        this.partial = !!options.partial;
+        this.nocase = !!this.options.nocase;
+        this.windowsNoMagicRoot =
+            options.windowsNoMagicRoot !== undefined ?
+                options.windowsNoMagicRoot
+                : !!(this.isWindows && this.nocase);
+        this.globSet = [];
+        this.globParts = [];
+        this.set = [];
+        // make the set of regexps etc.
+        this.make();
+    }
+    hasMagic() {
+        if (this.options.magicalBraces && this.set.length > 1) {
+            return true;
+        }
+        for (const pattern of this.set) {
+            for (const part of pattern) {
+                if (typeof part !== 'string')
+                    return true;
+            }
+        }
+        return false;
+    }
+    debug(..._) { }
+    make() {
+        const pattern = this.pattern;
+        const options = this.options;
+        // empty patterns and comments match nothing.
+        if (!options.nocomment && pattern.charAt(0) === '#') {
+            this.comment = true;
+            return;
+        }
+        if (!pattern) {
+            this.empty = true;
+            return;
+        }
+        // step 1: figure out negation, etc.
+        this.parseNegate();
+        // step 2: expand braces
+        this.globSet = [...new Set(this.braceExpand())];
+        if (options.debug) {
+            //oxlint-disable-next-line no-console
+            this.debug = (...args) => console.error(...args);
+        }
+        this.debug(this.pattern, this.globSet);
+        // step 3: now we have a set, so turn each one into a series of
+        // path-portion matching patterns.
+        // These will be regexps, except in the case of "**", which is
+        // set to the GLOBSTAR object for globstar behavior,
+        // and will not contain any / characters
+        //
+        // First, we preprocess to make the glob pattern sets a bit simpler
+        // and deduped.  There are some perf-killing patterns that can cause
+        // problems with a glob walk, but we can simplify them down a bit.
+        const rawGlobParts = this.globSet.map(s => this.slashSplit(s));
+        this.globParts = this.preprocess(rawGlobParts);
+        this.debug(this.pattern, this.globParts);
+        // glob --> regexps
+        let set = this.globParts.map((s, _, __) => {
+            if (this.isWindows && this.windowsNoMagicRoot) {
+                // check if it's a drive or unc path.
+                const isUNC = s[0] === '' &&
+                    s[1] === '' &&
+                    (s[2] === '?' || !globMagic.test(s[2])) &&
+                    !globMagic.test(s[3]);
+                const isDrive = /^[a-z]:/i.test(s[0]);
+                if (isUNC) {
+                    return [
+                        ...s.slice(0, 4),
+                        ...s.slice(4).map(ss => this.parse(ss)),
+                    ];
+                }
+                else if (isDrive) {
+                    return [s[0], ...s.slice(1).map(ss => this.parse(ss))];
+                }
+            }
+            return s.map(ss => this.parse(ss));
+        });
+        this.debug(this.pattern, set);
+        // filter out everything that didn't compile properly.
+        this.set = set.filter(s => s.indexOf(false) === -1);
+        // do not treat the ? in UNC paths as magic
+        if (this.isWindows) {
+            for (let i = 0; i < this.set.length; i++) {
+                const p = this.set[i];
+                if (p[0] === '' &&
+                    p[1] === '' &&
+                    this.globParts[i][2] === '?' &&
+                    typeof p[3] === 'string' &&
+                    /^[a-z]:$/i.test(p[3])) {
+                    p[2] = '?';
+                }
+            }
+        }
+        this.debug(this.pattern, this.set);
+    }
+    // various transforms to equivalent pattern sets that are
+    // faster to process in a filesystem walk.  The goal is to
+    // eliminate what we can, and push all ** patterns as far
+    // to the right as possible, even if it increases the number
+    // of patterns that we have to process.
+    preprocess(globParts) {
+        // if we're not in globstar mode, then turn ** into *
+        if (this.options.noglobstar) {
+            for (const partset of globParts) {
+                for (let j = 0; j < partset.length; j++) {
+                    if (partset[j] === '**') {
+                        partset[j] = '*';
+                    }
+                }
+            }
+        }
+        const { optimizationLevel = 1 } = this.options;
+        if (optimizationLevel >= 2) {
+            // aggressive optimization for the purpose of fs walking
+            globParts = this.firstPhasePreProcess(globParts);
+            globParts = this.secondPhasePreProcess(globParts);
+        }
+        else if (optimizationLevel >= 1) {
+            // just basic optimizations to remove some .. parts
+            globParts = this.levelOneOptimize(globParts);
+        }
+        else {
+            // just collapse multiple ** portions into one
+            globParts = this.adjascentGlobstarOptimize(globParts);
+        }
+        return globParts;
+    }
+    // just get rid of adjascent ** portions
+    adjascentGlobstarOptimize(globParts) {
+        return globParts.map(parts => {
+            let gs = -1;
+            while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
+                let i = gs;
+                while (parts[i + 1] === '**') {
+                    i++;
+                }
+                if (i !== gs) {
+                    parts.splice(gs, i - gs);
+                }
+            }
+            return parts;
+        });
+    }
+    // get rid of adjascent ** and resolve .. portions
+    levelOneOptimize(globParts) {
+        return globParts.map(parts => {
+            parts = parts.reduce((set, part) => {
+                const prev = set[set.length - 1];
+                if (part === '**' && prev === '**') {
+                    return set;
+                }
+                if (part === '..') {
+                    if (prev && prev !== '..' && prev !== '.' && prev !== '**') {
+                        set.pop();
+                        return set;
+                    }
+                }
+                set.push(part);
+                return set;
+            }, []);
+            return parts.length === 0 ? [''] : parts;
+        });
+    }
+    levelTwoFileOptimize(parts) {
+        if (!Array.isArray(parts)) {
+            parts = this.slashSplit(parts);
+        }
+        let didSomething = false;
+        do {
+            didSomething = false;
+            // <pre>/<e>/<rest> -> <pre>/<rest>
+            if (!this.preserveMultipleSlashes) {
+                for (let i = 1; i < parts.length - 1; i++) {
+                    const p = parts[i];
+                    // don't squeeze out UNC patterns
+                    if (i === 1 && p === '' && parts[0] === '')
+                        continue;
+                    if (p === '.' || p === '') {
+                        didSomething = true;
+                        parts.splice(i, 1);
+                        i--;
+                    }
+                }
+                if (parts[0] === '.' &&
+                    parts.length === 2 &&
+                    (parts[1] === '.' || parts[1] === '')) {
+                    didSomething = true;
+                    parts.pop();
+                }
+            }
+            // <pre>/<p>/../<rest> -> <pre>/<rest>
+            let dd = 0;
+            while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
+                const p = parts[dd - 1];
+                if (p &&
+                    p !== '.' &&
+                    p !== '..' &&
+                    p !== '**' &&
+                    !(this.isWindows && /^[a-z]:$/i.test(p))) {
+                    didSomething = true;
+                    parts.splice(dd - 1, 2);
+                    dd -= 2;
+                }
+            }
+        } while (didSomething);
+        return parts.length === 0 ? [''] : parts;
+    }
+    // First phase: single-pattern processing
+    // <pre> is 1 or more portions
+    // <rest> is 1 or more portions
+    // <p> is any portion other than ., .., '', or **
+    // <e> is . or ''
+    //
+    // **/.. is *brutal* for filesystem walking performance, because
+    // it effectively resets the recursive walk each time it occurs,
+    // and ** cannot be reduced out by a .. pattern part like a regexp
+    // or most strings (other than .., ., and '') can be.
+    //
+    // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
+    // <pre>/<e>/<rest> -> <pre>/<rest>
+    // <pre>/<p>/../<rest> -> <pre>/<rest>
+    // **/**/<rest> -> **/<rest>
+    //
+    // **/*/<rest> -> */**/<rest> <== not valid because ** doesn't follow
+    // this WOULD be allowed if ** did follow symlinks, or * didn't
+    firstPhasePreProcess(globParts) {
+        let didSomething = false;
+        do {
+            didSomething = false;
+            // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
+            for (let parts of globParts) {
+                let gs = -1;
+                while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
+                    let gss = gs;
+                    while (parts[gss + 1] === '**') {
+                        // <pre>/**/**/<rest> -> <pre>/**/<rest>
+                        gss++;
+                    }
+                    // eg, if gs is 2 and gss is 4, that means we have 3 **
+                    // parts, and can remove 2 of them.
+                    if (gss > gs) {
+                        parts.splice(gs + 1, gss - gs);
+                    }
+                    let next = parts[gs + 1];
+                    const p = parts[gs + 2];
+                    const p2 = parts[gs + 3];
+                    if (next !== '..')
+                        continue;
+                    if (!p ||
+                        p === '.' ||
+                        p === '..' ||
+                        !p2 ||
+                        p2 === '.' ||
+                        p2 === '..') {
+                        continue;
+                    }
+                    didSomething = true;
+                    // edit parts in place, and push the new one
+                    parts.splice(gs, 1);
+                    const other = parts.slice(0);
+                    other[gs] = '**';
+                    globParts.push(other);
+                    gs--;
+                }
+                // <pre>/<e>/<rest> -> <pre>/<rest>
+                if (!this.preserveMultipleSlashes) {
+                    for (let i = 1; i < parts.length - 1; i++) {
+                        const p = parts[i];
+                        // don't squeeze out UNC patterns
+                        if (i === 1 && p === '' && parts[0] === '')
+                            continue;
+                        if (p === '.' || p === '') {
+                            didSomething = true;
+                            parts.splice(i, 1);
+                            i--;
+                        }
+                    }
+                    if (parts[0] === '.' &&
+                        parts.length === 2 &&
+                        (parts[1] === '.' || parts[1] === '')) {
+                        didSomething = true;
+                        parts.pop();
+                    }
+                }
+                // <pre>/<p>/../<rest> -> <pre>/<rest>
+                let dd = 0;
+                while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
+                    const p = parts[dd - 1];
+                    if (p && p !== '.' && p !== '..' && p !== '**') {
+                        didSomething = true;
+                        const needDot = dd === 1 && parts[dd + 1] === '**';
+                        const splin = needDot ? ['.'] : [];
+                        parts.splice(dd - 1, 2, ...splin);
+                        if (parts.length === 0)
+                            parts.push('');
+                        dd -= 2;
+                    }
+                }
+            }
+        } while (didSomething);
+        return globParts;
+    }
+    // second phase: multi-pattern dedupes
+    // {<pre>/*/<rest>,<pre>/<p>/<rest>} -> <pre>/*/<rest>
+    // {<pre>/<rest>,<pre>/<rest>} -> <pre>/<rest>
+    // {<pre>/**/<rest>,<pre>/<rest>} -> <pre>/**/<rest>
+    //
+    // {<pre>/**/<rest>,<pre>/**/<p>/<rest>} -> <pre>/**/<rest>
+    // ^-- not valid because ** doens't follow symlinks
+    secondPhasePreProcess(globParts) {
+        for (let i = 0; i < globParts.length - 1; i++) {
+            for (let j = i + 1; j < globParts.length; j++) {
+                const matched = this.partsMatch(globParts[i], globParts[j], !this.preserveMultipleSlashes);
+                if (matched) {
+                    globParts[i] = [];
+                    globParts[j] = matched;
+                    break;
+                }
+            }
+        }
+        return globParts.filter(gs => gs.length);
+    }
+    partsMatch(a, b, emptyGSMatch = false) {
+        let ai = 0;
+        let bi = 0;
+        let result = [];
+        let which = '';
+        while (ai < a.length && bi < b.length) {
+            if (a[ai] === b[bi]) {
+                result.push(which === 'b' ? b[bi] : a[ai]);
+                ai++;
+                bi++;
+            }
+            else if (emptyGSMatch && a[ai] === '**' && b[bi] === a[ai + 1]) {
+                result.push(a[ai]);
+                ai++;
+            }
+            else if (emptyGSMatch && b[bi] === '**' && a[ai] === b[bi + 1]) {
+                result.push(b[bi]);
+                bi++;
+            }
+            else if (a[ai] === '*' &&
+                b[bi] &&
+                (this.options.dot || !b[bi].startsWith('.')) &&
+                b[bi] !== '**') {
+                if (which === 'b')
+                    return false;
+                which = 'a';
+                result.push(a[ai]);
+                ai++;
+                bi++;
+            }
+            else if (b[bi] === '*' &&
+                a[ai] &&
+                (this.options.dot || !a[ai].startsWith('.')) &&
+                a[ai] !== '**') {
+                if (which === 'a')
+                    return false;
+                which = 'b';
+                result.push(b[bi]);
+                ai++;
+                bi++;
+            }
+            else {
+                return false;
+            }
+        }
+        // if we fall out of the loop, it means they two are identical
+        // as long as their lengths match
+        return a.length === b.length && result;
+    }
+    parseNegate() {
+        if (this.nonegate)
+            return;
+        const pattern = this.pattern;
+        let negate = false;
+        let negateOffset = 0;
+        for (let i = 0; i < pattern.length && pattern.charAt(i) === '!'; i++) {
+            negate = !negate;
+            negateOffset++;
+        }
+        if (negateOffset)
+            this.pattern = pattern.slice(negateOffset);
+        this.negate = negate;
+    }
+    // set partial to true to test if, for example,
+    // "/a/b" matches the start of "/*/b/*/d"
+    // Partial means, if you run out of file before you run
+    // out of pattern, then that's fine, as long as all
+    // the parts match.
+    matchOne(file, pattern, partial = false) {
+        let fileStartIndex = 0;
+        let patternStartIndex = 0;
+        // UNC paths like //?/X:/... can match X:/... and vice versa
+        // Drive letters in absolute drive or unc paths are always compared
+        // case-insensitively.
+        if (this.isWindows) {
+            const fileDrive = typeof file[0] === 'string' && /^[a-z]:$/i.test(file[0]);
+            const fileUNC = !fileDrive &&
+                file[0] === '' &&
+                file[1] === '' &&
+                file[2] === '?' &&
+                /^[a-z]:$/i.test(file[3]);
+            const patternDrive = typeof pattern[0] === 'string' && /^[a-z]:$/i.test(pattern[0]);
+            const patternUNC = !patternDrive &&
+                pattern[0] === '' &&
+                pattern[1] === '' &&
+                pattern[2] === '?' &&
+                typeof pattern[3] === 'string' &&
+                /^[a-z]:$/i.test(pattern[3]);
+            const fdi = fileUNC ? 3
+                : fileDrive ? 0
+                    : undefined;
+            const pdi = patternUNC ? 3
+                : patternDrive ? 0
+                    : undefined;
+            if (typeof fdi === 'number' && typeof pdi === 'number') {
+                const [fd, pd] = [
+                    file[fdi],
+                    pattern[pdi],
+                ];
+                // start matching at the drive letter index of each
+                if (fd.toLowerCase() === pd.toLowerCase()) {
+                    pattern[pdi] = fd;
+                    patternStartIndex = pdi;
+                    fileStartIndex = fdi;
+                }
+            }
+        }
+        // resolve and reduce . and .. portions in the file as well.
+        // don't need to do the second phase, because it's only one string[]
+        const { optimizationLevel = 1 } = this.options;
+        if (optimizationLevel >= 2) {
+            file = this.levelTwoFileOptimize(file);
+        }
+        if (pattern.includes(GLOBSTAR)) {
+            return this.#matchGlobstar(file, pattern, partial, fileStartIndex, patternStartIndex);
+        }
+        return this.#matchOne(file, pattern, partial, fileStartIndex, patternStartIndex);
+    }
+    #matchGlobstar(file, pattern, partial, fileIndex, patternIndex) {
+        // split the pattern into head, tail, and middle of ** delimited parts
+        const firstgs = pattern.indexOf(GLOBSTAR, patternIndex);
+        const lastgs = pattern.lastIndexOf(GLOBSTAR);
+        // split the pattern up into globstar-delimited sections
+        // the tail has to be at the end, and the others just have
+        // to be found in order from the head.
+        const [head, body, tail] = partial ?
+            [
+                pattern.slice(patternIndex, firstgs),
+                pattern.slice(firstgs + 1),
+                [],
+            ]
+            : [
+                pattern.slice(patternIndex, firstgs),
+                pattern.slice(firstgs + 1, lastgs),
+                pattern.slice(lastgs + 1),
+            ];
+        // check the head, from the current file/pattern index.
+        if (head.length) {
+            const fileHead = file.slice(fileIndex, fileIndex + head.length);
+            if (!this.#matchOne(fileHead, head, partial, 0, 0)) {
+                return false;
+            }
+            fileIndex += head.length;
+            patternIndex += head.length;
+        }
+        // now we know the head matches!
+        // if the last portion is not empty, it MUST match the end
+        // check the tail
+        let fileTailMatch = 0;
+        if (tail.length) {
+            // if head + tail > file, then we cannot possibly match
+            if (tail.length + fileIndex > file.length)
+                return false;
+            // try to match the tail
+            let tailStart = file.length - tail.length;
+            if (this.#matchOne(file, tail, partial, tailStart, 0)) {
+                fileTailMatch = tail.length;
+            }
+            else {
+                // affordance for stuff like a/**/* matching a/b/
+                // if the last file portion is '', and there's more to the pattern
+                // then try without the '' bit.
+                if (file[file.length - 1] !== '' ||
+                    fileIndex + tail.length === file.length) {
+                    return false;
+                }
+                tailStart--;
+                if (!this.#matchOne(file, tail, partial, tailStart, 0)) {
+                    return false;
+                }
+                fileTailMatch = tail.length + 1;
+            }
+        }
+        // now we know the tail matches!
+        // the middle is zero or more portions wrapped in **, possibly
+        // containing more ** sections.
+        // so a/**/b/**/c/**/d has become **/b/**/c/**
+        // if it's empty, it means a/**/b, just verify we have no bad dots
+        // if there's no tail, so it ends on /**, then we must have *something*
+        // after the head, or it's not a matc
+        if (!body.length) {
+            let sawSome = !!fileTailMatch;
+            for (let i = fileIndex; i < file.length - fileTailMatch; i++) {
+                const f = String(file[i]);
+                sawSome = true;
+                if (f === '.' ||
+                    f === '..' ||
+                    (!this.options.dot && f.startsWith('.'))) {
+                    return false;
+                }
+            }
+            // in partial mode, we just need to get past all file parts
+            return partial || sawSome;
+        }
+        // now we know that there's one or more body sections, which can
+        // be matched anywhere from the 0 index (because the head was pruned)
+        // through to the length-fileTailMatch index.
+        // split the body up into sections, and note the minimum index it can
+        // be found at (start with the length of all previous segments)
+        // [section, before, after]
+        const bodySegments = [[[], 0]];
+        let currentBody = bodySegments[0];
+        let nonGsParts = 0;
+        const nonGsPartsSums = [0];
+        for (const b of body) {
+            if (b === GLOBSTAR) {
+                nonGsPartsSums.push(nonGsParts);
+                currentBody = [[], 0];
+                bodySegments.push(currentBody);
+            }
+            else {
+                currentBody[0].push(b);
+                nonGsParts++;
+            }
+        }
+        let i = bodySegments.length - 1;
+        const fileLength = file.length - fileTailMatch;
+        for (const b of bodySegments) {
+            b[1] = fileLength - (nonGsPartsSums[i--] + b[0].length);
+        }
+        return !!this.#matchGlobStarBodySections(file, bodySegments, fileIndex, 0, partial, 0, !!fileTailMatch);
+    }
+    // return false for "nope, not matching"
+    // return null for "not matching, cannot keep trying"
+    #matchGlobStarBodySections(file, 
+    // pattern section, last possible position for it
+    bodySegments, fileIndex, bodyIndex, partial, globStarDepth, sawTail) {
+        // take the first body segment, and walk from fileIndex to its "after"
+        // value at the end
+        // If it doesn't match at that position, we increment, until we hit
+        // that final possible position, and give up.
+        // If it does match, then advance and try to rest.
+        // If any of them fail we keep walking forward.
+        // this is still a bit recursively painful, but it's more constrained
+        // than previous implementations, because we never test something that
+        // can't possibly be a valid matching condition.
+        const bs = bodySegments[bodyIndex];
+        if (!bs) {
+            // just make sure that there's no bad dots
+            for (let i = fileIndex; i < file.length; i++) {
+                sawTail = true;
+                const f = file[i];
+                if (f === '.' ||
+                    f === '..' ||
+                    (!this.options.dot && f.startsWith('.'))) {
+                    return false;
+                }
+            }
+            return sawTail;
+        }
+        // have a non-globstar body section to test
+        const [body, after] = bs;
+        while (fileIndex <= after) {
+            const m = this.#matchOne(file.slice(0, fileIndex + body.length), body, partial, fileIndex, 0);
+            // if limit exceeded, no match. intentional false negative,
+            // acceptable break in correctness for security.
+            if (m && globStarDepth < this.maxGlobstarRecursion) {
+                // match! see if the rest match. if so, we're done!
+                const sub = this.#matchGlobStarBodySections(file, bodySegments, fileIndex + body.length, bodyIndex + 1, partial, globStarDepth + 1, sawTail);
+                if (sub !== false) {
+                    return sub;
+                }
+            }
+            const f = file[fileIndex];
+            if (f === '.' ||
+                f === '..' ||
+                (!this.options.dot && f.startsWith('.'))) {
+                return false;
+            }
+            fileIndex++;
+        }
+        // walked off. no point continuing
+        return partial || null;
+    }
+    #matchOne(file, pattern, partial, fileIndex, patternIndex) {
+        let fi;
+        let pi;
+        let pl;
+        let fl;
+        for (fi = fileIndex,
+            pi = patternIndex,
+            fl = file.length,
+            pl = pattern.length; fi < fl && pi < pl; fi++, pi++) {
+            this.debug('matchOne loop');
+            let p = pattern[pi];
+            let f = file[fi];
+            this.debug(pattern, p, f);
+            // should be impossible.
+            // some invalid regexp stuff in the set.
+            /* c8 ignore start */
+            if (p === false || p === GLOBSTAR) {
+                return false;
+            }
+            /* c8 ignore stop */
+            // something other than **
+            // non-magic patterns just have to match exactly
+            // patterns with magic have been turned into regexps.
+            let hit;
+            if (typeof p === 'string') {
+                hit = f === p;
+                this.debug('string match', p, f, hit);
+            }
+            else {
+                hit = p.test(f);
+                this.debug('pattern match', p, f, hit);
+            }
+            if (!hit)
+                return false;
+        }
+        // Note: ending in / means that we'll get a final ""
+        // at the end of the pattern.  This can only match a
+        // corresponding "" at the end of the file.
+        // If the file ends in /, then it can only match a
+        // a pattern that ends in /, unless the pattern just
+        // doesn't have any more for it. But, a/b/ should *not*
+        // match "a/b/*", even though "" matches against the
+        // [^/]*? pattern, except in partial mode, where it might
+        // simply not be reached yet.
+        // However, a/b/ should still satisfy a/*
+        // now either we fell off the end of the pattern, or we're done.
+        if (fi === fl && pi === pl) {
+            // ran out of pattern and filename at the same time.
+            // an exact hit!
+            return true;
+        }
+        else if (fi === fl) {
+            // ran out of file, but still had pattern left.
+            // this is ok if we're doing the match as part of
+            // a glob fs traversal.
+            return partial;
+        }
+        else if (pi === pl) {
+            // ran out of pattern, still have file left.
+            // this is only acceptable if we're on the very last
+            // empty segment of a file with a trailing slash.
+            // a/* should match a/b/
+            return fi === fl - 1 && file[fi] === '';
+            /* c8 ignore start */
+        }
+        else {
+            // should be unreachable.
+            throw new Error('wtf?');
+        }
+        /* c8 ignore stop */
+    }
+    braceExpand() {
+        return braceExpand(this.pattern, this.options);
+    }
+    parse(pattern) {
+        assertValidPattern(pattern);
+        const options = this.options;
+        // shortcuts
+        if (pattern === '**')
+            return GLOBSTAR;
+        if (pattern === '')
+            return '';
+        // far and away, the most common glob pattern parts are
+        // *, *.*, and *.<ext>  Add a fast check method for those.
+        let m;
+        let fastTest = null;
+        if ((m = pattern.match(starRE))) {
+            fastTest = options.dot ? starTestDot : starTest;
+        }
+        else if ((m = pattern.match(starDotExtRE))) {
+            fastTest = (options.nocase ?
+                options.dot ?
+                    starDotExtTestNocaseDot
+                    : starDotExtTestNocase
+                : options.dot ? starDotExtTestDot
+                    : starDotExtTest)(m[1]);
+        }
+        else if ((m = pattern.match(qmarksRE))) {
+            fastTest = (options.nocase ?
+                options.dot ?
+                    qmarksTestNocaseDot
+                    : qmarksTestNocase
+                : options.dot ? qmarksTestDot
+                    : qmarksTest)(m);
+        }
+        else if ((m = pattern.match(starDotStarRE))) {
+            fastTest = options.dot ? starDotStarTestDot : starDotStarTest;
+        }
+        else if ((m = pattern.match(dotStarRE))) {
+            fastTest = dotStarTest;
+        }
+        const re = AST.fromGlob(pattern, this.options).toMMPattern();
+        if (fastTest && typeof re === 'object') {
+            // Avoids overriding in frozen environments
+            Reflect.defineProperty(re, 'test', { value: fastTest });
+        }
+        return re;
+    }
+    makeRe() {
+        if (this.regexp || this.regexp === false)
+            return this.regexp;
+        // at this point, this.set is a 2d array of partial
+        // pattern strings, or "**".
+        //
+        // It's better to use .match().  This function shouldn't
+        // be used, really, but it's pretty convenient sometimes,
+        // when you just want to work with a regex.
+        const set = this.set;
+        if (!set.length) {
+            this.regexp = false;
+            return this.regexp;
+        }
+        const options = this.options;
+        const twoStar = options.noglobstar ? esm_star
+            : options.dot ? twoStarDot
+                : twoStarNoDot;
+        const flags = new Set(options.nocase ? ['i'] : []);
+        // regexpify non-globstar patterns
+        // if ** is only item, then we just do one twoStar
+        // if ** is first, and there are more, prepend (\/|twoStar\/)? to next
+        // if ** is last, append (\/twoStar|) to previous
+        // if ** is in the middle, append (\/|\/twoStar\/) to previous
+        // then filter out GLOBSTAR symbols
+        let re = set
+            .map(pattern => {
+            const pp = pattern.map(p => {
+                if (p instanceof RegExp) {
+                    for (const f of p.flags.split(''))
+                        flags.add(f);
+                }
+                return (typeof p === 'string' ? esm_regExpEscape(p)
+                    : p === GLOBSTAR ? GLOBSTAR
+                        : p._src);
+            });
+            pp.forEach((p, i) => {
+                const next = pp[i + 1];
+                const prev = pp[i - 1];
+                if (p !== GLOBSTAR || prev === GLOBSTAR) {
+                    return;
+                }
+                if (prev === undefined) {
+                    if (next !== undefined && next !== GLOBSTAR) {
+                        pp[i + 1] = '(?:\\/|' + twoStar + '\\/)?' + next;
+                    }
+                    else {
+                        pp[i] = twoStar;
+                    }
+                }
+                else if (next === undefined) {
+                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + ')?';
+                }
+                else if (next !== GLOBSTAR) {
+                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + '\\/)' + next;
+                    pp[i + 1] = GLOBSTAR;
+                }
+            });
+            const filtered = pp.filter(p => p !== GLOBSTAR);
+            // For partial matches, we need to make the pattern match
+            // any prefix of the full path. We do this by generating
+            // alternative patterns that match progressively longer prefixes.
+            if (this.partial && filtered.length >= 1) {
+                const prefixes = [];
+                for (let i = 1; i <= filtered.length; i++) {
+                    prefixes.push(filtered.slice(0, i).join('/'));
+                }
+                return '(?:' + prefixes.join('|') + ')';
+            }
+            return filtered.join('/');
+        })
+            .join('|');
+        // need to wrap in parens if we had more than one thing with |,
+        // otherwise only the first will be anchored to ^ and the last to $
+        const [open, close] = set.length > 1 ? ['(?:', ')'] : ['', ''];
+        // must match entire pattern
+        // ending in a * or ** will make it less strict.
+        re = '^' + open + re + close + '$';
+        // In partial mode, '/' should always match as it's a valid prefix for any pattern
+        if (this.partial) {
+            re = '^(?:\\/|' + open + re.slice(1, -1) + close + ')$';
+        }
+        // can match anything, as long as it's not this.
+        if (this.negate)
+            re = '^(?!' + re + ').+$';
+        try {
+            this.regexp = new RegExp(re, [...flags].join(''));
+            /* c8 ignore start */
+        }
+        catch {
+            // should be impossible
+            this.regexp = false;
+        }
+        /* c8 ignore stop */
+        return this.regexp;
+    }
+    slashSplit(p) {
+        // if p starts with // on windows, we preserve that
+        // so that UNC paths aren't broken.  Otherwise, any number of
+        // / characters are coalesced into one, unless
+        // preserveMultipleSlashes is set to true.
+        if (this.preserveMultipleSlashes) {
+            return p.split('/');
+        }
+        else if (this.isWindows && /^\/\/[^/]+/.test(p)) {
+            // add an extra '' for the one we lose
+            return ['', ...p.split(/\/+/)];
+        }
+        else {
+            return p.split(/\/+/);
+        }
+    }
+    match(f, partial = this.partial) {
+        this.debug('match', f, this.pattern);
+        // short-circuit in the case of busted things.
+        // comments, etc.
+        if (this.comment) {
+            return false;
+        }
+        if (this.empty) {
+            return f === '';
+        }
+        if (f === '/' && partial) {
+            return true;
+        }
+        const options = this.options;
+        // windows: need to use /, not \
+        if (this.isWindows) {
+            f = f.split('\\').join('/');
+        }
+        // treat the test path as a set of pathparts.
+        const ff = this.slashSplit(f);
+        this.debug(this.pattern, 'split', ff);
+        // just ONE of the pattern sets in this.set needs to match
+        // in order for it to be valid.  If negating, then just one
+        // match means that we have failed.
+        // Either way, return on the first hit.
+        const set = this.set;
+        this.debug(this.pattern, 'set', set);
+        // Find the basename of the path by looking for the last non-empty segment
+        let filename = ff[ff.length - 1];
+        if (!filename) {
+            for (let i = ff.length - 2; !filename && i >= 0; i--) {
+                filename = ff[i];
+            }
+        }
+        for (const pattern of set) {
+            let file = ff;
+            if (options.matchBase && pattern.length === 1) {
+                file = [filename];
+            }
+            const hit = this.matchOne(file, pattern, partial);
+            if (hit) {
+                if (options.flipNegate) {
+                    return true;
+                }
+                return !this.negate;
+            }
+        }
+        // didn't get any hits.  this is success if it's a negative
+        // pattern, failure otherwise.
+        if (options.flipNegate) {
+            return false;
+        }
+        return this.negate;
+    }
+    static defaults(def) {
+        return minimatch.defaults(def).Minimatch;
+    }
+}
+/* c8 ignore start */
+
+
+
+/* c8 ignore stop */
+minimatch.AST = AST;
+minimatch.Minimatch = Minimatch;
+minimatch.escape = escape_escape;
+minimatch.unescape = unescape_unescape;
+//# sourceMappingURL=index.js.map
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: ./src/archive/buffers.ts
+/**
+ * The archive's bytes pass through a few large buffers per second. Left to the garbage collector,
+ * a collection comes only after ~64 MiB of them are dead, and the allocator keeps their pages:
+ * that garbage was a third of the action's memory. Buffers whose last use is known are freed then.
+ *
+ * Pieces handed down the archive pipeline are lent: a piece is valid until the next one is asked
+ * for, so a consumer copies what it keeps (the upload copies each piece into a part).
+ */
+/**
+ * Frees the memory of `buffers` now (detaches their ArrayBuffers), for buffers the caller alone
+ * holds. Buffers cut from Node's shared pool of small allocations are left to the garbage
+ * collector: each pool is one ArrayBuffer of exactly Buffer.poolSize bytes (64 KiB on Node 24), so
+ * a buffer of the caller's own of that size is left too.
+ */
+function free(buffers) {
+    for (const buffer of buffers) {
+        const memory = buffer.buffer;
+        if (memory instanceof ArrayBuffer && !memory.detached && memory.byteLength !== Buffer.poolSize)
+            memory.transfer(0);
+    }
+}
+/** Bytes in all of `pieces`. */
+function lengthOf(pieces) {
+    return pieces.reduce((sum, piece) => sum + piece.length, 0);
+}
+/** Buffers of one size, reused: taken for a job, given back once its output is written. */
+class BufferPool {
+    size;
+    spare = [];
+    constructor(size) {
+        this.size = size;
+    }
+    take() {
+        return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    }
+    /** `buffer` must be one this pool gave, or a view of one from its start (a last, shorter block). */
+    giveBack(buffer) {
+        this.spare.push(buffer.length === this.size ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, this.size));
+    }
+}
+/**
+ * One buffer reused for small records (headers) that are copied on, gathered, before the next one
+ * is made. Cut from Node's pool instead, each pool of 64 KiB stayed garbage until a collection:
+ * ~13 MiB held for a tar of 24 000 files.
+ */
+class Scratch {
+    buffer = Buffer.allocUnsafeSlow(1024);
+    /** `size` zeroed bytes, valid until the next call. */
+    zeroed(size) {
+        if (size > this.buffer.length)
+            this.buffer = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.buffer.length));
+        return this.buffer.subarray(0, size).fill(0);
+    }
+}
+/** The gathered bytes are handed on at this size; pieces this large or larger are handed on as they are. */
+const GATHER_SIZE = 256 * 1024;
+const GATHER_FROM = 64 * 1024;
+/**
+ * Gathers an archive's small pieces (headers, padding, small files) into one buffer: an archive of
+ * small files otherwise went down the pipeline three pieces per file, and each piece through an
+ * async generator costs a few promises, the main thread's largest garbage. What is gathered is
+ * lent like any piece, and the buffer reused once the consumer asks for the next.
+ */
+class Gather {
+    buffer = Buffer.allocUnsafeSlow(GATHER_SIZE);
+    used = 0;
+    /** The gathered bytes, to hand on before `piece` when it does not fit with them or is not gathered. */
+    before(piece) {
+        return piece.length < GATHER_FROM && this.used + piece.length <= GATHER_SIZE ? undefined : this.take();
+    }
+    /** Copies a small piece in (after `before`); false for a piece to hand on as it is. */
+    keep(piece) {
+        if (piece.length >= GATHER_FROM)
+            return false;
+        this.used += piece.copy(this.buffer, this.used);
+        return true;
+    }
+    /** What is gathered, if anything; the gather starts empty again. */
+    take() {
+        if (this.used === 0)
+            return undefined;
+        const gathered = this.buffer.subarray(0, this.used);
+        this.used = 0;
+        return gathered;
+    }
+}
+/**
+ * A copy of `array`'s start in a new one of `length` items, for an array the caller alone holds:
+ * the old one's memory is freed at once. The copy never comes from Node's shared pool
+ * (allocUnsafeSlow), so it is the caller's alone to free in turn.
+ */
+function resized(array, length) {
+    const copy = (array instanceof Buffer ? Buffer.allocUnsafeSlow(length) : new Float64Array(length));
+    copy.set(array.subarray(0, Math.min(length, array.length)));
+    array.buffer.transfer(0);
+    return copy;
+}
+
+;// CONCATENATED MODULE: ./src/sources/files/listing.ts
+
+/** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
+const FIELDS = 4;
+const TYPES = ['file', 'directory', 'symlink'];
+/**
+ * The entries to archive, in a few flat buffers rather than an object and a string each: a tree
+ * of 100 000 entries held ~20 MiB of V8's heap that way, and made its young generation grow for
+ * the rest of the run. Paths are kept as UTF-8 bytes, sorted by them (a deterministic order), and
+ * an entry object is made only when the archive reaches it.
+ */
+class Listing {
+    root;
+    paths = Buffer.allocUnsafeSlow(64 * 1024);
+    pathsUsed = 0;
+    fields = new Float64Array(1024 * FIELDS);
+    count = 0;
+    linkTargets = new Map();
+    order;
+    /** Regular files, and their bytes when listed. */
+    files = 0;
+    bytes = 0;
+    directories = 0;
+    constructor(root) {
+        this.root = root;
+    }
+    get length() {
+        return this.count;
+    }
+    add(entry) {
+        const pathBytes = Buffer.byteLength(entry.relativePath);
+        if (this.pathsUsed + pathBytes > this.paths.length)
+            this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes));
+        this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed);
+        if ((this.count + 1) * FIELDS > this.fields.length)
+            this.fields = resized(this.fields, this.fields.length * 2);
+        const at = this.count * FIELDS;
+        this.fields[at] = this.pathsUsed;
+        this.fields[at + 1] = entry.size;
+        this.fields[at + 2] = entry.mtimeSeconds;
+        this.fields[at + 3] = entry.mode * TYPES.length + TYPES.indexOf(entry.type);
+        if (entry.linkTarget !== undefined)
+            this.linkTargets.set(this.count, entry.linkTarget);
+        if (entry.type === 'file') {
+            this.files += 1;
+            this.bytes += entry.size;
+        }
+        if (entry.type === 'directory')
+            this.directories += 1;
+        this.count += 1;
+        this.order = undefined;
+    }
+    *[Symbol.iterator]() {
+        for (const index of this.sorted())
+            yield this.entry(index);
+    }
+    /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
+    sorted() {
+        if (!this.order) {
+            // Listed: give back what doubling reserved (up to half of each buffer).
+            this.paths = resized(this.paths, this.pathsUsed);
+            this.fields = resized(this.fields, this.count * FIELDS);
+            const order = new Uint32Array(this.count).map((_, index) => index);
+            const paths = this.paths;
+            this.order = order.sort((a, b) => paths.compare(paths, this.pathStart(b), this.at(b, 0), this.pathStart(a), this.at(a, 0)));
+        }
+        return this.order;
+    }
+    /** The entry at `index` as an object, made now: the archive asks for it only when it reaches it. */
+    entry(index) {
+        return {
+            root: this.root,
+            relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
+            type: this.type(index),
+            size: this.at(index, 1),
+            mode: Math.floor(this.at(index, 3) / TYPES.length),
+            mtimeSeconds: this.at(index, 2),
+            linkTarget: this.linkTargets.get(index)
+        };
+    }
+    type(index) {
+        return TYPES[this.at(index, 3) % TYPES.length];
+    }
+    size(index) {
+        return this.at(index, 1);
+    }
+    /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
+    copyPath(index, target, offset) {
+        return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0));
+    }
+    pathLength(index) {
+        return this.at(index, 0) - this.pathStart(index);
+    }
+    pathStart(index) {
+        return index === 0 ? 0 : this.at(index - 1, 0);
+    }
+    at(index, field) {
+        return this.fields[index * FIELDS + field];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/sources/files/collect.ts
+
+
+
+
+
+function absolutePathOf(entry) {
+    // The path is already normal: no path.join, which costs a few strings per file.
+    return `${entry.root}/${entry.relativePath}`;
+}
+const MATCH_OPTIONS = { dot: true, nobrace: true, nocomment: true, noext: true, nonegate: true };
+/** The walk hands the event loop back this often, so a cancel is seen while listing a huge tree. */
+const ENTRIES_PER_TURN = 2000;
+/**
+ * Expands the `path` patterns inside the workspace: directories bring their descendants, `!`
+ * lines exclude (a later line can include again), symlinks are listed as links, dot files only
+ * when asked. Sorted by path (see Listing) so the same tree always gives the same archive order.
+ *
+ * The walk is our own, with synchronous calls, over @actions/glob's semantics: @actions/glob
+ * awaits one lstat per entry in turn, which took 1.5 to 3 s for 27 000 entries; this takes 0.3 s.
+ */
+async function collectEntries(lines, options) {
+    const workspace = external_node_path_default().resolve(options.workspace);
+    const patterns = lines.flatMap(parsePattern);
+    const entries = new Listing(workspace);
+    // Search roots never nest and links are not followed: every path is visited once. A loop over a
+    // stack of paths, not an async recursion: that cost a promise per entry, and the whole list is
+    // sorted at the end anyway.
+    const toVisit = searchRoots(patterns).flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]));
+    for (let visited = 1; toVisit.length > 0; visited++) {
+        const relativePath = toVisit.pop();
+        if (visited % ENTRIES_PER_TURN === 0)
+            await new Promise(resolve => setImmediate(resolve));
+        const matched = matchKind(patterns, relativePath);
+        if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true)))
+            continue;
+        if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.'))
+            continue;
+        const entry = describe(workspace, relativePath);
+        if (!entry)
+            continue;
+        if (entry.type === 'directory') {
+            if (matched & MATCHES_DIRECTORY)
+                entries.add(entry);
+            for (const child of readDirectory(entry))
+                toVisit.push(`${relativePath}/${child}`);
+        }
+        else if (matched & MATCHES_FILE) {
+            entries.add(entry);
+        }
+    }
+    // Empty directories alone are not a backup: something the user meant to save is missing.
+    if (entries.length === entries.directories) {
+        throw new ArchiveError(`No files matched 'path' (${lines.join(', ')}) in the workspace ${workspace}. Check that the paths are relative to the workspace, that the checkout or build step that creates them ran first${options.includeHiddenFiles ? '' : ", and set 'include-hidden-files: true' if you meant dot files"}.`);
+    }
+    return entries;
+}
+const NO_MATCH = 0;
+const MATCHES_DIRECTORY = 1;
+const MATCHES_FILE = 2;
+/** A line and, unless it already ends in `**`, the implicit `line/**` that brings a directory's descendants. */
+function parsePattern(line) {
+    let pattern = line.trim();
+    let exclude = false;
+    while (pattern.startsWith('!')) {
+        exclude = !exclude;
+        pattern = pattern.slice(1).trim();
+    }
+    pattern = pattern.replace(/^(\.\/)+/, '').replace(/\/+/g, '/');
+    const directoriesOnly = pattern.endsWith('/');
+    pattern = pattern.replace(/\/$/, '');
+    // `.` is the workspace itself: everything in it.
+    if (pattern === '.' || pattern === '')
+        pattern = '**';
+    const own = { exclude, directoriesOnly, matcher: new Minimatch(pattern, MATCH_OPTIONS), endsWithGlobstar: pattern.endsWith('**') };
+    if (own.endsWithGlobstar && !directoriesOnly)
+        return [own];
+    return [own, { exclude, directoriesOnly: false, matcher: new Minimatch(`${pattern}/**`, MATCH_OPTIONS), endsWithGlobstar: false }];
+}
+/** Later lines win: an exclude removes what earlier lines matched, an include adds. */
+function matchKind(patterns, relativePath) {
+    let kind = NO_MATCH;
+    for (const pattern of patterns) {
+        const matched = pattern.matcher.match(relativePath) || (pattern.endsWithGlobstar && pattern.matcher.match(`${relativePath}/`));
+        if (!matched)
+            continue;
+        const matchedKind = pattern.directoriesOnly ? MATCHES_DIRECTORY : MATCHES_DIRECTORY | MATCHES_FILE;
+        kind = pattern.exclude ? kind & ~matchedKind : kind | matchedKind;
+    }
+    return kind;
+}
+/** Where the walk starts: the literal directories before each include line's first glob, without nested ones. */
+function searchRoots(patterns) {
+    const roots = new Set();
+    for (const pattern of patterns) {
+        if (pattern.exclude)
+            continue;
+        const literal = [];
+        for (const segment of pattern.matcher.pattern.split('/')) {
+            if (/[*?[\]\\]/.test(segment))
+                break;
+            literal.push(segment);
+        }
+        roots.add(literal.join('/'));
+    }
+    const isNested = (root) => [...roots].some(other => other !== root && (other === '' || root.startsWith(`${other}/`)));
+    return [...roots].filter(root => !isNested(root));
+}
+/** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
+function describe(root, relativePath) {
+    const absolutePath = absolutePathOf({ root, relativePath });
+    let stats;
+    try {
+        stats = (0,external_node_fs_.lstatSync)(absolutePath);
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw unreadable(relativePath, errorCode(error), error);
+    }
+    const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined;
+    if (type) {
+        return {
+            root,
+            relativePath,
+            type,
+            size: type === 'file' ? stats.size : 0,
+            mode: stats.mode & 0o7777,
+            mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
+            linkTarget: type === 'symlink' ? (0,external_node_fs_.readlinkSync)(absolutePath) : undefined
+        };
+    }
+    throw new ArchiveError(`${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`);
+}
+function readDirectory(directory) {
+    try {
+        return (0,external_node_fs_.readdirSync)(absolutePathOf(directory));
+    }
+    catch (error) {
+        throw unreadable(directory.relativePath, errorCode(error), error);
+    }
+}
+/** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
+function unreadable(relativePath, code, cause) {
+    return new ArchiveError(`${relativePath} could not be read (${code}).`, { cause });
+}
+function errorCode(error) {
+    return error.code ?? String(error);
+}
+
+// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
+var dist_cjs = __nccwpck_require__(3711);
+// EXTERNAL MODULE: ./node_modules/@smithy/node-http-handler/dist-cjs/index.js
+var node_http_handler_dist_cjs = __nccwpck_require__(1279);
+;// CONCATENATED MODULE: ./src/store/s3.ts
+
+
+
+
+
+/** Socket errors that mean the store could not be reached, not that it refused the request. */
+const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'];
+/** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
+const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
+function createS3Client(settings) {
+    return new dist_cjs/* S3Client */.YxF({
+        region: settings.region,
+        ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+        forcePathStyle: settings.forcePathStyle,
+        ...(settings.credentials ? { credentials: settings.credentials } : {}),
+        maxAttempts: 4,
+        // The upload computes its own checksums off the main thread (digests.ts): the SDK must not add a
+        // second one, nor re-hash downloads (the download check compares a SHA-256 of its own).
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        // With `Expect: 100-continue` (the SDK's default for bodies of 2 MB or more), the SDK sends each
+        // request on an Agent of its own that does not keep the connection (smithy-typescript#1754):
+        // a new TCP connection, and TLS handshake, for every part. Without it the parts reuse the
+        // handler's kept-alive connections; a part the store refuses has its body sent for nothing.
+        expectContinueHeader: false,
+        requestHandler: new node_http_handler_dist_cjs.NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 })
+    });
+}
+/** Whether requests to the store travel over TLS (AWS itself, or an https endpoint). */
+function usesTls(settings) {
+    return !settings.endpoint || settings.endpoint.startsWith('https:');
+}
+/** `s3://bucket/key`, for messages. */
+function objectUrl(bucket, key) {
+    return `s3://${bucket}/${key}`;
+}
+async function headObject(client, bucket, key, signal) {
+    const timeout = AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS);
+    try {
+        const head = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
+            abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout
+        });
+        return {
+            size: head.ContentLength ?? -1,
+            etag: head.ETag ?? '',
+            sse: head.ServerSideEncryption,
+            metadata: head.Metadata ?? {},
+            crc32: head.ChecksumCRC32
+        };
+    }
+    catch (error) {
+        if (statusOf(error) === 404)
+            return undefined;
+        if (signal?.aborted)
+            throw signal.reason;
+        throw storeError(error, `check ${objectUrl(bucket, key)}`);
+    }
+}
+/**
+ * Whether the key is already taken, before spending an upload on it. S3 answers 403 instead of
+ * 404 for a missing key when the credentials lack s3:ListBucket, so 403 means "unknown": the
+ * If-None-Match on CompleteMultipartUpload still guarantees nothing is overwritten.
+ */
+async function keyIsTaken(client, bucket, key, signal) {
+    try {
+        return (await headObject(client, bucket, key, signal)) !== undefined;
+    }
+    catch (error) {
+        if (error instanceof StoreError && statusOf(error.cause) === 403)
+            return false;
+        throw error;
+    }
+}
+/** Aborts one multipart upload; one that is already gone counts as aborted. */
+async function abortUpload(client, bucket, key, uploadId) {
+    try {
+        await client.send(new dist_cjs/* AbortMultipartUploadCommand */.tfP({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+        });
+    }
+    catch (error) {
+        if (statusOf(error) === 404)
+            return;
+        throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`);
+    }
+}
+/** Open multipart uploads of exactly this key. */
+async function openUploads(client, bucket, key) {
+    try {
+        const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+        });
+        return (listed.Uploads ?? [])
+            .filter(upload => upload.Key === key && upload.UploadId)
+            .map(upload => ({ uploadId: upload.UploadId, initiated: upload.Initiated }));
+    }
+    catch (error) {
+        throw storeError(error, `list unfinished uploads of ${objectUrl(bucket, key)}`);
+    }
+}
+/** The multipart ETag S3 computes: MD5 of the concatenated binary part MD5s, then `-<part count>`. */
+function multipartEtag(partMd5s) {
+    return `${(0,external_node_crypto_.createHash)('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
+}
+/**
+ * Confirms with HeadObject that the object at the key is the one we uploaded: same size, an ETag
+ * we computed where the store returns an MD5-style one, and our CRC32 where the store keeps one.
+ */
+async function verifyObject(client, bucket, key, expected) {
+    const head = await headObject(client, bucket, key);
+    const where = objectUrl(bucket, key);
+    if (!head)
+        throw new VerificationError(`The upload finished but ${where} does not exist; the store lost or refused the object.`);
+    if (head.size !== expected.size) {
+        throw new VerificationError(`${where} has ${head.size} bytes but ${expected.size} were uploaded; the object is incomplete.`);
+    }
+    const etag = head.etag.replace(/"/g, '').toLowerCase();
+    // With SSE-KMS (ours or the bucket's default) S3's part ETags, and so the multipart ETag, are
+    // not MD5 digests of the data although they look like one: only the size can be checked.
+    const etagIsDigest = !head.sse?.startsWith('aws:kms');
+    // Only forms we computed can be compared: the whole object's MD5 is skipped for stores that keep our CRC32.
+    const comparable = expected.etags.filter(form => form.includes('-') === etag.includes('-'));
+    if (etagIsDigest && /^[0-9a-f]{32}(-\d+)?$/.test(etag) && comparable.length > 0 && !comparable.includes(etag)) {
+        throw new VerificationError(`${where} has ETag ${etag}, which does not match the uploaded archive (${comparable.join(' or ')}); the object is not the one this run uploaded.`);
+    }
+    if (expected.crc32s.length === 0)
+        return { head, checksum: 'unchecked' };
+    if (!head.crc32)
+        return { head, checksum: 'absent' };
+    if (!expected.crc32s.includes(head.crc32)) {
+        throw new VerificationError(`${where} has CRC32 checksum ${head.crc32} in the store, but the uploaded archive's is ${expected.crc32s[0]}; the store holds other bytes than this run uploaded. Re-run the backup.`);
+    }
+    return { head, checksum: 'matched' };
+}
+/**
+ * verifyObject, retried while the store cannot answer. If it never does, the object may well be
+ * complete: the error says it was left in the store, for the row and the user to know.
+ */
+async function confirmObject(client, bucket, key, expected, policy) {
+    try {
+        return await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+    }
+    catch (error) {
+        if (!isTransientStoreError(error))
+            throw error;
+        throw new StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
+    }
+}
+/** Aborts the upload, retried while the store cannot answer. */
+function abortUploadRetrying(client, bucket, key, uploadId, policy) {
+    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
+}
+/** The store failed or could not be reached (5xx, throttling, network): worth another try. */
+function isTransientStoreError(error) {
+    const cause = error instanceof StoreError ? error.cause : error;
+    if (cause instanceof BackupError)
+        return false;
+    const status = statusOf(cause);
+    if (status !== undefined)
+        return status >= 500 || status === 429;
+    const code = cause?.code ?? '';
+    const name = cause?.name ?? '';
+    return NETWORK_CODES.includes(code) || name === 'TimeoutError';
+}
+function statusOf(error) {
+    if (error instanceof dist_cjs/* S3ServiceException */.Hcp)
+        return error.$metadata.httpStatusCode;
+    const metadata = error?.$metadata;
+    return metadata?.httpStatusCode;
+}
+/** Turns an SDK error into a StoreError saying what failed and what to check; our own errors pass through. */
+function storeError(error, action) {
+    if (error instanceof BackupError)
+        return error;
+    const name = error?.name ?? '';
+    const code = error?.code ?? '';
+    const message = error instanceof Error ? error.message : String(error);
+    const status = statusOf(error);
+    const prefix = `Could not ${action}`;
+    switch (name) {
+        case 'NoSuchBucket':
+            return new StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error });
+        case 'InvalidAccessKeyId':
+            return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, {
+                cause: error
+            });
+        case 'SignatureDoesNotMatch':
+            return new StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error });
+        case 'AccessDenied':
+        case 'Forbidden':
+            return new StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error });
+        case 'PreconditionFailed':
+            return new StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error });
+        case 'BadDigest':
+        case 'XAmzContentSHA256Mismatch':
+            return new StoreError(`${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`, { cause: error });
+        case 'CredentialsProviderError':
+            return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
+    }
+    if (rejectsChecksums(error)) {
+        return new StoreError(`${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`, { cause: error });
+    }
+    if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
+        return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
+    }
+    if (status === 403) {
+        return new StoreError(`${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`, { cause: error });
+    }
+    return new StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
+}
+/** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
+function rejectsChecksums(error) {
+    const name = error?.name ?? '';
+    const status = statusOf(error);
+    const refusal = ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name) || status === 501;
+    return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+;// CONCATENATED MODULE: ./src/store/checksums.ts
+
+/**
+ * S3's additional checksums, in the forms the store reports them. The upload asks for CRC32 of
+ * type FULL_OBJECT: the CRC32 of the whole object, combined from the parts' CRC32s as S3 does it,
+ * so it can be compared with a CRC32 of the object read back.
+ */
+/** S3's wire form of a CRC32: the 4 bytes big-endian, base64. */
+function crc32Base64(value) {
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(value >>> 0);
+    return bytes.toString('base64');
+}
+/** S3's FULL_OBJECT CRC32 of a multipart object, from its parts' CRC32s and lengths, in order. */
+function fullObjectCrc32(partCrc32s, partLengths) {
+    return partCrc32s.reduce((crc, partCrc32, index) => crc32Combine(crc, partCrc32, partLengths[index] ?? 0), 0);
+}
+/**
+ * S3's COMPOSITE multipart checksum (`<CRC32 of the part CRC32s>-<parts>`), which a store that
+ * ignores the FULL_OBJECT type reports instead; it covers the same bytes through the part CRCs.
+ */
+function compositeCrc32(partCrc32s) {
+    const concatenated = Buffer.alloc(4 * partCrc32s.length);
+    partCrc32s.forEach((value, index) => concatenated.writeUInt32BE(value >>> 0, 4 * index));
+    return `${crc32Base64((0,external_node_zlib_.crc32)(concatenated))}-${partCrc32s.length}`;
+}
+/** Multiplies the 32x32 GF(2) matrix `matrix` by the vector `vector`. */
+function times(matrix, vector) {
+    let sum = 0;
+    for (let row = 0; vector !== 0; row++, vector >>>= 1)
+        if (vector & 1)
+            sum ^= matrix[row] ?? 0;
+    return sum >>> 0;
+}
+function square(matrix) {
+    return Uint32Array.from(matrix, row => times(matrix, row));
+}
+/** The operators that append 1, 2, 4, 8... zero bytes to a CRC32, made on first use: any length is a product of them. */
+let zeroBytesOperators;
+function appendZeroBytes() {
+    if (!zeroBytesOperators) {
+        // The operator for one zero bit, then squared to act on two, four, eight... zero bits at a time.
+        let operator = new Uint32Array(32);
+        operator[0] = 0xedb88320;
+        for (let row = 1; row < 32; row++)
+            operator[row] = 1 << (row - 1);
+        operator = square(square(operator)); // four bits
+        zeroBytesOperators = [];
+        // Up to 2^52 bytes: past any object S3 stores.
+        for (let power = 0; power <= 52; power++)
+            zeroBytesOperators.push((operator = square(operator)));
+    }
+    return zeroBytesOperators;
+}
+/**
+ * CRC32 of two pieces put together, from their CRC32s and the second one's length (zlib's
+ * crc32_combine), with the operators made once: a few microseconds, where a second pass over a
+ * 6 MiB part costs ~1 ms.
+ */
+function crc32Combine(first, second, secondLength) {
+    const operators = appendZeroBytes();
+    let crc = first >>> 0;
+    for (let bytes = secondLength, power = 0; bytes > 0; bytes = Math.floor(bytes / 2), power++) {
+        if (bytes % 2 === 1)
+            crc = times(operators[power], crc);
+    }
+    return (crc ^ second) >>> 0;
+}
+
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+;// CONCATENATED MODULE: ./src/threads/thread-jobs.ts
+/**
+ * The code that runs on the worker thread (thread.ts), one handler per kind of job: reading a
+ * batch of files for the archive (reader.ts) and hashing the upload's parts (digests.ts). A
+ * handler gets the job's payload and returns its answer.
+ */
+const THREAD_JOBS = `
+const fs = require('node:fs')
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { crc32 } = require('node:zlib')
+const handlers = {}
+
+// Reads files (or pieces of them) into a slot of shared memory, one after the other, with plain
+// synchronous calls. A last piece also asks for one byte more: a file that grew since it was
+// listed shows up in the same pass.
+const probe = Buffer.alloc(1)
+handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
+  const view = Buffer.from(slot)
+  // A Buffer arrives as a plain Uint8Array.
+  const paths = Buffer.from(pathBytes.buffer, pathBytes.byteOffset, pathBytes.length)
+  let at = 0
+  for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
+    const pathEnd = paths.indexOf(0, pathStart)
+    const relativePath = paths.toString('utf8', pathStart, pathEnd)
+    pathStart = pathEnd + 1
+    if (relativePath === '') continue
+    const offset = pieces[index * 3]
+    const length = pieces[index * 3 + 1]
+    const last = pieces[index * 3 + 2] === 1
+    let fd
+    try {
+      fd = fs.openSync(root + '/' + relativePath, 'r')
+      let filled = 0
+      while (filled < length) {
+        const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
+        if (read === 0) break
+        filled += read
+      }
+      if (filled < length) return { failure: { index, seen: offset + filled } }
+      if (last && fs.readSync(fd, probe, 0, 1, offset + length) > 0) return { failure: { index, seen: offset + length + 1 } }
+    } catch (error) {
+      return { failure: { index, code: error.code || String(error) } }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+    at += length
+  }
+  return {}
+}
+
+// Hashes an upload's parts in order: each part's own digests, and the whole archive's as it goes.
+// The whole archive's CRC32 is combined from the parts' (checksums.ts), not a second pass.
+const uploads = new Map()
+handlers.hashStart = ({ upload, plan }) => {
+  uploads.set(upload, { plan, sha256: createHash('sha256'), md5: plan.wholeMd5 ? createHash('md5') : undefined })
+}
+handlers.hashPart = ({ upload, part }) => {
+  const state = uploads.get(upload)
+  state.sha256.update(part)
+  state.md5?.update(part)
+  return {
+    crc32: crc32(part),
+    md5: state.plan.partMd5 ? createHash('md5').update(part).digest() : undefined,
+    sha256: state.plan.partSha256 ? createHash('sha256').update(part).digest('hex') : undefined
+  }
+}
+handlers.hashEnd = ({ upload }) => {
+  const state = uploads.get(upload)
+  if (!state) return undefined
+  uploads.delete(upload)
+  return { sha256: state.sha256.digest('hex'), md5: state.md5 ? state.md5.digest('hex') : undefined }
+}
+
+parentPort.on('message', ({ id, kind, payload }) => {
+  let answer
+  try {
+    answer = { id, value: handlers[kind](payload) }
+  } catch (error) {
+    answer = { id, error: error instanceof Error ? error.message : String(error) }
+  }
+  parentPort.postMessage(answer)
+})
+`;
+
+;// CONCATENATED MODULE: ./src/threads/thread.ts
+
+
+/**
+ * One worker thread for the work that would stall the main thread: reading small files (three
+ * threadpool round trips each through fs) and hashing every byte uploaded. One thread, not one
+ * per concern: each costs ~10-15 MiB of memory, and together they use ~1.5 s of CPU per GiB.
+ *
+ * Started on first use and kept; it holds the process open only while a job is pending, so
+ * nobody has to stop it.
+ */
+class WorkerThread {
+    worker;
+    waiting = new Map();
+    nextId = 0;
+    /** Runs a job of `kind` (a handler in thread-jobs.ts); shared memory in `payload` is shared, anything else copied. */
+    run(kind, payload) {
+        const worker = this.start();
+        const id = this.nextId++;
+        return new Promise((resolve, reject) => {
+            this.waiting.set(id, { resolve: resolve, reject });
+            if (this.waiting.size === 1)
+                worker.ref();
+            worker.postMessage({ id, kind, payload });
+        });
+    }
+    start() {
+        if (this.worker)
+            return this.worker;
+        const worker = new external_node_worker_threads_.Worker(THREAD_JOBS, { eval: true });
+        worker.unref();
+        worker.on('message', ({ id, value, error }) => {
+            const job = this.waiting.get(id);
+            this.waiting.delete(id);
+            if (this.waiting.size === 0)
+                worker.unref();
+            if (error === undefined)
+                job?.resolve(value);
+            else
+                job?.reject(new Error(error));
+        });
+        worker.on('error', error => this.stopped(worker, error));
+        worker.on('exit', code => this.stopped(worker, new Error(`the worker thread exited (code ${code})`)));
+        this.worker = worker;
+        return worker;
+    }
+    /** Fails the pending jobs; the next job starts a new thread. */
+    stopped(worker, error) {
+        if (this.worker !== worker)
+            return;
+        this.worker = undefined;
+        for (const { reject } of this.waiting.values())
+            reject(error);
+        this.waiting.clear();
+    }
+}
+const workerThread = new WorkerThread();
+
+;// CONCATENATED MODULE: ./src/store/digests.ts
+
+/** Tells apart the uploads hashed on the worker thread. */
+let uploads = 0;
+/**
+ * Hashes the parts of an upload on the worker thread (thread-jobs.ts), in the order they are
+ * added: every digest of the archive costs about as much CPU as reading the files, and on the
+ * main thread they slowed every upload by a third. Each part is hashed as soon as it is cut, and
+ * is sent with its digests.
+ */
+class PartHasher {
+    upload = ++uploads;
+    started;
+    constructor(plan) {
+        this.started = workerThread.run('hashStart', { upload: this.upload, plan });
+        this.started.catch(() => { });
+    }
+    /**
+     * The part's digests, once it is hashed; the caller must not change it before. A part on a
+     * SharedArrayBuffer is read in place; any other is copied to the worker.
+     */
+    async add(part) {
+        // As a plain Uint8Array: a Buffer takes Node's slower path through postMessage (0.3 against 0.06 ms).
+        const view = new Uint8Array(part.buffer, part.byteOffset, part.length);
+        const hashed = workerThread.run('hashPart', { upload: this.upload, part: view });
+        await this.started;
+        const { crc32, md5, sha256 } = await hashed;
+        return { crc32, md5: md5 ? Buffer.from(md5) : undefined, sha256 };
+    }
+    /** The whole archive's digests; call once every part was added. */
+    async digests() {
+        await this.started;
+        return workerThread.run('hashEnd', { upload: this.upload });
+    }
+    /** Drops what the worker keeps for this upload (an upload that failed never asks for its digests). */
+    async close() {
+        await workerThread.run('hashEnd', { upload: this.upload });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/upload.ts
+
+
+
+
+/**
+ * Why not @aws-sdk/lib-storage's Upload: its abort() neither cancels parts in flight nor waits
+ * for AbortMultipartUpload, and it hides the upload id until it is too late to save it. Here
+ * the id reaches the runner state before the first part is sent, every request carries the
+ * run's AbortSignal, and an abort is awaited before the error is reported.
+ */
+/**
+ * First parts are 6 MiB (S3 asks for at least 5); the size doubles every 2000 parts, so 10 000 parts
+ * reach ~360 GiB. With QUEUE_SIZE in flight and one filling, the upload holds 24 MiB.
+ */
+const BASE_PART_SIZE = 6 * 1024 * 1024;
+const PARTS_PER_SIZE_STEP = 2000;
+const MAX_PARTS = 10_000;
+/** Parts in flight at once; memory stays near (QUEUE_SIZE + 1) x part size whatever the archive size. */
+const QUEUE_SIZE = 3;
+/** Aborting a failed upload waits this long for a store that is briefly unreachable. */
+const ABORT_RETRY = { budgetMs: 3_000, initialDelayMs: 250, maxDelayMs: 1_000 };
+const SSE_MODES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
+function partSize(partNumber) {
+    return BASE_PART_SIZE * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP);
+}
+/** Storage class, encryption and tags apply to the whole object, so they are set when the upload is created. */
+function storageParameters(storage) {
+    return {
+        ...(storage.storageClass ? { StorageClass: storage.storageClass } : {}),
+        ...(storage.sse ? { ServerSideEncryption: storage.sse } : {}),
+        ...(storage.sseKmsKeyId ? { SSEKMSKeyId: storage.sseKmsKeyId } : {}),
+        ...(storage.tags.length > 0
+            ? { Tagging: storage.tags.map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`).join('&') }
+            : {})
+    };
+}
+/**
+ * Streams `body` into a multipart upload without a temp file: parts are cut as the archive is
+ * produced and sent QUEUE_SIZE at a time. On any error or abort the upload is aborted before
+ * this rejects, so no parts are left behind in the store.
+ */
+async function uploadStream(client, target, body, signal, hooks) {
+    const created = await createUpload(client, target, body, signal, hooks);
+    hooks.onUploadCreated(created.uploadId);
+    const parts = new PartSender(client, target, created, signal, hooks);
+    let completion;
+    try {
+        signal.throwIfAborted();
+        const size = await cutIntoParts(body, parts, hooks);
+        await parts.settled();
+        completion = await parts.expectedObject(size);
+        hooks.onBeforeComplete({ ...completion.result.expected, sha256: completion.result.sha256 });
+        await completeUpload(client, target, created, parts.completed, completion.fullCrc32);
+        return completion.result;
+    }
+    catch (error) {
+        // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
+        // what is at the key decides.
+        if (completion && (await isUploaded(client, target, completion.result.expected)))
+            return completion.result;
+        await abandon(client, target, created.uploadId, body, parts, hooks);
+        if (signal.aborted)
+            throw signal.reason;
+        throw storeError(error, `upload ${objectUrl(target.bucket, target.key)}`);
+    }
+    finally {
+        parts.close();
+    }
+}
+/** CreateMultipartUpload, with the checksums unless the store refuses them. */
+async function createUpload(client, target, body, signal, hooks) {
+    let checksums = target.integrity.checksums;
+    try {
+        // Not aborted by a cancel: a store that already received the request creates the upload
+        // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
+        const create = (withChecksums) => client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({
+            Bucket: target.bucket,
+            Key: target.key,
+            ContentType: target.contentType,
+            Metadata: target.metadata,
+            ...storageParameters(target.storage),
+            ...(withChecksums ? { ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' } : {})
+        }));
+        let created;
+        try {
+            created = await create(checksums);
+        }
+        catch (error) {
+            // A store without S3's additional checksums (older MinIO, Ceph...) may refuse them outright:
+            // the upload then goes on as before them, checked by size and ETag.
+            if (!checksums || signal.aborted || !refusesCreateParameters(error))
+                throw error;
+            hooks.onChecksumsRefused(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+            checksums = false;
+            created = await create(false);
+        }
+        if (!created.UploadId)
+            throw new Error('the store returned no UploadId');
+        // S3 and MinIO confirm the algorithm: they will keep the object's CRC32, which covers what the
+        // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
+        return { uploadId: created.UploadId, checksums, storeKeepsChecksums: checksums && created.ChecksumAlgorithm === 'CRC32' };
+    }
+    catch (error) {
+        void body.return(undefined);
+        throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${objectUrl(target.bucket, target.key)}`);
+    }
+}
+/**
+ * Copies the body into parts and hands each full part to the sender, waiting while QUEUE_SIZE
+ * are in flight (backpressure). Returns the archive's size.
+ */
+async function cutIntoParts(body, parts, hooks) {
+    let size = 0;
+    let partNumber = 1;
+    let part = parts.newPart(partNumber);
+    let filled = 0;
+    // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
+    for await (const chunk of body) {
+        if (parts.stopped)
+            break;
+        size += chunk.length;
+        let offset = 0;
+        while (offset < chunk.length) {
+            const copied = chunk.copy(part, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === part.length) {
+                if (partNumber >= MAX_PARTS)
+                    throw new Error(`the archive needs more than ${MAX_PARTS} parts`);
+                parts.send(partNumber, part);
+                hooks.onPartSent(size - (chunk.length - offset));
+                partNumber += 1;
+                part = parts.newPart(partNumber);
+                filled = 0;
+                await parts.room();
+            }
+        }
+    }
+    if (!parts.stopped && (filled > 0 || partNumber === 1)) {
+        parts.send(partNumber, part.subarray(0, filled));
+        hooks.onPartSent(size);
+    }
+    return size;
+}
+/**
+ * The parts of one upload: each is hashed (on the worker) and sent, QUEUE_SIZE at a time; the
+ * first failure stops the others. Keeps what completing and verifying need: the parts' ETags,
+ * CRC32s, lengths and MD5s.
+ */
+class PartSender {
+    client;
+    target;
+    created;
+    signal;
+    hooks;
+    completed = [];
+    /** Stops parts in flight when one fails, as well as when the run is cancelled. */
+    stop = new AbortController();
+    requestSignal;
+    hasher;
+    /** Whether our MD5s are needed (see the constructor). */
+    md5s;
+    /** Part buffers come back here once sent and hashed: the same few are reused for the whole upload. */
+    spare = [];
+    partMd5s = [];
+    partCrc32s = [];
+    partLengths = [];
+    inFlight = new Set();
+    failure;
+    acknowledged = 0;
+    constructor(client, target, created, signal, hooks) {
+        this.client = client;
+        this.target = target;
+        this.created = created;
+        this.signal = signal;
+        this.hooks = hooks;
+        this.requestSignal = AbortSignal.any([signal, this.stop.signal]);
+        // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
+        // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
+        // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
+        this.md5s = target.integrity.md5 && !created.storeKeepsChecksums;
+        this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload });
+    }
+    /** A part failed or the run was cancelled: no more parts are cut. */
+    get stopped() {
+        return this.failure !== undefined || this.requestSignal.aborted;
+    }
+    newPart(partNumber) {
+        const reused = this.spare.pop();
+        // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
+        return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
+    }
+    send(partNumber, data) {
+        const { target, created } = this;
+        const checksums = created.checksums;
+        // The part goes out with its digests, so it is hashed (on the worker) before it is sent.
+        const sending = this.hasher
+            .add(data)
+            .then(digests => {
+            this.partCrc32s[partNumber - 1] = digests.crc32;
+            this.partLengths[partNumber - 1] = data.length;
+            if (digests.md5)
+                this.partMd5s[partNumber - 1] = digests.md5;
+            const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {};
+            const command = new dist_cjs/* UploadPartCommand */.iVK({
+                Bucket: target.bucket,
+                Key: target.key,
+                UploadId: created.uploadId,
+                PartNumber: partNumber,
+                Body: data,
+                ...checksum,
+                ...(digests.md5 ? { ContentMD5: digests.md5.toString('base64') } : {})
+            });
+            setPayloadHash(command, digests);
+            return this.client.send(command, { abortSignal: this.requestSignal }).then(answer => {
+                this.completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum });
+                this.acknowledged += data.length;
+                this.hooks.onProgress(this.acknowledged, this.completed.length);
+            });
+        })
+            .then(() => {
+            this.spare.push(data);
+        })
+            .catch(error => {
+            this.failure ??= error;
+            this.stop.abort();
+        })
+            .finally(() => this.inFlight.delete(sending));
+        this.inFlight.add(sending);
+    }
+    /** Resolves once fewer than QUEUE_SIZE parts are in flight. */
+    async room() {
+        while (this.inFlight.size >= QUEUE_SIZE)
+            await Promise.race(this.inFlight);
+    }
+    /** Waits for every part; throws the cancel, or the first part's failure. */
+    async settled() {
+        await Promise.all(this.inFlight);
+        if (this.signal.aborted)
+            throw this.signal.reason;
+        if (this.failure)
+            throw this.failure;
+    }
+    /** What the complete object must look like, and the FULL_OBJECT CRC32 that CompleteMultipartUpload carries. */
+    async expectedObject(size) {
+        const { integrity } = this.target;
+        this.completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+        const digests = await this.hasher.digests();
+        const fullCrc32 = crc32Base64(fullObjectCrc32(this.partCrc32s, this.partLengths));
+        const expected = {
+            size,
+            etags: !integrity.md5
+                ? []
+                : this.md5s
+                    ? [multipartEtag(this.partMd5s), ...(digests.md5 ? [digests.md5] : [])]
+                    : etagOfParts(this.completed),
+            crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(this.partCrc32s)] : []
+        };
+        return { result: { size, sha256: digests.sha256, parts: this.completed.length, expected }, fullCrc32 };
+    }
+    /** Stops the parts in flight and waits for them to end. */
+    async halt() {
+        this.stop.abort();
+        await Promise.allSettled(this.inFlight);
+    }
+    close() {
+        void this.hasher.close().catch(() => { });
+    }
+}
+async function completeUpload(client, target, created, parts, fullCrc32) {
+    await client.send(new dist_cjs/* CompleteMultipartUploadCommand */.Gym({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: created.uploadId,
+        MultipartUpload: { Parts: parts },
+        // The store checks the whole object against it, and keeps it for HeadObject.
+        ...(created.checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
+        // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
+        IfNoneMatch: '*'
+    })
+    // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
+    // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
+    );
+}
+/** Stops everything and aborts the upload, so that no parts are left in the store. */
+async function abandon(client, target, uploadId, body, parts, hooks) {
+    const halted = parts.halt();
+    void body.return(undefined);
+    await halted;
+    // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
+    // in the state and post aborts it.
+    await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => { });
+}
+/** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
+function etagOfParts(parts) {
+    const md5s = parts.map(part => part.ETag?.replace(/"/g, '') ?? '');
+    return md5s.every(md5 => /^[0-9a-f]{32}$/.test(md5)) ? [multipartEtag(md5s.map(md5 => Buffer.from(md5, 'hex')))] : [];
+}
+async function isUploaded(client, target, expected) {
+    try {
+        await verifyObject(client, target.bucket, target.key, expected);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
+function setPayloadHash(command, digests) {
+    const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD';
+    // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead
+    // of hashing the 8+ MiB body on the main thread.
+    command.middlewareStack.add(next => async (args) => {
+        const request = args.request;
+        if (request.headers)
+            request.headers['x-amz-content-sha256'] = payloadHash;
+        return next(args);
+    }, { step: 'build', name: 'partPayloadHash' });
+}
+/** A 400/501 refusing a parameter of CreateMultipartUpload: the only new ones are the checksum's. */
+function refusesCreateParameters(error) {
+    const name = error?.name ?? '';
+    const status = statusOf(error);
+    return status === 501 || (status === 400 && ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name));
+}
+
+;// CONCATENATED MODULE: ./src/store/download.ts
+
+
+/**
+ * An object in the store as an archive source: one GetObject streamed front to back, and ranged
+ * GetObjects for zip's central directory. Every request names the ETag HeadObject reported, so an
+ * object replaced meanwhile fails the restore instead of mixing two archives.
+ */
+function objectSource(client, bucket, key, head) {
+    const where = objectUrl(bucket, key);
+    const get = async (range, signal) => {
+        try {
+            const answer = await client.send(new dist_cjs/* GetObjectCommand */.jLs({
+                Bucket: bucket,
+                Key: key,
+                ...(head.etag ? { IfMatch: head.etag } : {}),
+                ...(range ? { Range: range } : {})
+            }), signal ? { abortSignal: signal } : {});
+            if (!answer.Body)
+                throw new Error('the store returned no body');
+            return answer.Body;
+        }
+        catch (error) {
+            if (signal?.aborted)
+                throw signal.reason;
+            throw storeError(error, `download ${where}`);
+        }
+    };
+    return {
+        size: head.size,
+        name: where,
+        async *stream(signal) {
+            for await (const piece of await get(undefined, signal))
+                yield Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
+        },
+        async readRange(start, end, signal) {
+            if (end <= start)
+                return Buffer.alloc(0);
+            const pieces = [];
+            for await (const piece of await get(`bytes=${start}-${end - 1}`, signal))
+                pieces.push(Buffer.from(piece));
+            return Buffer.concat(pieces);
+        }
+    };
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/extract/byte-reader.ts
+
+/**
+ * Reads a stream of buffers as a sequence of fields: exact-length reads for headers, and
+ * payloads handed on as views of the incoming buffers, never gathered, so memory stays at one
+ * incoming buffer whatever the archive holds.
+ */
+class ByteReader {
+    what;
+    source;
+    current = Buffer.alloc(0);
+    ended = false;
+    /** Bytes handed out (or skipped) so far. */
+    position = 0;
+    constructor(source, 
+    /** Names what was being read when the stream ended early, for the truncation error. */
+    what) {
+        this.what = what;
+        this.source = source[Symbol.asyncIterator]();
+    }
+    /** Whether the stream has no byte left. */
+    async atEnd() {
+        return !(await this.fill());
+    }
+    /** The next `length` bytes (fewer only at the end of the stream), without consuming them. */
+    async peek(length) {
+        while (this.current.length < length && (await this.more())) {
+            // more() appended to current
+        }
+        return this.current.subarray(0, length);
+    }
+    /** Exactly `length` bytes; the end of the stream before that is a truncated archive. */
+    async read(length, context) {
+        const bytes = await this.peek(length);
+        if (bytes.length < length)
+            throw this.truncated(context);
+        this.consume(length);
+        return Buffer.from(bytes);
+    }
+    /** The next `length` bytes as views of the incoming buffers. */
+    async *take(length, context) {
+        let left = length;
+        while (left > 0) {
+            if (!(await this.fill()))
+                throw this.truncated(context);
+            const piece = this.current.subarray(0, Math.min(left, this.current.length));
+            this.consume(piece.length);
+            left -= piece.length;
+            yield piece;
+        }
+    }
+    async skip(length, context) {
+        for await (const _ of this.take(length, context)) {
+            // discarded
+        }
+    }
+    /** Reads to the end of the stream, discarding: the bytes still count (and are hashed upstream). */
+    async drain() {
+        for await (const _ of this.rest()) {
+            // discarded
+        }
+    }
+    /** Everything not read yet, as it comes: to hand the stream on (to a decompressor). */
+    async *rest() {
+        while (await this.fill()) {
+            const piece = this.current;
+            this.consume(piece.length);
+            yield piece;
+        }
+    }
+    /** Stops the stream where it is (an abandoned download must not hold its connection open). */
+    async close() {
+        this.ended = true;
+        await this.source.return?.();
+    }
+    consume(length) {
+        this.current = this.current.subarray(length);
+        this.position += length;
+    }
+    /** Makes sure `current` has a byte, pulling from the stream; false at its end. */
+    async fill() {
+        while (this.current.length === 0) {
+            if (!(await this.more()))
+                return false;
+        }
+        return true;
+    }
+    /** Appends the next buffer of the stream to `current`; false at the end. */
+    async more() {
+        if (this.ended)
+            return false;
+        const next = await this.source.next();
+        if (next.done) {
+            this.ended = true;
+            return false;
+        }
+        this.current = this.current.length === 0 ? next.value : Buffer.concat([this.current, next.value]);
+        return true;
+    }
+    truncated(context) {
+        return new ArchiveError(`The ${this.what} ends in the middle of ${context} (after ${this.position} bytes): the archive is truncated or corrupt; refusing it.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/extract/entry.ts
+
+/**
+ * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
+ * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
+ */
+function safeEntryPath(rawName) {
+    const shown = JSON.stringify(rawName);
+    if (rawName.includes('\u0000'))
+        throw refused(`entry ${shown} has a NUL byte in its name`);
+    if (/^([\\/]|[A-Za-z]:)/.test(rawName))
+        throw refused(`entry ${shown} is an absolute path`);
+    // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
+    const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.');
+    if (segments.includes('..'))
+        throw refused(`entry ${shown} escapes the destination`);
+    return rawName
+        .split('/')
+        .filter(segment => segment !== '' && segment !== '.')
+        .join('/');
+}
+/** The refusal every safety check throws: what was wrong, and that nothing was kept. */
+function refused(reason) {
+    return new ArchiveError(`${reason}; refusing the archive.`);
+}
+/**
+ * The checks that need the entries seen so far: a path may not sit below a symlink or a file
+ * (writing there would go through the link), a symlink must point inside the tree, a hardlink
+ * must name a file earlier in the archive, and a directory is never replaced by something else.
+ * Keeps one map entry per path: memory grows with the number of entries, not their size.
+ */
+class TreeCheck {
+    seen = new Map();
+    /** Throws an ArchiveError when `item` may not be written where it says. */
+    admit(item) {
+        if (item.path === '')
+            throw refused(`an entry of type ${item.type} has no name`);
+        const segments = item.path.split('/');
+        for (let depth = 1; depth < segments.length; depth += 1) {
+            const parent = segments.slice(0, depth).join('/');
+            const type = this.seen.get(parent);
+            if (type === undefined)
+                this.seen.set(parent, 'directory');
+            else if (type !== 'directory') {
+                throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`);
+            }
+        }
+        const earlier = this.seen.get(item.path);
+        if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
+            throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`);
+        }
+        if (item.type === 'symlink')
+            checkSymlinkTarget(item.path, item.linkTarget ?? '');
+        if (item.type === 'hardlink') {
+            const target = safeEntryPath(item.linkTarget ?? '');
+            if (this.seen.get(target) !== 'file') {
+                throw refused(`hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`);
+            }
+        }
+        this.seen.set(item.path, item.type === 'hardlink' ? 'file' : item.type);
+    }
+}
+/**
+ * A symlink may only point inside the tree. The target is resolved from the link's directory
+ * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
+ * `..` would climb from wherever that link leads, which no check of the names can know.
+ */
+function checkSymlinkTarget(linkPath, target) {
+    const link = JSON.stringify(linkPath);
+    if (target === '')
+        throw refused(`symlink ${link} has an empty target`);
+    if (target.includes('\u0000'))
+        throw refused(`symlink ${link} has a NUL byte in its target`);
+    if (/^([\\/]|[A-Za-z]:)/.test(target))
+        throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`);
+    const segments = target.split('/').filter(segment => segment !== '' && segment !== '.');
+    const ups = segments.findIndex(segment => segment !== '..');
+    const leading = ups === -1 ? segments.length : ups;
+    if (segments.slice(leading).includes('..')) {
+        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`);
+    }
+    const depth = linkPath.split('/').length - 1;
+    if (leading > depth)
+        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`);
+}
+
+;// CONCATENATED MODULE: ./src/extract/tar-reader.ts
+
+
+/**
+ * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
+ * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
+ * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
+ * backup content: they are refused (devices and FIFOs are skipped with a warning).
+ */
+const BLOCK = 512;
+/** Longest pax header or GNU long name accepted: names are at most a few KiB (PATH_MAX is 4096). */
+const MAX_META_BYTES = 1024 * 1024;
+async function* readTar(reader, warn) {
+    let pending = {};
+    let globals = {};
+    for (;;) {
+        const header = await reader.read(BLOCK, 'a tar header');
+        if (isZeros(header)) {
+            // The end: a second zero block, then the writer's padding to its record size, all read for the hash.
+            await reader.drain();
+            return;
+        }
+        const fields = parseHeader(header, reader.position - BLOCK);
+        const size = pending.size ?? fields.size;
+        const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`;
+        switch (fields.typeflag) {
+            case 'x':
+            case 'g': {
+                const records = parsePax(await readMeta(reader, size, `the pax header of ${where}`), where);
+                if (fields.typeflag === 'x')
+                    pending = { ...pending, ...records };
+                else
+                    globals = { ...globals, ...records, path: undefined, linkpath: undefined };
+                continue;
+            }
+            case 'L':
+                pending.path = cString(await readMeta(reader, size, `the GNU long name of ${where}`));
+                continue;
+            case 'K':
+                pending.linkpath = cString(await readMeta(reader, size, `the GNU long link of ${where}`));
+                continue;
+            case 'V':
+                await skipPadded(reader, size, where);
+                continue;
+            case 'S':
+                throw refused(`${where} is a GNU sparse file, which a backup never holds`);
+            case 'M':
+                throw refused(`${where} continues from another volume (multi-volume archive)`);
+        }
+        const type = entryType(fields.typeflag);
+        const rawPath = pending.path ?? fields.name;
+        const rawLink = pending.linkpath ?? fields.linkname;
+        const mtime = pending.mtime ?? globals.mtime ?? fields.mtime;
+        pending = {};
+        if (type === undefined) {
+            if ('346'.includes(fields.typeflag)) {
+                warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`);
+                await skipPadded(reader, size, where);
+                continue;
+            }
+            throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`);
+        }
+        const path = safeEntryPath(rawPath);
+        const content = type === 'file' ? size : 0;
+        const start = reader.position;
+        yield {
+            path,
+            type,
+            size: content,
+            mode: fields.mode,
+            mtime: new Date(mtime * 1000),
+            ...(type === 'symlink' || type === 'hardlink' ? { linkTarget: rawLink } : {}),
+            data: reader.take(content, `the content of ${where}`)
+        };
+        // Whatever the consumer left unread (and any data a link or directory carries) is skipped.
+        await reader.skip(padded(size) - (reader.position - start), where);
+    }
+}
+function entryType(typeflag) {
+    switch (typeflag) {
+        case '0':
+        case '\u0000':
+        case '7':
+            return 'file';
+        case '1':
+            return 'hardlink';
+        case '2':
+            return 'symlink';
+        case '5':
+        case 'D':
+            return 'directory';
+    }
+    return undefined;
+}
+function parseHeader(block, offset) {
+    const stored = parseNumber(block.subarray(148, 156));
+    let unsigned = 0;
+    let signed = 0;
+    for (let index = 0; index < BLOCK; index += 1) {
+        const byte = index >= 148 && index < 156 ? 0x20 : (block[index] ?? 0);
+        unsigned += byte;
+        signed += byte > 127 ? byte - 256 : byte;
+    }
+    if (stored !== unsigned && stored !== signed) {
+        throw new ArchiveError(`The tar header at byte ${offset} has a bad checksum: the archive is corrupt (or not a tar where a tar was expected); refusing it.`);
+    }
+    const magic = block.toString('latin1', 257, 263);
+    const name = cString(block.subarray(0, 100));
+    // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
+    const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : '';
+    return {
+        name: prefix ? `${prefix}/${name}` : name,
+        mode: parseNumber(block.subarray(100, 108)) & 0o7777,
+        size: parseNumber(block.subarray(124, 136)),
+        mtime: parseNumber(block.subarray(136, 148)),
+        typeflag: String.fromCharCode(block[156] ?? 0),
+        linkname: cString(block.subarray(157, 257))
+    };
+}
+/** An octal field, or GNU's base-256 (first byte 0x80) for values that do not fit. */
+function parseNumber(field) {
+    if (((field[0] ?? 0) & 0x80) !== 0) {
+        let value = (field[0] ?? 0) & 0x7f;
+        for (let index = 1; index < field.length; index += 1)
+            value = value * 256 + (field[index] ?? 0);
+        return value;
+    }
+    const text = field.toString('latin1').replace(/[\u0000 ].*$|^\s+/g, '');
+    return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8);
+}
+function cString(bytes) {
+    const end = bytes.indexOf(0);
+    return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+}
+async function readMeta(reader, size, context) {
+    if (size > MAX_META_BYTES)
+        throw refused(`${context} is ${size} bytes long, more than any name or header needs`);
+    const bytes = await reader.read(size, context);
+    await reader.skip(padded(size) - size, context);
+    return bytes;
+}
+/** `<length> <key>=<value>\n` records; the keys a restore needs, the rest ignored. */
+function parsePax(records, where) {
+    const found = {};
+    let offset = 0;
+    while (offset < records.length) {
+        const space = records.indexOf(0x20, offset);
+        const length = space === -1 ? NaN : Number(records.toString('latin1', offset, space));
+        if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
+            throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`);
+        }
+        const record = records.toString('utf8', space + 1, offset + length - 1);
+        offset += length;
+        const equals = record.indexOf('=');
+        const key = record.slice(0, equals);
+        const value = record.slice(equals + 1);
+        if (key === 'path')
+            found.path = value;
+        else if (key === 'linkpath')
+            found.linkpath = value;
+        else if (key === 'size')
+            found.size = paxNumber(value, where);
+        else if (key === 'mtime')
+            found.mtime = Math.floor(paxNumber(value, where));
+        else if (key.startsWith('GNU.sparse.'))
+            throw refused(`${where} is a sparse file, which a backup never holds`);
+    }
+    return found;
+}
+function paxNumber(value, where) {
+    const number = Number(value);
+    if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
+        throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`);
+    }
+    return number;
+}
+function padded(size) {
+    return Math.ceil(size / BLOCK) * BLOCK;
+}
+async function skipPadded(reader, size, where) {
+    await reader.skip(padded(size), where);
+}
+function isZeros(block) {
+    for (const byte of block)
+        if (byte !== 0)
+            return false;
+    return true;
+}
+
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
+
+
+
+
+
+/**
+ * Reads a zip in one pass front to back, led by its central directory. The central directory is
+ * at the end but it alone is authoritative: it says where each entry starts and how long it is,
+ * which a stored entry followed by a data descriptor (what src/zip.ts writes at level 0 for files
+ * over 1 MiB) cannot tell from its local header. So the end records are fetched first with a
+ * ranged read, the central directory is paged in 1 MiB ranged reads as the entries are reached,
+ * and the object itself is streamed once: every local header must be where the central directory
+ * puts it and agree with it, so overlapping entries (the classic "better zip bomb") and data the
+ * central directory does not describe are refused. Every entry is CRC-checked. Memory: one page
+ * of the central directory and one entry's inflate state, whatever the number of entries.
+ */
+const LOCAL_HEADER = 0x04034b50;
+const CENTRAL_HEADER = 0x02014b50;
+const END_OF_CENTRAL = 0x06054b50;
+const ZIP64_END = 0x06064b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const DESCRIPTOR = 0x08074b50;
+const U16 = 0xffff;
+const U32 = 0xffffffff;
+const STORED = 0;
+const DEFLATED = 8;
+const FLAG_ENCRYPTED = 1;
+const FLAG_DESCRIPTOR = 1 << 3;
+const HOST_UNIX = 3;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+/** The end record, the largest comment, and the Zip64 locator before it. */
+const TAIL_BYTES = 22 + U16 + 20;
+const PAGE_BYTES = 1024 * 1024;
+/** Entries up to this size are inflated in one call; larger ones are streamed. */
+const WHOLE_ENTRY_BYTES = 1024 * 1024;
+const INFLATE_INLINE_BYTES = 16 * 1024;
+/** A symlink's target is its content; no file system takes longer ones. */
+const MAX_LINK_TARGET = 4096;
+const inflateRaw = (0,external_node_util_.promisify)((external_node_zlib_default()).inflateRaw);
+async function* readZip(reader, source, signal) {
+    const directory = await findCentralDirectory(source, signal);
+    const records = centralRecords(source, directory, signal);
+    for (let index = 0; index < directory.entries; index += 1) {
+        const next = await records.next();
+        if (next.done)
+            throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`);
+        const record = next.value;
+        const where = `the zip entry ${JSON.stringify(record.name)}`;
+        if (record.offset !== reader.position) {
+            throw refused(`${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`);
+        }
+        const zip64 = await checkLocalHeader(reader, record, where);
+        const path = safeEntryPath(record.name);
+        if (record.type === 'symlink') {
+            const target = await readWhole(reader, record, where);
+            if (target.length > MAX_LINK_TARGET)
+                throw refused(`symlink ${where} has a target of ${target.length} bytes`);
+            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() };
+        }
+        else if (record.type === 'directory') {
+            await reader.skip(record.compressedSize, where);
+            yield { path, type: 'directory', size: 0, mode: record.mode, mtime: record.mtime, data: none() };
+        }
+        else {
+            const content = checkedContent(reader, record, where);
+            yield { path, type: 'file', size: record.size, mode: record.mode, mtime: record.mtime, data: resumable(content) };
+            // The consumer may have stopped early: the rest is still read, inflated and checked.
+            for await (const _ of content) {
+                // checked inside
+            }
+        }
+        if (record.flags & FLAG_DESCRIPTOR)
+            await checkDescriptor(reader, record, zip64, where);
+    }
+    if (!(await records.next()).done)
+        throw corrupt(`the central directory holds more than the ${directory.entries} entries its end record counts`);
+    if (reader.position !== directory.offset) {
+        throw refused(`the zip has ${directory.offset - reader.position} bytes between its last entry and its central directory that no entry accounts for`);
+    }
+    await reader.drain();
+}
+/** The end of central directory record (and the Zip64 one when fields overflow), from the object's tail. */
+async function findCentralDirectory(source, signal) {
+    const tailStart = Math.max(0, source.size - TAIL_BYTES);
+    const tail = await source.readRange(tailStart, source.size, signal);
+    let end = -1;
+    for (let at = tail.length - 22; at >= 0; at -= 1) {
+        if (tail.readUInt32LE(at) === END_OF_CENTRAL && tail.readUInt16LE(at + 20) === tail.length - at - 22) {
+            end = at;
+            break;
+        }
+    }
+    if (end === -1)
+        throw corrupt('it has no end of central directory record (the object is truncated, or not a whole zip)');
+    const disk = tail.readUInt16LE(end + 4);
+    const directoryDisk = tail.readUInt16LE(end + 6);
+    let directory = {
+        entries: tail.readUInt16LE(end + 10),
+        size: tail.readUInt32LE(end + 12),
+        offset: tail.readUInt32LE(end + 16)
+    };
+    let directoryEnd = tailStart + end;
+    const locator = end - 20;
+    if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR) {
+        const recordOffset = Number(tail.readBigUInt64LE(locator + 8));
+        if (recordOffset + 56 > tailStart + locator)
+            throw corrupt('its Zip64 end record lies past the end of the archive');
+        const record = await source.readRange(recordOffset, recordOffset + 56, signal);
+        if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_END)
+            throw corrupt('its Zip64 end record is missing');
+        if (record.readUInt32LE(16) !== 0 || record.readUInt32LE(20) !== 0)
+            throw refused('the zip spans several disks');
+        directory = {
+            entries: Number(record.readBigUInt64LE(32)),
+            size: Number(record.readBigUInt64LE(40)),
+            offset: Number(record.readBigUInt64LE(48))
+        };
+        directoryEnd = recordOffset;
+    }
+    else if (disk !== 0 || directoryDisk !== 0) {
+        throw refused('the zip spans several disks');
+    }
+    if (directory.offset + directory.size !== directoryEnd) {
+        throw corrupt(`its central directory (bytes ${directory.offset} to ${directory.offset + directory.size}) does not end where its end record starts (byte ${directoryEnd})`);
+    }
+    return directory;
+}
+/** The central directory's records in order, read a page at a time. */
+async function* centralRecords(source, directory, signal) {
+    let page = Buffer.alloc(0);
+    let next = directory.offset;
+    const end = directory.offset + directory.size;
+    const need = async (length) => {
+        while (page.length < length && next < end) {
+            const upTo = Math.min(end, next + PAGE_BYTES);
+            page = Buffer.concat([page, await source.readRange(next, upTo, signal)]);
+            next = upTo;
+        }
+        return page.length >= length;
+    };
+    while (await need(1)) {
+        if (!(await need(46)) || page.readUInt32LE(0) !== CENTRAL_HEADER)
+            throw corrupt('its central directory has a damaged record');
+        const length = 46 + page.readUInt16LE(28) + page.readUInt16LE(30) + page.readUInt16LE(32);
+        if (!(await need(length)))
+            throw corrupt('its central directory ends in the middle of a record');
+        yield parseCentralRecord(page.subarray(0, length));
+        page = page.subarray(length);
+    }
+}
+function parseCentralRecord(record) {
+    const madeBy = record.readUInt16LE(4) >> 8;
+    const flags = record.readUInt16LE(8);
+    const method = record.readUInt16LE(10);
+    const nameEnd = 46 + record.readUInt16LE(28);
+    const rawName = record.subarray(46, nameEnd);
+    const extra = extraFields(record.subarray(nameEnd, nameEnd + record.readUInt16LE(30)));
+    // Zip64: the fields whose 32-bit value is all ones follow in this order.
+    const wide = extra.get(0x0001);
+    let wideAt = 0;
+    const widen = (value) => {
+        if (value !== U32)
+            return value;
+        if (!wide || wideAt + 8 > wide.length)
+            throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`);
+        const widened = Number(wide.readBigUInt64LE(wideAt));
+        wideAt += 8;
+        return widened;
+    };
+    const size = widen(record.readUInt32LE(24));
+    const compressedSize = widen(record.readUInt32LE(20));
+    const offset = widen(record.readUInt32LE(42));
+    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
+    const unicode = extra.get(0x7075);
+    const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8');
+    const where = `the zip entry ${JSON.stringify(name)}`;
+    if (flags & FLAG_ENCRYPTED)
+        throw refused(`${where} is encrypted`);
+    if (method !== STORED && method !== DEFLATED)
+        throw refused(`${where} uses compression method ${method}; only stored and deflated entries are read`);
+    const unixMode = madeBy === HOST_UNIX ? record.readUInt32LE(38) >>> 16 : 0;
+    const isDirectory = name.endsWith('/') || (unixMode & S_IFMT) === S_IFDIR || (record.readUInt32LE(38) & 0x10) !== 0;
+    const type = isDirectory ? 'directory' : (unixMode & S_IFMT) === S_IFLNK ? 'symlink' : 'file';
+    const mode = unixMode & 0o7777 || (isDirectory ? 0o755 : 0o644);
+    const timestamp = extra.get(0x5455);
+    const mtime = timestamp && timestamp.length >= 5 && (timestamp[0] ?? 0) & 1
+        ? new Date(timestamp.readUInt32LE(1) * 1000)
+        : dosTime(record.readUInt16LE(14), record.readUInt16LE(12));
+    return { rawName, name, type, mode, mtime, flags, method, crc: record.readUInt32LE(16), compressedSize, size, offset };
+}
+function extraFields(extra) {
+    const fields = new Map();
+    for (let at = 0; at + 4 <= extra.length;) {
+        const length = extra.readUInt16LE(at + 2);
+        fields.set(extra.readUInt16LE(at), extra.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+    }
+    return fields;
+}
+/** Checks the local header against the central record; true when it carries Zip64 sizes (so does its descriptor). */
+async function checkLocalHeader(reader, record, where) {
+    const header = await reader.read(30, `the local header of ${where}`);
+    if (header.readUInt32LE(0) !== LOCAL_HEADER)
+        throw corrupt(`${where} has no local header where the central directory puts it`);
+    const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`);
+    const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`);
+    if (!name.equals(record.rawName)) {
+        throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`);
+    }
+    if (header.readUInt16LE(8) !== record.method)
+        throw refused(`${where} has a different compression method in its local header`);
+    if (!(header.readUInt16LE(6) & FLAG_DESCRIPTOR) && header.readUInt32LE(14) !== record.crc) {
+        throw refused(`${where} has a different CRC in its local header`);
+    }
+    return extraFields(extra).has(0x0001);
+}
+/** The data descriptor after an entry (signature optional, sizes 8 bytes with Zip64) must agree too. */
+async function checkDescriptor(reader, record, zip64, where) {
+    const context = `the data descriptor of ${where}`;
+    const signed = (await reader.peek(4)).length === 4 && (await reader.peek(4)).readUInt32LE(0) === DESCRIPTOR;
+    const descriptor = await reader.read((signed ? 4 : 0) + (zip64 ? 20 : 12), context);
+    const at = signed ? 4 : 0;
+    const crc = descriptor.readUInt32LE(at);
+    const compressedSize = zip64 ? Number(descriptor.readBigUInt64LE(at + 4)) : descriptor.readUInt32LE(at + 4);
+    const size = zip64 ? Number(descriptor.readBigUInt64LE(at + 12)) : descriptor.readUInt32LE(at + 8);
+    if (crc !== record.crc || compressedSize !== record.compressedSize || size !== record.size) {
+        throw refused(`${context} disagrees with the central directory`);
+    }
+}
+/** A small entry in one piece (symlink targets): inflated and checked. */
+async function readWhole(reader, record, where) {
+    const pieces = [];
+    for await (const piece of checkedContent(reader, record, where))
+        pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces);
+}
+/** The consumer's view of an entry's content has no `return`: stopping early leaves it open for readZip to finish. */
+function resumable(content) {
+    return { [Symbol.asyncIterator]: () => ({ next: () => content.next() }) };
+}
+/** An entry's content, inflated, with its size and CRC checked against the central directory. */
+async function* checkedContent(reader, record, where) {
+    const compressed = reader.take(record.compressedSize, `the data of ${where}`);
+    let crc = 0;
+    let size = 0;
+    const pieces = record.method === STORED
+        ? compressed
+        : record.compressedSize <= WHOLE_ENTRY_BYTES
+            ? inflateWhole(compressed, record, where)
+            : inflateStream(compressed, record, where);
+    for await (const piece of pieces) {
+        size += piece.length;
+        if (size > record.size)
+            throw refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
+        crc = external_node_zlib_default().crc32(piece, crc);
+        yield piece;
+    }
+    if (size !== record.size)
+        throw corrupt(`${where} holds ${size} bytes, not the ${record.size} its central directory declares`);
+    if (crc >>> 0 !== record.crc)
+        throw corrupt(`${where} fails its CRC check`);
+}
+async function* inflateWhole(compressed, record, where) {
+    const pieces = [];
+    for await (const piece of compressed)
+        pieces.push(piece);
+    const options = { maxOutputLength: Math.max(1, record.size + 1) };
+    try {
+        // A small entry is inflated at once: a trip to the threadpool costs more than the work.
+        const input = Buffer.concat(pieces);
+        yield input.length <= INFLATE_INLINE_BYTES ? external_node_zlib_default().inflateRawSync(input, options) : await inflateRaw(input, options);
+    }
+    catch (error) {
+        throw inflateError(error, record, where);
+    }
+}
+async function* inflateStream(compressed, record, where) {
+    const inflater = external_node_zlib_default().createInflateRaw({ chunkSize: 256 * 1024 });
+    const input = external_node_stream_.Readable.from(compressed);
+    input.on('error', error => inflater.destroy(error));
+    input.pipe(inflater);
+    try {
+        for await (const piece of inflater)
+            yield piece;
+    }
+    catch (error) {
+        throw inflateError(error, record, where);
+    }
+    finally {
+        input.destroy();
+        inflater.destroy();
+    }
+}
+function inflateError(error, record, where) {
+    if (error instanceof ArchiveError)
+        return error;
+    const code = error.code;
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+        return refused(`${where} expands to more than the ${record.size} bytes the central directory declares`);
+    return corrupt(`${where} does not inflate (${error instanceof Error ? error.message : String(error)})`);
+}
+async function* none() {
+    // no content
+}
+function dosTime(date, time) {
+    return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+}
+function corrupt(reason) {
+    return new ArchiveError(`The zip is corrupt: ${reason}; refusing it.`);
+}
+
+;// CONCATENATED MODULE: ./src/extract/zstd-frames.ts
+
+/**
+ * The zstd stream cut at frame ends. Node's zstd decompressor (24.x, nodejs/node#64741) stops
+ * after the first frame when the next one starts in the same write, and src/compress.ts writes
+ * one frame per 4 MiB. Handing it each frame as writes that end exactly where the frame ends
+ * makes it decode them all. Skippable frames are dropped here. Frame layout: RFC 8878 section 3.1.
+ */
+const FRAME_MAGIC = 0xfd2fb528;
+const SKIPPABLE_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const DICTIONARY_ID_BYTES = [0, 1, 2, 4];
+const CONTENT_SIZE_BYTES = [0, 2, 4, 8];
+async function* zstdFrames(reader) {
+    while (!(await reader.atEnd())) {
+        const magic = (await reader.read(4, 'a zstd frame header')).readUInt32LE(0);
+        if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+            await reader.skip((await reader.read(4, 'a zstd skippable frame')).readUInt32LE(0), 'a zstd skippable frame');
+            continue;
+        }
+        if (magic !== FRAME_MAGIC)
+            throw new ArchiveError(`The zstd stream has data that is not a zstd frame at byte ${reader.position - 4}; refusing the archive.`);
+        const descriptor = (await reader.read(1, 'a zstd frame header'))[0] ?? 0;
+        const singleSegment = (descriptor >> 5) & 1;
+        const contentSizeFlag = descriptor >> 6;
+        const rest = (singleSegment ? 0 : 1) +
+            (DICTIONARY_ID_BYTES[descriptor & 3] ?? 0) +
+            (contentSizeFlag === 0 ? singleSegment : (CONTENT_SIZE_BYTES[contentSizeFlag] ?? 0));
+        const header = Buffer.alloc(5 + rest);
+        header.writeUInt32LE(FRAME_MAGIC, 0);
+        header[4] = descriptor;
+        (await reader.read(rest, 'a zstd frame header')).copy(header, 5);
+        yield header;
+        for (let last = false; !last;) {
+            const block = await reader.read(3, 'a zstd block header');
+            const value = block.readUIntLE(0, 3);
+            last = (value & 1) === 1;
+            const type = (value >> 1) & 3;
+            if (type === 3)
+                throw new ArchiveError(`The zstd stream has a reserved block type at byte ${reader.position - 3}; refusing the archive.`);
+            yield block;
+            yield* reader.take(type === 1 ? 1 : value >>> 3, 'a zstd block');
+        }
+        if ((descriptor >> 2) & 1)
+            yield await reader.read(4, 'a zstd frame checksum');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/extract/read-archive.ts
+
+
+
+
+
+
+
+
+
+/** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
+function detectFormat(head) {
+    const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
+    if (magic === 0x504b0304 || magic === 0x504b0506)
+        return 'zip';
+    if (head[0] === 0x1f && head[1] === 0x8b)
+        return 'tar.gz';
+    if (magic === 0x28b52ffd)
+        return 'tar.zst';
+    if (isTarHeader(head))
+        return 'tar';
+    return undefined;
+}
+function isTarHeader(head) {
+    return head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar';
+}
+/**
+ * An archive read entry by entry, any of the four formats, checked as it goes: names (nothing
+ * absolute, no `..`), symlinks that stay inside the tree, nothing below a symlink, sizes within
+ * the limits, CRCs (zip), and the whole object read to its end so its SHA-256 and size are
+ * known. Each item's `data` must be read before asking for the next item. Nothing is written.
+ */
+class ArchiveReader {
+    source;
+    options;
+    summary;
+    constructor(source, options) {
+        this.source = source;
+        this.options = options;
+    }
+    /** The object's format, size and SHA-256; only once items() has run to its end. */
+    get download() {
+        if (!this.summary)
+            throw new Error('The archive has not been read to its end yet.');
+        return this.summary;
+    }
+    async *items() {
+        const { source, options } = this;
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        let downloaded = 0;
+        const raw = new ByteReader(hashed(source.stream(options.signal), hash, count => (downloaded = count), source), source.name);
+        try {
+            const format = detectFormat(await raw.peek(512));
+            if (!format) {
+                throw new ArchiveError(`${source.name} is not a zip, gzip, zstd or tar archive (its first bytes are ${(await raw.peek(8)).toString('hex')}); refusing it.`);
+            }
+            yield* this.entries(raw, format);
+            if (downloaded !== source.size) {
+                throw new ArchiveError(`Read ${downloaded} bytes of ${source.name} but it has ${source.size}: the download was cut short; refusing it.`);
+            }
+            this.summary = { format, bytes: downloaded, sha256: hash.digest('hex') };
+        }
+        finally {
+            await raw.close();
+        }
+    }
+    async *entries(raw, format) {
+        const { source, options } = this;
+        const entries = format === 'zip'
+            ? readZip(raw, source, options.signal)
+            : readTar(await tarReader(raw, format, source, options), options.warn ?? (() => { }));
+        const tree = new TreeCheck();
+        const limit = expansionLimit(source.size, options.limits);
+        let expanded = 0;
+        for await (const item of entries) {
+            // A directory entry for the archive's own root (`./`, what `tar -C dir .` writes) is the destination itself.
+            if (item.path === '' && item.type === 'directory')
+                continue;
+            tree.admit(item);
+            expanded += item.size;
+            // Checked before a byte is written: each reader guarantees an entry's content never exceeds its size.
+            if (expanded > limit.bytes)
+                throw limit.exceeded(item.path, item.size);
+            yield item;
+        }
+    }
+}
+/**
+ * Reads every entry of an archive, contents included, checked as restore checks them (names,
+ * links, limits, zip CRCs), and writes nothing: for `verify: download`, which streams the object
+ * back to prove it restores. Yields one summary per entry; returns the object's size and SHA-256.
+ */
+async function* readArchiveEntries(source, options) {
+    const reader = new ArchiveReader(source, options);
+    for await (const item of reader.items()) {
+        for await (const _ of item.data) {
+            // read, and so checked
+        }
+        yield { path: item.path, type: item.type, size: item.size };
+    }
+    return reader.download;
+}
+/** The decompressed tar stream of a tar, tar.gz or tar.zst, held to the expansion limits too. */
+async function tarReader(raw, format, source, options) {
+    if (format === 'tar')
+        return raw;
+    const what = format === 'tar.gz' ? 'gzip' : 'zstd';
+    const decompressor = format === 'tar.gz' ? external_node_zlib_default().createGunzip({ chunkSize: 256 * 1024 }) : external_node_zlib_default().createZstdDecompress({ chunkSize: 256 * 1024 });
+    const input = external_node_stream_.Readable.from(format === 'tar.zst' ? zstdFrames(raw) : raw.rest());
+    input.on('error', error => decompressor.destroy(error));
+    input.pipe(decompressor);
+    const limit = expansionLimit(source.size, options.limits);
+    async function* decompressed() {
+        let total = 0;
+        try {
+            for await (const piece of decompressor) {
+                total += piece.length;
+                if (total > limit.bytes)
+                    throw limit.exceeded(undefined, total);
+                yield piece;
+            }
+        }
+        catch (error) {
+            if (error instanceof ArchiveError)
+                throw error;
+            throw new ArchiveError(`The ${what} stream of ${source.name} is truncated or corrupt (${error instanceof Error ? error.message : String(error)}); refusing it.`);
+        }
+        finally {
+            input.destroy();
+            decompressor.destroy();
+        }
+    }
+    const tar = new ByteReader(decompressed(), `${what}-compressed tar`);
+    const first = await tar.peek(512);
+    if (!isTarHeader(first) && first.some(byte => byte !== 0)) {
+        throw new ArchiveError(`${source.name} is ${what}-compressed but what it holds is not a tar archive; refusing it.`);
+    }
+    return tar;
+}
+function expansionLimit(archiveBytes, limits) {
+    const byRatio = limits.maxRatio * Math.max(archiveBytes, 1);
+    const bytes = Math.min(byRatio, limits.maxBytes ?? Infinity);
+    return {
+        bytes,
+        exceeded: (path, size) => {
+            const what = path === undefined
+                ? `it expands to more than ${bytes} bytes`
+                : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`;
+            const why = bytes < byRatio
+                ? `the 'max-size' limit`
+                : `${limits.maxRatio} times its own ${archiveBytes} bytes ('max-ratio'), as a zip bomb does. If this backup really is that compressible, raise 'max-ratio'`;
+            return refused(`The archive is ${archiveBytes} bytes but ${what}: over ${why}`);
+        }
+    };
+}
+/** The object's bytes as they stream by: hashed, counted, and cut off if there are more than it should have. */
+async function* hashed(stream, hash, onCount, source) {
+    let bytes = 0;
+    for await (const piece of stream) {
+        bytes += piece.length;
+        if (bytes > source.size)
+            throw new ArchiveError(`${source.name} has more than the ${source.size} bytes expected; refusing it.`);
+        hash.update(piece);
+        onCount(bytes);
+        yield piece;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/verify.ts
+
+
+
+
+
+
+/**
+ * How the object is checked before the row says success. checksum: size, multipart ETag and the
+ * store's CRC32; download: also reads the object back and compares its SHA-256; none: only that it
+ * exists with the right size (no checksums are sent, for stores that refuse them).
+ */
+const VERIFY_MODES = ['checksum', 'download', 'none'];
+/** Our own archive is read back without restore's bomb limits: the question is only whether it reads. */
+const NO_LIMITS = { maxRatio: Number.POSITIVE_INFINITY, maxBytes: undefined };
+/**
+ * Streams the object back and reads every entry of it, contents included, as restore would
+ * (names, links, zip CRCs, gzip/zstd integrity), writing nothing; then compares the size and
+ * SHA-256 of the bytes read with the archive that was uploaded. Throws VerificationError when the
+ * store gives other bytes or an entry does not read back, StoreError when it cannot be read.
+ */
+async function verifyByDownload(client, bucket, head, key, expected, signal) {
+    const where = objectUrl(bucket, key);
+    let read;
+    try {
+        const entries = readArchiveEntries(objectSource(client, bucket, key, head), { limits: NO_LIMITS, signal });
+        let next = await entries.next();
+        while (!next.done)
+            next = await entries.next();
+        read = next.value;
+    }
+    catch (error) {
+        if (!(error instanceof ArchiveError))
+            throw error;
+        throw new VerificationError(`Read back, ${where} does not read as the archive that was uploaded: ${error.message} The store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`, { cause: error });
+    }
+    if (read.bytes !== expected.size || read.sha256 !== expected.sha256) {
+        throw new VerificationError(`Read back, ${where} has ${formatBytes(read.bytes)} (${read.bytes} bytes) with SHA-256 ${read.sha256}, but the uploaded archive has ${expected.size} bytes with SHA-256 ${expected.sha256}: the store holds damaged or other bytes. It was left in the store as it is; re-run the backup.`);
+    }
+    return { size: read.bytes, sha256: read.sha256 };
+}
+/**
+ * The check `verify` asks for, on an object whose upload completed. HeadObject always (size,
+ * ETag, the store's CRC32, retried while the store cannot answer); `download` then reads it back.
+ */
+async function verifyUploaded(client, bucket, key, expected, mode, policy, signal) {
+    const checked = await confirmObject(client, bucket, key, mode === 'none' ? { ...expected, etags: [], crc32s: [] } : expected, policy);
+    const storeChecksumMissing = checked.checksum === 'absent';
+    const parts = [`size ${expected.size} bytes`];
+    if (mode !== 'none')
+        parts.push('ETag', storeChecksumMissing ? 'no CRC32 (the store keeps none)' : 'CRC32');
+    if (mode === 'download') {
+        await retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
+        parts.push('SHA-256 of the object read back');
+    }
+    return {
+        checks: `${mode}: ${parts.join(', ')}`,
+        summary: `${objectUrl(bucket, key)} verified (${mode}): ${parts.join(', ')}.`,
+        storeChecksumMissing
+    };
+}
+
+;// CONCATENATED MODULE: ./src/archive/entry.ts
+/**
+ * What the archive formats take from a source: entries, and their contents as pieces in archive
+ * order. A source (sources/files today) produces them; tar and zip write them.
+ */
+/** Largest piece: a file is read in pieces of this size, each also one compression job. */
+const READ_CHUNK = 1024 * 1024;
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+;// CONCATENATED MODULE: ./src/threads/parallel.ts
+
+/**
+ * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
+ * API (no worker isolates to start or feed), in independent jobs of at most one block, and
+ * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
+ * is therefore a few blocks per core, whatever the size of the tree.
+ */
+const CORES = external_node_os_default().availableParallelism();
+/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
+const COMPRESSION_JOBS = CORES + 1;
+/**
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
+ * zlib work (the first statement of main). A value the user set is kept.
+ */
+function sizeThreadpool() {
+    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
+}
+/**
+ * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
+ * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
+ * A failure is raised when its turn comes; jobs still pending then settle with their rejections
+ * marked handled.
+ */
+async function* inOrder(jobs, limit) {
+    const pending = [];
+    for await (const start of jobs) {
+        const job = start();
+        job.catch(() => { });
+        pending.push(job);
+        if (pending.length >= limit)
+            yield await pending.shift();
+    }
+    while (pending.length > 0)
+        yield await pending.shift();
+}
+
+;// CONCATENATED MODULE: ./src/archive/compress.ts
+
+
+
+
+/**
+ * Parallel compression of one long stream (a tar), as pigz and `zstd -T0` do it:
+ * - deflate (gzip, and each zip entry): the stream is cut into blocks deflated concurrently,
+ *   each primed with the previous block's last 32 KiB as dictionary and ended with a sync flush
+ *   (byte-aligned, not final). Concatenated they are ONE valid raw deflate stream that can still
+ *   refer back across block edges, so the output is a single gzip member the size of gzip's.
+ * - zstd: blocks are compressed as independent frames; concatenated frames are a valid zstd
+ *   stream for every decoder (`zstd -d`, `tar --zstd`, libarchive).
+ * Either way, a block that would not shrink is stored in the format's raw blocks (worthCompressing).
+ */
+/** Deflate's window: a block may refer back this far into the previous one. */
+const WINDOW = 32 * 1024;
+/** A final, empty fixed-Huffman block: ends a deflate stream whose blocks all ended with a sync flush. */
+const DEFLATE_END = Buffer.from([0x03, 0x00]);
+/** zstd frames are larger than deflate blocks: zstd's window is larger, and frames cost their context. */
+const ZSTD_BLOCK = 4 * READ_CHUNK;
+/**
+ * zlib's async API hands output back in pieces of `chunkSize` (16 KiB by default), each a round trip
+ * from the threadpool to the main thread: at that size the callbacks cost the main thread ~3 s per
+ * GiB. 256 KiB makes them few without holding a block-sized output buffer per job.
+ */
+const OUTPUT_PIECE = 256 * 1024;
+/** Smaller blocks are compressed without asking: sampling them would cost about as much. */
+const SAMPLE_FROM = 64 * 1024;
+const SAMPLE = 16 * 1024;
+/** Compression must save at least 3% of a sample for its block to be compressed rather than stored. */
+const WORTH_COMPRESSING = 0.97;
+/** The sample's output in one buffer of its own (zlib's 16 KiB default comes from Node's pool: see free()). */
+const SAMPLER = { chunkSize: 3 * SAMPLE + 1024, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: 1 } };
+/**
+ * Media, archives and encrypted files do not compress, yet deflate and zstd spend as much CPU on
+ * them as on text or more (a third of the time on a typical tree). Level-1 zstd of three slices
+ * tells them apart; such a block is stored (deflate's or zstd's raw blocks), costing a copy and a
+ * few bytes per block. The sample runs on the main thread: ~50 us, less than a trip to the
+ * threadpool, and a tenth of deflate's time on random data (~0.6 ms).
+ */
+function worthCompressing(block) {
+    if (block.length < SAMPLE_FROM)
+        return true;
+    const middle = (block.length - SAMPLE) >> 1;
+    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(-SAMPLE)]);
+    const compressed = external_node_zlib_default().zstdCompressSync(sample, SAMPLER);
+    const worth = compressed.length < sample.length * WORTH_COMPRESSING;
+    free([sample, compressed]);
+    return worth;
+}
+/**
+ * Deflates one block of a stream, ended with a sync flush (DEFLATE_END closes the stream);
+ * `dictionary` is the end of the block before it in the same stream, if any. The output comes in
+ * the engine's pieces, which the caller owns (free them once written).
+ */
+async function deflateBlock(block, level, dictionary) {
+    const stored = level > 0 && !worthCompressing(block);
+    const engine = external_node_zlib_default().createDeflateRaw({
+        level: stored ? 0 : level,
+        chunkSize: OUTPUT_PIECE,
+        ...(dictionary && !stored ? { dictionary: dictionary.subarray(-WINDOW) } : {}),
+        finishFlush: (external_node_zlib_default()).constants.Z_SYNC_FLUSH
+    });
+    return compressOnce(engine, block);
+}
+/** The end of `block` that the next block of its stream may refer back to, as a copy it may outlive. */
+function dictionaryOf(block) {
+    return Buffer.from(block.subarray(-WINDOW));
+}
+/**
+ * Runs `input` through an engine made for it alone, as zlib's one-shot functions do, but hands
+ * back the engine's output pieces instead of a copy of them joined.
+ */
+function compressOnce(engine, input) {
+    return new Promise((resolve, reject) => {
+        const pieces = [];
+        engine.on('data', (piece) => pieces.push(piece));
+        engine.once('error', reject);
+        engine.once('end', () => resolve(pieces));
+        engine.end(input);
+    });
+}
+/** A full flush ends with an empty stored block: these four bytes. */
+const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/**
+ * Deflates many small ranges of `input` (start and end, two numbers each), each into a raw deflate
+ * stream of its own, through one zlib stream in one job: a full flush after each (byte-aligned,
+ * history reset) ends its stream, and DEFLATE_END closes it. A zlib stream per small file cost
+ * the main thread ~0.3 ms and ~300 KiB of external memory each (a full GC every ~200 files): zip
+ * took a third longer than tar.gz. A range that deflate would not shrink is stored.
+ *
+ * The ranges are written one at a time and the engine's output copied into one buffer as it
+ * comes: nothing is made per range that outlives its write. Written all at once, each range's
+ * write request, view and output piece lived until the whole job was done and outlived V8's
+ * young generation (see zip.ts's Group for what that cost).
+ */
+async function deflateEach(input, ranges, level) {
+    const engine = external_node_zlib_default().createDeflateRaw({ level, chunkSize: OUTPUT_PIECE, flush: (external_node_zlib_default()).constants.Z_FULL_FLUSH });
+    // A write's failure comes to its callback too.
+    engine.on('error', () => { });
+    let rangeBytes = 0;
+    for (let range = 0; range < ranges.length; range += 2)
+        rangeBytes += ranges[range + 1] - ranges[range];
+    // Deflate output is rarely larger than its input, and what would be is stored instead.
+    let output = Buffer.allocUnsafeSlow(rangeBytes + 1024);
+    let used = 0;
+    // The engine's own output buffers: a few per job, freed once everything was copied out of them.
+    const engineBuffers = [];
+    const append = (bytes) => {
+        if (used + bytes.length > output.length)
+            output = resized(output, Math.max(used + bytes.length, 2 * output.length));
+        used += bytes.copy(output, used);
+    };
+    engine.on('data', (piece) => {
+        append(piece);
+        if (piece.buffer !== engineBuffers.at(-1)?.buffer)
+            engineBuffers.push(piece);
+    });
+    const bounds = [];
+    try {
+        for (let range = 0; range < ranges.length; range += 2) {
+            const piece = input.subarray(ranges[range], ranges[range + 1]);
+            if (piece.length === 0 || !worthCompressing(piece)) {
+                bounds.push(-1, -1);
+                continue;
+            }
+            const start = used;
+            // The callback comes once the write's output was pushed: the output since `start` is all of it.
+            await new Promise((resolve, reject) => engine.write(piece, error => (error ? reject(error) : resolve())));
+            if (used - start < FLUSH_MARKER.length || !output.subarray(used - FLUSH_MARKER.length, used).equals(FLUSH_MARKER)) {
+                throw new Error('zlib output did not end at a flush');
+            }
+            if (used - start + DEFLATE_END.length < piece.length) {
+                append(DEFLATE_END);
+                bounds.push(start, used);
+            }
+            else {
+                used = start;
+                bounds.push(-1, -1);
+            }
+        }
+    }
+    catch (error) {
+        free([output]);
+        throw error;
+    }
+    finally {
+        engine.destroy();
+    }
+    // Every write is done: the engine no longer writes into its buffers.
+    free(engineBuffers);
+    return { output: output.subarray(0, used), bounds };
+}
+/** gzip (RFC 1952) of `input`: one member, deflated in parallel blocks. */
+async function* gzip(input, level) {
+    // Header: deflate, no name or mtime (the archive's bytes depend on the files only), OS = Unix.
+    yield Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, level >= 9 ? 0x02 : level <= 1 ? 0x04 : 0x00, 0x03]);
+    let crc = 0;
+    let inputLength = 0;
+    const pool = new BufferPool(READ_CHUNK);
+    async function* jobs() {
+        let dictionary;
+        for await (const block of blocks(input, pool)) {
+            crc = external_node_zlib_default().crc32(block, crc);
+            inputLength += block.length;
+            const previous = dictionary;
+            yield () => deflateBlock(block, level, previous).then(pieces => ({ block, pieces, owned: previous ? [...pieces, previous] : pieces }));
+            // A copy: the block goes back to the pool once compressed, maybe before the next job reads its dictionary.
+            dictionary = dictionaryOf(block);
+        }
+    }
+    yield* recycling(inOrder(jobs(), COMPRESSION_JOBS), pool);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(inputLength % 2 ** 32, 4);
+    yield Buffer.concat([DEFLATE_END, trailer]);
+}
+/** zstd of `input`: independent frames compressed in parallel; a block that would not shrink is stored. */
+async function* zstd(input, level) {
+    const pool = new BufferPool(ZSTD_BLOCK);
+    const options = { chunkSize: OUTPUT_PIECE, params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level } };
+    async function* jobs() {
+        for await (const block of blocks(input, pool)) {
+            if (!worthCompressing(block)) {
+                const stored = storedZstdFrame(block);
+                yield () => Promise.resolve({ block, ...stored });
+                continue;
+            }
+            yield () => compressOnce(external_node_zlib_default().createZstdCompress(options), block).then(pieces => ({ block, pieces, owned: pieces }));
+        }
+    }
+    // One frame per core, not one more: each holds a 4 MiB block, its output and ~3 MiB of context.
+    yield* recycling(inOrder(jobs(), CORES), pool);
+}
+/** zstd's largest block (RFC 8878, Block_Maximum_Size). */
+const ZSTD_RAW_BLOCK = 128 * 1024;
+/**
+ * A zstd frame that holds `block` as it is, in raw blocks (RFC 8878, 3.1.1): 9 bytes of frame
+ * header and 3 per 128 KiB. The pieces are the headers and views of `block`, not a copy of it.
+ */
+function storedZstdFrame(block) {
+    const count = Math.max(1, Math.ceil(block.length / ZSTD_RAW_BLOCK));
+    const headers = Buffer.allocUnsafeSlow(9 + 3 * count);
+    headers.writeUInt32LE(0xfd2fb528, 0);
+    // Single segment (the window is the frame) with a 4-byte content size; no checksum, no dictionary.
+    headers[4] = 0xa0;
+    headers.writeUInt32LE(block.length, 5);
+    const pieces = [];
+    for (let index = 0, at = 9; index < count; index++, at += 3) {
+        const data = block.subarray(index * ZSTD_RAW_BLOCK, (index + 1) * ZSTD_RAW_BLOCK);
+        // Last_Block in bit 0, Block_Type 0 (raw) in bits 1-2, the size above them.
+        headers.writeUIntLE((data.length << 3) | (index === count - 1 ? 1 : 0), at, 3);
+        pieces.push(index === 0 ? headers.subarray(0, 12) : headers.subarray(at, at + 3), data);
+    }
+    return { pieces, owned: [headers] };
+}
+/**
+ * Lends each block's output (see buffers.ts), frees it once the consumer moves on, and hands the
+ * block back for the next input: the same few block buffers serve the whole archive.
+ */
+async function* recycling(compressed, pool) {
+    for await (const { block, pieces, owned } of compressed) {
+        yield* pieces;
+        free(owned);
+        pool.giveBack(block);
+    }
+}
+/** Regroups a stream of lent pieces of any size into blocks of the pool's size (the last one may be shorter). */
+async function* blocks(input, pool) {
+    const size = pool.size;
+    let block = pool.take();
+    let filled = 0;
+    for await (const piece of input) {
+        let offset = 0;
+        while (offset < piece.length) {
+            const copied = piece.copy(block, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === size) {
+                yield block;
+                block = pool.take();
+                filled = 0;
+            }
+        }
+    }
+    if (filled > 0)
+        yield block.subarray(0, filled);
+}
+
+;// CONCATENATED MODULE: ./src/sources/files/reader.ts
+
+
+
+
+
+
+/** Small files share one request up to this many: one message instead of thousands of callbacks. */
+const FILES_PER_BATCH = 512;
+/** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
+const BATCHES_AHEAD = 4;
+// Reading 24 000 small files through the threadpool (open, read, close: three round trips and
+// three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
+// into a slot of shared memory (thread-jobs.ts), reused once the archive moved past it.
+/**
+ * Reads the entries' contents in order, a few batches ahead: small files many to a batch, a large
+ * file in READ_CHUNK pieces. A file that vanished or changed size since it was listed fails with
+ * an ArchiveError. Each chunk's data is lent: its slot is read into again once the consumer asks
+ * for a chunk of a later batch.
+ */
+async function* readEntries(listing, progress) {
+    const reader = new BatchReader(listing);
+    let entry;
+    let entryIndex = -1;
+    for await (const { batch, slot, failure } of inOrder(batchJobs(listing, reader), BATCHES_AHEAD)) {
+        let at = 0;
+        for (let piece = 0; 3 * piece < batch.pieces.length; piece++) {
+            const index = batch.pieces[3 * piece];
+            const offset = batch.pieces[3 * piece + 1];
+            const length = batch.pieces[3 * piece + 2];
+            // The entry object is made here, when the archive reaches it: it dies young.
+            if (index !== entryIndex) {
+                entry = listing.entry(index);
+                entryIndex = index;
+            }
+            const current = entry;
+            if (failure?.index === piece)
+                throw readError(current, failure);
+            const last = offset + length === current.size;
+            progress.bytesRead += length;
+            if (last && current.type === 'file')
+                progress.filesRead += 1;
+            yield { index, entry: current, data: Buffer.from(slot, at, length), last };
+            at += length;
+        }
+        reader.release(slot);
+    }
+}
+function* batchJobs(listing, reader) {
+    let batch = { pieces: [], bytes: 0 };
+    for (const index of listing.sorted()) {
+        // Directories and symlinks have no content, but keep their place in the order.
+        const size = listing.type(index) === 'file' ? listing.size(index) : 0;
+        for (let offset = 0;; offset += READ_CHUNK) {
+            const length = Math.min(READ_CHUNK, size - offset);
+            if (batch.bytes + length > READ_CHUNK || batch.pieces.length >= 3 * FILES_PER_BATCH) {
+                const full = batch;
+                yield () => reader.read(full);
+                batch = { pieces: [], bytes: 0 };
+            }
+            batch.pieces.push(index, offset, length);
+            batch.bytes += length;
+            if (offset + length === size)
+                break;
+        }
+    }
+    const rest = batch;
+    if (rest.pieces.length > 0)
+        yield () => reader.read(rest);
+}
+function readError(entry, failure) {
+    if (failure.code === 'ENOENT') {
+        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
+    }
+    if (failure.code)
+        return unreadable(entry.relativePath, failure.code);
+    const seen = failure.seen ?? 0;
+    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
+}
+/** Reads batches on the worker thread, each into a free slot. */
+class BatchReader {
+    listing;
+    /** Slots of READ_CHUNK bytes: one per batch ahead, and the one being archived. */
+    freeSlots = [];
+    constructor(listing) {
+        this.listing = listing;
+    }
+    async read(batch) {
+        const slot = this.freeSlots.pop() ?? new SharedArrayBuffer(READ_CHUNK);
+        const { listing } = this;
+        const { pieces } = batch;
+        // Directories and symlinks are not opened: only their place in the batch matters.
+        const isFile = (piece) => listing.type(pieces[3 * piece]) === 'file';
+        let pathBytes = 0;
+        for (let piece = 0; 3 * piece < pieces.length; piece++)
+            pathBytes += (isFile(piece) ? listing.pathLength(pieces[3 * piece]) : 0) + 1;
+        // Its own memory: a view of Node's shared pool would send the whole pool to the thread.
+        const paths = Buffer.allocUnsafeSlow(pathBytes);
+        const request = { root: listing.root, paths, pieces: [], slot };
+        for (let piece = 0, at = 0; 3 * piece < pieces.length; piece++) {
+            const index = pieces[3 * piece];
+            const offset = pieces[3 * piece + 1];
+            const length = pieces[3 * piece + 2];
+            if (isFile(piece))
+                at += listing.copyPath(index, paths, at);
+            paths[at++] = 0;
+            request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0);
+        }
+        try {
+            const reading = workerThread.run('read', request);
+            // Posting copied the paths to the thread.
+            free([paths]);
+            return { ...(await reading), batch, slot };
+        }
+        catch (error) {
+            throw new ArchiveError(`Reading the files failed: ${String(error)}`, { cause: error });
+        }
+    }
+    /** A slot whose chunks were all handed on and used. */
+    release(slot) {
+        this.freeSlots.push(slot);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/archive/tar.ts
+
+/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
+const tar_BLOCK = 512;
+const ZEROS = Buffer.alloc(tar_BLOCK);
+/** The zero bytes that end a member's data, one view per length: not a new view per file. */
+const PADDINGS = Array.from({ length: tar_BLOCK }, (_, length) => ZEROS.subarray(0, length));
+const USTAR_MAX_SIZE = 0o77777777777; // 8 GiB - 1: larger files need a pax `size` record
+/** The tar archive of the entries whose contents `chunks` brings, in order. */
+async function* tar(chunks) {
+    const gather = new Gather();
+    const header = new Scratch();
+    let startsEntry = true;
+    for await (const { entry, data, last } of chunks) {
+        // The header, the data, the padding: each gathered, or handed on when large. Chosen by number,
+        // not from an array of the three made for every file.
+        for (let part = 0; part < 3; part++) {
+            const piece = part === 0
+                ? startsEntry
+                    ? tarHeader(entry, header)
+                    : undefined
+                : part === 1
+                    ? data
+                    : last
+                        ? PADDINGS[paddingOf(entry.size)]
+                        : undefined;
+            if (!piece || piece.length === 0)
+                continue;
+            const gathered = gather.before(piece);
+            if (gathered)
+                yield gathered;
+            if (!gather.keep(piece))
+                yield piece;
+        }
+        startsEntry = last;
+    }
+    const rest = gather.take();
+    if (rest)
+        yield rest;
+    yield Buffer.alloc(2 * tar_BLOCK);
+}
+/** The entry's header (in `scratch`, lent like any piece), with a pax header before it when needed. */
+function tarHeader(entry, scratch) {
+    const name = entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+    const size = entry.type === 'file' ? entry.size : 0;
+    const linkTarget = entry.linkTarget ?? '';
+    const typeflag = entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2';
+    const cut = ustarCut(name);
+    const linkFits = linkTarget.length <= 100 && isAscii(linkTarget);
+    if (cut !== undefined && size <= USTAR_MAX_SIZE && linkFits) {
+        // What nearly every entry is: one ustar block, and no pax records to build.
+        return ustarBlock({ name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: linkTarget }, scratch.zeroed(tar_BLOCK));
+    }
+    const pax = {};
+    if (cut === undefined)
+        pax.path = name;
+    if (size > USTAR_MAX_SIZE)
+        pax.size = String(size);
+    if (!linkFits)
+        pax.linkpath = linkTarget;
+    const fields = {
+        ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name, cut }),
+        mode: entry.mode,
+        size: pax.size ? 0 : size,
+        mtime: entry.mtimeSeconds,
+        typeflag,
+        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
+    };
+    const records = Object.entries(pax)
+        .map(([key, value]) => paxRecord(key, value))
+        .join('');
+    const recordsLength = Buffer.byteLength(records);
+    // The pax header, its records padded to a block, then the entry's own header.
+    const headers = scratch.zeroed(tar_BLOCK + recordsLength + paddingOf(recordsLength) + tar_BLOCK);
+    const paxFields = {
+        name: asciiFallback(`PaxHeader/${name}`, 100),
+        cut: -1,
+        mode: 0o644,
+        size: recordsLength,
+        mtime: entry.mtimeSeconds,
+        typeflag: 'x',
+        linkname: ''
+    };
+    ustarBlock(paxFields, headers.subarray(0, tar_BLOCK));
+    headers.write(records, tar_BLOCK);
+    ustarBlock(fields, headers.subarray(-tar_BLOCK));
+    return headers;
+}
+/** Zero bytes that round a member's data up to the block size. */
+function paddingOf(size) {
+    return (tar_BLOCK - (size % tar_BLOCK)) % tar_BLOCK;
+}
+const MAGIC_AND_VERSION = Buffer.from('ustar\u000000', 'latin1');
+/**
+ * Writes a ustar header into `block` (512 zero bytes) and returns it. Characters and digits go in
+ * byte by byte, with no string made per field (padded octal numbers, cut names): those were ~15%
+ * of what the main thread allocated for a tar of many small files.
+ */
+function ustarBlock(fields, block) {
+    writeAscii(block, 0, fields.name, fields.cut + 1, fields.name.length);
+    writeOctal(block, fields.mode & 0o7777, 100, 8);
+    writeOctal(block, 0, 108, 8); // uid
+    writeOctal(block, 0, 116, 8); // gid
+    writeOctal(block, fields.size, 124, 12);
+    writeOctal(block, fields.mtime, 136, 12);
+    block.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
+    block[156] = fields.typeflag.charCodeAt(0);
+    writeAscii(block, 157, fields.linkname, 0, fields.linkname.length);
+    MAGIC_AND_VERSION.copy(block, 257);
+    writeAscii(block, 345, fields.name, 0, Math.max(fields.cut, 0));
+    let checksum = 0;
+    for (let at = 0; at < tar_BLOCK; at++)
+        checksum += block[at];
+    writeOctal(block, checksum, 148, 7);
+    return block;
+}
+/** `text`'s characters from `start` to `end` (ASCII) as bytes at `offset`. */
+function writeAscii(block, offset, text, start, end) {
+    for (let at = start; at < end; at++)
+        block[offset + at - start] = text.charCodeAt(at);
+}
+/** `length - 1` octal digits, zero-padded, and a NUL; a negative value (an mtime before 1970) as 0. */
+function writeOctal(block, value, offset, length) {
+    let rest = Math.max(0, Math.floor(value));
+    for (let at = offset + length - 2; at >= offset; at--) {
+        block[at] = 0x30 + (rest % 8);
+        rest = Math.floor(rest / 8);
+    }
+    block[offset + length - 1] = 0;
+}
+/** Where ustar splits `name` into prefix (155) and name (100): -1 when it fits the name field; undefined when it cannot. */
+function ustarCut(name) {
+    if (!isAscii(name))
+        return undefined;
+    if (name.length <= 100)
+        return -1;
+    for (let cut = name.indexOf('/'); cut !== -1; cut = name.indexOf('/', cut + 1)) {
+        if (cut <= 155 && name.length - cut - 1 <= 100 && name.length - cut - 1 > 0)
+            return cut;
+    }
+    return undefined;
+}
+/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    const bodyBytes = Buffer.byteLength(body);
+    let length = bodyBytes + String(bodyBytes).length;
+    if (String(length).length !== String(bodyBytes).length)
+        length = bodyBytes + String(length).length;
+    return `${length}${body}`;
+}
+function isAscii(value) {
+    return /^[\x20-\x7e]*$/.test(value);
+}
+function asciiFallback(value, max) {
+    return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
+}
+
+;// CONCATENATED MODULE: ./src/archive/zip.ts
+
+
+
+
+
+/**
+ * A zip (APPNOTE 6.3) written front to back, with entries deflated concurrently: every piece of
+ * every file is one job, so many small files keep all cores busy, and a large file's pieces are
+ * deflated in parallel into one stream (see compress.ts). Pieces are written in archive order.
+ * An entry that fits in one piece gets its CRC and sizes in its local header; a larger one is
+ * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
+ * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
+ * field, in UTC) come back with Info-ZIP's unzip.
+ */
+const zip_U32 = 0xffffffff;
+const zip_U16 = 0xffff;
+const MADE_BY_UNIX = (3 << 8) | 45; // Unix attributes, spec 4.5 (Zip64)
+const VERSION_DEFLATE = 20;
+const VERSION_ZIP64 = 45;
+const zip_FLAG_DESCRIPTOR = 1 << 3;
+const FLAG_UTF8 = 1 << 11;
+const zip_STORED = 0;
+const zip_DEFLATED = 8;
+const S_IFREG = 0o100000;
+const zip_S_IFDIR = 0o040000;
+const zip_S_IFLNK = 0o120000;
+const DOS_DIRECTORY = 0x10;
+/** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
+async function* zip(chunks, level, listing) {
+    const central = new ByteList();
+    let entries = 0;
+    let offset = 0;
+    let current;
+    const pool = new BufferPool(JOB_BUFFER);
+    const gather = new Gather();
+    // Each kind of record is built in a buffer of its own, reused once it was gathered or copied.
+    const scratch = { local: new Scratch(), descriptor: new Scratch(), central: new Scratch() };
+    for await (const job of inOrder(compressJobs(chunks, level, pool, listing), COMPRESSION_JOBS)) {
+        for (const { chunk, output, stored } of job.results()) {
+            const { entry } = chunk;
+            const pieces = [];
+            if (!current) {
+                current = { entry, method: stored ? zip_STORED : zip_DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
+                if (chunk.last) {
+                    // The whole entry is here: its header can say what follows.
+                    Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) });
+                    pieces.push(localHeader(current, scratch.local), ...output);
+                }
+                else {
+                    current.flags |= zip_FLAG_DESCRIPTOR;
+                    pieces.push(localHeader(current, scratch.local));
+                }
+            }
+            if (current.flags & zip_FLAG_DESCRIPTOR) {
+                current.crc = external_node_zlib_default().crc32(chunk.data, current.crc);
+                current.size += chunk.data.length;
+                const data = chunk.last && current.method === zip_DEFLATED ? [...output, DEFLATE_END] : output;
+                current.compressedSize += lengthOf(data);
+                pieces.push(...data);
+                if (chunk.last)
+                    pieces.push(dataDescriptor(current, scratch.descriptor));
+            }
+            for (const piece of pieces) {
+                offset += piece.length;
+                const gathered = gather.before(piece);
+                if (gathered)
+                    yield gathered;
+                if (!gather.keep(piece))
+                    yield piece;
+            }
+            if (chunk.last) {
+                central.push(centralHeader(current, scratch.central));
+                entries += 1;
+                current = undefined;
+            }
+        }
+        // Written (gathered, or copied on by the consumer): the job's memory serves the next ones.
+        free(job.owned);
+        pool.giveBack(job.buffer);
+    }
+    const rest = gather.take();
+    if (rest)
+        yield rest;
+    const centralOffset = offset;
+    for (const piece of central.pieces()) {
+        offset += piece.length;
+        yield piece;
+    }
+    yield endOfCentralDirectory(entries, centralOffset, offset - centralOffset);
+}
+/** Whole small entries share a job up to this many bytes or entries. */
+const JOB_BYTES = READ_CHUNK;
+const JOB_ENTRIES = 256;
+/** A job's input: a group reaches JOB_BYTES with its last entry, itself at most READ_CHUNK. */
+const JOB_BUFFER = JOB_BYTES + READ_CHUNK;
+/**
+ * Entries that come in one piece, grouped for one job: their indexes in the Listing, and where
+ * each one's data lies in the group's buffer. Numbers, not an object per entry: a group lives
+ * until its job is written, long enough for anything it holds to reach V8's old generation, so
+ * the entries are made again from the Listing as they are written. With an object per entry (and
+ * deflateEach's per-write objects), a zip of the bench's 1 GiB tree promoted 23 MiB to the old
+ * generation after the listing; 8 MiB now, and the 4 GiB tree's peak went from 180-210 to ~175 MiB.
+ */
+class Group {
+    buffer;
+    indexes = [];
+    /** Two numbers per entry: start and end of its data in `buffer`. */
+    ranges = [];
+    bytes = 0;
+    constructor(buffer) {
+        this.buffer = buffer;
+    }
+    /** Copies the entry's data in (a symlink's is its target); true once the group should be compressed. */
+    add(chunk) {
+        const { entry } = chunk;
+        const length = entry.type === 'symlink' ? this.buffer.write(entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes);
+        this.indexes.push(chunk.index);
+        this.ranges.push(this.bytes, this.bytes + length);
+        this.bytes += length;
+        return this.bytes >= JOB_BYTES || this.indexes.length >= JOB_ENTRIES;
+    }
+}
+/**
+ * Jobs in archive order: entries that come in one piece are grouped, many to a job (deflated one
+ * by one through one zlib stream); each piece of a larger file is a job of its own, primed with
+ * the end of the piece before, and the file is DEFLATED whatever its pieces hold. The chunks are
+ * lent, so each job copies its input into a buffer of the pool.
+ */
+async function* compressJobs(chunks, level, pool, listing) {
+    let group = new Group(pool.take());
+    const takeGroup = () => {
+        const whole = group;
+        group = new Group(pool.take());
+        return () => compressGroup(whole, level, listing);
+    };
+    let inLargeFile = false;
+    let dictionary;
+    for await (const chunk of chunks) {
+        if (chunk.last && !inLargeFile) {
+            if (group.add(chunk))
+                yield takeGroup();
+        }
+        else {
+            if (group.indexes.length > 0)
+                yield takeGroup();
+            const buffer = pool.take();
+            const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) };
+            const before = dictionary;
+            yield level === 0
+                ? () => Promise.resolve({ results: () => [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
+                : () => deflateBlock(piece.data, level, before).then(output => ({
+                    results: () => [{ chunk: piece, output, stored: false }],
+                    buffer,
+                    owned: before ? [...output, before] : output
+                }));
+            dictionary = !chunk.last && level > 0 ? dictionaryOf(piece.data) : undefined;
+        }
+        inLargeFile = !chunk.last;
+    }
+    if (group.indexes.length > 0)
+        yield takeGroup();
+    else
+        pool.giveBack(group.buffer);
+}
+/** A group's job: its files deflated (or stored when that does not shrink them), the others stored. */
+async function compressGroup(group, level, listing) {
+    const { indexes, ranges, buffer } = group;
+    const deflates = (entry) => level > 0 && listing.type(indexes[entry]) === 'file';
+    const deflatable = level > 0 ? ranges.filter((_, at) => deflates(at >> 1)) : [];
+    const deflated = level > 0 ? await deflateEach(buffer, deflatable, level) : undefined;
+    function* results() {
+        // deflateEach answers in the order it was asked: the group's files, in order.
+        for (let entry = 0, file = 0; entry < indexes.length; entry++) {
+            const data = buffer.subarray(ranges[2 * entry], ranges[2 * entry + 1]);
+            const chunk = { index: indexes[entry], entry: listing.entry(indexes[entry]), data, last: true };
+            let output;
+            if (deflated && deflates(entry)) {
+                const start = deflated.bounds[2 * file];
+                if (start !== -1)
+                    output = deflated.output.subarray(start, deflated.bounds[2 * file + 1]);
+                file += 1;
+            }
+            yield output ? { chunk, output: [output], stored: false } : { chunk, output: [data], stored: true };
+        }
+    }
+    return { results, buffer, owned: deflated ? [deflated.output] : [] };
+}
+/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
+function mayNeedZip64(entry) {
+    return entry.size + Math.ceil(entry.size / 1024) + 64 >= zip_U32;
+}
+function localHeader(file, scratch) {
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = (file.flags & zip_FLAG_DESCRIPTOR) !== 0;
+    // A Zip64 local header carries both sizes (unknown yet: zero) and says the descriptor has 8-byte sizes.
+    const { header, nameLength, extraLength } = headerRecord(scratch, 30, file.entry, zip64 ? [0, 0] : []);
+    header.writeUInt32LE(0x04034b50, 0);
+    header.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFLATE, 4);
+    header.writeUInt16LE(file.flags, 6);
+    header.writeUInt16LE(file.method, 8);
+    writeDosTime(header, 10, file.entry.mtimeSeconds);
+    header.writeUInt32LE(descriptor ? 0 : file.crc >>> 0, 14);
+    header.writeUInt32LE(zip64 ? zip_U32 : descriptor ? 0 : file.compressedSize, 18);
+    header.writeUInt32LE(zip64 ? zip_U32 : descriptor ? 0 : file.size, 22);
+    header.writeUInt16LE(nameLength, 26);
+    header.writeUInt16LE(extraLength, 28);
+    return header;
+}
+function dataDescriptor(file, scratch) {
+    const zip64 = mayNeedZip64(file.entry);
+    const descriptor = scratch.zeroed(zip64 ? 24 : 16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(file.crc >>> 0, 4);
+    if (zip64) {
+        descriptor.writeBigUInt64LE(BigInt(file.compressedSize), 8);
+        descriptor.writeBigUInt64LE(BigInt(file.size), 16);
+    }
+    else {
+        descriptor.writeUInt32LE(file.compressedSize, 8);
+        descriptor.writeUInt32LE(file.size, 12);
+    }
+    return descriptor;
+}
+function centralHeader(file, scratch) {
+    // Zip64 extra: only the fields that overflow, in this order.
+    const large = [file.size, file.compressedSize, file.offset].filter(value => value >= zip_U32);
+    const { type, mode } = file.entry;
+    const unixMode = (type === 'directory' ? zip_S_IFDIR : type === 'symlink' ? zip_S_IFLNK : S_IFREG) | (mode & 0o7777);
+    const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(MADE_BY_UNIX, 4);
+    header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
+    header.writeUInt16LE(file.flags, 8);
+    header.writeUInt16LE(file.method, 10);
+    writeDosTime(header, 12, file.entry.mtimeSeconds);
+    header.writeUInt32LE(file.crc >>> 0, 16);
+    header.writeUInt32LE(Math.min(file.compressedSize, zip_U32), 20);
+    header.writeUInt32LE(Math.min(file.size, zip_U32), 24);
+    header.writeUInt16LE(nameLength, 28);
+    header.writeUInt16LE(extraLength, 30);
+    header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
+    header.writeUInt32LE(Math.min(file.offset, zip_U32), 42);
+    return header;
+}
+/** UT (the mtime) is in every header: 9 bytes. */
+const MTIME_FIELD = 9;
+/**
+ * A local or central header in one buffer of `scratch`: `fixed` zeroed bytes for the caller's
+ * fields, then the name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in
+ * UTC seconds, which DOS time cannot hold) and, when given values, the Zip64 field.
+ */
+function headerRecord(scratch, fixed, entry, zip64Values) {
+    const name = entryName(entry);
+    const nameLength = Buffer.byteLength(name);
+    const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0);
+    const header = scratch.zeroed(fixed + nameLength + extraLength);
+    header.write(name, fixed);
+    let at = fixed + nameLength;
+    header.writeUInt16LE(0x5455, at);
+    header.writeUInt16LE(5, at + 2);
+    header.writeUInt8(1, at + 4); // flags: mtime present
+    header.writeUInt32LE(Math.min(Math.max(entry.mtimeSeconds, 0), zip_U32), at + 5);
+    at += MTIME_FIELD;
+    if (zip64Values.length > 0) {
+        header.writeUInt16LE(0x0001, at);
+        header.writeUInt16LE(8 * zip64Values.length, at + 2);
+        zip64Values.forEach((value, index) => header.writeBigUInt64LE(BigInt(value), at + 4 + 8 * index));
+    }
+    return { header, nameLength, extraLength };
+}
+/** The end records; Zip64 ones first when the count, size or offset overflow the classic fields. */
+function endOfCentralDirectory(entries, centralOffset, centralSize) {
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(Math.min(entries, zip_U16), 8);
+    end.writeUInt16LE(Math.min(entries, zip_U16), 10);
+    end.writeUInt32LE(Math.min(centralSize, zip_U32), 12);
+    end.writeUInt32LE(Math.min(centralOffset, zip_U32), 16);
+    if (entries < zip_U16 && centralOffset < zip_U32 && centralSize < zip_U32)
+        return end;
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(0x06064b50, 0);
+    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
+    record.writeUInt16LE(MADE_BY_UNIX, 12);
+    record.writeUInt16LE(VERSION_ZIP64, 14);
+    record.writeBigUInt64LE(BigInt(entries), 24);
+    record.writeBigUInt64LE(BigInt(entries), 32);
+    record.writeBigUInt64LE(BigInt(centralSize), 40);
+    record.writeBigUInt64LE(BigInt(centralOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
+    locator.writeUInt32LE(1, 16); // total number of disks
+    return Buffer.concat([record, locator, end]);
+}
+function entryName(entry) {
+    return entry.type === 'directory' ? `${entry.relativePath}/` : entry.relativePath;
+}
+/** MS-DOS time and date (local time, 2-second resolution, 1980 to 2107) for tools that ignore UT. */
+function writeDosTime(buffer, offset, seconds) {
+    const date = new Date(seconds * 1000);
+    const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
+    buffer.writeUInt16LE((date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1), offset);
+    buffer.writeUInt16LE(((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(), offset + 2);
+}
+const BYTE_LIST_CHUNK = 256 * 1024;
+/** The central directory, kept as a few large buffers rather than one small one per entry. */
+class ByteList {
+    full = [];
+    current = Buffer.allocUnsafe(BYTE_LIST_CHUNK);
+    filled = 0;
+    push(record) {
+        if (this.filled + record.length > this.current.length) {
+            this.full.push(this.current.subarray(0, this.filled));
+            this.current = Buffer.allocUnsafe(Math.max(BYTE_LIST_CHUNK, record.length));
+            this.filled = 0;
+        }
+        this.filled += record.copy(this.current, this.filled);
+    }
+    pieces() {
+        return [...this.full, this.current.subarray(0, this.filled)];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backup/archive.ts
+
+
+
+
+
+/**
+ * The archive, produced as it is read: files are read a few pieces ahead, compressed on every
+ * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
+ * Errors (a file vanished or changed) are raised as ArchiveErrors.
+ */
+function createArchive(entries, format, level) {
+    const progress = { bytesRead: 0, filesRead: 0 };
+    const chunks = readEntries(entries, progress);
+    const bytes = () => {
+        switch (format) {
+            case 'zip':
+                return zip(chunks, level ?? 6, entries);
+            case 'tar':
+                return tar(chunks);
+            case 'tar.gz':
+                return gzip(tar(chunks), level ?? 6);
+            case 'tar.zst':
+                return zstd(tar(chunks), level ?? 3);
+        }
+    };
+    return { pieces: asArchiveErrors(bytes()), progress };
+}
+/**
+ * Raises whatever the archive fails with as an ArchiveError. Not a generator around the archive's:
+ * each piece through one more generator cost ~60 MiB of garbage per GiB of small files.
+ */
+function asArchiveErrors(pieces) {
+    const convert = (error) => {
+        throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error });
+    };
+    return {
+        next: () => pieces.next().catch(convert),
+        return: value => pieces.return(value),
+        throw: error => pieces.throw(error).catch(convert),
+        [Symbol.asyncIterator]() {
+            return this;
+        },
+        [Symbol.asyncDispose]: () => pieces[Symbol.asyncDispose]()
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/inputs.ts
+
+/** The inputs that say where the archives are and how to reach them, for backup and restore alike. */
+const StoreInput = {
+    Bucket: 'bucket',
+    Region: 'region',
+    Endpoint: 'endpoint',
+    ForcePathStyle: 'force-path-style',
+    AwsAccessKeyId: 'aws-access-key-id',
+    AwsSecretAccessKey: 'aws-secret-access-key',
+    AwsSessionToken: 'aws-session-token'
+};
+/** Masked before anything is printed (the key id too: it names the account). */
+const STORE_SECRET_INPUTS = [StoreInput.AwsSecretAccessKey, StoreInput.AwsSessionToken, StoreInput.AwsAccessKeyId];
+// S3's naming rules, plus `_` which R2, MinIO and older S3 buckets allow.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^auto$/;
+/** Where the archives are: bucket, region, endpoint, addressing and credentials. */
+function parseStoreLocation(read, env, problems) {
+    const bucket = read(StoreInput.Bucket);
+    if (bucket === '') {
+        problems.push({ input: StoreInput.Bucket, message: 'is required: the name of the bucket that holds the archives.' });
+    }
+    else if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+        problems.push({
+            input: StoreInput.Bucket,
+            message: `must be a bucket name (3-63 lowercase letters, digits, '.', '-'), not a URL or path; got '${clip(bucket)}'.`
+        });
+    }
+    const region = read(StoreInput.Region) || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+    if (!REGION.test(region)) {
+        problems.push({
+            input: StoreInput.Region,
+            message: `must be a region name like eu-west-1 (or 'auto' for R2), got '${clip(region)}'.`
+        });
+    }
+    const rawEndpoint = read(StoreInput.Endpoint);
+    let endpoint;
+    if (rawEndpoint !== '') {
+        if (isHttpUrl(rawEndpoint))
+            endpoint = rawEndpoint.replace(/\/+$/, '');
+        else {
+            problems.push({
+                input: StoreInput.Endpoint,
+                message: `must be the http(s) URL of an S3-compatible store, such as https://<account>.r2.cloudflarestorage.com; got '${clip(rawEndpoint)}'.`
+            });
+        }
+    }
+    const forcePathStyle = parseBoolean(read, StoreInput.ForcePathStyle, problems);
+    const credentials = parseCredentials(read, problems);
+    return { bucket, region, endpoint, forcePathStyle, credentials };
+}
+function parseCredentials(read, problems) {
+    const accessKeyId = read(StoreInput.AwsAccessKeyId);
+    const secretAccessKey = read(StoreInput.AwsSecretAccessKey);
+    const sessionToken = read(StoreInput.AwsSessionToken) || undefined;
+    if (accessKeyId === '' && secretAccessKey === '') {
+        if (sessionToken) {
+            problems.push({ input: StoreInput.AwsSessionToken, message: "needs 'aws-access-key-id' and 'aws-secret-access-key' as well." });
+        }
+        return undefined;
+    }
+    if (accessKeyId === '') {
+        problems.push({ input: StoreInput.AwsAccessKeyId, message: "is required when 'aws-secret-access-key' is set." });
+    }
+    if (secretAccessKey === '') {
+        problems.push({ input: StoreInput.AwsSecretAccessKey, message: "is required when 'aws-access-key-id' is set." });
+    }
+    return { accessKeyId, secretAccessKey, sessionToken };
+}
+
+;// CONCATENATED MODULE: ./src/backup/key.ts
+
+const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
+const KEY_PLACEHOLDERS = new Set(['yyyy', 'mm', 'dd', 'timestamp', 'ext', 'dispatch_id', 'run_id', 'run_attempt', 'repo']);
+/** `{timestamp}` is UTC `YYYYMMDDTHHMMSSZ`, as in the contract. */
+function utcTimestamp(now) {
+    return now
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}Z$/, 'Z');
+}
+/**
+ * Renders the object key. The default template also gets `-` and the dispatch id's first 8
+ * hex digits before the extension, so parallel dispatches in the same second never collide.
+ */
+function renderKey(template, context) {
+    const iso = context.now.toISOString();
+    const values = {
+        yyyy: iso.slice(0, 4),
+        mm: iso.slice(5, 7),
+        dd: iso.slice(8, 10),
+        timestamp: utcTimestamp(context.now),
+        ext: context.extension,
+        dispatch_id: context.dispatchId,
+        run_id: context.runId,
+        run_attempt: context.runAttempt,
+        repo: context.repository
+    };
+    const key = template.replace(/\{([a-z_]+)\}/g, (placeholder, name) => values[name] ?? placeholder);
+    if (template !== DEFAULT_KEY_TEMPLATE)
+        return key;
+    const suffix = `.${context.extension}`;
+    return `${key.slice(0, -suffix.length)}-${context.dispatchId.replace(/-/g, '').slice(0, 8)}${suffix}`;
+}
+/** Why a `key` template is refused, or undefined when it is fine. */
+function keyTemplateProblem(template) {
+    for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+        const name = match[1] ?? '';
+        if (!KEY_PLACEHOLDERS.has(name)) {
+            return `has an unknown placeholder {${clip(name)}}; use ${[...KEY_PLACEHOLDERS].map(p => `{${p}}`).join(', ')}.`;
+        }
+    }
+    if (/[{}]/.test(template.replace(/\{[a-z_]+\}/g, '')))
+        return 'has an unmatched { or }.';
+    if (template.startsWith('/'))
+        return "must not start with '/': S3 keys are relative to the bucket.";
+    if (template.endsWith('/'))
+        return "must name an object, not end with '/'.";
+    // Control characters and backslashes break S3 listings and most tools that consume keys.
+    if (/[\u0000-\u001f\u007f\\]/.test(template))
+        return 'must not contain control characters or backslashes.';
+    if (template.split('/').some(segment => segment === '.' || segment === '..' || segment === '')) {
+        return "must not contain empty, '.' or '..' path segments.";
+    }
+    if (Buffer.byteLength(template) > 900)
+        return 'is too long: S3 keys are at most 1024 bytes.';
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/backup/inputs.ts
+
+
+
+
+
+
+
+
+
+/** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
+const Input = {
+    ...LedgerInput,
+    ...StoreInput,
+    Path: 'path',
+    IncludeHiddenFiles: 'include-hidden-files',
+    Format: 'format',
+    CompressionLevel: 'compression-level',
+    Key: 'key',
+    StorageClass: 'storage-class',
+    Sse: 'sse',
+    SseKmsKeyId: 'sse-kms-key-id',
+    Tags: 'tags',
+    Verify: 'verify'
+};
+/** Masked before anything is printed, valid or not. */
+const SECRET_INPUTS = [...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS];
+// S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
+const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
+const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/;
+// S3's object tag limits; the characters are those S3 documents as allowed in tags.
+const MAX_TAGS = 10;
+const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u;
+/** Longest file or directory name Linux, macOS and Windows file systems allow. */
+const MAX_NAME_BYTES = 255;
+/** Inputs for the archive and the store. Throws InputError naming every bad input. */
+function parseBackupInputs(read, env = process.env) {
+    const problems = [];
+    const patterns = read(Input.Path)
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    if (patterns.length === 0) {
+        problems.push({ input: Input.Path, message: 'is required: list files, directories or globs relative to the workspace, one per line.' });
+    }
+    for (const pattern of patterns) {
+        const problem = patternProblem(pattern);
+        if (problem)
+            problems.push({ input: Input.Path, message: problem });
+    }
+    const includeHiddenFiles = parseBoolean(read, Input.IncludeHiddenFiles, problems);
+    const rawFormat = read(Input.Format) || 'zip';
+    const format = ARCHIVE_FORMATS.find(f => f === rawFormat.toLowerCase());
+    if (!format) {
+        problems.push({ input: Input.Format, message: `must be one of ${ARCHIVE_FORMATS.join(', ')}, got '${clip(rawFormat)}'.` });
+    }
+    const compressionLevel = format ? parseCompressionLevel(read(Input.CompressionLevel), format, problems) : undefined;
+    const { bucket, region, endpoint, forcePathStyle, credentials } = parseStoreLocation(read, env, problems);
+    const keyTemplate = read(Input.Key) || DEFAULT_KEY_TEMPLATE;
+    const keyProblem = keyTemplateProblem(keyTemplate);
+    if (keyProblem)
+        problems.push({ input: Input.Key, message: keyProblem });
+    const storage = parseStorageOptions(read, problems);
+    const rawVerify = read(Input.Verify) || 'checksum';
+    const verify = VERIFY_MODES.find(mode => mode === rawVerify.toLowerCase());
+    if (!verify) {
+        problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` });
+    }
+    if (problems.length > 0 || !format || !verify)
+        throw new InputError(problems);
+    return {
+        patterns,
+        includeHiddenFiles,
+        format,
+        compressionLevel,
+        bucket,
+        keyTemplate,
+        keyIsDefault: keyTemplate === DEFAULT_KEY_TEMPLATE,
+        region,
+        endpoint,
+        forcePathStyle,
+        credentials,
+        storage,
+        verify
+    };
+}
+function parseCompressionLevel(raw, format, problems) {
+    const range = COMPRESSION_LEVELS[format];
+    if (!range) {
+        if (raw !== '')
+            problems.push({ input: Input.CompressionLevel, message: `does not apply to format 'tar', which is not compressed; remove it.` });
+        return undefined;
+    }
+    if (raw === '')
+        return range.default;
+    const level = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(level) || level < range.min || level > range.max) {
+        problems.push({
+            input: Input.CompressionLevel,
+            message: `must be a whole number from ${range.min} to ${range.max} for format '${format}', got '${clip(raw)}'.`
+        });
+        return undefined;
+    }
+    return level;
+}
+function parseStorageOptions(read, problems) {
+    const storageClass = read(Input.StorageClass) || undefined;
+    if (storageClass && !STORAGE_CLASS.test(storageClass)) {
+        problems.push({
+            input: Input.StorageClass,
+            message: `must be a storage class name like STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE (upper case), got '${clip(storageClass)}'.`
+        });
+    }
+    const rawSse = read(Input.Sse);
+    const sse = SSE_MODES.find(mode => mode.toLowerCase() === rawSse.toLowerCase());
+    if (rawSse !== '' && !sse) {
+        problems.push({
+            input: Input.Sse,
+            message: `must be one of ${SSE_MODES.join(', ')} (or empty for the bucket's default), got '${clip(rawSse)}'.`
+        });
+    }
+    const sseKmsKeyId = read(Input.SseKmsKeyId) || undefined;
+    if (sseKmsKeyId && !sse?.startsWith('aws:kms')) {
+        problems.push({ input: Input.SseKmsKeyId, message: "needs 'sse: aws:kms' (or aws:kms:dsse); without it the key would be ignored." });
+    }
+    else if (sseKmsKeyId && !KMS_KEY_ID.test(sseKmsKeyId)) {
+        problems.push({ input: Input.SseKmsKeyId, message: 'must be a KMS key id, key ARN or alias (no spaces).' });
+    }
+    return { storageClass, sse, sseKmsKeyId, tags: parseTags(read(Input.Tags), problems) };
+}
+/** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
+function parseTags(raw, problems) {
+    const tags = [];
+    const lines = raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    for (const line of lines) {
+        const equals = line.indexOf('=');
+        const key = (equals < 0 ? line : line.slice(0, equals)).trim();
+        const value = equals < 0 ? '' : line.slice(equals + 1).trim();
+        let problem;
+        if (equals < 0 || key === '')
+            problem = `has a line '${clip(line)}' that is not key=value.`;
+        else if ([...key].length > 128 || [...value].length > 256)
+            problem = `'${clip(key)}' is too long: keys are at most 128 characters, values 256.`;
+        else if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value)) {
+            problem = `'${clip(line)}' has characters S3 does not allow in tags; use letters, digits, spaces and + - = . _ : / @.`;
+        }
+        else if (/^aws:/i.test(key))
+            problem = `'${clip(key)}' uses the reserved aws: prefix.`;
+        else if (tags.some(([existing]) => existing === key))
+            problem = `has the key '${clip(key)}' twice.`;
+        if (problem)
+            problems.push({ input: Input.Tags, message: problem });
+        else
+            tags.push([key, value]);
+    }
+    if (lines.length > MAX_TAGS)
+        problems.push({ input: Input.Tags, message: `has ${lines.length} tags; S3 allows at most ${MAX_TAGS} per object.` });
+    return tags;
+}
+/** Why a `path` line is refused, or undefined when it is fine. */
+function patternProblem(line) {
+    const pattern = line.startsWith('!') ? line.slice(1).trim() : line;
+    if (pattern === '')
+        return `has a line '${clip(line)}' with nothing to match.`;
+    if (external_node_path_default().isAbsolute(pattern) || pattern.startsWith('~')) {
+        return `'${clip(line)}' is absolute; paths are relative to the workspace (checkout) directory.`;
+    }
+    const segments = pattern.split(/[\\/]+/);
+    if (segments.includes('..')) {
+        return `'${clip(line)}' leaves the workspace through '..'; only paths inside the workspace can be backed up.`;
+    }
+    // No file system has such names: say so rather than fail later with ENAMETOOLONG.
+    if (segments.some(segment => Buffer.byteLength(segment) > MAX_NAME_BYTES)) {
+        return `'${clip(line)}' has a name longer than ${MAX_NAME_BYTES} bytes, which no file can have; check the value passed to 'path'.`;
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backup/backup.ts
 
 
@@ -97357,7 +97424,28 @@ const Output = {
 async function runBackup(read, context, state, signal) {
     const startedAt = Date.now();
     maskSecretInputs(read, SECRET_INPUTS);
-    const { ledger, dispatchId: givenDispatchId, createRow } = openLedger(read, context.runId, MAIN_RETRY, info);
+    const run = readInputs(read, { context, state, signal, startedAt });
+    const claimed = await claimRow(run);
+    if (!claimed)
+        return;
+    const progress = { files: 0, verified: false };
+    try {
+        signal.throwIfAborted();
+        const listing = await listFiles(claimed);
+        progress.files = listing.files;
+        const destination = await chooseDestination(claimed);
+        const { upload, archive, uploadMs } = await uploadArchive(claimed, listing, destination);
+        const report = await verifyUpload(claimed, destination, upload);
+        progress.verified = true;
+        await recordSuccess(claimed, destination, upload, report, { files: listing.files, bytesRead: archive.progress.bytesRead, uploadMs });
+    }
+    catch (caught) {
+        throw await recordError(claimed, progress, caught);
+    }
+}
+/** The ledger inputs (without which no row can be touched: those errors throw), and the backup's, kept for after the claim. */
+function readInputs(read, run) {
+    const { ledger, dispatchId, createRow } = openLedger(read, run.context.runId, MAIN_RETRY, info);
     let inputs;
     let inputError;
     try {
@@ -97371,12 +97459,19 @@ async function runBackup(read, context, state, signal) {
     // A scheduled run with bad inputs creates nothing: there is no half-written row to clean up.
     if (inputError && createRow)
         throw inputError;
-    const dispatchId = givenDispatchId ?? (0,external_node_crypto_.randomUUID)();
+    return { ...run, ledger, dispatchId: dispatchId ?? (0,external_node_crypto_.randomUUID)(), createRow, inputs, inputError };
+}
+/**
+ * Finds (or creates) the row and claims it for this run. Undefined when there is nothing to do:
+ * the row is finished, or another run holds it. Bad backup inputs fail the claimed row.
+ */
+async function claimRow(run) {
+    const { ledger, dispatchId, state, inputs, inputError } = run;
     state.save({ phase: 'locating', dispatchId });
     setOutput(Output.DispatchId, dispatchId);
     let claim;
     try {
-        const found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId);
+        const found = run.createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId);
         setOutput(Output.BackupId, found.id);
         claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found };
     }
@@ -97388,11 +97483,11 @@ async function runBackup(read, context, state, signal) {
         throw error;
     }
     if (!claim.claimed) {
-        if (ownedByAnotherRun(claim.row, context.runId))
+        if (ownedByAnotherRun(claim.row, run.context.runId))
             return leaveToOwner(claim.row, state, inputError);
         return reportAlreadyFinished(claim.row, state);
     }
-    const row = claim.row;
+    const { row } = claim;
     if (inputError) {
         await recordFailure(ledger, row, inputError.message, state);
         throw inputError;
@@ -97401,124 +97496,139 @@ async function runBackup(read, context, state, signal) {
         throw new Error('unreachable: inputs are valid here');
     state.save({ phase: 'claimed', rowId: row.id });
     info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`);
-    let verified = false;
-    let files = 0;
-    try {
-        signal.throwIfAborted();
-        const entries = await group('Listing files', async () => {
-            const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles });
-            info(`${listed.length} entries matched.`);
-            return listed;
-        });
-        files = entries.files;
-        const key = renderKey(inputs.keyTemplate, {
-            now: new Date(),
-            dispatchId,
-            runId: context.runId,
-            runAttempt: context.runAttempt,
-            repository: context.repository,
-            extension: inputs.format
-        });
-        setOutput(Output.S3Key, key);
-        const client = createS3Client(inputs);
-        const where = objectUrl(inputs.bucket, key);
-        signal.throwIfAborted();
-        if (await keyIsTaken(client, inputs.bucket, key, signal)) {
-            throw new StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`);
-        }
-        const uploadStart = Date.now();
-        state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() });
-        signal.throwIfAborted();
-        const archive = createArchive(entries, inputs.format, inputs.compressionLevel);
-        const upload = await group(`Uploading ${inputs.format} archive to ${where}`, async () => {
-            let bytesUploaded = 0;
-            const totalBytes = entries.bytes;
-            const logProgress = () => {
-                const { bytesRead, filesRead } = archive.progress;
-                const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001);
-                info(`Read ${formatBytes(bytesRead)} of ${formatBytes(totalBytes)} (${filesRead} of ${files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`);
-            };
-            const ticker = setInterval(logProgress, PROGRESS_LOG_INTERVAL_MS);
-            try {
-                const result = await uploadStream(client, {
-                    bucket: inputs.bucket,
-                    key,
-                    contentType: CONTENT_TYPES[inputs.format],
-                    metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
-                    storage: inputs.storage,
-                    integrity: uploadIntegrity(inputs)
-                }, archive.pieces, signal, {
-                    onUploadCreated: uploadId => state.save({ uploadId }),
-                    onUploadAborted: () => state.save({ uploadId: '' }),
-                    onPartSent: bytesSent => state.save({ bytesSent }),
-                    onProgress: uploaded => {
-                        bytesUploaded = uploaded;
-                    },
-                    onBeforeComplete: expected => state.save({
-                        phase: 'completing',
-                        archiveBytes: expected.size,
-                        expectedEtag: expected.etags.join(' '),
-                        expectedCrc32: expected.crc32s.join(' '),
-                        sha256: expected.sha256
-                    }),
-                    onChecksumsRefused: reason => warning(`The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`)
-                });
-                info(`Archived ${formatBytes(totalBytes)} in ${files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(totalBytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`);
-                return result;
-            }
-            finally {
-                clearInterval(ticker);
-            }
-        });
-        const uploadMs = Date.now() - uploadStart;
-        state.save({ phase: 'verifying', uploadId: '' });
-        const report = await verifyUploaded(client, inputs.bucket, key, { ...upload.expected, sha256: upload.sha256 }, inputs.verify, MAIN_RETRY, signal);
-        if (report.storeChecksumMissing)
-            info('The store keeps no CRC32 checksum of the object (it ignores S3 additional checksums).');
-        info(report.summary);
-        verified = true;
-        setOutput(Output.SizeBytes, String(upload.size));
-        setOutput(Output.Sha256, upload.sha256);
-        state.save({ phase: 'recording' });
-        const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 });
-        state.save({ phase: 'finalized', finalStatus: written.row.status });
-        setOutput(Output.Status, written.row.status);
-        await writeSummary('Backup', {
-            status: written.row.status,
-            dispatchId,
-            rowId: row.id,
-            location: where,
-            sizeBytes: upload.size,
-            sha256: upload.sha256,
-            verification: report.checks,
-            files,
-            bytesRead: archive.progress.bytesRead,
-            format: inputs.format,
-            durationMs: Date.now() - startedAt,
-            uploadMs
-        });
-        if (written.row.status !== 'success') {
-            throw new Error(`${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`);
-        }
-        notice(`${where}: ${formatBytes(upload.size)}, ${files} files, SHA-256 ${upload.sha256}. Row ${row.id} marked success.`, {
-            title: 'Backup succeeded'
-        });
+    return { ...run, row, inputs };
+}
+async function listFiles({ inputs, context }) {
+    return group('Listing files', async () => {
+        const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles });
+        info(`${listed.length} entries matched.`);
+        return listed;
+    });
+}
+/** The object's key, and the store's promise that nothing is there yet: the action never overwrites. */
+async function chooseDestination({ inputs, dispatchId, context, signal }) {
+    const key = renderKey(inputs.keyTemplate, {
+        now: new Date(),
+        dispatchId,
+        runId: context.runId,
+        runAttempt: context.runAttempt,
+        repository: context.repository,
+        extension: inputs.format
+    });
+    setOutput(Output.S3Key, key);
+    const client = createS3Client(inputs);
+    const where = objectUrl(inputs.bucket, key);
+    signal.throwIfAborted();
+    if (await keyIsTaken(client, inputs.bucket, key, signal)) {
+        throw new StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`);
     }
-    catch (caught) {
-        const error = signal.aborted && !(caught instanceof InputError) ? signal.reason : caught;
-        // A verified object is finished work: post marks it success even if this write failed.
-        if (verified)
-            throw error;
-        const message = error instanceof errors_CancelledError ? describeStop(state.load()) : messageOf(error);
-        await recordFailure(ledger, row, message, state);
-        await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files, reason: message });
-        throw new Error(message, { cause: error });
-    }
+    return { client, key, where };
+}
+/** Streams the archive into a multipart upload, saving to the state what post needs at each step of it. */
+async function uploadArchive(run, listing, { client, key, where }) {
+    const { inputs, state, signal } = run;
+    const uploadStart = Date.now();
+    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() });
+    signal.throwIfAborted();
+    const archive = createArchive(listing, inputs.format, inputs.compressionLevel);
+    const upload = await group(`Uploading ${inputs.format} archive to ${where}`, async () => {
+        let bytesUploaded = 0;
+        const ticker = setInterval(() => logProgress(archive, listing, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS);
+        try {
+            const result = await uploadStream(client, {
+                bucket: inputs.bucket,
+                key,
+                contentType: CONTENT_TYPES[inputs.format],
+                metadata: { 'dispatch-id': run.dispatchId, 'run-id': run.context.runId },
+                storage: inputs.storage,
+                integrity: uploadIntegrity(inputs)
+            }, archive.pieces, signal, {
+                onUploadCreated: uploadId => state.save({ uploadId }),
+                onUploadAborted: () => state.save({ uploadId: '' }),
+                onPartSent: bytesSent => state.save({ bytesSent }),
+                onProgress: uploaded => {
+                    bytesUploaded = uploaded;
+                },
+                onBeforeComplete: expected => state.save({
+                    phase: 'completing',
+                    archiveBytes: expected.size,
+                    expectedEtag: expected.etags.join(' '),
+                    expectedCrc32: expected.crc32s.join(' '),
+                    sha256: expected.sha256
+                }),
+                onChecksumsRefused: reason => warning(`The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`)
+            });
+            info(`Archived ${formatBytes(listing.bytes)} in ${listing.files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(listing.bytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`);
+            return result;
+        }
+        finally {
+            clearInterval(ticker);
+        }
+    });
+    return { upload, archive, uploadMs: Date.now() - uploadStart };
+}
+function logProgress(archive, listing, uploadStart, bytesUploaded) {
+    const { bytesRead, filesRead } = archive.progress;
+    const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001);
+    info(`Read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`);
 }
 /** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
 function uploadIntegrity(inputs) {
     const checked = inputs.verify !== 'none';
     return { checksums: checked, md5: checked, signedPayload: !usesTls(inputs) };
+}
+async function verifyUpload({ inputs, state, signal }, { client, key }, upload) {
+    state.save({ phase: 'verifying', uploadId: '' });
+    const report = await verifyUploaded(client, inputs.bucket, key, { ...upload.expected, sha256: upload.sha256 }, inputs.verify, MAIN_RETRY, signal);
+    if (report.storeChecksumMissing)
+        info('The store keeps no CRC32 checksum of the object (it ignores S3 additional checksums).');
+    info(report.summary);
+    setOutput(Output.SizeBytes, String(upload.size));
+    setOutput(Output.Sha256, upload.sha256);
+    return report;
+}
+/** Marks the row success with the verified object, and tells the user: an annotation, the outputs, the job summary. */
+async function recordSuccess(run, { key, where }, upload, report, read) {
+    const { ledger, row, state, inputs } = run;
+    state.save({ phase: 'recording' });
+    const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 });
+    state.save({ phase: 'finalized', finalStatus: written.row.status });
+    setOutput(Output.Status, written.row.status);
+    await writeSummary('Backup', {
+        status: written.row.status,
+        dispatchId: run.dispatchId,
+        rowId: row.id,
+        location: where,
+        sizeBytes: upload.size,
+        sha256: upload.sha256,
+        verification: report.checks,
+        files: read.files,
+        bytesRead: read.bytesRead,
+        format: inputs.format,
+        durationMs: Date.now() - run.startedAt,
+        uploadMs: read.uploadMs
+    });
+    if (written.row.status !== 'success') {
+        throw new Error(`${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`);
+    }
+    notice(`${where}: ${formatBytes(upload.size)}, ${read.files} files, SHA-256 ${upload.sha256}. Row ${row.id} marked success.`, {
+        title: 'Backup succeeded'
+    });
+}
+/**
+ * What main does with a failure after the claim: the row is marked failed with what happened (a
+ * cancel says how far the work got), unless the object was verified: post then marks it success.
+ * Returns the error to throw.
+ */
+async function recordError({ ledger, row, state, signal, dispatchId }, progress, caught) {
+    const error = signal.aborted && !(caught instanceof InputError) ? signal.reason : caught;
+    // A verified object is finished work: post marks it success even if this write failed.
+    if (progress.verified)
+        return error;
+    const message = error instanceof errors_CancelledError ? describeStop(state.load()) : messageOf(error);
+    await recordFailure(ledger, row, message, state);
+    await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files: progress.files, reason: message });
+    return new Error(message, { cause: error });
 }
 /** Marks the row failed; if the database cannot be reached now, post will retry from state. */
 async function recordFailure(ledger, row, message, state) {
@@ -97543,6 +97653,7 @@ function reportAlreadyFinished(row, state) {
     notice(`Backup row ${row.id} is already ${row.status}${row.finished_at ? ` (finished ${row.finished_at})` : ''}; nothing to do.`, {
         title: 'Backup already finished'
     });
+    return undefined;
 }
 /** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
 function leaveToOwner(row, state, inputError) {
@@ -97553,6 +97664,7 @@ function leaveToOwner(row, state, inputError) {
     // Bad inputs still fail this step, but not the row that run is working on.
     if (inputError)
         throw inputError;
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/runner/cancellation.ts

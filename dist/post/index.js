@@ -82259,11 +82259,36 @@ function storageParameters(storage) {
  * this rejects, so no parts are left behind in the store.
  */
 async function uploadStream(client, target, body, signal, hooks) {
-    const where = objectUrl(target.bucket, target.key);
-    const { integrity } = target;
-    let uploadId;
-    let checksums = integrity.checksums;
-    let storeKeepsChecksums = false;
+    const created = await createUpload(client, target, body, signal, hooks);
+    hooks.onUploadCreated(created.uploadId);
+    const parts = new PartSender(client, target, created, signal, hooks);
+    let completion;
+    try {
+        signal.throwIfAborted();
+        const size = await cutIntoParts(body, parts, hooks);
+        await parts.settled();
+        completion = await parts.expectedObject(size);
+        hooks.onBeforeComplete({ ...completion.result.expected, sha256: completion.result.sha256 });
+        await completeUpload(client, target, created, parts.completed, completion.fullCrc32);
+        return completion.result;
+    }
+    catch (error) {
+        // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
+        // what is at the key decides.
+        if (completion && (await isUploaded(client, target, completion.result.expected)))
+            return completion.result;
+        await abandon(client, target, created.uploadId, body, parts, hooks);
+        if (signal.aborted)
+            throw signal.reason;
+        throw storeError(error, `upload ${objectUrl(target.bucket, target.key)}`);
+    }
+    finally {
+        parts.close();
+    }
+}
+/** CreateMultipartUpload, with the checksums unless the store refuses them. */
+async function createUpload(client, target, body, signal, hooks) {
+    let checksums = target.integrity.checksums;
     try {
         // Not aborted by a cancel: a store that already received the request creates the upload
         // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
@@ -82290,158 +82315,200 @@ async function uploadStream(client, target, body, signal, hooks) {
         }
         if (!created.UploadId)
             throw new Error('the store returned no UploadId');
-        uploadId = created.UploadId;
         // S3 and MinIO confirm the algorithm: they will keep the object's CRC32, which covers what the
         // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
-        storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32';
+        return { uploadId: created.UploadId, checksums, storeKeepsChecksums: checksums && created.ChecksumAlgorithm === 'CRC32' };
     }
     catch (error) {
         void body.return(undefined);
-        throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`);
+        throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${objectUrl(target.bucket, target.key)}`);
     }
-    hooks.onUploadCreated(uploadId);
-    // Stops parts in flight when one fails, as well as when the run is cancelled.
-    const stop = new AbortController();
-    const requestSignal = AbortSignal.any([signal, stop.signal]);
-    // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
-    // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
-    // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
-    const md5s = integrity.md5 && !storeKeepsChecksums;
-    const hasher = new PartHasher({ partMd5: md5s, wholeMd5: md5s, partSha256: integrity.signedPayload });
-    // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
-    const spare = [];
-    const completed = [];
-    const partMd5s = [];
-    const partCrc32s = [];
-    const partLengths = [];
-    const inFlight = new Set();
-    let failure;
+}
+/**
+ * Copies the body into parts and hands each full part to the sender, waiting while QUEUE_SIZE
+ * are in flight (backpressure). Returns the archive's size.
+ */
+async function cutIntoParts(body, parts, hooks) {
     let size = 0;
-    let acknowledged = 0;
-    let completion;
-    const sendPart = (partNumber, data) => {
+    let partNumber = 1;
+    let part = parts.newPart(partNumber);
+    let filled = 0;
+    // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
+    for await (const chunk of body) {
+        if (parts.stopped)
+            break;
+        size += chunk.length;
+        let offset = 0;
+        while (offset < chunk.length) {
+            const copied = chunk.copy(part, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === part.length) {
+                if (partNumber >= MAX_PARTS)
+                    throw new Error(`the archive needs more than ${MAX_PARTS} parts`);
+                parts.send(partNumber, part);
+                hooks.onPartSent(size - (chunk.length - offset));
+                partNumber += 1;
+                part = parts.newPart(partNumber);
+                filled = 0;
+                await parts.room();
+            }
+        }
+    }
+    if (!parts.stopped && (filled > 0 || partNumber === 1)) {
+        parts.send(partNumber, part.subarray(0, filled));
+        hooks.onPartSent(size);
+    }
+    return size;
+}
+/**
+ * The parts of one upload: each is hashed (on the worker) and sent, QUEUE_SIZE at a time; the
+ * first failure stops the others. Keeps what completing and verifying need: the parts' ETags,
+ * CRC32s, lengths and MD5s.
+ */
+class PartSender {
+    client;
+    target;
+    created;
+    signal;
+    hooks;
+    completed = [];
+    /** Stops parts in flight when one fails, as well as when the run is cancelled. */
+    stop = new AbortController();
+    requestSignal;
+    hasher;
+    /** Whether our MD5s are needed (see the constructor). */
+    md5s;
+    /** Part buffers come back here once sent and hashed: the same few are reused for the whole upload. */
+    spare = [];
+    partMd5s = [];
+    partCrc32s = [];
+    partLengths = [];
+    inFlight = new Set();
+    failure;
+    acknowledged = 0;
+    constructor(client, target, created, signal, hooks) {
+        this.client = client;
+        this.target = target;
+        this.created = created;
+        this.signal = signal;
+        this.hooks = hooks;
+        this.requestSignal = AbortSignal.any([signal, this.stop.signal]);
+        // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
+        // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
+        // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
+        this.md5s = target.integrity.md5 && !created.storeKeepsChecksums;
+        this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload });
+    }
+    /** A part failed or the run was cancelled: no more parts are cut. */
+    get stopped() {
+        return this.failure !== undefined || this.requestSignal.aborted;
+    }
+    newPart(partNumber) {
+        const reused = this.spare.pop();
+        // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
+        return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
+    }
+    send(partNumber, data) {
+        const { target, created } = this;
+        const checksums = created.checksums;
         // The part goes out with its digests, so it is hashed (on the worker) before it is sent.
-        const sending = hasher
+        const sending = this.hasher
             .add(data)
             .then(digests => {
-            partCrc32s[partNumber - 1] = digests.crc32;
-            partLengths[partNumber - 1] = data.length;
+            this.partCrc32s[partNumber - 1] = digests.crc32;
+            this.partLengths[partNumber - 1] = data.length;
             if (digests.md5)
-                partMd5s[partNumber - 1] = digests.md5;
+                this.partMd5s[partNumber - 1] = digests.md5;
             const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {};
             const command = new UploadPartCommand({
                 Bucket: target.bucket,
                 Key: target.key,
-                UploadId: uploadId,
+                UploadId: created.uploadId,
                 PartNumber: partNumber,
                 Body: data,
                 ...checksum,
                 ...(digests.md5 ? { ContentMD5: digests.md5.toString('base64') } : {})
             });
             setPayloadHash(command, digests);
-            return client.send(command, { abortSignal: requestSignal }).then(answer => {
-                completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum });
-                acknowledged += data.length;
-                hooks.onProgress(acknowledged, completed.length);
+            return this.client.send(command, { abortSignal: this.requestSignal }).then(answer => {
+                this.completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum });
+                this.acknowledged += data.length;
+                this.hooks.onProgress(this.acknowledged, this.completed.length);
             });
         })
             .then(() => {
-            spare.push(data);
+            this.spare.push(data);
         })
             .catch(error => {
-            failure ??= error;
-            stop.abort();
+            this.failure ??= error;
+            this.stop.abort();
         })
-            .finally(() => inFlight.delete(sending));
-        inFlight.add(sending);
-        return sending;
-    };
-    try {
-        signal.throwIfAborted();
-        let partNumber = 1;
-        const newPart = () => {
-            const reused = spare.pop();
-            // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
-            return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)));
-        };
-        let part = newPart();
-        let filled = 0;
-        // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
-        for await (const chunk of body) {
-            if (failure || requestSignal.aborted)
-                break;
-            size += chunk.length;
-            let offset = 0;
-            while (offset < chunk.length) {
-                const copied = chunk.copy(part, filled, offset);
-                filled += copied;
-                offset += copied;
-                if (filled === part.length) {
-                    if (partNumber >= MAX_PARTS)
-                        throw new Error(`the archive needs more than ${MAX_PARTS} parts`);
-                    void sendPart(partNumber, part);
-                    hooks.onPartSent(size - (chunk.length - offset));
-                    partNumber += 1;
-                    part = newPart();
-                    filled = 0;
-                    // Backpressure: reading waits while QUEUE_SIZE parts are in flight.
-                    while (inFlight.size >= QUEUE_SIZE)
-                        await Promise.race(inFlight);
-                }
-            }
-        }
-        if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) {
-            void sendPart(partNumber, part.subarray(0, filled));
-            hooks.onPartSent(size);
-        }
-        await Promise.all(inFlight);
-        if (signal.aborted)
-            throw signal.reason;
-        if (failure)
-            throw failure;
-        completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-        const digests = await hasher.digests();
-        const fullCrc32 = crc32Base64(fullObjectCrc32(partCrc32s, partLengths));
+            .finally(() => this.inFlight.delete(sending));
+        this.inFlight.add(sending);
+    }
+    /** Resolves once fewer than QUEUE_SIZE parts are in flight. */
+    async room() {
+        while (this.inFlight.size >= QUEUE_SIZE)
+            await Promise.race(this.inFlight);
+    }
+    /** Waits for every part; throws the cancel, or the first part's failure. */
+    async settled() {
+        await Promise.all(this.inFlight);
+        if (this.signal.aborted)
+            throw this.signal.reason;
+        if (this.failure)
+            throw this.failure;
+    }
+    /** What the complete object must look like, and the FULL_OBJECT CRC32 that CompleteMultipartUpload carries. */
+    async expectedObject(size) {
+        const { integrity } = this.target;
+        this.completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+        const digests = await this.hasher.digests();
+        const fullCrc32 = crc32Base64(fullObjectCrc32(this.partCrc32s, this.partLengths));
         const expected = {
             size,
-            etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),
-            crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(partCrc32s)] : []
+            etags: !integrity.md5
+                ? []
+                : this.md5s
+                    ? [multipartEtag(this.partMd5s), ...(digests.md5 ? [digests.md5] : [])]
+                    : etagOfParts(this.completed),
+            crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(this.partCrc32s)] : []
         };
-        hooks.onBeforeComplete({ ...expected, sha256: digests.sha256 });
-        completion = { size, sha256: digests.sha256, parts: completed.length, expected };
-        await client.send(new CompleteMultipartUploadCommand({
-            Bucket: target.bucket,
-            Key: target.key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: completed },
-            // The store checks the whole object against it, and keeps it for HeadObject.
-            ...(checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
-            // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
-            IfNoneMatch: '*'
-        })
-        // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
-        // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
-        );
-        return completion;
+        return { result: { size, sha256: digests.sha256, parts: this.completed.length, expected }, fullCrc32 };
     }
-    catch (error) {
-        // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
-        // what is at the key decides.
-        if (completion && (await isUploaded(client, target, completion.expected)))
-            return completion;
-        stop.abort();
-        void body.return(undefined);
-        await Promise.allSettled(inFlight);
-        // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
-        // in the state and post aborts it.
-        await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => { });
-        if (signal.aborted)
-            throw signal.reason;
-        throw storeError(error, `upload ${where}`);
+    /** Stops the parts in flight and waits for them to end. */
+    async halt() {
+        this.stop.abort();
+        await Promise.allSettled(this.inFlight);
     }
-    finally {
-        void hasher.close().catch(() => { });
+    close() {
+        void this.hasher.close().catch(() => { });
     }
+}
+async function completeUpload(client, target, created, parts, fullCrc32) {
+    await client.send(new CompleteMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: created.uploadId,
+        MultipartUpload: { Parts: parts },
+        // The store checks the whole object against it, and keeps it for HeadObject.
+        ...(created.checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
+        // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
+        IfNoneMatch: '*'
+    })
+    // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
+    // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
+    );
+}
+/** Stops everything and aborts the upload, so that no parts are left in the store. */
+async function abandon(client, target, uploadId, body, parts, hooks) {
+    const halted = parts.halt();
+    void body.return(undefined);
+    await halted;
+    // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
+    // in the state and post aborts it.
+    await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => { });
 }
 /** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
 function etagOfParts(parts) {

@@ -1,22 +1,24 @@
 import * as core from '@actions/core'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { randomUUID } from 'node:crypto'
-import { createArchive } from './archive.js'
 import { CONTENT_TYPES } from '../archive/formats.js'
-import type { RunContext } from '../runner/context.js'
 import { CancelledError, InputError, messageOf, StoreError } from '../errors.js'
-import { collectEntries } from '../sources/files/collect.js'
-import { parseBackupInputs, SECRET_INPUTS, type BackupInputs, type InputName } from './inputs.js'
-import { renderKey } from './key.js'
 import { isTransient, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
 import { openLedger } from '../ledger/open.js'
-import type { InputReader } from '../runner/inputs.js'
 import type { RetryPolicy } from '../retry.js'
+import type { RunContext } from '../runner/context.js'
+import type { InputReader } from '../runner/inputs.js'
 import { maskSecretInputs } from '../runner/secrets.js'
 import { describeStop, type StateStore } from '../runner/state.js'
-import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
 import { formatBytes, writeSummary } from '../runner/summary.js'
-import { uploadStream, type UploadIntegrity } from '../store/upload.js'
-import { verifyUploaded } from '../store/verify.js'
+import { collectEntries } from '../sources/files/collect.js'
+import type { Listing } from '../sources/files/listing.js'
+import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
+import { uploadStream, type UploadIntegrity, type UploadResult } from '../store/upload.js'
+import { verifyUploaded, type VerificationReport } from '../store/verify.js'
+import { createArchive, type Archive } from './archive.js'
+import { parseBackupInputs, SECRET_INPUTS, type BackupInputs, type InputName } from './inputs.js'
+import { renderKey } from './key.js'
 
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY: RetryPolicy = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 }
@@ -31,6 +33,40 @@ export const Output = {
   Status: 'status'
 } as const
 
+/** The run as main sees it once its inputs are read: the row's ledger, and the inputs or why they were refused. */
+interface BackupRun {
+  ledger: Ledger
+  dispatchId: string
+  createRow: boolean
+  context: RunContext
+  state: StateStore
+  signal: AbortSignal
+  startedAt: number
+  inputs: BackupInputs | undefined
+  inputError: InputError | undefined
+}
+
+/** A claimed row with valid inputs: the work can start. */
+interface ClaimedRun extends BackupRun {
+  row: BackupRow
+  inputs: BackupInputs
+}
+
+/** Where the archive goes. */
+interface Destination {
+  client: S3Client
+  key: string
+  /** `s3://bucket/key`, for messages. */
+  where: string
+}
+
+/** What the failure handler needs to know of how far the work got. */
+interface Progress {
+  files: number
+  /** The object is verified: finished work, which post marks success if main cannot. */
+  verified: boolean
+}
+
 /**
  * main: find (or create) the row, claim it, stream the archive to the store, verify the
  * object, mark the row success. Any failure before the object is verified marks it failed.
@@ -39,7 +75,28 @@ export const Output = {
 export async function runBackup(read: InputReader<InputName>, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
   const startedAt = Date.now()
   maskSecretInputs(read, SECRET_INPUTS)
-  const { ledger, dispatchId: givenDispatchId, createRow } = openLedger(read, context.runId, MAIN_RETRY, core.info)
+  const run = readInputs(read, { context, state, signal, startedAt })
+  const claimed = await claimRow(run)
+  if (!claimed) return
+
+  const progress: Progress = { files: 0, verified: false }
+  try {
+    signal.throwIfAborted()
+    const listing = await listFiles(claimed)
+    progress.files = listing.files
+    const destination = await chooseDestination(claimed)
+    const { upload, archive, uploadMs } = await uploadArchive(claimed, listing, destination)
+    const report = await verifyUpload(claimed, destination, upload)
+    progress.verified = true
+    await recordSuccess(claimed, destination, upload, report, { files: listing.files, bytesRead: archive.progress.bytesRead, uploadMs })
+  } catch (caught) {
+    throw await recordError(claimed, progress, caught)
+  }
+}
+
+/** The ledger inputs (without which no row can be touched: those errors throw), and the backup's, kept for after the claim. */
+function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context' | 'state' | 'signal' | 'startedAt'>): BackupRun {
+  const { ledger, dispatchId, createRow } = openLedger(read, run.context.runId, MAIN_RETRY, core.info)
   let inputs: BackupInputs | undefined
   let inputError: InputError | undefined
   try {
@@ -50,13 +107,20 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
   }
   // A scheduled run with bad inputs creates nothing: there is no half-written row to clean up.
   if (inputError && createRow) throw inputError
+  return { ...run, ledger, dispatchId: dispatchId ?? randomUUID(), createRow, inputs, inputError }
+}
 
-  const dispatchId = givenDispatchId ?? randomUUID()
+/**
+ * Finds (or creates) the row and claims it for this run. Undefined when there is nothing to do:
+ * the row is finished, or another run holds it. Bad backup inputs fail the claimed row.
+ */
+async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
+  const { ledger, dispatchId, state, inputs, inputError } = run
   state.save({ phase: 'locating', dispatchId })
   core.setOutput(Output.DispatchId, dispatchId)
   let claim: ClaimResult
   try {
-    const found = createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
+    const found = run.createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
     core.setOutput(Output.BackupId, found.id)
     claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found }
   } catch (error) {
@@ -66,10 +130,10 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
     throw error
   }
   if (!claim.claimed) {
-    if (ownedByAnotherRun(claim.row, context.runId)) return leaveToOwner(claim.row, state, inputError)
+    if (ownedByAnotherRun(claim.row, run.context.runId)) return leaveToOwner(claim.row, state, inputError)
     return reportAlreadyFinished(claim.row, state)
   }
-  const row = claim.row
+  const { row } = claim
   if (inputError) {
     await recordFailure(ledger, row, inputError.message, state)
     throw inputError
@@ -78,151 +142,184 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
 
   state.save({ phase: 'claimed', rowId: row.id })
   core.info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`)
+  return { ...run, row, inputs }
+}
 
-  let verified = false
-  let files = 0
-  try {
-    signal.throwIfAborted()
-    const entries = await core.group('Listing files', async () => {
-      const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles })
-      core.info(`${listed.length} entries matched.`)
-      return listed
-    })
-    files = entries.files
-    const key = renderKey(inputs.keyTemplate, {
-      now: new Date(),
-      dispatchId,
-      runId: context.runId,
-      runAttempt: context.runAttempt,
-      repository: context.repository,
-      extension: inputs.format
-    })
-    core.setOutput(Output.S3Key, key)
-    const client = createS3Client(inputs)
-    const where = objectUrl(inputs.bucket, key)
-    signal.throwIfAborted()
-    if (await keyIsTaken(client, inputs.bucket, key, signal)) {
-      throw new StoreError(
-        `An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`
-      )
-    }
+async function listFiles({ inputs, context }: ClaimedRun): Promise<Listing> {
+  return core.group('Listing files', async () => {
+    const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles })
+    core.info(`${listed.length} entries matched.`)
+    return listed
+  })
+}
 
-    const uploadStart = Date.now()
-    state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
-    signal.throwIfAborted()
-    const archive = createArchive(entries, inputs.format, inputs.compressionLevel)
-    const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
-      let bytesUploaded = 0
-      const totalBytes = entries.bytes
-      const logProgress = (): void => {
-        const { bytesRead, filesRead } = archive.progress
-        const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)
-        core.info(
-          `Read ${formatBytes(bytesRead)} of ${formatBytes(totalBytes)} (${filesRead} of ${files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`
-        )
-      }
-      const ticker = setInterval(logProgress, PROGRESS_LOG_INTERVAL_MS)
-      try {
-        const result = await uploadStream(
-          client,
-          {
-            bucket: inputs.bucket,
-            key,
-            contentType: CONTENT_TYPES[inputs.format],
-            metadata: { 'dispatch-id': dispatchId, 'run-id': context.runId },
-            storage: inputs.storage,
-            integrity: uploadIntegrity(inputs)
-          },
-          archive.pieces,
-          signal,
-          {
-            onUploadCreated: uploadId => state.save({ uploadId }),
-            onUploadAborted: () => state.save({ uploadId: '' }),
-            onPartSent: bytesSent => state.save({ bytesSent }),
-            onProgress: uploaded => {
-              bytesUploaded = uploaded
-            },
-            onBeforeComplete: expected =>
-              state.save({
-                phase: 'completing',
-                archiveBytes: expected.size,
-                expectedEtag: expected.etags.join(' '),
-                expectedCrc32: expected.crc32s.join(' '),
-                sha256: expected.sha256
-              }),
-            onChecksumsRefused: reason =>
-              core.warning(
-                `The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`
-              )
-          }
-        )
-        core.info(
-          `Archived ${formatBytes(totalBytes)} in ${files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(totalBytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
-        )
-        return result
-      } finally {
-        clearInterval(ticker)
-      }
-    })
-    const uploadMs = Date.now() - uploadStart
-
-    state.save({ phase: 'verifying', uploadId: '' })
-    const report = await verifyUploaded(
-      client,
-      inputs.bucket,
-      key,
-      { ...upload.expected, sha256: upload.sha256 },
-      inputs.verify,
-      MAIN_RETRY,
-      signal
+/** The object's key, and the store's promise that nothing is there yet: the action never overwrites. */
+async function chooseDestination({ inputs, dispatchId, context, signal }: ClaimedRun): Promise<Destination> {
+  const key = renderKey(inputs.keyTemplate, {
+    now: new Date(),
+    dispatchId,
+    runId: context.runId,
+    runAttempt: context.runAttempt,
+    repository: context.repository,
+    extension: inputs.format
+  })
+  core.setOutput(Output.S3Key, key)
+  const client = createS3Client(inputs)
+  const where = objectUrl(inputs.bucket, key)
+  signal.throwIfAborted()
+  if (await keyIsTaken(client, inputs.bucket, key, signal)) {
+    throw new StoreError(
+      `An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`
     )
-    if (report.storeChecksumMissing) core.info('The store keeps no CRC32 checksum of the object (it ignores S3 additional checksums).')
-    core.info(report.summary)
-    verified = true
-    core.setOutput(Output.SizeBytes, String(upload.size))
-    core.setOutput(Output.Sha256, upload.sha256)
-
-    state.save({ phase: 'recording' })
-    const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 })
-    state.save({ phase: 'finalized', finalStatus: written.row.status })
-    core.setOutput(Output.Status, written.row.status)
-    await writeSummary('Backup', {
-      status: written.row.status,
-      dispatchId,
-      rowId: row.id,
-      location: where,
-      sizeBytes: upload.size,
-      sha256: upload.sha256,
-      verification: report.checks,
-      files,
-      bytesRead: archive.progress.bytesRead,
-      format: inputs.format,
-      durationMs: Date.now() - startedAt,
-      uploadMs
-    })
-    if (written.row.status !== 'success') {
-      throw new Error(
-        `${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`
-      )
-    }
-    core.notice(`${where}: ${formatBytes(upload.size)}, ${files} files, SHA-256 ${upload.sha256}. Row ${row.id} marked success.`, {
-      title: 'Backup succeeded'
-    })
-  } catch (caught) {
-    const error = signal.aborted && !(caught instanceof InputError) ? (signal.reason as CancelledError) : caught
-    // A verified object is finished work: post marks it success even if this write failed.
-    if (verified) throw error
-    const message = error instanceof CancelledError ? describeStop(state.load()) : messageOf(error)
-    await recordFailure(ledger, row, message, state)
-    await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files, reason: message })
-    throw new Error(message, { cause: error })
   }
+  return { client, key, where }
+}
+
+/** Streams the archive into a multipart upload, saving to the state what post needs at each step of it. */
+async function uploadArchive(
+  run: ClaimedRun,
+  listing: Listing,
+  { client, key, where }: Destination
+): Promise<{ upload: UploadResult; archive: Archive; uploadMs: number }> {
+  const { inputs, state, signal } = run
+  const uploadStart = Date.now()
+  state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
+  signal.throwIfAborted()
+  const archive = createArchive(listing, inputs.format, inputs.compressionLevel)
+  const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
+    let bytesUploaded = 0
+    const ticker = setInterval(() => logProgress(archive, listing, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS)
+    try {
+      const result = await uploadStream(
+        client,
+        {
+          bucket: inputs.bucket,
+          key,
+          contentType: CONTENT_TYPES[inputs.format],
+          metadata: { 'dispatch-id': run.dispatchId, 'run-id': run.context.runId },
+          storage: inputs.storage,
+          integrity: uploadIntegrity(inputs)
+        },
+        archive.pieces,
+        signal,
+        {
+          onUploadCreated: uploadId => state.save({ uploadId }),
+          onUploadAborted: () => state.save({ uploadId: '' }),
+          onPartSent: bytesSent => state.save({ bytesSent }),
+          onProgress: uploaded => {
+            bytesUploaded = uploaded
+          },
+          onBeforeComplete: expected =>
+            state.save({
+              phase: 'completing',
+              archiveBytes: expected.size,
+              expectedEtag: expected.etags.join(' '),
+              expectedCrc32: expected.crc32s.join(' '),
+              sha256: expected.sha256
+            }),
+          onChecksumsRefused: reason =>
+            core.warning(
+              `The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`
+            )
+        }
+      )
+      core.info(
+        `Archived ${formatBytes(listing.bytes)} in ${listing.files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(listing.bytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
+      )
+      return result
+    } finally {
+      clearInterval(ticker)
+    }
+  })
+  return { upload, archive, uploadMs: Date.now() - uploadStart }
+}
+
+function logProgress(archive: Archive, listing: Listing, uploadStart: number, bytesUploaded: number): void {
+  const { bytesRead, filesRead } = archive.progress
+  const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)
+  core.info(
+    `Read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`
+  )
 }
 
 /** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
 function uploadIntegrity(inputs: BackupInputs): UploadIntegrity {
   const checked = inputs.verify !== 'none'
   return { checksums: checked, md5: checked, signedPayload: !usesTls(inputs) }
+}
+
+async function verifyUpload(
+  { inputs, state, signal }: ClaimedRun,
+  { client, key }: Destination,
+  upload: UploadResult
+): Promise<VerificationReport> {
+  state.save({ phase: 'verifying', uploadId: '' })
+  const report = await verifyUploaded(
+    client,
+    inputs.bucket,
+    key,
+    { ...upload.expected, sha256: upload.sha256 },
+    inputs.verify,
+    MAIN_RETRY,
+    signal
+  )
+  if (report.storeChecksumMissing) core.info('The store keeps no CRC32 checksum of the object (it ignores S3 additional checksums).')
+  core.info(report.summary)
+  core.setOutput(Output.SizeBytes, String(upload.size))
+  core.setOutput(Output.Sha256, upload.sha256)
+  return report
+}
+
+/** Marks the row success with the verified object, and tells the user: an annotation, the outputs, the job summary. */
+async function recordSuccess(
+  run: ClaimedRun,
+  { key, where }: Destination,
+  upload: UploadResult,
+  report: VerificationReport,
+  read: { files: number; bytesRead: number; uploadMs: number }
+): Promise<void> {
+  const { ledger, row, state, inputs } = run
+  state.save({ phase: 'recording' })
+  const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 })
+  state.save({ phase: 'finalized', finalStatus: written.row.status })
+  core.setOutput(Output.Status, written.row.status)
+  await writeSummary('Backup', {
+    status: written.row.status,
+    dispatchId: run.dispatchId,
+    rowId: row.id,
+    location: where,
+    sizeBytes: upload.size,
+    sha256: upload.sha256,
+    verification: report.checks,
+    files: read.files,
+    bytesRead: read.bytesRead,
+    format: inputs.format,
+    durationMs: Date.now() - run.startedAt,
+    uploadMs: read.uploadMs
+  })
+  if (written.row.status !== 'success') {
+    throw new Error(
+      `${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`
+    )
+  }
+  core.notice(`${where}: ${formatBytes(upload.size)}, ${read.files} files, SHA-256 ${upload.sha256}. Row ${row.id} marked success.`, {
+    title: 'Backup succeeded'
+  })
+}
+
+/**
+ * What main does with a failure after the claim: the row is marked failed with what happened (a
+ * cancel says how far the work got), unless the object was verified: post then marks it success.
+ * Returns the error to throw.
+ */
+async function recordError({ ledger, row, state, signal, dispatchId }: ClaimedRun, progress: Progress, caught: unknown): Promise<unknown> {
+  const error = signal.aborted && !(caught instanceof InputError) ? (signal.reason as CancelledError) : caught
+  // A verified object is finished work: post marks it success even if this write failed.
+  if (progress.verified) return error
+  const message = error instanceof CancelledError ? describeStop(state.load()) : messageOf(error)
+  await recordFailure(ledger, row, message, state)
+  await writeSummary('Backup failed', { status: 'failed', dispatchId, rowId: row.id, files: progress.files, reason: message })
+  return new Error(message, { cause: error })
 }
 
 /** Marks the row failed; if the database cannot be reached now, post will retry from state. */
@@ -237,7 +334,7 @@ async function recordFailure(ledger: Ledger, row: BackupRow, message: string, st
   }
 }
 
-function reportAlreadyFinished(row: BackupRow, state: StateStore): void {
+function reportAlreadyFinished(row: BackupRow, state: StateStore): undefined {
   state.save({ phase: 'finalized', rowId: row.id, finalStatus: row.status })
   core.setOutput(Output.BackupId, row.id)
   core.setOutput(Output.Status, row.status)
@@ -246,14 +343,16 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): void {
   core.notice(`Backup row ${row.id} is already ${row.status}${row.finished_at ? ` (finished ${row.finished_at})` : ''}; nothing to do.`, {
     title: 'Backup already finished'
   })
+  return undefined
 }
 
 /** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
-function leaveToOwner(row: BackupRow, state: StateStore, inputError: InputError | undefined): void {
+function leaveToOwner(row: BackupRow, state: StateStore, inputError: InputError | undefined): undefined {
   state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
   core.notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {
     title: 'Backup already running'
   })
   // Bad inputs still fail this step, but not the row that run is working on.
   if (inputError) throw inputError
+  return undefined
 }
