@@ -116,11 +116,48 @@ export async function uploadStream(
   signal: AbortSignal,
   hooks: UploadHooks
 ): Promise<UploadResult> {
-  const where = objectUrl(target.bucket, target.key)
-  const { integrity } = target
-  let uploadId: string
-  let checksums = integrity.checksums
-  let storeKeepsChecksums = false
+  const created = await createUpload(client, target, body, signal, hooks)
+  hooks.onUploadCreated(created.uploadId)
+  const parts = new PartSender(client, target, created, signal, hooks)
+  let completion: { result: UploadResult; fullCrc32: string } | undefined
+  try {
+    signal.throwIfAborted()
+    const size = await cutIntoParts(body, parts, hooks)
+    await parts.settled()
+    completion = await parts.expectedObject(size)
+    hooks.onBeforeComplete({ ...completion.result.expected, sha256: completion.result.sha256 })
+    await completeUpload(client, target, created, parts.completed, completion.fullCrc32)
+    return completion.result
+  } catch (error) {
+    // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
+    // what is at the key decides.
+    if (completion && (await isUploaded(client, target, completion.result.expected))) return completion.result
+    await abandon(client, target, created.uploadId, body, parts, hooks)
+    if (signal.aborted) throw signal.reason
+    throw storeError(error, `upload ${objectUrl(target.bucket, target.key)}`)
+  } finally {
+    parts.close()
+  }
+}
+
+/** The upload as the store created it. */
+interface CreatedUpload {
+  uploadId: string
+  /** S3's additional checksums are sent (not when the store refused them). */
+  checksums: boolean
+  /** The store confirmed it keeps the object's CRC32. */
+  storeKeepsChecksums: boolean
+}
+
+/** CreateMultipartUpload, with the checksums unless the store refuses them. */
+async function createUpload(
+  client: S3Client,
+  target: UploadTarget,
+  body: AsyncGenerator<Buffer>,
+  signal: AbortSignal,
+  hooks: UploadHooks
+): Promise<CreatedUpload> {
+  let checksums = target.integrity.checksums
   try {
     // Not aborted by a cancel: a store that already received the request creates the upload
     // anyway, and only its id lets us abort it. A cancel is seen right after, before any part.
@@ -147,152 +184,216 @@ export async function uploadStream(
       created = await create(false)
     }
     if (!created.UploadId) throw new Error('the store returned no UploadId')
-    uploadId = created.UploadId
     // S3 and MinIO confirm the algorithm: they will keep the object's CRC32, which covers what the
     // whole-object MD5 covered, so that second MD5 pass is only made for the other stores.
-    storeKeepsChecksums = checksums && created.ChecksumAlgorithm === 'CRC32'
+    return { uploadId: created.UploadId, checksums, storeKeepsChecksums: checksums && created.ChecksumAlgorithm === 'CRC32' }
   } catch (error) {
     void body.return(undefined)
-    throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${where}`)
+    throw signal.aborted ? signal.reason : storeError(error, `start the upload to ${objectUrl(target.bucket, target.key)}`)
   }
-  hooks.onUploadCreated(uploadId)
+}
 
-  // Stops parts in flight when one fails, as well as when the run is cancelled.
-  const stop = new AbortController()
-  const requestSignal = AbortSignal.any([signal, stop.signal])
-  // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
-  // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
-  // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
-  const md5s = integrity.md5 && !storeKeepsChecksums
-  const hasher = new PartHasher({ partMd5: md5s, wholeMd5: md5s, partSha256: integrity.signedPayload })
-  // Part buffers come back here once sent and hashed: the same few are reused for the whole upload.
-  const spare: Buffer[] = []
-  const completed: CompletedPart[] = []
-  const partMd5s: Buffer[] = []
-  const partCrc32s: number[] = []
-  const partLengths: number[] = []
-  const inFlight = new Set<Promise<void>>()
-  let failure: unknown
+/**
+ * Copies the body into parts and hands each full part to the sender, waiting while QUEUE_SIZE
+ * are in flight (backpressure). Returns the archive's size.
+ */
+async function cutIntoParts(body: AsyncGenerator<Buffer>, parts: PartSender, hooks: UploadHooks): Promise<number> {
   let size = 0
-  let acknowledged = 0
-  let completion: UploadResult | undefined
+  let partNumber = 1
+  let part = parts.newPart(partNumber)
+  let filled = 0
+  // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
+  for await (const chunk of body) {
+    if (parts.stopped) break
+    size += chunk.length
+    let offset = 0
+    while (offset < chunk.length) {
+      const copied = chunk.copy(part, filled, offset)
+      filled += copied
+      offset += copied
+      if (filled === part.length) {
+        if (partNumber >= MAX_PARTS) throw new Error(`the archive needs more than ${MAX_PARTS} parts`)
+        parts.send(partNumber, part)
+        hooks.onPartSent(size - (chunk.length - offset))
+        partNumber += 1
+        part = parts.newPart(partNumber)
+        filled = 0
+        await parts.room()
+      }
+    }
+  }
+  if (!parts.stopped && (filled > 0 || partNumber === 1)) {
+    parts.send(partNumber, part.subarray(0, filled))
+    hooks.onPartSent(size)
+  }
+  return size
+}
 
-  const sendPart = (partNumber: number, data: Buffer): Promise<void> => {
+/**
+ * The parts of one upload: each is hashed (on the worker) and sent, QUEUE_SIZE at a time; the
+ * first failure stops the others. Keeps what completing and verifying need: the parts' ETags,
+ * CRC32s, lengths and MD5s.
+ */
+class PartSender {
+  readonly completed: CompletedPart[] = []
+  /** Stops parts in flight when one fails, as well as when the run is cancelled. */
+  private readonly stop = new AbortController()
+  private readonly requestSignal: AbortSignal
+  private readonly hasher: PartHasher
+  /** Whether our MD5s are needed (see the constructor). */
+  private readonly md5s: boolean
+  /** Part buffers come back here once sent and hashed: the same few are reused for the whole upload. */
+  private readonly spare: Buffer[] = []
+  private readonly partMd5s: Buffer[] = []
+  private readonly partCrc32s: number[] = []
+  private readonly partLengths: number[] = []
+  private readonly inFlight = new Set<Promise<void>>()
+  private failure: unknown
+  private acknowledged = 0
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly target: UploadTarget,
+    private readonly created: CreatedUpload,
+    private readonly signal: AbortSignal,
+    private readonly hooks: UploadHooks
+  ) {
+    this.requestSignal = AbortSignal.any([signal, this.stop.signal])
+    // MD5 is the slowest hash here (no CPU instruction for it): a store that keeps the CRC32 checks
+    // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
+    // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
+    this.md5s = target.integrity.md5 && !created.storeKeepsChecksums
+    this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload })
+  }
+
+  /** A part failed or the run was cancelled: no more parts are cut. */
+  get stopped(): boolean {
+    return this.failure !== undefined || this.requestSignal.aborted
+  }
+
+  newPart(partNumber: number): Buffer {
+    const reused = this.spare.pop()
+    // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
+    return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)))
+  }
+
+  send(partNumber: number, data: Buffer): void {
+    const { target, created } = this
+    const checksums = created.checksums
     // The part goes out with its digests, so it is hashed (on the worker) before it is sent.
-    const sending = hasher
+    const sending = this.hasher
       .add(data)
       .then(digests => {
-        partCrc32s[partNumber - 1] = digests.crc32
-        partLengths[partNumber - 1] = data.length
-        if (digests.md5) partMd5s[partNumber - 1] = digests.md5
+        this.partCrc32s[partNumber - 1] = digests.crc32
+        this.partLengths[partNumber - 1] = data.length
+        if (digests.md5) this.partMd5s[partNumber - 1] = digests.md5
         const checksum = checksums ? { ChecksumCRC32: crc32Base64(digests.crc32) } : {}
         const command = new UploadPartCommand({
           Bucket: target.bucket,
           Key: target.key,
-          UploadId: uploadId,
+          UploadId: created.uploadId,
           PartNumber: partNumber,
           Body: data,
           ...checksum,
           ...(digests.md5 ? { ContentMD5: digests.md5.toString('base64') } : {})
         })
         setPayloadHash(command, digests)
-        return client.send(command, { abortSignal: requestSignal }).then(answer => {
-          completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum })
-          acknowledged += data.length
-          hooks.onProgress(acknowledged, completed.length)
+        return this.client.send(command, { abortSignal: this.requestSignal }).then(answer => {
+          this.completed.push({ PartNumber: partNumber, ETag: answer.ETag, ...checksum })
+          this.acknowledged += data.length
+          this.hooks.onProgress(this.acknowledged, this.completed.length)
         })
       })
       .then(() => {
-        spare.push(data)
+        this.spare.push(data)
       })
       .catch(error => {
-        failure ??= error
-        stop.abort()
+        this.failure ??= error
+        this.stop.abort()
       })
-      .finally(() => inFlight.delete(sending))
-    inFlight.add(sending)
-    return sending
+      .finally(() => this.inFlight.delete(sending))
+    this.inFlight.add(sending)
   }
 
-  try {
-    signal.throwIfAborted()
-    let partNumber = 1
-    const newPart = (): Buffer => {
-      const reused = spare.pop()
-      // Shared memory: the worker thread hashes the part in place instead of receiving a copy.
-      return reused?.length === partSize(partNumber) ? reused : Buffer.from(new SharedArrayBuffer(partSize(partNumber)))
-    }
-    let part = newPart()
-    let filled = 0
-    // Each chunk is lent (see buffers.ts): it is copied into the part before the next is asked for.
-    for await (const chunk of body) {
-      if (failure || requestSignal.aborted) break
-      size += chunk.length
-      let offset = 0
-      while (offset < chunk.length) {
-        const copied = chunk.copy(part, filled, offset)
-        filled += copied
-        offset += copied
-        if (filled === part.length) {
-          if (partNumber >= MAX_PARTS) throw new Error(`the archive needs more than ${MAX_PARTS} parts`)
-          void sendPart(partNumber, part)
-          hooks.onPartSent(size - (chunk.length - offset))
-          partNumber += 1
-          part = newPart()
-          filled = 0
-          // Backpressure: reading waits while QUEUE_SIZE parts are in flight.
-          while (inFlight.size >= QUEUE_SIZE) await Promise.race(inFlight)
-        }
-      }
-    }
-    if (!failure && !requestSignal.aborted && (filled > 0 || partNumber === 1)) {
-      void sendPart(partNumber, part.subarray(0, filled))
-      hooks.onPartSent(size)
-    }
-    await Promise.all(inFlight)
-    if (signal.aborted) throw signal.reason
-    if (failure) throw failure
+  /** Resolves once fewer than QUEUE_SIZE parts are in flight. */
+  async room(): Promise<void> {
+    while (this.inFlight.size >= QUEUE_SIZE) await Promise.race(this.inFlight)
+  }
 
-    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
-    const digests = await hasher.digests()
-    const fullCrc32 = crc32Base64(fullObjectCrc32(partCrc32s, partLengths))
+  /** Waits for every part; throws the cancel, or the first part's failure. */
+  async settled(): Promise<void> {
+    await Promise.all(this.inFlight)
+    if (this.signal.aborted) throw this.signal.reason
+    if (this.failure) throw this.failure
+  }
+
+  /** What the complete object must look like, and the FULL_OBJECT CRC32 that CompleteMultipartUpload carries. */
+  async expectedObject(size: number): Promise<{ result: UploadResult; fullCrc32: string }> {
+    const { integrity } = this.target
+    this.completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
+    const digests = await this.hasher.digests()
+    const fullCrc32 = crc32Base64(fullObjectCrc32(this.partCrc32s, this.partLengths))
     const expected: ExpectedObject = {
       size,
-      etags: !integrity.md5 ? [] : md5s ? [multipartEtag(partMd5s), ...(digests.md5 ? [digests.md5] : [])] : etagOfParts(completed),
-      crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(partCrc32s)] : []
+      etags: !integrity.md5
+        ? []
+        : this.md5s
+          ? [multipartEtag(this.partMd5s), ...(digests.md5 ? [digests.md5] : [])]
+          : etagOfParts(this.completed),
+      crc32s: integrity.checksums ? [fullCrc32, compositeCrc32(this.partCrc32s)] : []
     }
-    hooks.onBeforeComplete({ ...expected, sha256: digests.sha256 })
-    completion = { size, sha256: digests.sha256, parts: completed.length, expected }
-    await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: target.bucket,
-        Key: target.key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: completed },
-        // The store checks the whole object against it, and keeps it for HeadObject.
-        ...(checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
-        // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
-        IfNoneMatch: '*'
-      })
-      // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
-      // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
-    )
-    return completion
-  } catch (error) {
-    // A complete whose answer was lost (then retried: NoSuchUpload) may still have landed:
-    // what is at the key decides.
-    if (completion && (await isUploaded(client, target, completion.expected))) return completion
-    stop.abort()
-    void body.return(undefined)
-    await Promise.allSettled(inFlight)
-    // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
-    // in the state and post aborts it.
-    await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => {})
-    if (signal.aborted) throw signal.reason
-    throw storeError(error, `upload ${where}`)
-  } finally {
-    void hasher.close().catch(() => {})
+    return { result: { size, sha256: digests.sha256, parts: this.completed.length, expected }, fullCrc32 }
   }
+
+  /** Stops the parts in flight and waits for them to end. */
+  async halt(): Promise<void> {
+    this.stop.abort()
+    await Promise.allSettled(this.inFlight)
+  }
+
+  close(): void {
+    void this.hasher.close().catch(() => {})
+  }
+}
+
+async function completeUpload(
+  client: S3Client,
+  target: UploadTarget,
+  created: CreatedUpload,
+  parts: CompletedPart[],
+  fullCrc32: string
+): Promise<void> {
+  await client.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: target.bucket,
+      Key: target.key,
+      UploadId: created.uploadId,
+      MultipartUpload: { Parts: parts },
+      // The store checks the whole object against it, and keeps it for HeadObject.
+      ...(created.checksums ? { ChecksumCRC32: fullCrc32, ChecksumType: 'FULL_OBJECT' } : {}),
+      // Never overwrite: S3, R2 and MinIO answer 412 when the key already exists.
+      IfNoneMatch: '*'
+    })
+    // Not aborted by a cancel: once every part is in, finishing is quicker than undoing, and
+    // the hard exit in cancellation.ts still bounds it (post verifies what it finds).
+  )
+}
+
+/** Stops everything and aborts the upload, so that no parts are left in the store. */
+async function abandon(
+  client: S3Client,
+  target: UploadTarget,
+  uploadId: string,
+  body: AsyncGenerator<Buffer>,
+  parts: PartSender,
+  hooks: UploadHooks
+): Promise<void> {
+  const halted = parts.halt()
+  void body.return(undefined)
+  await halted
+  // Bounded, so a cancel still ends in time; if the store stays unreachable, the upload id stays
+  // in the state and post aborts it.
+  await abortUploadRetrying(client, target.bucket, target.key, uploadId, ABORT_RETRY).then(hooks.onUploadAborted, () => {})
 }
 
 /** The multipart ETag of exactly these parts, from the MD5s the store gave as their ETags; none when it gave other ETags. */
