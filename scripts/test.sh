@@ -2,7 +2,8 @@
 # Runs every test on Node 24 against the committed dist/ and real local services, then prints
 # "N passed, M failed" as its last line. Installs whatever is missing: npm packages, PostgreSQL
 # (through scripts/services.sh), and the archive tools the round-trip tests extract with.
-# Extra arguments are passed to `node --test` (e.g. --test-name-pattern=cancel).
+# Extra arguments are passed to `node --test` (e.g. --test-name-pattern=cancel, or a file).
+# TEST_LANES (default 3) sets how many test files run at once, each on its own lane of services.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,12 +16,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") || exit 1
 fi
 
-bash scripts/services.sh start || exit 1
+# Each file runs on a lane of its own (scripts/services/config.ts), so faults and outages that
+# one file injects reach no other, and files run side by side.
+lanes=${TEST_LANES:-3}
+bash scripts/services.sh start --lanes "$lanes" || exit 1
 trap 'bash scripts/services.sh stop >/dev/null 2>&1' EXIT
 
 tap=$(mktemp)
-# One test file at a time: faults and outages are injected into services every file shares.
-node_modules/node/bin/node --import tsx --test --test-concurrency=1 \
+node_modules/node/bin/node --import tsx --test --test-concurrency="$lanes" \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
   "$@" '__tests__/**/*.test.ts'

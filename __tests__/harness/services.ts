@@ -1,7 +1,9 @@
 // Test-side handles on the local services started by `bash scripts/services.sh start`.
-// Reads .services/env.json; never starts anything itself (tests stay fast and explicit).
+// Reads the env.json of this test file's lane; never starts anything itself (tests stay fast and explicit).
 import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -13,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3'
 import type { HeadObjectCommandOutput, PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import pg from 'pg'
-import { ENV_JSON } from '../../scripts/services/config.js'
+import { laneDir, laneEnvJson, SERVICES_DIR } from '../../scripts/services/config.js'
 import type { ServicesEnv } from '../../scripts/services/config.js'
 import { pgRunning, pgStart, pgStop } from '../../scripts/services/postgres.js'
 import type { RestFault, RestStats } from '../../scripts/services/rest.js'
@@ -80,14 +82,87 @@ export interface Services {
   clearFaults(): Promise<void>
 }
 
-export async function readServicesEnv(): Promise<ServicesEnv> {
-  let text: string
-  try {
-    text = await readFile(ENV_JSON, 'utf8')
-  } catch {
-    throw new Error(`test services are not running (${ENV_JSON} is missing): run \`bash scripts/services.sh start\` first`)
+let leased: Promise<number> | undefined
+
+/**
+ * The lane this test process holds, leased on first use and given back when the process exits:
+ * `node --test` runs as many files at once as there are lanes, so no two files running together
+ * share services, and a fault or an outage one injects reaches no other. (NODE_TEST_WORKER_ID
+ * cannot serve: the runner hands the same number to files that overlap.)
+ */
+export function servicesLane(): Promise<number> {
+  leased ??= leaseLane()
+  return leased
+}
+
+async function leaseLane(): Promise<number> {
+  const lanes = existingLanes()
+  if (lanes.length === 0) {
+    throw new Error(`test services are not running (no ${SERVICES_DIR}/lane-*): run \`bash scripts/services.sh start\` first`)
   }
-  return JSON.parse(text) as ServicesEnv
+  const deadline = Date.now() + LEASE_WAIT_MS
+  for (;;) {
+    for (const lane of lanes) if (tryLease(lane)) return lane
+    // More test files than lanes at once (a hand-run --test-concurrency): wait for one to end.
+    if (Date.now() > deadline) throw new Error(`no lane of the test services became free within ${LEASE_WAIT_MS / 1000} s`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+const LEASE_WAIT_MS = 10 * 60_000
+
+function existingLanes(): number[] {
+  let names: string[]
+  try {
+    names = readdirSync(SERVICES_DIR)
+  } catch {
+    return []
+  }
+  return names
+    .map(name => /^lane-(\d+)$/.exec(name)?.[1])
+    .filter((lane): lane is string => lane !== undefined && existsSync(laneEnvJson(Number(lane))))
+    .map(Number)
+    .sort((a, b) => a - b)
+}
+
+/** Takes the lane if no live process holds it: the lease file is created exclusively, and removed at exit. */
+function tryLease(lane: number): boolean {
+  const lease = path.join(laneDir(lane), 'lease')
+  try {
+    writeFileSync(lease, String(process.pid), { flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const holder = leaseHolder(lease)
+    if (holder === undefined || isAlive(holder)) return false
+    // Left by a test process that was killed: take it over; of two takers, the next wx picks one.
+    rmSync(lease, { force: true })
+    return tryLease(lane)
+  }
+  process.once('exit', () => rmSync(lease, { force: true }))
+  return true
+}
+
+/** The pid in a lease file; undefined while it is being written or removed. */
+function leaseHolder(lease: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(lease, 'utf8'))
+    return pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function readServicesEnv(): Promise<ServicesEnv> {
+  return JSON.parse(await readFile(laneEnvJson(await servicesLane()), 'utf8')) as ServicesEnv
 }
 
 async function control<T>(base: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {

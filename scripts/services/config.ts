@@ -4,12 +4,22 @@ import { fileURLToPath } from 'node:url'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SERVICES_DIR = path.join(REPO_ROOT, '.services')
+/** Lane 1's env, for the demo and for people who `source .services/env.sh`. */
 export const ENV_JSON = path.join(SERVICES_DIR, 'env.json')
 export const ENV_SH = path.join(SERVICES_DIR, 'env.sh')
-/** Written first thing by `start`, so `stop` can clean up even a half-started run. */
-export const STATE_JSON = path.join(SERVICES_DIR, 'state.json')
 
-/** `.services/env.json`: everything a test, the demo or CI needs to reach the services. */
+/**
+ * The services come in lanes: each a set of its own (a Postgres cluster, the REST stand-in with
+ * its functions, the S3 server), so that test files run in parallel, one per lane, and a fault or
+ * an outage one injects reaches no other. `node --test` numbers its workers from 1
+ * (NODE_TEST_WORKER_ID); a test file outside it uses lane 1.
+ */
+export const laneDir = (lane: number): string => path.join(SERVICES_DIR, `lane-${lane}`)
+export const laneEnvJson = (lane: number): string => path.join(laneDir(lane), 'env.json')
+/** Written first thing when a lane starts, so `stop` can clean up even a half-started one. */
+export const laneStateJson = (lane: number): string => path.join(laneDir(lane), 'state.json')
+
+/** A lane's env.json: everything a test, the demo or CI needs to reach its services. */
 export interface ServicesEnv {
   SUPABASE_URL: string
   SUPABASE_ANON_KEY: string
