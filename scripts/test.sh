@@ -16,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") || exit 1
 fi
 
-# Each file runs on a lane of its own (scripts/services/config.ts), so faults and outages that
+# Each file runs on a lane of its own (scripts/test-services/config.ts), so faults and outages that
 # one file injects reach no other, and files run side by side.
 lanes=${TEST_LANES:-3}
 bash scripts/services.sh start --lanes "$lanes" || exit 1

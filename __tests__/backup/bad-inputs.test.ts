@@ -3,7 +3,7 @@
 // nothing in the store is touched.
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { signJwt } from '../../scripts/services/jwt.js'
+import { signJwt } from '../../scripts/test-services/jwt.js'
 import { actionInputs, backupJob, createLedgerTable, errorsOf, insertRow, readRow, rowCount, setUpTestFile } from '../harness/backup-job.js'
 import type { Services } from '../harness/services.js'
 

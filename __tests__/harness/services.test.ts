@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
-import { signJwt } from '../../scripts/services/jwt.js'
+import { signJwt } from '../../scripts/test-services/jwt.js'
 import { services } from './services.js'
 import type { Services } from './services.js'
 

@@ -15,11 +15,11 @@ import {
 } from '@aws-sdk/client-s3'
 import type { HeadObjectCommandOutput, PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import pg from 'pg'
-import { laneDir, laneEnvJson, SERVICES_DIR } from '../../scripts/services/config.js'
-import type { ServicesEnv } from '../../scripts/services/config.js'
-import { pgRunning, pgStart, pgStop } from '../../scripts/services/postgres.js'
-import type { RestFault, RestStats } from '../../scripts/services/rest.js'
-import type { S3Fault, S3Stats } from '../../scripts/services/s3.js'
+import { laneDir, laneEnvJson, SERVICES_DIR } from '../../scripts/test-services/config.js'
+import type { ServicesEnv } from '../../scripts/test-services/config.js'
+import { pgRunning, pgStart, pgStop } from '../../scripts/test-services/postgres.js'
+import type { RestFault, RestStats } from '../../scripts/test-services/rest.js'
+import type { S3Fault, S3Stats } from '../../scripts/test-services/s3.js'
 
 export type { ServicesEnv, RestFault, RestStats, S3Fault, S3Stats }
 

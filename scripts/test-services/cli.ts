@@ -89,7 +89,7 @@ function isOurs(pid: number, marker: string): boolean {
   }
 }
 
-const DAEMON_MARKER = 'scripts/services/daemon.ts'
+const DAEMON_MARKER = 'scripts/test-services/daemon.ts'
 const FUNCTION_MARKER = 'supabase/functions/'
 
 function ensurePostgres(): string {
@@ -145,7 +145,7 @@ async function applySql(databaseUrl: string): Promise<string[]> {
   try {
     const migrationsDir = path.join(REPO_ROOT, 'supabase', 'migrations')
     const files = [
-      path.join(REPO_ROOT, 'scripts', 'services', 'supabase-base.sql'),
+      path.join(REPO_ROOT, 'scripts', 'test-services', 'supabase-base.sql'),
       ...(existsSync(migrationsDir)
         ? readdirSync(migrationsDir)
             .filter(f => f.endsWith('.sql'))
@@ -286,7 +286,7 @@ async function startLane(lane: number, pgbin: string): Promise<{ env: ServicesEn
   }
   writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 })
   const fd = openSync(daemonLog, 'a')
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'services', 'daemon.ts'), configFile], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'test-services', 'daemon.ts'), configFile], {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ['ignore', fd, fd]
