@@ -18,10 +18,11 @@ import pg from 'pg'
 import { laneDir, laneEnvJson, SERVICES_DIR } from '../../scripts/test-services/config.js'
 import type { ServicesEnv } from '../../scripts/test-services/config.js'
 import { pgRunning, pgStart, pgStop } from '../../scripts/test-services/postgres.js'
+import type { KeyState } from '../../scripts/test-services/gateway.js'
 import type { RestFault, RestStats } from '../../scripts/test-services/rest.js'
 import type { S3Fault, S3Stats } from '../../scripts/test-services/s3.js'
 
-export type { ServicesEnv, RestFault, RestStats, S3Fault, S3Stats }
+export type { KeyState, ServicesEnv, RestFault, RestStats, S3Fault, S3Stats }
 
 export interface OpenUpload {
   key: string
@@ -57,6 +58,11 @@ export interface Services {
      * the gateway serves /functions/v1/<name> from a function the test started (startFunction, its own secrets).
      */
     deployFunction(name: string, options: { verifyJwt: boolean; port?: number }): Promise<void>
+    /**
+     * Which API keys the project has (scripts/test-services/gateway.ts): legacy-only, both (the
+     * default), or legacy-disabled. The lane's functions are restarted with the variables of that state.
+     */
+    projectKeys(state: KeyState): Promise<void>
   }
   s3: {
     client: S3Client
@@ -102,7 +108,11 @@ async function leaseLane(): Promise<number> {
   }
   const deadline = Date.now() + LEASE_WAIT_MS
   for (;;) {
-    for (const lane of lanes) if (tryLease(lane)) return lane
+    for (const lane of lanes) {
+      if (!tryLease(lane)) continue
+      await resetLane(lane)
+      return lane
+    }
     // More test files than lanes at once (a hand-run --test-concurrency): wait for one to end.
     if (Date.now() > deadline) throw new Error(`no lane of the test services became free within ${LEASE_WAIT_MS / 1000} s`)
     await new Promise(resolve => setTimeout(resolve, 100))
@@ -123,6 +133,21 @@ function existingLanes(): number[] {
     .filter((lane): lane is string => lane !== undefined && existsSync(laneEnvJson(Number(lane))))
     .map(Number)
     .sort((a, b) => a - b)
+}
+
+/**
+ * What a test file may have left in its lane, undone before the next one starts: faults, the
+ * project's key state, a stopped Postgres. Each file also cleans up after itself; this is for one
+ * that failed or was killed half-way.
+ */
+async function resetLane(lane: number): Promise<void> {
+  const env = JSON.parse(await readFile(laneEnvJson(lane), 'utf8')) as ServicesEnv
+  if (!(await pgRunning(env.PGBIN, env.PGDATA))) await pgStart(env.PGBIN, env.PGDATA, env.PGLOG)
+  await Promise.all([
+    control(env.SUPABASE_URL, 'POST', 'faults', { mode: 'none' }),
+    control(env.S3_ENDPOINT, 'POST', 'faults', { mode: 'none' }),
+    control(env.SUPABASE_URL, 'POST', 'project', { keys: 'both' })
+  ])
 }
 
 /** Takes the lane if no live process holds it: the lease file is created exclusively, and removed at exit. */
@@ -265,7 +290,8 @@ export async function services(): Promise<Services> {
       faults: async f => void (await control(env.SUPABASE_URL, 'POST', 'faults', f)),
       stats: () => control<RestStats>(env.SUPABASE_URL, 'GET', 'stats'),
       resetStats: async () => void (await control(env.SUPABASE_URL, 'POST', 'reset-stats')),
-      deployFunction: async (name, options) => void (await control(env.SUPABASE_URL, 'POST', 'functions', { name, ...options }))
+      deployFunction: async (name, options) => void (await control(env.SUPABASE_URL, 'POST', 'functions', { name, ...options })),
+      projectKeys: async state => void (await control(env.SUPABASE_URL, 'POST', 'project', { keys: state }))
     },
     s3,
     async newBucket(prefix = 'test') {

@@ -228,7 +228,11 @@ describe('callers it refuses with 401, writing nothing and dispatching nothing',
     ['an expired user token', () => userToken({ iat: now - 7200, exp: now - 3600 }), /has expired: refresh the session/],
     ['a user token signed with another secret', () => userToken({}, randomBytes(32).toString('hex')), /signature does not match/],
     ['a user token without exp', () => userToken({ exp: undefined }), /has no expiry/],
-    ['an unsigned token (alg none)', () => unsigned({ role: 'authenticated', exp: now + 3600 }), /not an HS256 JWT/]
+    [
+      'an unsigned token (alg none)',
+      () => unsigned({ role: 'authenticated', exp: now + 3600 }),
+      /not signed with an algorithm this project uses/
+    ]
   ]
   for (const [title, token, message] of cases) {
     it(title, async () => {
@@ -242,10 +246,10 @@ describe('callers it refuses with 401, writing nothing and dispatching nothing',
     })
   }
 
-  it('a user token when the function has no JWT_SECRET (API key only)', async () => {
+  it('a token signed with the legacy secret when the function has no JWT_SECRET (the project signs with its signing keys)', async () => {
     const answer = await withFunction({ ...ENV, JWT_SECRET: undefined }, url => call({ url, token: userToken() }))
     assert.equal(answer.status, 401)
-    assert.match(answer.body.error ?? '', /has no JWT_SECRET, so only BACKUP_API_KEY is accepted/)
+    assert.match(answer.body.error ?? '', /not signed by one of the project's signing keys.*must set the function's JWT_SECRET secret/)
     assert.equal(github.dispatches.length, 0)
   })
 })
@@ -281,7 +285,11 @@ describe('requests it refuses otherwise, writing nothing', () => {
       [{ GITHUB_REPOSITORY: 'just-a-name' }, /GITHUB_REPOSITORY secret is not "owner\/repo"/],
       [{ BACKUP_WORKFLOW: undefined }, /BACKUP_WORKFLOW secret is not set: set it to the workflow's file name/],
       [{ GITHUB_TIMEOUT_MS: 'soon' }, /GITHUB_TIMEOUT_MS must be a whole number/],
-      [{ BACKUP_API_KEY: undefined, JWT_SECRET: undefined }, /Neither JWT_SECRET nor BACKUP_API_KEY is set/],
+      [{ SUPABASE_JWKS: 'not json' }, /SUPABASE_JWKS is not JSON/],
+      [
+        { SUPABASE_SERVICE_ROLE_KEY: undefined },
+        /No key for the database API: tried SUPABASE_SECRET_KEYS\["default"\] \(no keys\) and SUPABASE_SERVICE_ROLE_KEY/
+      ],
       [{ BACKUP_API_KEY: 'short' }, /BACKUP_API_KEY secret is too short/]
     ]
     const answers = await Promise.all(cases.map(([env]) => withFunction({ ...ENV, ...env }, url => call({ url, token: userToken() }))))

@@ -54,7 +54,7 @@ describe('the function as code', () => {
   it('type-checks and lints with Deno, offline, as deployed', async () => {
     const run = promisify(execFile)
     await run(denoBinary(), ['check', FUNCTION], { cwd: REPO_ROOT })
-    await run(denoBinary(), ['lint', FUNCTION], { cwd: REPO_ROOT })
+    await run(denoBinary(), ['lint', FUNCTION, 'supabase/functions/_shared/'], { cwd: REPO_ROOT })
   })
 })
 

@@ -54287,7 +54287,7 @@ function parseLedgerAccess(read, table, problems) {
         if (supabaseKey === '') {
             problems.push({
                 input: LedgerInput.SupabaseKey,
-                message: "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
+                message: "is required: a key whose role may read and update the table (the project's secret key sb_secret_..., or its legacy service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
             });
             return undefined;
         }
@@ -54340,7 +54340,7 @@ function parseSweepInputs(read, env = process.env) {
     if (supabaseKey === '') {
         problems.push({
             input: Input.SupabaseKey,
-            message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
+            message: "is required: a key whose role may read and update the table (the project's secret key sb_secret_..., or its legacy service role key, stored as a secret)."
         });
     }
     const rawMaxAge = read(Input.MaxAge) || '6h';
@@ -54409,8 +54409,9 @@ function registerSecret(value) {
     registered.add(value);
 }
 /**
- * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
- * that leaves the process other than through the masked log (error_text, summaries).
+ * Removes every registered secret, and anything shaped like a JWT, a Supabase secret key or a
+ * bearer token, from text that leaves the process other than through the masked log (error_text,
+ * summaries).
  */
 function redact(text) {
     let clean = text;
@@ -54418,6 +54419,7 @@ function redact(text) {
         clean = clean.split(secret).join('***');
     return clean
         .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
+        .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
         .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
 }
 /** Masks every secret input before anything can print it, valid or not. */
@@ -54577,7 +54579,7 @@ class Ledger {
         return row;
     }
     cannotUpdate(rowId) {
-        return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`);
+        return new LedgerError(`The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the project's secret key.`);
     }
     async get(rowId) {
         return this.reread(rowId);
@@ -63637,14 +63639,17 @@ class TableLedgerBackend {
             const reason = status === 0 ? `no answer from the Supabase URL (${error.message})` : `HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}`;
             return new LedgerError(`${what}: ${reason}.`, true);
         }
+        if (status === 401 && /legacy api keys are disabled/i.test(error.message)) {
+            return new LedgerError(`${what}: Supabase refused 'supabase-key' because this project's legacy API keys (anon, service_role) are disabled. Use the project's secret key (sb_secret_..., Project Settings > API Keys), stored as a secret.`);
+        }
         if (status === 401 && !code) {
-            return new LedgerError(`${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`);
+            return new LedgerError(`${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's secret key (sb_secret_...) or its legacy service role key, stored as a secret.`);
         }
         if (code === 'PGRST301' || code === 'PGRST302' || code === 'PGRST303') {
             return new LedgerError(`${what}: 'supabase-key' is not a valid key for this project (${code}: ${error.message}).`);
         }
         if (code === '42501') {
-            return new LedgerError(`${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the service role key, or grant the role access and add an RLS policy (see supabase/migrations).`);
+            return new LedgerError(`${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the project's secret key (or the legacy service role key), or grant the role access and add an RLS policy (see supabase/migrations).`);
         }
         if (code === 'PGRST205' || code === '42P01') {
             return new LedgerError(`${what}: the table does not exist. Apply supabase/migrations or set 'table' to the right name.`);

@@ -26,7 +26,8 @@ import path from 'node:path'
 import pg from 'pg'
 import { ENV_JSON, ENV_SH, REPO_ROOT, SERVICES_DIR, functionPidsFile, laneDir, laneEnvJson, laneStateJson } from './config.js'
 import type { DaemonConfig, DaemonReady, ServicesEnv, ServicesState } from './config.js'
-import { supabaseKey } from './jwt.js'
+import type { ProjectKeys } from './gateway.js'
+import { newSigningKey, supabaseKey } from './jwt.js'
 import { findPgBin, initCluster, pgRunning, pgStart, pgStop, writeSettings } from './postgres.js'
 
 const STATE_PREFIX = 'supabase-s3-services-'
@@ -258,10 +259,17 @@ async function startLane(lane: number, pgbin: string): Promise<{ env: ServicesEn
   const databaseUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`
   const applied = await applySql(databaseUrl)
 
-  // Secrets for this run only.
+  // Secrets for this run only: the project's keys in every form Supabase has had them (gateway.ts).
   const jwtSecret = randomBytes(32).toString('hex')
-  const anonKey = supabaseKey('anon', jwtSecret)
-  const serviceRoleKey = supabaseKey('service_role', jwtSecret)
+  const signingKeys = [newSigningKey('ES256'), newSigningKey('RS256')]
+  const keys: ProjectKeys = {
+    jwtSecret,
+    anonKey: supabaseKey('anon', jwtSecret),
+    serviceRoleKey: supabaseKey('service_role', jwtSecret),
+    publishableKey: `sb_publishable_${randomBytes(16).toString('base64url')}`,
+    secretKey: `sb_secret_${randomBytes(16).toString('base64url')}`,
+    signingKeys: signingKeys.map(key => key.publicJwk)
+  }
   const backupApiKey = randomBytes(32).toString('hex')
   const s3AccessKeyId = 'AKIA' + randomBytes(8).toString('hex').toUpperCase()
   const s3SecretAccessKey = randomBytes(30).toString('base64')
@@ -274,9 +282,7 @@ async function startLane(lane: number, pgbin: string): Promise<{ env: ServicesEn
   const configFile = path.join(stateDir, 'daemon-config.json')
   const config: DaemonConfig = {
     databaseUrl: `postgresql://authenticator@127.0.0.1:${port}/postgres`,
-    jwtSecret,
-    anonKey,
-    serviceRoleKey,
+    keys,
     backupApiKey,
     s3Dir,
     s3AccessKeyId,
@@ -309,8 +315,12 @@ async function startLane(lane: number, pgbin: string): Promise<{ env: ServicesEn
 
   const env: ServicesEnv = {
     SUPABASE_URL: `http://127.0.0.1:${ready.restPort}`,
-    SUPABASE_ANON_KEY: anonKey,
-    SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+    SUPABASE_ANON_KEY: keys.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    SUPABASE_PUBLISHABLE_KEY: keys.publishableKey,
+    SUPABASE_SECRET_KEY: keys.secretKey,
+    SUPABASE_JWKS: JSON.stringify({ keys: keys.signingKeys }),
+    SIGNING_KEYS: JSON.stringify(signingKeys),
     BACKUP_API_KEY: backupApiKey,
     JWT_SECRET: jwtSecret,
     DATABASE_URL: databaseUrl,
@@ -333,7 +343,7 @@ async function startLane(lane: number, pgbin: string): Promise<{ env: ServicesEn
   // All three answer: the REST probe hits Postgres as `authenticator` (schema lookup → 404).
   await waitFor(
     'the REST stand-in',
-    () => httpOk(`${env.SUPABASE_URL}/rest/v1/__services_probe`, { apikey: serviceRoleKey }, s => s === 404),
+    () => httpOk(`${env.SUPABASE_URL}/rest/v1/__services_probe`, { apikey: keys.serviceRoleKey }, s => s === 404),
     10_000
   )
   await waitFor('the S3 server', () => httpOk(`${env.S3_ENDPOINT}/__control/stats`), 10_000)

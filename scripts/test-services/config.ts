@@ -1,6 +1,7 @@
 // Shared shapes and paths of the local test services (used by cli.ts, daemon.ts and the harness).
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ProjectKeys } from './gateway.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SERVICES_DIR = path.join(REPO_ROOT, '.services')
@@ -22,8 +23,16 @@ export const laneStateJson = (lane: number): string => path.join(laneDir(lane), 
 /** A lane's env.json: everything a test, the demo or CI needs to reach its services. */
 export interface ServicesEnv {
   SUPABASE_URL: string
+  /** The legacy JWT-based keys (refused once a test disables them: gateway.ts). */
   SUPABASE_ANON_KEY: string
   SUPABASE_SERVICE_ROLE_KEY: string
+  /** The opaque keys (sb_publishable_..., sb_secret_...), accepted unless the project is legacy-only. */
+  SUPABASE_PUBLISHABLE_KEY: string
+  SUPABASE_SECRET_KEY: string
+  /** The project's JWKS as Supabase publishes it (the public halves of SIGNING_KEYS). */
+  SUPABASE_JWKS: string
+  /** The signing keys with their private halves (JSON of jwt.ts SigningKey[]), for tests to issue user tokens. */
+  SIGNING_KEYS: string
   /** The update-backup edge function's shared secret (the action's `backup-api-key`). */
   BACKUP_API_KEY: string
   JWT_SECRET: string
@@ -55,9 +64,7 @@ export interface ServicesState {
 /** Handed to the daemon (as a file path argument) so secrets stay off the command line. */
 export interface DaemonConfig {
   databaseUrl: string
-  jwtSecret: string
-  anonKey: string
-  serviceRoleKey: string
+  keys: ProjectKeys
   backupApiKey: string
   s3Dir: string
   s3AccessKeyId: string

@@ -5,7 +5,7 @@
 import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import path from 'node:path'
 import { FUNCTIONS, functionPidsFile, type DaemonConfig, type DaemonReady } from './config.js'
-import { startFunction } from './functions.js'
+import { startFunction, type RunningFunction } from './functions.js'
 import { startRest } from './rest.js'
 import { startS3 } from './s3.js'
 
@@ -16,12 +16,7 @@ if (!configPath) {
 }
 const config = JSON.parse(readFileSync(configPath, 'utf8')) as DaemonConfig
 
-const { rest, port: restPort } = await startRest({
-  databaseUrl: config.databaseUrl,
-  jwtSecret: config.jwtSecret,
-  anonKey: config.anonKey,
-  serviceRoleKey: config.serviceRoleKey
-})
+const { rest, port: restPort } = await startRest({ databaseUrl: config.databaseUrl, keys: config.keys })
 const { s3, port: s3Port } = await startS3({
   directory: config.s3Dir,
   accessKeyId: config.s3AccessKeyId,
@@ -30,21 +25,26 @@ const { s3, port: s3Port } = await startS3({
 })
 
 // Inside Supabase a function reaches the database API through the project URL; here, the stand-in.
-const functions = await Promise.all(
-  FUNCTIONS.map(name =>
-    startFunction(
-      name,
-      {
-        SUPABASE_URL: `http://127.0.0.1:${restPort}`,
-        SUPABASE_SERVICE_ROLE_KEY: config.serviceRoleKey,
-        BACKUP_API_KEY: config.backupApiKey
-      },
-      process.stdout,
-      pid => appendFileSync(functionPidsFile(path.dirname(config.readyFile)), `${pid}\n`)
+// It gets the variables Supabase gives functions in the project's current key state.
+const deploy = (): Promise<RunningFunction[]> =>
+  Promise.all(
+    FUNCTIONS.map(name =>
+      startFunction(
+        name,
+        { SUPABASE_URL: `http://127.0.0.1:${restPort}`, ...rest.gateway.functionEnv(), BACKUP_API_KEY: config.backupApiKey },
+        process.stdout,
+        pid => appendFileSync(functionPidsFile(path.dirname(config.readyFile)), `${pid}\n`)
+      )
     )
   )
-)
+let functions = await deploy()
 for (const fn of functions) rest.routeFunction(fn.name, fn.port, fn.verifyJwt)
+// A test switched the project's API keys: Supabase redeploys nothing, but the variables change, so restart.
+rest.onKeyState = async () => {
+  await Promise.all(functions.map(fn => fn.stop()))
+  functions = await deploy()
+  for (const fn of functions) rest.routeFunction(fn.name, fn.port, fn.verifyJwt)
+}
 
 const ready: DaemonReady = { restPort, s3Port, pid: process.pid }
 // Write-then-rename: the CLI never reads a half-written file.

@@ -13,7 +13,12 @@ const require = createRequire(import.meta.url)
 /** Environment the functions may read (Deno's --allow-env list): Supabase's own plus their secrets. */
 const FUNCTION_ENV = [
   'SUPABASE_URL',
+  'SUPABASE_SECRET_KEYS',
+  'SUPABASE_PUBLISHABLE_KEYS',
+  'SUPABASE_JWKS',
   'SUPABASE_SERVICE_ROLE_KEY',
+  'SUPABASE_ANON_KEY',
+  'BACKUP_SECRET_KEY_NAME',
   'BACKUP_API_KEY',
   'BACKUP_TABLE',
   // trigger-backup's

@@ -3,21 +3,20 @@
 // so grants and RLS are enforced by Postgres itself, not re-implemented here.
 // Unsupported PostgREST syntax is rejected with a 400 (never silently ignored), so a query that
 // passes here cannot mean something different on the real thing.
-// Like Supabase's gateway it also routes /functions/v1/<name> to the edge functions (functions.ts).
+// Supabase's gateway in front of it (gateway.ts) checks the API key and the user's token, serves the
+// project's JWKS, and routes /functions/v1/<name> to the edge functions (functions.ts).
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import pg from 'pg'
 import type { PoolClient } from 'pg'
-import { verifyJwt } from './jwt.js'
+import { Gateway, KEY_STATES, type KeyState, type KeyUse, type ProjectKeys } from './gateway.js'
 import type { JwtClaims } from './jwt.js'
 import { FaultSwitch } from './faults.js'
 
 export interface RestOptions {
   /** Connection string for the `authenticator` role (PostgREST's login role). */
   databaseUrl: string
-  jwtSecret: string
-  anonKey: string
-  serviceRoleKey: string
+  keys: ProjectKeys
   host?: string
   port?: number
 }
@@ -43,6 +42,8 @@ export interface RestStats {
   requests: number
   byMethod: Record<string, number>
   faulted: number
+  /** The API keys the gateway accepted, by kind, and how often an opaque key also came as the bearer token. */
+  keys: KeyUse
 }
 
 interface PgrstError {
@@ -55,7 +56,9 @@ interface PgrstError {
 /** What Supabase's gateway (Kong, the functions relay) answers itself. */
 interface GatewayError {
   message: string
-  code?: string | number
+  code?: string | number | null
+  hint?: string | null
+  details?: string | null
 }
 
 /** An error answered as-is: PostgREST's JSON error shape plus an HTTP status. */
@@ -420,10 +423,14 @@ export class RestServer {
   private readonly opts: RestOptions
   private readonly faults = new FaultSwitch<RestFault>({ mode: 'none' })
   private readonly functions = new Map<string, { port: number; verifyJwt: boolean }>()
-  private stats: RestStats = { requests: 0, byMethod: {}, faulted: 0 }
+  private stats: RestStats = emptyStats()
+  readonly gateway: Gateway
+  /** Called when a test switches the project's keys: the daemon restarts the functions with the variables of the new state. */
+  onKeyState: (state: KeyState) => Promise<void> = async () => {}
 
   constructor(opts: RestOptions) {
     this.opts = opts
+    this.gateway = new Gateway(opts.keys)
     this.pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 })
     // Idle clients die when Postgres is stopped by a test; without a listener that would crash us.
     this.pool.on('error', () => {})
@@ -498,6 +505,7 @@ export class RestServer {
 
     try {
       if (url.pathname.startsWith('/functions/v1/')) await this.invokeFunction(method, url, req, res)
+      else if (method === 'GET' && url.pathname === '/auth/v1/.well-known/jwks.json') send(res, 200, this.gateway.jwks())
       else await this.api(method, url, req, res)
     } catch (err) {
       if (err instanceof HttpError) {
@@ -518,9 +526,8 @@ export class RestServer {
     const [, , , name = ''] = url.pathname.split('/')
     const fn = this.functions.get(name)
     if (!fn) throw new HttpError(404, { code: 'NOT_FOUND', message: 'Requested function was not found' })
-    if (fn.verifyJwt) {
-      const bearer = /^bearer\s+(.+)$/i.exec(header(req, 'authorization') ?? '')?.[1] ?? ''
-      if (!verifyJwt(bearer, this.opts.jwtSecret).ok) throw new HttpError(401, { code: 401, message: 'Invalid JWT' })
+    if (fn.verifyJwt && !this.gateway.verifiesJwt(header(req, 'authorization'))) {
+      throw new HttpError(401, { code: 401, message: 'Invalid JWT' })
     }
     const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req)
     const headers = Object.fromEntries(
@@ -544,7 +551,7 @@ export class RestServer {
   private async control(method: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (method === 'GET' && path === '/__control/stats') return send(res, 200, this.stats)
     if (method === 'POST' && path === '/__control/reset-stats') {
-      this.stats = { requests: 0, byMethod: {}, faulted: 0 }
+      this.stats = emptyStats()
       return send(res, 200, this.stats)
     }
     if (method === 'POST' && path === '/__control/functions') {
@@ -559,6 +566,16 @@ export class RestServer {
       fn.verifyJwt = body.verifyJwt
       return send(res, 200, { name, ...fn })
     }
+    if (method === 'POST' && path === '/__control/project') {
+      // The dashboard's API key settings: which keys the project has (gateway.ts), and the functions redeployed with them.
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as { keys?: KeyState }
+      if (!body.keys || !KEY_STATES.includes(body.keys)) return send(res, 400, { message: `expected {keys: ${KEY_STATES.join(' | ')}}` })
+      if (body.keys !== this.gateway.state) {
+        this.gateway.state = body.keys
+        await this.onKeyState(body.keys)
+      }
+      return send(res, 200, { keys: this.gateway.state })
+    }
     if (method === 'POST' && path === '/__control/faults') {
       const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as RestFault
       if (!['none', 'reset', 'status', 'slow', 'hang', 'lose-answer'].includes(body.mode)) {
@@ -570,27 +587,11 @@ export class RestServer {
     return send(res, 404, { message: 'unknown control route' })
   }
 
-  /** Kong's key-auth gate, then PostgREST's JWT check. Returns the verified claims. */
+  /** The gateway's key-auth and JWT check (gateway.ts). Returns the verified claims. */
   private authenticate(req: IncomingMessage): JwtClaims {
-    const apikey = header(req, 'apikey')
-    if (apikey !== this.opts.anonKey && apikey !== this.opts.serviceRoleKey) {
-      throw new HttpError(401, { message: 'Invalid API key' })
-    }
-    const auth = header(req, 'authorization')
-    const bearer = auth && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : undefined
-    const token = bearer ?? apikey
-    const result = verifyJwt(token, this.opts.jwtSecret)
-    if (!result.ok) {
-      const code = result.reason === 'expired' ? 'PGRST303' : 'PGRST301'
-      throw new HttpError(
-        401,
-        { code, details: null, hint: null, message: result.message },
-        {
-          'WWW-Authenticate': `Bearer error="invalid_token", error_description="${result.message}"`
-        }
-      )
-    }
-    return result.claims
+    const answer = this.gateway.authorize(header(req, 'apikey'), header(req, 'authorization'), this.stats.keys)
+    if (!answer.ok) throw new HttpError(answer.status, answer.body, answer.headers)
+    return answer.claims
   }
 
   private async api(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -834,6 +835,10 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(buf)
   }
   return Buffer.concat(chunks)
+}
+
+function emptyStats(): RestStats {
+  return { requests: 0, byMethod: {}, faulted: 0, keys: { legacy: 0, secret: 0, publishable: 0, opaqueAsBearer: 0 } }
 }
 
 export async function startRest(opts: RestOptions): Promise<{ rest: RestServer; port: number }> {

@@ -112,7 +112,7 @@ export function parseLedgerAccess(
       problems.push({
         input: LedgerInput.SupabaseKey,
         message:
-          "is required: a key whose role may read and update the table (the service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
+          "is required: a key whose role may read and update the table (the project's secret key sb_secret_..., or its legacy service role key, stored as a secret). Or set 'backup-api-key' instead, to report through the update-backup edge function with no database key in CI."
       })
       return undefined
     }

@@ -233,7 +233,7 @@ export class Ledger {
 
   private cannotUpdate(rowId: string): LedgerError {
     return new LedgerError(
-      `The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the service role key.`
+      `The ${this.table} row ${rowId} is still in_progress but the update changed nothing: the role of 'supabase-key' can read the row but not update it. Give it an UPDATE grant and an RLS policy, or use the project's secret key.`
     )
   }
 

@@ -94,9 +94,14 @@ export class TableLedgerBackend implements LedgerBackend, InProgressSource {
         status === 0 ? `no answer from the Supabase URL (${error.message})` : `HTTP ${status}${code ? ` ${code}` : ''}: ${error.message}`
       return new LedgerError(`${what}: ${reason}.`, true)
     }
+    if (status === 401 && /legacy api keys are disabled/i.test(error.message)) {
+      return new LedgerError(
+        `${what}: Supabase refused 'supabase-key' because this project's legacy API keys (anon, service_role) are disabled. Use the project's secret key (sb_secret_..., Project Settings > API Keys), stored as a secret.`
+      )
+    }
     if (status === 401 && !code) {
       return new LedgerError(
-        `${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's service role key, stored as a secret.`
+        `${what}: Supabase rejected 'supabase-key' (${error.message}). Use the project's secret key (sb_secret_...) or its legacy service role key, stored as a secret.`
       )
     }
     if (code === 'PGRST301' || code === 'PGRST302' || code === 'PGRST303') {
@@ -104,7 +109,7 @@ export class TableLedgerBackend implements LedgerBackend, InProgressSource {
     }
     if (code === '42501') {
       return new LedgerError(
-        `${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the service role key, or grant the role access and add an RLS policy (see supabase/migrations).`
+        `${what}: the role of 'supabase-key' is not allowed to (${error.message}). Use the project's secret key (or the legacy service role key), or grant the role access and add an RLS policy (see supabase/migrations).`
       )
     }
     if (code === 'PGRST205' || code === '42P01') {

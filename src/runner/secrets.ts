@@ -11,14 +11,16 @@ export function registerSecret(value: string | undefined): void {
 }
 
 /**
- * Removes every registered secret, and anything shaped like a JWT or a bearer token, from text
- * that leaves the process other than through the masked log (error_text, summaries).
+ * Removes every registered secret, and anything shaped like a JWT, a Supabase secret key or a
+ * bearer token, from text that leaves the process other than through the masked log (error_text,
+ * summaries).
  */
 export function redact(text: string): string {
   let clean = text
   for (const secret of registered) clean = clean.split(secret).join('***')
   return clean
     .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
+    .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
     .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***')
 }
 

@@ -43,7 +43,8 @@ export function parseSweepInputs(read: InputReader<InputName>, env: NodeJS.Proce
   if (supabaseKey === '') {
     problems.push({
       input: Input.SupabaseKey,
-      message: 'is required: a key whose role may read and update the table (the service role key, stored as a secret).'
+      message:
+        "is required: a key whose role may read and update the table (the project's secret key sb_secret_..., or its legacy service role key, stored as a secret)."
     })
   }
   const rawMaxAge = read(Input.MaxAge) || '6h'

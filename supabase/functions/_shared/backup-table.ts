@@ -1,5 +1,6 @@
-// backup_history through PostgREST with the service role key, the way every backup function
-// writes it: inserts of in_progress rows and the state machine's one conditional UPDATE.
+// backup_history through PostgREST with the project's admin key (auth.ts), the way every backup
+// function writes it: inserts of in_progress rows and the state machine's one conditional UPDATE.
+import { adminHeaders, adminKeyRefused, readAdminKey, type AdminKey, type Env } from './auth.ts'
 import { clip, HttpError } from './http.ts'
 
 export type Status = 'in_progress' | 'success' | 'failed'
@@ -21,7 +22,7 @@ export interface BackupRow {
 
 export interface TableConfig {
   supabaseUrl: string
-  serviceRoleKey: string
+  admin: AdminKey
   table: string
 }
 
@@ -31,18 +32,13 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 /** Below the action's own 10 s request timeout, so it gets a 503 to retry rather than silence. */
 const UPSTREAM_TIMEOUT_MS = 8_000
 
-/** SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and BACKUP_TABLE from the function's environment, or a 500 naming what is missing. */
-export function readTableConfig(env: (name: string) => string): TableConfig {
-  const config = {
-    supabaseUrl: env('SUPABASE_URL').replace(/\/+$/, ''),
-    serviceRoleKey: env('SUPABASE_SERVICE_ROLE_KEY'),
-    table: env('BACKUP_TABLE') || 'backup_history'
-  }
-  if (!config.supabaseUrl || !config.serviceRoleKey) {
-    throw new HttpError(500, 'misconfigured', 'SUPABASE_URL or SUPABASE_SERVICE_ROLE_KEY is not set in the function environment.')
-  }
-  if (!TABLE_NAME.test(config.table)) throw new HttpError(500, 'misconfigured', 'BACKUP_TABLE must be a plain table name.')
-  return config
+/** SUPABASE_URL, the admin key (auth.ts) and BACKUP_TABLE from the function's environment, or a 500 naming what is missing. */
+export function readTableConfig(env: Env): TableConfig {
+  const supabaseUrl = env('SUPABASE_URL').replace(/\/+$/, '')
+  if (!supabaseUrl) throw new HttpError(500, 'misconfigured', 'SUPABASE_URL is not set in the function environment.')
+  const table = env('BACKUP_TABLE') || 'backup_history'
+  if (!TABLE_NAME.test(table)) throw new HttpError(500, 'misconfigured', 'BACKUP_TABLE must be a plain table name.')
+  return { supabaseUrl, admin: readAdminKey(env), table }
 }
 
 export class BackupTable {
@@ -81,14 +77,13 @@ export class BackupTable {
   }
 
   private async request<T>(method: string, query: string, body?: unknown): Promise<T> {
-    const { supabaseUrl, serviceRoleKey, table } = this.config
+    const { supabaseUrl, admin, table } = this.config
     let response: Response
     try {
       response = await fetch(`${supabaseUrl}/rest/v1/${table}?${query}`, {
         method,
         headers: {
-          apikey: serviceRoleKey,
-          authorization: `Bearer ${serviceRoleKey}`,
+          ...adminHeaders(admin),
           'content-type': 'application/json',
           prefer: 'return=representation'
         },
@@ -104,13 +99,7 @@ export class BackupTable {
     if (response.status >= 500 || failure.code.startsWith('PGRST00')) {
       throw new HttpError(503, 'database_unavailable', `The database is not available (HTTP ${response.status}); retry later.`)
     }
-    if (response.status === 401 || response.status === 403) {
-      throw new HttpError(
-        500,
-        'misconfigured',
-        `The database API refused the function's SUPABASE_SERVICE_ROLE_KEY (HTTP ${response.status}).`
-      )
-    }
+    if (response.status === 401 || response.status === 403) throw adminKeyRefused(admin, response.status, failure.message)
     if (failure.code === 'PGRST205' || failure.code === '42P01') {
       throw new HttpError(500, 'misconfigured', `Table '${table}' does not exist: apply supabase/migrations, or set BACKUP_TABLE.`)
     }

@@ -49,6 +49,7 @@ export function cleanErrorText(text: string, secrets: string[]): string {
   for (const secret of secrets.filter(Boolean)) clean = clean.split(secret).join('***')
   clean = clean
     .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
+    .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
     .replace(/\s+/g, ' ')
     .trim()
   return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT - 3)}...` : clean

@@ -1,5 +1,6 @@
 // The function's secrets, read per request so `supabase secrets set` applies without a redeploy.
 // Every problem is a 500 that names the secret to set; nothing is written before they pass.
+import { readTokenConfig } from '../_shared/auth.ts'
 import { HttpError } from '../_shared/http.ts'
 import type { AuthConfig } from './auth.ts'
 
@@ -26,17 +27,16 @@ const MAX_TIMEOUT_MS = 60_000
 
 export const env = (name: string): string => (Deno.env.get(name) ?? '').trim()
 
-/** BACKUP_API_KEY and JWT_SECRET: at least one, each long enough to resist guessing. */
+/**
+ * BACKUP_API_KEY for scripts, and how signed-in users' tokens are checked: the project's signing
+ * keys (SUPABASE_JWKS, or its JWKS endpoint), and JWT_SECRET only where the project still signs
+ * with its legacy secret. Each secret set must be long enough to resist guessing.
+ */
 export function readAuthConfig(): AuthConfig {
-  const config = { apiKey: env('BACKUP_API_KEY'), jwtSecret: env('JWT_SECRET') }
-  if (!config.apiKey && !config.jwtSecret) {
-    throw misconfigured(
-      "Neither JWT_SECRET nor BACKUP_API_KEY is set, so nobody can start a backup: set JWT_SECRET to the project's JWT secret (signed-in users) and/or BACKUP_API_KEY (supabase secrets set BACKUP_API_KEY=$(openssl rand -hex 32))."
-    )
-  }
+  const config = { apiKey: env('BACKUP_API_KEY'), tokens: readTokenConfig(env) }
   for (const [name, value] of [
     ['BACKUP_API_KEY', config.apiKey],
-    ['JWT_SECRET', config.jwtSecret]
+    ['JWT_SECRET', config.tokens.legacySecret]
   ] as const) {
     if (value && value.length < MIN_SECRET_LENGTH)
       throw misconfigured(`The function's ${name} secret is too short: it needs ${MIN_SECRET_LENGTH}+ characters.`)

@@ -7,9 +7,10 @@
 // Deploy with JWT verification off (supabase/config.toml sets verify_jwt = false): the function
 // checks the user's token itself, and also accepts BACKUP_API_KEY, which is not a JWT.
 // Secrets: GITHUB_TOKEN, GITHUB_REPOSITORY (owner/repo), BACKUP_WORKFLOW (e.g. backup.yml),
-// BACKUP_REF (default main), JWT_SECRET and/or BACKUP_API_KEY; optional GITHUB_API_URL,
-// GITHUB_TIMEOUT_MS (default 10000), BACKUP_TABLE. SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY
-// are provided by Supabase.
+// BACKUP_REF (default main); optional BACKUP_API_KEY (scripts), JWT_SECRET (only for a project
+// that still signs user tokens with its legacy secret), GITHUB_API_URL, GITHUB_TIMEOUT_MS
+// (default 10000), BACKUP_TABLE. Supabase provides SUPABASE_URL, SUPABASE_JWKS and the admin key
+// (SUPABASE_SECRET_KEYS, else the legacy SUPABASE_SERVICE_ROLE_KEY): see _shared/auth.ts.
 //
 // POST, no body (or {}):  201 {backup_id, dispatch_id}
 // Errors are {error, code}: 400 a body with fields, 401 not a signed-in user nor the API key,
@@ -65,7 +66,7 @@ async function handle(request: Request): Promise<Response> {
     console.log(`trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId})`)
     return json(201, ids, CORS)
   }
-  const errorText = cleanErrorText(outcome.error, [github.token, auth.apiKey, auth.jwtSecret, tableConfig.serviceRoleKey])
+  const errorText = cleanErrorText(outcome.error, [github.token, auth.apiKey, auth.tokens.legacySecret, tableConfig.admin.key])
   const marked = await markFailed(db, row.id, errorText)
   console.error(`trigger-backup: backup ${row.id} failed: ${errorText}`)
   const message = marked ? errorText : `${errorText} The backup could not be marked failed (database unavailable); the sweep will.`

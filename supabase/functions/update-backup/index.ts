@@ -1,12 +1,14 @@
 // update-backup: the least-privilege way for CI to report a backup. The workflow holds only
-// BACKUP_API_KEY; this function holds the service role key and applies backup_history's state
+// BACKUP_API_KEY; this function holds the project's admin key and applies backup_history's state
 // machine itself (in_progress -> success | failed, one conditional UPDATE per write, a finished
 // row never changes again), so a leaked CI secret can do no more than report backups.
 //
 // Deploy with JWT verification off (supabase/config.toml sets verify_jwt = false): callers send
 // `Authorization: Bearer <BACKUP_API_KEY>`, which is not a Supabase JWT.
-// Secrets: BACKUP_API_KEY (set it yourself, 32+ characters); SUPABASE_URL and
-// SUPABASE_SERVICE_ROLE_KEY (provided by Supabase); BACKUP_TABLE (optional, default backup_history).
+// Secrets: BACKUP_API_KEY (set it yourself, 32+ characters); BACKUP_TABLE (optional, default
+// backup_history). Supabase provides SUPABASE_URL and the admin key: SUPABASE_SECRET_KEYS (the
+// "default" secret key, or the one BACKUP_SECRET_KEY_NAME names), else the legacy
+// SUPABASE_SERVICE_ROLE_KEY (see _shared/auth.ts).
 //
 // One endpoint, POST with a JSON body; `action` picks the call (default `finalize`, so seed 000's
 // body `{backup_id, s3_key, size_bytes, workflow_run_id}` marks the row success):
@@ -203,7 +205,7 @@ async function perform(call: Call, config: Config): Promise<Response> {
       })
     }
     case 'finalize':
-      return finalize(db, call.target, call.workflowRunId, call.result, [config.apiKey, config.serviceRoleKey])
+      return finalize(db, call.target, call.workflowRunId, call.result, [config.apiKey, config.admin.key])
   }
 }
 
