@@ -122,6 +122,7 @@ export function assertNoSecrets(
 ): void {
   const secrets = [
     svc.env.SUPABASE_SERVICE_ROLE_KEY,
+    svc.env.SUPABASE_SECRET_KEY,
     svc.env.BACKUP_API_KEY,
     svc.env.S3_SECRET_ACCESS_KEY,
     svc.env.JWT_SECRET,

@@ -16,6 +16,7 @@ import { denoBinary, startFunction, type FunctionEnv } from '../../scripts/test-
 import { signJwt } from '../../scripts/test-services/jwt.js'
 import type { BackupRow } from '../../src/ledger/ledger.js'
 import { readRow, rowCount } from '../harness/backup-job.js'
+import { withFunction } from '../harness/edge-functions.js'
 import { startGithubApi } from '../harness/github-api.js'
 import { services } from '../harness/services.js'
 
@@ -97,14 +98,6 @@ async function refusedDispatch(): Promise<{ answer: Answer; row: BackupRow }> {
 }
 
 /** A second instance with its own secrets, called directly, for what the deployed one cannot show. */
-async function withFunction<T>(env: FunctionEnv, use: (url: string) => Promise<T>): Promise<T> {
-  const instance = await startFunction('trigger-backup', env, new PassThrough().resume())
-  try {
-    return await use(`http://127.0.0.1:${instance.port}/trigger-backup`)
-  } finally {
-    await instance.stop()
-  }
-}
 
 describe('the function as code', () => {
   it('type-checks and lints with Deno, offline, as deployed; config.toml lets both kinds of caller through the gateway', async () => {
@@ -151,7 +144,7 @@ describe('starting a backup', () => {
   })
 
   it("accepts a signed-in user's access token and dispatches BACKUP_REF", async () => {
-    const answer = await withFunction({ ...ENV, BACKUP_API_KEY: undefined, BACKUP_REF: 'release' }, url => {
+    const answer = await withFunction('trigger-backup', { ...ENV, BACKUP_API_KEY: undefined, BACKUP_REF: 'release' }, url => {
       github.refs.add('release')
       return call({ url, token: userToken() })
     })
@@ -247,7 +240,7 @@ describe('callers it refuses with 401, writing nothing and dispatching nothing',
   }
 
   it('a token signed with the legacy secret when the function has no JWT_SECRET (the project signs with its signing keys)', async () => {
-    const answer = await withFunction({ ...ENV, JWT_SECRET: undefined }, url => call({ url, token: userToken() }))
+    const answer = await withFunction('trigger-backup', { ...ENV, JWT_SECRET: undefined }, url => call({ url, token: userToken() }))
     assert.equal(answer.status, 401)
     assert.match(answer.body.error ?? '', /not signed by one of the project's signing keys.*must set the function's JWT_SECRET secret/)
     assert.equal(github.dispatches.length, 0)
@@ -292,7 +285,9 @@ describe('requests it refuses otherwise, writing nothing', () => {
       ],
       [{ BACKUP_API_KEY: 'short' }, /BACKUP_API_KEY secret is too short/]
     ]
-    const answers = await Promise.all(cases.map(([env]) => withFunction({ ...ENV, ...env }, url => call({ url, token: userToken() }))))
+    const answers = await Promise.all(
+      cases.map(([env]) => withFunction('trigger-backup', { ...ENV, ...env }, url => call({ url, token: userToken() })))
+    )
     answers.forEach((answer, i) => {
       assert.equal(answer.status, 500, answer.body.error)
       assert.equal(answer.body.code, 'misconfigured')
@@ -359,7 +354,7 @@ describe('a dispatch GitHub refuses fails the row at once with its answer (502),
   })
 
   it('GitHub cannot be reached: failed naming GITHUB_API_URL', async () => {
-    const answer = await withFunction({ ...ENV, GITHUB_API_URL: 'http://127.0.0.1:1' }, url => call({ url }))
+    const answer = await withFunction('trigger-backup', { ...ENV, GITHUB_API_URL: 'http://127.0.0.1:1' }, url => call({ url }))
     assert.equal(answer.status, 502)
     const row = await readRow(svc, answer.body.backup_id ?? '')
     assert.equal(row.status, 'failed')
