@@ -35,6 +35,11 @@ export class ArchiveError extends BackupError {
   readonly kind = 'archive'
 }
 
+/** The database to back up or restore into: unreachable, refused, or its dump or restore failed. */
+export class DatabaseError extends BackupError {
+  readonly kind = 'database'
+}
+
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 export class StoreError extends BackupError {
   readonly kind = 'store'

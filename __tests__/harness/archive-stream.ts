@@ -8,7 +8,7 @@ import type { Listing } from '../../src/sources/files/listing.js'
  * writable stream keeps chunks until written, so each is copied, as the upload does into its parts.
  */
 export function archiveStream(entries: Listing, format: ArchiveFormat, level: number | undefined): Readable {
-  return Readable.from(copies(createArchive(entries, format, level).pieces), { objectMode: false })
+  return Readable.from(copies(createArchive({ files: entries }, format, level).pieces), { objectMode: false })
 }
 
 /** Each lent piece, copied before the next is asked for. */

@@ -49091,6 +49091,10 @@ class LedgerError extends BackupError {
 class ArchiveError extends (/* unused pure expression or super */ null && (BackupError)) {
     kind = 'archive';
 }
+/** The database to back up or restore into: unreachable, refused, or its dump or restore failed. */
+class DatabaseError extends (/* unused pure expression or super */ null && (BackupError)) {
+    kind = 'database';
+}
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 class StoreError extends (/* unused pure expression or super */ null && (BackupError)) {
     kind = 'store';
@@ -54424,8 +54428,12 @@ function redact(text) {
 }
 /** Masks every secret input before anything can print it, valid or not. */
 function maskSecretInputs(read, secretInputs) {
-    for (const name of secretInputs)
-        registerSecret(read(name));
+    maskSecrets(secretInputs.map(name => read(name)));
+}
+/** Masks these values (empty ones are skipped). */
+function maskSecrets(values) {
+    for (const value of new Set(values))
+        registerSecret(value);
 }
 
 ;// CONCATENATED MODULE: ./src/ledger/ledger.ts

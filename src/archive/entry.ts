@@ -20,11 +20,16 @@ export interface ArchiveEntry {
   mtimeSeconds: number
   /** Target of a symlink, stored as is: links are never followed. */
   linkTarget: string | undefined
+  /**
+   * Its content comes from a stream as it is produced (a database dump): zip writes it with its
+   * sizes after the data, in Zip64 form, and `size` is not read. tar cannot take such an entry.
+   */
+  streamed?: boolean
 }
 
 /** A piece of an entry's content, in archive order. Directories and symlinks come as one empty piece. */
 export interface EntryChunk {
-  /** The entry's index in its EntryIndex, to make it again from there. */
+  /** The entry's index in its EntryIndex, to make it again from there; -1 for a streamed entry, which is never looked up. */
   index: number
   entry: ArchiveEntry
   /** Lent (see buffers.ts): valid until the next chunk is asked for. */

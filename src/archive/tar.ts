@@ -14,6 +14,7 @@ export async function* tar(chunks: AsyncIterable<Omit<EntryChunk, 'index'>>): As
   const header = new Scratch()
   let startsEntry = true
   for await (const { entry, data, last } of chunks) {
+    if (entry.streamed) throw new Error(`tar needs the size of ${entry.relativePath} before its data: spool it first`)
     // The header, the data, the padding: each gathered, or handed on when large. Chosen by number,
     // not from an array of the three made for every file.
     for (let part = 0; part < 3; part++) {

@@ -54,7 +54,7 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number, lis
       const pieces: Buffer[] = []
       if (!current) {
         current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
-        if (chunk.last) {
+        if (chunk.last && !entry.streamed) {
           // The whole entry is here: its header can say what follows.
           Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) })
           pieces.push(localHeader(current, scratch.local), ...output)
@@ -169,7 +169,7 @@ async function* compressJobs(
   let inLargeFile = false
   let dictionary: Buffer | undefined
   for await (const chunk of chunks) {
-    if (chunk.last && !inLargeFile) {
+    if (chunk.last && !inLargeFile && !chunk.entry.streamed) {
       if (group.add(chunk)) yield takeGroup()
     } else {
       if (group.indexes.length > 0) yield takeGroup()
@@ -215,9 +215,9 @@ async function compressGroup(group: Group, level: number, listing: EntryIndex): 
   return { results, buffer, owned: deflated ? [deflated.output] : [] }
 }
 
-/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly). */
+/** A file that might not fit 32-bit sizes once compressed (deflate can grow incompressible data slightly), or of a size not known yet. */
 function mayNeedZip64(entry: ArchiveEntry): boolean {
-  return entry.size + Math.ceil(entry.size / 1024) + 64 >= U32
+  return entry.streamed === true || entry.size + Math.ceil(entry.size / 1024) + 64 >= U32
 }
 
 function localHeader(file: Written, scratch: Scratch): Buffer {

@@ -1,13 +1,21 @@
-import { ArchiveError } from '../errors.js'
 import { gzip, zstd } from '../archive/compress.js'
-import { readEntries, type ReadProgress } from '../sources/files/reader.js'
+import type { EntryChunk } from '../archive/entry.js'
 import type { ArchiveFormat } from '../archive/formats.js'
-import type { Listing } from '../sources/files/listing.js'
 import { tar } from '../archive/tar.js'
 import { zip } from '../archive/zip.js'
+import { ArchiveError, BackupError } from '../errors.js'
+import type { DatabaseSource } from '../sources/database/source.js'
+import type { Listing } from '../sources/files/listing.js'
+import { readEntries, type ReadProgress } from '../sources/files/reader.js'
 
 /** What has been read into the archive so far, for progress lines and the summary. */
 export type ArchiveProgress = ReadProgress
+
+/** What goes into the archive: the database first (when there is one), then the workspace files. */
+export interface ArchiveContent {
+  files: Listing
+  database?: DatabaseSource | undefined
+}
 
 export interface Archive {
   /** The archive's bytes in order, each piece lent (see buffers.ts): copy it before asking for the next. */
@@ -20,9 +28,11 @@ export interface Archive {
  * core a few blocks ahead, and nothing more is held, so memory does not grow with the tree.
  * Errors (a file vanished or changed) are raised as ArchiveErrors.
  */
-export function createArchive(entries: Listing, format: ArchiveFormat, level: number | undefined): Archive {
+export function createArchive(content: ArchiveContent, format: ArchiveFormat, level: number | undefined): Archive {
   const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
-  const chunks = readEntries(entries, progress)
+  const entries = content.files
+  const files = readEntries(entries, progress)
+  const chunks = content.database ? concat(content.database.chunks(), files) : files
   const bytes = (): AsyncGenerator<Buffer> => {
     switch (format) {
       case 'zip':
@@ -44,7 +54,8 @@ export function createArchive(entries: Listing, format: ArchiveFormat, level: nu
  */
 function asArchiveErrors(pieces: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
   const convert = (error: unknown): never => {
-    throw error instanceof ArchiveError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error })
+    // The sources' own errors (a database dump that failed) say more than a generic one would.
+    throw error instanceof BackupError ? error : new ArchiveError(`Building the archive failed: ${String(error)}`, { cause: error })
   }
   return {
     next: () => pieces.next().catch(convert),
@@ -55,4 +66,9 @@ function asArchiveErrors(pieces: AsyncGenerator<Buffer>): AsyncGenerator<Buffer>
     },
     [Symbol.asyncDispose]: () => pieces[Symbol.asyncDispose]()
   }
+}
+
+async function* concat(first: AsyncIterable<EntryChunk>, second: AsyncIterable<EntryChunk>): AsyncGenerator<EntryChunk> {
+  yield* first
+  yield* second
 }

@@ -1,23 +1,26 @@
 import * as core from '@actions/core'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { randomUUID } from 'node:crypto'
+import os from 'node:os'
 import { CONTENT_TYPES } from '../archive/formats.js'
-import { CancelledError, InputError, messageOf, StoreError } from '../errors.js'
+import { BackupError, CancelledError, InputError, messageOf, StoreError } from '../errors.js'
 import { isTransient, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
 import { openLedger } from '../ledger/open.js'
 import type { RetryPolicy } from '../retry.js'
 import type { RunContext } from '../runner/context.js'
 import type { InputReader } from '../runner/inputs.js'
-import { maskSecretInputs } from '../runner/secrets.js'
+import { maskSecrets } from '../runner/secrets.js'
 import { describeStop, type StateStore } from '../runner/state.js'
 import { formatBytes, writeSummary } from '../runner/summary.js'
+import type { DatabaseManifest } from '../postgres/manifest.js'
+import { DatabaseSource, prepareDatabase, type PreparedDatabase } from '../sources/database/source.js'
 import { collectEntries } from '../sources/files/collect.js'
-import type { Listing } from '../sources/files/listing.js'
+import { Listing } from '../sources/files/listing.js'
 import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
 import { uploadStream, type UploadIntegrity, type UploadResult } from '../store/upload.js'
 import { verifyUploaded, type VerificationReport } from '../store/verify.js'
-import { createArchive, type Archive } from './archive.js'
-import { parseBackupInputs, SECRET_INPUTS, type BackupInputs, type InputName } from './inputs.js'
+import { createArchive, type Archive, type ArchiveContent } from './archive.js'
+import { parseBackupInputs, secretValues, type BackupInputs, type InputName } from './inputs.js'
 import { renderKey } from './key.js'
 
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
@@ -44,12 +47,21 @@ interface BackupRun {
   startedAt: number
   inputs: BackupInputs | undefined
   inputError: InputError | undefined
+  /** The database, as preflight found it (before the claim); undefined without database-url. */
+  database: PreparedDatabase | undefined
+  /** Why preflight refused the database: the claimed row fails with it. */
+  preflightError: BackupError | undefined
 }
 
 /** A claimed row with valid inputs: the work can start. */
 interface ClaimedRun extends BackupRun {
   row: BackupRow
   inputs: BackupInputs
+}
+
+/** Where the runner lets a step write temporary files (the database spool). */
+function runnerTemp(): string {
+  return process.env.RUNNER_TEMP || os.tmpdir()
 }
 
 /** Where the archive goes. */
@@ -74,23 +86,35 @@ interface Progress {
  */
 export async function runBackup(read: InputReader<InputName>, context: RunContext, state: StateStore, signal: AbortSignal): Promise<void> {
   const startedAt = Date.now()
-  maskSecretInputs(read, SECRET_INPUTS)
+  maskSecrets(secretValues(read))
   const run = readInputs(read, { context, state, signal, startedAt })
+  await prepareSources(run)
   const claimed = await claimRow(run)
   if (!claimed) return
 
   const progress: Progress = { files: 0, verified: false }
+  const database = claimed.database ? databaseSource(claimed, claimed.database) : undefined
   try {
     signal.throwIfAborted()
     const listing = await listFiles(claimed)
     progress.files = listing.files
     const destination = await chooseDestination(claimed)
-    const { upload, archive, uploadMs } = await uploadArchive(claimed, listing, destination)
+    if (database && claimed.inputs.format !== 'zip') await spoolDatabase(claimed, database)
+    const content = { files: listing, database }
+    const { upload, archive, uploadMs } = await uploadArchive(claimed, content, destination)
     const report = await verifyUpload(claimed, destination, upload)
     progress.verified = true
-    await recordSuccess(claimed, destination, upload, report, { files: listing.files, bytesRead: archive.progress.bytesRead, uploadMs })
+    await recordSuccess(claimed, destination, upload, report, {
+      files: listing.files,
+      bytesRead: archive.progress.bytesRead,
+      uploadMs,
+      database: database?.manifest
+    })
   } catch (caught) {
     throw await recordError(claimed, progress, caught)
+  } finally {
+    await database?.close()
+    if (database) state.save({ dumpPids: '', spoolDir: '' })
   }
 }
 
@@ -107,7 +131,34 @@ function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context'
   }
   // A scheduled run with bad inputs creates nothing: there is no half-written row to clean up.
   if (inputError && createRow) throw inputError
-  return { ...run, ledger, dispatchId: dispatchId ?? randomUUID(), createRow, inputs, inputError }
+  return {
+    ...run,
+    ledger,
+    dispatchId: dispatchId ?? randomUUID(),
+    createRow,
+    inputs,
+    inputError,
+    database: undefined,
+    preflightError: undefined
+  }
+}
+
+/**
+ * What can be checked before the row is claimed: the database answers, its version has client
+ * tools, and there is room for a spool. A failure here fails the row once claimed, with nothing
+ * uploaded or dumped.
+ */
+async function prepareSources(run: BackupRun): Promise<void> {
+  const url = run.inputs?.database
+  if (!url || !run.inputs) return
+  try {
+    run.database = await core.group('Checking the database', () =>
+      prepareDatabase(url, run.inputs?.format ?? 'zip', runnerTemp(), core.info)
+    )
+  } catch (error) {
+    if (!(error instanceof BackupError)) throw error
+    run.preflightError = error
+  }
 }
 
 /**
@@ -130,13 +181,14 @@ async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
     throw error
   }
   if (!claim.claimed) {
-    if (ownedByAnotherRun(claim.row, run.context.runId)) return leaveToOwner(claim.row, state, inputError)
+    if (ownedByAnotherRun(claim.row, run.context.runId)) return leaveToOwner(claim.row, state, inputError ?? run.preflightError)
     return reportAlreadyFinished(claim.row, state)
   }
   const { row } = claim
-  if (inputError) {
-    await recordFailure(ledger, row, inputError.message, state)
-    throw inputError
+  const refusal = inputError ?? run.preflightError
+  if (refusal) {
+    await recordFailure(ledger, row, refusal.message, state)
+    throw refusal
   }
   if (!inputs) throw new Error('unreachable: inputs are valid here')
 
@@ -146,6 +198,8 @@ async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
 }
 
 async function listFiles({ inputs, context }: ClaimedRun): Promise<Listing> {
+  // The database alone: an empty listing.
+  if (inputs.patterns.length === 0) return new Listing(context.workspace)
   return core.group('Listing files', async () => {
     const listed = await collectEntries(inputs.patterns, { workspace: context.workspace, includeHiddenFiles: inputs.includeHiddenFiles })
     core.info(`${listed.length} entries matched.`)
@@ -175,20 +229,43 @@ async function chooseDestination({ inputs, dispatchId, context, signal }: Claime
   return { client, key, where }
 }
 
+/** The database source, which saves to the state what post must clean up should main be killed. */
+function databaseSource({ state, signal }: ClaimedRun, prepared: PreparedDatabase): DatabaseSource {
+  return new DatabaseSource(prepared, signal, {
+    onTools: pids => state.save({ dumpPids: pids.join(' ') }),
+    onSpool: directory => state.save({ spoolDir: directory })
+  })
+}
+
+/** tar needs each file's size before its content: the dump goes to a spool first (phase 'dumping'). */
+async function spoolDatabase({ state, signal }: ClaimedRun, database: DatabaseSource): Promise<void> {
+  state.save({ phase: 'dumping' })
+  signal.throwIfAborted()
+  await core.group('Dumping the database', async () => {
+    const started = Date.now()
+    await database.spool(runnerTemp())
+    const manifest = database.manifest
+    core.info(
+      `Dumped ${manifest?.tables.length ?? 0} tables (${manifest?.tables.reduce((sum, table) => sum + table.rows, 0) ?? 0} rows) in ${((Date.now() - started) / 1000).toFixed(1)} s.`
+    )
+  })
+}
+
 /** Streams the archive into a multipart upload, saving to the state what post needs at each step of it. */
 async function uploadArchive(
   run: ClaimedRun,
-  listing: Listing,
+  content: ArchiveContent,
   { client, key, where }: Destination
 ): Promise<{ upload: UploadResult; archive: Archive; uploadMs: number }> {
   const { inputs, state, signal } = run
+  const listing = content.files
   const uploadStart = Date.now()
   state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
   signal.throwIfAborted()
-  const archive = createArchive(listing, inputs.format, inputs.compressionLevel)
+  const archive = createArchive(content, inputs.format, inputs.compressionLevel)
   const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
     let bytesUploaded = 0
-    const ticker = setInterval(() => logProgress(archive, listing, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS)
+    const ticker = setInterval(() => logProgress(archive, content, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS)
     try {
       const result = await uploadStream(
         client,
@@ -223,8 +300,13 @@ async function uploadArchive(
             )
         }
       )
+      const read = listing.bytes + (content.database?.dumpedBytes ?? 0)
+      const what = [
+        ...(content.database ? [`the database (${formatBytes(content.database.dumpedBytes)} of SQL)`] : []),
+        ...(listing.files > 0 || !content.database ? [`${formatBytes(listing.bytes)} in ${listing.files} files`] : [])
+      ].join(' and ')
       core.info(
-        `Archived ${formatBytes(listing.bytes)} in ${listing.files} files into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(listing.bytes / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
+        `Archived ${what} into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(read / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
       )
       return result
     } finally {
@@ -234,12 +316,20 @@ async function uploadArchive(
   return { upload, archive, uploadMs: Date.now() - uploadStart }
 }
 
-function logProgress(archive: Archive, listing: Listing, uploadStart: number, bytesUploaded: number): void {
+function logProgress(archive: Archive, content: ArchiveContent, uploadStart: number, bytesUploaded: number): void {
   const { bytesRead, filesRead } = archive.progress
+  const listing = content.files
   const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)
-  core.info(
-    `Read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), uploaded ${formatBytes(bytesUploaded)}.`
-  )
+  const database = content.database ? `dumped ${formatBytes(content.database.dumpedBytes)} of the database, ` : ''
+  const files =
+    listing.files > 0
+      ? `read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), `
+      : ''
+  core.info(`${capitalized(`${database}${files}uploaded ${formatBytes(bytesUploaded)}.`)}`)
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 /** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
@@ -276,7 +366,7 @@ async function recordSuccess(
   { key, where }: Destination,
   upload: UploadResult,
   report: VerificationReport,
-  read: { files: number; bytesRead: number; uploadMs: number }
+  read: { files: number; bytesRead: number; uploadMs: number; database: DatabaseManifest | undefined }
 ): Promise<void> {
   const { ledger, row, state, inputs } = run
   state.save({ phase: 'recording' })
@@ -295,7 +385,8 @@ async function recordSuccess(
     bytesRead: read.bytesRead,
     format: inputs.format,
     durationMs: Date.now() - run.startedAt,
-    uploadMs: read.uploadMs
+    uploadMs: read.uploadMs,
+    database: read.database ? describeDatabase(read.database) : undefined
   })
   if (written.row.status !== 'success') {
     throw new Error(
@@ -334,6 +425,12 @@ async function recordFailure(ledger: Ledger, row: BackupRow, message: string, st
   }
 }
 
+/** One line for the summary: what the database part holds. */
+function describeDatabase(manifest: DatabaseManifest): string {
+  const rows = manifest.tables.reduce((sum, table) => sum + table.rows, 0)
+  return `${manifest.database} on PostgreSQL ${manifest.server.version}: ${manifest.tables.length} tables, ${rows} rows (pg_dump ${manifest.client.version})`
+}
+
 function reportAlreadyFinished(row: BackupRow, state: StateStore): undefined {
   state.save({ phase: 'finalized', rowId: row.id, finalStatus: row.status })
   core.setOutput(Output.BackupId, row.id)
@@ -347,7 +444,7 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): undefined {
 }
 
 /** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
-function leaveToOwner(row: BackupRow, state: StateStore, inputError: InputError | undefined): undefined {
+function leaveToOwner(row: BackupRow, state: StateStore, inputError: BackupError | undefined): undefined {
   state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
   core.notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {
     title: 'Backup already running'

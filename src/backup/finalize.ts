@@ -1,15 +1,16 @@
 import * as core from '@actions/core'
 import type { RunContext } from '../runner/context.js'
 import { InputError, LedgerError, messageOf, VerificationError } from '../errors.js'
-import { parseBackupInputs, SECRET_INPUTS, type InputName } from './inputs.js'
+import { parseBackupInputs, secretValues, type InputName } from './inputs.js'
 import type { BackupRow, Ledger, Outcome } from '../ledger/ledger.js'
 import { openLedger } from '../ledger/open.js'
 import type { InputReader } from '../runner/inputs.js'
 import { retry, type RetryPolicy } from '../retry.js'
-import { maskSecretInputs } from '../runner/secrets.js'
+import { maskSecrets } from '../runner/secrets.js'
 import { describeStop, type RunState, type StateStore } from '../runner/state.js'
 import { abortUploadRetrying, createS3Client, isTransientStoreError, objectUrl, openUploads } from '../store/s3.js'
 import { writeSummary } from '../runner/summary.js'
+import { removeDumpLeftovers } from '../sources/database/leftovers.js'
 import { verifyUploaded } from '../store/verify.js'
 
 /** post retries the database, and the store, for up to a minute each: well inside the runner's ~5 min cancel budget. */
@@ -23,8 +24,10 @@ const POST_DOWNLOAD_BUDGET_MS = 180_000
  * with what happened. A no-op when main already finalized the row.
  */
 export async function runPost(read: InputReader<InputName>, context: RunContext, state: StateStore): Promise<void> {
-  maskSecretInputs(read, SECRET_INPUTS)
+  maskSecrets(secretValues(read))
   const saved = state.load()
+  for (const done of await removeDumpLeftovers(saved.dumpPids ?? '', saved.spoolDir ?? ''))
+    core.info(`Left by main's database dump: ${done}.`)
   if (saved.phase === 'finalized') {
     if (saved.ownedBy) core.info(`The backup row is being backed up by run ${saved.ownedBy}; nothing to do.`)
     else core.info(`main already finalized the backup row (${saved.finalStatus ?? 'done'}).`)

@@ -6,6 +6,7 @@ import { clip, parseBoolean, type InputProblem, type InputReader } from '../runn
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 import { SSE_MODES, type StorageOptions } from '../store/upload.js'
 import { VERIFY_MODES, type VerifyMode } from '../store/verify.js'
+import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
 import { DEFAULT_KEY_TEMPLATE, keyTemplateProblem } from './key.js'
 
 /** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
@@ -21,17 +22,22 @@ export const Input = {
   Sse: 'sse',
   SseKmsKeyId: 'sse-kms-key-id',
   Tags: 'tags',
-  Verify: 'verify'
+  Verify: 'verify',
+  DatabaseUrl: 'database-url'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
-/** Masked before anything is printed, valid or not. */
-export const SECRET_INPUTS = [...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS]
+/** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
+export function secretValues(read: InputReader<InputName>): string[] {
+  return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))]
+}
 
 /** What the action needs to build and store the archive. */
 export interface BackupInputs extends StoreLocation {
-  /** Pattern lines of `path`; a leading `!` excludes. Relative to the workspace. */
+  /** Pattern lines of `path`; a leading `!` excludes. Relative to the workspace. Empty when only the database is backed up. */
   patterns: string[]
+  /** `database-url`: the database to dump into the archive's database/ folder. */
+  database: DatabaseUrl | undefined
   includeHiddenFiles: boolean
   format: ArchiveFormat
   /** undefined for `tar`, which is not compressed. */
@@ -61,8 +67,13 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
     .split(/\r?\n/)
     .map(line => line.trim())
     .filter(line => line !== '' && !line.startsWith('#'))
-  if (patterns.length === 0) {
-    problems.push({ input: Input.Path, message: 'is required: list files, directories or globs relative to the workspace, one per line.' })
+  const database = parseDatabase(read(Input.DatabaseUrl), problems)
+  if (patterns.length === 0 && read(Input.DatabaseUrl) === '') {
+    problems.push({
+      input: Input.Path,
+      message:
+        "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database (then 'path' is optional)."
+    })
   }
   for (const pattern of patterns) {
     const problem = patternProblem(pattern)
@@ -92,6 +103,7 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
   if (problems.length > 0 || !format || !verify) throw new InputError(problems)
   return {
     patterns,
+    database,
     includeHiddenFiles,
     format,
     compressionLevel,
@@ -105,6 +117,26 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
     storage,
     verify
   }
+}
+
+/** `database-url`: a Postgres connection string pg_dump can use (not the transaction pooler, which cannot hold a snapshot). */
+function parseDatabase(raw: string, problems: InputProblem[]): DatabaseUrl | undefined {
+  if (raw === '') return undefined
+  let database: DatabaseUrl
+  try {
+    database = parseDatabaseUrl(raw)
+  } catch (error) {
+    if (!(error instanceof DatabaseUrlError)) throw error
+    problems.push({ input: Input.DatabaseUrl, message: error.message })
+    return undefined
+  }
+  if (database.supabase === 'transaction-pooler') {
+    problems.push({
+      input: Input.DatabaseUrl,
+      message: `points at Supabase's pooler in transaction mode (port ${TRANSACTION_POOLER_PORT}), which hands each transaction to another connection: pg_dump's snapshot cannot be kept there. Use the Session pooler connection string (the same host, port 5432): Project Settings > Database > Connection string > Session pooler.`
+    })
+  }
+  return database
 }
 
 function parseCompressionLevel(raw: string, format: ArchiveFormat, problems: InputProblem[]): number | undefined {

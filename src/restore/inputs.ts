@@ -1,7 +1,8 @@
 import path from 'node:path'
 import { InputError } from '../errors.js'
 import { LedgerInput, LEDGER_SECRET_INPUTS, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
-import { clip, isUuid, parseByteSize, type InputProblem, type InputReader } from '../runner/inputs.js'
+import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
+import { clip, isUuid, parseBoolean, parseByteSize, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 
 /** The restore's inputs (restore/action.yml). */
@@ -17,12 +18,16 @@ export const Input = {
   S3Key: 's3-key',
   Path: 'path',
   MaxRatio: 'max-ratio',
-  MaxSize: 'max-size'
+  MaxSize: 'max-size',
+  DatabaseUrl: 'database-url',
+  AllowNonEmptyDatabase: 'allow-non-empty-database'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
-/** Masked before anything is printed, valid or not. */
-export const SECRET_INPUTS = [...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS]
+/** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
+export function secretValues(read: InputReader<InputName>): string[] {
+  return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))]
+}
 
 /** Which backup to restore: exactly one of these identifies it. */
 export type RestoreTarget = { kind: 'backup-id'; id: string } | { kind: 'dispatch-id'; id: string } | { kind: 's3-key'; key: string }
@@ -30,8 +35,10 @@ export type RestoreTarget = { kind: 'backup-id'; id: string } | { kind: 'dispatc
 /** What the restore sub-action needs. */
 export interface RestoreInputs {
   target: RestoreTarget
-  /** Absolute path of the directory to restore into; it must not exist yet, or be empty. */
-  destination: string
+  /** Absolute path of the directory to restore the files into; it must not exist yet, or be empty. Undefined: files are checked, not written. */
+  destination: string | undefined
+  /** The database to apply the archive's database/ part to. */
+  database: { url: DatabaseUrl; allowNonEmpty: boolean } | undefined
   store: StoreLocation
   /** Where the row is read; undefined only for `s3-key` without Supabase inputs (no row is checked). */
   ledger: LedgerTarget | undefined
@@ -66,15 +73,17 @@ export function parseRestoreInputs(read: InputReader<InputName>, workspace: stri
     target = { kind: given[0], id: id.toLowerCase() }
   }
 
+  const database = parseDatabase(read, problems)
   const rawPath = read(Input.Path)
-  if (rawPath === '' || rawPath.includes('\n')) {
+  if ((rawPath === '' && read(Input.DatabaseUrl) === '') || rawPath.includes('\n')) {
     problems.push({
       input: Input.Path,
-      message: 'is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty.'
+      message:
+        "is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty. (With 'database-url' alone, only the database is restored.)"
     })
   }
-  const destination = path.resolve(workspace, rawPath)
-  if (rawPath !== '' && destination === path.parse(destination).root) {
+  const destination = rawPath === '' ? undefined : path.resolve(workspace, rawPath)
+  if (destination !== undefined && destination === path.parse(destination).root) {
     problems.push({ input: Input.Path, message: `is the root directory; restore into a directory of its own.` })
   }
 
@@ -96,7 +105,28 @@ export function parseRestoreInputs(read: InputReader<InputName>, workspace: stri
   }
 
   if (problems.length > 0 || !target) throw new InputError(problems)
-  return { target, destination, store, ledger, limits: { maxRatio, maxBytes } }
+  return { target, destination, database, store, ledger, limits: { maxRatio, maxBytes } }
+}
+
+/** `database-url` (a connection pg_dump's output can be applied through: not the transaction pooler) and `allow-non-empty-database`. */
+function parseDatabase(read: InputReader<InputName>, problems: InputProblem[]): RestoreInputs['database'] {
+  const allowNonEmpty = parseBoolean(read, Input.AllowNonEmptyDatabase, problems)
+  const raw = read(Input.DatabaseUrl)
+  if (raw === '') return undefined
+  try {
+    const url = parseDatabaseUrl(raw)
+    if (url.supabase === 'transaction-pooler') {
+      problems.push({
+        input: Input.DatabaseUrl,
+        message: `points at Supabase's pooler in transaction mode (port ${TRANSACTION_POOLER_PORT}), which cannot keep the restore's one transaction: use the Session pooler connection string (port 5432).`
+      })
+    }
+    return { url, allowNonEmpty }
+  } catch (error) {
+    if (!(error instanceof DatabaseUrlError)) throw error
+    problems.push({ input: Input.DatabaseUrl, message: error.message })
+    return undefined
+  }
 }
 
 /**

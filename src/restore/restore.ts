@@ -2,41 +2,70 @@ import * as core from '@actions/core'
 import { stat, readdir } from 'node:fs/promises'
 import type { RunContext } from '../runner/context.js'
 import { objectSource } from '../store/download.js'
-import { InputError, LedgerError, StoreError, VerificationError } from '../errors.js'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { DatabaseError, InputError, LedgerError, StoreError, VerificationError } from '../errors.js'
+import type { ArchiveItem } from '../extract/entry.js'
 import { extractInto, type ExtractResult } from '../extract/extract.js'
+import { MANIFEST_PATH, parseManifest, partPath, PART_NAMES, type DatabaseManifest } from '../postgres/manifest.js'
+import { DatabaseRestore, type TableCheck } from './database.js'
 import { ArchiveReader } from '../extract/read-archive.js'
-import { Input, parseRestoreInputs, SECRET_INPUTS, type InputName, type RestoreInputs } from './inputs.js'
+import { Input, parseRestoreInputs, secretValues, type InputName, type RestoreInputs } from './inputs.js'
 import type { InputReader } from '../runner/inputs.js'
 import { isTransient, type BackupRow, type LedgerBackend } from '../ledger/ledger.js'
 import { ledgerBackend } from '../ledger/open.js'
 import type { TableLedgerBackend } from '../ledger/table-backend.js'
 import { retry, type RetryPolicy } from '../retry.js'
-import { maskSecretInputs } from '../runner/secrets.js'
-import { createS3Client, headObject, objectUrl } from '../store/s3.js'
+import { maskSecrets } from '../runner/secrets.js'
+import { createS3Client, headObject, objectUrl, type HeadResult } from '../store/s3.js'
 import { formatBytes } from '../runner/summary.js'
 
 export const RestoreOutput = {
   Files: 'files',
   Bytes: 'bytes',
-  Sha256: 'sha256'
+  Sha256: 'sha256',
+  Tables: 'tables',
+  Rows: 'rows'
 } as const
 
 const LOOKUP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
 
+/** The object to restore, checked against its row before a byte is read. */
+interface RestoreObject {
+  client: S3Client
+  key: string
+  where: string
+  head: HeadResult
+  expected: { sha256: string; from: string } | undefined
+}
+
 /**
  * The restore: finds the backup's row (it must be `success`), checks the object's size against
- * it, streams the object down once and extracts it into a temporary directory beside `path`,
- * which is renamed into place only after every entry is written and the SHA-256 matched.
+ * it, streams the object down once and extracts its files into a temporary directory beside
+ * `path`, which is renamed into place only after every entry is written and the SHA-256 matched.
+ * With `database-url`, the database/ part goes to psql in one transaction, committed at that same
+ * moment, once every table's row count matches the manifest.
  */
 export async function runRestore(read: InputReader<InputName>, context: RunContext, signal: AbortSignal): Promise<void> {
-  maskSecretInputs(read, SECRET_INPUTS)
+  maskSecrets(secretValues(read))
   const inputs = parseRestoreInputs(read, context.workspace)
   const startedAt = Date.now()
   const row = await findRow(inputs)
+  if (inputs.destination) await checkDestination(inputs.destination)
+  const object = await findObject(inputs, row, signal)
+  const target = inputs.database
+  const database = target
+    ? await core.group('Checking the database', () => DatabaseRestore.open(target.url, target.allowNonEmpty, core.info))
+    : undefined
+  const restored = await restoreArchive(inputs, object, database, signal)
+  const seconds = (Date.now() - startedAt) / 1000
+  reportRestore(inputs, object, restored, seconds)
+  await writeRestoreSummary(object.where, inputs.destination, restored, seconds, row)
+}
+
+/** The object, which must exist and have the size the row recorded, and the SHA-256 it must have. */
+async function findObject(inputs: RestoreInputs, row: BackupRow | undefined, signal: AbortSignal): Promise<RestoreObject> {
   const key = row?.s3_key ?? (inputs.target.kind === 's3-key' ? inputs.target.key : '')
   const where = objectUrl(inputs.store.bucket, key)
-  await checkDestination(inputs.destination)
-
   const client = createS3Client(inputs.store)
   const head = await headObject(client, inputs.store.bucket, key, signal)
   if (!head) {
@@ -50,34 +79,129 @@ export async function runRestore(read: InputReader<InputName>, context: RunConte
     )
   }
   const expected = expectedSha256(row, head.metadata)
-  core.info(`Restoring ${where} (${formatBytes(head.size)}) into ${inputs.destination}.`)
   if (!expected)
     core.notice(
       `Neither the row nor the object records a SHA-256 for ${where}: its content is checked by size and by the archive's own structure and CRCs only.`
     )
+  return { client, key, where, head, expected }
+}
 
-  const reader = new ArchiveReader(objectSource(client, inputs.store.bucket, key, head), {
+/** What a restore did: the files written (or only checked), the database's tables, the archive read. */
+interface Restored {
+  files: ExtractResult
+  tables: TableCheck[] | undefined
+  format: string
+  sha256: string
+}
+
+/**
+ * Reads the object once: files into `path` (or only checked, without it), the database part into
+ * psql. Nothing is committed (the directory renamed into place, the transaction) before the whole
+ * object was read and its SHA-256 matched; a failure leaves nothing behind.
+ */
+async function restoreArchive(
+  inputs: RestoreInputs,
+  object: RestoreObject,
+  database: DatabaseRestore | undefined,
+  signal: AbortSignal
+): Promise<Restored> {
+  const { where, expected } = object
+  core.info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`)
+  const reader = new ArchiveReader(objectSource(object.client, inputs.store.bucket, object.key, object.head), {
     limits: inputs.limits,
     warn: message => core.warning(message),
     signal
   })
-  const result = await extractInto(inputs.destination, reader.items(), () => {
+  const part = new DatabasePart(database)
+  let tables: TableCheck[] | undefined
+  const commit = async (): Promise<void> => {
     const { sha256 } = reader.download
     if (expected && sha256 !== expected.sha256) {
       throw new VerificationError(
         `${where} has SHA-256 ${sha256} but ${expected.from} records ${expected.sha256}: the object changed after it was backed up; nothing was restored.`
       )
     }
-  })
-  const { format, sha256 } = reader.download
-  const seconds = (Date.now() - startedAt) / 1000
+    tables = await part.commit()
+  }
+  try {
+    const items = part.route(reader.items())
+    const files = inputs.destination ? await extractInto(inputs.destination, items, commit) : await checkOnly(items, commit)
+    const { format, sha256 } = reader.download
+    return { files, tables, format, sha256 }
+  } catch (error) {
+    await database?.abort()
+    const checks = (error as { checks?: TableCheck[] }).checks
+    if (checks) await writeTableSummary('Database restore failed', checks)
+    throw error
+  }
+}
+
+/** Without `path`: every entry is read (and so checked) and none written. */
+async function checkOnly(items: AsyncIterable<ArchiveItem>, commit: () => Promise<void>): Promise<ExtractResult> {
+  const result: ExtractResult = { files: 0, directories: 0, symlinks: 0, bytes: 0 }
+  for await (const item of items) for await (const piece of item.data) result.bytes += piece.length
+  await commit()
+  return result
+}
+
+/**
+ * The archive's database/ part: roles.sql, schema.sql and data.sql go to psql as they are read,
+ * manifest.json is kept for the row counts; everything else goes on to the files. Without a
+ * database to restore into, everything goes on to the files.
+ */
+class DatabasePart {
+  private manifest: DatabaseManifest | undefined
+
+  constructor(private readonly database: DatabaseRestore | undefined) {}
+
+  async *route(items: AsyncIterable<ArchiveItem>): AsyncGenerator<ArchiveItem> {
+    for await (const item of items) {
+      const part = this.database && item.type === 'file' ? PART_NAMES.find(name => partPath(name) === item.path) : undefined
+      if (part) await this.database?.apply(part, item.data)
+      else if (this.database && item.path === MANIFEST_PATH) this.manifest = parseManifest(await text(item.data))
+      else yield item
+    }
+  }
+
+  /** Counts and commits; undefined without a database. */
+  async commit(): Promise<TableCheck[] | undefined> {
+    if (!this.database) return undefined
+    if (!this.manifest) {
+      throw new DatabaseError(
+        `The archive has no ${MANIFEST_PATH}: it holds no database (the backup was made without 'database-url'); nothing was restored.`
+      )
+    }
+    return this.database.finish(this.manifest, true)
+  }
+}
+
+async function text(data: AsyncIterable<Buffer>): Promise<string> {
+  const pieces: Buffer[] = []
+  for await (const piece of data) pieces.push(Buffer.from(piece))
+  return Buffer.concat(pieces).toString('utf8')
+}
+
+function reportRestore(inputs: RestoreInputs, object: RestoreObject, restored: Restored, seconds: number): void {
+  const { files, tables, format, sha256 } = restored
+  const rows = tables?.reduce((sum, table) => sum + table.rows, 0) ?? 0
+  const what = [
+    ...(inputs.destination
+      ? [
+          `${files.files} files (${formatBytes(files.bytes)}), ${files.directories} directories and ${files.symlinks} symlinks into ${inputs.destination}`
+        ]
+      : []),
+    ...(tables ? [`${tables.length} tables (${rows} rows, each count as the manifest says) into ${inputs.database?.url.display}`] : [])
+  ].join(', and ')
   core.info(
-    `Restored ${result.files} files (${formatBytes(result.bytes)}), ${result.directories} directories and ${result.symlinks} symlinks from the ${format} archive into ${inputs.destination} in ${seconds.toFixed(1)} s${expected ? `; SHA-256 matches ${expected.from}` : ''}.`
+    `Restored ${what} from the ${format} archive in ${seconds.toFixed(1)} s${object.expected ? `; SHA-256 matches ${object.expected.from}` : ''}.`
   )
-  core.setOutput(RestoreOutput.Files, String(result.files))
-  core.setOutput(RestoreOutput.Bytes, String(result.bytes))
+  core.setOutput(RestoreOutput.Files, String(files.files))
+  core.setOutput(RestoreOutput.Bytes, String(files.bytes))
   core.setOutput(RestoreOutput.Sha256, sha256)
-  await writeRestoreSummary(where, inputs.destination, format, sha256, result, seconds, row)
+  if (tables) {
+    core.setOutput(RestoreOutput.Tables, String(tables.length))
+    core.setOutput(RestoreOutput.Rows, String(rows))
+  }
 }
 
 /**
@@ -152,27 +276,67 @@ async function checkDestination(destination: string): Promise<void> {
 
 async function writeRestoreSummary(
   where: string,
-  destination: string,
-  format: string,
-  sha256: string,
-  result: ExtractResult,
+  destination: string | undefined,
+  restored: Restored,
   seconds: number,
   row: BackupRow | undefined
 ): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return
+  const { files, tables, format, sha256 } = restored
   const lines: [string, string][] = [
     ['Backup', row ? `${row.id} (dispatch ${row.dispatch_id ?? '-'}, ${row.finished_at ?? ''})` : 'no row checked'],
     ['Object', where],
     ['Format', format],
     ['SHA-256', sha256],
-    ['Restored into', destination],
-    ['Files', `${result.files} (${formatBytes(result.bytes)}), ${result.directories} directories, ${result.symlinks} symlinks`],
+    ...(destination
+      ? ([
+          ['Restored into', destination],
+          ['Files', `${files.files} (${formatBytes(files.bytes)}), ${files.directories} directories, ${files.symlinks} symlinks`]
+        ] as [string, string][])
+      : []),
+    ...(tables
+      ? ([['Database', `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rows, 0)} rows`]] as [string, string][])
+      : []),
     ['Duration', `${seconds.toFixed(1)} s`]
   ]
   try {
     await core.summary
       .addHeading('Backup restored', 3)
       .addTable(lines.map(([name, value]) => [{ data: name, header: true }, value]))
+      .write()
+  } catch (error) {
+    core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (tables) await writeTableSummary('Tables restored', tables)
+}
+
+/** At most this many tables are listed one by one; the rest are summed up. */
+const SUMMARY_TABLES = 200
+
+/** The table-by-table check, differences first. */
+async function writeTableSummary(title: string, checks: readonly TableCheck[]): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  const sorted = [...checks].sort((a, b) => Number(a.restored === a.rows) - Number(b.restored === b.rows))
+  const shown = sorted.slice(0, SUMMARY_TABLES)
+  const rest = sorted.length - shown.length
+  try {
+    await core.summary
+      .addHeading(title, 4)
+      .addTable([
+        [
+          { data: 'Table', header: true },
+          { data: 'Rows in the backup', header: true },
+          { data: 'Rows restored', header: true },
+          { data: 'Equal', header: true }
+        ],
+        ...shown.map(check => [
+          `${check.schema}.${check.name}`,
+          String(check.rows),
+          check.restored < 0 ? 'not counted' : String(check.restored),
+          check.restored === check.rows ? '✅' : '❌'
+        ])
+      ])
+      .addRaw(rest > 0 ? `\n${rest} more tables, all equal.\n` : '')
       .write()
   } catch (error) {
     core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)

@@ -26,5 +26,10 @@ export function redact(text: string): string {
 
 /** Masks every secret input before anything can print it, valid or not. */
 export function maskSecretInputs<Name extends string>(read: InputReader<Name>, secretInputs: readonly Name[]): void {
-  for (const name of secretInputs) registerSecret(read(name))
+  maskSecrets(secretInputs.map(name => read(name)))
+}
+
+/** Masks these values (empty ones are skipped). */
+export function maskSecrets(values: readonly string[]): void {
+  for (const value of new Set(values)) registerSecret(value)
 }

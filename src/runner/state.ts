@@ -5,7 +5,7 @@ import { formatBytes } from './summary.js'
  * Where main is in its work. Saved to GITHUB_STATE *before* each phase starts, so that post,
  * which may run after main was killed mid-phase, knows what could be left behind.
  */
-export const PHASES = ['locating', 'claimed', 'uploading', 'completing', 'verifying', 'recording', 'finalized'] as const
+export const PHASES = ['locating', 'claimed', 'dumping', 'uploading', 'completing', 'verifying', 'recording', 'finalized'] as const
 export type Phase = (typeof PHASES)[number]
 
 /** Everything post needs, and nothing secret: the state file sits on the runner's disk. */
@@ -36,6 +36,10 @@ export interface RunState {
   finalStatus: string
   /** The run that holds the row, when main found it claimed by another run (double dispatch). */
   ownedBy: string
+  /** The database dump's tools still running (space-separated pids): post stops what a killed main left. */
+  dumpPids: string
+  /** The database dump's spool directory (tar formats): post removes what a killed main left. */
+  spoolDir: string
 }
 
 /** State keys, prefixed so they cannot clash with another action's in the same job. */
@@ -55,7 +59,9 @@ const KEYS: { [K in keyof RunState]: string } = {
   interruptedBy: 'SUPABASE_S3_BACKUP_INTERRUPTED_BY',
   failure: 'SUPABASE_S3_BACKUP_FAILURE',
   finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS',
-  ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY'
+  ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY',
+  dumpPids: 'SUPABASE_S3_BACKUP_DUMP_PIDS',
+  spoolDir: 'SUPABASE_S3_BACKUP_SPOOL_DIR'
 }
 
 const NUMERIC_KEYS = new Set<keyof RunState>(['bytesSent', 'archiveBytes'])
@@ -112,6 +118,8 @@ export function describeStop(saved: Partial<RunState>): string {
       return `${who} while looking up the backup row, before anything was uploaded.`
     case 'claimed':
       return `${who} while preparing the archive, before the upload started.`
+    case 'dumping':
+      return `${who} while dumping the database, before anything was uploaded; the dump was stopped and its spool removed.`
     case 'uploading':
       return `${who} while uploading, after ${formatBytes(saved.bytesSent ?? 0)} of the archive had been sent; the partial upload was aborted and nothing was stored.`
     case 'completing':

@@ -28,6 +28,8 @@ export interface BackupReport {
   durationMs?: number | undefined
   /** Time spent streaming the archive into the store, for the throughput. */
   uploadMs?: number | undefined
+  /** What the archive's database/ part holds. */
+  database?: string | undefined
   reason?: string | undefined
 }
 
@@ -42,6 +44,7 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
     ['SHA-256', report.sha256 ?? ''],
     ['Verified', report.verification ?? ''],
+    ['Database', report.database ?? ''],
     ['Files', report.files === undefined ? '' : String(report.files)],
     ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],

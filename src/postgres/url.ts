@@ -1,0 +1,125 @@
+/**
+ * A Postgres connection string (`database-url`), split into what the tools need: the libpq
+ * parameters without the password (for pg_dump, pg_dumpall and psql, which get the password in
+ * PGPASSWORD, never on a command line), the password, and a form safe to print.
+ */
+
+/** The connection as libpq takes it, password apart. */
+export interface DatabaseUrl {
+  host: string
+  port: number
+  user: string
+  database: string
+  /** '' when the URL has none (trust or .pgpass). */
+  password: string
+  /** libpq's sslmode; libpq's default is prefer. */
+  sslMode: SslMode
+  /** Other query parameters (sslrootcert, application_name, options...), passed on as they are. */
+  parameters: [string, string][]
+  /** `postgresql://user@host:port/database`, for messages. */
+  display: string
+  /** Which Supabase connection this is, from the host and port: what a connection error should suggest. */
+  supabase: SupabaseConnection
+}
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
+export type SslMode = (typeof SSL_MODES)[number]
+
+/**
+ * Supabase's three connection strings: the direct host (IPv6 only unless the project bought the
+ * IPv4 add-on), and the shared pooler in session mode (5432) or transaction mode (6543).
+ */
+export type SupabaseConnection = 'direct' | 'session-pooler' | 'transaction-pooler' | 'other'
+
+/** Port of Supabase's pooler in transaction mode: one session is not kept, so pg_dump's snapshot cannot be either. */
+export const TRANSACTION_POOLER_PORT = 6543
+
+export class DatabaseUrlError extends Error {}
+
+/** Parses `postgres://` or `postgresql://` URLs; throws DatabaseUrlError with a sentence that never repeats the password. */
+export function parseDatabaseUrl(raw: string): DatabaseUrl {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new DatabaseUrlError(
+      'must be a Postgres connection string like postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres (Project Settings > Database > Connection string > Session pooler).'
+    )
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new DatabaseUrlError(`must start with postgresql:// (a Postgres connection string), not ${url.protocol}//.`)
+  }
+  if (url.hostname === '') throw new DatabaseUrlError('has no host: it should look like postgresql://user:password@host:5432/postgres.')
+  const port = url.port === '' ? 5432 : Number(url.port)
+  const user = decode(url.username)
+  if (user === '') throw new DatabaseUrlError('has no user: it should look like postgresql://user:password@host:5432/postgres.')
+  const database = decode(url.pathname.replace(/^\//, '')) || user
+  const parameters = [...url.searchParams.entries()]
+  const sslParameter = parameters.find(([name]) => name === 'sslmode')?.[1] ?? 'prefer'
+  const sslMode = SSL_MODES.find(mode => mode === sslParameter)
+  if (!sslMode) throw new DatabaseUrlError(`has sslmode=${sslParameter}; use one of ${SSL_MODES.join(', ')}.`)
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  return {
+    host,
+    port,
+    user,
+    database,
+    password: decode(url.password),
+    sslMode,
+    parameters: parameters.filter(([name]) => name !== 'sslmode'),
+    display: `postgresql://${encodeURIComponent(user)}@${url.host}/${encodeURIComponent(database)}`,
+    supabase: supabaseConnection(host, port)
+  }
+}
+
+/** The libpq connection string for the tools, without the password. */
+export function toolConnectionString(db: DatabaseUrl): string {
+  const query = new URLSearchParams([['sslmode', db.sslMode], ...db.parameters])
+  const host = db.host.includes(':') ? `[${db.host}]` : db.host
+  return `postgresql://${encodeURIComponent(db.user)}@${host}:${db.port}/${encodeURIComponent(db.database)}?${query.toString()}`
+}
+
+/** Environment for a Postgres tool: the password, a connect timeout, and nothing from the runner's own PG* variables. */
+export function toolEnvironment(db: DatabaseUrl, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(base).filter(([name]) => !name.startsWith('PG')))
+  return { ...env, PGPASSWORD: db.password, PGCONNECT_TIMEOUT: '15', PGAPPNAME: 'supabase-s3-backup' }
+}
+
+/** What to mask of a `database-url` input, valid or not: the whole value, and its password as given and decoded. */
+export function databaseUrlSecrets(raw: string): string[] {
+  if (raw === '') return []
+  let db: DatabaseUrl | undefined
+  try {
+    db = parseDatabaseUrl(raw)
+  } catch {
+    // Not a URL: the whole value is masked.
+  }
+  return secretForms(raw, db)
+}
+
+/** The password as written in the URL too (percent-encoded), so that both forms are masked. */
+function secretForms(raw: string, db: DatabaseUrl | undefined): string[] {
+  const forms = [raw]
+  if (db?.password) forms.push(db.password, encodeURIComponent(db.password))
+  try {
+    const url = new URL(raw)
+    if (url.password) forms.push(url.password)
+  } catch {
+    // Not a URL: the whole value is masked.
+  }
+  return [...new Set(forms.filter(form => form.length > 0))]
+}
+
+function supabaseConnection(host: string, port: number): SupabaseConnection {
+  if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host)) return 'direct'
+  if (/\.pooler\.supabase\.com$/i.test(host)) return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'session-pooler'
+  return 'other'
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
