@@ -100256,11 +100256,30 @@ async function catalog_dumpedTables(client) {
     const { rows } = await client.query(`select n.nspname as schema, c.relname as name ${DUMPED_TABLES} order by 1, 2`, dumpedTablesParameters());
     return rows;
 }
-/** What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need. */
+/**
+ * What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need.
+ * Measuring a table takes its lock; a table that a migration holds is estimated from the catalog
+ * instead (pages at the last vacuum), so that the preflight never waits behind someone else's lock.
+ */
 async function catalog_dumpedBytes(client) {
-    const { rows } = await client.query(`select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`, dumpedTablesParameters());
-    return Number(rows[0]?.bytes ?? 0);
+    const parameters = dumpedTablesParameters();
+    try {
+        await client.query(`select pg_catalog.set_config('lock_timeout', '2s', false)`);
+        const { rows } = await client.query(`select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`, parameters);
+        return Number(rows[0]?.bytes ?? 0);
+    }
+    catch (error) {
+        if (error.code !== LOCK_NOT_AVAILABLE)
+            throw error;
+        const { rows } = await client.query(`select coalesce(sum((c.relpages + coalesce(t.relpages, 0))::bigint * current_setting('block_size')::bigint), 0) as bytes
+         ${DUMPED_TABLES.replace('join pg_catalog.pg_namespace', 'left join pg_catalog.pg_class t on t.oid = c.reltoastrelid\n   join pg_catalog.pg_namespace')}`, parameters);
+        return Number(rows[0]?.bytes ?? 0);
+    }
+    finally {
+        await client.query(`select pg_catalog.set_config('lock_timeout', '0', false)`).catch(() => { });
+    }
 }
+const LOCK_NOT_AVAILABLE = '55P03';
 const DUMPED_TABLES = (/* unused pure expression or super */ null && (`
    from pg_catalog.pg_class c
    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -100851,6 +100870,11 @@ function lastLines(stderr) {
 
 
 
+/** How long ending the snapshot waits for a count in flight, and for its connection to close. */
+const END_WAIT_MS = 1_000;
+function delay(ms, value) {
+    return new Promise(resolve => setTimeout(() => resolve(value), ms).unref());
+}
 /** pg_dump waits this long for a table's lock (a migration holding it) before it fails, rather than forever. */
 const LOCK_WAIT_TIMEOUT = '120s';
 /**
@@ -100885,6 +100909,10 @@ class dump_DatabaseDump {
             await exporter.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
             // As pg_dump does: a row-level security policy must fail the count, not hide rows from it.
             await exporter.query('SET LOCAL row_security = off');
+            // A count still waiting (on a lock) when the dump is stopped ends once the server sees the connection gone (PostgreSQL 14+).
+            await exporter.query(`SELECT pg_catalog.set_config('client_connection_check_interval', '1s', true) WHERE current_setting('server_version_num')::int >= 140000`);
+            // The counts wait for a table's lock as long as pg_dump does, not forever.
+            await exporter.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [LOCK_WAIT_TIMEOUT]);
             const { rows } = await exporter.query('SELECT pg_catalog.pg_export_snapshot() AS id');
             this.snapshot = rows[0]?.id ?? '';
             this.tables = await dumpedTables(exporter);
@@ -100954,14 +100982,22 @@ class dump_DatabaseDump {
     get startedAt() {
         return this.createdAt;
     }
-    /** Ends the snapshot's transaction and its connection; idempotent. */
+    /**
+     * Ends the snapshot's transaction and its connection; idempotent. A count may still be waiting
+     * (a table locked by someone else, a stopped dump): its connection is then closed without waiting.
+     */
     async end() {
         const exporter = this.exporter;
         this.exporter = undefined;
         if (!exporter)
             return;
-        await exporter.query('ROLLBACK').catch(() => { });
-        await exporter.end().catch(() => { });
+        const counted = await Promise.race([
+            this.counting?.then(() => true, () => true) ?? Promise.resolve(true),
+            delay(END_WAIT_MS, false)
+        ]);
+        if (counted)
+            await exporter.query('ROLLBACK').catch(() => { });
+        await Promise.race([exporter.end().catch(() => { }), delay(END_WAIT_MS, undefined)]);
     }
     async countRows(exporter) {
         const counted = [];

@@ -88955,11 +88955,30 @@ async function dumpedTables(client) {
     const { rows } = await client.query(`select n.nspname as schema, c.relname as name ${DUMPED_TABLES} order by 1, 2`, dumpedTablesParameters());
     return rows;
 }
-/** What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need. */
+/**
+ * What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need.
+ * Measuring a table takes its lock; a table that a migration holds is estimated from the catalog
+ * instead (pages at the last vacuum), so that the preflight never waits behind someone else's lock.
+ */
 async function dumpedBytes(client) {
-    const { rows } = await client.query(`select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`, dumpedTablesParameters());
-    return Number(rows[0]?.bytes ?? 0);
+    const parameters = dumpedTablesParameters();
+    try {
+        await client.query(`select pg_catalog.set_config('lock_timeout', '2s', false)`);
+        const { rows } = await client.query(`select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`, parameters);
+        return Number(rows[0]?.bytes ?? 0);
+    }
+    catch (error) {
+        if (error.code !== LOCK_NOT_AVAILABLE)
+            throw error;
+        const { rows } = await client.query(`select coalesce(sum((c.relpages + coalesce(t.relpages, 0))::bigint * current_setting('block_size')::bigint), 0) as bytes
+         ${DUMPED_TABLES.replace('join pg_catalog.pg_namespace', 'left join pg_catalog.pg_class t on t.oid = c.reltoastrelid\n   join pg_catalog.pg_namespace')}`, parameters);
+        return Number(rows[0]?.bytes ?? 0);
+    }
+    finally {
+        await client.query(`select pg_catalog.set_config('lock_timeout', '0', false)`).catch(() => { });
+    }
 }
+const LOCK_NOT_AVAILABLE = '55P03';
 const DUMPED_TABLES = (/* unused pure expression or super */ null && (`
    from pg_catalog.pg_class c
    join pg_catalog.pg_namespace n on n.oid = c.relnamespace

@@ -110,14 +110,34 @@ export async function dumpedTables(client: pg.Client): Promise<DumpedTable[]> {
   return rows
 }
 
-/** What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need. */
+/**
+ * What the dumped tables take on disk (without their indexes): how much a spool of data.sql may need.
+ * Measuring a table takes its lock; a table that a migration holds is estimated from the catalog
+ * instead (pages at the last vacuum), so that the preflight never waits behind someone else's lock.
+ */
 export async function dumpedBytes(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ bytes: string }>(
-    `select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`,
-    dumpedTablesParameters()
-  )
-  return Number(rows[0]?.bytes ?? 0)
+  const parameters = dumpedTablesParameters()
+  try {
+    await client.query(`select pg_catalog.set_config('lock_timeout', '2s', false)`)
+    const { rows } = await client.query<{ bytes: string }>(
+      `select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`,
+      parameters
+    )
+    return Number(rows[0]?.bytes ?? 0)
+  } catch (error) {
+    if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error
+    const { rows } = await client.query<{ bytes: string }>(
+      `select coalesce(sum((c.relpages + coalesce(t.relpages, 0))::bigint * current_setting('block_size')::bigint), 0) as bytes
+         ${DUMPED_TABLES.replace('join pg_catalog.pg_namespace', 'left join pg_catalog.pg_class t on t.oid = c.reltoastrelid\n   join pg_catalog.pg_namespace')}`,
+      parameters
+    )
+    return Number(rows[0]?.bytes ?? 0)
+  } finally {
+    await client.query(`select pg_catalog.set_config('lock_timeout', '0', false)`).catch(() => {})
+  }
 }
+
+const LOCK_NOT_AVAILABLE = '55P03'
 
 const DUMPED_TABLES = `
    from pg_catalog.pg_class c

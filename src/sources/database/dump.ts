@@ -17,6 +17,13 @@ import { toolConnectionString, toolEnvironment, type DatabaseUrl } from '../../p
 import { DataFilter, rolesFilter, schemaFilter, type DumpFilter } from './filters.js'
 import { runTool } from './tool.js'
 
+/** How long ending the snapshot waits for a count in flight, and for its connection to close. */
+const END_WAIT_MS = 1_000
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise(resolve => setTimeout(() => resolve(value), ms).unref())
+}
+
 /** pg_dump waits this long for a table's lock (a migration holding it) before it fails, rather than forever. */
 const LOCK_WAIT_TIMEOUT = '120s'
 
@@ -74,6 +81,12 @@ export class DatabaseDump {
       await exporter.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       // As pg_dump does: a row-level security policy must fail the count, not hide rows from it.
       await exporter.query('SET LOCAL row_security = off')
+      // A count still waiting (on a lock) when the dump is stopped ends once the server sees the connection gone (PostgreSQL 14+).
+      await exporter.query(
+        `SELECT pg_catalog.set_config('client_connection_check_interval', '1s', true) WHERE current_setting('server_version_num')::int >= 140000`
+      )
+      // The counts wait for a table's lock as long as pg_dump does, not forever.
+      await exporter.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [LOCK_WAIT_TIMEOUT])
       const { rows } = await exporter.query<{ id: string }>('SELECT pg_catalog.pg_export_snapshot() AS id')
       this.snapshot = rows[0]?.id ?? ''
       this.tables = await dumpedTables(exporter)
@@ -162,13 +175,23 @@ export class DatabaseDump {
     return this.createdAt
   }
 
-  /** Ends the snapshot's transaction and its connection; idempotent. */
+  /**
+   * Ends the snapshot's transaction and its connection; idempotent. A count may still be waiting
+   * (a table locked by someone else, a stopped dump): its connection is then closed without waiting.
+   */
   async end(): Promise<void> {
     const exporter = this.exporter
     this.exporter = undefined
     if (!exporter) return
-    await exporter.query('ROLLBACK').catch(() => {})
-    await exporter.end().catch(() => {})
+    const counted = await Promise.race([
+      this.counting?.then(
+        () => true,
+        () => true
+      ) ?? Promise.resolve(true),
+      delay(END_WAIT_MS, false)
+    ])
+    if (counted) await exporter.query('ROLLBACK').catch(() => {})
+    await Promise.race([exporter.end().catch(() => {}), delay(END_WAIT_MS, undefined)])
   }
 
   private async countRows(exporter: pg.Client): Promise<ManifestTable[]> {
