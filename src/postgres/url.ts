@@ -74,9 +74,10 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
 
 /** The libpq connection string for the tools, without the password. */
 export function toolConnectionString(db: DatabaseUrl): string {
-  const query = new URLSearchParams([['sslmode', db.sslMode], ...db.parameters])
+  // Percent-encoded, not URLSearchParams' form encoding: libpq reads a + as a plus, not a space.
+  const query = [['sslmode', db.sslMode], ...db.parameters].map(pair => pair.map(encodeURIComponent).join('=')).join('&')
   const host = db.host.includes(':') ? `[${db.host}]` : db.host
-  return `postgresql://${encodeURIComponent(db.user)}@${host}:${db.port}/${encodeURIComponent(db.database)}?${query.toString()}`
+  return `postgresql://${encodeURIComponent(db.user)}@${host}:${db.port}/${encodeURIComponent(db.database)}?${query}`
 }
 
 /** Environment for a Postgres tool: the password, a connect timeout, and nothing from the runner's own PG* variables. */
