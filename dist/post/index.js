@@ -90314,7 +90314,9 @@ function parseDatabaseUrl(raw) {
     if (user === '')
         throw new DatabaseUrlError('has no user: it should look like postgresql://user:password@host:5432/postgres.');
     const database = decode(url.pathname.replace(/^\//, '')) || user;
-    const parameters = [...url.searchParams.entries()];
+    const parameters = queryParameters(url.search);
+    // libpq takes a password given as a parameter too (the last one wins): it must not reach the tools' command line.
+    const passwordParameter = parameters.filter(([name]) => name === 'password').at(-1)?.[1];
     const sslParameter = parameters.find(([name]) => name === 'sslmode')?.[1] ?? 'prefer';
     const sslMode = SSL_MODES.find(mode => mode === sslParameter);
     if (!sslMode)
@@ -90325,9 +90327,9 @@ function parseDatabaseUrl(raw) {
         port,
         user,
         database,
-        password: decode(url.password),
+        password: passwordParameter ?? decode(url.password),
         sslMode,
-        parameters: parameters.filter(([name]) => name !== 'sslmode'),
+        parameters: parameters.filter(([name]) => name !== 'sslmode' && name !== 'password'),
         display: `postgresql://${encodeURIComponent(user)}@${url.host}/${encodeURIComponent(database)}`,
         supabase: supabaseConnection(host, port)
     };
@@ -90365,7 +90367,10 @@ function secretForms(raw, db) {
     try {
         const url = new URL(raw);
         if (url.password)
-            forms.push(url.password);
+            forms.push(url.password, decode(url.password));
+        for (const [name, value] of queryParameters(url.search))
+            if (name === 'password')
+                forms.push(value, encodeURIComponent(value));
     }
     catch {
         // Not a URL: the whole value is masked.
@@ -90378,6 +90383,17 @@ function supabaseConnection(host, port) {
     if (/\.pooler\.supabase\.com$/i.test(host))
         return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'session-pooler';
     return 'other';
+}
+/** The query's parameters as libpq reads them: %XX decoded, and a + left a plus (not form encoding's space). */
+function queryParameters(search) {
+    return search
+        .replace(/^\?/, '')
+        .split('&')
+        .filter(pair => pair !== '')
+        .map(pair => {
+        const equals = pair.indexOf('=');
+        return equals < 0 ? [decode(pair), ''] : [decode(pair.slice(0, equals)), decode(pair.slice(equals + 1))];
+    });
 }
 function decode(text) {
     try {
