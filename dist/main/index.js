@@ -98419,8 +98419,9 @@ function secretForms(raw, db) {
     return [...new Set(forms.filter(form => form.length > 0))];
 }
 function supabaseConnection(host, port) {
+    // The direct host's port 6543 is the project's dedicated pooler (PgBouncer), in transaction mode too.
     if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host))
-        return 'direct';
+        return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'direct';
     if (/\.pooler\.supabase\.com$/i.test(host))
         return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'session-pooler';
     return 'other';

@@ -26,8 +26,9 @@ export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 
 export type SslMode = (typeof SSL_MODES)[number]
 
 /**
- * Supabase's three connection strings: the direct host (IPv6 only unless the project bought the
- * IPv4 add-on), and the shared pooler in session mode (5432) or transaction mode (6543).
+ * Supabase's connection strings: the direct host (IPv6 only unless the project bought the IPv4
+ * add-on), the shared pooler in session mode (5432) or transaction mode (6543), and the dedicated
+ * pooler on the direct host's port 6543, in transaction mode.
  */
 export type SupabaseConnection = 'direct' | 'session-pooler' | 'transaction-pooler' | 'other'
 
@@ -115,7 +116,8 @@ function secretForms(raw: string, db: DatabaseUrl | undefined): string[] {
 }
 
 function supabaseConnection(host: string, port: number): SupabaseConnection {
-  if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host)) return 'direct'
+  // The direct host's port 6543 is the project's dedicated pooler (PgBouncer), in transaction mode too.
+  if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host)) return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'direct'
   if (/\.pooler\.supabase\.com$/i.test(host)) return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'session-pooler'
   return 'other'
 }
