@@ -100389,21 +100389,22 @@ function installAdvice(major) {
  * with apt (as root, or with password-less sudo), the client of that major installed from the
  * PostgreSQL apt repository; else a DatabaseError that names the version needed and how to get it.
  */
-async function clients_ensureClients(serverMajor, log) {
-    const installed = await findClients();
+async function clients_ensureClients(serverMajor, log, search = {}) {
+    const { directories = () => candidateDirectories(), installer = canInstall } = search;
+    const installed = await findClients(directories());
     const chosen = chooseClients(installed, serverMajor);
     if (chosen)
         return chosen;
     const have = installed[0]
         ? `this runner's newest pg_dump is ${installed[0].version} (${installed[0].directory})`
         : 'this runner has no pg_dump';
-    const sudo = await canInstall();
+    const sudo = await installer();
     if (sudo !== undefined) {
         log(`The database runs PostgreSQL ${serverMajor} and ${have}: installing postgresql-client-${serverMajor} from the PostgreSQL apt repository.`);
         try {
             for (const [command, ...args] of installCommands(serverMajor, sudo))
                 await run(command, args, { timeout: 300_000 });
-            const after = chooseClients(await findClients(), serverMajor);
+            const after = chooseClients(await findClients(directories()), serverMajor);
             if (after)
                 return after;
         }
