@@ -89,26 +89,35 @@ export function installAdvice(major: number): string {
   return `sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${major}`
 }
 
+/** Where ensureClients looks and whether it may install: the runner's own unless a caller says otherwise. */
+export interface ClientSearch {
+  /** The directories to search, asked again after an install: candidateDirectories() by default. */
+  directories?: () => readonly string[]
+  /** Whether apt can install the client: undefined when not, else whether it takes `sudo -n`. */
+  installer?: () => Promise<boolean | undefined>
+}
+
 /**
  * The newest installed tools if they can dump a server of `serverMajor`; else, on a Linux runner
  * with apt (as root, or with password-less sudo), the client of that major installed from the
  * PostgreSQL apt repository; else a DatabaseError that names the version needed and how to get it.
  */
-export async function ensureClients(serverMajor: number, log: (line: string) => void): Promise<ClientTools> {
-  const installed = await findClients()
+export async function ensureClients(serverMajor: number, log: (line: string) => void, search: ClientSearch = {}): Promise<ClientTools> {
+  const { directories = () => candidateDirectories(), installer = canInstall } = search
+  const installed = await findClients(directories())
   const chosen = chooseClients(installed, serverMajor)
   if (chosen) return chosen
   const have = installed[0]
     ? `this runner's newest pg_dump is ${installed[0].version} (${installed[0].directory})`
     : 'this runner has no pg_dump'
-  const sudo = await canInstall()
+  const sudo = await installer()
   if (sudo !== undefined) {
     log(
       `The database runs PostgreSQL ${serverMajor} and ${have}: installing postgresql-client-${serverMajor} from the PostgreSQL apt repository.`
     )
     try {
       for (const [command, ...args] of installCommands(serverMajor, sudo)) await run(command as string, args, { timeout: 300_000 })
-      const after = chooseClients(await findClients(), serverMajor)
+      const after = chooseClients(await findClients(directories()), serverMajor)
       if (after) return after
     } catch (error) {
       log(

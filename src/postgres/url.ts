@@ -26,8 +26,9 @@ export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 
 export type SslMode = (typeof SSL_MODES)[number]
 
 /**
- * Supabase's three connection strings: the direct host (IPv6 only unless the project bought the
- * IPv4 add-on), and the shared pooler in session mode (5432) or transaction mode (6543).
+ * Supabase's connection strings: the direct host (IPv6 only unless the project bought the IPv4
+ * add-on), the shared pooler in session mode (5432) or transaction mode (6543), and the dedicated
+ * pooler on the direct host's port 6543, in transaction mode.
  */
 export type SupabaseConnection = 'direct' | 'session-pooler' | 'transaction-pooler' | 'other'
 
@@ -54,7 +55,9 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   const user = decode(url.username)
   if (user === '') throw new DatabaseUrlError('has no user: it should look like postgresql://user:password@host:5432/postgres.')
   const database = decode(url.pathname.replace(/^\//, '')) || user
-  const parameters = [...url.searchParams.entries()]
+  const parameters = queryParameters(url.search)
+  // libpq takes a password given as a parameter too (the last one wins): it must not reach the tools' command line.
+  const passwordParameter = parameters.filter(([name]) => name === 'password').at(-1)?.[1]
   const sslParameter = parameters.find(([name]) => name === 'sslmode')?.[1] ?? 'prefer'
   const sslMode = SSL_MODES.find(mode => mode === sslParameter)
   if (!sslMode) throw new DatabaseUrlError(`has sslmode=${sslParameter}; use one of ${SSL_MODES.join(', ')}.`)
@@ -64,9 +67,9 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
     port,
     user,
     database,
-    password: decode(url.password),
+    password: passwordParameter ?? decode(url.password),
     sslMode,
-    parameters: parameters.filter(([name]) => name !== 'sslmode'),
+    parameters: parameters.filter(([name]) => name !== 'sslmode' && name !== 'password'),
     display: `postgresql://${encodeURIComponent(user)}@${url.host}/${encodeURIComponent(database)}`,
     supabase: supabaseConnection(host, port)
   }
@@ -74,9 +77,10 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
 
 /** The libpq connection string for the tools, without the password. */
 export function toolConnectionString(db: DatabaseUrl): string {
-  const query = new URLSearchParams([['sslmode', db.sslMode], ...db.parameters])
+  // Percent-encoded, not URLSearchParams' form encoding: libpq reads a + as a plus, not a space.
+  const query = [['sslmode', db.sslMode], ...db.parameters].map(pair => pair.map(encodeURIComponent).join('=')).join('&')
   const host = db.host.includes(':') ? `[${db.host}]` : db.host
-  return `postgresql://${encodeURIComponent(db.user)}@${host}:${db.port}/${encodeURIComponent(db.database)}?${query.toString()}`
+  return `postgresql://${encodeURIComponent(db.user)}@${host}:${db.port}/${encodeURIComponent(db.database)}?${query}`
 }
 
 /** Environment for a Postgres tool: the password, a connect timeout, and nothing from the runner's own PG* variables. */
@@ -103,7 +107,8 @@ function secretForms(raw: string, db: DatabaseUrl | undefined): string[] {
   if (db?.password) forms.push(db.password, encodeURIComponent(db.password))
   try {
     const url = new URL(raw)
-    if (url.password) forms.push(url.password)
+    if (url.password) forms.push(url.password, decode(url.password))
+    for (const [name, value] of queryParameters(url.search)) if (name === 'password') forms.push(value, encodeURIComponent(value))
   } catch {
     // Not a URL: the whole value is masked.
   }
@@ -111,9 +116,22 @@ function secretForms(raw: string, db: DatabaseUrl | undefined): string[] {
 }
 
 function supabaseConnection(host: string, port: number): SupabaseConnection {
-  if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host)) return 'direct'
+  // The direct host's port 6543 is the project's dedicated pooler (PgBouncer), in transaction mode too.
+  if (/^db\.[a-z0-9]+\.supabase\.co$/i.test(host)) return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'direct'
   if (/\.pooler\.supabase\.com$/i.test(host)) return port === TRANSACTION_POOLER_PORT ? 'transaction-pooler' : 'session-pooler'
   return 'other'
+}
+
+/** The query's parameters as libpq reads them: %XX decoded, and a + left a plus (not form encoding's space). */
+function queryParameters(search: string): [string, string][] {
+  return search
+    .replace(/^\?/, '')
+    .split('&')
+    .filter(pair => pair !== '')
+    .map(pair => {
+      const equals = pair.indexOf('=')
+      return equals < 0 ? [decode(pair), ''] : [decode(pair.slice(0, equals)), decode(pair.slice(equals + 1))]
+    })
 }
 
 function decode(text: string): string {
