@@ -40,6 +40,9 @@ interface Contender {
 interface Measured {
   contender: Contender
   seconds: number[]
+  /** CPU seconds of the contender's processes, and of the services daemon (the store) meanwhile, per run. */
+  cpu: number[]
+  storeCpu: number[]
   bytes: number
   peakRssMiB: number
 }
@@ -78,18 +81,25 @@ async function main(): Promise<void> {
       ...peerContenders(svc, bucket, workspace),
       ...(restoring ? await restoreContenders(svc, bucket, workspace, restoreArea) : [])
     ]
-    const results: Measured[] = []
-    for (const contender of contenders.filter(contender => !only || only.test(contender.name))) {
-      const measured: Measured = { contender, seconds: [], bytes: 0, peakRssMiB: 0 }
-      for (let i = 0; i < runs; i++) {
+    const selected = contenders.filter(contender => !only || only.test(contender.name))
+    const results: Measured[] = selected.map(contender => ({ contender, seconds: [], cpu: [], storeCpu: [], bytes: 0, peakRssMiB: 0 }))
+    const daemon = Number(svc.env.SERVICES_PID)
+    // In rounds, each contender once per round: a load that comes and goes on the machine then
+    // slows every contender alike, instead of the ones that happened to run during it.
+    for (let i = 0; i < runs; i++) {
+      for (const measured of results) {
+        const { contender } = measured
         const key = `bench/${randomUUID()}`
         await contender.prepare?.()
         // Every run starts on a disk with nothing left to write from the run before (the store writes too).
         execFileSync('sync')
         const sampler = sampleTreeRss()
+        const cpuBefore = [await childrenCpu(), await processCpu(daemon)] as const
         const started = performance.now()
         await contender.run(key)
         measured.seconds.push((performance.now() - started) / 1000)
+        measured.cpu.push((await childrenCpu()) - cpuBefore[0])
+        measured.storeCpu.push((await processCpu(daemon)) - cpuBefore[1])
         measured.peakRssMiB = Math.max(measured.peakRssMiB, sampler.stop())
         if (contender.uploads) {
           const objectKey = contender.action ? await onlyKey(svc, bucket) : key
@@ -98,7 +108,6 @@ async function main(): Promise<void> {
         }
         console.log(`  ${contender.name}: ${measured.seconds.at(-1)?.toFixed(2)} s`)
       }
-      results.push(measured)
     }
     const table = render(results, tree, size, runs)
     console.log(`\n${table}`)
@@ -253,6 +262,26 @@ async function onlyKey(svc: Services, bucket: string): Promise<string> {
   return objects[0].key
 }
 
+/** CPU seconds (user + system) of this process's children that ended, with theirs: every contender's processes once it is done. */
+async function childrenCpu(): Promise<number> {
+  const fields = await statFields(process.pid)
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS
+}
+
+/** CPU seconds (user + system) a running process has used. */
+async function processCpu(pid: number): Promise<number> {
+  const fields = await statFields(pid)
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+const CLOCK_TICKS = 100
+
+/** /proc/<pid>/stat's fields after the command name (the 3rd field of proc(5) is the first here). */
+async function statFields(pid: number): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
 /**
  * Peak of the summed RSS of this process's descendants, sampled every 100 ms by following
  * /proc/<pid>/task/<tid>/children down from this process (cheap: no scan of every pid).
@@ -297,8 +326,8 @@ function render(results: Measured[], tree: { files: number; bytes: number }, siz
   const lines = [
     `${formatSize(size)} tree: ${tree.files} files, ${formatSize(tree.bytes)} (a third incompressible). ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${new Date().toISOString().slice(0, 10)}, median of ${runs}.`,
     '',
-    '| contender | format | wall time (s) | × best peer | output | output / tree | peak RSS (MiB) |',
-    '|---|---|---:|---:|---:|---:|---:|'
+    '| contender | format | wall time (s) | × best peer | output | output / tree | peak RSS (MiB) | CPU (s) | store CPU (s) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|'
   ]
   for (const r of results) {
     const seconds = median(r.seconds)
@@ -307,7 +336,7 @@ function render(results: Measured[], tree: { files: number; bytes: number }, siz
     const output = r.contender.uploads ? `${(r.bytes / MiB).toFixed(1)} MiB` : ''
     const share = r.contender.uploads ? `${((100 * r.bytes) / tree.bytes).toFixed(1)}%` : ''
     lines.push(
-      `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} |`
+      `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} | ${median(r.cpu).toFixed(1)} | ${median(r.storeCpu).toFixed(1)} |`
     )
   }
   return lines.join('\n')
