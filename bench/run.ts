@@ -1,6 +1,6 @@
-// `npm run bench [-- --size 4GiB] [--runs 3] [--quick]`: times this action's archive + upload against
-// what a user would script by hand, on one generated tree and one local S3 store (scripts/services.sh),
-// and writes the table to bench/results.md (one section per tree size).
+// `npm run bench [-- --size 4GiB] [--runs 3] [--quick] [--source database]`: times this action's archive +
+// upload against what a user would script by hand, on one generated tree (or database) and one local S3
+// store (scripts/services.sh), and writes the table to bench/results.md (one section per source and size).
 //
 // The action runs as the runner runs it (dist/main under the runner emulator, against a real row),
 // so its time includes node's start, the row's claim and finalize, listing, and verifying the object.
@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util'
 import { ACTION_DIR, actionInputs, insertRow, restoreInputs } from '../__tests__/harness/backup-job.js'
 import { runHook } from '../__tests__/harness/runner.js'
 import { services, type Services } from '../__tests__/harness/services.js'
+import { chooseClients, findClients, toolPath } from '../src/postgres/clients.js'
+import { databaseName, dropDatabase, generateDatabase, type GeneratedDatabase } from './database.js'
 import { generateTree } from './tree.js'
 
 const MiB = 1024 * 1024
@@ -26,6 +28,8 @@ const RESULTS = path.join(ACTION_DIR, 'bench', 'results.md')
 interface Contender {
   name: string
   format: string
+  /** Compared with the best peer of the same group; the format when not set. */
+  group?: string
   /** Runs once; resolves with the object's key. */
   run(key: string): Promise<void>
   /** Before each run, not timed (e.g. an empty restore target). */
@@ -40,6 +44,9 @@ interface Contender {
 interface Measured {
   contender: Contender
   seconds: number[]
+  /** CPU seconds of the contender's processes, and of the services daemon (the store) meanwhile, per run. */
+  cpu: number[]
+  storeCpu: number[]
   bytes: number
   peakRssMiB: number
 }
@@ -51,11 +58,14 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       quick: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
-      only: { type: 'string' }
+      only: { type: 'string' },
+      source: { type: 'string', default: 'tree' }
     }
   })
   const size = values.quick ? 128 * MiB : parseSize(values.size)
   const runs = values.quick ? 1 : Number(values.runs)
+  const source = values.source
+  if (source !== 'tree' && source !== 'database') throw new Error(`--source must be tree or database, got '${source}'`)
   ensureTools()
   const servicesScript = path.join(ACTION_DIR, 'scripts/services.sh')
   // Services someone else started stay up; those the bench starts, it stops, as the test script does.
@@ -67,29 +77,52 @@ async function main(): Promise<void> {
   // Restores write into memory where the machine has a tmpfs: on this VM's disk, writing and deleting a GiB of
   // files per run made each run slower than the one before (5.5, 12, 18 s), which measured the disk, not the tools.
   const restoreArea = existsSync('/dev/shm') ? await mkdtemp('/dev/shm/bench-restore-') : workspace
+  let database: GeneratedDatabase | undefined
   try {
-    console.log(`Generating a ${formatSize(size)} tree in ${workspace}/data ...`)
-    const tree = await generateTree(path.join(workspace, 'data'), size)
-    console.log(`${tree.files} files, ${formatSize(tree.bytes)}; ${os.availableParallelism()} cores; ${runs} run(s) each.`)
     const only = values.only ? new RegExp(values.only) : undefined
-    const restoring = !values.quick && (!only || only.test('restore'))
-    const contenders = [
-      ...actionContenders(svc, bucket, workspace),
-      ...peerContenders(svc, bucket, workspace),
-      ...(restoring ? await restoreContenders(svc, bucket, workspace, restoreArea) : [])
-    ]
-    const results: Measured[] = []
-    for (const contender of contenders.filter(contender => !only || only.test(contender.name))) {
-      const measured: Measured = { contender, seconds: [], bytes: 0, peakRssMiB: 0 }
-      for (let i = 0; i < runs; i++) {
+    let contenders: Contender[]
+    let described: string
+    let sourceBytes: number
+    if (source === 'database') {
+      const pgDump = await pgDumpOf(svc)
+      console.log(`Generating a ${formatSize(size)} database (${databaseName(size)}) ...`)
+      database = await generateDatabase(svc, size, pgDump, line => console.log(line))
+      const rows = database.tables.map(table => `${table.rows} ${table.name}`).join(', ')
+      described = `${formatSize(size)} database: ${rows}; ${formatSize(database.bytes)} on disk, a plain pg_dump of ${formatSize(database.dumpBytes)} (${formatSize(2 * database.byteaBytes)} of it random bytea, in hex).`
+      sourceBytes = database.dumpBytes
+      contenders = [...databaseContenders(svc, bucket, workspace, database, pgDump)]
+    } else {
+      console.log(`Generating a ${formatSize(size)} tree in ${workspace}/data ...`)
+      const tree = await generateTree(path.join(workspace, 'data'), size)
+      described = `${formatSize(size)} tree: ${tree.files} files, ${formatSize(tree.bytes)} (a third incompressible).`
+      sourceBytes = tree.bytes
+      const restoring = !values.quick && (!only || only.test('restore'))
+      contenders = [
+        ...actionContenders(svc, bucket, workspace),
+        ...peerContenders(svc, bucket, workspace),
+        ...(restoring ? await restoreContenders(svc, bucket, workspace, restoreArea) : [])
+      ]
+    }
+    console.log(`${described} ${os.availableParallelism()} cores; ${runs} run(s) each.`)
+    const selected = contenders.filter(contender => !only || only.test(contender.name))
+    const results: Measured[] = selected.map(contender => ({ contender, seconds: [], cpu: [], storeCpu: [], bytes: 0, peakRssMiB: 0 }))
+    const daemon = Number(svc.env.SERVICES_PID)
+    // In rounds, each contender once per round: a load that comes and goes on the machine then
+    // slows every contender alike, instead of the ones that happened to run during it.
+    for (let i = 0; i < runs; i++) {
+      for (const measured of results) {
+        const { contender } = measured
         const key = `bench/${randomUUID()}`
         await contender.prepare?.()
         // Every run starts on a disk with nothing left to write from the run before (the store writes too).
         execFileSync('sync')
         const sampler = sampleTreeRss()
+        const cpuBefore = [await childrenCpu(), await processCpu(daemon)] as const
         const started = performance.now()
         await contender.run(key)
         measured.seconds.push((performance.now() - started) / 1000)
+        measured.cpu.push((await childrenCpu()) - cpuBefore[0])
+        measured.storeCpu.push((await processCpu(daemon)) - cpuBefore[1])
         measured.peakRssMiB = Math.max(measured.peakRssMiB, sampler.stop())
         if (contender.uploads) {
           const objectKey = contender.action ? await onlyKey(svc, bucket) : key
@@ -98,14 +131,17 @@ async function main(): Promise<void> {
         }
         console.log(`  ${contender.name}: ${measured.seconds.at(-1)?.toFixed(2)} s`)
       }
-      results.push(measured)
     }
-    const table = render(results, tree, size, runs)
+    const table = render(results, described, { label: source === 'database' ? 'dump' : 'tree', bytes: sourceBytes }, runs)
     console.log(`\n${table}`)
     // A partial run (--only) gets its own section, so it never replaces the full table.
-    if (!values.quick) await saveSection(`${formatSize(size)}${values.only ? ` (only /${values.only}/)` : ''}`, table)
+    const heading = `${formatSize(size)}${source === 'database' ? ' database' : ''}${values.only ? ` (only /${values.only}/)` : ''}`
+    if (!values.quick) await saveSection(heading, table)
   } finally {
-    if (!values.keep) await rm(workspace, { recursive: true, force: true })
+    if (!values.keep) {
+      await rm(workspace, { recursive: true, force: true })
+      if (database) await dropDatabase(svc, database.name)
+    }
     await rm(restoreArea, { recursive: true, force: true })
     await svc.end()
     if (startedHere) execFileSync('bash', [servicesScript, 'stop'], { stdio: 'inherit' })
@@ -221,6 +257,64 @@ function peerContenders(svc: Services, bucket: string, workspace: string): Conte
   ]
 }
 
+/**
+ * The database: the action (database-url, no path) against a plain pg_dump of the same database
+ * piped into a compressor and `aws s3 cp -`, with the pg_dump the action picks.
+ */
+function databaseContenders(svc: Services, bucket: string, workspace: string, database: GeneratedDatabase, pgDump: string): Contender[] {
+  // zip (deflate, as gzip) streams the database as it is dumped, where tar formats spool it first.
+  const actions = (['tar.zst', 'tar.gz', 'zip'] as const).map((format): Contender => ({
+    name: `action database ${format}`,
+    format,
+    group: format === 'tar.zst' ? 'zstd' : 'gzip',
+    uploads: true,
+    action: true,
+    async run() {
+      const row = await insertRow(svc)
+      const result = await runHook({
+        actionDir: ACTION_DIR,
+        workspace,
+        inputs: actionInputs(svc, bucket, {
+          'dispatch-id': row.dispatchId,
+          path: '',
+          'database-url': database.url,
+          format,
+          key: 'bench/{dispatch_id}.{ext}'
+        })
+      })
+      if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
+    }
+  }))
+  const upload = (key: string): string =>
+    `${AWS} s3 cp - 's3://${bucket}/${key}' --endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
+  const dump = `'${pgDump}' --dbname='${database.url}'`
+  const peer = (name: string, format: string, group: string, pipeline: (key: string) => string, uploads = true): Contender => ({
+    name,
+    format,
+    group,
+    uploads,
+    floor: !uploads,
+    action: false,
+    run: key => shell(pipeline(key), workspace, awsEnv(svc))
+  })
+  return [
+    ...actions,
+    peer('pg_dump | zstd -3 -T0 | aws', 'sql.zst', 'zstd', key => `${dump} | zstd -q -3 -T0 | ${upload(key)}`),
+    peer('pg_dump | pigz -6 | aws', 'sql.gz', 'gzip', key => `${dump} | pigz -6 | ${upload(key)}`),
+    // The floor: dumping and nothing else.
+    peer('pg_dump | cat > /dev/null (dump floor)', 'sql', 'sql', () => `${dump} | cat > /dev/null`, false)
+  ]
+}
+
+/** The pg_dump the action picks for the services' server (src/postgres/clients.ts). */
+async function pgDumpOf(svc: Services): Promise<string> {
+  const [server] = await svc.sql<{ server_version_num: string }>('show server_version_num')
+  const major = Math.floor(Number(server?.server_version_num ?? 0) / 10000)
+  const clients = chooseClients(await findClients(), major)
+  if (!clients) throw new Error(`no pg_dump for PostgreSQL ${major} is installed`)
+  return toolPath(clients, 'pg_dump')
+}
+
 /** aws-cli pointed at the local store with the services' keys (the store checks SigV4 signatures). */
 function awsEnv(svc: Services): Record<string, string> {
   const config = path.join(os.tmpdir(), 'bench-aws-config')
@@ -251,6 +345,26 @@ async function onlyKey(svc: Services, bucket: string): Promise<string> {
   const objects = await svc.s3.objects(bucket, 'bench/')
   if (objects.length !== 1 || !objects[0]) throw new Error(`expected one object in ${bucket}, found ${objects.length}`)
   return objects[0].key
+}
+
+/** CPU seconds (user + system) of this process's children that ended, with theirs: every contender's processes once it is done. */
+async function childrenCpu(): Promise<number> {
+  const fields = await statFields(process.pid)
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS
+}
+
+/** CPU seconds (user + system) a running process has used. */
+async function processCpu(pid: number): Promise<number> {
+  const fields = await statFields(pid)
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+const CLOCK_TICKS = 100
+
+/** /proc/<pid>/stat's fields after the command name (the 3rd field of proc(5) is the first here). */
+async function statFields(pid: number): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
 /**
@@ -287,27 +401,29 @@ function sampleTreeRss(): { stop(): number } {
   }
 }
 
-function render(results: Measured[], tree: { files: number; bytes: number }, size: number, runs: number): string {
+/** `described` opens the section; each output is shown as a share of the source's bytes (the tree's, or a plain dump's). */
+function render(results: Measured[], described: string, source: { label: string; bytes: number }, runs: number): string {
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN
   const best = new Map<string, number>()
   for (const r of results) {
     if (r.contender.action || r.contender.floor) continue
-    best.set(r.contender.format, Math.min(best.get(r.contender.format) ?? Infinity, median(r.seconds)))
+    const group = r.contender.group ?? r.contender.format
+    best.set(group, Math.min(best.get(group) ?? Infinity, median(r.seconds)))
   }
   const lines = [
-    `${formatSize(size)} tree: ${tree.files} files, ${formatSize(tree.bytes)} (a third incompressible). ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${new Date().toISOString().slice(0, 10)}, median of ${runs}.`,
+    `${described} ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${new Date().toISOString().slice(0, 10)}, median of ${runs}.`,
     '',
-    '| contender | format | wall time (s) | × best peer | output | output / tree | peak RSS (MiB) |',
-    '|---|---|---:|---:|---:|---:|---:|'
+    `| contender | format | wall time (s) | × best peer | output | output / ${source.label} | peak RSS (MiB) | CPU (s) | store CPU (s) |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|'
   ]
   for (const r of results) {
     const seconds = median(r.seconds)
-    const peer = best.get(r.contender.format)
+    const peer = best.get(r.contender.group ?? r.contender.format)
     const ratio = r.contender.action && peer ? `${(seconds / peer).toFixed(2)}×` : ''
     const output = r.contender.uploads ? `${(r.bytes / MiB).toFixed(1)} MiB` : ''
-    const share = r.contender.uploads ? `${((100 * r.bytes) / tree.bytes).toFixed(1)}%` : ''
+    const share = r.contender.uploads ? `${((100 * r.bytes) / source.bytes).toFixed(1)}%` : ''
     lines.push(
-      `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} |`
+      `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} | ${median(r.cpu).toFixed(1)} | ${median(r.storeCpu).toFixed(1)} |`
     )
   }
   return lines.join('\n')

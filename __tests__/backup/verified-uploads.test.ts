@@ -56,9 +56,11 @@ for (const mode of LEDGER_MODES) {
     assert.equal(row.sha256, sha256)
     assert.equal(job.main.outputs.sha256, sha256)
     assert.match(job.main.summary, new RegExp(sha256))
-    // Every part carried its CRC32, checked by the store.
+    // Every part carried its CRC32, checked by the store; so, even over plain http, no part's SHA-256
+    // was signed (UNSIGNED-PAYLOAD): the store hashes each byte once less, and so does the action.
     assert.ok(stats.parts >= 3)
     assert.equal(stats.checksummed, stats.parts)
+    assert.equal(stats.signed, 0)
     const head = await svc.s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: row.s3_key ?? '', ChecksumMode: 'ENABLED' }))
     assert.equal(head.ChecksumCRC32, crc32Of(body))
     assert.equal(head.ChecksumType, 'FULL_OBJECT')
@@ -73,6 +75,18 @@ it('a part damaged on the way is refused by the store (BadDigest): the row fails
   assert.match(row.error_text ?? '', /the store received other bytes than were sent .* damaged on the way\. Nothing was stored; re-run/)
   assert.match(errorsOf(job.main), /damaged on the way/)
   assert.equal(row.sha256, null)
+  assert.deepEqual(await svc.s3.openUploads(bucket), [])
+})
+
+it('verify none over plain http: each part is signed with its SHA-256, so a part damaged on the way is still refused', async () => {
+  const sent = await backup('none')
+  assert.equal(sent.row.status, 'success')
+  assert.ok(sent.stats.parts >= 3)
+  assert.equal(sent.stats.signed, sent.stats.parts)
+  const { job, row } = await backup('none', { mode: 'corrupt-part', op: 'UploadPart', count: 1 })
+  assert.equal(job.main.exitCode, 1)
+  assert.equal(row.status, 'failed')
+  assert.match(row.error_text ?? '', /the store received other bytes than were sent .*x-amz-content-sha256.* damaged on the way/)
   assert.deepEqual(await svc.s3.openUploads(bucket), [])
 })
 
@@ -121,10 +135,12 @@ it('verify none: no checksums are sent, the object is checked by size, and the S
 })
 
 it('a store that ignores S3 additional checksums: accepted, verified by size and ETag, and the log says so', async () => {
-  const { job, row } = await backup('checksum', { mode: 'no-checksums' })
+  const { job, row, stats } = await backup('checksum', { mode: 'no-checksums' })
   assert.equal(job.main.exitCode, 0, job.main.stdout)
   assert.equal(row.status, 'success')
   assert.match(job.main.stdout, /keeps no CRC32 checksum/)
+  // Each part's Content-MD5 is what the store checks then: the payload goes unsigned.
+  assert.equal(stats.signed, 0)
 })
 
 it('a store that refuses the checksum headers: the upload goes on without them, with a warning', async () => {

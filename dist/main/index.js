@@ -103024,7 +103024,13 @@ class PartSender {
         // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
         // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
         this.md5s = target.integrity.md5 && !created.storeKeepsChecksums;
-        this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload });
+        // A part the store checks by its CRC32 or its Content-MD5 needs no signed SHA-256 as well (see plainHttp).
+        const partsChecked = created.storeKeepsChecksums || this.md5s;
+        this.hasher = new PartHasher({
+            partMd5: this.md5s,
+            wholeMd5: this.md5s,
+            partSha256: target.integrity.plainHttp && !partsChecked
+        });
     }
     /** A part failed or the run was cancelled: no more parts are cut. */
     get stopped() {
@@ -103150,7 +103156,7 @@ async function isUploaded(client, target, expected) {
         return false;
     }
 }
-/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
+/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (see plainHttp). */
 function setPayloadHash(command, digests) {
     const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD';
     // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead
@@ -105752,7 +105758,7 @@ function capitalized(text) {
 /** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
 function uploadIntegrity(inputs) {
     const checked = inputs.verify !== 'none';
-    return { checksums: checked, md5: checked, signedPayload: !usesTls(inputs) };
+    return { checksums: checked, md5: checked, plainHttp: !usesTls(inputs) };
 }
 async function verifyUpload({ inputs, state, signal }, { client, key }, upload) {
     state.save({ phase: 'verifying', uploadId: '' });

@@ -89064,7 +89064,13 @@ class PartSender {
         // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
         // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
         this.md5s = target.integrity.md5 && !created.storeKeepsChecksums;
-        this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload });
+        // A part the store checks by its CRC32 or its Content-MD5 needs no signed SHA-256 as well (see plainHttp).
+        const partsChecked = created.storeKeepsChecksums || this.md5s;
+        this.hasher = new PartHasher({
+            partMd5: this.md5s,
+            wholeMd5: this.md5s,
+            partSha256: target.integrity.plainHttp && !partsChecked
+        });
     }
     /** A part failed or the run was cancelled: no more parts are cut. */
     get stopped() {
@@ -89190,7 +89196,7 @@ async function isUploaded(client, target, expected) {
         return false;
     }
 }
-/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
+/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (see plainHttp). */
 function setPayloadHash(command, digests) {
     const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD';
     // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead

@@ -128,6 +128,8 @@ export interface S3Stats {
   partBytes: number
   /** PutObject/UploadPart requests that carried a flexible checksum (x-amz-checksum-crc32 header or trailer). */
   checksummed: number
+  /** PutObject/UploadPart requests whose signature covers the payload's SHA-256 (not UNSIGNED-PAYLOAD), which is checked. */
+  signed: number
   parts: number
   puts: number
   completes: number
@@ -445,7 +447,19 @@ export class S3Server {
   }
 
   private static emptyStats(): S3Stats {
-    return { partBytes: 0, checksummed: 0, parts: 0, puts: 0, completes: 0, creates: 0, aborts: 0, requests: 0, faulted: 0, connections: 0 }
+    return {
+      partBytes: 0,
+      checksummed: 0,
+      signed: 0,
+      parts: 0,
+      puts: 0,
+      completes: 0,
+      creates: 0,
+      aborts: 0,
+      requests: 0,
+      faulted: 0,
+      connections: 0
+    }
   }
 
   async listen(): Promise<number> {
@@ -793,6 +807,7 @@ export class S3Server {
     if (signedPayload && signedPayload.digest('hex') !== headerValue(headers, 'x-amz-content-sha256')) {
       await refuse("The provided 'x-amz-content-sha256' header does not match what was computed.", 'XAmzContentSHA256Mismatch')
     }
+    if (signedPayload) this.stats.signed += 1
     const checksumFile = ctx.store.getResourcePath(bucket, key, 'object.checksum.json')
     if (expected !== undefined) {
       ctx.set('x-amz-checksum-crc32', expected)

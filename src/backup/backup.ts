@@ -335,7 +335,7 @@ function capitalized(text: string): string {
 /** What the upload sends for the store to check, by `verify`: nothing with none, whose stores may refuse checksums. */
 function uploadIntegrity(inputs: BackupInputs): UploadIntegrity {
   const checked = inputs.verify !== 'none'
-  return { checksums: checked, md5: checked, signedPayload: !usesTls(inputs) }
+  return { checksums: checked, md5: checked, plainHttp: !usesTls(inputs) }
 }
 
 async function verifyUpload(

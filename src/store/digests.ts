@@ -6,7 +6,7 @@ export interface HashingPlan {
   partMd5: boolean
   /** MD5 of the whole archive: the ETag some stores give a multipart object. */
   wholeMd5: boolean
-  /** SHA-256 of each part, for a signed payload (plain http), so the SDK does not hash it on the main thread. */
+  /** SHA-256 of each part, for a signed payload (plain http, a part with no checksum), so the SDK does not hash it on the main thread. */
   partSha256: boolean
 }
 

@@ -64,10 +64,14 @@ export interface UploadIntegrity {
   /** The ETag to compare with HeadObject; for stores that keep no CRC32 also each part's Content-MD5 and the whole MD5. */
   md5: boolean
   /**
-   * Sign each part's SHA-256 (computed on the worker) rather than UNSIGNED-PAYLOAD. Needed over
-   * plain http; over TLS, as the AWS CLI does, the transport and the checksums protect the bytes.
+   * The store is reached over plain http. Over TLS parts are sent with UNSIGNED-PAYLOAD, as the AWS
+   * CLI does. Over http too when each part carries a checksum the store checks (the CRC32 it keeps,
+   * or Content-MD5): the signature then adds a second pass over every byte on both sides, and what it
+   * adds, protection from a network that rewrites the bytes, the archive's SHA-256 keeps end to end
+   * (recorded on the row, checked by the restore and by verify: download). A part with no checksum
+   * (verify: none) is signed with its SHA-256, computed on the worker.
    */
-  signedPayload: boolean
+  plainHttp: boolean
 }
 
 export interface UploadHooks {
@@ -263,7 +267,13 @@ class PartSender {
     // each part and the whole object by it, and gives each part's MD5 as its ETag, so only the other
     // stores need our MD5s (Content-MD5, and the ETags to compare with HeadObject's).
     this.md5s = target.integrity.md5 && !created.storeKeepsChecksums
-    this.hasher = new PartHasher({ partMd5: this.md5s, wholeMd5: this.md5s, partSha256: target.integrity.signedPayload })
+    // A part the store checks by its CRC32 or its Content-MD5 needs no signed SHA-256 as well (see plainHttp).
+    const partsChecked = created.storeKeepsChecksums || this.md5s
+    this.hasher = new PartHasher({
+      partMd5: this.md5s,
+      wholeMd5: this.md5s,
+      partSha256: target.integrity.plainHttp && !partsChecked
+    })
   }
 
   /** A part failed or the run was cancelled: no more parts are cut. */
@@ -411,7 +421,7 @@ async function isUploaded(client: S3Client, target: UploadTarget, expected: Expe
   }
 }
 
-/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (over TLS only). */
+/** The hash SigV4 signs for the part: its SHA-256 from the worker, or UNSIGNED-PAYLOAD (see plainHttp). */
 function setPayloadHash(command: UploadPartCommand, digests: PartDigests): void {
   const payloadHash = digests.sha256 ?? 'UNSIGNED-PAYLOAD'
   // Before signing (finalizeRequest): the signer takes a present x-amz-content-sha256 as is, instead
