@@ -13,6 +13,7 @@ import { ACTION_DIR } from '../harness/backup-job.js'
 
 const ACTION = 'supabase-s3-backup/supabase-s3-backup'
 const REUSABLE = `${ACTION}/.github/workflows/backup.yml`
+const RESTORE = `${ACTION}/restore`
 
 interface Step {
   uses?: string
@@ -34,6 +35,7 @@ interface ActionYml {
 }
 
 const manifest = parse(await readFile(path.join(ACTION_DIR, 'action.yml'), 'utf8')) as ActionYml
+const restoreManifest = parse(await readFile(path.join(ACTION_DIR, 'restore/action.yml'), 'utf8')) as ActionYml
 const readme = await readFile(path.join(ACTION_DIR, 'README.md'), 'utf8')
 const lint = await createLinter()
 
@@ -44,9 +46,9 @@ const examples = await yamlFiles('examples')
 const workflows = await yamlFiles('.github/workflows')
 const reusable = parse(await readFile(path.join(ACTION_DIR, '.github/workflows/backup.yml'), 'utf8')) as Workflow
 
-/** Steps that run this action, wherever it is referenced from. */
-function actionSteps(workflow: Workflow): Step[] {
-  return Object.values(workflow.jobs).flatMap(job => (job.steps ?? []).filter(step => step.uses?.split('@')[0] === ACTION))
+/** Steps that run this action (or, with `action`, one of its sub-actions), wherever it is referenced from. */
+function actionSteps(workflow: Workflow, action = ACTION): Step[] {
+  return Object.values(workflow.jobs).flatMap(job => (job.steps ?? []).filter(step => step.uses?.split('@')[0] === action))
 }
 
 describe('examples and workflows', () => {
@@ -57,6 +59,7 @@ describe('examples and workflows', () => {
       'nightly.yml',
       'oidc.yml',
       'r2-minio.yml',
+      'restore-drill.yml',
       'reusable.yml'
     ])
   })
@@ -81,6 +84,15 @@ describe('examples and workflows', () => {
         const keys = ['supabase-key', 'backup-api-key'].filter(name => given[name])
         assert.ok(file.endsWith('backup.yml') ? keys.length === 2 : keys.length === 1, `${file}: set supabase-key or backup-api-key`)
       }
+      for (const step of actionSteps(workflow, RESTORE)) {
+        const given = step.with ?? {}
+        for (const name of Object.keys(given))
+          assert.ok(name in restoreManifest.inputs, `${file}: '${name}' is not an input of restore/action.yml`)
+        assert.ok(given.bucket, `${file}: 'bucket' is missing`)
+        assert.ok(given.path || given['database-url'], `${file}: the restore needs path or database-url`)
+        const targets = ['backup-id', 'dispatch-id', 's3-key'].filter(name => given[name])
+        assert.equal(targets.length, 1, `${file}: set exactly one of backup-id, dispatch-id and s3-key`)
+      }
       for (const [name, job] of Object.entries(workflow.jobs)) {
         if (job.uses?.split('@')[0] !== REUSABLE) continue
         const { inputs, secrets } = reusable.on.workflow_call ?? { inputs: {}, secrets: {} }
@@ -94,11 +106,11 @@ describe('examples and workflows', () => {
     })
   }
 
-  it('every example runs the action or the reusable workflow', async () => {
+  it('every example runs the action, its restore or the reusable workflow', async () => {
     for (const file of examples) {
       const workflow = parse(await readFile(path.join(ACTION_DIR, file), 'utf8')) as Workflow
       const usesReusable = Object.values(workflow.jobs).some(job => job.uses?.split('@')[0] === REUSABLE)
-      assert.ok(actionSteps(workflow).length > 0 || usesReusable, file)
+      assert.ok(actionSteps(workflow).length > 0 || actionSteps(workflow, RESTORE).length > 0 || usesReusable, file)
     }
   })
 })
