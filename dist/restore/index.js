@@ -89245,13 +89245,13 @@ function connectionError(error, db, purpose) {
     const what = `Could not connect to the database at ${where} (input 'database-url') to ${purpose}`;
     const say = (sentence) => new DatabaseError(`${what}: ${sentence}`, { cause: error });
     if (db.supabase === 'direct' && ['ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
-        return say(`${db.host} is Supabase's direct connection, which has an IPv6 address only, and this runner has no IPv6 (GitHub-hosted runners have none) (${code}). Use the Session pooler connection string instead: Project Settings > Database > Connection string > Session pooler, postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres.`);
+        return say(`${db.host} is Supabase's direct connection, which has an IPv6 address only, and this runner has no IPv6 (GitHub-hosted runners have none) (${code}). Use the Session pooler connection string instead: Connect (top of the project dashboard) > Session pooler, postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres.`);
     }
     if (code === '28P01' || /password authentication failed|SASL|SCRAM/i.test(message)) {
         return say(`the server refused the password for user "${db.user}" (${code || 'authentication failed'}). Check the password in the connection string (Project Settings > Database > Reset database password), and percent-encode characters such as @, :, / or # in it.`);
     }
     if (/tenant or user not found/i.test(message)) {
-        return say(`Supabase's pooler does not know the user "${db.user}". On the pooler the user is postgres.<project-ref>, and the host must be the one shown for your project (aws-0-<region> or aws-1-<region>): copy the Session pooler string from Project Settings > Database.`);
+        return say(`Supabase's pooler does not know the user "${db.user}". On the pooler the user is postgres.<project-ref>, and the host must be the one shown for your project (aws-0-<region> or aws-1-<region>): copy the Session pooler string from Connect (top of the project dashboard).`);
     }
     if (code === '3D000')
         return say(`the database "${db.database}" does not exist on that server. Supabase's is called postgres.`);
@@ -89298,7 +89298,7 @@ function parseDatabaseUrl(raw) {
         url = new URL(raw);
     }
     catch {
-        throw new DatabaseUrlError('must be a Postgres connection string like postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres (Project Settings > Database > Connection string > Session pooler).');
+        throw new DatabaseUrlError('must be a Postgres connection string like postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres (Connect (top of the project dashboard) > Session pooler).');
     }
     if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
         throw new DatabaseUrlError(`must start with postgresql:// (a Postgres connection string), not ${url.protocol}//.`);

@@ -133,7 +133,7 @@ function parseDatabase(raw: string, problems: InputProblem[]): DatabaseUrl | und
   if (database.supabase === 'transaction-pooler') {
     problems.push({
       input: Input.DatabaseUrl,
-      message: `points at Supabase's pooler in transaction mode (port ${TRANSACTION_POOLER_PORT}), which hands each transaction to another connection: pg_dump's snapshot cannot be kept there. Use the Session pooler connection string (the same host, port 5432): Project Settings > Database > Connection string > Session pooler.`
+      message: `points at Supabase's pooler in transaction mode (port ${TRANSACTION_POOLER_PORT}), which hands each transaction to another connection: pg_dump's snapshot cannot be kept there. Use the Session pooler connection string (the same host, port 5432): Connect (top of the project dashboard) > Session pooler.`
     })
   }
   return database

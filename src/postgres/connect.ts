@@ -84,7 +84,7 @@ export function connectionError(error: unknown, db: DatabaseUrl, purpose: string
 
   if (db.supabase === 'direct' && ['ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
     return say(
-      `${db.host} is Supabase's direct connection, which has an IPv6 address only, and this runner has no IPv6 (GitHub-hosted runners have none) (${code}). Use the Session pooler connection string instead: Project Settings > Database > Connection string > Session pooler, postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres.`
+      `${db.host} is Supabase's direct connection, which has an IPv6 address only, and this runner has no IPv6 (GitHub-hosted runners have none) (${code}). Use the Session pooler connection string instead: Connect (top of the project dashboard) > Session pooler, postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres.`
     )
   }
   if (code === '28P01' || /password authentication failed|SASL|SCRAM/i.test(message)) {
@@ -94,7 +94,7 @@ export function connectionError(error: unknown, db: DatabaseUrl, purpose: string
   }
   if (/tenant or user not found/i.test(message)) {
     return say(
-      `Supabase's pooler does not know the user "${db.user}". On the pooler the user is postgres.<project-ref>, and the host must be the one shown for your project (aws-0-<region> or aws-1-<region>): copy the Session pooler string from Project Settings > Database.`
+      `Supabase's pooler does not know the user "${db.user}". On the pooler the user is postgres.<project-ref>, and the host must be the one shown for your project (aws-0-<region> or aws-1-<region>): copy the Session pooler string from Connect (top of the project dashboard).`
     )
   }
   if (code === '3D000') return say(`the database "${db.database}" does not exist on that server. Supabase's is called postgres.`)

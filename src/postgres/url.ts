@@ -44,7 +44,7 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
     url = new URL(raw)
   } catch {
     throw new DatabaseUrlError(
-      'must be a Postgres connection string like postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres (Project Settings > Database > Connection string > Session pooler).'
+      'must be a Postgres connection string like postgresql://postgres.<project-ref>:<password>@aws-0-<region>.pooler.supabase.com:5432/postgres (Connect (top of the project dashboard) > Session pooler).'
     )
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {

@@ -54,10 +54,7 @@ describe('connectionError', () => {
       const message = sentence(systemError(code, syscall, `2a05:d014::1`, 5432))
       assert.match(message, new RegExp(`db\\.${REF}\\.supabase\\.co is Supabase's direct connection, which has an IPv6 address only`))
       assert.match(message, new RegExp(`\\(${code}\\)`))
-      assert.match(
-        message,
-        /Use the Session pooler connection string instead: Project Settings > Database > Connection string > Session pooler/
-      )
+      assert.match(message, /Use the Session pooler connection string instead: Connect \(top of the project dashboard\) > Session pooler/)
     })
   }
 
@@ -99,7 +96,7 @@ describe('connectionError', () => {
       parseDatabaseUrl(`postgresql://postgres:${PASSWORD}@aws-0-us-east-1.pooler.supabase.com:5432/postgres`)
     )
     assert.match(message, /Supabase's pooler does not know the user "postgres"\. On the pooler the user is postgres\.<project-ref>/)
-    assert.match(message, /copy the Session pooler string from Project Settings > Database/)
+    assert.match(message, /copy the Session pooler string from Connect \(top of the project dashboard\)/)
   })
 
   it('a server without TLS when the URL asks for it: remove sslmode or set prefer', () => {
