@@ -78,7 +78,8 @@ describe('examples and workflows', () => {
       for (const step of actionSteps(workflow)) {
         const given = step.with ?? {}
         for (const name of Object.keys(given)) assert.ok(name in manifest.inputs, `${file}: '${name}' is not an input of action.yml`)
-        for (const name of ['path', 'bucket', 'supabase-url']) assert.ok(given[name], `${file}: '${name}' is missing`)
+        for (const name of ['bucket', 'supabase-url']) assert.ok(given[name], `${file}: '${name}' is missing`)
+        assert.ok(given.path || given['database-url'], `${file}: the backup needs path or database-url`)
         assert.ok(given['dispatch-id'] || given['create-row'], `${file}: needs dispatch-id or create-row`)
         // The reusable workflow forwards both and the caller sets one; a step of an example sets exactly one.
         const keys = ['supabase-key', 'backup-api-key'].filter(name => given[name])
