@@ -89313,7 +89313,8 @@ function parseDatabaseUrl(raw) {
     const parameters = queryParameters(url.search);
     // libpq takes a password given as a parameter too (the last one wins): it must not reach the tools' command line.
     const passwordParameter = parameters.filter(([name]) => name === 'password').at(-1)?.[1];
-    const sslParameter = parameters.find(([name]) => name === 'sslmode')?.[1] ?? 'prefer';
+    // As libpq reads a repeated parameter: the last one wins (the pg client would take it too).
+    const sslParameter = parameters.filter(([name]) => name === 'sslmode').at(-1)?.[1] ?? 'prefer';
     const sslMode = SSL_MODES.find(mode => mode === sslParameter);
     if (!sslMode)
         throw new DatabaseUrlError(`has sslmode=${sslParameter}; use one of ${SSL_MODES.join(', ')}.`);

@@ -81,6 +81,10 @@ describe('parseDatabaseUrl', () => {
     })
   }
 
+  it('takes the last sslmode when it is given twice, as libpq does', () => {
+    assert.equal(parseDatabaseUrl('postgresql://u:p@h/d?sslmode=disable&sslmode=require').sslMode, 'require')
+  })
+
   it('refuses an sslmode libpq does not know, naming the ones it does', () => {
     assert.match(
       refusal('postgresql://u:p@h/d?sslmode=true'),
