@@ -4,21 +4,19 @@
 // dumped or uploaded, with a sentence that says what to change and never the password.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import pg from 'pg'
 import { actionInputs, backupJob, errorsOf, insertRow, PHASE, readRow, setUpTestFile } from '../harness/backup-job.js'
 import { startCluster } from '../harness/clusters.js'
 import type { JobResult } from '../harness/runner.js'
+import { DUMP_PIDS, dumpingTheSchema, lockTable } from '../harness/held-dump.js'
 import { createProject } from '../harness/supabase-project.js'
 import { SPOOL_PREFIX } from '../../src/sources/database/source.js'
 
 const run = promisify(execFile)
-const DUMP_PIDS = 'SUPABASE_S3_BACKUP_DUMP_PIDS'
 const { svc, bucket, workspace } = await setUpTestFile('db-failures', { 'data/notes.txt': 'hello\n' })
 const source = await startCluster('source')
 await createProject(source, 50_000)
@@ -27,22 +25,6 @@ after(() => rm(runnerTemp, { recursive: true, force: true }))
 afterEach(async () => {
   if (!(await source.running())) await source.start()
 })
-
-/**
- * Holds an exclusive lock on public.events, so the dump waits on it (pg_dump waits for its
- * locks): the moment to stop it is then certain, not a race with a fast dump.
- */
-async function lockEvents(): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: source.url() })
-  client.on('error', () => {})
-  await client.connect()
-  await client.query('BEGIN')
-  await client.query('LOCK TABLE public.events IN ACCESS EXCLUSIVE MODE')
-  return async () => {
-    await client.query('ROLLBACK').catch(() => {})
-    await client.end().catch(() => {})
-  }
-}
 
 /** pg_dump and pg_dumpall processes of this test's source, by their command line. */
 async function dumpProcesses(): Promise<string[]> {
@@ -59,24 +41,13 @@ async function assertCleanedUp(job: JobResult, rowFailedBy: 'main' | 'post' = 'p
   assert.equal(job.post?.conclusion, rowFailedBy === 'post' ? 'failure' : 'success', 'post reports what it did')
 }
 
-/** The dump's pids once one of them is pg_dump of the schema, which waits on the lock. */
-function waitingForTheLock(pids: string): boolean {
-  return pids.split(' ').some(pid => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--schema-only')
-    } catch {
-      return false
-    }
-  })
-}
-
 function inputs(row: { dispatchId: string }, format: string, databaseUrl = source.url()): Record<string, string> {
   return actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: '', 'database-url': databaseUrl, format })
 }
 
 describe('stopped during the dump', () => {
   it('zip, cancelled while the dump streams: the row is failed, pg_dump stopped, the upload aborted', async () => {
-    const release = await lockEvents()
+    const release = await lockTable(source, 'public.events')
     try {
       const row = await insertRow(svc)
       const job = await backupJob(svc, {
@@ -96,7 +67,7 @@ describe('stopped during the dump', () => {
   })
 
   it('tar.zst, cancelled while the dump spools: the row says so, and the spool is removed', async () => {
-    const release = await lockEvents()
+    const release = await lockTable(source, 'public.events')
     try {
       const row = await insertRow(svc)
       const job = await backupJob(svc, {
@@ -119,14 +90,14 @@ describe('stopped during the dump', () => {
   })
 
   it('tar.gz, main killed mid-dump: post stops the pg_dump it left, removes the spool and fails the row', async () => {
-    const release = await lockEvents()
+    const release = await lockTable(source, 'public.events')
     try {
       const row = await insertRow(svc)
       const job = await backupJob(svc, {
         workspace: workspace.dir,
         runnerTemp,
         inputs: inputs(row, 'tar.gz'),
-        killAt: step => step.waitForState(DUMP_PIDS, waitingForTheLock),
+        killAt: step => step.waitForState(DUMP_PIDS, dumpingTheSchema),
         runPostAfterKill: true
       })
       assert.equal(job.main.signal, 'SIGKILL')
@@ -143,7 +114,7 @@ describe('stopped during the dump', () => {
 
   for (const format of ['zip', 'tar.zst'] as const) {
     it(`${format}, the database goes away halfway: "The database dump failed: ..." and nothing left behind`, async () => {
-      const release = await lockEvents()
+      const release = await lockTable(source, 'public.events')
       const row = await insertRow(svc)
       const job = await backupJob(svc, {
         workspace: workspace.dir,
@@ -151,7 +122,7 @@ describe('stopped during the dump', () => {
         inputs: inputs(row, format),
         // A trigger that fires nothing itself: it takes the server down under the waiting dump.
         cancelAt: async step => {
-          await step.waitForState(DUMP_PIDS, waitingForTheLock)
+          await step.waitForState(DUMP_PIDS, dumpingTheSchema)
           await source.stop('immediate')
           return new Promise(() => {})
         }

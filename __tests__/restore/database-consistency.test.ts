@@ -3,40 +3,15 @@
 // A restore target that already holds tables is refused and left as it was; an archive without
 // a database part is refused with why.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import pg from 'pg'
 import { actionInputs, backupJob, errorsOf, insertRow, readRow, restoreHook, restoreInputs, setUpTestFile } from '../harness/backup-job.js'
-import { startCluster, type Cluster } from '../harness/clusters.js'
+import { startCluster } from '../harness/clusters.js'
+import { DUMP_PIDS, dumpingTheSchema, lockTable } from '../harness/held-dump.js'
 import { createEmptyProject, createProject, tableHashes } from '../harness/supabase-project.js'
 
-const DUMP_PIDS = 'SUPABASE_S3_BACKUP_DUMP_PIDS'
 const { svc, bucket, workspace } = await setUpTestFile('db-consistency', { 'data/notes.txt': 'hello\n' })
 const source = await startCluster('source')
 await createProject(source, 20_000)
-
-/** Holds public.events locked, so the dump waits with its snapshot taken: writes made now come after it. */
-async function lockEvents(cluster: Cluster): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: cluster.url() })
-  await client.connect()
-  await client.query('BEGIN')
-  await client.query('LOCK TABLE public.events IN ACCESS EXCLUSIVE MODE')
-  return async () => {
-    await client.query('ROLLBACK')
-    await client.end()
-  }
-}
-
-/** True once one of the dump's processes is pg_dump of the schema (waiting on the lock). */
-function dumpingTheSchema(pids: string): boolean {
-  return pids.split(' ').some(pid => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--schema-only')
-    } catch {
-      return false
-    }
-  })
-}
 
 async function backUp(format: string, extra: Record<string, string>, during?: () => Promise<void>): Promise<string> {
   const row = await insertRow(svc)
@@ -62,7 +37,7 @@ describe('database consistency and restore refusals', () => {
 
   it('writes during the backup are in neither the dump nor the manifest; the restore matches the snapshot', async () => {
     const snapshotRows = await before
-    const release = await lockEvents(source)
+    const release = await lockTable(source, 'public.events')
     backupId = await backUp('zip', { 'database-url': source.url() }, async () => {
       await source.sql(`insert into public.notes (body) select 'written during the backup ' || i from generate_series(1, 500) i`)
       await source.sql(`delete from public.labels`)
