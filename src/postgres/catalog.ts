@@ -116,22 +116,12 @@ export async function dumpedTables(client: pg.Client): Promise<DumpedTable[]> {
  * instead (pages at the last vacuum), so that the preflight never waits behind someone else's lock.
  */
 export async function dumpedBytes(client: pg.Client): Promise<number> {
-  const parameters = dumpedTablesParameters()
   try {
     await client.query(`select pg_catalog.set_config('lock_timeout', '2s', false)`)
-    const { rows } = await client.query<{ bytes: string }>(
-      `select coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0) as bytes ${DUMPED_TABLES}`,
-      parameters
-    )
-    return Number(rows[0]?.bytes ?? 0)
+    return await sumOverDumpedTables(client, 'pg_catalog.pg_table_size(c.oid)')
   } catch (error) {
     if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error
-    const { rows } = await client.query<{ bytes: string }>(
-      `select coalesce(sum((c.relpages + coalesce(t.relpages, 0))::bigint * current_setting('block_size')::bigint), 0) as bytes
-         ${DUMPED_TABLES.replace('join pg_catalog.pg_namespace', 'left join pg_catalog.pg_class t on t.oid = c.reltoastrelid\n   join pg_catalog.pg_namespace')}`,
-      parameters
-    )
-    return Number(rows[0]?.bytes ?? 0)
+    return await sumOverDumpedTables(client, `(c.relpages + coalesce(t.relpages, 0))::bigint * current_setting('block_size')::bigint`)
   } finally {
     await client.query(`select pg_catalog.set_config('lock_timeout', '0', false)`).catch(() => {})
   }
@@ -139,9 +129,19 @@ export async function dumpedBytes(client: pg.Client): Promise<number> {
 
 const LOCK_NOT_AVAILABLE = '55P03'
 
+/** The sum of `expression` over the dumped tables (`c`, with `t` its TOAST table). */
+async function sumOverDumpedTables(client: pg.Client, expression: string): Promise<number> {
+  const { rows } = await client.query<{ total: string }>(
+    `select coalesce(sum(${expression}), 0) as total ${DUMPED_TABLES}`,
+    dumpedTablesParameters()
+  )
+  return Number(rows[0]?.total ?? 0)
+}
+
 const DUMPED_TABLES = `
    from pg_catalog.pg_class c
    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+   left join pg_catalog.pg_class t on t.oid = c.reltoastrelid
   where c.relkind = 'r'
     and not exists (select 1 from pg_catalog.pg_depend d
                      where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')

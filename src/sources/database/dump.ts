@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { DatabaseError, messageOf } from '../../errors.js'
 import {
@@ -19,10 +20,6 @@ import { runTool } from './tool.js'
 
 /** How long ending the snapshot waits for a count in flight, and for its connection to close. */
 const END_WAIT_MS = 1_000
-
-function delay<T>(ms: number, value: T): Promise<T> {
-  return new Promise(resolve => setTimeout(() => resolve(value), ms).unref())
-}
 
 /** pg_dump waits this long for a table's lock (a migration holding it) before it fails, rather than forever. */
 const LOCK_WAIT_TIMEOUT = '120s'
@@ -188,10 +185,10 @@ export class DatabaseDump {
         () => true,
         () => true
       ) ?? Promise.resolve(true),
-      delay(END_WAIT_MS, false)
+      sleep(END_WAIT_MS, false, { ref: false })
     ])
     if (counted) await exporter.query('ROLLBACK').catch(() => {})
-    await Promise.race([exporter.end().catch(() => {}), delay(END_WAIT_MS, undefined)])
+    await Promise.race([exporter.end().catch(() => {}), sleep(END_WAIT_MS, undefined, { ref: false })])
   }
 
   private async countRows(exporter: pg.Client): Promise<ManifestTable[]> {
