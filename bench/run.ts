@@ -234,17 +234,25 @@ async function restoreContenders(svc: Services, bucket: string, workspace: strin
   return contenders
 }
 
+/** `aws s3 cp -` of standard input to `key` in the local store: the end of every peer's pipeline. */
+function awsUpload(svc: Services, bucket: string, key: string): string {
+  return `${AWS} s3 cp - 's3://${bucket}/${key}' --endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
+}
+
+/** A peer: a shell pipeline run in `workspace`; one that uploads nothing is a floor. */
+function shellPeer(
+  svc: Services,
+  workspace: string,
+  spec: { name: string; format: string; group?: string; pipeline: (key: string) => string; uploads?: boolean }
+): Contender {
+  const { pipeline, uploads = true, ...named } = spec
+  return { ...named, uploads, floor: !uploads, action: false, run: key => shell(pipeline(key), workspace, awsEnv(svc)) }
+}
+
 function peerContenders(svc: Services, bucket: string, workspace: string): Contender[] {
-  const upload = (key: string): string =>
-    `${AWS} s3 cp - 's3://${bucket}/${key}' --endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
-  const peer = (name: string, format: string, pipeline: (key: string) => string, uploads = true): Contender => ({
-    name,
-    format,
-    uploads,
-    floor: !uploads,
-    action: false,
-    run: key => shell(pipeline(key), workspace, awsEnv(svc))
-  })
+  const upload = (key: string): string => awsUpload(svc, bucket, key)
+  const peer = (name: string, format: string, pipeline: (key: string) => string, uploads = true): Contender =>
+    shellPeer(svc, workspace, { name, format, pipeline, uploads })
   return [
     peer('tar | gzip -6 | aws', 'tar.gz', key => `tar -cf - data | gzip -6 | ${upload(key)}`),
     peer('tar | pigz -6 | aws', 'tar.gz', key => `tar -cf - data | pigz -6 | ${upload(key)}`),
@@ -285,18 +293,10 @@ function databaseContenders(svc: Services, bucket: string, workspace: string, da
       if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
     }
   }))
-  const upload = (key: string): string =>
-    `${AWS} s3 cp - 's3://${bucket}/${key}' --endpoint-url '${svc.env.S3_ENDPOINT}' --only-show-errors`
+  const upload = (key: string): string => awsUpload(svc, bucket, key)
   const dump = `'${pgDump}' --dbname='${database.url}'`
-  const peer = (name: string, format: string, group: string, pipeline: (key: string) => string, uploads = true): Contender => ({
-    name,
-    format,
-    group,
-    uploads,
-    floor: !uploads,
-    action: false,
-    run: key => shell(pipeline(key), workspace, awsEnv(svc))
-  })
+  const peer = (name: string, format: string, group: string, pipeline: (key: string) => string, uploads = true): Contender =>
+    shellPeer(svc, workspace, { name, format, group, pipeline, uploads })
   return [
     ...actions,
     peer('pg_dump | zstd -3 -T0 | aws', 'sql.zst', 'zstd', key => `${dump} | zstd -q -3 -T0 | ${upload(key)}`),
