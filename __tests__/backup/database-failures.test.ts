@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { actionInputs, backupJob, errorsOf, insertRow, PHASE, readRow, setUpTestFile } from '../harness/backup-job.js'
+import { actionInputs, backupJob, errorsOf, insertRow, PHASE, readRow, setUpTestFile, type JobOptions } from '../harness/backup-job.js'
 import { startCluster } from '../harness/clusters.js'
 import type { JobResult } from '../harness/runner.js'
 import { DUMP_PIDS, dumpingTheSchema, lockTable } from '../harness/held-dump.js'
@@ -45,81 +45,62 @@ function inputs(row: { dispatchId: string }, format: string, databaseUrl = sourc
   return actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: '', 'database-url': databaseUrl, format })
 }
 
+/**
+ * A backup of the source in `format` while public.events is locked, so that its dump waits with
+ * the snapshot taken until `stop` (a cancel, a kill, or something done to the server) acts.
+ */
+async function backUpHeldDump(
+  format: string,
+  stop: Pick<JobOptions, 'cancelAt' | 'killAt' | 'runPostAfterKill'>
+): Promise<{ job: JobResult; row: Awaited<ReturnType<typeof readRow>> }> {
+  const release = await lockTable(source, 'public.events')
+  try {
+    const row = await insertRow(svc)
+    const job = await backupJob(svc, { workspace: workspace.dir, runnerTemp, inputs: inputs(row, format), ...stop })
+    return { job, row: await readRow(svc, row.id) }
+  } finally {
+    await release()
+  }
+}
+
 describe('stopped during the dump', () => {
   it('zip, cancelled while the dump streams: the row is failed, pg_dump stopped, the upload aborted', async () => {
-    const release = await lockTable(source, 'public.events')
-    try {
-      const row = await insertRow(svc)
-      const job = await backupJob(svc, {
-        workspace: workspace.dir,
-        runnerTemp,
-        inputs: inputs(row, 'zip'),
-        cancelAt: step => step.waitForState(DUMP_PIDS, pids => pids !== '')
-      })
-      assert.equal(job.main.conclusion, 'cancelled')
-      const failed = await readRow(svc, row.id)
-      assert.equal(failed.status, 'failed')
-      assert.match(failed.error_text ?? '', /^The run was cancelled \(SIGINT\) while uploading/)
-      await assertCleanedUp(job, 'main')
-    } finally {
-      await release()
-    }
+    const { job, row } = await backUpHeldDump('zip', { cancelAt: step => step.waitForState(DUMP_PIDS, pids => pids !== '') })
+    assert.equal(job.main.conclusion, 'cancelled')
+    assert.equal(row.status, 'failed')
+    assert.match(row.error_text ?? '', /^The run was cancelled \(SIGINT\) while uploading/)
+    await assertCleanedUp(job, 'main')
   })
 
   it('tar.zst, cancelled while the dump spools: the row says so, and the spool is removed', async () => {
-    const release = await lockTable(source, 'public.events')
-    try {
-      const row = await insertRow(svc)
-      const job = await backupJob(svc, {
-        workspace: workspace.dir,
-        runnerTemp,
-        inputs: inputs(row, 'tar.zst'),
-        cancelAt: async step => {
-          await step.waitForState(PHASE, 'dumping')
-          await step.waitForState(DUMP_PIDS, pids => pids !== '')
-        }
-      })
-      assert.equal(job.main.conclusion, 'cancelled')
-      const failed = await readRow(svc, row.id)
-      assert.equal(failed.status, 'failed')
-      assert.match(failed.error_text ?? '', /cancelled \(SIGINT\) while dumping the database, before anything was uploaded/)
-      await assertCleanedUp(job, 'main')
-    } finally {
-      await release()
-    }
+    const { job, row } = await backUpHeldDump('tar.zst', {
+      cancelAt: async step => {
+        await step.waitForState(PHASE, 'dumping')
+        await step.waitForState(DUMP_PIDS, pids => pids !== '')
+      }
+    })
+    assert.equal(job.main.conclusion, 'cancelled')
+    assert.equal(row.status, 'failed')
+    assert.match(row.error_text ?? '', /cancelled \(SIGINT\) while dumping the database, before anything was uploaded/)
+    await assertCleanedUp(job, 'main')
   })
 
   it('tar.gz, main killed mid-dump: post stops the pg_dump it left, removes the spool and fails the row', async () => {
-    const release = await lockTable(source, 'public.events')
-    try {
-      const row = await insertRow(svc)
-      const job = await backupJob(svc, {
-        workspace: workspace.dir,
-        runnerTemp,
-        inputs: inputs(row, 'tar.gz'),
-        killAt: step => step.waitForState(DUMP_PIDS, dumpingTheSchema),
-        runPostAfterKill: true
-      })
-      assert.equal(job.main.signal, 'SIGKILL')
-      assert.match(job.post?.stdout ?? '', /Left by main's database dump: stopped pg_dump \(pid \d+\)/)
-      assert.match(job.post?.stdout ?? '', /removed the spool/)
-      const failed = await readRow(svc, row.id)
-      assert.equal(failed.status, 'failed')
-      assert.match(failed.error_text ?? '', /stopped without finalizing the backup .* while dumping the database/)
-      await assertCleanedUp(job)
-    } finally {
-      await release()
-    }
+    const { job, row } = await backUpHeldDump('tar.gz', {
+      killAt: step => step.waitForState(DUMP_PIDS, dumpingTheSchema),
+      runPostAfterKill: true
+    })
+    assert.equal(job.main.signal, 'SIGKILL')
+    assert.match(job.post?.stdout ?? '', /Left by main's database dump: stopped pg_dump \(pid \d+\)/)
+    assert.match(job.post?.stdout ?? '', /removed the spool/)
+    assert.equal(row.status, 'failed')
+    assert.match(row.error_text ?? '', /stopped without finalizing the backup .* while dumping the database/)
+    await assertCleanedUp(job)
   })
 
   for (const format of ['zip', 'tar.zst'] as const) {
     it(`${format}, the database goes away halfway: "The database dump failed: ..." and nothing left behind`, async () => {
-      const release = await lockTable(source, 'public.events')
-      const row = await insertRow(svc)
-      const job = await backupJob(svc, {
-        workspace: workspace.dir,
-        runnerTemp,
-        inputs: inputs(row, format),
+      const { job, row } = await backUpHeldDump(format, {
         // A trigger that fires nothing itself: it takes the server down under the waiting dump.
         cancelAt: async step => {
           await step.waitForState(DUMP_PIDS, dumpingTheSchema)
@@ -127,11 +108,9 @@ describe('stopped during the dump', () => {
           return new Promise(() => {})
         }
       })
-      await release()
       assert.equal(job.main.conclusion, 'failure')
-      const failed = await readRow(svc, row.id)
-      assert.equal(failed.status, 'failed')
-      assert.match(failed.error_text ?? '', /^The database dump failed: /)
+      assert.equal(row.status, 'failed')
+      assert.match(row.error_text ?? '', /^The database dump failed: /)
       assert.match(errorsOf(job.main), /The database dump failed: /)
       await assertCleanedUp(job, 'main')
     })
