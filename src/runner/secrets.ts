@@ -3,6 +3,25 @@ import type { InputReader } from './inputs.js'
 
 const registered = new Set<string>()
 
+/**
+ * A secret shorter than this is only removed where it stands as a whole token: replaced inside
+ * words, a 3-character password would turn "the backup failed" into "the ***kup failed".
+ */
+export const WHOLE_TOKEN_BELOW = 8
+
+/** A letter or digit next to a short secret makes it part of a longer word; punctuation (`:`, `@`, `.`) does not. */
+const WORD_CHAR = '[\\p{L}\\p{N}]'
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** Replaces one secret: anywhere when it is long enough to be unique, else only as a whole token. */
+function removeSecret(text: string, secret: string): string {
+  if (secret.length >= WHOLE_TOKEN_BELOW) return text.split(secret).join('***')
+  return text.replace(new RegExp(`(?<!${WORD_CHAR})${escapeRegExp(secret)}(?!${WORD_CHAR})`, 'gu'), '***')
+}
+
 /** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
 export function registerSecret(value: string | undefined): void {
   if (!value) return
@@ -11,13 +30,14 @@ export function registerSecret(value: string | undefined): void {
 }
 
 /**
- * Removes every registered secret, and anything shaped like a JWT, a Supabase secret key or a
- * bearer token, from text that leaves the process other than through the masked log (error_text,
- * summaries).
+ * Removes every registered secret (a short one only where it is a whole word), and anything
+ * shaped like a JWT, a Supabase secret key or a bearer token, from text that leaves the process
+ * other than through the masked log (error_text, summaries).
  */
 export function redact(text: string): string {
   let clean = text
-  for (const secret of registered) clean = clean.split(secret).join('***')
+  // Longest first, so a secret that contains a shorter one is removed whole.
+  for (const secret of [...registered].sort((a, b) => b.length - a.length)) clean = removeSecret(clean, secret)
   return clean
     .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
     .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
