@@ -115,10 +115,16 @@ const cases: Case[] = [
     table: noFinishedAt
   },
   {
-    title: 'create-row not a boolean',
+    title: "create-row with the dispatch-id of the app's row, which already exists",
+    inputs: () => ({ 'create-row': 'true' }),
+    message: /Input 'create-row': is true, but a row with dispatch_id [0-9a-f-]{36} already exists/,
+    row: 'failed'
+  },
+  {
+    title: 'create-row not a boolean, with a dispatch-id that identifies the row',
     inputs: () => ({ 'create-row': 'yes' }),
     message: /Input 'create-row': must be true or false/,
-    row: 'untouched'
+    row: 'failed'
   },
 
   // The row is identified: it is failed with the message.

@@ -49,26 +49,39 @@ it('a wrong backup-api-key fails the step naming the input, and writes nothing',
   await assertNothingWritten(row, rows)
 })
 
-for (const [title, inputs, message] of [
-  ['supabase-key as well', { 'supabase-key': 'service-role-key' }, /Input 'supabase-key': must be empty when 'backup-api-key' is set/],
-  ['a table', { table: 'other_table' }, /Input 'table': does not apply with 'backup-api-key'.*BACKUP_TABLE/],
+// A conflict that still identifies the row and a way to reach it fails the row with the error
+// (through the function, which backup-api-key asks for); one that cannot reach it writes nothing.
+for (const [title, inputs, message, row] of [
+  [
+    'supabase-key as well',
+    { 'supabase-key': 'service-role-key' },
+    /Input 'supabase-key': must be empty when 'backup-api-key' is set/,
+    'failed'
+  ],
+  ['a table', { table: 'other_table' }, /Input 'table': does not apply with 'backup-api-key'.*BACKUP_TABLE/, 'failed'],
   [
     'a bad update-function',
     { 'update-function': 'update backup' },
-    /Input 'update-function': must be the name of the deployed edge function/
+    /Input 'update-function': must be the name of the deployed edge function/,
+    'untouched'
   ]
 ] as const) {
-  it(`backup-api-key with ${title}: an input error, and nothing written`, async () => {
-    const row = await insertRow(svc)
+  it(`backup-api-key with ${title}: an input error; the row is ${row}`, async () => {
+    const inserted = await insertRow(svc)
     const rows = await rowCount(svc)
-    const job = await run({ 'dispatch-id': row.dispatchId, bucket: refusedBucket, ...inputs })
+    const job = await run({ 'dispatch-id': inserted.dispatchId, bucket: refusedBucket, ...inputs })
     assert.equal(job.main.exitCode, 1)
     assert.match(errorsOf(job.main), message)
-    await assertNothingWritten(row, rows)
+    if (row === 'untouched') return assertNothingWritten(inserted, rows)
+    const after = await readRow(svc, inserted.id)
+    assert.equal(after.status, 'failed')
+    assert.match(after.error_text ?? '', message)
+    assert.equal(await rowCount(svc), rows)
+    assert.equal(job.post?.exitCode, 0, 'post finds the row finalized')
   })
 }
 
-it('update-function without backup-api-key is refused, so a half-done switch cannot fall back to the table', async () => {
+it('update-function without backup-api-key is refused, and the row is failed through the table key', async () => {
   const row = await insertRow(svc)
   const job = await backupJob(svc, {
     workspace: workspace.dir,
@@ -76,6 +89,9 @@ it('update-function without backup-api-key is refused, so a half-done switch can
   })
   assert.equal(job.main.exitCode, 1)
   assert.match(errorsOf(job.main), /Input 'update-function': only applies with 'backup-api-key'/)
+  const after = await readRow(svc, row.id)
+  assert.equal(after.status, 'failed')
+  assert.match(after.error_text ?? '', /Input 'update-function': only applies with 'backup-api-key'/)
 })
 
 it('a function deployed with JWT verification: the error says to deploy it with --no-verify-jwt', async () => {

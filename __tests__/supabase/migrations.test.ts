@@ -1,7 +1,7 @@
 // Upgrading a database that already has rows from an earlier setup: 008 backfills finished_at
 // for finished rows, refuses rows that break the state machine's rules (so the README's query
-// finds them first), 009's sha256 arrives only with the move to success, and every migration can
-// be applied twice.
+// finds them first), 009's sha256 arrives only with the move to success, 010 stamps finished_at
+// with the database's clock and adds claimed_by, and every migration can be applied twice.
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -24,7 +24,7 @@ after(async () => {
 })
 
 const dir = path.join(ACTION_DIR, 'supabase', 'migrations')
-const [first, second, third] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
+const [first, second, third, fourth] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
 const apply = async (name: string | undefined) => db.query(await readFile(path.join(dir, name ?? ''), 'utf8'))
 
 it('008 gives rows finished before it a finish time, and applying both twice changes nothing', async () => {
@@ -97,5 +97,29 @@ it('009: sha256 is 64 lowercase hex digits, set only by the move to success, and
   assert.deepEqual(
     rows.rows.map(row => row.sha256),
     [null, hash]
+  )
+})
+
+it("010: the database's clock stamps finished_at, whatever a writer sends, and claimed_by is kept short", async () => {
+  await db.query('drop table backup_history cascade')
+  for (const name of [first, second, third, fourth, fourth]) await apply(name)
+  const insert = async () =>
+    (await db.query<{ id: string }>(`insert into backup_history (dispatch_id) values (gen_random_uuid()) returning id`)).rows[0]?.id
+  const id = await insert()
+  await db.query(`update backup_history set workflow_run_id = '70', claimed_by = '70/1/backup/ab12cd34' where id = $1`, [id])
+  // A runner whose clock is a day behind.
+  await db.query(`update backup_history set status = 'failed', error_text = 'x', finished_at = now() - interval '1 day' where id = $1`, [
+    id
+  ])
+  const [row] = (
+    await db.query<{ stamped_now: boolean; claimed_by: string }>(
+      `select finished_at > now() - interval '1 minute' as stamped_now, claimed_by from backup_history where id = $1`,
+      [id]
+    )
+  ).rows
+  assert.deepEqual(row, { stamped_now: true, claimed_by: '70/1/backup/ab12cd34' })
+  await assert.rejects(
+    db.query(`update backup_history set claimed_by = $2 where id = $1`, [await insert(), 'x'.repeat(201)]),
+    /backup_history_claimed_by_check/
   )
 })

@@ -3,9 +3,9 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { CONTENT_TYPES } from '../archive/formats.js'
-import { BackupError, CancelledError, InputError, messageOf, StoreError } from '../errors.js'
-import { isTransient, ownedByAnotherRun, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
-import { openLedger } from '../ledger/open.js'
+import { BackupError, CancelledError, InputError, LedgerError, messageOf, StoreError } from '../errors.js'
+import { isTransient, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
+import { newClaimToken, openLedger } from '../ledger/open.js'
 import type { RetryPolicy } from '../retry.js'
 import type { RunContext } from '../runner/context.js'
 import type { InputReader } from '../runner/inputs.js'
@@ -20,7 +20,7 @@ import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
 import { uploadStream, type UploadIntegrity, type UploadResult } from '../store/upload.js'
 import { verifyUploaded, type VerificationReport } from '../store/verify.js'
 import { createArchive, type Archive, type ArchiveContent } from './archive.js'
-import { parseBackupInputs, secretValues, type BackupInputs, type InputName } from './inputs.js'
+import { Input, parseBackupInputs, secretValues, type BackupInputs, type InputName } from './inputs.js'
 import { renderKey } from './key.js'
 
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
@@ -118,9 +118,16 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
   }
 }
 
-/** The ledger inputs (without which no row can be touched: those errors throw), and the backup's, kept for after the claim. */
+/**
+ * The ledger inputs (without which no row can be touched: those errors throw), and the backup's,
+ * kept for after the claim. Ledger inputs with problems that still identify the row fail it too.
+ */
 function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context' | 'state' | 'signal' | 'startedAt'>): BackupRun {
-  const { ledger, dispatchId, createRow } = openLedger(read, run.context.runId, MAIN_RETRY, core.info)
+  const { context, state } = run
+  // Saved before anything is claimed with it, so post writes as this job whatever main got to.
+  const token = newClaimToken(context)
+  state.save({ claimToken: token })
+  const { ledger, dispatchId, createRow, refusal } = openLedger(read, { runId: context.runId, claimToken: token }, MAIN_RETRY, core.info)
   let inputs: BackupInputs | undefined
   let inputError: InputError | undefined
   try {
@@ -129,6 +136,7 @@ function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context'
     if (!(error instanceof InputError)) throw error
     inputError = error
   }
+  if (refusal) inputError = new InputError([...refusal.problems, ...(inputError?.problems ?? [])])
   // A scheduled run with bad inputs creates nothing: there is no half-written row to clean up.
   if (inputError && createRow) throw inputError
   return {
@@ -170,10 +178,13 @@ async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
   state.save({ phase: 'locating', dispatchId })
   core.setOutput(Output.DispatchId, dispatchId)
   let claim: ClaimResult
+  let refusal: BackupError | undefined = inputError ?? run.preflightError
   try {
-    const found = run.createRow ? await ledger.create(dispatchId) : await ledger.locate(dispatchId)
-    core.setOutput(Output.BackupId, found.id)
-    claim = found.status === 'in_progress' ? await ledger.claim(found) : { claimed: false, row: found }
+    const found = run.createRow ? await createRow(run) : await ledger.locate(dispatchId)
+    if ('takenBy' in found) refusal = found.takenBy
+    const row = 'takenBy' in found ? found.row : found
+    core.setOutput(Output.BackupId, row.id)
+    claim = row.status === 'in_progress' ? await ledger.claim(row) : { claimed: false, row, heldBy: 'nobody' }
   } catch (error) {
     // A lasting refusal (no such row, RLS) leaves post nothing to do; if the database was
     // unreachable, post looks the row up again and finalizes it.
@@ -181,11 +192,11 @@ async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
     throw error
   }
   if (!claim.claimed) {
-    if (ownedByAnotherRun(claim.row, run.context.runId)) return leaveToOwner(claim.row, state, inputError ?? run.preflightError)
+    if (claim.heldBy === 'another-run') return leaveToOwner(claim.row, state, refusal)
+    if (claim.heldBy === 'another-job') return refuseSharedRow(claim.row, state)
     return reportAlreadyFinished(claim.row, state)
   }
   const { row } = claim
-  const refusal = inputError ?? run.preflightError
   if (refusal) {
     await recordFailure(ledger, row, refusal.message, state)
     throw refusal
@@ -195,6 +206,24 @@ async function claimRow(run: BackupRun): Promise<ClaimedRun | undefined> {
   state.save({ phase: 'claimed', rowId: row.id })
   core.info(`Backing up to row ${row.id} (dispatch ${dispatchId}).`)
   return { ...run, row, inputs }
+}
+
+/**
+ * create-row's new row, or the row that already has the dispatch id: a step that asked for a new
+ * row with an id the app already used is misconfigured, and that row is failed saying so.
+ */
+async function createRow({ ledger, dispatchId }: BackupRun): Promise<BackupRow | { row: BackupRow; takenBy: InputError }> {
+  const { created, row } = await ledger.create(dispatchId)
+  if (created) return row
+  return {
+    row,
+    takenBy: new InputError([
+      {
+        input: Input.CreateRow,
+        message: `is true, but a row with dispatch_id ${dispatchId} already exists (row ${row.id}); create-row makes a new row for scheduled runs. To finalize the app's row, pass its dispatch id without 'create-row'; for a new row, leave 'dispatch-id' empty.`
+      }
+    ])
+  }
 }
 
 async function listFiles({ inputs, context }: ClaimedRun): Promise<Listing> {
@@ -444,6 +473,17 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): undefined {
 }
 
 /** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
+/**
+ * Another job of this same run attempt holds the row: two legs of a matrix were given one
+ * dispatch id. The row stays with the job that claimed it; this one fails, saying how to fix it.
+ */
+function refuseSharedRow(row: BackupRow, state: StateStore): never {
+  state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
+  throw new LedgerError(
+    `Another job of this run (${row.claimed_by ?? 'unknown'}) already claimed backup row ${row.id} (dispatch_id ${row.dispatch_id}); one row records one backup, so this job leaves it to that one. Give each job of a matrix its own row: 'create-row: true' with no 'dispatch-id', or a dispatch id per leg.`
+  )
+}
+
 function leaveToOwner(row: BackupRow, state: StateStore, inputError: BackupError | undefined): undefined {
   state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
   core.notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {

@@ -3,7 +3,7 @@ import type { RunContext } from '../runner/context.js'
 import { InputError, LedgerError, messageOf, VerificationError } from '../errors.js'
 import { parseBackupInputs, secretValues, type InputName } from './inputs.js'
 import type { BackupRow, Ledger, Outcome } from '../ledger/ledger.js'
-import { openLedger } from '../ledger/open.js'
+import { newClaimToken, openLedger } from '../ledger/open.js'
 import type { InputReader } from '../runner/inputs.js'
 import { retry, type RetryPolicy } from '../retry.js'
 import { maskSecrets } from '../runner/secrets.js'
@@ -36,8 +36,10 @@ export async function runPost(read: InputReader<InputName>, context: RunContext,
     return
   }
   let setup
+  // As the job whose claim main made: main saved its token before it claimed anything.
+  const claimToken = saved.claimToken ?? newClaimToken(context)
   try {
-    setup = openLedger(read, context.runId, POST_RETRY, core.info)
+    setup = openLedger(read, { runId: context.runId, claimToken }, POST_RETRY, core.info)
   } catch (error) {
     if (!(error instanceof InputError)) throw error
     core.info('main refused its inputs before touching any row; nothing to finalize.')
@@ -45,6 +47,8 @@ export async function runPost(read: InputReader<InputName>, context: RunContext,
   }
   const { ledger } = setup
   const dispatchId = saved.dispatchId ?? setup.dispatchId ?? ''
+  // Inputs that identify the row but are refused: if main did not get to fail it, post does, with why.
+  if (setup.refusal && !saved.failure) saved.failure = setup.refusal.message
 
   let rowId = saved.rowId
   if (!rowId) {
@@ -107,6 +111,8 @@ async function locateUnclaimed(ledger: Ledger, dispatchId: string): Promise<Back
   if (claim.claimed) return claim.row
   const { row } = claim
   if (row.status !== 'in_progress') core.info(`Row ${row.id} is already ${row.status}; nothing to do.`)
+  else if (claim.heldBy === 'another-job')
+    core.info(`Row ${row.id} is held by another job of this run (${row.claimed_by}); leaving it to that job.`)
   else core.info(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; leaving it to that run.`)
   return undefined
 }

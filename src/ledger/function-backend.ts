@@ -1,10 +1,12 @@
 import { LedgerError } from '../errors.js'
-import type { BackupRow, LedgerBackend, RowPatch } from './ledger.js'
+import type { BackupRow, Holder, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
 import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 /** What supabase/functions/update-backup answers: the row, or an error with a code. */
 interface FunctionAnswer {
   backup?: BackupRow
+  /** The answer of list_in_progress. */
+  backups?: BackupRow[]
   updated?: boolean
   error?: string
   code?: string | number
@@ -17,7 +19,7 @@ interface FunctionAnswer {
  * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
  * The function applies the same state machine server-side (one conditional UPDATE per write).
  */
-export class FunctionLedgerBackend implements LedgerBackend {
+export class FunctionLedgerBackend implements LedgerBackend, InProgressSource {
   readonly visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to"
   private readonly url: string
 
@@ -46,15 +48,21 @@ export class FunctionLedgerBackend implements LedgerBackend {
   }
 
   /**
-   * The function stamps finished_at itself, with the database side's clock. It guards the claim
-   * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
-   * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
-   * claim never finalizes.
+   * The function applies the same conditional update server-side: a claim only takes a row no
+   * other run holds, and with `holder` (the job's claim, migration 010) every write only applies
+   * while the row is held as expected. Without `holder` its finalize keeps seed 000's contract,
+   * where a caller may finalize without claiming.
    */
-  async updateIfInProgress(id: string, patch: RowPatch, _owner: string | null): Promise<BackupRow[]> {
+  async updateIfInProgress(id: string, patch: RowPatch, holder: Holder): Promise<BackupRow[]> {
     const { workflow_run_id } = patch
+    const expected = holder.claimedBy === undefined ? {} : { holder: { workflow_run_id: holder.runId, claimed_by: holder.claimedBy } }
     const body = !('status' in patch)
-      ? { action: 'claim', backup_id: id, workflow_run_id }
+      ? {
+          action: 'claim',
+          backup_id: id,
+          workflow_run_id,
+          ...(patch.claimed_by === undefined ? {} : { claimed_by: patch.claimed_by, ...expected })
+        }
       : patch.status === 'success'
         ? {
             action: 'finalize',
@@ -63,12 +71,19 @@ export class FunctionLedgerBackend implements LedgerBackend {
             status: 'success',
             s3_key: patch.s3_key,
             size_bytes: patch.size_bytes,
-            ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
+            ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 }),
+            ...expected
           }
-        : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text }
+        : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text, ...expected }
     const answer = await this.call('update the row', body)
-    // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
+    // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
     return answer.updated && answer.backup ? [answer.backup] : []
+  }
+
+  /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */
+  async listInProgress(limit: number): Promise<BackupRow[]> {
+    const answer = await this.call('list the in_progress rows', { action: 'list_in_progress', limit })
+    return answer.backups ?? []
   }
 
   /** One request; the function's answers mapped to what Ledger expects, errors to what a user can act on. */
@@ -91,7 +106,7 @@ export class FunctionLedgerBackend implements LedgerBackend {
     }
     const { status } = response
     const detail = answer.error ?? answer.message ?? `HTTP ${status}`
-    if (response.ok && answer.backup) return answer
+    if (response.ok && (answer.backup || Array.isArray(answer.backups))) return answer
     if (response.ok) {
       throw new LedgerError(
         `${what}: the answer has no row. Is 'update-function' the update-backup function from this action's repository?`
@@ -116,6 +131,11 @@ export class FunctionLedgerBackend implements LedgerBackend {
     if (status === 404) {
       throw new LedgerError(
         `${what}: there is no such edge function (${detail}). Deploy supabase/functions/update-backup from this action's repository, or set 'update-function' to the name you deployed it under.`
+      )
+    }
+    if (status === 400 && /must be one of|Unknown field/.test(detail)) {
+      throw new LedgerError(
+        `${what}: HTTP 400: ${detail} The deployed function is older than this action: redeploy supabase/functions/update-backup from this version.`
       )
     }
     throw new LedgerError(`${what}: HTTP ${status}: ${detail}`)

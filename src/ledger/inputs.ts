@@ -71,6 +71,28 @@ export function parseLedgerInputs(read: InputReader<LedgerInputName>): LedgerInp
   return { dispatchId, createRow, supabaseUrl, access, table }
 }
 
+/**
+ * A row that inputs with problems still identify, and a way to reach it: the row is failed with
+ * the problems rather than left in_progress. Undefined when it cannot be: no valid dispatch-id,
+ * no valid supabase-url, no usable key, or create-row (which finds no row: it would make one).
+ */
+export function identifyRowDespiteProblems(read: InputReader<LedgerInputName>): { dispatchId: string; target: LedgerTarget } | undefined {
+  const dispatchId = read(LedgerInput.DispatchId)
+  if (!isUuid(dispatchId) || /^true$/i.test(read(LedgerInput.CreateRow))) return undefined
+  const ignored: InputProblem[] = []
+  const { supabaseUrl, table } = parseSupabaseTarget(read, ignored)
+  if (ignored.some(problem => problem.input === LedgerInput.SupabaseUrl)) return undefined
+  // The function first: with both keys set, backup-api-key is what the step asked to report through.
+  const apiKey = read(LedgerInput.BackupApiKey)
+  const functionName = read(LedgerInput.UpdateFunction) || DEFAULT_UPDATE_FUNCTION
+  const supabaseKey = read(LedgerInput.SupabaseKey)
+  let access: LedgerAccess | undefined
+  if (apiKey !== '' && FUNCTION_NAME.test(functionName)) access = { kind: 'function', apiKey, functionName }
+  else if (supabaseKey !== '' && TABLE_NAME.test(table)) access = { kind: 'table', supabaseKey }
+  if (!access) return undefined
+  return { dispatchId: dispatchId.toLowerCase(), target: { supabaseUrl, table, access } }
+}
+
 /** supabase-url and table: where the rows live, for every action that reads them. */
 export function parseSupabaseTarget(
   read: InputReader<typeof LedgerInput.SupabaseUrl | typeof LedgerInput.Table>,

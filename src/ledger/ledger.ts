@@ -18,6 +18,8 @@ export interface BackupRow {
   finished_at: string | null
   /** SHA-256 of the archive (migration 009); absent from tables that predate it. */
   sha256?: string | null
+  /** The claim's job (migration 010, `<run id>/<attempt>/<job>/<nonce>`); absent from tables that predate it. */
+  claimed_by?: string | null
 }
 
 /** The only two ways a row may leave in_progress. */
@@ -37,8 +39,39 @@ export type TerminalPatch =
     }
   | { status: 'failed'; error_text: string; finished_at: string; workflow_run_id: string }
 
-/** The writes there are: a claim (the run id, while the row stays in_progress) and the terminal moves. */
-export type RowPatch = { workflow_run_id: string } | TerminalPatch
+/** The writes there are: a claim (the run id, and the job's token, while the row stays in_progress) and the terminal moves. */
+export type RowPatch = { workflow_run_id: string; claimed_by?: string } | TerminalPatch
+
+/**
+ * Who a write expects to hold the row: it only applies while the row's workflow_run_id (and, when
+ * `claimedBy` is set, its claimed_by) are exactly these. `claimedBy` undefined: not compared (a
+ * table or function from before migration 010). null means "nobody".
+ */
+export interface Holder {
+  runId: string | null
+  claimedBy?: string | null
+}
+
+/** Who this ledger writes as: the run, and for a backup job, the token its claim carries. */
+export interface Writer {
+  runId: string
+  /** `<run id>/<attempt>/<job>/<nonce>`: tells the jobs (matrix legs) of one run attempt apart. */
+  claimToken?: string
+}
+
+/** A claim token for one job of one run attempt; `nonce` tells apart two legs of one matrix job. */
+export function claimToken(runId: string, runAttempt: string, job: string, nonce: string): string {
+  return [runId, runAttempt, job, nonce]
+    .map(part => part.replace(/\//g, '_'))
+    .join('/')
+    .slice(0, 200)
+}
+
+/** The run attempt a claim token names, or undefined for a token not in that form. */
+function attemptOf(token: string, runId: string): number | undefined {
+  const [tokenRun, attempt] = token.split('/')
+  return tokenRun === runId && attempt !== undefined && /^\d+$/.test(attempt) ? Number(attempt) : undefined
+}
 
 /**
  * Where rows live. A backend offers reads, an insert, and exactly one kind of write: the
@@ -53,10 +86,10 @@ export interface LedgerBackend {
   getById(id: string): Promise<BackupRow | undefined>
   insert(row: { dispatch_id: string; workflow_run_id: string }): Promise<BackupRow>
   /**
-   * `UPDATE ... SET patch WHERE id = $id AND status = 'in_progress' AND workflow_run_id = $owner
-   * RETURNING *` (`workflow_run_id IS NULL` when `owner` is null): the rows it changed.
+   * `UPDATE ... SET patch WHERE id = $id AND status = 'in_progress' AND workflow_run_id = $runId
+   * [AND claimed_by = $claimedBy] RETURNING *` (IS NULL for null): the rows it changed.
    */
-  updateIfInProgress(id: string, patch: RowPatch, owner: string | null): Promise<BackupRow[]>
+  updateIfInProgress(id: string, patch: RowPatch, holder: Holder): Promise<BackupRow[]>
 }
 
 /** What the sweep needs besides the conditional update: the rows still in_progress. */
@@ -116,13 +149,19 @@ export type FinalizeResult =
 
 export type ClaimResult =
   | { claimed: true; row: BackupRow }
-  /** The row is finished, or in_progress and claimed by another run (`row.workflow_run_id`). */
-  | { claimed: false; row: BackupRow }
+  /**
+   * Not ours: the row is finished, or in_progress and held by another run (`row.workflow_run_id`),
+   * or by another job of this same run attempt (`row.claimed_by`: two legs of a matrix).
+   */
+  | { claimed: false; row: BackupRow; heldBy: 'nobody' | 'another-run' | 'another-job' }
 
 /** A row another run is working on: this run must leave it (and its object) alone. */
 export function ownedByAnotherRun(row: BackupRow, runId: string): boolean {
   return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId
 }
+
+/** How many times a claim re-reads a row that changed under it before giving up. */
+const CLAIM_ATTEMPTS = 3
 
 export function isTransient(error: unknown): boolean {
   return error instanceof LedgerError && error.transient
@@ -136,10 +175,17 @@ export class Ledger {
   constructor(
     private readonly backend: LedgerBackend,
     private readonly table: string,
-    private readonly workflowRunId: string,
+    private readonly writer: Writer,
     private readonly retryPolicy: RetryPolicy,
     private readonly onRetry: (message: string) => void = () => {}
   ) {}
+
+  /** Rows this ledger claimed, by id, with the holder its later writes expect. */
+  private readonly claims = new Map<string, Holder>()
+
+  private get workflowRunId(): string {
+    return this.writer.runId
+  }
 
   /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
   async locate(dispatchId: string): Promise<BackupRow> {
@@ -157,41 +203,107 @@ export class Ledger {
     return this.checkColumns(rows[0] as BackupRow)
   }
 
-  /** A new in_progress row for scheduled runs. */
-  async create(dispatchId: string): Promise<BackupRow> {
-    const row = await this.withRetry(async () => {
+  /**
+   * A new in_progress row for scheduled runs; `created: false` with the row that already has this
+   * dispatch id (another writer's), which the caller must not take for a fresh one.
+   */
+  async create(dispatchId: string): Promise<{ created: boolean; row: BackupRow }> {
+    const result = await this.withRetry(async () => {
       try {
-        return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId })
+        return { created: true, row: await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId }) }
       } catch (error) {
-        // A retried insert whose first attempt committed: the row is ours.
         const existing = await this.backend.findByDispatchId(dispatchId, 2)
-        if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId) return existing[0]
+        // A retried insert whose first attempt committed: the row is ours.
+        if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId) return { created: true, row: existing[0] }
+        if (existing.length === 1 && existing[0]) return { created: false, row: existing[0] }
         throw error
       }
     })
-    return this.checkColumns(row)
+    return { created: result.created, row: this.checkColumns(result.row) }
   }
 
   /**
-   * Takes the row for this run: one conditional update that only matches a row no run has
-   * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
-   * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
-   * overlap) counts as claimed.
+   * Takes the row for this job: one conditional update that only matches the row as it was read,
+   * so of two runs (or two jobs of one run) dispatched with the same id exactly one wins. A row
+   * this run already holds without a job's token (trigger-backup wrote the run id, or a table
+   * from before migration 010), or that an earlier attempt of this run held, is taken over:
+   * attempts never overlap.
    */
   async claim(row: BackupRow): Promise<ClaimResult> {
-    const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null))
-    if (changed[0]) return { claimed: true, row: changed[0] }
-    const current = await this.reread(row.id)
-    if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId) return { claimed: true, row: current }
-    if (current.status === 'in_progress' && current.workflow_run_id === null) throw this.cannotUpdate(row.id)
-    return { claimed: false, row: current }
+    const token = this.writer.claimToken
+    if (token === undefined || !('claimed_by' in row)) return this.claimByRun(row)
+    let current = row
+    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+      const verdict = this.claimVerdict(current, token)
+      if (verdict !== 'take') return verdict
+      const holder: Holder = { runId: current.workflow_run_id, claimedBy: current.claimed_by ?? null }
+      let changed: BackupRow[]
+      try {
+        changed = await this.withRetry(() =>
+          this.backend.updateIfInProgress(current.id, { workflow_run_id: this.workflowRunId, claimed_by: token }, holder)
+        )
+      } catch (error) {
+        // An update-backup function deployed before claimed_by existed refuses the field.
+        if (!(error instanceof LedgerError) || error.transient || !/claimed_by|holder/.test(error.message)) throw error
+        this.onRetry(
+          `The update-backup function does not know claimed_by (${error.message}); claiming by run id only, so two jobs of one run are not told apart. Redeploy the function from this version.`
+        )
+        return this.claimByRun(current)
+      }
+      if (changed[0]) {
+        this.claims.set(current.id, { runId: this.workflowRunId, claimedBy: token })
+        return { claimed: true, row: changed[0] }
+      }
+      current = await this.reread(current.id)
+      const unchanged =
+        current.status === 'in_progress' && current.workflow_run_id === holder.runId && (current.claimed_by ?? null) === holder.claimedBy
+      if (unchanged) throw this.cannotUpdate(current.id)
+    }
+    throw new LedgerError(`The ${this.table} row ${row.id} kept changing while this job claimed it; re-run the job.`)
   }
 
-  /** Moves a row this run claimed to its terminal status. */
+  /** Whether this job may take the row as read, or the claim's answer when it may not. */
+  private claimVerdict(row: BackupRow, token: string): 'take' | ClaimResult {
+    if (row.status !== 'in_progress') return { claimed: false, row, heldBy: 'nobody' }
+    if (row.workflow_run_id !== null && row.workflow_run_id !== this.workflowRunId) return { claimed: false, row, heldBy: 'another-run' }
+    const holder = row.claimed_by ?? null
+    if (holder === token) {
+      this.claims.set(row.id, { runId: this.workflowRunId, claimedBy: token })
+      return { claimed: true, row }
+    }
+    if (holder === null) return 'take'
+    const theirs = attemptOf(holder, this.workflowRunId)
+    const ours = attemptOf(token, this.workflowRunId)
+    if (theirs !== undefined && ours !== undefined && theirs < ours) return 'take'
+    return { claimed: false, row, heldBy: 'another-job' }
+  }
+
+  /** The claim before migration 010: the run id alone, so jobs of one run cannot be told apart. */
+  private async claimByRun(row: BackupRow): Promise<ClaimResult> {
+    const changed = await this.withRetry(() =>
+      this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, { runId: null })
+    )
+    const claimed = (current: BackupRow): ClaimResult => {
+      this.claims.set(current.id, { runId: this.workflowRunId })
+      return { claimed: true, row: current }
+    }
+    if (changed[0]) return claimed(changed[0])
+    const current = await this.reread(row.id)
+    if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId) return claimed(current)
+    if (current.status === 'in_progress' && current.workflow_run_id === null) throw this.cannotUpdate(row.id)
+    return { claimed: false, row: current, heldBy: current.status === 'in_progress' ? 'another-run' : 'nobody' }
+  }
+
+  /**
+   * Moves a row this job claimed to its terminal status. A row claimed in another process (post
+   * finishing main's work) is read first, to write with the holder main's claim left.
+   */
   async finalize(rowId: string, outcome: Outcome): Promise<FinalizeResult> {
+    const holder = this.claims.get(rowId) ?? (await this.holderOf(rowId))
+    if ('row' in holder) return { written: false, row: holder.row }
     const patch = terminalPatch(outcome, this.workflowRunId, new Date())
     try {
-      return await this.write(rowId, patch, this.workflowRunId)
+      return await this.write(rowId, patch, holder)
     } catch (error) {
       // A verified backup is still recorded where the sha256 column (or the function's field) is
       // missing: the hash is in the outputs and the job summary, and the log says what to apply.
@@ -200,24 +312,42 @@ export class Ledger {
         `The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`
       )
       const { sha256: _unrecorded, ...withoutSha256 } = patch
-      return this.write(rowId, withoutSha256, this.workflowRunId)
+      return this.write(rowId, withoutSha256, holder)
     }
+  }
+
+  /** The holder this job's claim left on the row, or the row itself when another job holds it. */
+  private async holderOf(rowId: string): Promise<Holder | { row: BackupRow }> {
+    const row = await this.reread(rowId)
+    const token = this.writer.claimToken
+    if (token === undefined || !('claimed_by' in row) || row.claimed_by === null) return { runId: this.workflowRunId }
+    if (row.claimed_by === token) return { runId: this.workflowRunId, claimedBy: token }
+    // Held by another job, or finished: this job has nothing to write.
+    if (row.status === 'in_progress') return { row }
+    return { runId: this.workflowRunId, claimedBy: token }
   }
 
   /**
    * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
-   * in time. Only matches while the row is still held by the run the sweep checked.
+   * in time. Only matches while the row is still held as the sweep read it.
    */
   async failAbandoned(row: BackupRow, errorText: string): Promise<FinalizeResult> {
     const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date())
-    return this.write(row.id, patch, row.workflow_run_id)
+    const holder: Holder =
+      'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id }
+    return this.write(row.id, patch, holder)
   }
 
-  private async write(rowId: string, patch: RowPatch, owner: string | null): Promise<FinalizeResult> {
-    const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner))
+  private async write(rowId: string, patch: RowPatch, holder: Holder): Promise<FinalizeResult> {
+    const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, holder))
     if (changed[0]) return { written: true, row: changed[0] }
     const row = await this.reread(rowId)
-    if (row.status === 'in_progress' && row.workflow_run_id === owner) throw this.cannotUpdate(rowId)
+    if (
+      row.status === 'in_progress' &&
+      row.workflow_run_id === holder.runId &&
+      (holder.claimedBy === undefined || (row.claimed_by ?? null) === holder.claimedBy)
+    )
+      throw this.cannotUpdate(rowId)
     return { written: false, row }
   }
 

@@ -1,6 +1,6 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import { LedgerError } from '../errors.js'
-import type { BackupRow, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
+import type { BackupRow, Holder, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
 import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 interface PostgrestFailure {
@@ -65,10 +65,12 @@ export class TableLedgerBackend implements LedgerBackend, InProgressSource {
     return data as BackupRow
   }
 
-  async updateIfInProgress(id: string, patch: RowPatch, owner: string | null): Promise<BackupRow[]> {
-    const update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress')
-    const owned = owner === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', owner)
-    const { data, error, status } = await owned.select('*').retry(false)
+  async updateIfInProgress(id: string, patch: RowPatch, holder: Holder): Promise<BackupRow[]> {
+    let update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress')
+    update = holder.runId === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', holder.runId)
+    if (holder.claimedBy !== undefined)
+      update = holder.claimedBy === null ? update.is('claimed_by', null) : update.eq('claimed_by', holder.claimedBy)
+    const { data, error, status } = await update.select('*').retry(false)
     if (error) throw this.failure('update the row', error, status)
     return data as BackupRow[]
   }

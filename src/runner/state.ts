@@ -36,6 +36,8 @@ export interface RunState {
   finalStatus: string
   /** The run that holds the row, when main found it claimed by another run (double dispatch). */
   ownedBy: string
+  /** The job's claim token (claimed_by): post writes as the job whose claim main made. Not secret. */
+  claimToken: string
   /** The database dump's tools still running (space-separated pids): post stops what a killed main left. */
   dumpPids: string
   /** The database dump's spool directory (tar formats): post removes what a killed main left. */
@@ -60,6 +62,7 @@ const KEYS: { [K in keyof RunState]: string } = {
   failure: 'SUPABASE_S3_BACKUP_FAILURE',
   finalStatus: 'SUPABASE_S3_BACKUP_FINAL_STATUS',
   ownedBy: 'SUPABASE_S3_BACKUP_OWNED_BY',
+  claimToken: 'SUPABASE_S3_BACKUP_CLAIM_TOKEN',
   dumpPids: 'SUPABASE_S3_BACKUP_DUMP_PIDS',
   spoolDir: 'SUPABASE_S3_BACKUP_SPOOL_DIR'
 }

@@ -38,7 +38,7 @@ export async function runSweep(read: InputReader<InputName>, context: RunContext
   maskSecretInputs(read, SECRET_INPUTS)
   const inputs = parseSweepInputs(read)
   const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
-  const ledger = new Ledger(backend, inputs.table, context.runId, SWEEP_RETRY, core.info)
+  const ledger = new Ledger(backend, inputs.table, { runId: context.runId }, SWEEP_RETRY, core.info)
   const rows = await retry(() => backend.listInProgress(MAX_ROWS), isTransient, SWEEP_RETRY)
   core.info(`${rows.length} ${inputs.table} row(s) in_progress.`)
   if (rows.length === MAX_ROWS) core.warning(`Only the oldest ${MAX_ROWS} in_progress rows were looked at; the next sweep continues.`)

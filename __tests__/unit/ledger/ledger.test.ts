@@ -3,11 +3,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { LedgerError } from '../../../src/errors.js'
 import {
+  claimToken,
   Ledger,
   MAX_ERROR_TEXT,
   terminalPatch,
   toErrorText,
   type BackupRow,
+  type Holder,
   type LedgerBackend,
   type RowPatch
 } from '../../../src/ledger/ledger.js'
@@ -18,6 +20,8 @@ class MemoryBackend implements LedgerBackend {
   rows = new Map<string, BackupRow>()
   failNext = 0
   updates = 0
+  /** Rows have claimed_by (migration 010). */
+  constructor(private readonly withClaims = false) {}
 
   add(status: BackupRow['status'] = 'in_progress', dispatchId = 'd1'): BackupRow {
     const row: BackupRow = {
@@ -29,7 +33,8 @@ class MemoryBackend implements LedgerBackend {
       workflow_run_id: null,
       error_text: status === 'failed' ? 'earlier failure' : null,
       created_at: new Date().toISOString(),
-      finished_at: status === 'in_progress' ? null : new Date().toISOString()
+      finished_at: status === 'in_progress' ? null : new Date().toISOString(),
+      ...(this.withClaims ? { claimed_by: null } : {})
     }
     this.rows.set(row.id, row)
     return row
@@ -54,18 +59,19 @@ class MemoryBackend implements LedgerBackend {
     created.workflow_run_id = row.workflow_run_id
     return created
   }
-  async updateIfInProgress(id: string, patch: RowPatch, owner: string | null) {
+  async updateIfInProgress(id: string, patch: RowPatch, holder: Holder) {
     this.maybeFail()
     this.updates += 1
     const row = this.rows.get(id)
-    if (!row || row.status !== 'in_progress' || row.workflow_run_id !== owner) return []
+    if (!row || row.status !== 'in_progress' || row.workflow_run_id !== holder.runId) return []
+    if (holder.claimedBy !== undefined && (row.claimed_by ?? null) !== holder.claimedBy) return []
     Object.assign(row, patch)
     return [row]
   }
 }
 
 const FAST = { budgetMs: 2_000, initialDelayMs: 1, maxDelayMs: 5 }
-const ledgerOn = (backend: MemoryBackend) => new Ledger(backend, 'backup_history', 'run-7', FAST)
+const ledgerOn = (backend: MemoryBackend) => new Ledger(backend, 'backup_history', { runId: 'run-7' }, FAST)
 
 describe('state machine', () => {
   it('moves in_progress to success with key, size, finish time, run id and no error', async () => {
@@ -113,7 +119,7 @@ describe('state machine', () => {
     const row = backend.add()
     await ledgerOn(backend).claim(row)
     backend.failNext = Number.POSITIVE_INFINITY
-    const ledger = new Ledger(backend, 'backup_history', 'run-7', { budgetMs: 30, initialDelayMs: 5, maxDelayMs: 10 })
+    const ledger = new Ledger(backend, 'backup_history', { runId: 'run-7' }, { budgetMs: 30, initialDelayMs: 5, maxDelayMs: 10 })
     await assert.rejects(ledger.finalize(row.id, { status: 'failed', errorText: 'boom' }), /unreachable/)
   })
 
@@ -133,7 +139,7 @@ describe('claiming the row', () => {
     const row = backend.add()
     const [first, second] = await Promise.all([
       ledgerOn(backend).claim(row),
-      new Ledger(backend, 'backup_history', 'run-8', FAST).claim(row)
+      new Ledger(backend, 'backup_history', { runId: 'run-8' }, FAST).claim(row)
     ])
     assert.equal(first.claimed, true)
     assert.equal(second.claimed, false)
@@ -168,6 +174,63 @@ describe('claiming the row', () => {
     assert.equal(result.row.workflow_run_id, 'run-9', 'keeps the run that abandoned it')
     const unclaimed = backend.add()
     assert.equal((await ledgerOn(backend).failAbandoned(unclaimed, 'abandoned')).row.workflow_run_id, 'run-7')
+  })
+})
+
+describe('jobs of one run (claimed_by, migration 010)', () => {
+  const on = (backend: MemoryBackend, runId: string, attempt: string, nonce: string) =>
+    new Ledger(backend, 'backup_history', { runId, claimToken: claimToken(runId, attempt, 'backup', nonce) }, FAST)
+
+  it('of two legs of one matrix claiming one row, one wins and the other is told another job holds it', async () => {
+    const backend = new MemoryBackend(true)
+    const row = backend.add()
+    const [first, second] = await Promise.all([on(backend, '70', '1', 'aaaa').claim(row), on(backend, '70', '1', 'bbbb').claim({ ...row })])
+    assert.equal(first.claimed, true)
+    assert.equal(second.claimed, false)
+    assert.equal(!second.claimed && second.heldBy, 'another-job')
+    assert.equal(backend.rows.get(row.id)?.claimed_by, '70/1/backup/aaaa')
+  })
+
+  it('the losing leg can neither finalize nor fail the row', async () => {
+    const backend = new MemoryBackend(true)
+    const row = backend.add()
+    await on(backend, '70', '1', 'aaaa').claim(row)
+    const loser = await on(backend, '70', '1', 'bbbb').finalize(row.id, { status: 'failed', errorText: 'leg b' })
+    assert.equal(loser.written, false)
+    assert.equal(backend.rows.get(row.id)?.status, 'in_progress')
+    const winner = await on(backend, '70', '1', 'aaaa').finalize(row.id, { status: 'failed', errorText: 'leg a' })
+    assert.equal(winner.written, true, 'a new process of the winning job (post) writes with the saved token')
+  })
+
+  it('a later attempt of the run takes the row over from an earlier one', async () => {
+    const backend = new MemoryBackend(true)
+    const row = backend.add()
+    await on(backend, '70', '1', 'aaaa').claim(row)
+    const again = await on(backend, '70', '2', 'cccc').claim({ ...row })
+    assert.equal(again.claimed, true)
+    assert.equal(backend.rows.get(row.id)?.claimed_by, '70/2/backup/cccc')
+    const stale = await on(backend, '70', '1', 'dddd').claim({ ...row })
+    assert.equal(stale.claimed, false, 'an earlier attempt never takes it back')
+  })
+
+  it('a row trigger-backup stamped with the run id is claimed by a job of that run, not of another', async () => {
+    const backend = new MemoryBackend(true)
+    const row = backend.add()
+    row.workflow_run_id = '70'
+    assert.equal((await on(backend, '71', '1', 'eeee').claim({ ...row })).claimed, false)
+    assert.equal((await on(backend, '70', '1', 'aaaa').claim({ ...row })).claimed, true)
+  })
+
+  it('a table without claimed_by falls back to the run id alone', async () => {
+    const backend = new MemoryBackend(false)
+    const row = backend.add()
+    assert.equal((await on(backend, '70', '1', 'aaaa').claim(row)).claimed, true)
+    assert.equal('claimed_by' in (backend.rows.get(row.id) ?? {}), false)
+    assert.equal((await on(backend, '70', '1', 'bbbb').finalize(row.id, { status: 'failed', errorText: 'x' })).written, true)
+  })
+
+  it('claim tokens keep their four parts even when the job name has a slash', () => {
+    assert.equal(claimToken('70', '1', 'a/b', 'n'), '70/1/a_b/n')
   })
 })
 

@@ -18,6 +18,8 @@ export interface BackupRow {
   finished_at: string | null
   /** The archive's SHA-256 (migration 009), set with the move to success. */
   sha256?: string | null
+  /** The job whose claim holds the row (migration 010). */
+  claimed_by?: string | null
 }
 
 export interface TableConfig {
@@ -69,6 +71,11 @@ export class BackupTable {
       if (error instanceof UpstreamError && error.pgCode === '23505') return undefined
       throw error
     }
+  }
+
+  /** in_progress rows, oldest first: what the sweep judges. */
+  listInProgress(limit: number): Promise<BackupRow[]> {
+    return this.request<BackupRow[]>('GET', `select=*&status=eq.in_progress&order=created_at.asc&limit=${limit}`)
   }
 
   /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the only write there is. */

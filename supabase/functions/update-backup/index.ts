@@ -14,10 +14,15 @@
 // body `{backup_id, s3_key, size_bytes, workflow_run_id}` marks the row success):
 //   {action: 'lookup',   backup_id | dispatch_id}                         200 {backup}
 //   {action: 'create',   dispatch_id?, workflow_run_id}                   201 {backup, created: true}
-//   {action: 'claim',    backup_id | dispatch_id, workflow_run_id}        200 {backup, updated} (only an unclaimed row, or ours)
-//   {action: 'finalize', backup_id | dispatch_id, workflow_run_id,
+//   {action: 'claim',    backup_id | dispatch_id, workflow_run_id,
+//      claimed_by?, holder?}                                             200 {backup, updated} (only an unclaimed row, or ours)
+//   {action: 'finalize', backup_id | dispatch_id, workflow_run_id, holder?,
 //      status: 'success' (default), s3_key, size_bytes, sha256? | status: 'failed', error_text}
 //                                                                        200 {backup, updated}
+//   {action: 'list_in_progress', limit?}                                 200 {backups} (oldest first; for the sweep)
+// `holder` is {workflow_run_id, claimed_by} as the caller read them (migration 010): the write
+// only applies while the row is still held so, and a claim never takes a row another run holds.
+// finished_at is stamped by the database (migration 010); before it, by this function's clock.
 // Errors are {error, code[, backup]}: 400 bad request, 401 bad key (invalid_api_key), 404 no such row (row_not_found), 405 not POST,
 // 409 the row is finished with another result (or several rows share the dispatch_id),
 // 413 body too large, 500 misconfigured, 503 database unavailable (retry).
@@ -34,19 +39,28 @@ type Result =
   | { status: 'failed'; errorText: string }
   | { invalid: string }
 
+/** Who the caller read as holding the row: the write applies only while it still is. */
+interface Holder {
+  workflowRunId: string | null
+  claimedBy: string | null
+}
+
 type Call =
   | { action: 'lookup'; target: Target }
   | { action: 'create'; dispatchId: string; workflowRunId: string }
-  | { action: 'claim'; target: Target; workflowRunId: string }
-  | { action: 'finalize'; target: Target; workflowRunId: string; result: Result }
+  | { action: 'claim'; target: Target; workflowRunId: string; claim: { claimedBy: string; holder: Holder } | undefined }
+  | { action: 'finalize'; target: Target; workflowRunId: string; result: Result; holder: Holder | undefined }
+  | { action: 'list_in_progress'; limit: number }
 
-const ACTIONS = ['lookup', 'create', 'claim', 'finalize'] as const
+const ACTIONS = ['lookup', 'create', 'claim', 'finalize', 'list_in_progress'] as const
 const FIELDS: Record<Call['action'], string[]> = {
   lookup: ['backup_id', 'dispatch_id'],
   create: ['dispatch_id', 'workflow_run_id'],
-  claim: ['backup_id', 'dispatch_id', 'workflow_run_id'],
-  finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'status', 's3_key', 'size_bytes', 'sha256', 'error_text']
+  claim: ['backup_id', 'dispatch_id', 'workflow_run_id', 'claimed_by', 'holder'],
+  finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'holder', 'status', 's3_key', 'size_bytes', 'sha256', 'error_text'],
+  list_in_progress: ['limit']
 }
+const MAX_LIST = 1000
 /** The archive's SHA-256 as the table's check (migration 009) takes it. */
 const SHA256_HEX = /^[0-9a-f]{64}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -131,11 +145,57 @@ function parseCall(body: Record<string, unknown>): Call {
       const dispatchId = body.dispatch_id === undefined ? crypto.randomUUID() : parseUuid(body.dispatch_id, 'dispatch_id')
       return { action: 'create', dispatchId, workflowRunId: parseRunId(body.workflow_run_id) }
     }
-    case 'claim':
-      return { action: 'claim', target: parseTarget(body), workflowRunId: parseRunId(body.workflow_run_id) }
+    case 'claim': {
+      const workflowRunId = parseRunId(body.workflow_run_id)
+      if (body.claimed_by === undefined && body.holder === undefined)
+        return { action: 'claim', target: parseTarget(body), workflowRunId, claim: undefined }
+      const claimedBy = parseClaimedBy(body.claimed_by, 'claimed_by')
+      const holder = parseHolder(body.holder)
+      if (!claimedBy || !holder) throw badRequest("A claim with 'claimed_by' also sends 'holder', and the reverse.")
+      // The same rule as the action's: never take a row another run holds.
+      if (holder.workflowRunId !== null && holder.workflowRunId !== workflowRunId)
+        throw badRequest("'holder.workflow_run_id' must be null or the claiming run: a row another run holds is never taken.")
+      return { action: 'claim', target: parseTarget(body), workflowRunId, claim: { claimedBy, holder } }
+    }
     case 'finalize':
-      return { action: 'finalize', target: parseTarget(body), workflowRunId: parseRunId(body.workflow_run_id), result: parseResult(body) }
+      return {
+        action: 'finalize',
+        target: parseTarget(body),
+        workflowRunId: parseRunId(body.workflow_run_id),
+        result: parseResult(body),
+        holder: body.holder === undefined ? undefined : parseHolder(body.holder)
+      }
+    case 'list_in_progress': {
+      const limit = body.limit === undefined ? 500 : body.limit
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+        throw badRequest(`'limit' must be a whole number from 1 to ${MAX_LIST}.`)
+      return { action: 'list_in_progress', limit }
+    }
   }
+}
+
+function parseClaimedBy(value: unknown, field: string): string | null {
+  if (value === null) return null
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(value))
+    throw badRequest(`'${field}' must be up to 200 printable characters, or null.`)
+  return value
+}
+
+function parseHolder(value: unknown): Holder {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw badRequest("'holder' must be {workflow_run_id, claimed_by}: the row's holder as the caller read it.")
+  }
+  const { workflow_run_id, claimed_by } = value as Record<string, unknown>
+  return {
+    workflowRunId: workflow_run_id === null ? null : parseRunId(workflow_run_id),
+    claimedBy: parseClaimedBy(claimed_by ?? null, 'holder.claimed_by')
+  }
+}
+
+/** PostgREST filters for "held exactly so". */
+function heldBy(holder: Holder): string {
+  const is = (column: string, value: string | null) => `${column}=${value === null ? 'is.null' : `eq.${encodeURIComponent(value)}`}`
+  return `${is('workflow_run_id', holder.workflowRunId)}&${is('claimed_by', holder.claimedBy)}`
 }
 
 function parseTarget(body: Record<string, unknown>): Target {
@@ -194,18 +254,30 @@ async function perform(call: Call, config: Config): Promise<Response> {
       return create(db, call.dispatchId, call.workflowRunId)
     case 'claim': {
       const { id } = await db.find(call.target)
-      // Only a row no run holds yet: of two runs dispatched with one id, exactly one claims it.
-      const [claimed] = await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
+      // Only a row held as the caller read it (migration 010), else only a row no run holds yet:
+      // of two runs (or two jobs of a run) dispatched with one id, exactly one claims it.
+      const [claimed] = call.claim
+        ? await db.updateIfInProgress(
+            id,
+            { workflow_run_id: call.workflowRunId, claimed_by: call.claim.claimedBy },
+            heldBy(call.claim.holder)
+          )
+        : await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
       if (claimed) return json(200, { backup: claimed, updated: true })
       const current = await db.get(id)
       // Held already: by this run (a retried claim, a re-run attempt), or by another, which keeps it.
-      if (current.status === 'in_progress') return json(200, { backup: current, updated: current.workflow_run_id === call.workflowRunId })
+      // With claimed_by the caller decides from the row it gets back.
+      const ours = call.claim ? current.claimed_by === call.claim.claimedBy : current.workflow_run_id === call.workflowRunId
+      if (current.status === 'in_progress')
+        return json(200, { backup: current, updated: ours && current.workflow_run_id === call.workflowRunId })
       throw new HttpError(409, 'already_finished', `Backup ${id} is already ${current.status}; a finished row is never claimed again.`, {
         backup: current
       })
     }
     case 'finalize':
-      return finalize(db, call.target, call.workflowRunId, call.result, [config.apiKey, config.admin.key])
+      return finalize(db, call, [config.apiKey, config.admin.key])
+    case 'list_in_progress':
+      return json(200, { backups: await db.listInProgress(call.limit) })
   }
 }
 
@@ -219,16 +291,20 @@ async function create(db: BackupTable, dispatchId: string, workflowRunId: string
   throw new HttpError(409, 'exists', `A backup with dispatch_id ${dispatchId} already exists.`, { backup: existing })
 }
 
-async function finalize(db: BackupTable, target: Target, workflowRunId: string, result: Result, secrets: string[]): Promise<Response> {
+async function finalize(
+  db: BackupTable,
+  { target, workflowRunId, result, holder }: Extract<Call, { action: 'finalize' }>,
+  secrets: string[]
+): Promise<Response> {
   const { id } = await db.find(target)
+  const condition = holder ? heldBy(holder) : ''
   const now = new Date().toISOString()
   if ('invalid' in result) {
-    const [failed] = await db.updateIfInProgress(id, {
-      status: 'failed',
-      error_text: result.invalid,
-      finished_at: now,
-      workflow_run_id: workflowRunId
-    })
+    const [failed] = await db.updateIfInProgress(
+      id,
+      { status: 'failed', error_text: result.invalid, finished_at: now, workflow_run_id: workflowRunId },
+      condition
+    )
     throw new HttpError(400, 'invalid_result', result.invalid + (failed ? ' The backup was marked failed.' : ''), {
       backup: failed ?? (await db.get(id))
     })
@@ -245,18 +321,20 @@ async function finalize(db: BackupTable, target: Target, workflowRunId: string, 
           workflow_run_id: workflowRunId
         }
       : { status: 'failed', error_text: cleanErrorText(result.errorText, secrets), finished_at: now, workflow_run_id: workflowRunId }
-  const [written] = await db.updateIfInProgress(id, patch).catch(error => {
+  const [written] = await db.updateIfInProgress(id, patch, condition).catch(error => {
     // A table that predates migration 009 has no sha256 column: the success is recorded without it.
     if (!(error instanceof UpstreamError) || !('sha256' in patch) || !/sha256/.test(error.message)) throw error
     console.warn('update-backup: the table has no sha256 column; apply supabase/migrations/009_add_sha256_to_backup_history.sql')
     const { sha256: _unrecorded, ...withoutSha256 } = patch
-    return db.updateIfInProgress(id, withoutSha256)
+    return db.updateIfInProgress(id, withoutSha256, condition)
   })
   if (written) return json(200, { backup: written, updated: true })
+  // Still in_progress: held by someone other than the caller expected; it keeps the row.
+  const current = await db.get(id)
+  if (current.status === 'in_progress') return json(200, { backup: current, updated: false })
 
   // Nothing changed: the row was already finished. The same result again is a retry (200);
   // anything else conflicts with what is recorded (409).
-  const current = await db.get(id)
   const same =
     result.status === 'success'
       ? current.status === 'success' &&
