@@ -81,6 +81,17 @@ export async function readRow(svc: Services, id: string, table = 'backup_history
   return row
 }
 
+/** An in_progress row held by `runId` (or none), created `ageMinutes` ago: what a sweep judges. */
+export async function staleRow(svc: Services, runId: string | null, ageMinutes: number, table = 'backup_history') {
+  const row = await insertRow(svc, {}, table)
+  await svc.sql(`update public.${table} set workflow_run_id = $2, created_at = now() - make_interval(mins => $3) where id = $1`, [
+    row.id,
+    runId,
+    ageMinutes
+  ])
+  return row
+}
+
 export async function rowCount(svc: Services, table = 'backup_history'): Promise<number> {
   const [row] = await svc.sql<{ n: number }>(`select count(*)::int as n from public.${table}`)
   return row?.n ?? 0

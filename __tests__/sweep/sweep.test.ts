@@ -2,7 +2,7 @@
 // completed, after max-age when no running run holds them; rows of running runs are left alone.
 import assert from 'node:assert/strict'
 import { after, beforeEach, it } from 'node:test'
-import { createLedgerTable, errorsOf, insertRow, readRow, sweepHook } from '../harness/backup-job.js'
+import { createLedgerTable, errorsOf, insertRow, readRow, staleRow, sweepHook } from '../harness/backup-job.js'
 import { startGithubApi } from '../harness/github-api.js'
 import { services } from '../harness/services.js'
 
@@ -13,6 +13,8 @@ after(async () => {
   await svc.end()
 })
 const table = await createLedgerTable(svc, 'backup_history_sweep')
+/** A stale row of this file's table. */
+const staleRowOf = (runId: string | null, ageMinutes: number) => staleRow(svc, runId, ageMinutes, table)
 beforeEach(async () => {
   await svc.sql(`delete from public.${table}`)
   api.runs.clear()
@@ -20,19 +22,8 @@ beforeEach(async () => {
   api.failWith = undefined
 })
 
-/** An in_progress row held by `runId` (or none), created `ageMinutes` ago. */
-async function staleRow(runId: string | null, ageMinutes: number) {
-  const row = await insertRow(svc, {}, table)
-  await svc.sql(`update public.${table} set workflow_run_id = $2, created_at = now() - make_interval(mins => $3) where id = $1`, [
-    row.id,
-    runId,
-    ageMinutes
-  ])
-  return row
-}
-
 it('fails a row whose run ended without finalizing it, whatever its age, and keeps the run id', async () => {
-  const row = await staleRow('123', 5)
+  const row = await staleRowOf('123', 5)
   api.runs.set('123', { status: 'completed', conclusion: 'cancelled' })
   const sweep = await sweepHook(svc, api, { table })
   assert.equal(sweep.exitCode, 0, sweep.stdout)
@@ -48,7 +39,7 @@ it('fails a row whose run ended without finalizing it, whatever its age, and kee
 })
 
 it('keeps a row whose run is still going, even past max-age', async () => {
-  const row = await staleRow('124', 3 * 24 * 60)
+  const row = await staleRowOf('124', 3 * 24 * 60)
   api.runs.set('124', { status: 'in_progress' })
   const sweep = await sweepHook(svc, api, { table })
   assert.equal(sweep.exitCode, 0)
@@ -58,8 +49,8 @@ it('keeps a row whose run is still going, even past max-age', async () => {
 })
 
 it('fails a row no run claimed once it is older than max-age, and keeps a younger one', async () => {
-  const old = await staleRow(null, 7 * 60)
-  const young = await staleRow(null, 30)
+  const old = await staleRowOf(null, 7 * 60)
+  const young = await staleRowOf(null, 30)
   const sweep = await sweepHook(svc, api, { table })
   assert.equal(sweep.exitCode, 0)
   const failed = await readRow(svc, old.id, table)
@@ -74,7 +65,7 @@ it('fails a row no run claimed once it is older than max-age, and keeps a younge
 })
 
 it('parses max-age durations such as 90m and 1h30m', async () => {
-  const row = await staleRow(null, 100)
+  const row = await staleRowOf(null, 100)
   await sweepHook(svc, api, { table, 'max-age': '2h' })
   assert.equal((await readRow(svc, row.id, table)).status, 'in_progress')
   await sweepHook(svc, api, { table, 'max-age': '1h30m' })
@@ -82,7 +73,7 @@ it('parses max-age durations such as 90m and 1h30m', async () => {
 })
 
 it('a run GitHub does not know falls back on max-age, and says so', async () => {
-  const row = await staleRow('999', 8 * 60)
+  const row = await staleRowOf('999', 8 * 60)
   const sweep = await sweepHook(svc, api, { table })
   assert.equal(sweep.exitCode, 0)
   const failed = await readRow(svc, row.id, table)
@@ -91,8 +82,8 @@ it('a run GitHub does not know falls back on max-age, and says so', async () => 
 })
 
 it('GitHub unreachable or the token refused: warns, and only max-age applies', async () => {
-  const young = await staleRow('125', 10)
-  const old = await staleRow('126', 10 * 60)
+  const young = await staleRowOf('125', 10)
+  const old = await staleRowOf('126', 10 * 60)
   api.runs.set('125', { status: 'completed', conclusion: 'failure' })
   api.failWith = 502
   const sweep = await sweepHook(svc, api, { table })
@@ -108,7 +99,7 @@ it('GitHub unreachable or the token refused: warns, and only max-age applies', a
 })
 
 it('dry-run reports what it would fail and writes nothing', async () => {
-  const row = await staleRow('127', 5)
+  const row = await staleRowOf('127', 5)
   api.runs.set('127', { status: 'completed', conclusion: 'timed_out' })
   const sweep = await sweepHook(svc, api, { table, 'dry-run': 'true' })
   assert.equal(sweep.exitCode, 0)
@@ -127,7 +118,7 @@ it('finished rows are never touched', async () => {
 })
 
 it('bad inputs fail the step naming the input, and nothing is written', async () => {
-  const row = await staleRow(null, 10 * 60)
+  const row = await staleRowOf(null, 10 * 60)
   const sweep = await sweepHook(svc, api, { table, 'max-age': 'six hours', 'dry-run': 'maybe' })
   assert.equal(sweep.exitCode, 1)
   assert.match(errorsOf(sweep), /Input 'max-age': must be a duration such as 90m, 6h or 2d, got 'six hours'/)

@@ -88160,6 +88160,7 @@ function runContextFromEnv(env = process.env) {
         // Outside Actions (local runs) a run id still has to identify who claimed the row.
         runId: env.GITHUB_RUN_ID || `local-${(0,external_node_crypto_.randomUUID)()}`,
         runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
+        job: env.GITHUB_JOB || 'job',
         repository: env.GITHUB_REPOSITORY || 'local/repository'
     };
 }
@@ -90518,6 +90519,32 @@ function inputs_parseLedgerInputs(read) {
         throw new InputError(problems);
     return { dispatchId, createRow, supabaseUrl, access, table };
 }
+/**
+ * A row that inputs with problems still identify, and a way to reach it: the row is failed with
+ * the problems rather than left in_progress. Undefined when it cannot be: no valid dispatch-id,
+ * no valid supabase-url, no usable key, or create-row (which finds no row: it would make one).
+ */
+function inputs_identifyRowDespiteProblems(read) {
+    const dispatchId = read(LedgerInput.DispatchId);
+    if (!isUuid(dispatchId) || /^true$/i.test(read(LedgerInput.CreateRow)))
+        return undefined;
+    const ignored = [];
+    const { supabaseUrl, table } = parseSupabaseTarget(read, ignored);
+    if (ignored.some(problem => problem.input === LedgerInput.SupabaseUrl))
+        return undefined;
+    // The function first: with both keys set, backup-api-key is what the step asked to report through.
+    const apiKey = read(LedgerInput.BackupApiKey);
+    const functionName = read(LedgerInput.UpdateFunction) || DEFAULT_UPDATE_FUNCTION;
+    const supabaseKey = read(LedgerInput.SupabaseKey);
+    let access;
+    if (apiKey !== '' && FUNCTION_NAME.test(functionName))
+        access = { kind: 'function', apiKey, functionName };
+    else if (supabaseKey !== '' && TABLE_NAME.test(table))
+        access = { kind: 'table', supabaseKey };
+    if (!access)
+        return undefined;
+    return { dispatchId: dispatchId.toLowerCase(), target: { supabaseUrl, table, access } };
+}
 /** supabase-url and table: where the rows live, for every action that reads them. */
 function parseSupabaseTarget(read, problems) {
     const supabaseUrl = read(LedgerInput.SupabaseUrl);
@@ -90784,6 +90811,22 @@ function parseRestoreLedger(read, target, problems) {
 ;// CONCATENATED MODULE: ./src/runner/secrets.ts
 
 const registered = new Set();
+/**
+ * A secret shorter than this is only removed where it stands as a whole token: replaced inside
+ * words, a 3-character password would turn "the backup failed" into "the ***kup failed".
+ */
+const WHOLE_TOKEN_BELOW = 8;
+/** A letter or digit next to a short secret makes it part of a longer word; punctuation (`:`, `@`, `.`) does not. */
+const WORD_CHAR = '[\\p{L}\\p{N}]';
+function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+/** Replaces one secret: anywhere when it is long enough to be unique, else only as a whole token. */
+function removeSecret(text, secret) {
+    if (secret.length >= WHOLE_TOKEN_BELOW)
+        return text.split(secret).join('***');
+    return text.replace(new RegExp(`(?<!${WORD_CHAR})${escapeRegExp(secret)}(?!${WORD_CHAR})`, 'gu'), '***');
+}
 /** Masks a secret in the runner's log and remembers it so messages we write elsewhere are scrubbed too. */
 function registerSecret(value) {
     if (!value)
@@ -90792,14 +90835,15 @@ function registerSecret(value) {
     registered.add(value);
 }
 /**
- * Removes every registered secret, and anything shaped like a JWT, a Supabase secret key or a
- * bearer token, from text that leaves the process other than through the masked log (error_text,
- * summaries).
+ * Removes every registered secret (a short one only where it is a whole word), and anything
+ * shaped like a JWT, a Supabase secret key or a bearer token, from text that leaves the process
+ * other than through the masked log (error_text, summaries).
  */
 function secrets_redact(text) {
     let clean = text;
-    for (const secret of registered)
-        clean = clean.split(secret).join('***');
+    // Longest first, so a secret that contains a shorter one is removed whole.
+    for (const secret of [...registered].sort((a, b) => b.length - a.length))
+        clean = removeSecret(clean, secret);
     return clean
         .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
         .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
@@ -90820,6 +90864,18 @@ function maskSecrets(values) {
 
 
 const ROW_STATUSES = (/* unused pure expression or super */ null && (['in_progress', 'success', 'failed']));
+/** A claim token for one job of one run attempt; `nonce` tells apart two legs of one matrix job. */
+function ledger_claimToken(runId, runAttempt, job, nonce) {
+    return [runId, runAttempt, job, nonce]
+        .map(part => part.replace(/\//g, '_'))
+        .join('/')
+        .slice(0, 200);
+}
+/** The run attempt a claim token names, or undefined for a token not in that form. */
+function attemptOf(token, runId) {
+    const [tokenRun, attempt] = token.split('/');
+    return tokenRun === runId && attempt !== undefined && /^\d+$/.test(attempt) ? Number(attempt) : undefined;
+}
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = (/* unused pure expression or super */ null && (['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at']));
 /** The sha256 column's check (migration 009). */
@@ -90861,6 +90917,8 @@ function terminalPatch(outcome, workflowRunId, now) {
 function ownedByAnotherRun(row, runId) {
     return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
 }
+/** How many times a claim re-reads a row that changed under it before giving up. */
+const CLAIM_ATTEMPTS = 3;
 function isTransient(error) {
     return error instanceof errors_LedgerError && error.transient;
 }
@@ -90871,65 +90929,161 @@ function isTransient(error) {
 class ledger_Ledger {
     backend;
     table;
-    workflowRunId;
+    writer;
     retryPolicy;
     onRetry;
-    constructor(backend, table, workflowRunId, retryPolicy, onRetry = () => { }) {
+    constructor(backend, table, writer, retryPolicy, onRetry = () => { }) {
         this.backend = backend;
         this.table = table;
-        this.workflowRunId = workflowRunId;
+        this.writer = writer;
         this.retryPolicy = retryPolicy;
         this.onRetry = onRetry;
     }
+    /** Rows this ledger claimed, by id, with the holder its later writes expect. */
+    claims = new Map();
+    get workflowRunId() {
+        return this.writer.runId;
+    }
     /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
     async locate(dispatchId) {
-        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
-        if (rows.length === 0) {
+        const row = await this.find(dispatchId);
+        if (!row) {
             throw new LedgerError(`No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`);
         }
+        return row;
+    }
+    /** The row with this dispatch id, or undefined when there is none. Several rows is an error naming the dispatch id. */
+    async find(dispatchId) {
+        const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2));
         if (rows.length > 1) {
             throw new LedgerError(`More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`);
         }
-        return this.checkColumns(rows[0]);
+        return rows[0] && this.checkColumns(rows[0]);
     }
-    /** A new in_progress row for scheduled runs. */
+    /**
+     * A new in_progress row for scheduled runs; `created: false` with the row that already has this
+     * dispatch id (another writer's), which the caller must not take for a fresh one.
+     */
     async create(dispatchId) {
-        const row = await this.withRetry(async () => {
+        const result = await this.withRetry(async () => {
             try {
-                return await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId });
+                return { created: true, row: await this.backend.insert({ dispatch_id: dispatchId, workflow_run_id: this.workflowRunId }) };
             }
             catch (error) {
-                // A retried insert whose first attempt committed: the row is ours.
                 const existing = await this.backend.findByDispatchId(dispatchId, 2);
+                // A retried insert whose first attempt committed: the row is ours.
                 if (existing.length === 1 && existing[0]?.workflow_run_id === this.workflowRunId)
-                    return existing[0];
+                    return { created: true, row: existing[0] };
+                if (existing.length === 1 && existing[0])
+                    return { created: false, row: existing[0] };
                 throw error;
             }
         });
-        return this.checkColumns(row);
+        return { created: result.created, row: this.checkColumns(result.row) };
     }
     /**
-     * Takes the row for this run: one conditional update that only matches a row no run has
-     * claimed yet, so of two runs dispatched with the same id exactly one wins. A row this run
-     * already holds (a retried claim, or a re-run attempt: attempts share the run id and never
-     * overlap) counts as claimed.
+     * Takes the row for this job: one conditional update that only matches the row as it was read,
+     * so of two runs (or two jobs of one run) dispatched with the same id exactly one wins. A row
+     * this run already holds without a job's token (trigger-backup wrote the run id, or a table
+     * from before migration 010), or that an earlier attempt of this run held, is taken over:
+     * attempts never overlap.
      */
     async claim(row) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, null));
+        const token = this.writer.claimToken;
+        if (token === undefined || !('claimed_by' in row))
+            return this.claimByRun(row);
+        let current = row;
+        for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+            const verdict = this.claimVerdict(current, token);
+            if (verdict !== 'take')
+                return verdict;
+            const holder = { runId: current.workflow_run_id, claimedBy: current.claimed_by ?? null };
+            let changed;
+            try {
+                changed = await this.withRetry(() => this.backend.updateIfInProgress(current.id, { workflow_run_id: this.workflowRunId, claimed_by: token }, holder));
+            }
+            catch (error) {
+                // An update-backup function deployed before claimed_by existed refuses the field.
+                if (!(error instanceof LedgerError) || error.transient || !/claimed_by|holder/.test(error.message))
+                    throw error;
+                this.onRetry(`The update-backup function does not know claimed_by (${error.message}); claiming by run id only, so two jobs of one run are not told apart. Redeploy the function from this version.`);
+                return this.claimByRun(current);
+            }
+            if (changed[0]) {
+                this.claims.set(current.id, { runId: this.workflowRunId, claimedBy: token });
+                return { claimed: true, row: changed[0] };
+            }
+            current = await this.reread(current.id);
+            const unchanged = current.status === 'in_progress' && current.workflow_run_id === holder.runId && (current.claimed_by ?? null) === holder.claimedBy;
+            if (unchanged)
+                throw this.cannotUpdate(current.id);
+        }
+        throw new LedgerError(`The ${this.table} row ${row.id} kept changing while this job claimed it; re-run the job.`);
+    }
+    /** Whether this job may take the row as read, or the claim's answer when it may not. */
+    claimVerdict(row, token) {
+        if (row.status !== 'in_progress')
+            return { claimed: false, row, heldBy: 'nobody' };
+        if (row.workflow_run_id !== null && row.workflow_run_id !== this.workflowRunId)
+            return { claimed: false, row, heldBy: 'another-run' };
+        const holder = row.claimed_by ?? null;
+        if (holder === token) {
+            this.claims.set(row.id, { runId: this.workflowRunId, claimedBy: token });
+            return { claimed: true, row };
+        }
+        if (holder === null)
+            return 'take';
+        const theirs = attemptOf(holder, this.workflowRunId);
+        const ours = attemptOf(token, this.workflowRunId);
+        if (theirs !== undefined && ours !== undefined && theirs < ours)
+            return 'take';
+        return { claimed: false, row, heldBy: 'another-job' };
+    }
+    /** The claim before migration 010: the run id alone, so jobs of one run cannot be told apart. */
+    async claimByRun(row) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId }, { runId: null }));
+        const claimed = (current) => {
+            this.claims.set(current.id, { runId: this.workflowRunId });
+            return { claimed: true, row: current };
+        };
         if (changed[0])
-            return { claimed: true, row: changed[0] };
+            return claimed(changed[0]);
         const current = await this.reread(row.id);
         if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId)
-            return { claimed: true, row: current };
+            return claimed(current);
         if (current.status === 'in_progress' && current.workflow_run_id === null)
             throw this.cannotUpdate(row.id);
-        return { claimed: false, row: current };
+        return { claimed: false, row: current, heldBy: current.status === 'in_progress' ? 'another-run' : 'nobody' };
     }
-    /** Moves a row this run claimed to its terminal status. */
+    /**
+     * Records on the row the key this job starts uploading to, so that a finalizer can abort the
+     * upload should the runner be lost. Best effort: one attempt, and false (with the reason
+     * logged) where the table or the function predates migration 010, or the write fails.
+     */
+    async recordUploadKey(row, key) {
+        const holder = this.claims.get(row.id);
+        if (!holder?.claimedBy || !('upload_key' in row))
+            return false;
+        try {
+            const changed = await this.backend.updateIfInProgress(row.id, { workflow_run_id: this.workflowRunId, claimed_by: holder.claimedBy, upload_key: key }, holder);
+            return changed.length > 0;
+        }
+        catch (error) {
+            this.onRetry(`Could not record the upload's key on the row (${error instanceof Error ? error.message : String(error)}); should this runner be lost, its unfinished upload is left to the bucket's lifecycle rule.`);
+            return false;
+        }
+    }
+    /**
+     * Moves a row this job claimed to its terminal status. A row claimed in another process (post
+     * finishing main's work) is read first, to write with the holder main's claim left.
+     */
     async finalize(rowId, outcome) {
+        const holder = this.claims.get(rowId) ?? (await this.holderOf(rowId));
+        if ('row' in holder)
+            return { written: false, row: holder.row };
         const patch = terminalPatch(outcome, this.workflowRunId, new Date());
         try {
-            return await this.write(rowId, patch, this.workflowRunId);
+            return await this.write(rowId, patch, holder);
         }
         catch (error) {
             // A verified backup is still recorded where the sha256 column (or the function's field) is
@@ -90938,23 +91092,39 @@ class ledger_Ledger {
                 throw error;
             this.onRetry(`The ${this.table} row cannot take the archive's sha256 (${error.message}); recording the backup without it. Apply supabase/migrations/009_add_sha256_to_backup_history.sql and redeploy the update-backup function.`);
             const { sha256: _unrecorded, ...withoutSha256 } = patch;
-            return this.write(rowId, withoutSha256, this.workflowRunId);
+            return this.write(rowId, withoutSha256, holder);
         }
+    }
+    /** The holder this job's claim left on the row, or the row itself when another job holds it. */
+    async holderOf(rowId) {
+        const row = await this.reread(rowId);
+        const token = this.writer.claimToken;
+        if (token === undefined || !('claimed_by' in row) || row.claimed_by === null)
+            return { runId: this.workflowRunId };
+        if (row.claimed_by === token)
+            return { runId: this.workflowRunId, claimedBy: token };
+        // Held by another job, or finished: this job has nothing to write.
+        if (row.status === 'in_progress')
+            return { row };
+        return { runId: this.workflowRunId, claimedBy: token };
     }
     /**
      * The sweep's move: fails a row whose run ended without finalizing it, or that no run took
-     * in time. Only matches while the row is still held by the run the sweep checked.
+     * in time. Only matches while the row is still held as the sweep read it.
      */
     async failAbandoned(row, errorText) {
         const patch = terminalPatch({ status: 'failed', errorText }, row.workflow_run_id ?? this.workflowRunId, new Date());
-        return this.write(row.id, patch, row.workflow_run_id);
+        const holder = 'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id };
+        return this.write(row.id, patch, holder);
     }
-    async write(rowId, patch, owner) {
-        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, owner));
+    async write(rowId, patch, holder) {
+        const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, holder));
         if (changed[0])
             return { written: true, row: changed[0] };
         const row = await this.reread(rowId);
-        if (row.status === 'in_progress' && row.workflow_run_id === owner)
+        if (row.status === 'in_progress' &&
+            row.workflow_run_id === holder.runId &&
+            (holder.claimedBy === undefined || (row.claimed_by ?? null) === holder.claimedBy))
             throw this.cannotUpdate(rowId);
         return { written: false, row };
     }
@@ -91015,15 +91185,22 @@ class FunctionLedgerBackend {
         return answer.backup;
     }
     /**
-     * The function stamps finished_at itself, with the database side's clock. It guards the claim
-     * (only an unclaimed row, or one this run holds); its finalize keeps seed 000's contract, where
-     * a caller may finalize without claiming, so `owner` is not checked there: a run that lost the
-     * claim never finalizes.
+     * The function applies the same conditional update server-side: a claim only takes a row no
+     * other run holds, and with `holder` (the job's claim, migration 010) every write only applies
+     * while the row is held as expected. Without `holder` its finalize keeps seed 000's contract,
+     * where a caller may finalize without claiming.
      */
-    async updateIfInProgress(id, patch, _owner) {
+    async updateIfInProgress(id, patch, holder) {
         const { workflow_run_id } = patch;
+        const expected = holder.claimedBy === undefined ? {} : { holder: { workflow_run_id: holder.runId, claimed_by: holder.claimedBy } };
         const body = !('status' in patch)
-            ? { action: 'claim', backup_id: id, workflow_run_id }
+            ? {
+                action: 'claim',
+                backup_id: id,
+                workflow_run_id,
+                ...(patch.claimed_by === undefined ? {} : { claimed_by: patch.claimed_by, ...expected }),
+                ...(patch.upload_key === undefined ? {} : { upload_key: patch.upload_key })
+            }
             : patch.status === 'success'
                 ? {
                     action: 'finalize',
@@ -91032,12 +91209,18 @@ class FunctionLedgerBackend {
                     status: 'success',
                     s3_key: patch.s3_key,
                     size_bytes: patch.size_bytes,
-                    ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 })
+                    ...(patch.sha256 === undefined ? {} : { sha256: patch.sha256 }),
+                    ...expected
                 }
-                : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text };
+                : { action: 'finalize', backup_id: id, workflow_run_id, status: 'failed', error_text: patch.error_text, ...expected };
         const answer = await this.call('update the row', body);
-        // Not updated: the row had finished (a repeat of our own result, or another writer's). Ledger rereads it.
+        // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
         return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */
+    async listInProgress(limit) {
+        const answer = await this.call('list the in_progress rows', { action: 'list_in_progress', limit });
+        return answer.backups ?? [];
     }
     /** One request; the function's answers mapped to what Ledger expects, errors to what a user can act on. */
     async call(action, body) {
@@ -91060,7 +91243,7 @@ class FunctionLedgerBackend {
         }
         const { status } = response;
         const detail = answer.error ?? answer.message ?? `HTTP ${status}`;
-        if (response.ok && answer.backup)
+        if (response.ok && (answer.backup || Array.isArray(answer.backups)))
             return answer;
         if (response.ok) {
             throw new errors_LedgerError(`${what}: the answer has no row. Is 'update-function' the update-backup function from this action's repository?`);
@@ -91082,6 +91265,9 @@ class FunctionLedgerBackend {
         }
         if (status === 404) {
             throw new errors_LedgerError(`${what}: there is no such edge function (${detail}). Deploy supabase/functions/update-backup from this action's repository, or set 'update-function' to the name you deployed it under.`);
+        }
+        if (status === 400 && /must be one of|Unknown field/.test(detail)) {
+            throw new errors_LedgerError(`${what}: HTTP 400: ${detail} The deployed function is older than this action: redeploy supabase/functions/update-backup from this version.`);
         }
         throw new errors_LedgerError(`${what}: HTTP ${status}: ${detail}`);
     }
@@ -100120,10 +100306,12 @@ class TableLedgerBackend {
             throw this.failure('create the row', error, status);
         return data;
     }
-    async updateIfInProgress(id, patch, owner) {
-        const update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress');
-        const owned = owner === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', owner);
-        const { data, error, status } = await owned.select('*').retry(false);
+    async updateIfInProgress(id, patch, holder) {
+        let update = this.client.from(this.table).update(patch).eq('id', id).eq('status', 'in_progress');
+        update = holder.runId === null ? update.is('workflow_run_id', null) : update.eq('workflow_run_id', holder.runId);
+        if (holder.claimedBy !== undefined)
+            update = holder.claimedBy === null ? update.is('claimed_by', null) : update.eq('claimed_by', holder.claimedBy);
+        const { data, error, status } = await update.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
         return data;
@@ -100175,6 +100363,8 @@ class TableLedgerBackend {
 
 
 
+
+
 /** The backend the access points at: the table through PostgREST, or the update-backup function. */
 function ledgerBackend(target) {
     const { access } = target;
@@ -100182,14 +100372,27 @@ function ledgerBackend(target) {
         ? new FunctionLedgerBackend(target.supabaseUrl, access.functionName, access.apiKey)
         : new TableLedgerBackend(target.supabaseUrl, access.supabaseKey, target.table);
 }
-/** The ledger the inputs point at, with the dispatch id and create-row choice they carry. Throws InputError. */
-function openLedger(read, workflowRunId, retryPolicy, log) {
-    const inputs = parseLedgerInputs(read);
-    return {
-        ledger: new Ledger(ledgerBackend(inputs), inputs.table, workflowRunId, retryPolicy, log),
-        dispatchId: inputs.dispatchId,
-        createRow: inputs.createRow
-    };
+/** A fresh claim token for this job: the nonce tells apart the legs of a matrix, which share run, attempt and job. */
+function newClaimToken(context) {
+    return claimToken(context.runId, context.runAttempt, context.job, randomUUID().slice(0, 8));
+}
+/**
+ * The ledger the inputs point at, with the dispatch id and create-row choice they carry. Inputs
+ * with problems that still identify a row and a way to reach it (both keys set, say) open that
+ * ledger with the problems as `refusal`; otherwise they throw InputError: no row can be touched.
+ */
+function openLedger(read, writer, retryPolicy, log) {
+    const open = (target) => new Ledger(ledgerBackend(target), target.table, writer, retryPolicy, log);
+    try {
+        const inputs = parseLedgerInputs(read);
+        return { ledger: open(inputs), dispatchId: inputs.dispatchId, createRow: inputs.createRow, refusal: undefined };
+    }
+    catch (error) {
+        const identified = error instanceof InputError ? identifyRowDespiteProblems(read) : undefined;
+        if (!identified)
+            throw error;
+        return { ledger: open(identified.target), dispatchId: identified.dispatchId, createRow: false, refusal: error };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/runner/summary.ts

@@ -289,6 +289,8 @@ async function uploadArchive(
   const { inputs, state, signal } = run
   const listing = content.files
   const uploadStart = Date.now()
+  // Where a finalizer looks should this runner be lost mid-upload (no post runs then).
+  await run.ledger.recordUploadKey(run.row, key)
   state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
   signal.throwIfAborted()
   const archive = createArchive(content, inputs.format, inputs.compressionLevel)

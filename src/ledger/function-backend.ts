@@ -61,7 +61,8 @@ export class FunctionLedgerBackend implements LedgerBackend, InProgressSource {
           action: 'claim',
           backup_id: id,
           workflow_run_id,
-          ...(patch.claimed_by === undefined ? {} : { claimed_by: patch.claimed_by, ...expected })
+          ...(patch.claimed_by === undefined ? {} : { claimed_by: patch.claimed_by, ...expected }),
+          ...(patch.upload_key === undefined ? {} : { upload_key: patch.upload_key })
         }
       : patch.status === 'success'
         ? {

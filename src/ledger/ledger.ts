@@ -20,6 +20,8 @@ export interface BackupRow {
   sha256?: string | null
   /** The claim's job (migration 010, `<run id>/<attempt>/<job>/<nonce>`); absent from tables that predate it. */
   claimed_by?: string | null
+  /** The key the claiming job is uploading to (migration 010): what a finalizer aborts when its runner was lost. */
+  upload_key?: string | null
 }
 
 /** The only two ways a row may leave in_progress. */
@@ -40,7 +42,7 @@ export type TerminalPatch =
   | { status: 'failed'; error_text: string; finished_at: string; workflow_run_id: string }
 
 /** The writes there are: a claim (the run id, and the job's token, while the row stays in_progress) and the terminal moves. */
-export type RowPatch = { workflow_run_id: string; claimed_by?: string } | TerminalPatch
+export type RowPatch = { workflow_run_id: string; claimed_by?: string; upload_key?: string } | TerminalPatch
 
 /**
  * Who a write expects to hold the row: it only applies while the row's workflow_run_id (and, when
@@ -189,18 +191,24 @@ export class Ledger {
 
   /** The one row with this dispatch id. Zero or several rows is an error naming the dispatch id. */
   async locate(dispatchId: string): Promise<BackupRow> {
-    const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2))
-    if (rows.length === 0) {
+    const row = await this.find(dispatchId)
+    if (!row) {
       throw new LedgerError(
         `No ${this.table} row has dispatch_id ${dispatchId}. Check that the app inserted the row before dispatching the workflow, that the workflow passes that same dispatch_id to 'dispatch-id', and ${this.backend.visibilityHint}.`
       )
     }
+    return row
+  }
+
+  /** The row with this dispatch id, or undefined when there is none. Several rows is an error naming the dispatch id. */
+  async find(dispatchId: string): Promise<BackupRow | undefined> {
+    const rows = await this.withRetry(() => this.backend.findByDispatchId(dispatchId, 2))
     if (rows.length > 1) {
       throw new LedgerError(
         `More than one ${this.table} row has dispatch_id ${dispatchId}; refusing to guess which to finalize. Add the unique constraint on dispatch_id from supabase/migrations.`
       )
     }
-    return this.checkColumns(rows[0] as BackupRow)
+    return rows[0] && this.checkColumns(rows[0])
   }
 
   /**
@@ -292,6 +300,29 @@ export class Ledger {
     if (current.status === 'in_progress' && current.workflow_run_id === this.workflowRunId) return claimed(current)
     if (current.status === 'in_progress' && current.workflow_run_id === null) throw this.cannotUpdate(row.id)
     return { claimed: false, row: current, heldBy: current.status === 'in_progress' ? 'another-run' : 'nobody' }
+  }
+
+  /**
+   * Records on the row the key this job starts uploading to, so that a finalizer can abort the
+   * upload should the runner be lost. Best effort: one attempt, and false (with the reason
+   * logged) where the table or the function predates migration 010, or the write fails.
+   */
+  async recordUploadKey(row: BackupRow, key: string): Promise<boolean> {
+    const holder = this.claims.get(row.id)
+    if (!holder?.claimedBy || !('upload_key' in row)) return false
+    try {
+      const changed = await this.backend.updateIfInProgress(
+        row.id,
+        { workflow_run_id: this.workflowRunId, claimed_by: holder.claimedBy, upload_key: key },
+        holder
+      )
+      return changed.length > 0
+    } catch (error) {
+      this.onRetry(
+        `Could not record the upload's key on the row (${error instanceof Error ? error.message : String(error)}); should this runner be lost, its unfinished upload is left to the bucket's lifecycle rule.`
+      )
+      return false
+    }
   }
 
   /**

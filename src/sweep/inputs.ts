@@ -1,28 +1,41 @@
 import { InputError } from '../errors.js'
-import { LedgerInput, parseSupabaseTarget } from '../ledger/inputs.js'
-import { clip, parseBoolean, parseDuration, type InputProblem, type InputReader } from '../runner/inputs.js'
+import { LedgerInput, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
+import { clip, isUuid, parseBoolean, parseDuration, type InputProblem, type InputReader } from '../runner/inputs.js'
+import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 
 /** The sweep's inputs (sweep/action.yml). */
 export const Input = {
   SupabaseUrl: LedgerInput.SupabaseUrl,
   SupabaseKey: LedgerInput.SupabaseKey,
+  BackupApiKey: LedgerInput.BackupApiKey,
+  UpdateFunction: LedgerInput.UpdateFunction,
   Table: LedgerInput.Table,
+  DispatchId: LedgerInput.DispatchId,
+  BackupJobResult: 'backup-job-result',
   MaxAge: 'max-age',
   DryRun: 'dry-run',
   GithubToken: 'github-token',
-  Repository: 'repository'
+  Repository: 'repository',
+  ...StoreInput
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
 /** Masked before anything is printed. */
-export const SECRET_INPUTS = [Input.SupabaseKey, Input.GithubToken]
+export const SECRET_INPUTS = [Input.SupabaseKey, Input.BackupApiKey, Input.GithubToken, ...STORE_SECRET_INPUTS]
 
-/** What the sweep needs: where the rows live, how old is too old, and how to ask GitHub about runs. */
-export interface SweepInputs {
-  supabaseUrl: string
-  /** The sweep lists and writes the table directly: it needs table rights, not the update-backup function. */
-  supabaseKey: string
-  table: string
+/** `needs.<job>.result`: how the backup job ended, as GitHub reports it to the jobs that need it. */
+export const JOB_RESULTS = ['success', 'failure', 'cancelled', 'skipped'] as const
+export type JobResult = (typeof JOB_RESULTS)[number]
+
+/**
+ * Which rows the sweep judges: every in_progress row (a schedule), or, as the finalizer job of a
+ * backup run, the one row that run was dispatched for, once its backup job has ended.
+ */
+export type SweepScope = { kind: 'all' } | { kind: 'dispatch'; dispatchId: string; backupJobResult: JobResult }
+
+/** What the sweep needs: where the rows live, which to judge, how old is too old, and how to ask GitHub about runs. */
+export interface SweepInputs extends LedgerTarget {
+  scope: SweepScope
   /** Rows no known-running run holds are failed once they are older than this. */
   maxAgeMs: number
   /** Report what would change, write nothing. */
@@ -31,6 +44,8 @@ export interface SweepInputs {
   githubToken: string
   /** `owner/name` whose workflow runs the rows' workflow_run_id refer to. */
   repository: { owner: string; repo: string }
+  /** With `bucket`: the store, where the unfinished upload of a row it fails (its upload_key) is aborted. */
+  store: StoreLocation | undefined
 }
 
 const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/
@@ -39,20 +54,16 @@ const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/
 export function parseSweepInputs(read: InputReader<InputName>, env: NodeJS.ProcessEnv = process.env): SweepInputs {
   const problems: InputProblem[] = []
   const target = parseSupabaseTarget(read, problems)
-  const supabaseKey = read(Input.SupabaseKey)
-  if (supabaseKey === '') {
-    problems.push({
-      input: Input.SupabaseKey,
-      message:
-        "is required: a key whose role may read and update the table (the project's secret key sb_secret_..., or its legacy service role key, stored as a secret)."
-    })
-  }
+  const access = parseLedgerAccess(read, target.table, problems)
+  const scope = parseScope(read, problems)
   const rawMaxAge = read(Input.MaxAge) || '6h'
   const maxAgeMs = parseDuration(rawMaxAge)
   if (maxAgeMs === undefined) {
     problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${clip(rawMaxAge)}'.` })
   }
   const dryRun = parseBoolean(read, Input.DryRun, problems)
+  // The store is optional: without it a lost runner's unfinished upload is left to the lifecycle rule.
+  const store = read(Input.Bucket) === '' ? undefined : parseStoreLocation(read, env, problems)
   const rawRepository = read(Input.Repository) || env.GITHUB_REPOSITORY || ''
   const repository = REPOSITORY.exec(rawRepository)
   if (!repository) {
@@ -61,13 +72,48 @@ export function parseSweepInputs(read: InputReader<InputName>, env: NodeJS.Proce
       message: `must be owner/name, the repository whose runs back up the rows; got '${clip(rawRepository)}'.`
     })
   }
-  if (problems.length > 0 || maxAgeMs === undefined || !repository) throw new InputError(problems)
+  if (problems.length > 0 || maxAgeMs === undefined || !repository || !access || !scope) throw new InputError(problems)
   return {
     ...target,
-    supabaseKey,
+    access,
+    scope,
     maxAgeMs,
     dryRun,
     githubToken: read(Input.GithubToken),
-    repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' }
+    repository: { owner: repository[1] ?? '', repo: repository[2] ?? '' },
+    store
   }
+}
+
+/** `dispatch-id` and `backup-job-result` go together: the finalizer job of one backup run. */
+function parseScope(read: InputReader<InputName>, problems: InputProblem[]): SweepScope | undefined {
+  const dispatchId = read(Input.DispatchId)
+  const rawResult = read(Input.BackupJobResult)
+  if (dispatchId === '' && rawResult === '') return { kind: 'all' }
+  const result = JOB_RESULTS.find(known => known === rawResult.toLowerCase())
+  if (dispatchId === '') {
+    problems.push({
+      input: Input.DispatchId,
+      message: "is required with 'backup-job-result': the dispatch id the backup job was given (for example `${{ inputs.dispatch_id }}`)."
+    })
+  } else if (!isUuid(dispatchId)) {
+    problems.push({
+      input: Input.DispatchId,
+      message: `must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got '${clip(dispatchId)}'.`
+    })
+  }
+  if (rawResult === '') {
+    problems.push({
+      input: Input.BackupJobResult,
+      message:
+        "is required with 'dispatch-id': how the backup job ended, `${{ needs.<backup job>.result }}`, in a job that `needs:` it and runs `if: always()`."
+    })
+  } else if (!result) {
+    problems.push({
+      input: Input.BackupJobResult,
+      message: `must be ${JOB_RESULTS.join(', ')} (\`\${{ needs.<backup job>.result }}\`), got '${clip(rawResult)}'.`
+    })
+  }
+  if (!result || !isUuid(dispatchId)) return undefined
+  return { kind: 'dispatch', dispatchId: dispatchId.toLowerCase(), backupJobResult: result }
 }

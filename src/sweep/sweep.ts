@@ -2,11 +2,14 @@ import * as core from '@actions/core'
 import type { RunContext } from '../runner/context.js'
 import { messageOf } from '../errors.js'
 import { WorkflowRuns, type WorkflowRun } from './github-runs.js'
-import { parseSweepInputs, SECRET_INPUTS, type InputName, type SweepInputs } from './inputs.js'
+import { parseSweepInputs, SECRET_INPUTS, type InputName, type JobResult, type SweepInputs } from './inputs.js'
 import type { InputReader } from '../runner/inputs.js'
 import { isTransient, Ledger, type BackupRow } from '../ledger/ledger.js'
-import { TableLedgerBackend } from '../ledger/table-backend.js'
+import { ledgerBackend } from '../ledger/open.js'
 import { retry, type RetryPolicy } from '../retry.js'
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { StoreLocation } from '../store/inputs.js'
+import { abortUploadRetrying, createS3Client, headObject, isTransientStoreError, objectUrl, openUploads } from '../store/s3.js'
 import { maskSecretInputs } from '../runner/secrets.js'
 
 const SWEEP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
@@ -32,22 +35,24 @@ interface Verdict {
  * The sweep: fails the rows whose post step never ran (runner lost, worker killed) or could not
  * reach the database. A row whose run GitHub reports completed is failed at once; a row no run
  * can be shown to hold is failed once it is older than max-age; a row whose run is still going
- * is left to it.
+ * is left to it. As a backup run's finalizer job (`dispatch-id`), it judges that run's one row
+ * once its backup job has ended. One writer either way: the ledger's conditional update.
  */
 export async function runSweep(read: InputReader<InputName>, context: RunContext): Promise<void> {
   maskSecretInputs(read, SECRET_INPUTS)
   const inputs = parseSweepInputs(read)
-  const backend = new TableLedgerBackend(inputs.supabaseUrl, inputs.supabaseKey, inputs.table)
+  const backend = ledgerBackend(inputs)
   const ledger = new Ledger(backend, inputs.table, { runId: context.runId }, SWEEP_RETRY, core.info)
-  const rows = await retry(() => backend.listInProgress(MAX_ROWS), isTransient, SWEEP_RETRY)
-  core.info(`${rows.length} ${inputs.table} row(s) in_progress.`)
-  if (rows.length === MAX_ROWS) core.warning(`Only the oldest ${MAX_ROWS} in_progress rows were looked at; the next sweep continues.`)
+  const rows = await rowsToJudge(inputs, backend, ledger)
 
   const now = new Date()
-  const judge = judgeWith(inputs, now)
+  const judgeByRun = judgeWith(inputs, now)
+  const { scope } = inputs
+  const judge = scope.kind === 'dispatch' ? judgeAfterBackupJob(scope.backupJobResult, context.runId, judgeByRun) : judgeByRun
   const verdicts: Verdict[] = []
   for (const row of rows) verdicts.push(await judge(row))
 
+  const uploads = inputs.store ? new LeftUploads(inputs.store) : undefined
   let writeErrors = 0
   for (const verdict of verdicts.filter(v => v.fail)) {
     if (inputs.dryRun) {
@@ -55,6 +60,7 @@ export async function runSweep(read: InputReader<InputName>, context: RunContext
       continue
     }
     try {
+      if (uploads && verdict.row.upload_key) verdict.reason += ` ${await uploads.abort(verdict.row.upload_key)}`
       const written = await ledger.failAbandoned(verdict.row, verdict.reason)
       if (written.written) verdict.result = 'marked failed'
       else if (written.row.status !== 'in_progress') verdict.result = `left: finished meanwhile (${written.row.status})`
@@ -73,6 +79,74 @@ export async function runSweep(read: InputReader<InputName>, context: RunContext
   core.setOutput(SweepOutput.SweptIds, JSON.stringify(swept.map(v => v.row.id)))
   await writeSweepSummary(verdicts, inputs, now)
   if (writeErrors > 0) throw new Error(`${writeErrors} row(s) could not be marked failed; see the errors above.`)
+}
+
+/** The unfinished uploads a lost runner left: aborted, as its post step would have, before the row is failed. */
+class LeftUploads {
+  private readonly client: S3Client
+  constructor(private readonly store: StoreLocation) {
+    this.client = createS3Client(store)
+  }
+
+  /** A sentence for error_text: what was left at the key and what became of it. */
+  async abort(key: string): Promise<string> {
+    const where = objectUrl(this.store.bucket, key)
+    try {
+      const open = await retry(() => openUploads(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY)
+      for (const upload of open) await abortUploadRetrying(this.client, this.store.bucket, key, upload.uploadId, SWEEP_RETRY)
+      if (open.length > 0) core.info(`Aborted ${open.length} unfinished upload(s) of ${where}.`)
+      if (open.length > 0) return `Its unfinished upload to ${where} was aborted.`
+      const stored = await retry(() => headObject(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY)
+      return stored
+        ? `Its upload to ${where} completed, but the object was never verified nor recorded: check it by hand, or delete it.`
+        : `It had started uploading to ${where}; nothing was left there.`
+    } catch (error) {
+      core.warning(`Could not abort the unfinished upload of ${where}: ${messageOf(error)}`)
+      return `Its upload to ${where} may be left unfinished (${messageOf(error)}); the bucket's lifecycle rule removes it.`
+    }
+  }
+}
+
+/** The in_progress rows of the table (a schedule), or the one row of the dispatch id (a finalizer job). */
+async function rowsToJudge(inputs: SweepInputs, backend: ReturnType<typeof ledgerBackend>, ledger: Ledger): Promise<BackupRow[]> {
+  if (inputs.scope.kind === 'dispatch') {
+    const { dispatchId } = inputs.scope
+    const row = await ledger.find(dispatchId)
+    if (!row) core.notice(`No ${inputs.table} row has dispatch_id ${dispatchId}: nothing to finalize.`)
+    else if (row.status !== 'in_progress') core.info(`Row ${row.id} is ${row.status}: the backup job finalized it.`)
+    return row?.status === 'in_progress' ? [row] : []
+  }
+  const rows = await retry(() => backend.listInProgress(MAX_ROWS), isTransient, SWEEP_RETRY)
+  core.info(`${rows.length} ${inputs.table} row(s) in_progress.`)
+  if (rows.length === MAX_ROWS) core.warning(`Only the oldest ${MAX_ROWS} in_progress rows were looked at; the next sweep continues.`)
+  return rows
+}
+
+/**
+ * The finalizer's judgement: this job runs after the backup job of its own run has ended
+ * (`needs:` it, `if: always()`), so a row that run holds, or that no run claimed yet, can no
+ * longer be finalized by anyone: it is failed now, saying how the job ended. A row another run
+ * holds (the dispatch id was dispatched twice) is judged as the schedule would.
+ */
+function judgeAfterBackupJob(
+  result: JobResult,
+  runId: string,
+  judgeByRun: (row: BackupRow) => Promise<Verdict>
+): (row: BackupRow) => Promise<Verdict> {
+  return async row => {
+    if (row.workflow_run_id !== null && row.workflow_run_id !== runId) return judgeByRun(row)
+    const claimed = row.claimed_by !== undefined ? row.claimed_by !== null : row.workflow_run_id !== null
+    const how =
+      result === 'success'
+        ? 'ended success, but the backup step did not finalize the row (was it skipped by an if: condition, or allowed to fail with continue-on-error?)'
+        : result === 'skipped'
+          ? 'was skipped (a job it needs failed, or its if: condition was false)'
+          : `ended ${result}`
+    const reason = claimed
+      ? `The backup job ${how} without finalizing the backup: its runner was lost, or its post step could not reach the database. An archive it may have uploaded is not recorded. Marked failed by the finalizer job of run ${runId}.`
+      : `The backup job ${how} before the backup step ran: see the failed step of that job. Nothing was uploaded. Marked failed by the finalizer job of run ${runId}.`
+    return { row, fail: true, reason }
+  }
 }
 
 /** Decides each row; asks GitHub about each run once. */
@@ -146,8 +220,11 @@ async function writeSweepSummary(verdicts: Verdict[], inputs: SweepInputs, now: 
     v.result ?? 'kept',
     v.reason
   ])
-  const summary = core.summary.addHeading(`Backup sweep of ${inputs.table}${inputs.dryRun ? ' (dry run)' : ''}`, 3)
-  if (verdicts.length === 0) summary.addRaw('No row is in_progress.', true)
+  const { scope } = inputs
+  const title = scope.kind === 'dispatch' ? `Backup finalizer for dispatch ${scope.dispatchId}` : `Backup sweep of ${inputs.table}`
+  const summary = core.summary.addHeading(`${title}${inputs.dryRun ? ' (dry run)' : ''}`, 3)
+  if (verdicts.length === 0)
+    summary.addRaw(scope.kind === 'dispatch' ? 'The backup job finalized its row: nothing to do.' : 'No row is in_progress.', true)
   else summary.addTable([header, ...lines])
   try {
     await summary.write()

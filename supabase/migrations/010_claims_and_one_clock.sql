@@ -1,10 +1,15 @@
--- claimed_by: which job of which run attempt holds an in_progress row, and one clock for finished_at.
+-- claimed_by: which job of which run attempt holds an in_progress row; upload_key: where that job
+-- is uploading; and one clock for finished_at.
 --
 -- workflow_run_id alone cannot tell apart two jobs of one run (a matrix whose legs got the same
 -- dispatch id): both would pass the claim and race to finalize one row. The action writes
 -- claimed_by = '<run id>/<run attempt>/<job>/<nonce>' with the claim, and every later write of its
 -- own is conditional on it. A later attempt of the same run takes the row over (attempts never
 -- overlap); another job of the same attempt is refused.
+--
+-- upload_key: the object key the job is uploading to, written before the upload starts. A runner
+-- that is lost mid-upload runs no post step to abort its multipart upload; the finalizer job (the
+-- sweep with dispatch-id) reads the key here and aborts what was left open.
 --
 -- finished_at: each writer (the runner's clock, the function's) stamped it with its own clock, so
 -- the order of finished_at and created_at (the database's default now()) was only as good as the
@@ -14,9 +19,16 @@ alter table public.backup_history
   add column if not exists claimed_by text;
 
 alter table public.backup_history
+  add column if not exists upload_key text;
+
+alter table public.backup_history
   drop constraint if exists backup_history_claimed_by_check;
 alter table public.backup_history
   add constraint backup_history_claimed_by_check check (claimed_by is null or char_length(claimed_by) <= 200);
+alter table public.backup_history
+  drop constraint if exists backup_history_upload_key_check;
+alter table public.backup_history
+  add constraint backup_history_upload_key_check check (upload_key is null or octet_length(upload_key) <= 1024);
 
 -- 009's guard, extended: a terminal row never changes, sha256 only arrives with the move to
 -- success, and the move to a terminal status is stamped with the database's clock.

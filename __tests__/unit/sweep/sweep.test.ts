@@ -44,6 +44,49 @@ describe('sweep inputs', () => {
   })
 })
 
+describe('sweep scope and access', () => {
+  const DISPATCH = '123e4567-e89b-12d3-a456-426614174000'
+
+  it('without dispatch-id it judges every in_progress row', () => {
+    assert.deepEqual(parseSweepInputs(reader(OK), { GITHUB_REPOSITORY: 'me/app' }).scope, { kind: 'all' })
+  })
+
+  it('with dispatch-id and backup-job-result it is the finalizer of that one row', () => {
+    const inputs = parseSweepInputs(reader({ ...OK, 'dispatch-id': DISPATCH.toUpperCase(), 'backup-job-result': 'failure' }), {
+      GITHUB_REPOSITORY: 'me/app'
+    })
+    assert.deepEqual(inputs.scope, { kind: 'dispatch', dispatchId: DISPATCH, backupJobResult: 'failure' })
+  })
+
+  for (const [title, values, input] of [
+    ['dispatch-id without backup-job-result', { 'dispatch-id': DISPATCH }, 'backup-job-result'],
+    ['backup-job-result without dispatch-id', { 'backup-job-result': 'cancelled' }, 'dispatch-id'],
+    ['a result GitHub never gives', { 'dispatch-id': DISPATCH, 'backup-job-result': 'neutral' }, 'backup-job-result'],
+    ['a dispatch-id that is not a UUID', { 'dispatch-id': 'run-1', 'backup-job-result': 'failure' }, 'dispatch-id']
+  ] as const) {
+    it(`refuses ${title}, naming ${input}`, () => {
+      assert.throws(
+        () => parseSweepInputs(reader({ ...OK, ...values }), { GITHUB_REPOSITORY: 'me/app' }),
+        (error: unknown) => error instanceof InputError && error.problems.map(p => p.input).join() === input
+      )
+    })
+  }
+
+  it('reaches the rows through the update-backup function with backup-api-key alone', () => {
+    const inputs = parseSweepInputs(reader({ 'supabase-url': 'https://abcd.supabase.co', 'backup-api-key': 'x'.repeat(40) }), {
+      GITHUB_REPOSITORY: 'me/app'
+    })
+    assert.deepEqual(inputs.access, { kind: 'function', apiKey: 'x'.repeat(40), functionName: 'update-backup' })
+  })
+
+  it('refuses both keys at once, as the backup does', () => {
+    assert.throws(
+      () => parseSweepInputs(reader({ ...OK, 'backup-api-key': 'x'.repeat(40) }), { GITHUB_REPOSITORY: 'me/app' }),
+      /Input 'supabase-key': must be empty when 'backup-api-key' is set/
+    )
+  })
+})
+
 describe('ages in messages', () => {
   for (const [ms, text] of [
     [0, '0s'],

@@ -15,7 +15,7 @@
 //   {action: 'lookup',   backup_id | dispatch_id}                         200 {backup}
 //   {action: 'create',   dispatch_id?, workflow_run_id}                   201 {backup, created: true}
 //   {action: 'claim',    backup_id | dispatch_id, workflow_run_id,
-//      claimed_by?, holder?}                                             200 {backup, updated} (only an unclaimed row, or ours)
+//      claimed_by?, holder?, upload_key?}                                200 {backup, updated} (only an unclaimed row, or ours)
 //   {action: 'finalize', backup_id | dispatch_id, workflow_run_id, holder?,
 //      status: 'success' (default), s3_key, size_bytes, sha256? | status: 'failed', error_text}
 //                                                                        200 {backup, updated}
@@ -48,7 +48,12 @@ interface Holder {
 type Call =
   | { action: 'lookup'; target: Target }
   | { action: 'create'; dispatchId: string; workflowRunId: string }
-  | { action: 'claim'; target: Target; workflowRunId: string; claim: { claimedBy: string; holder: Holder } | undefined }
+  | {
+      action: 'claim'
+      target: Target
+      workflowRunId: string
+      claim: { claimedBy: string; holder: Holder; uploadKey: string | undefined } | undefined
+    }
   | { action: 'finalize'; target: Target; workflowRunId: string; result: Result; holder: Holder | undefined }
   | { action: 'list_in_progress'; limit: number }
 
@@ -56,7 +61,7 @@ const ACTIONS = ['lookup', 'create', 'claim', 'finalize', 'list_in_progress'] as
 const FIELDS: Record<Call['action'], string[]> = {
   lookup: ['backup_id', 'dispatch_id'],
   create: ['dispatch_id', 'workflow_run_id'],
-  claim: ['backup_id', 'dispatch_id', 'workflow_run_id', 'claimed_by', 'holder'],
+  claim: ['backup_id', 'dispatch_id', 'workflow_run_id', 'claimed_by', 'holder', 'upload_key'],
   finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'holder', 'status', 's3_key', 'size_bytes', 'sha256', 'error_text'],
   list_in_progress: ['limit']
 }
@@ -155,7 +160,12 @@ function parseCall(body: Record<string, unknown>): Call {
       // The same rule as the action's: never take a row another run holds.
       if (holder.workflowRunId !== null && holder.workflowRunId !== workflowRunId)
         throw badRequest("'holder.workflow_run_id' must be null or the claiming run: a row another run holds is never taken.")
-      return { action: 'claim', target: parseTarget(body), workflowRunId, claim: { claimedBy, holder } }
+      return {
+        action: 'claim',
+        target: parseTarget(body),
+        workflowRunId,
+        claim: { claimedBy, holder, uploadKey: parseUploadKey(body.upload_key) }
+      }
     }
     case 'finalize':
       return {
@@ -178,6 +188,14 @@ function parseClaimedBy(value: unknown, field: string): string | null {
   if (value === null) return null
   if (typeof value !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(value))
     throw badRequest(`'${field}' must be up to 200 printable characters, or null.`)
+  return value
+}
+
+/** The key the claiming job starts uploading to: a finalizer aborts it should that job's runner be lost. */
+function parseUploadKey(value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !value || new TextEncoder().encode(value).byteLength > 1024)
+    throw badRequest("'upload_key' must be the object key being uploaded to, at most 1024 bytes.")
   return value
 }
 
@@ -259,7 +277,11 @@ async function perform(call: Call, config: Config): Promise<Response> {
       const [claimed] = call.claim
         ? await db.updateIfInProgress(
             id,
-            { workflow_run_id: call.workflowRunId, claimed_by: call.claim.claimedBy },
+            {
+              workflow_run_id: call.workflowRunId,
+              claimed_by: call.claim.claimedBy,
+              ...(call.claim.uploadKey === undefined ? {} : { upload_key: call.claim.uploadKey })
+            },
             heldBy(call.claim.holder)
           )
         : await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
