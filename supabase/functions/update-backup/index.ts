@@ -195,7 +195,7 @@ async function perform(call: Call, config: Config): Promise<Response> {
     case 'claim': {
       const { id } = await db.find(call.target)
       // Only a row no run holds yet: of two runs dispatched with one id, exactly one claims it.
-      const [claimed] = await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
+      const [claimed] = await db.holdForRun(id, call.workflowRunId)
       if (claimed) return json(200, { backup: claimed, updated: true })
       const current = await db.get(id)
       // Held already: by this run (a retried claim, a re-run attempt), or by another, which keeps it.
