@@ -25,6 +25,10 @@ export interface Backup {
 export interface StartedBackup {
   backup_id: string
   dispatch_id: string
+  /** The GitHub Actions run that performs the backup; null where GitHub does not name it (an older GitHub Enterprise Server). */
+  workflow_run_id: string | null
+  /** That run's page on GitHub, e.g. for a "view the run" link; null when unknown. */
+  html_url: string | null
 }
 
 /** Starts a backup as the signed-in user. Throws with the function's explanation when it cannot. */

@@ -1,9 +1,11 @@
 // A local stand-in for the part of the GitHub REST API this project calls:
 // GET /repos/{owner}/{repo}/actions/runs/{run_id} -> the run's status and conclusion (the sweep);
-// POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches -> 204 (trigger-backup).
-// Like api.github.com it answers 401 "Bad credentials" without a valid token, 404 for a run,
-// workflow (or repository) it does not know, and 422 for a dispatch with a ref or inputs the
-// workflow does not have.
+// POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches -> 204, or with
+// `return_run_details: true` 200 {workflow_run_id, run_url, html_url} naming the queued run it
+// adds to `runs` (trigger-backup). Like api.github.com it answers 401 "Bad credentials" without a
+// valid token, 404 for a run, workflow (or repository) it does not know, and 422 for a dispatch
+// with a ref or inputs the workflow does not have; `runDetails` makes it a server that predates
+// the parameter (GitHub Enterprise Server).
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -48,6 +50,13 @@ export interface GithubApiStandIn {
   failMessage: string | undefined
   /** Never answer (a stalled API), until set back to false. */
   hang: boolean
+  /**
+   * What it does with `return_run_details: true`: 'return' the run (api.github.com), 'ignore' it (204), or
+   * refuse it as an unknown body field with this status, as a GitHub Enterprise Server before it does (422).
+   */
+  runDetails: 'return' | 'ignore' | 400 | 422
+  /** The id the next run a dispatch starts gets (then counts up). */
+  nextRunId: number
   close(): Promise<void>
 }
 
@@ -67,6 +76,8 @@ export async function startGithubApi(
     failWith: undefined,
     failMessage: undefined,
     hang: false,
+    runDetails: 'return',
+    nextRunId: 7_100_000_001,
     close: () =>
       new Promise(resolve => {
         server.closeAllConnections()
@@ -97,15 +108,32 @@ export async function startGithubApi(
   const dispatch = (res: http.ServerResponse, workflowName: string, body: unknown): void => {
     const workflow = api.workflows.get(decodeURIComponent(workflowName))
     if (!workflow) return send(res, 404, notFound)
-    const { ref, inputs = {} } = (typeof body === 'object' && body !== null ? body : {}) as {
+    const {
+      ref,
+      inputs = {},
+      return_run_details: returnRunDetails
+    } = (typeof body === 'object' && body !== null ? body : {}) as {
       ref?: unknown
       inputs?: Record<string, unknown>
+      return_run_details?: unknown
+    }
+    // An older server validates the body against its schema first, where the parameter is unknown.
+    if (returnRunDetails !== undefined && typeof api.runDetails === 'number') {
+      const message = 'Invalid request.\n\n"return_run_details" is not a permitted key.'
+      return send(res, api.runDetails, { message, documentation_url: docs, status: String(api.runDetails) })
     }
     if (typeof ref !== 'string' || !ref) return send(res, 422, unprocessable('Invalid request.\n\n"ref" wasn\'t supplied.'))
     if (!api.refs.has(ref.replace(/^refs\/heads\//, ''))) return send(res, 422, unprocessable(`No ref found for: ${ref}`))
     const unexpected = Object.keys(inputs).filter(name => !workflow.inputs.includes(name))
     if (unexpected.length > 0) return send(res, 422, unprocessable(`Unexpected inputs provided: ${JSON.stringify(unexpected)}`))
-    send(res, 204)
+    if (returnRunDetails !== true || api.runDetails === 'ignore') return send(res, 204)
+    const runId = api.nextRunId++
+    api.runs.set(String(runId), { status: 'queued' })
+    send(res, 200, {
+      workflow_run_id: runId,
+      run_url: `${api.url}/repos/${repository}/actions/runs/${runId}`,
+      html_url: `https://github.com/${repository}/actions/runs/${runId}`
+    })
   }
 
   const server = http.createServer((req, res) => {

@@ -56,6 +56,7 @@ beforeEach(() => {
   github.failWith = undefined
   github.failMessage = undefined
   github.hang = false
+  github.runDetails = 'return'
 })
 afterEach(async () => {
   if (!(await svc.postgres.running())) await svc.postgres.start()
@@ -64,7 +65,14 @@ afterEach(async () => {
 interface Answer {
   status: number
   headers: Headers
-  body: { backup_id?: string; dispatch_id?: string; error?: string; code?: string }
+  body: {
+    backup_id?: string
+    dispatch_id?: string
+    workflow_run_id?: string | null
+    html_url?: string | null
+    error?: string
+    code?: string
+  }
 }
 
 /** One call, as the app or a script makes it; every answer is checked for leaked secrets. */
@@ -109,18 +117,18 @@ describe('the function as code', () => {
 })
 
 describe('starting a backup', () => {
-  it('inserts the in_progress row with a fresh dispatch_id, dispatches the workflow with it, and answers 201 with both ids', async () => {
+  it('inserts the in_progress row with a fresh dispatch_id, dispatches the workflow with it, and answers 201 with the ids and the run', async () => {
     const before = await rowCount(svc)
     const answer = await call()
     assert.equal(answer.status, 201, answer.body.error)
-    assert.deepEqual(Object.keys(answer.body).sort(), ['backup_id', 'dispatch_id'])
+    assert.deepEqual(Object.keys(answer.body).sort(), ['backup_id', 'dispatch_id', 'html_url', 'workflow_run_id'])
     assert.match(answer.body.dispatch_id ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     assert.equal(await rowCount(svc), before + 1)
 
     const row = await readRow(svc, answer.body.backup_id ?? '')
     assert.equal(row.status, 'in_progress')
     assert.equal(row.dispatch_id, answer.body.dispatch_id)
-    assert.equal(row.workflow_run_id, null)
+    assert.equal(row.workflow_run_id, answer.body.workflow_run_id)
     assert.equal(row.error_text, null)
     assert.equal(row.finished_at, null)
 
@@ -130,7 +138,7 @@ describe('starting a backup', () => {
         authorization: `Bearer ${GITHUB_TOKEN}`,
         userAgent: 'supabase-s3-backup-trigger',
         apiVersion: '2022-11-28',
-        body: { ref: 'main', inputs: { dispatch_id: answer.body.dispatch_id } }
+        body: { ref: 'main', inputs: { dispatch_id: answer.body.dispatch_id }, return_run_details: true }
       }
     ])
   })
@@ -149,7 +157,11 @@ describe('starting a backup', () => {
       return call({ url, token: userToken() })
     })
     assert.equal(answer.status, 201, answer.body.error)
-    assert.deepEqual(github.dispatches[0]?.body, { ref: 'release', inputs: { dispatch_id: answer.body.dispatch_id } })
+    assert.deepEqual(github.dispatches[0]?.body, {
+      ref: 'release',
+      inputs: { dispatch_id: answer.body.dispatch_id },
+      return_run_details: true
+    })
     assert.equal((await readRow(svc, answer.body.backup_id ?? '')).status, 'in_progress')
   })
 

@@ -83,6 +83,14 @@ export class BackupTable {
     return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress${condition ? `&${condition}` : ''}`, patch)
   }
 
+  /**
+   * Names the run that holds an in_progress row no run holds yet (`... AND workflow_run_id IS NULL`): the
+   * action's claim, and trigger-backup's record of the run it started. Of two such writes, one changes the row.
+   */
+  holdForRun(id: string, runId: string): Promise<BackupRow[]> {
+    return this.updateIfInProgress(id, { workflow_run_id: runId }, 'workflow_run_id=is.null')
+  }
+
   private async request<T>(method: string, query: string, body?: unknown): Promise<T> {
     const { supabaseUrl, admin, table } = this.config
     let response: Response

@@ -1,8 +1,10 @@
 // trigger-backup: starts a backup from the app. A signed-in user (or a holder of BACKUP_API_KEY)
 // calls it; it inserts the backup_history row as in_progress with a fresh dispatch_id, then asks
-// GitHub to run the backup workflow with that dispatch_id. When GitHub refuses or does not answer,
-// the row is marked failed with GitHub's answer at once, so the app never waits on a backup that
-// was never started.
+// GitHub to run the backup workflow with that dispatch_id. GitHub names the run it started
+// (`return_run_details`), and its id goes on the row at once, so the sweep judges the row by that
+// run from the first minute, even when the job fails before the action's step or never gets a
+// runner. When GitHub refuses or does not answer, the row is marked failed with GitHub's answer
+// at once, so the app never waits on a backup that was never started.
 //
 // Deploy with JWT verification off (supabase/config.toml sets verify_jwt = false): the function
 // checks the user's token itself, and also accepts BACKUP_API_KEY, which is not a JWT.
@@ -12,7 +14,8 @@
 // (default 10000), BACKUP_TABLE. Supabase provides SUPABASE_URL, SUPABASE_JWKS and the admin key
 // (SUPABASE_SECRET_KEYS, else the legacy SUPABASE_SERVICE_ROLE_KEY): see _shared/auth.ts.
 //
-// POST, no body (or {}):  201 {backup_id, dispatch_id}
+// POST, no body (or {}):  201 {backup_id, dispatch_id, workflow_run_id, html_url} (the run's id and page,
+// null where GitHub does not name the run: a GitHub Enterprise Server without return_run_details)
 // Errors are {error, code}: 400 a body with fields, 401 not a signed-in user nor the API key,
 // 405 not POST, 413 body too large, 500 misconfigured (names the secret; nothing written),
 // 502 dispatch_failed {error, code, backup_id, dispatch_id} (the row is failed with GitHub's answer),
@@ -32,9 +35,9 @@ const CORS = {
   'access-control-max-age': '86400'
 }
 const MAX_BODY_BYTES = 64 * 1024
-/** Marking the row failed is retried briefly, so a blip of the database does not leave it in_progress. */
-const MARK_FAILED_ATTEMPTS = 3
-const MARK_FAILED_PAUSE_MS = 500
+/** The row's writes after the dispatch are retried briefly, so a blip of the database does not lose them. */
+const ROW_WRITE_ATTEMPTS = 3
+const ROW_WRITE_PAUSE_MS = 500
 
 Deno.serve(async request => {
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS })
@@ -63,11 +66,18 @@ async function handle(request: Request): Promise<Response> {
   const outcome = await dispatchWorkflow(github, dispatchId)
   const ids = { backup_id: row.id, dispatch_id: dispatchId }
   if (outcome.ok) {
-    console.log(`trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId})`)
-    return json(201, ids, CORS)
+    const { run } = outcome
+    // The backup is started either way: without the run id on the row, the action writes it when it claims the row.
+    if (run) await writeWithRetries(`record run ${run.id} on backup ${row.id}`, () => db.holdForRun(row.id, run.id))
+    console.log(
+      `trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId}, ${run ? `run ${run.id}` : 'run id not given by GitHub'})`
+    )
+    return json(201, { ...ids, workflow_run_id: run?.id ?? null, html_url: run?.htmlUrl ?? null }, CORS)
   }
   const errorText = cleanErrorText(outcome.error, [github.token, auth.apiKey, auth.tokens.legacySecret, tableConfig.admin.key])
-  const marked = await markFailed(db, row.id, errorText)
+  const marked = await writeWithRetries(`mark backup ${row.id} failed`, () =>
+    db.updateIfInProgress(row.id, { status: 'failed', error_text: errorText, finished_at: new Date().toISOString() })
+  )
   console.error(`trigger-backup: backup ${row.id} failed: ${errorText}`)
   const message = marked ? errorText : `${errorText} The backup could not be marked failed (database unavailable); the sweep will.`
   throw new HttpError(502, 'dispatch_failed', message, ids)
@@ -94,18 +104,18 @@ async function readEmptyBody(request: Request): Promise<void> {
   }
 }
 
-/** `failed` with why and when, through the state machine's one conditional UPDATE. */
-async function markFailed(db: BackupTable, id: string, errorText: string): Promise<boolean> {
+/** One of the state machine's conditional UPDATEs, retried briefly; false, and logged, when it never went through. */
+async function writeWithRetries(what: string, write: () => Promise<unknown>): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await db.updateIfInProgress(id, { status: 'failed', error_text: errorText, finished_at: new Date().toISOString() })
+      await write()
       return true
     } catch (error) {
-      if (attempt >= MARK_FAILED_ATTEMPTS) {
-        console.error(`trigger-backup: could not mark backup ${id} failed:`, error instanceof Error ? error.message : String(error))
+      if (attempt >= ROW_WRITE_ATTEMPTS) {
+        console.error(`trigger-backup: could not ${what}:`, error instanceof Error ? error.message : String(error))
         return false
       }
-      await new Promise(resolve => setTimeout(resolve, MARK_FAILED_PAUSE_MS))
+      await new Promise(resolve => setTimeout(resolve, ROW_WRITE_PAUSE_MS))
     }
   }
 }

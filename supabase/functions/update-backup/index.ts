@@ -284,7 +284,7 @@ async function perform(call: Call, config: Config): Promise<Response> {
             },
             heldBy(call.claim.holder)
           )
-        : await db.updateIfInProgress(id, { workflow_run_id: call.workflowRunId }, 'workflow_run_id=is.null')
+        : await db.holdForRun(id, call.workflowRunId)
       if (claimed) return json(200, { backup: claimed, updated: true })
       const current = await db.get(id)
       // Held already: by this run (a retried claim, a re-run attempt), or by another, which keeps it.
