@@ -1,7 +1,10 @@
-// Randomized fault matrix: each run draws a signal, the moment it lands, a database fault and a store
-// fault, runs dist/main and dist/post through the runner emulator on the real services, sweeps the row
-// if post could not finalize it, and checks the contract's promises. Every draw comes from the seed, so
-// `--seed S` replays the same plans (and `--only N` one of them).
+// Randomized fault matrix: each run draws what becomes of the backup job (a signal and the moment it
+// lands, or a job-level fault: a step before the action fails, the run is cancelled while queued,
+// the runner is lost), a database fault and a store fault; runs dist/main and dist/post through the
+// runner emulator on the real services, then the finalizer job (the sweep with dispatch-id) as the
+// reusable workflow does, and checks the contract's promises: every row terminal within the run, no
+// false success, no upload left open, no secret. Every draw comes from the seed, so `--seed S`
+// replays the same plans (and `--only N` one of them).
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,10 +29,25 @@ const MiB = 1024 * 1024
 const STATE_KEY = 'SUPABASE_S3_BACKUP_KEY'
 const STATE_SHA256 = 'SUPABASE_S3_BACKUP_SHA256'
 const PHASES = ['locating', 'claimed', 'uploading', 'completing', 'verifying', 'recording'] as const
+/** The backup step's inputs the finalizer step is given too: the row's, and the store's (to abort a lost runner's upload). */
+const FINALIZER_INPUTS = [
+  'dispatch-id',
+  'supabase-url',
+  'supabase-key',
+  'table',
+  'bucket',
+  'endpoint',
+  'force-path-style',
+  'aws-access-key-id',
+  'aws-secret-access-key'
+] as const
 /** Post must finish well inside the runner's cancel budget; past this it counts as hung. */
 const POST_WATCHDOG_MS = 120_000
 
-type Signal = 'none' | 'cancel' | 'timeout' | 'kill' | 'lost'
+/** What ends main: nothing, a cancel, a step timeout, a kill (post still runs), a lost runner (no post); or a job-level fault before main ever runs. */
+type Signal = 'none' | 'cancel' | 'timeout' | 'kill' | 'lost' | 'step-fails-before' | 'queued-cancelled'
+/** The signals under which the action's step never runs. */
+const BEFORE_THE_STEP: readonly Signal[] = ['step-fails-before', 'queued-cancelled']
 type Moment = { at: 'start' } | { at: 'phase'; phase: (typeof PHASES)[number] } | { at: 'bytes'; bytes: number }
 type When = 'start' | 'moment'
 type DbFault =
@@ -61,19 +79,20 @@ export interface ChaosPlan {
   store: StoreFault
   tree: 'small' | 'medium'
   format: 'zip' | 'tar' | 'tar.gz'
+  /** trigger-backup stamped the run id on the row as it dispatched (else: GitHub Enterprise Server, a manual dispatch). */
+  stamped: boolean
 }
 
 export interface ChaosRun {
   plan: ChaosPlan
-  /** How the row ended: finalized by main or post, or by the sweep. */
-  outcome: 'success' | 'failed' | 'swept' | 'in_progress'
+  /** How the row ended: finalized by main or post, or failed by the finalizer job. */
+  outcome: 'success' | 'failed' | 'finalized' | 'in_progress'
   violations: string[]
-  /** Multipart uploads a lost runner left open: only the bucket's lifecycle rule can remove those. */
-  leftToLifecycle: number
+  /** Multipart uploads a lost runner left open that the finalizer aborted. */
+  abortedByFinalizer: number
   /**
-   * The run uploaded a complete archive but no step could record it (runner lost, or post could not
-   * reach the database), so the sweep failed the row: the row cannot know the key of an archive the
-   * runner never reported.
+   * The run uploaded a complete archive but no step could verify and record it (runner lost, or
+   * post could not reach the database), so the finalizer failed the row, naming the key.
    */
   unrecordedArchive: boolean
   durationMs: number
@@ -124,7 +143,9 @@ export function drawPlan(seed: number, index: number): ChaosPlan {
     ['cancel', 3],
     ['timeout', 2],
     ['kill', 1],
-    ['lost', 1]
+    ['lost', 1.5],
+    ['step-fails-before', 1],
+    ['queued-cancelled', 0.6]
   ])
   const moment = d.weighted<() => Moment>([
     [() => ({ at: 'start' }), 1],
@@ -180,7 +201,8 @@ export function drawPlan(seed: number, index: number): ChaosPlan {
       ['zip', 2],
       ['tar', 2],
       ['tar.gz', 1]
-    ])
+    ]),
+    stamped: d.float() < 0.5
   }
 }
 
@@ -193,7 +215,8 @@ export function describePlan(plan: ChaosPlan): string {
   const store = Object.entries(plan.store)
     .map(([k, v]) => (k === 'kind' ? v : `${k}=${v}`))
     .join(',')
-  return `${signal}@${moment} db[${db}] store[${store}] ${plan.tree} ${plan.format} ladder=${plan.ladder.intToTermMs}/${plan.ladder.termToKillMs}`
+  if (BEFORE_THE_STEP.includes(plan.signal)) return `${plan.signal} ${plan.stamped ? 'stamped' : 'unstamped'}`
+  return `${signal}@${moment} db[${db}] store[${store}] ${plan.tree} ${plan.format} ladder=${plan.ladder.intToTermMs}/${plan.ladder.termToKillMs} ${plan.stamped ? 'stamped' : 'unstamped'}`
 }
 
 interface Context {
@@ -250,6 +273,8 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
   const runId = String(ctx.runIdBase + plan.index)
   await svc.clearFaults()
   const row = await insertRow(svc, {}, table)
+  if (plan.stamped) await svc.sql(`update public.${table} set workflow_run_id = $2 where id = $1`, [row.id, runId])
+  ctx.api.runs.set(runId, { status: 'in_progress' })
   const inputs = actionInputs(svc, bucket, {
     'dispatch-id': row.dispatchId,
     table,
@@ -309,9 +334,9 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
         return
     }
   }
-  if ('when' in plan.store && plan.store.when === 'start') await applyStore(plan.store)
-  const dbNow = 'when' in plan.db && plan.db.when === 'start'
-  if (dbNow) await applyDb(plan.db)
+  const stepRuns = !BEFORE_THE_STEP.includes(plan.signal)
+  if (stepRuns && 'when' in plan.store && plan.store.when === 'start') await applyStore(plan.store)
+  if (stepRuns && 'when' in plan.db && plan.db.when === 'start') await applyDb(plan.db)
 
   const moment = (step: RunningStep): Promise<unknown> => {
     const { moment: m } = plan
@@ -330,64 +355,67 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
     return undefined
   }
   const common = { actionDir: ACTION_DIR, workspace: ctx.workspaces[plan.tree].dir, inputs, github: { runId }, ...plan.ladder }
-  const main = await runHook({
-    ...common,
-    ...(plan.signal === 'kill' || plan.signal === 'lost' ? { killAt: trigger } : { cancelAt: trigger }),
-    ...(plan.signal === 'timeout' ? { timeoutMs: plan.timeoutMs } : {})
-  })
-
+  let main: HookResult | null = null
   let post: HookResult | null = null
-  if (plan.signal !== 'lost') {
-    if (plan.db.kind === 'post-down') await applyDb(plan.db)
-    post = await runHook({ ...common, hook: 'post', state: main.state, timeoutMs: POST_WATCHDOG_MS })
-    if (post.triggers.some(t => t.kind === 'timeout' && t.status === 'fired')) violations.push('post hung past the watchdog')
+  if (stepRuns) {
+    main = await runHook({
+      ...common,
+      ...(plan.signal === 'kill' || plan.signal === 'lost' ? { killAt: trigger } : { cancelAt: trigger }),
+      ...(plan.signal === 'timeout' ? { timeoutMs: plan.timeoutMs } : {})
+    })
+    if (plan.signal !== 'lost') {
+      if (plan.db.kind === 'post-down') await applyDb(plan.db)
+      post = await runHook({ ...common, hook: 'post', state: main.state, timeoutMs: POST_WATCHDOG_MS })
+      if (post.triggers.some(t => t.kind === 'timeout' && t.status === 'fired')) violations.push('post hung past the watchdog')
+    }
   }
   await Promise.all(lifting)
   await svc.clearFaults()
   if (!(await svc.postgres.running())) await svc.postgres.start()
 
   let finished = await readRow(svc, row.id, table)
-  let sweep: HookResult | null = null
-  let outcome: ChaosRun['outcome'] = finished.status
-  if (finished.status === 'in_progress') {
-    // Only a lost runner, or a post that said loudly it could not write, may leave the row to the sweep.
-    const loud = post && post.exitCode !== 0 && new RegExp(`Could not finalize backup ${row.dispatchId}`).test(errorsOf(post))
-    if (post && !loud) violations.push(`post exited ${post.exitCode} and left the row in_progress without saying so`)
-    ctx.api.runs.set(runId, { status: 'completed', conclusion: main.conclusion === 'cancelled' ? 'cancelled' : 'failure' })
-    try {
-      sweep = await sweepHook(svc, ctx.api, { table })
-      finished = await readRow(svc, row.id, table)
-      if (finished.status === 'in_progress' && finished.workflow_run_id === null) {
-        // main died before it claimed the row: only max-age can tell it from a queued dispatch. Let it pass.
-        await svc.sql(`update public.${table} set created_at = created_at - interval '7 hours' where id = $1`, [row.id])
-        sweep = await sweepHook(svc, ctx.api, { table })
-      }
-    } catch (error) {
-      violations.push(`sweep: ${error instanceof Error ? error.message : String(error)}`)
-    }
-    finished = await readRow(svc, row.id, table)
-    outcome = finished.status === 'failed' ? 'swept' : finished.status
-    if (finished.status !== 'failed') violations.push(`the sweep left the row ${finished.status}`)
+  if (finished.status === 'in_progress' && post) {
+    // Only a post that said loudly it could not write may leave the row to the finalizer.
+    const loud = post.exitCode !== 0 && new RegExp(`Could not finalize backup ${row.dispatchId}`).test(errorsOf(post))
+    if (!loud) violations.push(`post exited ${post.exitCode} and left the row in_progress without saying so`)
   }
+  // The finalizer job (needs: backup, if: always()), as the reusable workflow runs it, whatever became of the job.
+  const jobResult = backupJobResult(plan, main, post)
+  const uploadsBefore = (await svc.s3.openUploads(bucket)).length
+  let finalizer: HookResult | null = null
+  const finalizerInputs = {
+    ...Object.fromEntries(FINALIZER_INPUTS.map(name => [name, inputs[name] ?? ''])),
+    'backup-job-result': jobResult
+  }
+  try {
+    finalizer = await sweepHook(svc, ctx.api, finalizerInputs, { github: { runId, job: 'finalize' } })
+    if (finalizer.exitCode !== 0) violations.push(`the finalizer exited ${finalizer.exitCode}: ${errorsOf(finalizer)}`)
+  } catch (error) {
+    violations.push(`finalizer: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  ctx.api.runs.set(runId, { status: 'completed', conclusion: jobResult === 'success' ? 'success' : jobResult })
+  const before = finished.status
+  finished = await readRow(svc, row.id, table)
+  const outcome: ChaosRun['outcome'] = before === 'in_progress' && finished.status === 'failed' ? 'finalized' : finished.status
+  if (finished.status === 'in_progress') violations.push('the finalizer left the row in_progress')
+  if (before !== 'in_progress' && finalizer?.outputs['swept'] !== '0') violations.push('the finalizer wrote a row the job had finalized')
 
-  const checked = await checkPromises(ctx, plan, row.dispatchId, finished, outcome === 'swept', main, post, takenContent)
+  const checked = await checkPromises(ctx, plan, row.dispatchId, finished, outcome === 'finalized', main, post, takenContent)
   violations.push(...checked.problems)
   try {
-    assertNoSecrets(svc, [main, post, sweep], [finished])
+    assertNoSecrets(svc, [main, post, finalizer], [finished])
   } catch (error) {
     violations.push(error instanceof Error ? error.message : String(error))
   }
 
-  // Open multipart uploads: none may be left, except by a lost runner (no post ran to abort it).
-  let leftToLifecycle = 0
+  // Open multipart uploads: none may be left, a lost runner's included (the finalizer aborts those).
   const open = await svc.s3.openUploads(bucket)
   if (open.length > 0) {
-    if (plan.signal === 'lost') leftToLifecycle = open.length
-    else violations.push(`${open.length} multipart upload(s) left open: ${open.map(u => u.key).join(', ')}`)
+    violations.push(`${open.length} multipart upload(s) left open: ${open.map(u => u.key).join(', ')}`)
     for (const upload of open) await abortOpenUpload(svc, bucket, upload.key, upload.uploadId)
   }
   const logs = violations.length
-    ? [main, post, sweep]
+    ? [main, post, finalizer]
         .map(r =>
           r
             ? `--- ${r.hook} (exit ${r.exitCode ?? r.signal}, signals ${r.signalsSent.map(x => `${x.signal}@${x.atMs}`).join(' ')})\n${r.stdout}${r.stderr}`
@@ -399,7 +427,7 @@ async function runOne(ctx: Context, plan: ChaosPlan): Promise<ChaosRun> {
     plan,
     outcome,
     violations,
-    leftToLifecycle,
+    abortedByFinalizer: Math.max(0, uploadsBefore - open.length),
     unrecordedArchive: checked.unrecordedArchive,
     durationMs: Date.now() - startedAt,
     logs
@@ -412,16 +440,16 @@ async function checkPromises(
   plan: ChaosPlan,
   dispatchId: string,
   row: BackupRow,
-  swept: boolean,
-  main: HookResult,
+  finalized: boolean,
+  main: HookResult | null,
   post: HookResult | null,
   takenContent: string
 ): Promise<{ problems: string[]; unrecordedArchive: boolean }> {
   const { svc, bucket } = ctx
   const problems: string[] = []
   let unrecordedArchive = false
-  const built = main.outputs['sha256'] || main.state[STATE_SHA256] || ''
-  const key = main.outputs['s3-key'] || main.state[STATE_KEY] || ''
+  const built = main?.outputs['sha256'] || main?.state[STATE_SHA256] || ''
+  const key = main?.outputs['s3-key'] || main?.state[STATE_KEY] || ''
   const stored = key ? await objectSha256(svc, bucket, key) : undefined
 
   if (row.status === 'success') {
@@ -436,12 +464,16 @@ async function checkPromises(
     const taken = await svc.s3.getObject(bucket, `chaos/${dispatchId}.${plan.format}`)
     if (taken.toString() !== takenContent) problems.push('the object that was already at the key was overwritten')
   } else if (stored && built && stored.sha256 === built) {
-    if (swept && /may have uploaded is not recorded/.test(row.error_text ?? '')) unrecordedArchive = true
+    if (finalized && /completed, but the object was never verified nor recorded/.test(row.error_text ?? '')) unrecordedArchive = true
     else if (!/left in the store/.test(row.error_text ?? '')) {
       problems.push(`row ${row.status} but the complete archive is at ${key}, and error_text does not say it was left there`)
     }
   }
 
+  if (!main) {
+    if (row.status !== 'failed') problems.push(`the action's step never ran, but the row is ${row.status}`)
+    return { problems, unrecordedArchive }
+  }
   const mainOk = main.exitCode === 0 && main.conclusion === 'success'
   if (row.status !== 'success' && mainOk && (post?.exitCode ?? 0) === 0) problems.push(`row ${row.status} but no step failed`)
   if (mainOk && row.status !== 'success') problems.push(`main succeeded but the row is ${row.status}`)
@@ -449,6 +481,14 @@ async function checkPromises(
   if (said && said !== row.status) problems.push(`main's status output is ${said} but the row is ${row.status}`)
   if (row.status === 'failed' && !row.error_text) problems.push('failed without error_text')
   return { problems, unrecordedArchive }
+}
+
+/** `needs.backup.result` as GitHub reports it once the backup job is over. */
+function backupJobResult(plan: ChaosPlan, main: HookResult | null, post: HookResult | null): 'success' | 'failure' | 'cancelled' {
+  if (plan.signal === 'queued-cancelled') return 'cancelled'
+  if (plan.signal === 'step-fails-before' || plan.signal === 'lost' || !main) return 'failure'
+  const conclusions = [main.conclusion, post?.conclusion ?? 'success']
+  return conclusions.includes('cancelled') ? 'cancelled' : conclusions.includes('failure') ? 'failure' : 'success'
 }
 
 async function objectSha256(svc: Services, bucket: string, key: string): Promise<{ size: number; sha256: string } | undefined> {
@@ -474,6 +514,7 @@ export function chaosTable(runs: readonly ChaosRun[]): string {
     add(`moment   ${run.plan.moment.at === 'phase' ? run.plan.moment.phase : run.plan.moment.at}`, run)
     add(`database ${run.plan.db.kind}`, run)
     add(`store    ${run.plan.store.kind}`, run)
+    add(`row      ${run.plan.stamped ? 'stamped with the run by trigger-backup' : 'without a run id'}`, run)
   }
   const sorted = [...classes.entries()].sort(([a], [b]) => a.localeCompare(b))
   sorted.push(['all', [...runs]])
@@ -482,19 +523,19 @@ export function chaosTable(runs: readonly ChaosRun[]): string {
     'runs',
     'success',
     'failed',
-    'swept',
+    'finalized',
     'violations',
-    'uploads left open (lost runner)',
-    'archives not recorded (swept)'
+    'uploads aborted by the finalizer',
+    'archives not recorded (finalized)'
   ]
   const lines = sorted.map(([name, list]) => [
     name,
     String(list.length),
     String(list.filter(r => r.outcome === 'success').length),
     String(list.filter(r => r.outcome === 'failed').length),
-    String(list.filter(r => r.outcome === 'swept').length),
+    String(list.filter(r => r.outcome === 'finalized').length),
     String(list.filter(r => r.violations.length > 0).length),
-    String(list.reduce((sum, r) => sum + r.leftToLifecycle, 0)),
+    String(list.reduce((sum, r) => sum + r.abortedByFinalizer, 0)),
     String(list.filter(r => r.unrecordedArchive).length)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => (l[i] ?? '').length)))
