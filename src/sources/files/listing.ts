@@ -64,7 +64,12 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   /** A dot file or directory that matched and was left out because include-hidden-files is off. */
   skipHidden(relativePath: string): void {
     this.hidden.count += 1
-    if (this.hidden.examples.length < HIDDEN_EXAMPLES) this.hidden.examples.push(relativePath)
+    // The first few by path, whatever order the walk met them in: the same tree gives the same note.
+    const { examples } = this.hidden
+    if (examples.length === HIDDEN_EXAMPLES && relativePath > (examples.at(-1) as string)) return
+    examples.push(relativePath)
+    examples.sort()
+    if (examples.length > HIDDEN_EXAMPLES) examples.pop()
   }
 
   *[Symbol.iterator](): Iterator<ArchiveEntry> {
