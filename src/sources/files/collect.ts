@@ -84,6 +84,7 @@ export async function collectEntries(lines: readonly string[], options: CollectO
   return entries
 }
 
+const REPLACEMENT_CHARACTER = '\ufffd'
 const NO_MATCH = 0
 const MATCHES_DIRECTORY = 1
 const MATCHES_FILE = 2
@@ -169,15 +170,18 @@ function describe(root: string, relativePath: string, namedByPattern: boolean): 
 }
 
 function readDirectory(directory: Pick<ArchiveEntry, 'root' | 'relativePath'>): string[] {
-  let names: Buffer[]
+  const absolutePath = fsPath(absolutePathOf(directory))
   try {
-    // As bytes: a string listing would turn a name that is not UTF-8 into one that does not exist.
-    names = readdirSync(fsPath(absolutePathOf(directory)), { encoding: 'buffer' })
+    // Strings first: the quick way, and right for every name that is UTF-8. A name that is not comes
+    // back with U+FFFD for its bytes, naming a file that does not exist: then the directory is read
+    // again as bytes, and that listing is the one kept.
+    const names = readdirSync(absolutePath)
+    if (!names.some(name => name.includes(REPLACEMENT_CHARACTER))) return names
+    return readdirSync(absolutePath, { encoding: 'buffer' }).map(nameFromBytes)
   } catch (error) {
     const code = errorCode(error)
     throw code === 'ENOENT' ? disappeared(directory.relativePath, 'listed') : unreadable(directory.relativePath, code, error)
   }
-  return names.map(nameFromBytes)
 }
 
 /** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
