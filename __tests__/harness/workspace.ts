@@ -255,3 +255,65 @@ export async function listTree(root: string): Promise<Map<string, TreeEntry>> {
   out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   return new Map(out)
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Names as bytes: trees whose names are not UTF-8, which a string path cannot spell
+// ---------------------------------------------------------------------------------------------------------------
+
+/** An entry of a byte-named tree: content, a directory, or a symlink whose target is bytes too. */
+export type ByteNamedSpec = string | Buffer | { size: number } | { dir: true } | { symlink: Buffer }
+
+/** A path written with `\xNN` escapes for its bytes (latin1): `bytePath('d\xff/x')` is `d`, 0xFF, `/x`. */
+export function bytePath(latin1: string): Buffer {
+  return Buffer.from(latin1, 'latin1')
+}
+
+/** Writes the entries under `root`, each path as its bytes; parents first, symlinks last. */
+export async function writeByteNamedTree(root: string, entries: ReadonlyArray<readonly [Buffer, ByteNamedSpec]>): Promise<void> {
+  const at = (relative: Buffer): Buffer => Buffer.concat([Buffer.from(`${root}/`), relative])
+  const parentOf = (relative: Buffer): Buffer => relative.subarray(0, Math.max(relative.lastIndexOf(0x2f), 0))
+  for (const [relative, spec] of entries) {
+    const parent = parentOf(relative)
+    if (parent.length > 0) await mkdir(at(parent), { recursive: true })
+    if (typeof spec === 'string' || Buffer.isBuffer(spec)) await writeFile(at(relative), spec)
+    else if ('dir' in spec) await mkdir(at(relative), { recursive: true })
+    else if ('size' in spec) await writeFile(at(relative), randomBytesSeeded(relative.length, spec.size))
+  }
+  for (const [relative, spec] of entries) {
+    if (typeof spec === 'object' && 'symlink' in spec) await symlink(spec.symlink, at(relative))
+  }
+}
+
+/**
+ * Recursive listing of `root` by bytes (names read with readdir's buffer encoding, never decoded), keyed by each
+ * path's bytes as latin1 (one character per byte: lossless, and readable in a diff). Targets likewise.
+ */
+export async function listTreeAsBytes(root: string): Promise<Map<string, TreeEntry>> {
+  const out: Array<[string, TreeEntry]> = []
+  const walk = async (absolute: Buffer, relative: Buffer): Promise<void> => {
+    for (const name of await readdir(absolute, { encoding: 'buffer' })) {
+      const childAbsolute = Buffer.concat([absolute, Buffer.from('/'), name])
+      const childRelative = relative.length === 0 ? name : Buffer.concat([relative, Buffer.from('/'), name])
+      const key = childRelative.toString('latin1')
+      const st = await lstat(childAbsolute)
+      const mode = st.mode & 0o7777
+      if (st.isSymbolicLink()) {
+        const target = await readlink(childAbsolute, { encoding: 'buffer' })
+        const digest = createHash('sha256').update(target).digest('hex')
+        out.push([key, { type: 'symlink', size: target.length, sha256: digest, mode, target: target.toString('latin1') }])
+      } else if (st.isDirectory()) {
+        out.push([key, { type: 'dir', size: 0, sha256: null, mode }])
+        await walk(childAbsolute, childRelative)
+      } else if (st.isFile()) {
+        const hash = createHash('sha256')
+        for await (const chunk of createReadStream(childAbsolute)) hash.update(chunk as Buffer)
+        out.push([key, { type: 'file', size: st.size, sha256: hash.digest('hex'), mode }])
+      } else {
+        out.push([key, { type: 'other', size: st.size, sha256: null, mode }])
+      }
+    }
+  }
+  await walk(Buffer.from(root), Buffer.alloc(0))
+  out.sort(([a], [b]) => Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1')))
+  return new Map(out)
+}

@@ -1,7 +1,14 @@
 import { Gather, Scratch } from './buffers.js'
 import type { ArchiveEntry, EntryChunk } from './entry.js'
+import { isUtf8Name, nameBytes, shownName } from './names.js'
 
-/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
+/**
+ * POSIX ustar headers, with a pax extended header when a field does not fit ustar: a long name or
+ * link, a UTF-8 one that is not printable ASCII, or a size over 8 GiB. A name that is not UTF-8
+ * goes in as its raw bytes: in the ustar fields when it fits them (every tar reads those as bytes),
+ * else in a pax `path` with `hdrcharset=BINARY`, the standard's way to say a pax name is not UTF-8
+ * (bsdtar honours it; GNU tar 1.34 says it ignores the keyword, and keeps the bytes all the same).
+ */
 const BLOCK = 512
 const ZEROS = Buffer.alloc(BLOCK)
 /** The zero bytes that end a member's data, one view per length: not a new view per file. */
@@ -14,7 +21,7 @@ export async function* tar(chunks: AsyncIterable<Omit<EntryChunk, 'index'>>): As
   const header = new Scratch()
   let startsEntry = true
   for await (const { entry, data, last } of chunks) {
-    if (entry.streamed) throw new Error(`tar needs the size of ${entry.relativePath} before its data: spool it first`)
+    if (entry.streamed) throw new Error(`tar needs the size of ${shownName(entry.relativePath)} before its data: spool it first`)
     // The header, the data, the padding: each gathered, or handed on when large. Chosen by number,
     // not from an array of the three made for every file.
     for (let part = 0; part < 3; part++) {
@@ -46,31 +53,32 @@ function tarHeader(entry: ArchiveEntry, scratch: Scratch): Buffer {
   const size = entry.type === 'file' ? entry.size : 0
   const linkTarget = entry.linkTarget ?? ''
   const typeflag = entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2'
-  const cut = ustarCut(name)
-  const linkFits = linkTarget.length <= 100 && isAscii(linkTarget)
+  const rawName = isUtf8Name(name) ? undefined : nameBytes(name)
+  const cut = rawName ? ustarCutOfBytes(rawName) : ustarCut(name)
+  const rawLink = isUtf8Name(linkTarget) ? undefined : nameBytes(linkTarget)
+  const linkFits = rawLink ? rawLink.length <= 100 : linkTarget.length <= 100 && isAscii(linkTarget)
   if (cut !== undefined && size <= USTAR_MAX_SIZE && linkFits) {
     // What nearly every entry is: one ustar block, and no pax records to build.
     return ustarBlock(
-      { name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: linkTarget },
+      { name: rawName ?? name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: rawLink ?? linkTarget },
       scratch.zeroed(BLOCK)
     )
   }
-  const pax: Record<string, string> = {}
-  if (cut === undefined) pax.path = name
-  if (size > USTAR_MAX_SIZE) pax.size = String(size)
-  if (!linkFits) pax.linkpath = linkTarget
+  const records: Buffer[] = []
+  // Before the records it applies to; only for bytes that are not UTF-8.
+  if ((rawName && cut === undefined) || (rawLink && !linkFits)) records.push(paxRecord('hdrcharset', Buffer.from('BINARY')))
+  if (cut === undefined) records.push(paxRecord('path', nameBytes(name)))
+  if (size > USTAR_MAX_SIZE) records.push(paxRecord('size', Buffer.from(String(size))))
+  if (!linkFits) records.push(paxRecord('linkpath', nameBytes(linkTarget)))
   const fields: UstarFields = {
-    ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name, cut }),
+    ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name: rawName ?? name, cut }),
     mode: entry.mode,
-    size: pax.size ? 0 : size,
+    size: size > USTAR_MAX_SIZE ? 0 : size,
     mtime: entry.mtimeSeconds,
     typeflag,
-    linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
+    linkname: linkFits ? (rawLink ?? linkTarget) : asciiFallback(linkTarget, 100)
   }
-  const records = Object.entries(pax)
-    .map(([key, value]) => paxRecord(key, value))
-    .join('')
-  const recordsLength = Buffer.byteLength(records)
+  const recordsLength = records.reduce((total, record) => total + record.length, 0)
   // The pax header, its records padded to a block, then the entry's own header.
   const headers = scratch.zeroed(BLOCK + recordsLength + paddingOf(recordsLength) + BLOCK)
   const paxFields = {
@@ -83,7 +91,7 @@ function tarHeader(entry: ArchiveEntry, scratch: Scratch): Buffer {
     linkname: ''
   }
   ustarBlock(paxFields, headers.subarray(0, BLOCK))
-  headers.write(records, BLOCK)
+  Buffer.concat(records).copy(headers, BLOCK)
   ustarBlock(fields, headers.subarray(-BLOCK))
   return headers
 }
@@ -93,17 +101,17 @@ function paddingOf(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK
 }
 
-/** A ustar header's fields, all ASCII. */
+/** A ustar header's fields: ASCII strings, or the raw bytes of a name that is not UTF-8. */
 interface UstarFields {
   /** The path: what follows `cut` goes in the name field, what precedes it in the prefix field. */
-  name: string
+  name: string | Buffer
   /** Where ustarCut splits `name`; -1 when it fits the name field whole. */
   cut: number
   mode: number
   size: number
   mtime: number
   typeflag: string
-  linkname: string
+  linkname: string | Buffer
 }
 
 const MAGIC_AND_VERSION = Buffer.from('ustar\u000000', 'latin1')
@@ -131,9 +139,10 @@ function ustarBlock(fields: UstarFields, block: Buffer): Buffer {
   return block
 }
 
-/** `text`'s characters from `start` to `end` (ASCII) as bytes at `offset`. */
-function writeAscii(block: Buffer, offset: number, text: string, start: number, end: number): void {
-  for (let at = start; at < end; at++) block[offset + at - start] = text.charCodeAt(at)
+/** `text`'s characters from `start` to `end` (ASCII, or bytes already) as bytes at `offset`. */
+function writeAscii(block: Buffer, offset: number, text: string | Buffer, start: number, end: number): void {
+  if (typeof text !== 'string') text.copy(block, offset, start, end)
+  else for (let at = start; at < end; at++) block[offset + at - start] = text.charCodeAt(at)
 }
 
 /** `length - 1` octal digits, zero-padded, and a NUL; a negative value (an mtime before 1970) as 0. */
@@ -156,19 +165,28 @@ function ustarCut(name: string): number | undefined {
   return undefined
 }
 
-/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`
-  const bodyBytes = Buffer.byteLength(body)
+/** ustarCut for the raw bytes of a name that is not UTF-8: any byte goes, the lengths are in bytes. */
+function ustarCutOfBytes(name: Buffer): number | undefined {
+  if (name.length <= 100) return -1
+  for (let cut = name.indexOf(0x2f); cut !== -1; cut = name.indexOf(0x2f, cut + 1)) {
+    if (cut <= 155 && name.length - cut - 1 <= 100 && name.length - cut - 1 > 0) return cut
+  }
+  return undefined
+}
+
+/** A pax record is `<length> <key>=<value>\n`, where length counts itself; the value is bytes. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const bodyBytes = key.length + value.length + 3
   let length = bodyBytes + String(bodyBytes).length
   if (String(length).length !== String(bodyBytes).length) length = bodyBytes + String(length).length
-  return `${length}${body}`
+  return Buffer.concat([Buffer.from(`${length} ${key}=`), value, Buffer.from('\n')])
 }
 
 function isAscii(value: string): boolean {
   return /^[\x20-\x7e]*$/.test(value)
 }
 
+/** For readers that ignore pax: printable ASCII, `_` for anything else (a byte that is not UTF-8 included). */
 function asciiFallback(value: string, max: number): string {
   return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max)
 }

@@ -2,6 +2,7 @@ import zlib from 'node:zlib'
 import { BufferPool, Gather, Scratch, free, lengthOf } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
 import { READ_CHUNK, type ArchiveEntry, type EntryChunk, type EntryIndex } from './entry.js'
+import { isUtf8Name, nameByteLength, writeName } from './names.js'
 import { COMPRESSION_JOBS, inOrder } from '../threads/parallel.js'
 
 /**
@@ -12,6 +13,12 @@ import { COMPRESSION_JOBS, inOrder } from '../threads/parallel.js'
  * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
  * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
  * field, in UTC) come back with Info-ZIP's unzip.
+ *
+ * Names are written as their bytes. Zip has one flag (bit 11) that says a name is UTF-8, and no
+ * way to say what else it is; so the flag is set only where the name is UTF-8. A name that is not
+ * is written as its raw bytes without the flag (what Info-ZIP's zip does on Linux, and what its
+ * unzip gives back byte for byte there), and its central record says so in its file comment
+ * (NOT_UTF8_NOTE, which `zipinfo -v` shows).
  */
 
 const U32 = 0xffffffff
@@ -27,6 +34,8 @@ const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
 const DOS_DIRECTORY = 0x10
+/** The file comment of an entry whose name is not UTF-8. */
+const NOT_UTF8_NOTE = Buffer.from('name is not UTF-8: stored as its raw bytes, without the UTF-8 flag')
 
 interface Written {
   entry: ArchiveEntry
@@ -53,7 +62,8 @@ export async function* zip(chunks: AsyncIterable<EntryChunk>, level: number, lis
       const { entry } = chunk
       const pieces: Buffer[] = []
       if (!current) {
-        current = { entry, method: stored ? STORED : DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset }
+        const flags = isUtf8Name(entry.relativePath) ? FLAG_UTF8 : 0
+        current = { entry, method: stored ? STORED : DEFLATED, flags, crc: 0, size: 0, compressedSize: 0, offset }
         if (chunk.last && !entry.streamed) {
           // The whole entry is here: its header can say what follows.
           Object.assign(current, { crc: zlib.crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) })
@@ -140,7 +150,7 @@ class Group {
   add(chunk: EntryChunk): boolean {
     const { entry } = chunk
     const length =
-      entry.type === 'symlink' ? this.buffer.write(entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes)
+      entry.type === 'symlink' ? writeName(this.buffer, entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes)
     this.indexes.push(chunk.index)
     this.ranges.push(this.bytes, this.bytes + length)
     this.bytes += length
@@ -258,7 +268,8 @@ function centralHeader(file: Written, scratch: Scratch): Buffer {
   const large = [file.size, file.compressedSize, file.offset].filter(value => value >= U32)
   const { type, mode } = file.entry
   const unixMode = (type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG) | (mode & 0o7777)
-  const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large)
+  const comment = file.flags & FLAG_UTF8 ? undefined : NOT_UTF8_NOTE
+  const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large, comment)
   header.writeUInt32LE(0x02014b50, 0)
   header.writeUInt16LE(MADE_BY_UNIX, 4)
   header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6)
@@ -270,6 +281,7 @@ function centralHeader(file: Written, scratch: Scratch): Buffer {
   header.writeUInt32LE(Math.min(file.size, U32), 24)
   header.writeUInt16LE(nameLength, 28)
   header.writeUInt16LE(extraLength, 30)
+  header.writeUInt16LE(comment?.length ?? 0, 32)
   header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38)
   header.writeUInt32LE(Math.min(file.offset, U32), 42)
   return header
@@ -287,13 +299,15 @@ function headerRecord(
   scratch: Scratch,
   fixed: number,
   entry: ArchiveEntry,
-  zip64Values: readonly number[]
+  zip64Values: readonly number[],
+  comment?: Buffer
 ): { header: Buffer; nameLength: number; extraLength: number } {
   const name = entryName(entry)
-  const nameLength = Buffer.byteLength(name)
+  const nameLength = nameByteLength(name)
   const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0)
-  const header = scratch.zeroed(fixed + nameLength + extraLength)
-  header.write(name, fixed)
+  const header = scratch.zeroed(fixed + nameLength + extraLength + (comment?.length ?? 0))
+  writeName(header, name, fixed)
+  comment?.copy(header, fixed + nameLength + extraLength)
   let at = fixed + nameLength
   header.writeUInt16LE(0x5455, at)
   header.writeUInt16LE(5, at + 2)

@@ -15,6 +15,7 @@ import { formatBytes, writeSummary } from '../runner/summary.js'
 import type { DatabaseManifest } from '../postgres/manifest.js'
 import { DatabaseSource, prepareDatabase, type PreparedDatabase } from '../sources/database/source.js'
 import { collectEntries } from '../sources/files/collect.js'
+import { shownName } from '../archive/names.js'
 import { Listing } from '../sources/files/listing.js'
 import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
 import { uploadStream, type UploadIntegrity, type UploadResult } from '../store/upload.js'
@@ -97,6 +98,7 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
   try {
     signal.throwIfAborted()
     const listing = await listFiles(claimed)
+    const notes = listingNotes(listing, claimed.inputs.format)
     progress.files = listing.files
     const destination = await chooseDestination(claimed)
     if (database && claimed.inputs.format !== 'zip') await spoolDatabase(claimed, database)
@@ -108,7 +110,8 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
       files: listing.files,
       bytesRead: archive.progress.bytesRead,
       uploadMs,
-      database: database?.manifest
+      database: database?.manifest,
+      notes
     })
   } catch (caught) {
     throw await recordError(claimed, progress, caught)
@@ -234,6 +237,28 @@ async function listFiles({ inputs, context }: ClaimedRun): Promise<Listing> {
     core.info(`${listed.length} entries matched.`)
     return listed
   })
+}
+
+/**
+ * What the listing left out by design, and names a format stores specially: said in the log now
+ * and in the job summary, so that nothing `path` matched is missing without a word.
+ */
+function listingNotes(listing: Listing, format: string): string[] {
+  const notes: string[] = []
+  const { hidden } = listing
+  if (hidden.count > 0) {
+    const more = hidden.count > hidden.examples.length ? ', …' : ''
+    notes.push(
+      `Left out ${hidden.count} dot ${hidden.count === 1 ? 'entry' : 'entries'} that 'path' matched (${hidden.examples.map(shownName).join(', ')}${more}), as 'include-hidden-files' is false.`
+    )
+  }
+  if (listing.pathsNotUtf8 > 0 && format === 'zip') {
+    notes.push(
+      `${listing.pathsNotUtf8} ${listing.pathsNotUtf8 === 1 ? 'path is' : 'paths are'} not UTF-8: zip stores ${listing.pathsNotUtf8 === 1 ? 'it' : 'them'} as raw bytes without its UTF-8 flag (each with a file comment saying so). The restore action and unzip on Linux give the bytes back; unzip drops a 0xFF byte and control characters from names, tar formats keep every byte.`
+    )
+  }
+  for (const note of notes) core.info(note)
+  return notes
 }
 
 /** The object's key, and the store's promise that nothing is there yet: the action never overwrites. */
@@ -397,7 +422,7 @@ async function recordSuccess(
   { key, where }: Destination,
   upload: UploadResult,
   report: VerificationReport,
-  read: { files: number; bytesRead: number; uploadMs: number; database: DatabaseManifest | undefined }
+  read: { files: number; bytesRead: number; uploadMs: number; database: DatabaseManifest | undefined; notes: string[] }
 ): Promise<void> {
   const { ledger, row, state, inputs } = run
   state.save({ phase: 'recording' })
@@ -417,7 +442,8 @@ async function recordSuccess(
     format: inputs.format,
     durationMs: Date.now() - run.startedAt,
     uploadMs: read.uploadMs,
-    database: read.database ? describeDatabase(read.database) : undefined
+    database: read.database ? describeDatabase(read.database) : undefined,
+    notes: read.notes
   })
   if (written.row.status !== 'success') {
     throw new Error(

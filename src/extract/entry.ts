@@ -1,3 +1,4 @@
+import { quotedName } from '../archive/names.js'
 import { ArchiveError } from '../errors.js'
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink'
@@ -31,20 +32,25 @@ export interface ExpansionLimits {
 
 /**
  * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
- * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
+ * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device. On Windows a
+ * backslash separates too (and some zip writers use it), so `a\..\b` escapes there; on Linux and macOS a backslash
+ * and a `C:` are ordinary characters of a name, as they were in the workspace backed up, and are kept.
  */
-export function safeEntryPath(rawName: string): string {
-  const shown = JSON.stringify(rawName)
+export function safeEntryPath(rawName: string, platform: NodeJS.Platform = process.platform): string {
+  const shown = quotedName(rawName)
   if (rawName.includes('\u0000')) throw refused(`entry ${shown} has a NUL byte in its name`)
-  if (/^([\\/]|[A-Za-z]:)/.test(rawName)) throw refused(`entry ${shown} is an absolute path`)
-  // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
-  const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.')
+  const windows = platform === 'win32'
+  if (windows ? WINDOWS_ABSOLUTE.test(rawName) : rawName.startsWith('/')) throw refused(`entry ${shown} is an absolute path`)
+  const segments = rawName.split(windows ? /[\\/]+/ : /\/+/).filter(segment => segment !== '' && segment !== '.')
   if (segments.includes('..')) throw refused(`entry ${shown} escapes the destination`)
   return rawName
     .split('/')
     .filter(segment => segment !== '' && segment !== '.')
     .join('/')
 }
+
+/** What Windows reads as absolute or as a drive: a leading separator, or a drive letter. */
+const WINDOWS_ABSOLUTE = /^([\\/]|[A-Za-z]:)/
 
 /** The refusal every safety check throws: what was wrong, and that nothing was kept. */
 export function refused(reason: string): ArchiveError {
@@ -69,19 +75,19 @@ export class TreeCheck {
       const type = this.seen.get(parent)
       if (type === undefined) this.seen.set(parent, 'directory')
       else if (type !== 'directory') {
-        throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`)
+        throw refused(`entry ${quotedName(item.path)} lies below ${quotedName(parent)}, which is a ${type}, not a directory`)
       }
     }
     const earlier = this.seen.get(item.path)
     if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
-      throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`)
+      throw refused(`entry ${quotedName(item.path)} would replace a ${earlier} with a ${item.type}`)
     }
     if (item.type === 'symlink') checkSymlinkTarget(item.path, item.linkTarget ?? '')
     if (item.type === 'hardlink') {
       const target = safeEntryPath(item.linkTarget ?? '')
       if (this.seen.get(target) !== 'file') {
         throw refused(
-          `hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`
+          `hardlink ${quotedName(item.path)} points to ${quotedName(item.linkTarget ?? '')}, which is not a file earlier in the archive`
         )
       }
     }
@@ -94,19 +100,20 @@ export class TreeCheck {
  * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
  * `..` would climb from wherever that link leads, which no check of the names can know.
  */
-export function checkSymlinkTarget(linkPath: string, target: string): void {
-  const link = JSON.stringify(linkPath)
+export function checkSymlinkTarget(linkPath: string, target: string, platform: NodeJS.Platform = process.platform): void {
+  const link = quotedName(linkPath)
   if (target === '') throw refused(`symlink ${link} has an empty target`)
   if (target.includes('\u0000')) throw refused(`symlink ${link} has a NUL byte in its target`)
-  if (/^([\\/]|[A-Za-z]:)/.test(target)) throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`)
-  const segments = target.split('/').filter(segment => segment !== '' && segment !== '.')
+  if (platform === 'win32' ? WINDOWS_ABSOLUTE.test(target) : target.startsWith('/'))
+    throw refused(`symlink ${link} points to the absolute path ${quotedName(target)}`)
+  const segments = target.split(platform === 'win32' ? /[\\/]/ : '/').filter(segment => segment !== '' && segment !== '.')
   const ups = segments.findIndex(segment => segment !== '..')
   const leading = ups === -1 ? segments.length : ups
   if (segments.slice(leading).includes('..')) {
     throw refused(
-      `symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`
+      `symlink ${link} points to ${quotedName(target)}, with '..' after a directory name, which may lead outside the destination`
     )
   }
   const depth = linkPath.split('/').length - 1
-  if (leading > depth) throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`)
+  if (leading > depth) throw refused(`symlink ${link} points to ${quotedName(target)}, outside the destination`)
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import { chmod, link, lutimes, mkdir, mkdtemp, rename, rm, symlink, unlink, utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { fsPath, quotedName } from '../archive/names.js'
 import { ArchiveError } from '../errors.js'
 import { safeEntryPath, type ArchiveItem } from './entry.js'
 
@@ -40,7 +41,7 @@ const SMALL_FILES_IN_FLIGHT = 32
  * Writes never pass through a link: each parent directory is one this call made (mkdir of one
  * level at a time, so an existing name, e.g. on a case-insensitive disk, fails instead of being
  * followed), and files are created with O_EXCL | O_NOFOLLOW. The reader has already refused
- * names that escape and links that point outside.
+ * names that escape and links that point outside. Names are written as their bytes (names.ts).
  */
 export async function extractInto(
   destination: string,
@@ -79,6 +80,8 @@ class TreeWriter {
   readonly result: ExtractResult = { files: 0, directories: 0, symlinks: 0, bytes: 0 }
   /** Directories made so far, relative; a parent not in here is made before anything below it. */
   private readonly made = new Set<string>()
+  /** Files and links written so far, relative: only these may be replaced by a later entry of the same name. */
+  private readonly written = new Set<string>()
   /** Mode and mtime of each directory, applied last: writing into a directory changes its mtime. */
   private readonly directoryTimes = new Map<string, { mode: number; mtime: Date }>()
 
@@ -101,25 +104,25 @@ class TreeWriter {
         return
       case 'file':
         if (item.size <= SMALL_FILE) await this.writeInBackground(item.path, target, item)
-        else await this.writeFile(target, item, item.data)
+        else await this.writeFile(item.path, target, item, item.data)
         this.result.files += 1
         return
       case 'symlink':
-        await replacing(target, () => symlink(item.linkTarget ?? '', target))
+        await this.replacing(item.path, target, () => symlink(fsPath(item.linkTarget ?? ''), target))
         await lutimes(target, item.mtime, item.mtime)
         this.result.symlinks += 1
         return
       case 'hardlink':
-        await replacing(target, () => link(this.absolute(safeEntryPath(item.linkTarget ?? '')), target))
+        await this.replacing(item.path, target, () => link(this.absolute(safeEntryPath(item.linkTarget ?? '')), target))
         this.result.files += 1
     }
   }
 
   /** Reads the content now (which checks it), and writes it while the next entries are read. */
-  private async writeInBackground(relative: string, target: string, item: ArchiveItem): Promise<void> {
+  private async writeInBackground(relative: string, target: string | Buffer, item: ArchiveItem): Promise<void> {
     const pieces: Buffer[] = []
     for await (const piece of item.data) pieces.push(piece)
-    const job = this.writeFile(target, item, pieces)
+    const job = this.writeFile(relative, target, item, pieces)
       .catch((error: unknown) => {
         this.failure ??= { error }
       })
@@ -133,8 +136,13 @@ class TreeWriter {
     await Promise.all(this.inFlight.values())
   }
 
-  private async writeFile(target: string, item: ArchiveItem, data: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
-    const fd = await replacing(target, () => openFile(target, CREATE_NEW, 0o600))
+  private async writeFile(
+    relative: string,
+    target: string | Buffer,
+    item: ArchiveItem,
+    data: AsyncIterable<Buffer> | Iterable<Buffer>
+  ): Promise<void> {
+    const fd = await this.replacing(relative, target, () => openFile(target, CREATE_NEW, 0o600))
     try {
       for await (const piece of data) {
         for (let offset = 0; offset < piece.length;) {
@@ -176,26 +184,38 @@ class TreeWriter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       // Only a name this disk treats as the same as another (case, Unicode form) gets here.
-      throw new ArchiveError(
-        `The directory ${JSON.stringify(relative)} collides with another entry of the archive on this disk (names that differ only in case or Unicode form); refusing the archive.`
-      )
+      throw collision(relative)
     }
     this.made.add(relative)
     this.result.directories += 1
   }
 
-  private absolute(relative: string): string {
-    return path.join(this.root, ...relative.split('/'))
+  /** The path to hand `fs`: the name's bytes when it is not UTF-8. */
+  private absolute(relative: string): string | Buffer {
+    return fsPath(path.join(this.root, ...relative.split('/')))
+  }
+
+  /**
+   * Runs `create`; a name an earlier entry of the same name took (tar keeps the last) is removed
+   * first, never followed. A name no entry wrote that exists all the same is another entry's name
+   * on a disk that folds case or Unicode forms: replacing it would drop that entry without a word.
+   */
+  private async replacing<T>(relative: string, target: string | Buffer, create: () => Promise<T>): Promise<T> {
+    try {
+      return await create()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      if (!this.written.has(relative)) throw collision(relative)
+      await unlink(target)
+      return await create()
+    } finally {
+      this.written.add(relative)
+    }
   }
 }
 
-/** Runs `create`; a name an earlier entry already took (tar keeps the last) is removed first, never followed. */
-async function replacing<T>(target: string, create: () => Promise<T>): Promise<T> {
-  try {
-    return await create()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    await unlink(target)
-    return create()
-  }
+function collision(relative: string): ArchiveError {
+  return new ArchiveError(
+    `The entry ${quotedName(relative)} collides with another entry of the archive on this disk (names that differ only in case or Unicode form); refusing the archive.`
+  )
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import zlib from 'node:zlib'
+import { quotedName } from '../archive/names.js'
 import { ArchiveError } from '../errors.js'
 import type { ArchiveFormat } from '../archive/formats.js'
 import { ByteReader } from './byte-reader.js'
@@ -175,7 +176,7 @@ function expansionLimit(
       const what =
         path === undefined
           ? `it expands to more than ${bytes} bytes`
-          : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`
+          : `with entry ${quotedName(path)} (${size} bytes) it holds more than ${bytes} bytes`
       const why =
         bytes < byRatio
           ? `the 'max-size' limit`

@@ -1,3 +1,4 @@
+import { nameFromBytes, quotedName } from '../archive/names.js'
 import { ArchiveError } from '../errors.js'
 import type { ByteReader } from './byte-reader.js'
 import { refused, safeEntryPath, type ArchiveItem, type EntryType } from './entry.js'
@@ -6,7 +7,8 @@ import { refused, safeEntryPath, type ArchiveItem, type EntryType } from './entr
  * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
  * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
  * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
- * backup content: they are refused (devices and FIFOs are skipped with a warning).
+ * backup content: they are refused (devices and FIFOs are skipped with a warning). Names and link
+ * targets are taken as bytes (names.ts), whether a pax header says `hdrcharset=BINARY` or not.
  */
 
 const BLOCK = 512
@@ -32,7 +34,7 @@ export async function* readTar(reader: ByteReader, warn: (message: string) => vo
     }
     const fields = parseHeader(header, reader.position - BLOCK)
     const size = pending.size ?? fields.size
-    const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`
+    const where = `the tar entry ${quotedName(pending.path ?? fields.name)}`
 
     switch (fields.typeflag) {
       case 'x':
@@ -64,11 +66,11 @@ export async function* readTar(reader: ByteReader, warn: (message: string) => vo
     pending = {}
     if (type === undefined) {
       if ('346'.includes(fields.typeflag)) {
-        warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`)
+        warn(`Skipped ${quotedName(rawPath)}: a device or FIFO, not restored.`)
         await skipPadded(reader, size, where)
         continue
       }
-      throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`)
+      throw refused(`${where} has the unknown type ${quotedName(fields.typeflag)}`)
     }
     const path = safeEntryPath(rawPath)
     const content = type === 'file' ? size : 0
@@ -128,11 +130,12 @@ function parseHeader(block: Buffer, offset: number): HeaderFields {
     )
   }
   const magic = block.toString('latin1', 257, 263)
-  const name = cString(block.subarray(0, 100))
+  const name = cBytes(block.subarray(0, 100))
   // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
-  const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : ''
+  const prefix = magic === 'ustar\u0000' ? cBytes(block.subarray(345, 500)) : Buffer.alloc(0)
   return {
-    name: prefix ? `${prefix}/${name}` : name,
+    // Joined as bytes, then read: a writer may have split the name anywhere.
+    name: nameFromBytes(prefix.length > 0 ? Buffer.concat([prefix, Buffer.from('/'), name]) : name),
     mode: parseNumber(block.subarray(100, 108)) & 0o7777,
     size: parseNumber(block.subarray(124, 136)),
     mtime: parseNumber(block.subarray(136, 148)),
@@ -152,9 +155,15 @@ function parseNumber(field: Buffer): number {
   return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8)
 }
 
-function cString(bytes: Buffer): string {
+/** A NUL-ended field's bytes. */
+function cBytes(bytes: Buffer): Buffer {
   const end = bytes.indexOf(0)
-  return bytes.toString('utf8', 0, end === -1 ? bytes.length : end)
+  return end === -1 ? bytes : bytes.subarray(0, end)
+}
+
+/** A NUL-ended name, kept byte for byte. */
+function cString(bytes: Buffer): string {
+  return nameFromBytes(cBytes(bytes))
 }
 
 async function readMeta(reader: ByteReader, size: number, context: string): Promise<Buffer> {
@@ -174,13 +183,14 @@ function parsePax(records: Buffer, where: string): Pending {
     if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
       throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`)
     }
-    const record = records.toString('utf8', space + 1, offset + length - 1)
+    // As bytes: a name may not be UTF-8 (with `hdrcharset=BINARY`, or without from a careless writer).
+    const record = records.subarray(space + 1, offset + length - 1)
     offset += length
-    const equals = record.indexOf('=')
-    const key = record.slice(0, equals)
-    const value = record.slice(equals + 1)
-    if (key === 'path') found.path = value
-    else if (key === 'linkpath') found.linkpath = value
+    const equals = record.indexOf(0x3d)
+    const key = record.toString('latin1', 0, equals)
+    const value = record.toString('utf8', equals + 1)
+    if (key === 'path') found.path = nameFromBytes(record.subarray(equals + 1))
+    else if (key === 'linkpath') found.linkpath = nameFromBytes(record.subarray(equals + 1))
     else if (key === 'size') found.size = paxNumber(value, where)
     else if (key === 'mtime') found.mtime = Math.floor(paxNumber(value, where))
     else if (key.startsWith('GNU.sparse.')) throw refused(`${where} is a sparse file, which a backup never holds`)
@@ -191,7 +201,7 @@ function parsePax(records: Buffer, where: string): Pending {
 function paxNumber(value: string, where: string): number {
   const number = Number(value)
   if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
-    throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`)
+    throw new ArchiveError(`The pax header of ${where} has a bad number ${quotedName(value)}; refusing the archive.`)
   }
   return number
 }

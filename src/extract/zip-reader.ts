@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
+import { nameFromBytes, quotedName } from '../archive/names.js'
 import { ArchiveError } from '../errors.js'
 import type { ByteReader } from './byte-reader.js'
 import { refused, safeEntryPath, type ArchiveItem, type EntryType } from './entry.js'
@@ -72,7 +73,7 @@ export async function* readZip(reader: ByteReader, source: ArchiveSource, signal
     const next = await records.next()
     if (next.done) throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`)
     const record = next.value
-    const where = `the zip entry ${JSON.stringify(record.name)}`
+    const where = `the zip entry ${quotedName(record.name)}`
     if (record.offset !== reader.position) {
       throw refused(
         `${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`
@@ -84,7 +85,7 @@ export async function* readZip(reader: ByteReader, source: ArchiveSource, signal
     if (record.type === 'symlink') {
       const target = await readWhole(reader, record, where)
       if (target.length > MAX_LINK_TARGET) throw refused(`symlink ${where} has a target of ${target.length} bytes`)
-      yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() }
+      yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: nameFromBytes(target), data: none() }
     } else if (record.type === 'directory') {
       await reader.skip(record.compressedSize, where)
       yield { path, type: 'directory', size: 0, mode: record.mode, mtime: record.mtime, data: none() }
@@ -186,7 +187,7 @@ function parseCentralRecord(record: Buffer): CentralRecord {
   let wideAt = 0
   const widen = (value: number): number => {
     if (value !== U32) return value
-    if (!wide || wideAt + 8 > wide.length) throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`)
+    if (!wide || wideAt + 8 > wide.length) throw corrupt(`the entry ${quotedName(nameFromBytes(rawName))} lacks its Zip64 sizes`)
     const widened = Number(wide.readBigUInt64LE(wideAt))
     wideAt += 8
     return widened
@@ -194,10 +195,14 @@ function parseCentralRecord(record: Buffer): CentralRecord {
   const size = widen(record.readUInt32LE(24))
   const compressedSize = widen(record.readUInt32LE(20))
   const offset = widen(record.readUInt32LE(42))
-  // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
+  // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set; it counts only while
+  // its CRC matches the name it stands for (a tool that renamed the entry left it stale).
   const unicode = extra.get(0x7075)
-  const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8')
-  const where = `the zip entry ${JSON.stringify(name)}`
+  const unicodeFits = unicode !== undefined && unicode.length > 5 && unicode.readUInt32LE(1) === zlib.crc32(rawName) >>> 0
+  // The name's bytes whatever the UTF-8 flag says: UTF-8 where they are, each other byte kept as it
+  // is (what the action writes for a name that is not UTF-8, and what unzip does on Linux).
+  const name = unicodeFits ? nameFromBytes(unicode.subarray(5)) : nameFromBytes(rawName)
+  const where = `the zip entry ${quotedName(name)}`
   if (flags & FLAG_ENCRYPTED) throw refused(`${where} is encrypted`)
   if (method !== STORED && method !== DEFLATED)
     throw refused(`${where} uses compression method ${method}; only stored and deflated entries are read`)
@@ -231,7 +236,7 @@ async function checkLocalHeader(reader: ByteReader, record: CentralRecord, where
   const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`)
   const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`)
   if (!name.equals(record.rawName)) {
-    throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`)
+    throw refused(`${where} is named ${quotedName(nameFromBytes(name))} in its local header: the zip says two different things`)
   }
   if (header.readUInt16LE(8) !== record.method) throw refused(`${where} has a different compression method in its local header`)
   if (!(header.readUInt16LE(6) & FLAG_DESCRIPTOR) && header.readUInt32LE(14) !== record.crc) {

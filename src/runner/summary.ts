@@ -30,6 +30,8 @@ export interface BackupReport {
   uploadMs?: number | undefined
   /** What the archive's database/ part holds. */
   database?: string | undefined
+  /** What the user should know about what the archive holds: matched entries left out, names stored specially. */
+  notes?: readonly string[] | undefined
   reason?: string | undefined
 }
 
@@ -50,6 +52,7 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
     ['Throughput', throughput(report)],
     ['Format', report.format ?? ''],
+    ['Notes', (report.notes ?? []).map(escapeHtml).join('<br>')],
     ['Reason', report.reason ?? '']
   ]
   try {
@@ -60,6 +63,11 @@ export async function writeSummary(title: string, report: BackupReport): Promise
   } catch (error) {
     core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
   }
+}
+
+/** The table's cells are HTML: file names in a note may hold `<` or `&`. */
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
 function throughput({ sizeBytes, uploadMs }: BackupReport): string {

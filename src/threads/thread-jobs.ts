@@ -14,6 +14,7 @@ const handlers = {}
 // synchronous calls. A last piece also asks for one byte more: a file that grew since it was
 // listed shows up in the same pass.
 const probe = Buffer.alloc(1)
+const READ_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW
 handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   const view = Buffer.from(slot)
   // A Buffer arrives as a plain Uint8Array.
@@ -21,15 +22,19 @@ handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   let at = 0
   for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
     const pathEnd = paths.indexOf(0, pathStart)
-    const relativePath = paths.toString('utf8', pathStart, pathEnd)
+    const flags = pieces[index * 3 + 2]
+    // A path that is not UTF-8 is opened by its bytes (PIECE_RAW_PATH): a string would name another file.
+    const relativePath = flags & 2 ? paths.subarray(pathStart, pathEnd) : paths.toString('utf8', pathStart, pathEnd)
     pathStart = pathEnd + 1
-    if (relativePath === '') continue
+    if (relativePath.length === 0) continue
     const offset = pieces[index * 3]
     const length = pieces[index * 3 + 1]
-    const last = pieces[index * 3 + 2] === 1
+    const last = (flags & 1) === 1
     let fd
     try {
-      fd = fs.openSync(root + '/' + relativePath, 'r')
+      const file = typeof relativePath === 'string' ? root + '/' + relativePath : Buffer.concat([Buffer.from(root + '/'), relativePath])
+      // Never through a link: a file replaced by one since the listing fails (ELOOP) instead.
+      fd = fs.openSync(file, READ_NOFOLLOW)
       let filled = 0
       while (filled < length) {
         const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)

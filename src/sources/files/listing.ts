@@ -1,15 +1,18 @@
 import { resized } from '../../archive/buffers.js'
 import type { ArchiveEntry, EntryIndex } from '../../archive/entry.js'
+import { isUtf8Name, nameFromBytes, nameByteLength, writeName } from '../../archive/names.js'
 
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4
 const TYPES: readonly ArchiveEntry['type'][] = ['file', 'directory', 'symlink']
+/** Dot files left out (include-hidden-files is off): this many are named in the log. */
+const HIDDEN_EXAMPLES = 5
 
 /**
  * The entries to archive, in a few flat buffers rather than an object and a string each: a tree
  * of 100 000 entries held ~20 MiB of V8's heap that way, and made its young generation grow for
- * the rest of the run. Paths are kept as UTF-8 bytes, sorted by them (a deterministic order), and
- * an entry object is made only when the archive reaches it.
+ * the rest of the run. Paths are kept as their bytes (UTF-8 or not: see names.ts), sorted by them
+ * (a deterministic order), and an entry object is made only when the archive reaches it.
  */
 export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   private paths: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
@@ -17,11 +20,15 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   private fields = new Float64Array(1024 * FIELDS)
   private count = 0
   private readonly linkTargets = new Map<number, string>()
+  /** Entries whose path is not UTF-8: rare, and decoded the slow way. */
+  private readonly notUtf8 = new Set<number>()
   private order: Uint32Array | undefined
   /** Regular files, and their bytes when listed. */
   files = 0
   bytes = 0
   directories = 0
+  /** Dot files and directories that matched but were left out, and the first few of them. */
+  readonly hidden = { count: 0, examples: [] as string[] }
 
   constructor(readonly root: string) {}
 
@@ -30,10 +37,14 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   }
 
   add(entry: Omit<ArchiveEntry, 'root'>): void {
-    const pathBytes = Buffer.byteLength(entry.relativePath)
+    const utf8 = isUtf8Name(entry.relativePath)
+    const pathBytes = utf8 ? Buffer.byteLength(entry.relativePath) : nameByteLength(entry.relativePath)
     if (this.pathsUsed + pathBytes > this.paths.length)
       this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes))
-    this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed)
+    this.pathsUsed += utf8
+      ? this.paths.write(entry.relativePath, this.pathsUsed)
+      : writeName(this.paths, entry.relativePath, this.pathsUsed)
+    if (!utf8) this.notUtf8.add(this.count)
     if ((this.count + 1) * FIELDS > this.fields.length) this.fields = resized(this.fields, this.fields.length * 2)
     const at = this.count * FIELDS
     this.fields[at] = this.pathsUsed
@@ -50,11 +61,22 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
     this.order = undefined
   }
 
+  /** A dot file or directory that matched and was left out because include-hidden-files is off. */
+  skipHidden(relativePath: string): void {
+    this.hidden.count += 1
+    // The first few by path, whatever order the walk met them in: the same tree gives the same note.
+    const { examples } = this.hidden
+    if (examples.length === HIDDEN_EXAMPLES && relativePath > (examples.at(-1) as string)) return
+    examples.push(relativePath)
+    examples.sort()
+    if (examples.length > HIDDEN_EXAMPLES) examples.pop()
+  }
+
   *[Symbol.iterator](): Iterator<ArchiveEntry> {
     for (const index of this.sorted()) yield this.entry(index)
   }
 
-  /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
+  /** Entry indexes in archive order: by path, in byte order (for UTF-8, the order of code points). */
   sorted(): Uint32Array {
     if (!this.order) {
       // Listed: give back what doubling reserved (up to half of each buffer).
@@ -71,7 +93,9 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
   entry(index: number): ArchiveEntry {
     return {
       root: this.root,
-      relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
+      relativePath: this.notUtf8.has(index)
+        ? nameFromBytes(this.paths.subarray(this.pathStart(index), this.at(index, 0)))
+        : this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
       type: this.type(index),
       size: this.at(index, 1),
       mode: Math.floor(this.at(index, 3) / TYPES.length),
@@ -88,7 +112,17 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
     return this.at(index, 1)
   }
 
-  /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
+  /** How many listed paths are not UTF-8 (zip stores those without its UTF-8 flag). */
+  get pathsNotUtf8(): number {
+    return this.notUtf8.size
+  }
+
+  /** True when the entry's path is not UTF-8: a file system call must take its bytes, not a string. */
+  isNotUtf8(index: number): boolean {
+    return this.notUtf8.has(index)
+  }
+
+  /** The entry's path, as its bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
   copyPath(index: number, target: Buffer, offset: number): number {
     return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0))
   }

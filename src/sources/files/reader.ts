@@ -1,7 +1,8 @@
 import { free } from '../../archive/buffers.js'
 import { ArchiveError } from '../../errors.js'
 import { READ_CHUNK, type ArchiveEntry, type EntryChunk } from '../../archive/entry.js'
-import { unreadable } from './collect.js'
+import { disappeared, unreadable } from './collect.js'
+import { patternFor, shownName } from '../../archive/names.js'
 import type { Listing } from './listing.js'
 import { inOrder } from '../../threads/parallel.js'
 import { workerThread } from '../../threads/thread.js'
@@ -50,12 +51,17 @@ interface FilledBatch extends BatchRead {
 /** What the worker thread is asked to read (thread-jobs.ts). */
 export interface ReadRequest {
   root: string
-  /** The pieces' relative paths as UTF-8, each ended by a NUL; empty for what is not a file. */
+  /** The pieces' relative paths as their bytes, each ended by a NUL; empty for what is not a file. */
   paths: Buffer
-  /** Per piece: offset, length, and 1 when it is the file's last piece. */
+  /** Per piece: offset, length, and PIECE_* flags. */
   pieces: number[]
   slot: SharedArrayBuffer
 }
+
+/** The piece is its file's last. */
+export const PIECE_LAST = 1
+/** The file's path is not UTF-8: the thread opens it by its bytes, not by a string. */
+export const PIECE_RAW_PATH = 2
 
 // Reading 24 000 small files through the threadpool (open, read, close: three round trips and
 // three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
@@ -116,15 +122,17 @@ function* batchJobs(listing: Listing, reader: BatchReader): Generator<() => Prom
 }
 
 function readError(entry: ArchiveEntry, failure: ReadFailure): ArchiveError {
-  if (failure.code === 'ENOENT') {
+  if (failure.code === 'ENOENT') return disappeared(entry.relativePath, 'archived')
+  // Opened without following links: a file replaced by one is not read through it.
+  if (failure.code === 'ELOOP') {
     return new ArchiveError(
-      `${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`
+      `${shownName(entry.relativePath)} was replaced by a symlink while the archive was being built. Make sure nothing changes files under 'path' during the backup.`
     )
   }
   if (failure.code) return unreadable(entry.relativePath, failure.code)
   const seen = failure.seen ?? 0
   return new ArchiveError(
-    `${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`
+    `${shownName(entry.relativePath)} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${patternFor(entry.relativePath)}'.`
   )
 }
 
@@ -153,7 +161,8 @@ class BatchReader {
       const length = pieces[3 * piece + 2] as number
       if (isFile(piece)) at += listing.copyPath(index, paths, at)
       paths[at++] = 0
-      request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0)
+      const flags = (offset + length === listing.size(index) ? PIECE_LAST : 0) | (listing.isNotUtf8(index) ? PIECE_RAW_PATH : 0)
+      request.pieces.push(offset, length, flags)
     }
     try {
       const reading = workerThread.run<BatchRead>('read', request)
