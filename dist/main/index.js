@@ -97963,6 +97963,7 @@ async function writeSummary(title, report) {
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
         ['Throughput', throughput(report)],
         ['Format', report.format ?? ''],
+        ['Notes', (report.notes ?? []).map(escapeHtml).join('<br>')],
         ['Reason', report.reason ?? '']
     ];
     try {
@@ -97974,6 +97975,10 @@ async function writeSummary(title, report) {
     catch (error) {
         warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
     }
+}
+/** The table's cells are HTML: file names in a note may hold `<` or `&`. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 function throughput({ sizeBytes, uploadMs }) {
     if (sizeBytes === undefined || !uploadMs)
@@ -102219,6 +102224,176 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/archive/names.ts
+
+/**
+ * File names are bytes. Linux allows any bytes but `/` and NUL in a name, not only UTF-8, and a
+ * backup must keep them all. Names still travel as strings (patterns, maps, messages), in a form
+ * that loses nothing, Python's "surrogateescape" (PEP 383): a name that is UTF-8 is its usual
+ * string; each byte that is not part of valid UTF-8 becomes the lone surrogate U+DC80 to U+DCFF
+ * (U+DC00 + the byte). Valid UTF-8 never decodes to a lone surrogate, so the form is one to one.
+ * Such a string is not well formed: Node would write it with U+FFFD in place of the bytes, so
+ * every file system call takes `fsPath(name)` and every archive header `nameBytes(name)`.
+ */
+const ESCAPE_BASE = 0xdc00;
+const FIRST_ESCAPE = ESCAPE_BASE + 0x80;
+const LAST_ESCAPE = ESCAPE_BASE + 0xff;
+/** The name that `bytes` spell (a whole path or one segment); lossless whatever the bytes are. */
+function nameFromBytes(bytes) {
+    return (0,external_node_buffer_.isUtf8)(bytes) ? bytes.toString('utf8') : decodeEscaping(bytes);
+}
+/** True when the name's bytes are valid UTF-8 (its string holds no escaped byte). */
+function isUtf8Name(name) {
+    return name.isWellFormed();
+}
+/** The name's bytes, exactly as the file system has them. */
+function nameBytes(name) {
+    return name.isWellFormed() ? Buffer.from(name, 'utf8') : encodeEscaped(name);
+}
+/** How many bytes the name has. */
+function nameByteLength(name) {
+    return name.isWellFormed() ? Buffer.byteLength(name) : encodeEscaped(name).length;
+}
+/** Writes the name's bytes into `target` at `offset`; returns how many were written (`target` must have room). */
+function writeName(target, name, offset) {
+    return name.isWellFormed() ? target.write(name, offset) : encodeEscaped(name).copy(target, offset);
+}
+/** The path to give `fs`: the string itself when it is UTF-8, its bytes otherwise. */
+function fsPath(name) {
+    return name.isWellFormed() ? name : encodeEscaped(name);
+}
+/**
+ * A name for a message, unambiguous whatever it holds: as it is when it is printable UTF-8;
+ * otherwise in double quotes, with `\xNN` for each byte that is not UTF-8, `\n`, `\t` and `\xNN`
+ * for control characters, and `\\`, `\"` for themselves. A name shown bare never holds an escape.
+ */
+function shownName(name) {
+    return name.isWellFormed() && !NEEDS_QUOTES.test(name) ? name : quotedName(name);
+}
+/** The name in double quotes with the escapes of shownName: for messages that always quote. */
+function quotedName(name) {
+    let shown = '"';
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if (code >= FIRST_ESCAPE && code <= LAST_ESCAPE && !isPaired(name, at))
+            shown += `\\x${hex(code - ESCAPE_BASE)}`;
+        else if (code === 0x5c)
+            shown += '\\\\';
+        else if (code === 0x22)
+            shown += '\\"';
+        else if (code === 0x0a)
+            shown += '\\n';
+        else if (code === 0x09)
+            shown += '\\t';
+        else if (code === 0x0d)
+            shown += '\\r';
+        else if (code < 0x20 || code === 0x7f)
+            shown += `\\x${hex(code)}`;
+        else if (code >= 0x80 && code <= 0x9f)
+            shown += `\\u${code.toString(16).padStart(4, '0')}`;
+        else
+            shown += name[at];
+    }
+    return `${shown}"`;
+}
+/**
+ * A `path` line that matches exactly this name, for a message that suggests excluding it: glob
+ * characters escaped, and `?` (any one character) for what a workflow file cannot spell: a byte
+ * that is not UTF-8, a line break or another control character.
+ */
+function patternFor(name) {
+    let pattern = '';
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if ((code >= FIRST_ESCAPE && code <= LAST_ESCAPE && !isPaired(name, at)) || code < 0x20 || code === 0x7f)
+            pattern += '?';
+        else if ('*?[]\\'.includes(name[at]))
+            pattern += `\\${name[at]}`;
+        else
+            pattern += name[at];
+    }
+    return pattern;
+}
+/** Control characters (C0, DEL, C1) and a leading quote: a name with one is shown quoted. */
+const NEEDS_QUOTES = /[\u0000-\u001f\u007f-\u009f]|^"/;
+function hex(byte) {
+    return byte.toString(16).padStart(2, '0');
+}
+/** True when the low surrogate at `at` is the second half of a pair (a real character, not a byte). */
+function isPaired(name, at) {
+    const before = at > 0 ? name.charCodeAt(at - 1) : 0;
+    return before >= 0xd800 && before <= 0xdbff;
+}
+/** Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), each invalid byte escaped. */
+function decodeEscaping(bytes) {
+    let name = '';
+    for (let at = 0; at < bytes.length;) {
+        const length = validSequenceAt(bytes, at);
+        if (length === 0) {
+            name += String.fromCharCode(ESCAPE_BASE + bytes[at]);
+            at += 1;
+        }
+        else {
+            name += bytes.toString('utf8', at, at + length);
+            at += length;
+        }
+    }
+    return name;
+}
+/** Bytes of the valid UTF-8 sequence that starts at `at`, or 0 when none does. */
+function validSequenceAt(bytes, at) {
+    const first = bytes[at];
+    if (first < 0x80)
+        return 1;
+    const continuation = (offset, low = 0x80, high = 0xbf) => {
+        const byte = bytes[at + offset];
+        return byte !== undefined && byte >= low && byte <= high;
+    };
+    if (first >= 0xc2 && first <= 0xdf)
+        return continuation(1) ? 2 : 0;
+    if (first >= 0xe0 && first <= 0xef) {
+        // E0 needs A0..BF (no overlong form), ED needs 80..9F (no surrogate).
+        const low = first === 0xe0 ? 0xa0 : 0x80;
+        const high = first === 0xed ? 0x9f : 0xbf;
+        return continuation(1, low, high) && continuation(2) ? 3 : 0;
+    }
+    if (first >= 0xf0 && first <= 0xf4) {
+        const low = first === 0xf0 ? 0x90 : 0x80;
+        const high = first === 0xf4 ? 0x8f : 0xbf;
+        return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+    }
+    return 0;
+}
+function encodeEscaped(name) {
+    const bytes = [];
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if (code >= 0xd800 && code <= 0xdbff && at + 1 < name.length) {
+            const next = name.charCodeAt(at + 1);
+            if (next >= 0xdc00 && next <= 0xdfff) {
+                for (const byte of Buffer.from(name.slice(at, at + 2), 'utf8'))
+                    bytes.push(byte);
+                at += 1;
+                continue;
+            }
+        }
+        if (code >= FIRST_ESCAPE && code <= LAST_ESCAPE)
+            bytes.push(code - ESCAPE_BASE);
+        else if (code >= 0xd800 && code <= 0xdfff) {
+            // Only nameFromBytes makes lone surrogates, and only these: anything else is a bug upstream.
+            throw new Error(`A name holds the lone surrogate U+${code.toString(16)}, which stands for no byte.`);
+        }
+        else if (code < 0x80)
+            bytes.push(code);
+        else
+            for (const byte of Buffer.from(name[at], 'utf8'))
+                bytes.push(byte);
+    }
+    return Buffer.from(bytes);
+}
+
 ;// CONCATENATED MODULE: ./src/archive/buffers.ts
 /**
  * The archive's bytes pass through a few large buffers per second. Left to the garbage collector,
@@ -102320,14 +102495,17 @@ function resized(array, length) {
 
 ;// CONCATENATED MODULE: ./src/sources/files/listing.ts
 
+
 /** Per entry: where its path ends in `paths`, its size, its mtime in seconds, and its mode and type. */
 const FIELDS = 4;
 const TYPES = ['file', 'directory', 'symlink'];
+/** Dot files left out (include-hidden-files is off): this many are named in the log. */
+const HIDDEN_EXAMPLES = 5;
 /**
  * The entries to archive, in a few flat buffers rather than an object and a string each: a tree
  * of 100 000 entries held ~20 MiB of V8's heap that way, and made its young generation grow for
- * the rest of the run. Paths are kept as UTF-8 bytes, sorted by them (a deterministic order), and
- * an entry object is made only when the archive reaches it.
+ * the rest of the run. Paths are kept as their bytes (UTF-8 or not: see names.ts), sorted by them
+ * (a deterministic order), and an entry object is made only when the archive reaches it.
  */
 class Listing {
     root;
@@ -102336,11 +102514,15 @@ class Listing {
     fields = new Float64Array(1024 * FIELDS);
     count = 0;
     linkTargets = new Map();
+    /** Entries whose path is not UTF-8: rare, and decoded the slow way. */
+    notUtf8 = new Set();
     order;
     /** Regular files, and their bytes when listed. */
     files = 0;
     bytes = 0;
     directories = 0;
+    /** Dot files and directories that matched but were left out, and the first few of them. */
+    hidden = { count: 0, examples: [] };
     constructor(root) {
         this.root = root;
     }
@@ -102348,10 +102530,15 @@ class Listing {
         return this.count;
     }
     add(entry) {
-        const pathBytes = Buffer.byteLength(entry.relativePath);
+        const utf8 = isUtf8Name(entry.relativePath);
+        const pathBytes = utf8 ? Buffer.byteLength(entry.relativePath) : nameByteLength(entry.relativePath);
         if (this.pathsUsed + pathBytes > this.paths.length)
             this.paths = resized(this.paths, Math.max(this.paths.length * 2, this.pathsUsed + pathBytes));
-        this.pathsUsed += this.paths.write(entry.relativePath, this.pathsUsed);
+        this.pathsUsed += utf8
+            ? this.paths.write(entry.relativePath, this.pathsUsed)
+            : writeName(this.paths, entry.relativePath, this.pathsUsed);
+        if (!utf8)
+            this.notUtf8.add(this.count);
         if ((this.count + 1) * FIELDS > this.fields.length)
             this.fields = resized(this.fields, this.fields.length * 2);
         const at = this.count * FIELDS;
@@ -102370,11 +102557,23 @@ class Listing {
         this.count += 1;
         this.order = undefined;
     }
+    /** A dot file or directory that matched and was left out because include-hidden-files is off. */
+    skipHidden(relativePath) {
+        this.hidden.count += 1;
+        // The first few by path, whatever order the walk met them in: the same tree gives the same note.
+        const { examples } = this.hidden;
+        if (examples.length === HIDDEN_EXAMPLES && relativePath > examples.at(-1))
+            return;
+        examples.push(relativePath);
+        examples.sort();
+        if (examples.length > HIDDEN_EXAMPLES)
+            examples.pop();
+    }
     *[Symbol.iterator]() {
         for (const index of this.sorted())
             yield this.entry(index);
     }
-    /** Entry indexes in archive order: by path, in byte order of UTF-8 (the order of code points). */
+    /** Entry indexes in archive order: by path, in byte order (for UTF-8, the order of code points). */
     sorted() {
         if (!this.order) {
             // Listed: give back what doubling reserved (up to half of each buffer).
@@ -102390,7 +102589,9 @@ class Listing {
     entry(index) {
         return {
             root: this.root,
-            relativePath: this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
+            relativePath: this.notUtf8.has(index)
+                ? nameFromBytes(this.paths.subarray(this.pathStart(index), this.at(index, 0)))
+                : this.paths.toString('utf8', this.pathStart(index), this.at(index, 0)),
             type: this.type(index),
             size: this.at(index, 1),
             mode: Math.floor(this.at(index, 3) / TYPES.length),
@@ -102404,7 +102605,15 @@ class Listing {
     size(index) {
         return this.at(index, 1);
     }
-    /** The entry's path, as UTF-8 bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
+    /** How many listed paths are not UTF-8 (zip stores those without its UTF-8 flag). */
+    get pathsNotUtf8() {
+        return this.notUtf8.size;
+    }
+    /** True when the entry's path is not UTF-8: a file system call must take its bytes, not a string. */
+    isNotUtf8(index) {
+        return this.notUtf8.has(index);
+    }
+    /** The entry's path, as its bytes copied into `target` at `offset`, without a string; returns the bytes copied. */
     copyPath(index, target, offset) {
         return this.paths.copy(target, offset, this.pathStart(index), this.at(index, 0));
     }
@@ -102425,6 +102634,7 @@ class Listing {
 
 
 
+
 function absolutePathOf(entry) {
     // The path is already normal: no path.join, which costs a few strings per file.
     return `${entry.root}/${entry.relativePath}`;
@@ -102435,7 +102645,14 @@ const ENTRIES_PER_TURN = 2000;
 /**
  * Expands the `path` patterns inside the workspace: directories bring their descendants, `!`
  * lines exclude (a later line can include again), symlinks are listed as links, dot files only
- * when asked. Sorted by path (see Listing) so the same tree always gives the same archive order.
+ * when asked (the ones left out are counted in the Listing, for the log and the summary). Sorted
+ * by path (see Listing) so the same tree always gives the same archive order.
+ *
+ * Names are read as bytes and carried in names.ts's lossless form, so a name that is not UTF-8 is
+ * listed like any other. A pattern matches that form: the UTF-8 parts of a name as their
+ * characters, and each byte that is not UTF-8 as one character that only a wildcard (`*`, `?`,
+ * `**`) matches, since no pattern written in a workflow file can spell it. `data/**` matches
+ * `data/<0xff>.txt`; `data/?.txt` does too.
  *
  * The walk is our own, with synchronous calls, over @actions/glob's semantics: @actions/glob
  * awaits one lstat per entry in turn, which took 1.5 to 3 s for 27 000 entries; this takes 0.3 s.
@@ -102447,7 +102664,10 @@ async function collectEntries(lines, options) {
     // Search roots never nest and links are not followed: every path is visited once. A loop over a
     // stack of paths, not an async recursion: that cost a promise per entry, and the whole list is
     // sorted at the end anyway.
-    const toVisit = searchRoots(patterns).flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]));
+    const roots = searchRoots(patterns);
+    const toVisit = roots.flatMap(root => (root === '' ? readDirectory({ root: workspace, relativePath: '.' }) : [root]));
+    // A root may name nothing (a pattern for a path that does not exist); anything else was seen by readdir.
+    const namedByPattern = new Set(roots);
     for (let visited = 1; toVisit.length > 0; visited++) {
         const relativePath = toVisit.pop();
         if (visited % ENTRIES_PER_TURN === 0)
@@ -102455,9 +102675,13 @@ async function collectEntries(lines, options) {
         const matched = matchKind(patterns, relativePath);
         if (matched === NO_MATCH && !patterns.some(pattern => !pattern.exclude && pattern.matcher.match(relativePath, true)))
             continue;
-        if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.'))
+        if (!options.includeHiddenFiles && external_node_path_default().posix.basename(relativePath).startsWith('.')) {
+            // Left out by the contract, but never silently: the backup reports how many, and which.
+            if (matched !== NO_MATCH)
+                entries.skipHidden(relativePath);
             continue;
-        const entry = describe(workspace, relativePath);
+        }
+        const entry = describe(workspace, relativePath, namedByPattern.has(relativePath));
         if (!entry)
             continue;
         if (entry.type === 'directory') {
@@ -102476,6 +102700,7 @@ async function collectEntries(lines, options) {
     }
     return entries;
 }
+const REPLACEMENT_CHARACTER = '\ufffd';
 const NO_MATCH = 0;
 const MATCHES_DIRECTORY = 1;
 const MATCHES_FILE = 2;
@@ -102527,17 +102752,24 @@ function searchRoots(patterns) {
     const isNested = (root) => [...roots].some(other => other !== root && (other === '' || root.startsWith(`${other}/`)));
     return [...roots].filter(root => !isNested(root));
 }
-/** The entry at `relativePath`, or undefined when nothing is there (a pattern naming a missing path). */
-function describe(root, relativePath) {
-    const absolutePath = absolutePathOf({ root, relativePath });
+/**
+ * The entry at `relativePath`, or undefined when a pattern names a path that does not exist. An
+ * entry that readdir just listed and that is gone now was deleted during the listing: that fails,
+ * as it does when it goes while being read, rather than leave the backup without it.
+ */
+function describe(root, relativePath, namedByPattern) {
+    const absolutePath = fsPath(absolutePathOf({ root, relativePath }));
     let stats;
     try {
         stats = (0,external_node_fs_.lstatSync)(absolutePath);
     }
     catch (error) {
-        if (error.code === 'ENOENT')
+        const code = errorCode(error);
+        if (namedByPattern && (code === 'ENOENT' || code === 'ENOTDIR'))
             return undefined;
-        throw unreadable(relativePath, errorCode(error), error);
+        if (code === 'ENOENT')
+            throw disappeared(relativePath, 'listed');
+        throw unreadable(relativePath, code, error);
     }
     const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : undefined;
     if (type) {
@@ -102548,22 +102780,38 @@ function describe(root, relativePath) {
             size: type === 'file' ? stats.size : 0,
             mode: stats.mode & 0o7777,
             mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
-            linkTarget: type === 'symlink' ? (0,external_node_fs_.readlinkSync)(absolutePath) : undefined
+            // The target's bytes too: a target that is not UTF-8 is kept like a name.
+            linkTarget: type === 'symlink' ? nameFromBytes((0,external_node_fs_.readlinkSync)(absolutePath, { encoding: 'buffer' })) : undefined
         };
     }
-    throw new ArchiveError(`${relativePath} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${relativePath}'.`);
+    throw new ArchiveError(`${shownName(relativePath)} is not a regular file, directory or symlink (a socket, FIFO or device); exclude it with '!${patternFor(relativePath)}'.`);
 }
 function readDirectory(directory) {
+    const absolutePath = fsPath(absolutePathOf(directory));
     try {
-        return (0,external_node_fs_.readdirSync)(absolutePathOf(directory));
+        // Strings first: the quick way, and right for every name that is UTF-8. A name that is not comes
+        // back with U+FFFD for its bytes, naming a file that does not exist: then the directory is read
+        // again as bytes, and that listing is the one kept.
+        const names = (0,external_node_fs_.readdirSync)(absolutePath);
+        if (!names.some(name => name.includes(REPLACEMENT_CHARACTER)))
+            return names;
+        return (0,external_node_fs_.readdirSync)(absolutePath, { encoding: 'buffer' }).map(nameFromBytes);
     }
     catch (error) {
-        throw unreadable(directory.relativePath, errorCode(error), error);
+        const code = errorCode(error);
+        throw code === 'ENOENT' ? disappeared(directory.relativePath, 'listed') : unreadable(directory.relativePath, code, error);
     }
 }
 /** A path the listing or the reader could not read, with the errno code (e.g. EACCES) that says why. */
 function unreadable(relativePath, code, cause) {
-    return new ArchiveError(`${relativePath} could not be read (${code}).`, { cause });
+    const hint = code === 'EACCES' || code === 'EPERM'
+        ? ` Give the runner's user read access to it, or exclude it with '!${patternFor(relativePath)}'.`
+        : '';
+    return new ArchiveError(`${shownName(relativePath)} could not be read (${code}).${hint}`, { cause });
+}
+/** A path that was there when `when` and is gone now. */
+function disappeared(relativePath, when) {
+    return new ArchiveError(`${shownName(relativePath)} disappeared while the ${when === 'listed' ? 'files were being listed' : 'archive was being built'}. Make sure nothing deletes files under 'path' during the backup.`);
 }
 function errorCode(error) {
     return error.code ?? String(error);
@@ -102880,6 +103128,7 @@ const handlers = {}
 // synchronous calls. A last piece also asks for one byte more: a file that grew since it was
 // listed shows up in the same pass.
 const probe = Buffer.alloc(1)
+const READ_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW
 handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   const view = Buffer.from(slot)
   // A Buffer arrives as a plain Uint8Array.
@@ -102887,15 +103136,19 @@ handlers.read = ({ root, paths: pathBytes, pieces, slot }) => {
   let at = 0
   for (let index = 0, pathStart = 0; index * 3 < pieces.length; index++) {
     const pathEnd = paths.indexOf(0, pathStart)
-    const relativePath = paths.toString('utf8', pathStart, pathEnd)
+    const flags = pieces[index * 3 + 2]
+    // A path that is not UTF-8 is opened by its bytes (PIECE_RAW_PATH): a string would name another file.
+    const relativePath = flags & 2 ? paths.subarray(pathStart, pathEnd) : paths.toString('utf8', pathStart, pathEnd)
     pathStart = pathEnd + 1
-    if (relativePath === '') continue
+    if (relativePath.length === 0) continue
     const offset = pieces[index * 3]
     const length = pieces[index * 3 + 1]
-    const last = pieces[index * 3 + 2] === 1
+    const last = (flags & 1) === 1
     let fd
     try {
-      fd = fs.openSync(root + '/' + relativePath, 'r')
+      const file = typeof relativePath === 'string' ? root + '/' + relativePath : Buffer.concat([Buffer.from(root + '/'), relativePath])
+      // Never through a link: a file replaced by one since the listing fails (ELOOP) instead.
+      fd = fs.openSync(file, READ_NOFOLLOW)
       let filled = 0
       while (filled < length) {
         const read = fs.readSync(fd, view, at + filled, length - filled, offset + filled)
@@ -103531,18 +103784,21 @@ class ByteReader {
 
 ;// CONCATENATED MODULE: ./src/extract/entry.ts
 
+
 /**
  * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
- * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
+ * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device. On Windows a
+ * backslash separates too (and some zip writers use it), so `a\..\b` escapes there; on Linux and macOS a backslash
+ * and a `C:` are ordinary characters of a name, as they were in the workspace backed up, and are kept.
  */
-function safeEntryPath(rawName) {
-    const shown = JSON.stringify(rawName);
+function safeEntryPath(rawName, platform = process.platform) {
+    const shown = quotedName(rawName);
     if (rawName.includes('\u0000'))
         throw refused(`entry ${shown} has a NUL byte in its name`);
-    if (/^([\\/]|[A-Za-z]:)/.test(rawName))
+    const windows = platform === 'win32';
+    if (windows ? WINDOWS_ABSOLUTE.test(rawName) : rawName.startsWith('/'))
         throw refused(`entry ${shown} is an absolute path`);
-    // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
-    const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.');
+    const segments = rawName.split(windows ? /[\\/]+/ : /\/+/).filter(segment => segment !== '' && segment !== '.');
     if (segments.includes('..'))
         throw refused(`entry ${shown} escapes the destination`);
     return rawName
@@ -103550,6 +103806,8 @@ function safeEntryPath(rawName) {
         .filter(segment => segment !== '' && segment !== '.')
         .join('/');
 }
+/** What Windows reads as absolute or as a drive: a leading separator, or a drive letter. */
+const WINDOWS_ABSOLUTE = /^([\\/]|[A-Za-z]:)/;
 /** The refusal every safety check throws: what was wrong, and that nothing was kept. */
 function refused(reason) {
     return new ArchiveError(`${reason}; refusing the archive.`);
@@ -103573,19 +103831,19 @@ class TreeCheck {
             if (type === undefined)
                 this.seen.set(parent, 'directory');
             else if (type !== 'directory') {
-                throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`);
+                throw refused(`entry ${quotedName(item.path)} lies below ${quotedName(parent)}, which is a ${type}, not a directory`);
             }
         }
         const earlier = this.seen.get(item.path);
         if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
-            throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`);
+            throw refused(`entry ${quotedName(item.path)} would replace a ${earlier} with a ${item.type}`);
         }
         if (item.type === 'symlink')
             checkSymlinkTarget(item.path, item.linkTarget ?? '');
         if (item.type === 'hardlink') {
             const target = safeEntryPath(item.linkTarget ?? '');
             if (this.seen.get(target) !== 'file') {
-                throw refused(`hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`);
+                throw refused(`hardlink ${quotedName(item.path)} points to ${quotedName(item.linkTarget ?? '')}, which is not a file earlier in the archive`);
             }
         }
         this.seen.set(item.path, item.type === 'hardlink' ? 'file' : item.type);
@@ -103596,33 +103854,35 @@ class TreeCheck {
  * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
  * `..` would climb from wherever that link leads, which no check of the names can know.
  */
-function checkSymlinkTarget(linkPath, target) {
-    const link = JSON.stringify(linkPath);
+function checkSymlinkTarget(linkPath, target, platform = process.platform) {
+    const link = quotedName(linkPath);
     if (target === '')
         throw refused(`symlink ${link} has an empty target`);
     if (target.includes('\u0000'))
         throw refused(`symlink ${link} has a NUL byte in its target`);
-    if (/^([\\/]|[A-Za-z]:)/.test(target))
-        throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`);
-    const segments = target.split('/').filter(segment => segment !== '' && segment !== '.');
+    if (platform === 'win32' ? WINDOWS_ABSOLUTE.test(target) : target.startsWith('/'))
+        throw refused(`symlink ${link} points to the absolute path ${quotedName(target)}`);
+    const segments = target.split(platform === 'win32' ? /[\\/]/ : '/').filter(segment => segment !== '' && segment !== '.');
     const ups = segments.findIndex(segment => segment !== '..');
     const leading = ups === -1 ? segments.length : ups;
     if (segments.slice(leading).includes('..')) {
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`);
+        throw refused(`symlink ${link} points to ${quotedName(target)}, with '..' after a directory name, which may lead outside the destination`);
     }
     const depth = linkPath.split('/').length - 1;
     if (leading > depth)
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`);
+        throw refused(`symlink ${link} points to ${quotedName(target)}, outside the destination`);
 }
 
 ;// CONCATENATED MODULE: ./src/extract/tar-reader.ts
+
 
 
 /**
  * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
  * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
  * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
- * backup content: they are refused (devices and FIFOs are skipped with a warning).
+ * backup content: they are refused (devices and FIFOs are skipped with a warning). Names and link
+ * targets are taken as bytes (names.ts), whether a pax header says `hdrcharset=BINARY` or not.
  */
 const BLOCK = 512;
 /** Longest pax header or GNU long name accepted: names are at most a few KiB (PATH_MAX is 4096). */
@@ -103639,7 +103899,7 @@ async function* readTar(reader, warn) {
         }
         const fields = parseHeader(header, reader.position - BLOCK);
         const size = pending.size ?? fields.size;
-        const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`;
+        const where = `the tar entry ${quotedName(pending.path ?? fields.name)}`;
         switch (fields.typeflag) {
             case 'x':
             case 'g': {
@@ -103671,11 +103931,11 @@ async function* readTar(reader, warn) {
         pending = {};
         if (type === undefined) {
             if ('346'.includes(fields.typeflag)) {
-                warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`);
+                warn(`Skipped ${quotedName(rawPath)}: a device or FIFO, not restored.`);
                 await skipPadded(reader, size, where);
                 continue;
             }
-            throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`);
+            throw refused(`${where} has the unknown type ${quotedName(fields.typeflag)}`);
         }
         const path = safeEntryPath(rawPath);
         const content = type === 'file' ? size : 0;
@@ -103722,11 +103982,12 @@ function parseHeader(block, offset) {
         throw new ArchiveError(`The tar header at byte ${offset} has a bad checksum: the archive is corrupt (or not a tar where a tar was expected); refusing it.`);
     }
     const magic = block.toString('latin1', 257, 263);
-    const name = cString(block.subarray(0, 100));
+    const name = cBytes(block.subarray(0, 100));
     // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
-    const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : '';
+    const prefix = magic === 'ustar\u0000' ? cBytes(block.subarray(345, 500)) : Buffer.alloc(0);
     return {
-        name: prefix ? `${prefix}/${name}` : name,
+        // Joined as bytes, then read: a writer may have split the name anywhere.
+        name: nameFromBytes(prefix.length > 0 ? Buffer.concat([prefix, Buffer.from('/'), name]) : name),
         mode: parseNumber(block.subarray(100, 108)) & 0o7777,
         size: parseNumber(block.subarray(124, 136)),
         mtime: parseNumber(block.subarray(136, 148)),
@@ -103745,9 +104006,14 @@ function parseNumber(field) {
     const text = field.toString('latin1').replace(/[\u0000 ].*$|^\s+/g, '');
     return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8);
 }
-function cString(bytes) {
+/** A NUL-ended field's bytes. */
+function cBytes(bytes) {
     const end = bytes.indexOf(0);
-    return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+    return end === -1 ? bytes : bytes.subarray(0, end);
+}
+/** A NUL-ended name, kept byte for byte. */
+function cString(bytes) {
+    return nameFromBytes(cBytes(bytes));
 }
 async function readMeta(reader, size, context) {
     if (size > MAX_META_BYTES)
@@ -103766,15 +104032,16 @@ function parsePax(records, where) {
         if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
             throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`);
         }
-        const record = records.toString('utf8', space + 1, offset + length - 1);
+        // As bytes: a name may not be UTF-8 (with `hdrcharset=BINARY`, or without from a careless writer).
+        const record = records.subarray(space + 1, offset + length - 1);
         offset += length;
-        const equals = record.indexOf('=');
-        const key = record.slice(0, equals);
-        const value = record.slice(equals + 1);
+        const equals = record.indexOf(0x3d);
+        const key = record.toString('latin1', 0, equals);
+        const value = record.toString('utf8', equals + 1);
         if (key === 'path')
-            found.path = value;
+            found.path = nameFromBytes(record.subarray(equals + 1));
         else if (key === 'linkpath')
-            found.linkpath = value;
+            found.linkpath = nameFromBytes(record.subarray(equals + 1));
         else if (key === 'size')
             found.size = paxNumber(value, where);
         else if (key === 'mtime')
@@ -103787,7 +104054,7 @@ function parsePax(records, where) {
 function paxNumber(value, where) {
     const number = Number(value);
     if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
-        throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`);
+        throw new ArchiveError(`The pax header of ${where} has a bad number ${quotedName(value)}; refusing the archive.`);
     }
     return number;
 }
@@ -103805,6 +104072,7 @@ function isZeros(block) {
 }
 
 ;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
+
 
 
 
@@ -103854,7 +104122,7 @@ async function* readZip(reader, source, signal) {
         if (next.done)
             throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`);
         const record = next.value;
-        const where = `the zip entry ${JSON.stringify(record.name)}`;
+        const where = `the zip entry ${quotedName(record.name)}`;
         if (record.offset !== reader.position) {
             throw refused(`${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`);
         }
@@ -103864,7 +104132,7 @@ async function* readZip(reader, source, signal) {
             const target = await readWhole(reader, record, where);
             if (target.length > MAX_LINK_TARGET)
                 throw refused(`symlink ${where} has a target of ${target.length} bytes`);
-            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() };
+            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: nameFromBytes(target), data: none() };
         }
         else if (record.type === 'directory') {
             await reader.skip(record.compressedSize, where);
@@ -103971,7 +104239,7 @@ function parseCentralRecord(record) {
         if (value !== U32)
             return value;
         if (!wide || wideAt + 8 > wide.length)
-            throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`);
+            throw corrupt(`the entry ${quotedName(nameFromBytes(rawName))} lacks its Zip64 sizes`);
         const widened = Number(wide.readBigUInt64LE(wideAt));
         wideAt += 8;
         return widened;
@@ -103979,10 +104247,14 @@ function parseCentralRecord(record) {
     const size = widen(record.readUInt32LE(24));
     const compressedSize = widen(record.readUInt32LE(20));
     const offset = widen(record.readUInt32LE(42));
-    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
+    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set; it counts only while
+    // its CRC matches the name it stands for (a tool that renamed the entry left it stale).
     const unicode = extra.get(0x7075);
-    const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8');
-    const where = `the zip entry ${JSON.stringify(name)}`;
+    const unicodeFits = unicode !== undefined && unicode.length > 5 && unicode.readUInt32LE(1) === external_node_zlib_default().crc32(rawName) >>> 0;
+    // The name's bytes whatever the UTF-8 flag says: UTF-8 where they are, each other byte kept as it
+    // is (what the action writes for a name that is not UTF-8, and what unzip does on Linux).
+    const name = unicodeFits ? nameFromBytes(unicode.subarray(5)) : nameFromBytes(rawName);
+    const where = `the zip entry ${quotedName(name)}`;
     if (flags & FLAG_ENCRYPTED)
         throw refused(`${where} is encrypted`);
     if (method !== STORED && method !== DEFLATED)
@@ -104014,7 +104286,7 @@ async function checkLocalHeader(reader, record, where) {
     const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`);
     const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`);
     if (!name.equals(record.rawName)) {
-        throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`);
+        throw refused(`${where} is named ${quotedName(nameFromBytes(name))} in its local header: the zip says two different things`);
     }
     if (header.readUInt16LE(8) !== record.method)
         throw refused(`${where} has a different compression method in its local header`);
@@ -104176,6 +104448,7 @@ async function* zstdFrames(reader) {
 
 
 
+
 /** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
 function detectFormat(head) {
     const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
@@ -104313,7 +104586,7 @@ function expansionLimit(archiveBytes, limits) {
         exceeded: (path, size) => {
             const what = path === undefined
                 ? `it expands to more than ${bytes} bytes`
-                : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`;
+                : `with entry ${quotedName(path)} (${size} bytes) it holds more than ${bytes} bytes`;
             const why = bytes < byRatio
                 ? `the 'max-size' limit`
                 : `${limits.maxRatio} times its own ${archiveBytes} bytes ('max-ratio'), as a zip bomb does. If this backup really is that compressible, raise 'max-ratio'`;
@@ -104687,7 +104960,14 @@ async function* blocks(input, pool) {
 
 ;// CONCATENATED MODULE: ./src/archive/tar.ts
 
-/** POSIX ustar headers, with a pax extended header when a field does not fit ustar. */
+
+/**
+ * POSIX ustar headers, with a pax extended header when a field does not fit ustar: a long name or
+ * link, a UTF-8 one that is not printable ASCII, or a size over 8 GiB. A name that is not UTF-8
+ * goes in as its raw bytes: in the ustar fields when it fits them (every tar reads those as bytes),
+ * else in a pax `path` with `hdrcharset=BINARY`, the standard's way to say a pax name is not UTF-8
+ * (bsdtar honours it; GNU tar 1.34 says it ignores the keyword, and keeps the bytes all the same).
+ */
 const tar_BLOCK = 512;
 const ZEROS = Buffer.alloc(tar_BLOCK);
 /** The zero bytes that end a member's data, one view per length: not a new view per file. */
@@ -104700,7 +104980,7 @@ async function* tar(chunks) {
     let startsEntry = true;
     for await (const { entry, data, last } of chunks) {
         if (entry.streamed)
-            throw new Error(`tar needs the size of ${entry.relativePath} before its data: spool it first`);
+            throw new Error(`tar needs the size of ${shownName(entry.relativePath)} before its data: spool it first`);
         // The header, the data, the padding: each gathered, or handed on when large. Chosen by number,
         // not from an array of the three made for every file.
         for (let part = 0; part < 3; part++) {
@@ -104734,31 +105014,33 @@ function tarHeader(entry, scratch) {
     const size = entry.type === 'file' ? entry.size : 0;
     const linkTarget = entry.linkTarget ?? '';
     const typeflag = entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2';
-    const cut = ustarCut(name);
-    const linkFits = linkTarget.length <= 100 && isAscii(linkTarget);
+    const rawName = isUtf8Name(name) ? undefined : nameBytes(name);
+    const cut = rawName ? ustarCutOfBytes(rawName) : ustarCut(name);
+    const rawLink = isUtf8Name(linkTarget) ? undefined : nameBytes(linkTarget);
+    const linkFits = rawLink ? rawLink.length <= 100 : linkTarget.length <= 100 && isAscii(linkTarget);
     if (cut !== undefined && size <= USTAR_MAX_SIZE && linkFits) {
         // What nearly every entry is: one ustar block, and no pax records to build.
-        return ustarBlock({ name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: linkTarget }, scratch.zeroed(tar_BLOCK));
+        return ustarBlock({ name: rawName ?? name, cut, mode: entry.mode, size, mtime: entry.mtimeSeconds, typeflag, linkname: rawLink ?? linkTarget }, scratch.zeroed(tar_BLOCK));
     }
-    const pax = {};
+    const records = [];
+    // Before the records it applies to; only for bytes that are not UTF-8.
+    if ((rawName && cut === undefined) || (rawLink && !linkFits))
+        records.push(paxRecord('hdrcharset', Buffer.from('BINARY')));
     if (cut === undefined)
-        pax.path = name;
+        records.push(paxRecord('path', nameBytes(name)));
     if (size > USTAR_MAX_SIZE)
-        pax.size = String(size);
+        records.push(paxRecord('size', Buffer.from(String(size))));
     if (!linkFits)
-        pax.linkpath = linkTarget;
+        records.push(paxRecord('linkpath', nameBytes(linkTarget)));
     const fields = {
-        ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name, cut }),
+        ...(cut === undefined ? { name: asciiFallback(name, 100), cut: -1 } : { name: rawName ?? name, cut }),
         mode: entry.mode,
-        size: pax.size ? 0 : size,
+        size: size > USTAR_MAX_SIZE ? 0 : size,
         mtime: entry.mtimeSeconds,
         typeflag,
-        linkname: pax.linkpath ? asciiFallback(linkTarget, 100) : linkTarget
+        linkname: linkFits ? (rawLink ?? linkTarget) : asciiFallback(linkTarget, 100)
     };
-    const records = Object.entries(pax)
-        .map(([key, value]) => paxRecord(key, value))
-        .join('');
-    const recordsLength = Buffer.byteLength(records);
+    const recordsLength = records.reduce((total, record) => total + record.length, 0);
     // The pax header, its records padded to a block, then the entry's own header.
     const headers = scratch.zeroed(tar_BLOCK + recordsLength + paddingOf(recordsLength) + tar_BLOCK);
     const paxFields = {
@@ -104771,7 +105053,7 @@ function tarHeader(entry, scratch) {
         linkname: ''
     };
     ustarBlock(paxFields, headers.subarray(0, tar_BLOCK));
-    headers.write(records, tar_BLOCK);
+    Buffer.concat(records).copy(headers, tar_BLOCK);
     ustarBlock(fields, headers.subarray(-tar_BLOCK));
     return headers;
 }
@@ -104803,10 +105085,13 @@ function ustarBlock(fields, block) {
     writeOctal(block, checksum, 148, 7);
     return block;
 }
-/** `text`'s characters from `start` to `end` (ASCII) as bytes at `offset`. */
+/** `text`'s characters from `start` to `end` (ASCII, or bytes already) as bytes at `offset`. */
 function writeAscii(block, offset, text, start, end) {
-    for (let at = start; at < end; at++)
-        block[offset + at - start] = text.charCodeAt(at);
+    if (typeof text !== 'string')
+        text.copy(block, offset, start, end);
+    else
+        for (let at = start; at < end; at++)
+            block[offset + at - start] = text.charCodeAt(at);
 }
 /** `length - 1` octal digits, zero-padded, and a NUL; a negative value (an mtime before 1970) as 0. */
 function writeOctal(block, value, offset, length) {
@@ -104829,23 +105114,34 @@ function ustarCut(name) {
     }
     return undefined;
 }
-/** A pax record is `<length> <key>=<value>\n`, where length counts itself. */
+/** ustarCut for the raw bytes of a name that is not UTF-8: any byte goes, the lengths are in bytes. */
+function ustarCutOfBytes(name) {
+    if (name.length <= 100)
+        return -1;
+    for (let cut = name.indexOf(0x2f); cut !== -1; cut = name.indexOf(0x2f, cut + 1)) {
+        if (cut <= 155 && name.length - cut - 1 <= 100 && name.length - cut - 1 > 0)
+            return cut;
+    }
+    return undefined;
+}
+/** A pax record is `<length> <key>=<value>\n`, where length counts itself; the value is bytes. */
 function paxRecord(key, value) {
-    const body = ` ${key}=${value}\n`;
-    const bodyBytes = Buffer.byteLength(body);
+    const bodyBytes = key.length + value.length + 3;
     let length = bodyBytes + String(bodyBytes).length;
     if (String(length).length !== String(bodyBytes).length)
         length = bodyBytes + String(length).length;
-    return `${length}${body}`;
+    return Buffer.concat([Buffer.from(`${length} ${key}=`), value, Buffer.from('\n')]);
 }
 function isAscii(value) {
     return /^[\x20-\x7e]*$/.test(value);
 }
+/** For readers that ignore pax: printable ASCII, `_` for anything else (a byte that is not UTF-8 included). */
 function asciiFallback(value, max) {
     return value.replace(/[^\x20-\x7e]/g, '_').slice(0, max);
 }
 
 ;// CONCATENATED MODULE: ./src/archive/zip.ts
+
 
 
 
@@ -104859,6 +105155,12 @@ function asciiFallback(value, max) {
  * followed by a data descriptor. Zip64 records are added where sizes, offsets or the entry count
  * do not fit 32/16 bits. Unix modes, symlinks (stored as their target) and mtimes (the UT extra
  * field, in UTC) come back with Info-ZIP's unzip.
+ *
+ * Names are written as their bytes. Zip has one flag (bit 11) that says a name is UTF-8, and no
+ * way to say what else it is; so the flag is set only where the name is UTF-8. A name that is not
+ * is written as its raw bytes without the flag (what Info-ZIP's zip does on Linux, and what its
+ * unzip gives back byte for byte there), and its central record says so in its file comment
+ * (NOT_UTF8_NOTE, which `zipinfo -v` shows).
  */
 const zip_U32 = 0xffffffff;
 const zip_U16 = 0xffff;
@@ -104873,6 +105175,8 @@ const S_IFREG = 0o100000;
 const zip_S_IFDIR = 0o040000;
 const zip_S_IFLNK = 0o120000;
 const DOS_DIRECTORY = 0x10;
+/** The file comment of an entry whose name is not UTF-8. */
+const NOT_UTF8_NOTE = Buffer.from('name is not UTF-8: stored as its raw bytes, without the UTF-8 flag');
 /** The zip of the entries whose contents `chunks` brings, in order; `level` 0 stores. */
 async function* zip(chunks, level, listing) {
     const central = new ByteList();
@@ -104888,7 +105192,8 @@ async function* zip(chunks, level, listing) {
             const { entry } = chunk;
             const pieces = [];
             if (!current) {
-                current = { entry, method: stored ? zip_STORED : zip_DEFLATED, flags: FLAG_UTF8, crc: 0, size: 0, compressedSize: 0, offset };
+                const flags = isUtf8Name(entry.relativePath) ? FLAG_UTF8 : 0;
+                current = { entry, method: stored ? zip_STORED : zip_DEFLATED, flags, crc: 0, size: 0, compressedSize: 0, offset };
                 if (chunk.last && !entry.streamed) {
                     // The whole entry is here: its header can say what follows.
                     Object.assign(current, { crc: external_node_zlib_default().crc32(chunk.data), size: chunk.data.length, compressedSize: lengthOf(output) });
@@ -104961,7 +105266,7 @@ class Group {
     /** Copies the entry's data in (a symlink's is its target); true once the group should be compressed. */
     add(chunk) {
         const { entry } = chunk;
-        const length = entry.type === 'symlink' ? this.buffer.write(entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes);
+        const length = entry.type === 'symlink' ? writeName(this.buffer, entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes);
         this.indexes.push(chunk.index);
         this.ranges.push(this.bytes, this.bytes + length);
         this.bytes += length;
@@ -105074,7 +105379,8 @@ function centralHeader(file, scratch) {
     const large = [file.size, file.compressedSize, file.offset].filter(value => value >= zip_U32);
     const { type, mode } = file.entry;
     const unixMode = (type === 'directory' ? zip_S_IFDIR : type === 'symlink' ? zip_S_IFLNK : S_IFREG) | (mode & 0o7777);
-    const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large);
+    const comment = file.flags & FLAG_UTF8 ? undefined : NOT_UTF8_NOTE;
+    const { header, nameLength, extraLength } = headerRecord(scratch, 46, file.entry, large, comment);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(MADE_BY_UNIX, 4);
     header.writeUInt16LE(large.length > 0 || mayNeedZip64(file.entry) ? VERSION_ZIP64 : VERSION_DEFLATE, 6);
@@ -105086,6 +105392,7 @@ function centralHeader(file, scratch) {
     header.writeUInt32LE(Math.min(file.size, zip_U32), 24);
     header.writeUInt16LE(nameLength, 28);
     header.writeUInt16LE(extraLength, 30);
+    header.writeUInt16LE(comment?.length ?? 0, 32);
     header.writeUInt32LE(((unixMode << 16) | (type === 'directory' ? DOS_DIRECTORY : 0)) >>> 0, 38);
     header.writeUInt32LE(Math.min(file.offset, zip_U32), 42);
     return header;
@@ -105097,12 +105404,13 @@ const MTIME_FIELD = 9;
  * fields, then the name, then the extra fields: Info-ZIP's extended timestamp (UT: the mtime in
  * UTC seconds, which DOS time cannot hold) and, when given values, the Zip64 field.
  */
-function headerRecord(scratch, fixed, entry, zip64Values) {
+function headerRecord(scratch, fixed, entry, zip64Values, comment) {
     const name = entryName(entry);
-    const nameLength = Buffer.byteLength(name);
+    const nameLength = nameByteLength(name);
     const extraLength = MTIME_FIELD + (zip64Values.length > 0 ? 4 + 8 * zip64Values.length : 0);
-    const header = scratch.zeroed(fixed + nameLength + extraLength);
-    header.write(name, fixed);
+    const header = scratch.zeroed(fixed + nameLength + extraLength + (comment?.length ?? 0));
+    writeName(header, name, fixed);
+    comment?.copy(header, fixed + nameLength + extraLength);
     let at = fixed + nameLength;
     header.writeUInt16LE(0x5455, at);
     header.writeUInt16LE(5, at + 2);
@@ -105177,10 +105485,15 @@ class ByteList {
 
 
 
+
 /** Small files share one request up to this many: one message instead of thousands of callbacks. */
 const FILES_PER_BATCH = 512;
 /** Batches asked for ahead of the archive: memory is at most this many READ_CHUNKs. */
 const BATCHES_AHEAD = 4;
+/** The piece is its file's last. */
+const PIECE_LAST = 1;
+/** The file's path is not UTF-8: the thread opens it by its bytes, not by a string. */
+const PIECE_RAW_PATH = 2;
 // Reading 24 000 small files through the threadpool (open, read, close: three round trips and
 // three callbacks each) cost the main thread ~2 s per GiB. The worker thread reads a batch of them
 // into a slot of shared memory (thread-jobs.ts), reused once the archive moved past it.
@@ -105241,13 +105554,16 @@ function* batchJobs(listing, reader) {
         yield () => reader.read(rest);
 }
 function readError(entry, failure) {
-    if (failure.code === 'ENOENT') {
-        return new ArchiveError(`${entry.relativePath} disappeared while the archive was being built. Make sure nothing deletes files under 'path' during the backup.`);
+    if (failure.code === 'ENOENT')
+        return disappeared(entry.relativePath, 'archived');
+    // Opened without following links: a file replaced by one is not read through it.
+    if (failure.code === 'ELOOP') {
+        return new ArchiveError(`${shownName(entry.relativePath)} was replaced by a symlink while the archive was being built. Make sure nothing changes files under 'path' during the backup.`);
     }
     if (failure.code)
         return unreadable(entry.relativePath, failure.code);
     const seen = failure.seen ?? 0;
-    return new ArchiveError(`${entry.relativePath} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${entry.relativePath}'.`);
+    return new ArchiveError(`${shownName(entry.relativePath)} changed size while it was being archived (${entry.size} bytes when listed, ${seen}${seen > entry.size ? '+' : ''} read). Stop whatever writes to it before the backup, or exclude it with '!${patternFor(entry.relativePath)}'.`);
 }
 /** Reads batches on the worker thread, each into a free slot. */
 class BatchReader {
@@ -105276,7 +105592,8 @@ class BatchReader {
             if (isFile(piece))
                 at += listing.copyPath(index, paths, at);
             paths[at++] = 0;
-            request.pieces.push(offset, length, offset + length === listing.size(index) ? 1 : 0);
+            const flags = (offset + length === listing.size(index) ? PIECE_LAST : 0) | (listing.isNotUtf8(index) ? PIECE_RAW_PATH : 0);
+            request.pieces.push(offset, length, flags);
         }
         try {
             const reading = workerThread.run('read', request);
@@ -105710,6 +106027,7 @@ function patternProblem(line) {
 
 
 
+
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 };
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
@@ -105743,6 +106061,7 @@ async function runBackup(read, context, state, signal) {
     try {
         signal.throwIfAborted();
         const listing = await listFiles(claimed);
+        const notes = listingNotes(listing, claimed.inputs.format);
         progress.files = listing.files;
         const destination = await chooseDestination(claimed);
         if (database && claimed.inputs.format !== 'zip')
@@ -105755,7 +106074,8 @@ async function runBackup(read, context, state, signal) {
             files: listing.files,
             bytesRead: archive.progress.bytesRead,
             uploadMs,
-            database: database?.manifest
+            database: database?.manifest,
+            notes
         });
     }
     catch (caught) {
@@ -105891,6 +106211,24 @@ async function listFiles({ inputs, context }) {
         info(`${listed.length} entries matched.`);
         return listed;
     });
+}
+/**
+ * What the listing left out by design, and names a format stores specially: said in the log now
+ * and in the job summary, so that nothing `path` matched is missing without a word.
+ */
+function listingNotes(listing, format) {
+    const notes = [];
+    const { hidden } = listing;
+    if (hidden.count > 0) {
+        const more = hidden.count > hidden.examples.length ? ', …' : '';
+        notes.push(`Left out ${hidden.count} dot ${hidden.count === 1 ? 'entry' : 'entries'} that 'path' matched (${hidden.examples.map(shownName).join(', ')}${more}), as 'include-hidden-files' is false.`);
+    }
+    if (listing.pathsNotUtf8 > 0 && format === 'zip') {
+        notes.push(`${listing.pathsNotUtf8} ${listing.pathsNotUtf8 === 1 ? 'path is' : 'paths are'} not UTF-8: zip stores ${listing.pathsNotUtf8 === 1 ? 'it' : 'them'} as raw bytes without its UTF-8 flag (each with a file comment saying so). The restore action and unzip on Linux give the bytes back; unzip drops a 0xFF byte and control characters from names, tar formats keep every byte.`);
+    }
+    for (const note of notes)
+        info(note);
+    return notes;
 }
 /** The object's key, and the store's promise that nothing is there yet: the action never overwrites. */
 async function chooseDestination({ inputs, dispatchId, context, signal }) {
@@ -106028,7 +106366,8 @@ async function recordSuccess(run, { key, where }, upload, report, read) {
         format: inputs.format,
         durationMs: Date.now() - run.startedAt,
         uploadMs: read.uploadMs,
-        database: read.database ? describeDatabase(read.database) : undefined
+        database: read.database ? describeDatabase(read.database) : undefined,
+        notes: read.notes
     });
     if (written.row.status !== 'success') {
         throw new Error(`${where} was uploaded and verified, but the row was already marked ${written.row.status} by another writer: ${written.row.error_text ?? ''}`);

@@ -88553,20 +88553,193 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/archive/names.ts
+
+/**
+ * File names are bytes. Linux allows any bytes but `/` and NUL in a name, not only UTF-8, and a
+ * backup must keep them all. Names still travel as strings (patterns, maps, messages), in a form
+ * that loses nothing, Python's "surrogateescape" (PEP 383): a name that is UTF-8 is its usual
+ * string; each byte that is not part of valid UTF-8 becomes the lone surrogate U+DC80 to U+DCFF
+ * (U+DC00 + the byte). Valid UTF-8 never decodes to a lone surrogate, so the form is one to one.
+ * Such a string is not well formed: Node would write it with U+FFFD in place of the bytes, so
+ * every file system call takes `fsPath(name)` and every archive header `nameBytes(name)`.
+ */
+const ESCAPE_BASE = 0xdc00;
+const FIRST_ESCAPE = ESCAPE_BASE + 0x80;
+const LAST_ESCAPE = ESCAPE_BASE + 0xff;
+/** The name that `bytes` spell (a whole path or one segment); lossless whatever the bytes are. */
+function nameFromBytes(bytes) {
+    return (0,external_node_buffer_.isUtf8)(bytes) ? bytes.toString('utf8') : decodeEscaping(bytes);
+}
+/** True when the name's bytes are valid UTF-8 (its string holds no escaped byte). */
+function isUtf8Name(name) {
+    return name.isWellFormed();
+}
+/** The name's bytes, exactly as the file system has them. */
+function nameBytes(name) {
+    return name.isWellFormed() ? Buffer.from(name, 'utf8') : encodeEscaped(name);
+}
+/** How many bytes the name has. */
+function nameByteLength(name) {
+    return name.isWellFormed() ? Buffer.byteLength(name) : encodeEscaped(name).length;
+}
+/** Writes the name's bytes into `target` at `offset`; returns how many were written (`target` must have room). */
+function writeName(target, name, offset) {
+    return name.isWellFormed() ? target.write(name, offset) : encodeEscaped(name).copy(target, offset);
+}
+/** The path to give `fs`: the string itself when it is UTF-8, its bytes otherwise. */
+function fsPath(name) {
+    return name.isWellFormed() ? name : encodeEscaped(name);
+}
+/**
+ * A name for a message, unambiguous whatever it holds: as it is when it is printable UTF-8;
+ * otherwise in double quotes, with `\xNN` for each byte that is not UTF-8, `\n`, `\t` and `\xNN`
+ * for control characters, and `\\`, `\"` for themselves. A name shown bare never holds an escape.
+ */
+function shownName(name) {
+    return name.isWellFormed() && !NEEDS_QUOTES.test(name) ? name : quotedName(name);
+}
+/** The name in double quotes with the escapes of shownName: for messages that always quote. */
+function quotedName(name) {
+    let shown = '"';
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if (code >= FIRST_ESCAPE && code <= LAST_ESCAPE && !isPaired(name, at))
+            shown += `\\x${hex(code - ESCAPE_BASE)}`;
+        else if (code === 0x5c)
+            shown += '\\\\';
+        else if (code === 0x22)
+            shown += '\\"';
+        else if (code === 0x0a)
+            shown += '\\n';
+        else if (code === 0x09)
+            shown += '\\t';
+        else if (code === 0x0d)
+            shown += '\\r';
+        else if (code < 0x20 || code === 0x7f)
+            shown += `\\x${hex(code)}`;
+        else if (code >= 0x80 && code <= 0x9f)
+            shown += `\\u${code.toString(16).padStart(4, '0')}`;
+        else
+            shown += name[at];
+    }
+    return `${shown}"`;
+}
+/**
+ * A `path` line that matches exactly this name, for a message that suggests excluding it: glob
+ * characters escaped, and `?` (any one character) for what a workflow file cannot spell: a byte
+ * that is not UTF-8, a line break or another control character.
+ */
+function patternFor(name) {
+    let pattern = '';
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if ((code >= FIRST_ESCAPE && code <= LAST_ESCAPE && !isPaired(name, at)) || code < 0x20 || code === 0x7f)
+            pattern += '?';
+        else if ('*?[]\\'.includes(name[at]))
+            pattern += `\\${name[at]}`;
+        else
+            pattern += name[at];
+    }
+    return pattern;
+}
+/** Control characters (C0, DEL, C1) and a leading quote: a name with one is shown quoted. */
+const NEEDS_QUOTES = /[\u0000-\u001f\u007f-\u009f]|^"/;
+function hex(byte) {
+    return byte.toString(16).padStart(2, '0');
+}
+/** True when the low surrogate at `at` is the second half of a pair (a real character, not a byte). */
+function isPaired(name, at) {
+    const before = at > 0 ? name.charCodeAt(at - 1) : 0;
+    return before >= 0xd800 && before <= 0xdbff;
+}
+/** Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), each invalid byte escaped. */
+function decodeEscaping(bytes) {
+    let name = '';
+    for (let at = 0; at < bytes.length;) {
+        const length = validSequenceAt(bytes, at);
+        if (length === 0) {
+            name += String.fromCharCode(ESCAPE_BASE + bytes[at]);
+            at += 1;
+        }
+        else {
+            name += bytes.toString('utf8', at, at + length);
+            at += length;
+        }
+    }
+    return name;
+}
+/** Bytes of the valid UTF-8 sequence that starts at `at`, or 0 when none does. */
+function validSequenceAt(bytes, at) {
+    const first = bytes[at];
+    if (first < 0x80)
+        return 1;
+    const continuation = (offset, low = 0x80, high = 0xbf) => {
+        const byte = bytes[at + offset];
+        return byte !== undefined && byte >= low && byte <= high;
+    };
+    if (first >= 0xc2 && first <= 0xdf)
+        return continuation(1) ? 2 : 0;
+    if (first >= 0xe0 && first <= 0xef) {
+        // E0 needs A0..BF (no overlong form), ED needs 80..9F (no surrogate).
+        const low = first === 0xe0 ? 0xa0 : 0x80;
+        const high = first === 0xed ? 0x9f : 0xbf;
+        return continuation(1, low, high) && continuation(2) ? 3 : 0;
+    }
+    if (first >= 0xf0 && first <= 0xf4) {
+        const low = first === 0xf0 ? 0x90 : 0x80;
+        const high = first === 0xf4 ? 0x8f : 0xbf;
+        return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+    }
+    return 0;
+}
+function encodeEscaped(name) {
+    const bytes = [];
+    for (let at = 0; at < name.length; at++) {
+        const code = name.charCodeAt(at);
+        if (code >= 0xd800 && code <= 0xdbff && at + 1 < name.length) {
+            const next = name.charCodeAt(at + 1);
+            if (next >= 0xdc00 && next <= 0xdfff) {
+                for (const byte of Buffer.from(name.slice(at, at + 2), 'utf8'))
+                    bytes.push(byte);
+                at += 1;
+                continue;
+            }
+        }
+        if (code >= FIRST_ESCAPE && code <= LAST_ESCAPE)
+            bytes.push(code - ESCAPE_BASE);
+        else if (code >= 0xd800 && code <= 0xdfff) {
+            // Only nameFromBytes makes lone surrogates, and only these: anything else is a bug upstream.
+            throw new Error(`A name holds the lone surrogate U+${code.toString(16)}, which stands for no byte.`);
+        }
+        else if (code < 0x80)
+            bytes.push(code);
+        else
+            for (const byte of Buffer.from(name[at], 'utf8'))
+                bytes.push(byte);
+    }
+    return Buffer.from(bytes);
+}
+
 ;// CONCATENATED MODULE: ./src/extract/entry.ts
+
 
 /**
  * The entry name as a safe relative path ('' for the root itself), or an ArchiveError that names it. The same rules for
- * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device.
+ * every format: nothing absolute, no `..`, nothing a platform would read as a drive or a device. On Windows a
+ * backslash separates too (and some zip writers use it), so `a\..\b` escapes there; on Linux and macOS a backslash
+ * and a `C:` are ordinary characters of a name, as they were in the workspace backed up, and are kept.
  */
-function safeEntryPath(rawName) {
-    const shown = JSON.stringify(rawName);
+function safeEntryPath(rawName, platform = process.platform) {
+    const shown = quotedName(rawName);
     if (rawName.includes('\u0000'))
         throw refused(`entry ${shown} has a NUL byte in its name`);
-    if (/^([\\/]|[A-Za-z]:)/.test(rawName))
+    const windows = platform === 'win32';
+    if (windows ? WINDOWS_ABSOLUTE.test(rawName) : rawName.startsWith('/'))
         throw refused(`entry ${shown} is an absolute path`);
-    // Backslashes are separators to Windows and to some zip writers: a `..` between them escapes too.
-    const segments = rawName.split(/[\\/]+/).filter(segment => segment !== '' && segment !== '.');
+    const segments = rawName.split(windows ? /[\\/]+/ : /\/+/).filter(segment => segment !== '' && segment !== '.');
     if (segments.includes('..'))
         throw refused(`entry ${shown} escapes the destination`);
     return rawName
@@ -88574,6 +88747,8 @@ function safeEntryPath(rawName) {
         .filter(segment => segment !== '' && segment !== '.')
         .join('/');
 }
+/** What Windows reads as absolute or as a drive: a leading separator, or a drive letter. */
+const WINDOWS_ABSOLUTE = /^([\\/]|[A-Za-z]:)/;
 /** The refusal every safety check throws: what was wrong, and that nothing was kept. */
 function refused(reason) {
     return new ArchiveError(`${reason}; refusing the archive.`);
@@ -88597,19 +88772,19 @@ class TreeCheck {
             if (type === undefined)
                 this.seen.set(parent, 'directory');
             else if (type !== 'directory') {
-                throw refused(`entry ${JSON.stringify(item.path)} lies below ${JSON.stringify(parent)}, which is a ${type}, not a directory`);
+                throw refused(`entry ${quotedName(item.path)} lies below ${quotedName(parent)}, which is a ${type}, not a directory`);
             }
         }
         const earlier = this.seen.get(item.path);
         if (earlier !== undefined && (earlier === 'directory') !== (item.type === 'directory')) {
-            throw refused(`entry ${JSON.stringify(item.path)} would replace a ${earlier} with a ${item.type}`);
+            throw refused(`entry ${quotedName(item.path)} would replace a ${earlier} with a ${item.type}`);
         }
         if (item.type === 'symlink')
             checkSymlinkTarget(item.path, item.linkTarget ?? '');
         if (item.type === 'hardlink') {
             const target = safeEntryPath(item.linkTarget ?? '');
             if (this.seen.get(target) !== 'file') {
-                throw refused(`hardlink ${JSON.stringify(item.path)} points to ${JSON.stringify(item.linkTarget)}, which is not a file earlier in the archive`);
+                throw refused(`hardlink ${quotedName(item.path)} points to ${quotedName(item.linkTarget ?? '')}, which is not a file earlier in the archive`);
             }
         }
         this.seen.set(item.path, item.type === 'hardlink' ? 'file' : item.type);
@@ -88620,26 +88795,27 @@ class TreeCheck {
  * with `..` allowed only as leading segments: after a named segment, which may itself be a link,
  * `..` would climb from wherever that link leads, which no check of the names can know.
  */
-function checkSymlinkTarget(linkPath, target) {
-    const link = JSON.stringify(linkPath);
+function checkSymlinkTarget(linkPath, target, platform = process.platform) {
+    const link = quotedName(linkPath);
     if (target === '')
         throw refused(`symlink ${link} has an empty target`);
     if (target.includes('\u0000'))
         throw refused(`symlink ${link} has a NUL byte in its target`);
-    if (/^([\\/]|[A-Za-z]:)/.test(target))
-        throw refused(`symlink ${link} points to the absolute path ${JSON.stringify(target)}`);
-    const segments = target.split('/').filter(segment => segment !== '' && segment !== '.');
+    if (platform === 'win32' ? WINDOWS_ABSOLUTE.test(target) : target.startsWith('/'))
+        throw refused(`symlink ${link} points to the absolute path ${quotedName(target)}`);
+    const segments = target.split(platform === 'win32' ? /[\\/]/ : '/').filter(segment => segment !== '' && segment !== '.');
     const ups = segments.findIndex(segment => segment !== '..');
     const leading = ups === -1 ? segments.length : ups;
     if (segments.slice(leading).includes('..')) {
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, with '..' after a directory name, which may lead outside the destination`);
+        throw refused(`symlink ${link} points to ${quotedName(target)}, with '..' after a directory name, which may lead outside the destination`);
     }
     const depth = linkPath.split('/').length - 1;
     if (leading > depth)
-        throw refused(`symlink ${link} points to ${JSON.stringify(target)}, outside the destination`);
+        throw refused(`symlink ${link} points to ${quotedName(target)}, outside the destination`);
 }
 
 ;// CONCATENATED MODULE: ./src/extract/extract.ts
+
 
 
 
@@ -88670,7 +88846,7 @@ const SMALL_FILES_IN_FLIGHT = 32;
  * Writes never pass through a link: each parent directory is one this call made (mkdir of one
  * level at a time, so an existing name, e.g. on a case-insensitive disk, fails instead of being
  * followed), and files are created with O_EXCL | O_NOFOLLOW. The reader has already refused
- * names that escape and links that point outside.
+ * names that escape and links that point outside. Names are written as their bytes (names.ts).
  */
 async function extractInto(destination, items, beforeCommit) {
     const parent = external_node_path_default().dirname(destination);
@@ -88708,6 +88884,8 @@ class TreeWriter {
     result = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
     /** Directories made so far, relative; a parent not in here is made before anything below it. */
     made = new Set();
+    /** Files and links written so far, relative: only these may be replaced by a later entry of the same name. */
+    written = new Set();
     /** Mode and mtime of each directory, applied last: writing into a directory changes its mtime. */
     directoryTimes = new Map();
     constructor(root) {
@@ -88734,16 +88912,16 @@ class TreeWriter {
                 if (item.size <= SMALL_FILE)
                     await this.writeInBackground(item.path, target, item);
                 else
-                    await this.writeFile(target, item, item.data);
+                    await this.writeFile(item.path, target, item, item.data);
                 this.result.files += 1;
                 return;
             case 'symlink':
-                await replacing(target, () => (0,promises_.symlink)(item.linkTarget ?? '', target));
+                await this.replacing(item.path, target, () => (0,promises_.symlink)(fsPath(item.linkTarget ?? ''), target));
                 await (0,promises_.lutimes)(target, item.mtime, item.mtime);
                 this.result.symlinks += 1;
                 return;
             case 'hardlink':
-                await replacing(target, () => (0,promises_.link)(this.absolute(safeEntryPath(item.linkTarget ?? '')), target));
+                await this.replacing(item.path, target, () => (0,promises_.link)(this.absolute(safeEntryPath(item.linkTarget ?? '')), target));
                 this.result.files += 1;
         }
     }
@@ -88752,7 +88930,7 @@ class TreeWriter {
         const pieces = [];
         for await (const piece of item.data)
             pieces.push(piece);
-        const job = this.writeFile(target, item, pieces)
+        const job = this.writeFile(relative, target, item, pieces)
             .catch((error) => {
             this.failure ??= { error };
         })
@@ -88765,8 +88943,8 @@ class TreeWriter {
     async settle() {
         await Promise.all(this.inFlight.values());
     }
-    async writeFile(target, item, data) {
-        const fd = await replacing(target, () => openFile(target, CREATE_NEW, 0o600));
+    async writeFile(relative, target, item, data) {
+        const fd = await this.replacing(relative, target, () => openFile(target, CREATE_NEW, 0o600));
         try {
             for await (const piece of data) {
                 for (let offset = 0; offset < piece.length;) {
@@ -88811,26 +88989,39 @@ class TreeWriter {
             if (error.code !== 'EEXIST')
                 throw error;
             // Only a name this disk treats as the same as another (case, Unicode form) gets here.
-            throw new ArchiveError(`The directory ${JSON.stringify(relative)} collides with another entry of the archive on this disk (names that differ only in case or Unicode form); refusing the archive.`);
+            throw collision(relative);
         }
         this.made.add(relative);
         this.result.directories += 1;
     }
+    /** The path to hand `fs`: the name's bytes when it is not UTF-8. */
     absolute(relative) {
-        return external_node_path_default().join(this.root, ...relative.split('/'));
+        return fsPath(external_node_path_default().join(this.root, ...relative.split('/')));
+    }
+    /**
+     * Runs `create`; a name an earlier entry of the same name took (tar keeps the last) is removed
+     * first, never followed. A name no entry wrote that exists all the same is another entry's name
+     * on a disk that folds case or Unicode forms: replacing it would drop that entry without a word.
+     */
+    async replacing(relative, target, create) {
+        try {
+            return await create();
+        }
+        catch (error) {
+            if (error.code !== 'EEXIST')
+                throw error;
+            if (!this.written.has(relative))
+                throw collision(relative);
+            await (0,promises_.unlink)(target);
+            return await create();
+        }
+        finally {
+            this.written.add(relative);
+        }
     }
 }
-/** Runs `create`; a name an earlier entry already took (tar keeps the last) is removed first, never followed. */
-async function replacing(target, create) {
-    try {
-        return await create();
-    }
-    catch (error) {
-        if (error.code !== 'EEXIST')
-            throw error;
-        await (0,promises_.unlink)(target);
-        return create();
-    }
+function collision(relative) {
+    return new ArchiveError(`The entry ${quotedName(relative)} collides with another entry of the archive on this disk (names that differ only in case or Unicode form); refusing the archive.`);
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/manifest.ts
@@ -89703,11 +89894,13 @@ class ByteReader {
 ;// CONCATENATED MODULE: ./src/extract/tar-reader.ts
 
 
+
 /**
  * Reads a tar stream entry by entry: POSIX ustar, pax extended headers (path, linkpath, size,
  * mtime), GNU long names and links (`L`, `K`) and GNU base-256 numbers; what src/tar.ts writes
  * and what GNU tar and bsdtar write. Sparse files, multi-volume archives and device nodes are not
- * backup content: they are refused (devices and FIFOs are skipped with a warning).
+ * backup content: they are refused (devices and FIFOs are skipped with a warning). Names and link
+ * targets are taken as bytes (names.ts), whether a pax header says `hdrcharset=BINARY` or not.
  */
 const BLOCK = 512;
 /** Longest pax header or GNU long name accepted: names are at most a few KiB (PATH_MAX is 4096). */
@@ -89724,7 +89917,7 @@ async function* readTar(reader, warn) {
         }
         const fields = parseHeader(header, reader.position - BLOCK);
         const size = pending.size ?? fields.size;
-        const where = `the tar entry ${JSON.stringify(pending.path ?? fields.name)}`;
+        const where = `the tar entry ${quotedName(pending.path ?? fields.name)}`;
         switch (fields.typeflag) {
             case 'x':
             case 'g': {
@@ -89756,11 +89949,11 @@ async function* readTar(reader, warn) {
         pending = {};
         if (type === undefined) {
             if ('346'.includes(fields.typeflag)) {
-                warn(`Skipped ${JSON.stringify(rawPath)}: a device or FIFO, not restored.`);
+                warn(`Skipped ${quotedName(rawPath)}: a device or FIFO, not restored.`);
                 await skipPadded(reader, size, where);
                 continue;
             }
-            throw refused(`${where} has the unknown type ${JSON.stringify(fields.typeflag)}`);
+            throw refused(`${where} has the unknown type ${quotedName(fields.typeflag)}`);
         }
         const path = safeEntryPath(rawPath);
         const content = type === 'file' ? size : 0;
@@ -89807,11 +90000,12 @@ function parseHeader(block, offset) {
         throw new ArchiveError(`The tar header at byte ${offset} has a bad checksum: the archive is corrupt (or not a tar where a tar was expected); refusing it.`);
     }
     const magic = block.toString('latin1', 257, 263);
-    const name = cString(block.subarray(0, 100));
+    const name = cBytes(block.subarray(0, 100));
     // POSIX ustar splits long names into prefix and name; the GNU format uses those bytes for other fields.
-    const prefix = magic === 'ustar\u0000' ? cString(block.subarray(345, 500)) : '';
+    const prefix = magic === 'ustar\u0000' ? cBytes(block.subarray(345, 500)) : Buffer.alloc(0);
     return {
-        name: prefix ? `${prefix}/${name}` : name,
+        // Joined as bytes, then read: a writer may have split the name anywhere.
+        name: nameFromBytes(prefix.length > 0 ? Buffer.concat([prefix, Buffer.from('/'), name]) : name),
         mode: parseNumber(block.subarray(100, 108)) & 0o7777,
         size: parseNumber(block.subarray(124, 136)),
         mtime: parseNumber(block.subarray(136, 148)),
@@ -89830,9 +90024,14 @@ function parseNumber(field) {
     const text = field.toString('latin1').replace(/[\u0000 ].*$|^\s+/g, '');
     return text === '' ? 0 : parseInt(text.replace(/[^0-7]/g, '') || '0', 8);
 }
-function cString(bytes) {
+/** A NUL-ended field's bytes. */
+function cBytes(bytes) {
     const end = bytes.indexOf(0);
-    return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+    return end === -1 ? bytes : bytes.subarray(0, end);
+}
+/** A NUL-ended name, kept byte for byte. */
+function cString(bytes) {
+    return nameFromBytes(cBytes(bytes));
 }
 async function readMeta(reader, size, context) {
     if (size > MAX_META_BYTES)
@@ -89851,15 +90050,16 @@ function parsePax(records, where) {
         if (!Number.isSafeInteger(length) || length <= 0 || offset + length > records.length) {
             throw new ArchiveError(`The pax header of ${where} is malformed: the archive is corrupt; refusing it.`);
         }
-        const record = records.toString('utf8', space + 1, offset + length - 1);
+        // As bytes: a name may not be UTF-8 (with `hdrcharset=BINARY`, or without from a careless writer).
+        const record = records.subarray(space + 1, offset + length - 1);
         offset += length;
-        const equals = record.indexOf('=');
-        const key = record.slice(0, equals);
-        const value = record.slice(equals + 1);
+        const equals = record.indexOf(0x3d);
+        const key = record.toString('latin1', 0, equals);
+        const value = record.toString('utf8', equals + 1);
         if (key === 'path')
-            found.path = value;
+            found.path = nameFromBytes(record.subarray(equals + 1));
         else if (key === 'linkpath')
-            found.linkpath = value;
+            found.linkpath = nameFromBytes(record.subarray(equals + 1));
         else if (key === 'size')
             found.size = paxNumber(value, where);
         else if (key === 'mtime')
@@ -89872,7 +90072,7 @@ function parsePax(records, where) {
 function paxNumber(value, where) {
     const number = Number(value);
     if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
-        throw new ArchiveError(`The pax header of ${where} has a bad number ${JSON.stringify(value)}; refusing the archive.`);
+        throw new ArchiveError(`The pax header of ${where} has a bad number ${quotedName(value)}; refusing the archive.`);
     }
     return number;
 }
@@ -89890,6 +90090,7 @@ function isZeros(block) {
 }
 
 ;// CONCATENATED MODULE: ./src/extract/zip-reader.ts
+
 
 
 
@@ -89939,7 +90140,7 @@ async function* readZip(reader, source, signal) {
         if (next.done)
             throw corrupt(`the central directory ends after ${index} of ${directory.entries} entries`);
         const record = next.value;
-        const where = `the zip entry ${JSON.stringify(record.name)}`;
+        const where = `the zip entry ${quotedName(record.name)}`;
         if (record.offset !== reader.position) {
             throw refused(`${where} starts at byte ${record.offset} but the entry before it ends at byte ${reader.position}: the zip has overlapping, out-of-order or hidden entries`);
         }
@@ -89949,7 +90150,7 @@ async function* readZip(reader, source, signal) {
             const target = await readWhole(reader, record, where);
             if (target.length > MAX_LINK_TARGET)
                 throw refused(`symlink ${where} has a target of ${target.length} bytes`);
-            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: target.toString('utf8'), data: none() };
+            yield { path, type: 'symlink', size: 0, mode: record.mode, mtime: record.mtime, linkTarget: nameFromBytes(target), data: none() };
         }
         else if (record.type === 'directory') {
             await reader.skip(record.compressedSize, where);
@@ -90056,7 +90257,7 @@ function parseCentralRecord(record) {
         if (value !== U32)
             return value;
         if (!wide || wideAt + 8 > wide.length)
-            throw corrupt(`the entry ${JSON.stringify(rawName.toString('utf8'))} lacks its Zip64 sizes`);
+            throw corrupt(`the entry ${quotedName(nameFromBytes(rawName))} lacks its Zip64 sizes`);
         const widened = Number(wide.readBigUInt64LE(wideAt));
         wideAt += 8;
         return widened;
@@ -90064,10 +90265,14 @@ function parseCentralRecord(record) {
     const size = widen(record.readUInt32LE(24));
     const compressedSize = widen(record.readUInt32LE(20));
     const offset = widen(record.readUInt32LE(42));
-    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set.
+    // Info-ZIP keeps the UTF-8 name in an extra field when the flag is not set; it counts only while
+    // its CRC matches the name it stands for (a tool that renamed the entry left it stale).
     const unicode = extra.get(0x7075);
-    const name = unicode && unicode.length > 5 ? unicode.toString('utf8', 5) : rawName.toString('utf8');
-    const where = `the zip entry ${JSON.stringify(name)}`;
+    const unicodeFits = unicode !== undefined && unicode.length > 5 && unicode.readUInt32LE(1) === external_node_zlib_default().crc32(rawName) >>> 0;
+    // The name's bytes whatever the UTF-8 flag says: UTF-8 where they are, each other byte kept as it
+    // is (what the action writes for a name that is not UTF-8, and what unzip does on Linux).
+    const name = unicodeFits ? nameFromBytes(unicode.subarray(5)) : nameFromBytes(rawName);
+    const where = `the zip entry ${quotedName(name)}`;
     if (flags & FLAG_ENCRYPTED)
         throw refused(`${where} is encrypted`);
     if (method !== STORED && method !== DEFLATED)
@@ -90099,7 +90304,7 @@ async function checkLocalHeader(reader, record, where) {
     const name = await reader.read(header.readUInt16LE(26), `the local header of ${where}`);
     const extra = await reader.read(header.readUInt16LE(28), `the local header of ${where}`);
     if (!name.equals(record.rawName)) {
-        throw refused(`${where} is named ${JSON.stringify(name.toString('utf8'))} in its local header: the zip says two different things`);
+        throw refused(`${where} is named ${quotedName(nameFromBytes(name))} in its local header: the zip says two different things`);
     }
     if (header.readUInt16LE(8) !== record.method)
         throw refused(`${where} has a different compression method in its local header`);
@@ -90261,6 +90466,7 @@ async function* zstdFrames(reader) {
 
 
 
+
 /** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
 function detectFormat(head) {
     const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
@@ -90398,7 +90604,7 @@ function expansionLimit(archiveBytes, limits) {
         exceeded: (path, size) => {
             const what = path === undefined
                 ? `it expands to more than ${bytes} bytes`
-                : `with entry ${JSON.stringify(path)} (${size} bytes) it holds more than ${bytes} bytes`;
+                : `with entry ${quotedName(path)} (${size} bytes) it holds more than ${bytes} bytes`;
             const why = bytes < byRatio
                 ? `the 'max-size' limit`
                 : `${limits.maxRatio} times its own ${archiveBytes} bytes ('max-ratio'), as a zip bomb does. If this backup really is that compressible, raise 'max-ratio'`;
@@ -100426,6 +100632,7 @@ async function writeSummary(title, report) {
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
         ['Throughput', throughput(report)],
         ['Format', report.format ?? ''],
+        ['Notes', (report.notes ?? []).map(escapeHtml).join('<br>')],
         ['Reason', report.reason ?? '']
     ];
     try {
@@ -100437,6 +100644,10 @@ async function writeSummary(title, report) {
     catch (error) {
         core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
     }
+}
+/** The table's cells are HTML: file names in a note may hold `<` or `&`. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 function throughput({ sizeBytes, uploadMs }) {
     if (sizeBytes === undefined || !uploadMs)
