@@ -4,7 +4,7 @@
 // never success without a verified object, and aborts a lost runner's unfinished upload.
 import assert from 'node:assert/strict'
 import { after, it } from 'node:test'
-import { LEDGER_MODES, actionInputs, insertRow, readRow, setUpTestFile, type LedgerMode } from '../harness/backup-job.js'
+import { LEDGER_MODES, actionInputs, errorsOf, insertRow, readRow, setUpTestFile, type LedgerMode } from '../harness/backup-job.js'
 import { startGithubApi } from '../harness/github-api.js'
 import type { Trigger } from '../harness/runner.js'
 import { runBackupWorkflow, type BackupJobFate } from '../harness/workflow-run.js'
@@ -115,4 +115,23 @@ it('a row another run holds (the id was dispatched twice) is judged by that run:
   const kept = await readRow(svc, row.id)
   assert.equal(kept.status, 'in_progress')
   assert.equal(kept.workflow_run_id, '6099999999')
+})
+
+it('a finalizer given both keys still fails the row it can identify, through the function, then fails its step', async () => {
+  const runId = String(nextRun++)
+  const row = await insertRow(svc)
+  const run = await runBackupWorkflow({
+    svc,
+    api,
+    workspace: workspace.dir,
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId }, 'function'),
+    finalizerInputs: { ...finalizerInputs('function'), 'supabase-key': svc.env.SUPABASE_SERVICE_ROLE_KEY },
+    runId,
+    fate: { kind: 'step-fails-before', command: 'exit 1' }
+  })
+  assert.equal(run.finalizer.exitCode, 1)
+  assert.match(errorsOf(run.finalizer), /Input 'supabase-key': must be empty when 'backup-api-key' is set/)
+  const finished = await readRow(svc, row.id)
+  assert.equal(finished.status, 'failed')
+  assert.match(finished.error_text ?? '', /^The backup job ended failure before the backup step ran/)
 })

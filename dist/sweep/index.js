@@ -87428,7 +87428,7 @@ function inputs_parseLedgerInputs(read) {
  */
 function inputs_identifyRowDespiteProblems(read) {
     const dispatchId = read(LedgerInput.DispatchId);
-    if (!isUuid(dispatchId) || /^true$/i.test(read(LedgerInput.CreateRow)))
+    if (!inputs_isUuid(dispatchId) || /^true$/i.test(read(LedgerInput.CreateRow)))
         return undefined;
     const ignored = [];
     const { supabaseUrl, table } = parseSupabaseTarget(read, ignored);
@@ -87673,6 +87673,38 @@ function parseScope(read, problems) {
     if (!result || !inputs_isUuid(dispatchId))
         return undefined;
     return { kind: 'dispatch', dispatchId: dispatchId.toLowerCase(), backupJobResult: result };
+}
+/**
+ * The finalizer is the last step that can fail a row before a schedule does: inputs with problems
+ * that still identify the row and a way to reach it (both keys set, say) still finalize it, with
+ * the defaults for the rest, and the step fails afterwards naming the problems. Anything else
+ * throws InputError, as parseSweepInputs does.
+ */
+function parseFinalizerDespiteProblems(read, env = process.env) {
+    try {
+        return { inputs: parseSweepInputs(read, env), refusal: undefined };
+    }
+    catch (error) {
+        if (!(error instanceof errors_InputError))
+            throw error;
+        // The sweep never creates rows: it has no create-row.
+        const identified = inputs_identifyRowDespiteProblems(name => (name === LedgerInput.CreateRow ? '' : read(name)));
+        const ignored = [];
+        const scope = parseScope(read, ignored);
+        if (!identified || scope?.kind !== 'dispatch')
+            throw error;
+        const repository = REPOSITORY.exec(read(Input.Repository) || env.GITHUB_REPOSITORY || '');
+        const inputs = {
+            ...identified.target,
+            scope,
+            maxAgeMs: parseDuration('6h') ?? 0,
+            dryRun: false,
+            githubToken: read(Input.GithubToken),
+            repository: { owner: repository?.[1] ?? '', repo: repository?.[2] ?? '' },
+            store: undefined
+        };
+        return { inputs, refusal: error };
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:timers/promises"
@@ -97541,7 +97573,9 @@ const SweepOutput = {
  */
 async function runSweep(read, context) {
     maskSecretInputs(read, SECRET_INPUTS);
-    const inputs = parseSweepInputs(read);
+    const { inputs, refusal } = parseFinalizerDespiteProblems(read);
+    if (refusal)
+        core_error(`${refusal.message} The row is finalized anyway; then this step fails.`);
     const backend = ledgerBackend(inputs);
     const ledger = new ledger_Ledger(backend, inputs.table, { runId: context.runId }, SWEEP_RETRY, info);
     const rows = await rowsToJudge(inputs, backend, ledger);
@@ -97585,6 +97619,8 @@ async function runSweep(read, context) {
     await writeSweepSummary(verdicts, inputs, now);
     if (writeErrors > 0)
         throw new Error(`${writeErrors} row(s) could not be marked failed; see the errors above.`);
+    if (refusal)
+        throw refusal;
 }
 /** The unfinished uploads a lost runner left: aborted, as its post step would have, before the row is failed. */
 class LeftUploads {

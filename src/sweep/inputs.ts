@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js'
-import { LedgerInput, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
+import { identifyRowDespiteProblems, LedgerInput, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
 import { clip, isUuid, parseBoolean, parseDuration, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 
@@ -116,4 +116,37 @@ function parseScope(read: InputReader<InputName>, problems: InputProblem[]): Swe
   }
   if (!result || !isUuid(dispatchId)) return undefined
   return { kind: 'dispatch', dispatchId: dispatchId.toLowerCase(), backupJobResult: result }
+}
+
+/**
+ * The finalizer is the last step that can fail a row before a schedule does: inputs with problems
+ * that still identify the row and a way to reach it (both keys set, say) still finalize it, with
+ * the defaults for the rest, and the step fails afterwards naming the problems. Anything else
+ * throws InputError, as parseSweepInputs does.
+ */
+export function parseFinalizerDespiteProblems(
+  read: InputReader<InputName>,
+  env: NodeJS.ProcessEnv = process.env
+): { inputs: SweepInputs; refusal: InputError | undefined } {
+  try {
+    return { inputs: parseSweepInputs(read, env), refusal: undefined }
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    // The sweep never creates rows: it has no create-row.
+    const identified = identifyRowDespiteProblems(name => (name === LedgerInput.CreateRow ? '' : read(name)))
+    const ignored: InputProblem[] = []
+    const scope = parseScope(read, ignored)
+    if (!identified || scope?.kind !== 'dispatch') throw error
+    const repository = REPOSITORY.exec(read(Input.Repository) || env.GITHUB_REPOSITORY || '')
+    const inputs: SweepInputs = {
+      ...identified.target,
+      scope,
+      maxAgeMs: parseDuration('6h') ?? 0,
+      dryRun: false,
+      githubToken: read(Input.GithubToken),
+      repository: { owner: repository?.[1] ?? '', repo: repository?.[2] ?? '' },
+      store: undefined
+    }
+    return { inputs, refusal: error }
+  }
 }

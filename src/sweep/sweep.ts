@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import type { RunContext } from '../runner/context.js'
 import { messageOf } from '../errors.js'
 import { WorkflowRuns, type WorkflowRun } from './github-runs.js'
-import { parseSweepInputs, SECRET_INPUTS, type InputName, type JobResult, type SweepInputs } from './inputs.js'
+import { parseFinalizerDespiteProblems, SECRET_INPUTS, type InputName, type JobResult, type SweepInputs } from './inputs.js'
 import type { InputReader } from '../runner/inputs.js'
 import { isTransient, Ledger, type BackupRow } from '../ledger/ledger.js'
 import { ledgerBackend } from '../ledger/open.js'
@@ -40,7 +40,8 @@ interface Verdict {
  */
 export async function runSweep(read: InputReader<InputName>, context: RunContext): Promise<void> {
   maskSecretInputs(read, SECRET_INPUTS)
-  const inputs = parseSweepInputs(read)
+  const { inputs, refusal } = parseFinalizerDespiteProblems(read)
+  if (refusal) core.error(`${refusal.message} The row is finalized anyway; then this step fails.`)
   const backend = ledgerBackend(inputs)
   const ledger = new Ledger(backend, inputs.table, { runId: context.runId }, SWEEP_RETRY, core.info)
   const rows = await rowsToJudge(inputs, backend, ledger)
@@ -79,6 +80,7 @@ export async function runSweep(read: InputReader<InputName>, context: RunContext
   core.setOutput(SweepOutput.SweptIds, JSON.stringify(swept.map(v => v.row.id)))
   await writeSweepSummary(verdicts, inputs, now)
   if (writeErrors > 0) throw new Error(`${writeErrors} row(s) could not be marked failed; see the errors above.`)
+  if (refusal) throw refusal
 }
 
 /** The unfinished uploads a lost runner left: aborted, as its post step would have, before the row is failed. */
