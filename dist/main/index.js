@@ -88263,10 +88263,6 @@ function terminalPatch(outcome, workflowRunId, now) {
         workflow_run_id: workflowRunId
     };
 }
-/** A row another run is working on: this run must leave it (and its object) alone. */
-function ownedByAnotherRun(row, runId) {
-    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
-}
 /** How many times a claim re-reads a row that changed under it before giving up. */
 const CLAIM_ATTEMPTS = 3;
 function isTransient(error) {
@@ -106421,7 +106417,6 @@ function reportAlreadyFinished(row, state) {
     });
     return undefined;
 }
-/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
 /**
  * Another job of this same run attempt holds the row: two legs of a matrix were given one
  * dispatch id. The row stays with the job that claimed it; this one fails, saying how to fix it.
@@ -106430,6 +106425,7 @@ function refuseSharedRow(row, state) {
     state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' });
     throw new LedgerError(`Another job of this run (${row.claimed_by ?? 'unknown'}) already claimed backup row ${row.id} (dispatch_id ${row.dispatch_id}); one row records one backup, so this job leaves it to that one. Give each job of a matrix its own row: 'create-row: true' with no 'dispatch-id', or a dispatch id per leg.`);
 }
+/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
 function leaveToOwner(row, state, inputError) {
     state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' });
     notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {

@@ -91119,10 +91119,6 @@ function terminalPatch(outcome, workflowRunId, now) {
         workflow_run_id: workflowRunId
     };
 }
-/** A row another run is working on: this run must leave it (and its object) alone. */
-function ownedByAnotherRun(row, runId) {
-    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
-}
 /** How many times a claim re-reads a row that changed under it before giving up. */
 const CLAIM_ATTEMPTS = 3;
 function isTransient(error) {

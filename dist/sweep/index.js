@@ -87841,10 +87841,6 @@ function terminalPatch(outcome, workflowRunId, now) {
         workflow_run_id: workflowRunId
     };
 }
-/** A row another run is working on: this run must leave it (and its object) alone. */
-function ownedByAnotherRun(row, runId) {
-    return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId;
-}
 /** How many times a claim re-reads a row that changed under it before giving up. */
 const CLAIM_ATTEMPTS = 3;
 function isTransient(error) {
@@ -97637,10 +97633,10 @@ class LeftUploads {
             const open = await retry_retry(() => openUploads(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY);
             for (const upload of open)
                 await abortUploadRetrying(this.client, this.store.bucket, key, upload.uploadId, SWEEP_RETRY);
-            if (open.length > 0)
+            if (open.length > 0) {
                 info(`Aborted ${open.length} unfinished upload(s) of ${where}.`);
-            if (open.length > 0)
                 return `Its unfinished upload to ${where} was aborted.`;
+            }
             const stored = await retry_retry(() => headObject(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY);
             return stored
                 ? `Its upload to ${where} completed, but the object was never verified nor recorded: check it by hand, or delete it.`
@@ -97648,7 +97644,7 @@ class LeftUploads {
         }
         catch (error) {
             warning(`Could not abort the unfinished upload of ${where}: ${errors_messageOf(error)}`);
-            return `Its upload to ${where} may be left unfinished (${errors_messageOf(error)}); the bucket's lifecycle rule removes it.`;
+            return `Its upload to ${where} may be left unfinished (${errors_messageOf(error)}): abort it by hand, or let a lifecycle rule that aborts incomplete multipart uploads remove it.`;
         }
     }
 }
@@ -97687,7 +97683,7 @@ function judgeAfterBackupJob(result, runId, judgeByRun) {
                 : `ended ${result}`;
         const reason = claimed
             ? `The backup job ${how} without finalizing the backup: its runner was lost, or its post step could not reach the database. An archive it may have uploaded is not recorded. Marked failed by the finalizer job of run ${runId}.`
-            : `The backup job ${how} before the backup step ran: see the failed step of that job. Nothing was uploaded. Marked failed by the finalizer job of run ${runId}.`;
+            : `The backup job ${how} before the backup step ran (see that job's steps). Nothing was uploaded. Marked failed by the finalizer job of run ${runId}.`;
         return { row, fail: true, reason };
     };
 }

@@ -500,7 +500,6 @@ function reportAlreadyFinished(row: BackupRow, state: StateStore): undefined {
   return undefined
 }
 
-/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
 /**
  * Another job of this same run attempt holds the row: two legs of a matrix were given one
  * dispatch id. The row stays with the job that claimed it; this one fails, saying how to fix it.
@@ -512,6 +511,7 @@ function refuseSharedRow(row: BackupRow, state: StateStore): never {
   )
 }
 
+/** Double dispatch: another run holds the row. Leave it, and its object, to that run. */
 function leaveToOwner(row: BackupRow, state: StateStore, inputError: BackupError | undefined): undefined {
   state.save({ phase: 'finalized', rowId: row.id, ownedBy: row.workflow_run_id ?? '' })
   core.notice(`Row ${row.id} is being backed up by run ${row.workflow_run_id}; this run leaves it, and its object, to that run.`, {

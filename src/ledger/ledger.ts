@@ -157,11 +157,6 @@ export type ClaimResult =
    */
   | { claimed: false; row: BackupRow; heldBy: 'nobody' | 'another-run' | 'another-job' }
 
-/** A row another run is working on: this run must leave it (and its object) alone. */
-export function ownedByAnotherRun(row: BackupRow, runId: string): boolean {
-  return row.status === 'in_progress' && row.workflow_run_id !== null && row.workflow_run_id !== runId
-}
-
 /** How many times a claim re-reads a row that changed under it before giving up. */
 const CLAIM_ATTEMPTS = 3
 

@@ -6,8 +6,8 @@ import { parseFinalizerDespiteProblems, SECRET_INPUTS, type InputName, type JobR
 import type { InputReader } from '../runner/inputs.js'
 import { isTransient, Ledger, type BackupRow } from '../ledger/ledger.js'
 import { ledgerBackend } from '../ledger/open.js'
-import { retry, type RetryPolicy } from '../retry.js'
 import type { S3Client } from '@aws-sdk/client-s3'
+import { retry, type RetryPolicy } from '../retry.js'
 import type { StoreLocation } from '../store/inputs.js'
 import { abortUploadRetrying, createS3Client, headObject, isTransientStoreError, objectUrl, openUploads } from '../store/s3.js'
 import { maskSecretInputs } from '../runner/secrets.js'
@@ -96,15 +96,17 @@ class LeftUploads {
     try {
       const open = await retry(() => openUploads(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY)
       for (const upload of open) await abortUploadRetrying(this.client, this.store.bucket, key, upload.uploadId, SWEEP_RETRY)
-      if (open.length > 0) core.info(`Aborted ${open.length} unfinished upload(s) of ${where}.`)
-      if (open.length > 0) return `Its unfinished upload to ${where} was aborted.`
+      if (open.length > 0) {
+        core.info(`Aborted ${open.length} unfinished upload(s) of ${where}.`)
+        return `Its unfinished upload to ${where} was aborted.`
+      }
       const stored = await retry(() => headObject(this.client, this.store.bucket, key), isTransientStoreError, SWEEP_RETRY)
       return stored
         ? `Its upload to ${where} completed, but the object was never verified nor recorded: check it by hand, or delete it.`
         : `It had started uploading to ${where}; nothing was left there.`
     } catch (error) {
       core.warning(`Could not abort the unfinished upload of ${where}: ${messageOf(error)}`)
-      return `Its upload to ${where} may be left unfinished (${messageOf(error)}); the bucket's lifecycle rule removes it.`
+      return `Its upload to ${where} may be left unfinished (${messageOf(error)}): abort it by hand, or let a lifecycle rule that aborts incomplete multipart uploads remove it.`
     }
   }
 }
@@ -146,7 +148,7 @@ function judgeAfterBackupJob(
           : `ended ${result}`
     const reason = claimed
       ? `The backup job ${how} without finalizing the backup: its runner was lost, or its post step could not reach the database. An archive it may have uploaded is not recorded. Marked failed by the finalizer job of run ${runId}.`
-      : `The backup job ${how} before the backup step ran: see the failed step of that job. Nothing was uploaded. Marked failed by the finalizer job of run ${runId}.`
+      : `The backup job ${how} before the backup step ran (see that job's steps). Nothing was uploaded. Marked failed by the finalizer job of run ${runId}.`
     return { row, fail: true, reason }
   }
 }
