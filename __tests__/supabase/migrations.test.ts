@@ -1,7 +1,8 @@
 // Upgrading a database that already has rows from an earlier setup: 008 backfills finished_at
 // for finished rows, refuses rows that break the state machine's rules (so the README's query
 // finds them first), 009's sha256 arrives only with the move to success, 010 stamps finished_at
-// with the database's clock and adds claimed_by, and every migration can be applied twice.
+// with the database's clock and adds claimed_by, 011 lets a success row take expired_at and nothing
+// else, and every migration can be applied twice.
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -24,7 +25,7 @@ after(async () => {
 })
 
 const dir = path.join(ACTION_DIR, 'supabase', 'migrations')
-const [first, second, third, fourth] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
+const [first, second, third, fourth, fifth] = (await readdir(dir)).filter(name => name.endsWith('.sql')).sort()
 const apply = async (name: string | undefined) => db.query(await readFile(path.join(dir, name ?? ''), 'utf8'))
 
 it('008 gives rows finished before it a finish time, and applying both twice changes nothing', async () => {
@@ -122,4 +123,56 @@ it("010: the database's clock stamps finished_at, whatever a writer sends, and c
     db.query(`update backup_history set claimed_by = $2 where id = $1`, [await insert(), 'x'.repeat(201)]),
     /backup_history_claimed_by_check/
   )
+})
+
+it('011: a success row takes expired_at once, stamped by the database, and no other change; nothing else takes it', async () => {
+  await db.query('drop table backup_history cascade')
+  for (const name of [first, second, third, fourth, fifth, fourth, fifth]) await apply(name)
+  const insert = async (status: string) =>
+    (
+      await db.query<{ id: string }>(
+        `insert into backup_history (dispatch_id, status, s3_key, size_bytes, error_text, finished_at)
+         values (gen_random_uuid(), $1, case when $1 = 'success' then 'backups/a.zip' end, case when $1 = 'success' then 1 end,
+                 case when $1 = 'failed' then 'it failed' end, case when $1 <> 'in_progress' then now() end) returning id`,
+        [status]
+      )
+    ).rows[0]?.id
+  const success = await insert('success')
+  // Another column with it, or instead of it: refused.
+  await assert.rejects(
+    db.query(`update backup_history set expired_at = now(), s3_key = 'backups/b.zip' where id = $1`, [success]),
+    /already success, it cannot change \(but for expired_at being set, alone\)/
+  )
+  await assert.rejects(db.query(`update backup_history set size_bytes = 2 where id = $1`, [success]), /already success/)
+  // A writer's clock a day behind: the database's is used.
+  await db.query(`update backup_history set expired_at = now() - interval '1 day' where id = $1`, [success])
+  const [row] = (
+    await db.query<{ stamped_now: boolean; s3_key: string; status: string }>(
+      `select expired_at > now() - interval '1 minute' as stamped_now, s3_key, status from backup_history where id = $1`,
+      [success]
+    )
+  ).rows
+  assert.deepEqual(row, { stamped_now: true, s3_key: 'backups/a.zip', status: 'success' })
+  // Once: never set again, never unset.
+  await assert.rejects(db.query(`update backup_history set expired_at = now() where id = $1`, [success]), /already success/)
+  await assert.rejects(db.query(`update backup_history set expired_at = null where id = $1`, [success]), /already success/)
+  // Never on a failed row, nor on an in_progress one, nor with the move to success.
+  await assert.rejects(db.query(`update backup_history set expired_at = now() where id = $1`, [await insert('failed')]), /already failed/)
+  const running = await insert('in_progress')
+  await assert.rejects(
+    db.query(`update backup_history set status = 'success', s3_key = 'k', size_bytes = 1, expired_at = now() where id = $1`, [running]),
+    /expired_at is only set on a success row/
+  )
+  await assert.rejects(
+    db.query(`insert into backup_history (dispatch_id, expired_at) values (gen_random_uuid(), now())`),
+    /backup_history_expired_at_check/
+  )
+  // 010's rules still hold: finished_at is the database's on the move to a terminal status.
+  await db.query(`update backup_history set status = 'failed', error_text = 'x', finished_at = now() - interval '1 day' where id = $1`, [
+    running
+  ])
+  const [stamped] = (
+    await db.query<{ ok: boolean }>(`select finished_at > now() - interval '1 minute' as ok from backup_history where id = $1`, [running])
+  ).rows
+  assert.deepEqual(stamped, { ok: true })
 })
