@@ -384,3 +384,43 @@ async function withFunction<T>(env: FunctionEnv, use: (url: string) => Promise<T
     await fn.stop()
   }
 }
+
+describe('expire and list_success (the prune, migration 011)', () => {
+  it('expire marks a success row once and nothing else; a failed row is left as it is', async () => {
+    const success = await insertRow(svc, { status: 'success', s3_key: `prune-fn-${randomUUID()}/a.zip` })
+    const first = await call({ action: 'expire', backup_id: success.id })
+    assert.equal(first.status, 200)
+    assert.equal(first.body.updated, true)
+    assert.ok(first.body.backup?.expired_at)
+    const again = await call({ action: 'expire', backup_id: success.id })
+    assert.equal(again.body.updated, false)
+    assert.equal(again.body.backup?.expired_at, first.body.backup?.expired_at)
+    const failed = await insertRow(svc, { status: 'failed' })
+    const refused = await call({ action: 'expire', backup_id: failed.id })
+    assert.equal(refused.status, 200)
+    assert.equal(refused.body.updated, false)
+    assert.equal((await readRow(svc, failed.id)).expired_at, null)
+    const unknown = await call({ action: 'expire', backup_id: randomUUID() })
+    assert.equal(unknown.body.code, 'row_not_found')
+  })
+
+  it("list_success lists one prefix's success rows, newest first, a page at a time; the prefix is required", async () => {
+    const prefix = `prune-list-${randomBytes(4).toString('hex')}_x/`
+    const ids: string[] = []
+    for (const key of ['a.zip', 'b.zip', 'c.zip']) ids.push((await insertRow(svc, { status: 'success', s3_key: `${prefix}${key}` })).id)
+    // '_' is not a wildcard: a key one character off is not listed.
+    await insertRow(svc, { status: 'success', s3_key: `${prefix.replace('_x', 'yx')}d.zip` })
+    const list = async (body: Record<string, unknown>) =>
+      (await call({ action: 'list_success', prefix, ...body })).body as { backups?: BackupRow[] }
+    const all = await list({})
+    assert.equal(all.backups?.length, 3)
+    const pages = [...((await list({ limit: 2 })).backups ?? []), ...((await list({ limit: 2, offset: 2 })).backups ?? [])]
+    assert.deepEqual(
+      pages.map(row => row.id),
+      all.backups?.map(row => row.id)
+    )
+    const missing = await call({ action: 'list_success' })
+    assert.equal(missing.status, 400)
+    assert.match(missing.body.error ?? '', /'prefix' is required/)
+  })
+})

@@ -1,11 +1,11 @@
 import { LedgerError } from '../errors.js'
-import type { BackupRow, Holder, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
+import type { BackupRow, Holder, InProgressSource, LedgerBackend, RowPatch, SuccessPage, SuccessSource } from './ledger.js'
 import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 /** What supabase/functions/update-backup answers: the row, or an error with a code. */
 interface FunctionAnswer {
   backup?: BackupRow
-  /** The answer of list_in_progress. */
+  /** The answer of list_in_progress and list_success. */
   backups?: BackupRow[]
   updated?: boolean
   error?: string
@@ -19,7 +19,7 @@ interface FunctionAnswer {
  * edge function, authenticated with `backup-api-key`, so the workflow holds no database key.
  * The function applies the same state machine server-side (one conditional UPDATE per write).
  */
-export class FunctionLedgerBackend implements LedgerBackend, InProgressSource {
+export class FunctionLedgerBackend implements LedgerBackend, InProgressSource, SuccessSource {
   readonly visibilityHint = "that the update-backup function's BACKUP_TABLE secret names the table the app writes to"
   private readonly url: string
 
@@ -79,6 +79,24 @@ export class FunctionLedgerBackend implements LedgerBackend, InProgressSource {
     const answer = await this.call('update the row', body)
     // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
     return answer.updated && answer.backup ? [answer.backup] : []
+  }
+
+  /** The function's `expire`: the same conditional update, server-side; a row not changed comes back with updated: false. */
+  async expireIfSuccess(id: string): Promise<BackupRow[]> {
+    const answer = await this.call('mark the row expired', { action: 'expire', backup_id: id })
+    return answer.updated && answer.backup ? [answer.backup] : []
+  }
+
+  /** For the prune: a page of one prefix's success rows, newest first (the function's list_success). */
+  async listSuccess(page: SuccessPage): Promise<BackupRow[]> {
+    const answer = await this.call('list the success rows', {
+      action: 'list_success',
+      prefix: page.prefix,
+      limit: page.limit,
+      offset: page.offset,
+      ...(page.finishedNotAfter === undefined ? {} : { finished_not_after: page.finishedNotAfter })
+    })
+    return answer.backups ?? []
   }
 
   /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */

@@ -22,6 +22,8 @@ export interface BackupRow {
   claimed_by?: string | null
   /** The key the claiming job is uploading to (migration 010): what a finalizer aborts when its runner was lost. */
   upload_key?: string | null
+  /** When the prune deleted the row's object (migration 011); absent from tables that predate it. */
+  expired_at?: string | null
 }
 
 /** The only two ways a row may leave in_progress. */
@@ -92,12 +94,41 @@ export interface LedgerBackend {
    * [AND claimed_by = $claimedBy] RETURNING *` (IS NULL for null): the rows it changed.
    */
   updateIfInProgress(id: string, patch: RowPatch, holder: Holder): Promise<BackupRow[]>
+  /**
+   * The one change a finished row takes (migration 011): `UPDATE ... SET expired_at = now() WHERE
+   * id = $id AND status = 'success' AND expired_at IS NULL RETURNING *`: the rows it changed.
+   */
+  expireIfSuccess(id: string): Promise<BackupRow[]>
 }
 
 /** What the sweep needs besides the conditional update: the rows still in_progress. */
 export interface InProgressSource {
   /** in_progress rows, oldest first; at most `limit`. */
   listInProgress(limit: number): Promise<BackupRow[]>
+}
+
+/** One page of a prefix's success rows, newest first (finished_at, then id, descending). */
+export interface SuccessPage {
+  /** Only rows whose s3_key starts with this. */
+  prefix: string
+  limit: number
+  offset: number
+  /** Only rows that finished at or before this instant: rows finishing while the prune pages do not shift its pages. */
+  finishedNotAfter: string | undefined
+}
+
+/**
+ * A PostgREST `like` pattern for keys that start with `prefix`: LIKE's own wildcards escaped, and
+ * PostgREST's `*` (which it turns into `%`) as `_`, any one character; callers check the prefix itself.
+ */
+export function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, match => `\\${match}`).replace(/\*/g, '_')}*`
+}
+
+/** What the prune needs besides the conditional updates: a prefix's success rows, expired or not. */
+export interface SuccessSource {
+  /** At most `limit` rows; fewer only on the last page. LIKE narrows, so a row may not start with the prefix: callers check. */
+  listSuccess(page: SuccessPage): Promise<BackupRow[]>
 }
 
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
@@ -148,6 +179,12 @@ export type FinalizeResult =
    * attempt of ours), or it is in_progress but held by another run.
    */
   | { written: false; row: BackupRow }
+
+export type ExpireResult =
+  /** This call set expired_at: the row now says its object is gone, so the object may be deleted. */
+  | { expired: true; row: BackupRow }
+  /** Nothing changed: the row as it is (expired meanwhile by another prune, or not a success row). */
+  | { expired: false; row: BackupRow }
 
 export type ClaimResult =
   | { claimed: true; row: BackupRow }
@@ -362,6 +399,22 @@ export class Ledger {
     const holder: Holder =
       'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id }
     return this.write(row.id, patch, holder)
+  }
+
+  /**
+   * The prune's move, the one change a finished row takes: a success row records that its object
+   * is (about to be) gone. One conditional update; a row that is not success, or already expired,
+   * is left as it is and returned.
+   */
+  async markExpired(row: BackupRow): Promise<ExpireResult> {
+    if (!('expired_at' in row)) {
+      throw new LedgerError(
+        `The table '${this.table}' (input 'table') has no column expired_at. Apply supabase/migrations/011_add_expired_at_to_backup_history.sql (and redeploy the update-backup function) before pruning.`
+      )
+    }
+    const changed = await this.withRetry(() => this.backend.expireIfSuccess(row.id))
+    if (changed[0]) return { expired: true, row: changed[0] }
+    return { expired: false, row: await this.reread(row.id) }
   }
 
   private async write(rowId: string, patch: RowPatch, holder: Holder): Promise<FinalizeResult> {

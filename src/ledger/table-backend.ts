@@ -1,6 +1,15 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import { LedgerError } from '../errors.js'
-import type { BackupRow, Holder, InProgressSource, LedgerBackend, RowPatch } from './ledger.js'
+import {
+  prefixPattern,
+  type BackupRow,
+  type Holder,
+  type InProgressSource,
+  type LedgerBackend,
+  type RowPatch,
+  type SuccessPage,
+  type SuccessSource
+} from './ledger.js'
 import { REQUEST_TIMEOUT_MS } from '../retry.js'
 
 interface PostgrestFailure {
@@ -11,7 +20,7 @@ interface PostgrestFailure {
 }
 
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
-export class TableLedgerBackend implements LedgerBackend, InProgressSource {
+export class TableLedgerBackend implements LedgerBackend, InProgressSource, SuccessSource {
   readonly visibilityHint = "that the role of 'supabase-key' may read the row (RLS)"
   private readonly client: SupabaseClient
 
@@ -72,6 +81,32 @@ export class TableLedgerBackend implements LedgerBackend, InProgressSource {
       update = holder.claimedBy === null ? update.is('claimed_by', null) : update.eq('claimed_by', holder.claimedBy)
     const { data, error, status } = await update.select('*').retry(false)
     if (error) throw this.failure('update the row', error, status)
+    return data as BackupRow[]
+  }
+
+  async expireIfSuccess(id: string): Promise<BackupRow[]> {
+    // The database stamps expired_at with its own clock (migration 011); any non-null value asks for it.
+    const { data, error, status } = await this.client
+      .from(this.table)
+      .update({ expired_at: new Date().toISOString() })
+      .eq('id', id)
+      .eq('status', 'success')
+      .is('expired_at', null)
+      .select('*')
+      .retry(false)
+    if (error) throw this.failure('mark the row expired', error, status)
+    return data as BackupRow[]
+  }
+
+  async listSuccess(page: SuccessPage): Promise<BackupRow[]> {
+    let query = this.client.from(this.table).select('*').eq('status', 'success').like('s3_key', prefixPattern(page.prefix))
+    if (page.finishedNotAfter !== undefined) query = query.lte('finished_at', page.finishedNotAfter)
+    const { data, error, status } = await query
+      .order('finished_at', { ascending: false })
+      .order('id', { ascending: false })
+      .range(page.offset, page.offset + page.limit - 1)
+      .retry(false)
+    if (error) throw this.failure('list the success rows', error, status)
     return data as BackupRow[]
   }
 

@@ -1,7 +1,9 @@
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   S3Client,
   S3ServiceException
 } from '@aws-sdk/client-s3'
@@ -104,6 +106,57 @@ export async function abortUpload(client: S3Client, bucket: string, key: string,
     if (statusOf(error) === 404) return
     throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`)
   }
+}
+
+/**
+ * Deletes one object (the prune's only change to the store). A key that is already gone counts as
+ * deleted: S3 answers 204 either way.
+ */
+export async function deleteObject(client: S3Client, bucket: string, key: string): Promise<void> {
+  try {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+    })
+  } catch (error) {
+    if (statusOf(error) === 404) return
+    if (statusOf(error) === 403) {
+      throw new StoreError(
+        `Could not delete ${objectUrl(bucket, key)}: access denied (HTTP 403). The prune's credentials need s3:DeleteObject on the prefix's objects.`,
+        { cause: error }
+      )
+    }
+    throw storeError(error, `delete ${objectUrl(bucket, key)}`)
+  }
+}
+
+/** The keys under a prefix, a page of 1000 at a time: what the store holds, to compare with the rows. */
+export async function listKeys(client: S3Client, bucket: string, prefix: string, policy: RetryPolicy): Promise<Set<string>> {
+  const keys = new Set<string>()
+  let token: string | undefined
+  do {
+    const page = await retry(
+      async () => {
+        try {
+          return await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+          })
+        } catch (error) {
+          if (statusOf(error) === 403) {
+            throw new StoreError(
+              `Could not list ${objectUrl(bucket, prefix)}: access denied (HTTP 403). The prune's credentials need s3:ListBucket on the bucket (it may be limited to the prefix).`,
+              { cause: error }
+            )
+          }
+          throw storeError(error, `list ${objectUrl(bucket, prefix)}`)
+        }
+      },
+      isTransientStoreError,
+      policy
+    )
+    for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.add(object.Key)
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  return keys
 }
 
 /** Open multipart uploads of exactly this key. */

@@ -68,6 +68,14 @@ class MemoryBackend implements LedgerBackend {
     Object.assign(row, patch)
     return [row]
   }
+  async expireIfSuccess(id: string) {
+    this.maybeFail()
+    this.updates += 1
+    const row = this.rows.get(id)
+    if (!row || row.status !== 'success' || row.expired_at) return []
+    row.expired_at = new Date().toISOString()
+    return [row]
+  }
 }
 
 const FAST = { budgetMs: 2_000, initialDelayMs: 1, maxDelayMs: 5 }
@@ -259,5 +267,32 @@ describe('error_text', () => {
     )
     assert.doesNotMatch(text, /hunter2-secret|eyJhbGci/)
     assert.equal(text.length, MAX_ERROR_TEXT)
+  })
+})
+
+describe('markExpired: the one change a finished row takes', () => {
+  it('marks a success row once; a second mark, or a failed row, changes nothing', async () => {
+    const backend = new MemoryBackend()
+    const ledger = ledgerOn(backend)
+    const success = { ...backend.add('success'), expired_at: null }
+    backend.rows.set(success.id, success)
+    const first = await ledger.markExpired(success)
+    assert.equal(first.expired, true)
+    assert.ok(first.row.expired_at)
+    const again = await ledger.markExpired(success)
+    assert.equal(again.expired, false)
+    assert.equal(again.row.expired_at, first.row.expired_at)
+    const failed = { ...backend.add('failed'), expired_at: null }
+    backend.rows.set(failed.id, failed)
+    const refused = await ledger.markExpired(failed)
+    assert.equal(refused.expired, false)
+    assert.equal(refused.row.expired_at, null)
+  })
+
+  it('refuses a table without expired_at before writing, naming migration 011', async () => {
+    const backend = new MemoryBackend()
+    const row = backend.add('success')
+    await assert.rejects(ledgerOn(backend).markExpired(row), /011_add_expired_at_to_backup_history/)
+    assert.equal(backend.updates, 0)
   })
 })

@@ -20,6 +20,17 @@ export interface BackupRow {
   sha256?: string | null
   /** The job whose claim holds the row (migration 010). */
   claimed_by?: string | null
+  /** When the prune deleted the row's object (migration 011). */
+  expired_at?: string | null
+}
+
+/** One page of a prefix's success rows, newest first. */
+export interface SuccessPage {
+  prefix: string
+  limit: number
+  offset: number
+  /** Only rows finished at or before this instant, so rows finishing meanwhile do not shift the pages. */
+  finishedNotAfter: string | undefined
 }
 
 export interface TableConfig {
@@ -78,7 +89,30 @@ export class BackupTable {
     return this.request<BackupRow[]>('GET', `select=*&status=eq.in_progress&order=created_at.asc&limit=${limit}`)
   }
 
-  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the only write there is. */
+  /**
+   * A prefix's success rows, expired or not, newest first. LIKE with its wildcards escaped; a '*'
+   * in the prefix (PostgREST's wildcard) matches any one character, so callers check the prefix.
+   */
+  listSuccess(page: SuccessPage): Promise<BackupRow[]> {
+    const pattern = `${page.prefix.replace(/[\\%_]/g, match => `\\${match}`).replace(/\*/g, '_')}*`
+    const notAfter = page.finishedNotAfter === undefined ? '' : `&finished_at=lte.${encodeURIComponent(page.finishedNotAfter)}`
+    return this.request<BackupRow[]>(
+      'GET',
+      `select=*&status=eq.success&s3_key=like.${encodeURIComponent(pattern)}${notAfter}&order=finished_at.desc,id.desc&limit=${page.limit}&offset=${page.offset}`
+    )
+  }
+
+  /**
+   * The one change a finished row takes (migration 011): `UPDATE ... SET expired_at = now() WHERE
+   * id = $1 AND status = 'success' AND expired_at IS NULL RETURNING *`. The database stamps the time.
+   */
+  expireIfSuccess(id: string): Promise<BackupRow[]> {
+    return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.success&expired_at=is.null`, {
+      expired_at: new Date().toISOString()
+    })
+  }
+
+  /** `UPDATE ... WHERE id = $1 AND status = 'in_progress' [AND condition] RETURNING *`: the state machine's write. */
   updateIfInProgress(id: string, patch: Record<string, unknown>, condition = ''): Promise<BackupRow[]> {
     return this.request<BackupRow[]>('PATCH', `select=*&id=eq.${id}&status=eq.in_progress${condition ? `&${condition}` : ''}`, patch)
   }

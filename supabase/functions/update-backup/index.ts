@@ -20,13 +20,17 @@
 //      status: 'success' (default), s3_key, size_bytes, sha256? | status: 'failed', error_text}
 //                                                                        200 {backup, updated}
 //   {action: 'list_in_progress', limit?}                                 200 {backups} (oldest first; for the sweep)
+//   {action: 'list_success', prefix, limit?, offset?, finished_not_after?} 200 {backups} (newest first; for the prune)
+//   {action: 'expire', backup_id}                                        200 {backup, updated} (success rows only, once)
 // `holder` is {workflow_run_id, claimed_by} as the caller read them (migration 010): the write
 // only applies while the row is still held so, and a claim never takes a row another run holds.
+// `expire` is the one change a finished row takes (migration 011): a success row's expired_at is set,
+// once, stamped by the database; the prune sends it before it deletes the row's object.
 // finished_at is stamped by the database (migration 010); before it, by this function's clock.
 // Errors are {error, code[, backup]}: 400 bad request, 401 bad key (invalid_api_key), 404 no such row (row_not_found), 405 not POST,
 // 409 the row is finished with another result (or several rows share the dispatch_id),
 // 413 body too large, 500 misconfigured, 503 database unavailable (retry).
-import { BackupTable, readTableConfig, UpstreamError, type TableConfig, type Target } from '../_shared/backup-table.ts'
+import { BackupTable, readTableConfig, UpstreamError, type SuccessPage, type TableConfig, type Target } from '../_shared/backup-table.ts'
 import { bearerToken, cleanErrorText, clip, constantTimeEqual, errorResponse, HttpError, json } from '../_shared/http.ts'
 
 interface Config extends TableConfig {
@@ -56,14 +60,18 @@ type Call =
     }
   | { action: 'finalize'; target: Target; workflowRunId: string; result: Result; holder: Holder | undefined }
   | { action: 'list_in_progress'; limit: number }
+  | { action: 'list_success'; page: SuccessPage }
+  | { action: 'expire'; backupId: string }
 
-const ACTIONS = ['lookup', 'create', 'claim', 'finalize', 'list_in_progress'] as const
+const ACTIONS = ['lookup', 'create', 'claim', 'finalize', 'list_in_progress', 'list_success', 'expire'] as const
 const FIELDS: Record<Call['action'], string[]> = {
   lookup: ['backup_id', 'dispatch_id'],
   create: ['dispatch_id', 'workflow_run_id'],
   claim: ['backup_id', 'dispatch_id', 'workflow_run_id', 'claimed_by', 'holder', 'upload_key'],
   finalize: ['backup_id', 'dispatch_id', 'workflow_run_id', 'holder', 'status', 's3_key', 'size_bytes', 'sha256', 'error_text'],
-  list_in_progress: ['limit']
+  list_in_progress: ['limit'],
+  list_success: ['prefix', 'limit', 'offset', 'finished_not_after'],
+  expire: ['backup_id']
 }
 const MAX_LIST = 1000
 /** The archive's SHA-256 as the table's check (migration 009) takes it. */
@@ -181,7 +189,25 @@ function parseCall(body: Record<string, unknown>): Call {
         throw badRequest(`'limit' must be a whole number from 1 to ${MAX_LIST}.`)
       return { action: 'list_in_progress', limit }
     }
+    case 'list_success':
+      return { action: 'list_success', page: parseSuccessPage(body) }
+    case 'expire':
+      return { action: 'expire', backupId: parseUuid(body.backup_id, 'backup_id') }
   }
+}
+
+/** A page of one prefix's success rows: the prefix is required, so one schedule's prune never lists another's. */
+function parseSuccessPage(body: Record<string, unknown>): SuccessPage {
+  const { prefix, limit = 500, offset = 0, finished_not_after: notAfter } = body
+  if (typeof prefix !== 'string' || prefix === '' || new TextEncoder().encode(prefix).byteLength > 1024)
+    throw badRequest("'prefix' is required: the key prefix whose success rows to list, at most 1024 bytes.")
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+    throw badRequest(`'limit' must be a whole number from 1 to ${MAX_LIST}.`)
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    throw badRequest("'offset' must be a whole number, 0 or more.")
+  if (notAfter !== undefined && (typeof notAfter !== 'string' || Number.isNaN(Date.parse(notAfter))))
+    throw badRequest("'finished_not_after' must be an ISO 8601 timestamp.")
+  return { prefix, limit, offset, finishedNotAfter: notAfter as string | undefined }
 }
 
 function parseClaimedBy(value: unknown, field: string): string | null {
@@ -300,6 +326,13 @@ async function perform(call: Call, config: Config): Promise<Response> {
       return finalize(db, call, [config.apiKey, config.admin.key])
     case 'list_in_progress':
       return json(200, { backups: await db.listInProgress(call.limit) })
+    case 'list_success':
+      return json(200, { backups: await db.listSuccess(call.page) })
+    case 'expire': {
+      const [expired] = await db.expireIfSuccess(call.backupId)
+      // Not changed: already expired (a retry, another prune), or not a success row; the caller reads why from the row.
+      return json(200, { backup: expired ?? (await db.get(call.backupId)), updated: expired !== undefined })
+    }
   }
 }
 
