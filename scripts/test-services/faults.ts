@@ -6,6 +6,8 @@ export interface BaseFault {
   mode: 'none' | 'reset' | 'status' | 'slow' | 'hang' | 'lose-answer' | (string & {})
   /** How many matching requests are faulted (default: unlimited). */
   count?: number
+  /** How many matching requests pass untouched before the fault applies (default 0): a failure half-way. */
+  skip?: number
 }
 
 export class FaultSwitch<F extends BaseFault> {
@@ -33,6 +35,10 @@ export class FaultSwitch<F extends BaseFault> {
   take(matches: (fault: F) => boolean): F | undefined {
     const fault = this.fault
     if (fault.mode === 'none' || !matches(fault)) return undefined
+    if (fault.skip !== undefined && fault.skip > 0) {
+      fault.skip -= 1
+      return undefined
+    }
     if (fault.count !== undefined) {
       if (fault.count <= 0) return undefined
       fault.count -= 1

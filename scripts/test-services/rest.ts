@@ -36,6 +36,8 @@ export interface RestFault {
   prefix?: string
   /** How many matching requests the fault applies to (default: unlimited). */
   count?: number
+  /** How many matching requests pass untouched before the fault applies (default 0). */
+  skip?: number
 }
 
 export interface RestStats {

@@ -121,6 +121,8 @@ export interface S3Fault {
   bytesPerSec?: number
   /** How many matching requests are faulted (default unlimited). */
   count?: number
+  /** How many matching requests pass untouched before the fault applies (default 0). */
+  skip?: number
 }
 
 export interface S3Stats {
