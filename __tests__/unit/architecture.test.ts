@@ -6,8 +6,8 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 
 const SRC = path.resolve(import.meta.dirname, '..', '..', 'src')
-const ACTIONS = ['backup', 'restore', 'sweep']
-const ENTRIES = ['backup/main.ts', 'backup/post.ts', 'restore/main.ts', 'sweep/main.ts']
+const ACTIONS = ['backup', 'restore', 'sweep', 'prune']
+const ENTRIES = ['backup/main.ts', 'backup/post.ts', 'restore/main.ts', 'sweep/main.ts', 'prune/main.ts']
 
 const modules = readdirSync(SRC, { recursive: true, encoding: 'utf8' })
   .filter(file => file.endsWith('.ts'))
