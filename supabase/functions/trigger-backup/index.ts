@@ -22,8 +22,8 @@
 // 503 database unavailable (nothing dispatched).
 import { BackupTable, readTableConfig } from '../_shared/backup-table.ts'
 import { cleanErrorText, errorResponse, HttpError, json } from '../_shared/http.ts'
-import { authenticate, type Caller } from './auth.ts'
-import { env, readAuthConfig, readGithubConfig } from './config.ts'
+import { authenticate, describeCaller, readAuthConfig } from '../_shared/callers.ts'
+import { env, readGithubConfig } from './config.ts'
 import { dispatchWorkflow } from './github.ts'
 
 /** The app calls from the browser. Credentials travel in the Authorization header, never in cookies, so any origin may ask. */
@@ -52,8 +52,8 @@ Deno.serve(async request => {
 
 async function handle(request: Request): Promise<Response> {
   if (request.method !== 'POST') throw new HttpError(405, 'method_not_allowed', `Use POST, not ${request.method}.`)
-  const auth = readAuthConfig()
-  const caller = await authenticate(request, auth)
+  const auth = readAuthConfig(env)
+  const caller = await authenticate(request, auth, 'start a backup')
   const github = readGithubConfig()
   const tableConfig = readTableConfig(env)
   await readEmptyBody(request)
@@ -70,7 +70,7 @@ async function handle(request: Request): Promise<Response> {
     // The backup is started either way: without the run id on the row, the action writes it when it claims the row.
     if (run) await writeWithRetries(`record run ${run.id} on backup ${row.id}`, () => db.holdForRun(row.id, run.id))
     console.log(
-      `trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId}, ${run ? `run ${run.id}` : 'run id not given by GitHub'})`
+      `trigger-backup: ${describeCaller(caller)} started backup ${row.id} (dispatch_id ${dispatchId}, ${run ? `run ${run.id}` : 'run id not given by GitHub'})`
     )
     return json(201, { ...ids, workflow_run_id: run?.id ?? null, html_url: run?.htmlUrl ?? null }, CORS)
   }
@@ -118,8 +118,4 @@ async function writeWithRetries(what: string, write: () => Promise<unknown>): Pr
       await new Promise(resolve => setTimeout(resolve, ROW_WRITE_PAUSE_MS))
     }
   }
-}
-
-function describe(caller: Caller): string {
-  return caller.kind === 'user' ? `user ${caller.userId || '(no sub)'}` : 'an API-key caller'
 }
