@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import { backUpAndLink, downloadLink, startBackup, type Backup } from '../../examples/trigger-backup.js'
 import { startFunction, type FunctionEnv } from '../../scripts/test-services/functions.js'
+import { storeSecrets } from '../harness/edge-functions.js'
 import { startGithubApi } from '../harness/github-api.js'
 import { services } from '../harness/services.js'
 import { functionEnvFor, userToken } from '../harness/tokens.js'
@@ -32,12 +33,7 @@ const download = await startFunction(
   'backup-download',
   {
     ...PROJECT_ENV,
-    BACKUP_S3_BUCKET: bucket,
-    BACKUP_S3_REGION: svc.env.S3_REGION,
-    BACKUP_S3_ENDPOINT: svc.env.S3_ENDPOINT,
-    BACKUP_S3_FORCE_PATH_STYLE: 'true',
-    BACKUP_S3_ACCESS_KEY_ID: svc.env.S3_ACCESS_KEY_ID,
-    BACKUP_S3_SECRET_ACCESS_KEY: svc.env.S3_SECRET_ACCESS_KEY
+    ...storeSecrets(svc.env, bucket)
   },
   new PassThrough().resume()
 )

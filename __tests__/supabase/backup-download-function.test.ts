@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { REPO_ROOT } from '../../scripts/test-services/config.js'
 import { denoBinary, startFunction, type FunctionEnv } from '../../scripts/test-services/functions.js'
-import { withFunction } from '../harness/edge-functions.js'
+import { storeSecrets, withFunction } from '../harness/edge-functions.js'
 import { services } from '../harness/services.js'
 import { functionEnvFor, userToken } from '../harness/tokens.js'
 
@@ -37,12 +37,7 @@ const ENV: FunctionEnv = {
   ...(functionEnvFor(svc.env, 'both') as FunctionEnv),
   BACKUP_API_KEY: svc.env.BACKUP_API_KEY,
   BACKUP_TABLE: TABLE,
-  BACKUP_S3_BUCKET: bucket,
-  BACKUP_S3_REGION: svc.env.S3_REGION,
-  BACKUP_S3_ENDPOINT: svc.env.S3_ENDPOINT,
-  BACKUP_S3_FORCE_PATH_STYLE: 'true',
-  BACKUP_S3_ACCESS_KEY_ID: svc.env.S3_ACCESS_KEY_ID,
-  BACKUP_S3_SECRET_ACCESS_KEY: svc.env.S3_SECRET_ACCESS_KEY
+  ...storeSecrets(svc.env, bucket)
 }
 const logs = new PassThrough()
 let logText = ''
