@@ -15,6 +15,7 @@ import {
 import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { signJwt } from '../../scripts/test-services/jwt.js'
+import { presignGetObject } from '../../supabase/functions/_shared/presign.js'
 import { services } from './services.js'
 import type { Services } from './services.js'
 
@@ -401,6 +402,36 @@ describe('S3 (patched s3rver) via the AWS SDK', () => {
     await svc.s3.putObject(bucket, 'once', 'first', { IfNoneMatch: '*' })
     await assert.rejects(svc.s3.putObject(bucket, 'once', 'second', { IfNoneMatch: '*' }), { name: 'PreconditionFailed' })
     assert.equal((await svc.s3.getObject(bucket, 'once')).toString(), 'first')
+  })
+
+  test('presigned GET URLs: the signature and the expiry are checked, as S3 does; response overrides are answered', async () => {
+    await svc.s3.putObject(bucket, 'presigned/a b.zip', 'the archive')
+    const location = { endpoint: svc.env.S3_ENDPOINT, bucket, region: svc.env.S3_REGION, forcePathStyle: true }
+    const credentials = { accessKeyId: svc.env.S3_ACCESS_KEY_ID, secretAccessKey: svc.env.S3_SECRET_ACCESS_KEY }
+    const presign = async (options: { now?: Date; expiresInSeconds?: number; secret?: string } = {}): Promise<string> => {
+      const { secret = credentials.secretAccessKey, expiresInSeconds = 60, now } = options
+      const query = { 'response-content-disposition': 'attachment; filename="a b.zip"' }
+      return (
+        await presignGetObject(location, { ...credentials, secretAccessKey: secret }, 'presigned/a b.zip', { expiresInSeconds, now, query })
+      ).url
+    }
+    const answer = async (url: string): Promise<{ status: number; text: string; disposition: string | null }> => {
+      const response = await fetch(url)
+      return { status: response.status, text: await response.text(), disposition: response.headers.get('content-disposition') }
+    }
+
+    const valid = await answer(await presign())
+    assert.deepEqual(valid, { status: 200, text: 'the archive', disposition: 'attachment; filename="a b.zip"' })
+    const tampered = (await presign()).replace('filename%3D%22a', 'filename%3D%22b')
+    assert.match((await answer(tampered)).text, /SignatureDoesNotMatch/)
+    assert.match((await answer(await presign({ secret: 'wrong' }))).text, /SignatureDoesNotMatch/)
+    const otherKey = (await presign()).replace('/presigned/a%20b.zip', '/presigned/other.zip')
+    assert.equal((await answer(otherKey)).status, 403)
+    const expired = await answer(await presign({ now: new Date(Date.now() - 120_000) }))
+    assert.equal(expired.status, 403)
+    assert.match(expired.text, /AccessDenied[\s\S]*Request has expired/)
+    const tooLong = (await presign()).replace('X-Amz-Expires=60', `X-Amz-Expires=${7 * 24 * 3600 + 1}`)
+    assert.match((await answer(tooLong)).text, /X-Amz-Expires must be less than a week/)
   })
 
   test('wait?partBytes resolves when bytes arrive; faults on an operation', async () => {

@@ -28,7 +28,16 @@ const FUNCTION_ENV = [
   'BACKUP_WORKFLOW',
   'BACKUP_REF',
   'GITHUB_API_URL',
-  'GITHUB_TIMEOUT_MS'
+  'GITHUB_TIMEOUT_MS',
+  // backup-download's
+  'BACKUP_S3_BUCKET',
+  'BACKUP_S3_REGION',
+  'BACKUP_S3_ENDPOINT',
+  'BACKUP_S3_FORCE_PATH_STYLE',
+  'BACKUP_S3_ACCESS_KEY_ID',
+  'BACKUP_S3_SECRET_ACCESS_KEY',
+  'BACKUP_S3_SESSION_TOKEN',
+  'DOWNLOAD_URL_TTL_SECONDS'
 ] as const
 export type FunctionEnv = Partial<Record<(typeof FUNCTION_ENV)[number], string>>
 

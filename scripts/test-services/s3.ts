@@ -1,7 +1,8 @@
 // s3rver 3.7.1, patched to behave like S3 where our code depends on it. s3rver is a Koa app:
 // one middleware unshifted onto `server.middleware` before `run()` sees every request first.
 // What it adds (see /work/shared/test-services.md for the gaps):
-//   - SigV4 header signatures are really verified (s3rver only checks the key id exists);
+//   - SigV4 signatures are really verified (s3rver only checks the key id exists), in the
+//     Authorization header and in presigned URLs, whose expiry is enforced as S3 does;
 //     anonymous requests are refused like on a private bucket.
 //   - AbortMultipartUpload, ListMultipartUploads, NoSuchUpload on unknown uploads.
 //   - If-None-Match: * on PutObject / CompleteMultipartUpload → 412 PreconditionFailed.
@@ -274,7 +275,7 @@ export function classify(method: string, t: Target, rawQuery: Record<string, unk
 /**
  * Verify an `Authorization: AWS4-HMAC-SHA256 ...` header the way S3 does: the canonical URI is
  * the path exactly as sent (S3 does not double-encode or normalize), the payload hash is the
- * x-amz-content-sha256 header as-is. Presigned (query) auth and SigV2 stay with s3rver.
+ * x-amz-content-sha256 header as-is. Presigned URLs: verifyPresignedSigV4. SigV2 stays with s3rver.
  */
 export function verifySigV4(
   method: string,
@@ -310,19 +311,99 @@ export function verifySigV4(
   const amzDate = headerValue(headers, 'x-amz-date') ?? ''
 
   const [rawPath = '/', rawQuery = ''] = splitOnce(rawUrl, '?')
-  const canonicalQuery = rawQuery
+  const request = { method, rawPath, query: queryPairs(rawQuery), headers, signedHeaders, payloadHash }
+  checkSignature(request, { accessKeyId, secret, scopeParts, amzDate, signature })
+}
+
+/**
+ * Verify a presigned URL (`X-Amz-Algorithm=AWS4-HMAC-SHA256` in the query) as S3 does: a lifetime
+ * of 1 s to 7 days; past X-Amz-Date + X-Amz-Expires, 403 AccessDenied "Request has expired"; then
+ * the signature, over the query without X-Amz-Signature and the payload hash UNSIGNED-PAYLOAD
+ * (unless the query signs one). Response overrides (`response-content-disposition`) are signed too.
+ */
+export function verifyPresignedSigV4(
+  method: string,
+  rawUrl: string,
+  headers: IncomingHttpHeaders,
+  secretFor: (id: string) => string | undefined,
+  now = Date.now()
+): void {
+  const [rawPath = '/', rawQuery = ''] = splitOnce(rawUrl, '?')
+  const pairs = queryPairs(rawQuery)
+  const param = (name: string): string | undefined => pairs.find(([k]) => k === name)?.[1]
+  const [credential, amzDate, expires, signedHeaders, signature] = [
+    'X-Amz-Credential',
+    'X-Amz-Date',
+    'X-Amz-Expires',
+    'X-Amz-SignedHeaders',
+    'X-Amz-Signature'
+  ].map(param)
+  if (param('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || !credential || !amzDate || !expires || !signedHeaders || !signature) {
+    throw s3Error(
+      'AuthorizationQueryParametersError',
+      'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.'
+    )
+  }
+  const lifetime = Number(expires)
+  if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > 604800) {
+    throw s3Error(
+      'AuthorizationQueryParametersError',
+      'X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds'
+    )
+  }
+  const signedAt = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate)
+  if (!signedAt) throw s3Error('AuthorizationQueryParametersError', `X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
+  const [, y, mo, d, h, mi, sec] = signedAt.map(Number) as number[]
+  const expiresAt = Date.UTC(y ?? 0, (mo ?? 1) - 1, d, h, mi, sec) + lifetime * 1000
+  if (now > expiresAt) {
+    const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
+    throw s3Error('AccessDenied', 'Request has expired', { 'X-Amz-Expires': expires, Expires: iso(expiresAt), ServerTime: iso(now) })
+  }
+  const [accessKeyId = '', ...scopeParts] = credential.split('/')
+  const secret = secretFor(accessKeyId)
+  if (secret === undefined) {
+    throw s3Error('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
+      AWSAccessKeyId: accessKeyId
+    })
+  }
+  const query = pairs.filter(([k]) => k !== 'X-Amz-Signature')
+  const payloadHash = param('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD'
+  checkSignature({ method, rawPath, query, headers, signedHeaders, payloadHash }, { accessKeyId, secret, scopeParts, amzDate, signature })
+}
+
+/** The query's parameters, decoded, in the order sent. */
+function queryPairs(rawQuery: string): [string, string][] {
+  return rawQuery
     .split('&')
     .filter(p => p !== '')
     .map(p => {
       const [k = '', v = ''] = splitOnce(p, '=')
-      return [rfc3986(safeDecode(k)), rfc3986(safeDecode(v))] as const
+      return [safeDecode(k), safeDecode(v)]
     })
+}
+
+/** SigV4's canonical request, string to sign and signature, compared in constant time; SignatureDoesNotMatch otherwise. */
+function checkSignature(
+  request: {
+    method: string
+    rawPath: string
+    query: [string, string][]
+    headers: IncomingHttpHeaders
+    signedHeaders: string
+    payloadHash: string
+  },
+  signer: { accessKeyId: string; secret: string; scopeParts: string[]; amzDate: string; signature: string }
+): void {
+  const { method, rawPath, headers, signedHeaders, payloadHash } = request
+  const canonicalQuery = request.query
+    .map(([k, v]) => [rfc3986(k), rfc3986(v)] as const)
     .sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join('&')
   const names = signedHeaders.split(';')
   const canonicalHeaders = names.map(n => `${n}:${(headerValue(headers, n) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('')
   const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].join('\n')
+  const { accessKeyId, secret, scopeParts, amzDate, signature } = signer
   const scope = scopeParts.join('/')
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n')
 
@@ -531,7 +612,9 @@ export class S3Server {
       throw s3Error('AccessDenied', 'Access Denied')
     }
     try {
-      verifySigV4(ctx.method, ctx.url, ctx.headers, id => DUMMY_ACCOUNT.accessKeys.get(id))
+      const secretFor = (id: string): string | undefined => DUMMY_ACCOUNT.accessKeys.get(id)
+      if ('X-Amz-Algorithm' in ctx.query) verifyPresignedSigV4(ctx.method, ctx.url, ctx.headers, secretFor)
+      else verifySigV4(ctx.method, ctx.url, ctx.headers, secretFor)
     } catch (err) {
       await drain(ctx.req)
       throw err

@@ -22,8 +22,8 @@ export interface AdminKey {
   source: string
 }
 
-/** The secret key's name in SUPABASE_SECRET_KEYS when BACKUP_SECRET_KEY_NAME does not name another. */
-const DEFAULT_SECRET_KEY_NAME = 'default'
+/** The key's name in SUPABASE_SECRET_KEYS (unless BACKUP_SECRET_KEY_NAME names another) and in SUPABASE_PUBLISHABLE_KEYS. */
+const DEFAULT_KEY_NAME = 'default'
 const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256']
 /** jose checks exp and nbf only when present: a user token must have an expiry. */
 const REQUIRED_CLAIMS = ['exp']
@@ -36,7 +36,7 @@ const USER_ROLE = 'authenticated'
  * legacy SUPABASE_SERVICE_ROLE_KEY. A 500 naming every variable tried when there is none.
  */
 export function readAdminKey(env: Env): AdminKey {
-  const name = env('BACKUP_SECRET_KEY_NAME') || DEFAULT_SECRET_KEY_NAME
+  const name = env('BACKUP_SECRET_KEY_NAME') || DEFAULT_KEY_NAME
   const secretKeys = parseKeyDictionary(env('SUPABASE_SECRET_KEYS'), 'SUPABASE_SECRET_KEYS')
   const secret = secretKeys[name]
   if (secret) return { key: secret, kind: 'secret', source: `SUPABASE_SECRET_KEYS["${name}"]` }
@@ -49,6 +49,20 @@ export function readAdminKey(env: Env): AdminKey {
   if (legacy) return { key: legacy, kind: 'legacy', source: 'SUPABASE_SERVICE_ROLE_KEY' }
   throw misconfigured(
     `No key for the database API: tried SUPABASE_SECRET_KEYS["${name}"] (${describeNames(secretKeys)}) and SUPABASE_SERVICE_ROLE_KEY (not set). Create a secret key in the dashboard (Project Settings > API Keys); Supabase provides it to functions as SUPABASE_SECRET_KEYS.`
+  )
+}
+
+/**
+ * The project's public key, which a function sends as `apikey` when it reads the database as a
+ * signed-in user (the user's token as the bearer): SUPABASE_PUBLISHABLE_KEYS["default"], else
+ * the legacy SUPABASE_ANON_KEY. Either makes a request run as the token's role, so RLS decides.
+ */
+export function readPublicKey(env: Env): string {
+  const publishable = parseKeyDictionary(env('SUPABASE_PUBLISHABLE_KEYS'), 'SUPABASE_PUBLISHABLE_KEYS')[DEFAULT_KEY_NAME]
+  const key = publishable || env('SUPABASE_ANON_KEY')
+  if (key) return key
+  throw misconfigured(
+    'No public key to read the table as the signed-in user: SUPABASE_PUBLISHABLE_KEYS["default"] and SUPABASE_ANON_KEY are not set. Supabase provides them to functions; a self-hosted project must set SUPABASE_ANON_KEY.'
   )
 }
 

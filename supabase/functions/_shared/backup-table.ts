@@ -1,6 +1,7 @@
 // backup_history through PostgREST with the project's admin key (auth.ts), the way every backup
 // function writes it: inserts of in_progress rows and the state machine's one conditional UPDATE.
-import { adminHeaders, adminKeyRefused, readAdminKey, type AdminKey, type Env } from './auth.ts'
+// A function may also read it as a signed-in user, so that the table's own RLS decides what they see.
+import { adminHeaders, adminKeyRefused, readAdminKey, unauthorized, type AdminKey, type Env } from './auth.ts'
 import { clip, HttpError } from './http.ts'
 
 export type Status = 'in_progress' | 'success' | 'failed'
@@ -41,6 +42,12 @@ export interface TableConfig {
 
 export type Target = { backupId: string } | { dispatchId: string }
 
+/**
+ * Whose rights the requests run with: the admin key (every row), or a signed-in user's access
+ * token with the project's public key as `apikey`, so that the table's RLS decides what they see.
+ */
+export type Identity = { kind: 'admin' } | { kind: 'user'; token: string; publicKey: string }
+
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 /** Below the action's own 10 s request timeout, so it gets a 503 to retry rather than silence. */
 const UPSTREAM_TIMEOUT_MS = 8_000
@@ -55,7 +62,21 @@ export function readTableConfig(env: Env): TableConfig {
 }
 
 export class BackupTable {
-  constructor(private readonly config: TableConfig) {}
+  constructor(
+    private readonly config: TableConfig,
+    private readonly identity: Identity = { kind: 'admin' }
+  ) {}
+
+  /** The row with this id, or undefined when there is none the identity may select (RLS, or no grant). */
+  async visible(id: string): Promise<BackupRow | undefined> {
+    try {
+      const [row] = await this.request<BackupRow[]>('GET', `select=*&id=eq.${id}`)
+      return row
+    } catch (error) {
+      if (error instanceof UpstreamError && error.pgCode === '42501') return undefined
+      throw error
+    }
+  }
 
   /** The one row a target names: 404 when none, 409 when a dispatch_id matches several. */
   async find(target: Target): Promise<BackupRow> {
@@ -132,7 +153,9 @@ export class BackupTable {
       response = await fetch(`${supabaseUrl}/rest/v1/${table}?${query}`, {
         method,
         headers: {
-          ...adminHeaders(admin),
+          ...(this.identity.kind === 'admin'
+            ? adminHeaders(admin)
+            : { apikey: this.identity.publicKey, authorization: `Bearer ${this.identity.token}` }),
           'content-type': 'application/json',
           prefer: 'return=representation'
         },
@@ -148,7 +171,13 @@ export class BackupTable {
     if (response.status >= 500 || failure.code.startsWith('PGRST00')) {
       throw new HttpError(503, 'database_unavailable', `The database is not available (HTTP ${response.status}); retry later.`)
     }
-    if (response.status === 401 || response.status === 403) throw adminKeyRefused(admin, response.status, failure.message)
+    if (this.identity.kind === 'user' && failure.code.startsWith('PGRST30')) {
+      throw unauthorized('invalid_token', `The database API refused the access token: ${failure.message}`)
+    }
+    // A user's role without a grant on the table (42501) is the caller's to handle; the admin key refused is a 500.
+    if ((response.status === 401 || response.status === 403) && this.identity.kind === 'admin') {
+      throw adminKeyRefused(admin, response.status, failure.message)
+    }
     if (failure.code === 'PGRST205' || failure.code === '42P01') {
       throw new HttpError(500, 'misconfigured', `Table '${table}' does not exist: apply supabase/migrations, or set BACKUP_TABLE.`)
     }

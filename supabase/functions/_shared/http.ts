@@ -17,6 +17,35 @@ export class HttpError extends Error {
   }
 }
 
+/** The app calls from the browser. Credentials travel in the Authorization header, never in cookies, so any origin may ask. */
+export const APP_CORS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  // What supabase-js sends (its `@supabase/supabase-js/cors` list).
+  'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type, x-retry-count, traceparent, tracestate, baggage',
+  'access-control-allow-methods': 'POST, OPTIONS',
+  'access-control-max-age': '86400'
+}
+
+/**
+ * Serves a function the app calls from the browser: the CORS preflight, and the CORS headers on
+ * every answer, so the app can read the errors too. An HttpError is its JSON answer; anything
+ * else a 500 that points to the logs, whose message never reaches the caller.
+ */
+export function serveApp(name: string, handle: (request: Request) => Promise<Response>): void {
+  Deno.serve(async request => {
+    if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: APP_CORS })
+    try {
+      const response = await handle(request)
+      for (const [header, value] of Object.entries(APP_CORS)) response.headers.set(header, value)
+      return response
+    } catch (error) {
+      if (error instanceof HttpError) return errorResponse(error, APP_CORS)
+      console.error(`${name}: unexpected error`, error instanceof Error ? error.message : String(error))
+      return json(500, { error: `Unexpected error in ${name}; see the function logs.`, code: 'internal' }, APP_CORS)
+    }
+  })
+}
+
 export function errorResponse(error: HttpError, headers: Record<string, string> = {}): Response {
   const extra: Record<string, string> = { ...headers }
   if (error.status === 405) extra.allow = 'POST'
@@ -26,6 +55,28 @@ export function errorResponse(error: HttpError, headers: Record<string, string> 
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' } })
+}
+
+/** What an app's call sends: at most 64 KiB. */
+const MAX_APP_BODY_BYTES = 64 * 1024
+
+/**
+ * The JSON object a function the app calls was sent, {} for an empty body: 413 when too large,
+ * 400 `invalid_json` when it is not a JSON object (`usage` says what to send).
+ */
+export async function readJsonObject(request: Request, usage: string): Promise<Record<string, unknown>> {
+  const body = new Uint8Array(await request.arrayBuffer())
+  if (body.byteLength > MAX_APP_BODY_BYTES) throw new HttpError(413, 'too_large', `The request body exceeds ${MAX_APP_BODY_BYTES} bytes.`)
+  const text = new TextDecoder().decode(body).trim()
+  if (!text) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new HttpError(400, 'invalid_json', usage)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'invalid_json', usage)
+  return parsed as Record<string, unknown>
 }
 
 /** Compares SHA-256 digests byte by byte without early exit: the time says nothing about the key. */

@@ -1,8 +1,6 @@
 // The function's secrets, read per request so `supabase secrets set` applies without a redeploy.
 // Every problem is a 500 that names the secret to set; nothing is written before they pass.
-import { readTokenConfig } from '../_shared/auth.ts'
 import { HttpError } from '../_shared/http.ts'
-import type { AuthConfig } from './auth.ts'
 
 export interface GithubConfig {
   /** GITHUB_API_URL, default https://api.github.com (GitHub Enterprise Server: https://<host>/api/v3). */
@@ -19,30 +17,12 @@ export interface GithubConfig {
   timeoutMs: number
 }
 
-const MIN_SECRET_LENGTH = 32
 const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/
 const WORKFLOW = /^[A-Za-z0-9_.-]+$/
 const DEFAULT_TIMEOUT_MS = 10_000
 const MAX_TIMEOUT_MS = 60_000
 
 export const env = (name: string): string => (Deno.env.get(name) ?? '').trim()
-
-/**
- * BACKUP_API_KEY for scripts, and how signed-in users' tokens are checked: the project's signing
- * keys (SUPABASE_JWKS, or its JWKS endpoint), and JWT_SECRET only where the project still signs
- * with its legacy secret. Each secret set must be long enough to resist guessing.
- */
-export function readAuthConfig(): AuthConfig {
-  const config = { apiKey: env('BACKUP_API_KEY'), tokens: readTokenConfig(env) }
-  for (const [name, value] of [
-    ['BACKUP_API_KEY', config.apiKey],
-    ['JWT_SECRET', config.tokens.legacySecret]
-  ] as const) {
-    if (value && value.length < MIN_SECRET_LENGTH)
-      throw misconfigured(`The function's ${name} secret is too short: it needs ${MIN_SECRET_LENGTH}+ characters.`)
-  }
-  return config
-}
 
 export function readGithubConfig(): GithubConfig {
   const token = env('GITHUB_TOKEN')

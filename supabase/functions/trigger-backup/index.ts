@@ -21,39 +21,21 @@
 // 502 dispatch_failed {error, code, backup_id, dispatch_id} (the row is failed with GitHub's answer),
 // 503 database unavailable (nothing dispatched).
 import { BackupTable, readTableConfig } from '../_shared/backup-table.ts'
-import { cleanErrorText, errorResponse, HttpError, json } from '../_shared/http.ts'
-import { authenticate, type Caller } from './auth.ts'
-import { env, readAuthConfig, readGithubConfig } from './config.ts'
+import { cleanErrorText, HttpError, json, readJsonObject, serveApp } from '../_shared/http.ts'
+import { authenticate, describeCaller, readAuthConfig } from '../_shared/callers.ts'
+import { env, readGithubConfig } from './config.ts'
 import { dispatchWorkflow } from './github.ts'
 
-/** The app calls from the browser. Credentials travel in the Authorization header, never in cookies, so any origin may ask. */
-const CORS = {
-  'access-control-allow-origin': '*',
-  // What supabase-js sends (its `@supabase/supabase-js/cors` list).
-  'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type, x-retry-count, traceparent, tracestate, baggage',
-  'access-control-allow-methods': 'POST, OPTIONS',
-  'access-control-max-age': '86400'
-}
-const MAX_BODY_BYTES = 64 * 1024
 /** The row's writes after the dispatch are retried briefly, so a blip of the database does not lose them. */
 const ROW_WRITE_ATTEMPTS = 3
 const ROW_WRITE_PAUSE_MS = 500
 
-Deno.serve(async request => {
-  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS })
-  try {
-    return await handle(request)
-  } catch (error) {
-    if (error instanceof HttpError) return errorResponse(error, CORS)
-    console.error('trigger-backup: unexpected error', error instanceof Error ? error.message : String(error))
-    return json(500, { error: 'Unexpected error in trigger-backup; see the function logs.', code: 'internal' }, CORS)
-  }
-})
+serveApp('trigger-backup', handle)
 
 async function handle(request: Request): Promise<Response> {
   if (request.method !== 'POST') throw new HttpError(405, 'method_not_allowed', `Use POST, not ${request.method}.`)
-  const auth = readAuthConfig()
-  const caller = await authenticate(request, auth)
+  const auth = readAuthConfig(env)
+  const caller = await authenticate(request, auth, 'start a backup')
   const github = readGithubConfig()
   const tableConfig = readTableConfig(env)
   await readEmptyBody(request)
@@ -70,9 +52,9 @@ async function handle(request: Request): Promise<Response> {
     // The backup is started either way: without the run id on the row, the action writes it when it claims the row.
     if (run) await writeWithRetries(`record run ${run.id} on backup ${row.id}`, () => db.holdForRun(row.id, run.id))
     console.log(
-      `trigger-backup: ${describe(caller)} started backup ${row.id} (dispatch_id ${dispatchId}, ${run ? `run ${run.id}` : 'run id not given by GitHub'})`
+      `trigger-backup: ${describeCaller(caller)} started backup ${row.id} (dispatch_id ${dispatchId}, ${run ? `run ${run.id}` : 'run id not given by GitHub'})`
     )
-    return json(201, { ...ids, workflow_run_id: run?.id ?? null, html_url: run?.htmlUrl ?? null }, CORS)
+    return json(201, { ...ids, workflow_run_id: run?.id ?? null, html_url: run?.htmlUrl ?? null })
   }
   const errorText = cleanErrorText(outcome.error, [github.token, auth.apiKey, auth.tokens.legacySecret, tableConfig.admin.key])
   const marked = await writeWithRetries(`mark backup ${row.id} failed`, () =>
@@ -85,17 +67,8 @@ async function handle(request: Request): Promise<Response> {
 
 /** The function takes no input: a body with fields is refused rather than ignored, so no caller believes it chose something. */
 async function readEmptyBody(request: Request): Promise<void> {
-  const body = new Uint8Array(await request.arrayBuffer())
-  if (body.byteLength > MAX_BODY_BYTES) throw new HttpError(413, 'too_large', `The request body exceeds ${MAX_BODY_BYTES} bytes.`)
-  const text = new TextDecoder().decode(body).trim()
-  if (!text) return
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'The request body must be empty or a JSON object.')
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length > 0) {
+  const body = await readJsonObject(request, 'The request body must be empty or a JSON object.')
+  if (Object.keys(body).length > 0) {
     throw new HttpError(
       400,
       'bad_request',
@@ -118,8 +91,4 @@ async function writeWithRetries(what: string, write: () => Promise<unknown>): Pr
       await new Promise(resolve => setTimeout(resolve, ROW_WRITE_PAUSE_MS))
     }
   }
-}
-
-function describe(caller: Caller): string {
-  return caller.kind === 'user' ? `user ${caller.userId || '(no sub)'}` : 'an API-key caller'
 }
