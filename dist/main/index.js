@@ -88099,7 +88099,7 @@ class DatabaseError extends BackupError {
     kind = 'database';
 }
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
-class StoreError extends BackupError {
+class errors_StoreError extends BackupError {
     kind = 'store';
 }
 /** The object in the store does not match what was uploaded. */
@@ -88139,7 +88139,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
  * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
  * spent; the last error is rethrown. `onRetry` lets callers log each wait.
  */
-async function retry(attempt, isTransient, policy, onRetry = () => { }) {
+async function retry_retry(attempt, isTransient, policy, onRetry = () => { }) {
     const startedAt = Date.now();
     let delay = policy.initialDelayMs;
     for (;;) {
@@ -88225,6 +88225,13 @@ function claimToken(runId, runAttempt, job, nonce) {
 function attemptOf(token, runId) {
     const [tokenRun, attempt] = token.split('/');
     return tokenRun === runId && attempt !== undefined && /^\d+$/.test(attempt) ? Number(attempt) : undefined;
+}
+/**
+ * A PostgREST `like` pattern for keys that start with `prefix`: LIKE's own wildcards escaped, and
+ * PostgREST's `*` (which it turns into `%`) as `_`, any one character; callers check the prefix itself.
+ */
+function prefixPattern(prefix) {
+    return `${prefix.replace(/[\\%_]/g, match => `\\${match}`).replace(/\*/g, '_')}*`;
 }
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
@@ -88463,6 +88470,20 @@ class Ledger {
         const holder = 'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id };
         return this.write(row.id, patch, holder);
     }
+    /**
+     * The prune's move, the one change a finished row takes: a success row records that its object
+     * is (about to be) gone. One conditional update; a row that is not success, or already expired,
+     * is left as it is and returned.
+     */
+    async markExpired(row) {
+        if (!('expired_at' in row)) {
+            throw new LedgerError(`The table '${this.table}' (input 'table') has no column expired_at. Apply supabase/migrations/011_add_expired_at_to_backup_history.sql (and redeploy the update-backup function) before pruning.`);
+        }
+        const changed = await this.withRetry(() => this.backend.expireIfSuccess(row.id));
+        if (changed[0])
+            return { expired: true, row: changed[0] };
+        return { expired: false, row: await this.reread(row.id) };
+    }
     async write(rowId, patch, holder) {
         const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, holder));
         if (changed[0])
@@ -88494,7 +88515,7 @@ class Ledger {
         return row;
     }
     withRetry(attempt) {
-        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
+        return retry_retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
     }
 }
 
@@ -88562,6 +88583,22 @@ class FunctionLedgerBackend {
         const answer = await this.call('update the row', body);
         // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
         return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** The function's `expire`: the same conditional update, server-side; a row not changed comes back with updated: false. */
+    async expireIfSuccess(id) {
+        const answer = await this.call('mark the row expired', { action: 'expire', backup_id: id });
+        return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** For the prune: a page of one prefix's success rows, newest first (the function's list_success). */
+    async listSuccess(page) {
+        const answer = await this.call('list the success rows', {
+            action: 'list_success',
+            prefix: page.prefix,
+            limit: page.limit,
+            offset: page.offset,
+            ...(page.finishedNotAfter === undefined ? {} : { finished_not_after: page.finishedNotAfter })
+        });
+        return answer.backups ?? [];
     }
     /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */
     async listInProgress(limit) {
@@ -97788,6 +97825,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 
 
 
+
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
 class TableLedgerBackend {
     table;
@@ -97847,6 +97885,33 @@ class TableLedgerBackend {
         const { data, error, status } = await update.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
+        return data;
+    }
+    async expireIfSuccess(id) {
+        // The database stamps expired_at with its own clock (migration 011); any non-null value asks for it.
+        const { data, error, status } = await this.client
+            .from(this.table)
+            .update({ expired_at: new Date().toISOString() })
+            .eq('id', id)
+            .eq('status', 'success')
+            .is('expired_at', null)
+            .select('*')
+            .retry(false);
+        if (error)
+            throw this.failure('mark the row expired', error, status);
+        return data;
+    }
+    async listSuccess(page) {
+        let query = this.client.from(this.table).select('*').eq('status', 'success').like('s3_key', prefixPattern(page.prefix));
+        if (page.finishedNotAfter !== undefined)
+            query = query.lte('finished_at', page.finishedNotAfter);
+        const { data, error, status } = await query
+            .order('finished_at', { ascending: false })
+            .order('id', { ascending: false })
+            .range(page.offset, page.offset + page.limit - 1)
+            .retry(false);
+        if (error)
+            throw this.failure('list the success rows', error, status);
         return data;
     }
     async listInProgress(limit) {
@@ -102886,7 +102951,7 @@ async function keyIsTaken(client, bucket, key, signal) {
         return (await headObject(client, bucket, key, signal)) !== undefined;
     }
     catch (error) {
-        if (error instanceof StoreError && statusOf(error.cause) === 403)
+        if (error instanceof errors_StoreError && statusOf(error.cause) === 403)
             return false;
         throw error;
     }
@@ -102903,6 +102968,50 @@ async function abortUpload(client, bucket, key, uploadId) {
             return;
         throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`);
     }
+}
+/**
+ * Deletes one object (the prune's only change to the store). A key that is already gone counts as
+ * deleted: S3 answers 204 either way.
+ */
+async function deleteObject(client, bucket, key) {
+    try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+        });
+    }
+    catch (error) {
+        if (statusOf(error) === 404)
+            return;
+        if (statusOf(error) === 403) {
+            throw new StoreError(`Could not delete ${objectUrl(bucket, key)}: access denied (HTTP 403). The prune's credentials need s3:DeleteObject on the prefix's objects.`, { cause: error });
+        }
+        throw storeError(error, `delete ${objectUrl(bucket, key)}`);
+    }
+}
+/** The keys under a prefix, a page of 1000 at a time: what the store holds, to compare with the rows. */
+async function listKeys(client, bucket, prefix, policy) {
+    const keys = new Set();
+    let token;
+    do {
+        const page = await retry(async () => {
+            try {
+                return await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
+                    abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+                });
+            }
+            catch (error) {
+                if (statusOf(error) === 403) {
+                    throw new StoreError(`Could not list ${objectUrl(bucket, prefix)}: access denied (HTTP 403). The prune's credentials need s3:ListBucket on the bucket (it may be limited to the prefix).`, { cause: error });
+                }
+                throw storeError(error, `list ${objectUrl(bucket, prefix)}`);
+            }
+        }, isTransientStoreError, policy);
+        for (const object of page.Contents ?? [])
+            if (object.Key !== undefined)
+                keys.add(object.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
 }
 /** Open multipart uploads of exactly this key. */
 async function openUploads(client, bucket, key) {
@@ -102958,21 +103067,21 @@ async function verifyObject(client, bucket, key, expected) {
  */
 async function confirmObject(client, bucket, key, expected, policy) {
     try {
-        return await retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+        return await retry_retry(() => verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
     }
     catch (error) {
         if (!isTransientStoreError(error))
             throw error;
-        throw new StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
+        throw new errors_StoreError(`${messageOf(error)} The store could not confirm the upload of ${objectUrl(bucket, key)}, so it was left in the store as it is: check it, or delete it, and re-run.`, { cause: error });
     }
 }
 /** Aborts the upload, retried while the store cannot answer. */
 function abortUploadRetrying(client, bucket, key, uploadId, policy) {
-    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
+    return retry_retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
 }
 /** The store failed or could not be reached (5xx, throttling, network): worth another try. */
 function isTransientStoreError(error) {
-    const cause = error instanceof StoreError ? error.cause : error;
+    const cause = error instanceof errors_StoreError ? error.cause : error;
     if (cause instanceof BackupError)
         return false;
     const status = statusOf(cause);
@@ -102999,34 +103108,34 @@ function storeError(error, action) {
     const prefix = `Could not ${action}`;
     switch (name) {
         case 'NoSuchBucket':
-            return new StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error });
+            return new errors_StoreError(`${prefix}: the bucket does not exist. Check 'bucket' (and 'region' / 'endpoint').`, { cause: error });
         case 'InvalidAccessKeyId':
-            return new StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, {
+            return new errors_StoreError(`${prefix}: the store does not know the access key id. Check 'aws-access-key-id' or the credentials step.`, {
                 cause: error
             });
         case 'SignatureDoesNotMatch':
-            return new StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error });
+            return new errors_StoreError(`${prefix}: the store rejected the request signature; the secret access key is wrong. Check 'aws-secret-access-key'.`, { cause: error });
         case 'AccessDenied':
         case 'Forbidden':
-            return new StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error });
+            return new errors_StoreError(`${prefix}: access denied. The credentials need s3:PutObject, s3:GetObject (HeadObject), s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on the bucket.`, { cause: error });
         case 'PreconditionFailed':
-            return new StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error });
+            return new errors_StoreError(`${prefix}: an object already exists at that key and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`, { cause: error });
         case 'BadDigest':
         case 'XAmzContentSHA256Mismatch':
-            return new StoreError(`${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`, { cause: error });
+            return new errors_StoreError(`${prefix}: the store received other bytes than were sent (${message}): the checksum computed from the archive does not match what arrived, so the data was damaged on the way. Nothing was stored; re-run the backup.`, { cause: error });
         case 'CredentialsProviderError':
-            return new StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
+            return new errors_StoreError(`${prefix}: no AWS credentials found. Set 'aws-access-key-id' / 'aws-secret-access-key', or run aws-actions/configure-aws-credentials first.`, { cause: error });
     }
     if (rejectsChecksums(error)) {
-        return new StoreError(`${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`, { cause: error });
+        return new errors_StoreError(`${prefix}: the store does not accept S3's additional checksums (${name}: ${message}). Set 'verify: none' to upload without them; the object is then checked by its size only.`, { cause: error });
     }
     if (NETWORK_CODES.includes(code) || name === 'TimeoutError') {
-        return new StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
+        return new errors_StoreError(`${prefix}: the store is not reachable (${code || name}). Check 'endpoint' and 'region', and that the runner can reach the store.`, { cause: error });
     }
     if (status === 403) {
-        return new StoreError(`${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`, { cause: error });
+        return new errors_StoreError(`${prefix}: access denied (HTTP 403). Check 'aws-access-key-id' / 'aws-secret-access-key' and that they may read and write the bucket.`, { cause: error });
     }
-    return new StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
+    return new errors_StoreError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, { cause: error });
 }
 /** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
 function rejectsChecksums(error) {
@@ -104655,7 +104764,7 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     if (mode !== 'none')
         parts.push('ETag', storeChecksumMissing ? 'no CRC32 (the store keeps none)' : 'CRC32');
     if (mode === 'download') {
-        await retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
+        await retry_retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
         parts.push('SHA-256 of the object read back');
     }
     return {
@@ -106241,7 +106350,7 @@ async function chooseDestination({ inputs, dispatchId, context, signal }) {
     const where = objectUrl(inputs.bucket, key);
     signal.throwIfAborted();
     if (await keyIsTaken(client, inputs.bucket, key, signal)) {
-        throw new StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`);
+        throw new errors_StoreError(`An object already exists at ${where} and the action never overwrites. Use a 'key' that includes {timestamp} or {dispatch_id}.`);
     }
     return { client, key, where };
 }

@@ -88676,7 +88676,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
  * Runs `attempt` until it succeeds, it throws an error `isTransient` rejects, or the budget is
  * spent; the last error is rethrown. `onRetry` lets callers log each wait.
  */
-async function retry(attempt, isTransient, policy, onRetry = () => { }) {
+async function retry_retry(attempt, isTransient, policy, onRetry = () => { }) {
     const startedAt = Date.now();
     let delay = policy.initialDelayMs;
     for (;;) {
@@ -88782,6 +88782,50 @@ async function abortUpload(client, bucket, key, uploadId) {
         throw s3_storeError(error, `abort the unfinished upload of ${s3_objectUrl(bucket, key)}`);
     }
 }
+/**
+ * Deletes one object (the prune's only change to the store). A key that is already gone counts as
+ * deleted: S3 answers 204 either way.
+ */
+async function deleteObject(client, bucket, key) {
+    try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+        });
+    }
+    catch (error) {
+        if (s3_statusOf(error) === 404)
+            return;
+        if (s3_statusOf(error) === 403) {
+            throw new StoreError(`Could not delete ${s3_objectUrl(bucket, key)}: access denied (HTTP 403). The prune's credentials need s3:DeleteObject on the prefix's objects.`, { cause: error });
+        }
+        throw s3_storeError(error, `delete ${s3_objectUrl(bucket, key)}`);
+    }
+}
+/** The keys under a prefix, a page of 1000 at a time: what the store holds, to compare with the rows. */
+async function listKeys(client, bucket, prefix, policy) {
+    const keys = new Set();
+    let token;
+    do {
+        const page = await retry(async () => {
+            try {
+                return await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
+                    abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+                });
+            }
+            catch (error) {
+                if (s3_statusOf(error) === 403) {
+                    throw new StoreError(`Could not list ${s3_objectUrl(bucket, prefix)}: access denied (HTTP 403). The prune's credentials need s3:ListBucket on the bucket (it may be limited to the prefix).`, { cause: error });
+                }
+                throw s3_storeError(error, `list ${s3_objectUrl(bucket, prefix)}`);
+            }
+        }, isTransientStoreError, policy);
+        for (const object of page.Contents ?? [])
+            if (object.Key !== undefined)
+                keys.add(object.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+}
 /** Open multipart uploads of exactly this key. */
 async function openUploads(client, bucket, key) {
     try {
@@ -88836,7 +88880,7 @@ async function s3_verifyObject(client, bucket, key, expected) {
  */
 async function confirmObject(client, bucket, key, expected, policy) {
     try {
-        return await retry(() => s3_verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
+        return await retry_retry(() => s3_verifyObject(client, bucket, key, expected), isTransientStoreError, policy);
     }
     catch (error) {
         if (!isTransientStoreError(error))
@@ -88846,7 +88890,7 @@ async function confirmObject(client, bucket, key, expected, policy) {
 }
 /** Aborts the upload, retried while the store cannot answer. */
 function s3_abortUploadRetrying(client, bucket, key, uploadId, policy) {
-    return retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
+    return retry_retry(() => abortUpload(client, bucket, key, uploadId), isTransientStoreError, policy);
 }
 /** The store failed or could not be reached (5xx, throttling, network): worth another try. */
 function isTransientStoreError(error) {
@@ -90507,7 +90551,7 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     if (mode !== 'none')
         parts.push('ETag', storeChecksumMissing ? 'no CRC32 (the store keeps none)' : 'CRC32');
     if (mode === 'download') {
-        await retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
+        await retry_retry(() => verifyByDownload(client, bucket, checked.head, key, expected, signal), error => !signal.aborted && isTransientStoreError(error), policy);
         parts.push('SHA-256 of the object read back');
     }
     return {
@@ -90975,6 +91019,22 @@ class FunctionLedgerBackend {
         // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
         return answer.updated && answer.backup ? [answer.backup] : [];
     }
+    /** The function's `expire`: the same conditional update, server-side; a row not changed comes back with updated: false. */
+    async expireIfSuccess(id) {
+        const answer = await this.call('mark the row expired', { action: 'expire', backup_id: id });
+        return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** For the prune: a page of one prefix's success rows, newest first (the function's list_success). */
+    async listSuccess(page) {
+        const answer = await this.call('list the success rows', {
+            action: 'list_success',
+            prefix: page.prefix,
+            limit: page.limit,
+            offset: page.offset,
+            ...(page.finishedNotAfter === undefined ? {} : { finished_not_after: page.finishedNotAfter })
+        });
+        return answer.backups ?? [];
+    }
     /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */
     async listInProgress(limit) {
         const answer = await this.call('list the in_progress rows', { action: 'list_in_progress', limit });
@@ -91115,6 +91175,13 @@ function claimToken(runId, runAttempt, job, nonce) {
 function attemptOf(token, runId) {
     const [tokenRun, attempt] = token.split('/');
     return tokenRun === runId && attempt !== undefined && /^\d+$/.test(attempt) ? Number(attempt) : undefined;
+}
+/**
+ * A PostgREST `like` pattern for keys that start with `prefix`: LIKE's own wildcards escaped, and
+ * PostgREST's `*` (which it turns into `%`) as `_`, any one character; callers check the prefix itself.
+ */
+function prefixPattern(prefix) {
+    return `${prefix.replace(/[\\%_]/g, match => `\\${match}`).replace(/\*/g, '_')}*`;
 }
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
@@ -91353,6 +91420,20 @@ class Ledger {
         const holder = 'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id };
         return this.write(row.id, patch, holder);
     }
+    /**
+     * The prune's move, the one change a finished row takes: a success row records that its object
+     * is (about to be) gone. One conditional update; a row that is not success, or already expired,
+     * is left as it is and returned.
+     */
+    async markExpired(row) {
+        if (!('expired_at' in row)) {
+            throw new LedgerError(`The table '${this.table}' (input 'table') has no column expired_at. Apply supabase/migrations/011_add_expired_at_to_backup_history.sql (and redeploy the update-backup function) before pruning.`);
+        }
+        const changed = await this.withRetry(() => this.backend.expireIfSuccess(row.id));
+        if (changed[0])
+            return { expired: true, row: changed[0] };
+        return { expired: false, row: await this.reread(row.id) };
+    }
     async write(rowId, patch, holder) {
         const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, holder));
         if (changed[0])
@@ -91384,7 +91465,7 @@ class Ledger {
         return row;
     }
     withRetry(attempt) {
-        return retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
+        return retry_retry(attempt, isTransient, this.retryPolicy, (error, delayMs) => this.onRetry(`Database not reachable (${error instanceof Error ? error.message : String(error)}); retrying in ${Math.round(delayMs / 100) / 10} s.`));
     }
 }
 
@@ -100353,6 +100434,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 
 
 
+
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
 class TableLedgerBackend {
     table;
@@ -100412,6 +100494,33 @@ class TableLedgerBackend {
         const { data, error, status } = await update.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
+        return data;
+    }
+    async expireIfSuccess(id) {
+        // The database stamps expired_at with its own clock (migration 011); any non-null value asks for it.
+        const { data, error, status } = await this.client
+            .from(this.table)
+            .update({ expired_at: new Date().toISOString() })
+            .eq('id', id)
+            .eq('status', 'success')
+            .is('expired_at', null)
+            .select('*')
+            .retry(false);
+        if (error)
+            throw this.failure('mark the row expired', error, status);
+        return data;
+    }
+    async listSuccess(page) {
+        let query = this.client.from(this.table).select('*').eq('status', 'success').like('s3_key', prefixPattern(page.prefix));
+        if (page.finishedNotAfter !== undefined)
+            query = query.lte('finished_at', page.finishedNotAfter);
+        const { data, error, status } = await query
+            .order('finished_at', { ascending: false })
+            .order('id', { ascending: false })
+            .range(page.offset, page.offset + page.limit - 1)
+            .retry(false);
+        if (error)
+            throw this.failure('list the success rows', error, status);
         return data;
     }
     async listInProgress(limit) {
@@ -101926,7 +102035,7 @@ async function abortLeftoverUploads(client, bucket, key, saved) {
         uploadIds.add(saved.uploadId);
     if (saved.phase === 'uploading' && !saved.uploadId) {
         const since = saved.uploadStartedAt ? Date.parse(saved.uploadStartedAt) - 1000 : 0;
-        for (const upload of await retry(() => openUploads(client, bucket, key), isTransientStoreError, POST_RETRY)) {
+        for (const upload of await retry_retry(() => openUploads(client, bucket, key), isTransientStoreError, POST_RETRY)) {
             if (!upload.initiated || upload.initiated.getTime() >= since)
                 uploadIds.add(upload.uploadId);
         }

@@ -87804,6 +87804,13 @@ function attemptOf(token, runId) {
     const [tokenRun, attempt] = token.split('/');
     return tokenRun === runId && attempt !== undefined && /^\d+$/.test(attempt) ? Number(attempt) : undefined;
 }
+/**
+ * A PostgREST `like` pattern for keys that start with `prefix`: LIKE's own wildcards escaped, and
+ * PostgREST's `*` (which it turns into `%`) as `_`, any one character; callers check the prefix itself.
+ */
+function prefixPattern(prefix) {
+    return `${prefix.replace(/[\\%_]/g, match => `\\${match}`).replace(/\*/g, '_')}*`;
+}
 /** Columns every write relies on: a table missing one (e.g. before migration 008) is refused before any write. */
 const REQUIRED_COLUMNS = ['status', 's3_key', 'size_bytes', 'workflow_run_id', 'error_text', 'finished_at'];
 /** The sha256 column's check (migration 009). */
@@ -88041,6 +88048,20 @@ class ledger_Ledger {
         const holder = 'claimed_by' in row ? { runId: row.workflow_run_id, claimedBy: row.claimed_by ?? null } : { runId: row.workflow_run_id };
         return this.write(row.id, patch, holder);
     }
+    /**
+     * The prune's move, the one change a finished row takes: a success row records that its object
+     * is (about to be) gone. One conditional update; a row that is not success, or already expired,
+     * is left as it is and returned.
+     */
+    async markExpired(row) {
+        if (!('expired_at' in row)) {
+            throw new LedgerError(`The table '${this.table}' (input 'table') has no column expired_at. Apply supabase/migrations/011_add_expired_at_to_backup_history.sql (and redeploy the update-backup function) before pruning.`);
+        }
+        const changed = await this.withRetry(() => this.backend.expireIfSuccess(row.id));
+        if (changed[0])
+            return { expired: true, row: changed[0] };
+        return { expired: false, row: await this.reread(row.id) };
+    }
     async write(rowId, patch, holder) {
         const changed = await this.withRetry(() => this.backend.updateIfInProgress(rowId, patch, holder));
         if (changed[0])
@@ -88140,6 +88161,22 @@ class FunctionLedgerBackend {
         const answer = await this.call('update the row', body);
         // Not updated: the row had finished (a repeat of our own result, or another writer's), or is held otherwise. Ledger rereads it.
         return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** The function's `expire`: the same conditional update, server-side; a row not changed comes back with updated: false. */
+    async expireIfSuccess(id) {
+        const answer = await this.call('mark the row expired', { action: 'expire', backup_id: id });
+        return answer.updated && answer.backup ? [answer.backup] : [];
+    }
+    /** For the prune: a page of one prefix's success rows, newest first (the function's list_success). */
+    async listSuccess(page) {
+        const answer = await this.call('list the success rows', {
+            action: 'list_success',
+            prefix: page.prefix,
+            limit: page.limit,
+            offset: page.offset,
+            ...(page.finishedNotAfter === undefined ? {} : { finished_not_after: page.finishedNotAfter })
+        });
+        return answer.backups ?? [];
     }
     /** For the sweep: the in_progress rows, oldest first (the function's list_in_progress). */
     async listInProgress(limit) {
@@ -97179,6 +97216,7 @@ if (shouldShowDeprecationWarning()) console.warn("⚠️  Node.js 20 and below a
 
 
 
+
 /** The ledger backend that reads and writes the table directly through PostgREST (supabase-js). */
 class TableLedgerBackend {
     table;
@@ -97238,6 +97276,33 @@ class TableLedgerBackend {
         const { data, error, status } = await update.select('*').retry(false);
         if (error)
             throw this.failure('update the row', error, status);
+        return data;
+    }
+    async expireIfSuccess(id) {
+        // The database stamps expired_at with its own clock (migration 011); any non-null value asks for it.
+        const { data, error, status } = await this.client
+            .from(this.table)
+            .update({ expired_at: new Date().toISOString() })
+            .eq('id', id)
+            .eq('status', 'success')
+            .is('expired_at', null)
+            .select('*')
+            .retry(false);
+        if (error)
+            throw this.failure('mark the row expired', error, status);
+        return data;
+    }
+    async listSuccess(page) {
+        let query = this.client.from(this.table).select('*').eq('status', 'success').like('s3_key', prefixPattern(page.prefix));
+        if (page.finishedNotAfter !== undefined)
+            query = query.lte('finished_at', page.finishedNotAfter);
+        const { data, error, status } = await query
+            .order('finished_at', { ascending: false })
+            .order('id', { ascending: false })
+            .range(page.offset, page.offset + page.limit - 1)
+            .retry(false);
+        if (error)
+            throw this.failure('list the success rows', error, status);
         return data;
     }
     async listInProgress(limit) {
@@ -97409,6 +97474,50 @@ async function abortUpload(client, bucket, key, uploadId) {
             return;
         throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`);
     }
+}
+/**
+ * Deletes one object (the prune's only change to the store). A key that is already gone counts as
+ * deleted: S3 answers 204 either way.
+ */
+async function deleteObject(client, bucket, key) {
+    try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+            abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+        });
+    }
+    catch (error) {
+        if (statusOf(error) === 404)
+            return;
+        if (statusOf(error) === 403) {
+            throw new StoreError(`Could not delete ${objectUrl(bucket, key)}: access denied (HTTP 403). The prune's credentials need s3:DeleteObject on the prefix's objects.`, { cause: error });
+        }
+        throw storeError(error, `delete ${objectUrl(bucket, key)}`);
+    }
+}
+/** The keys under a prefix, a page of 1000 at a time: what the store holds, to compare with the rows. */
+async function listKeys(client, bucket, prefix, policy) {
+    const keys = new Set();
+    let token;
+    do {
+        const page = await retry(async () => {
+            try {
+                return await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
+                    abortSignal: AbortSignal.timeout(CONTROL_REQUEST_TIMEOUT_MS)
+                });
+            }
+            catch (error) {
+                if (statusOf(error) === 403) {
+                    throw new StoreError(`Could not list ${objectUrl(bucket, prefix)}: access denied (HTTP 403). The prune's credentials need s3:ListBucket on the bucket (it may be limited to the prefix).`, { cause: error });
+                }
+                throw storeError(error, `list ${objectUrl(bucket, prefix)}`);
+            }
+        }, isTransientStoreError, policy);
+        for (const object of page.Contents ?? [])
+            if (object.Key !== undefined)
+                keys.add(object.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
 }
 /** Open multipart uploads of exactly this key. */
 async function openUploads(client, bucket, key) {
