@@ -104,13 +104,13 @@ export class ManifestWriter {
     this.skipped.push(object)
   }
 
-  /** The whole text; the writer is done. */
-  finish(): Buffer {
+  /** The whole text, as the buffers it was written into (not copied into one); the writer is done. */
+  finish(): Buffer[] {
     const buckets = [...this.buckets].map(([name, counts]) => ({ name, ...counts }))
     const list = <T>(items: readonly T[]): string =>
       items.length === 0 ? '[]' : `[\n    ${items.map(item => JSON.stringify(item)).join(',\n    ')}\n  ]`
     this.write(`${this.objectCount === 0 ? '' : '\n  '}],\n  "skipped": ${list(this.skipped)},\n  "buckets": ${list(buckets)}\n}\n`)
-    return Buffer.concat([...this.full, this.current.subarray(0, this.filled)])
+    return [...this.full, this.current.subarray(0, this.filled)]
   }
 
   /** Per bucket, what was archived. */

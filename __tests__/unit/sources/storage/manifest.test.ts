@@ -23,7 +23,7 @@ describe('storage manifest', () => {
     writer.add(record('avatars', 'a b/c.txt', 3))
     writer.add({ ...record('avatars', '日本語.json', 5), changedAfterListing: true })
     writer.skip({ bucket: 'avatars', key: 'gone', reason: 'deleted after it was listed, before it was read' })
-    const manifest = parseStorageManifest(writer.finish().toString('utf8'))
+    const manifest = parseStorageManifest(Buffer.concat(writer.finish()).toString('utf8'))
     assert.equal(manifest.createdAt, '2024-05-01T00:00:00.000Z')
     assert.deepEqual(manifest.objects, [
       record('avatars', 'a b/c.txt', 3),
@@ -40,13 +40,13 @@ describe('storage manifest', () => {
     const writer = new ManifestWriter(new Date())
     writer.addBucket('b')
     for (let index = 0; index < 5000; index++) writer.add(record('b', `key ${index}`, index))
-    const manifest = parseStorageManifest(writer.finish().toString('utf8'))
+    const manifest = parseStorageManifest(Buffer.concat(writer.finish()).toString('utf8'))
     assert.equal(manifest.objects.length, 5000)
     assert.equal(manifest.objects[4999]?.key, 'key 4999')
   })
 
   it('an empty manifest is valid', () => {
-    const manifest = parseStorageManifest(new ManifestWriter(new Date()).finish().toString('utf8'))
+    const manifest = parseStorageManifest(Buffer.concat(new ManifestWriter(new Date()).finish()).toString('utf8'))
     assert.deepEqual([manifest.objects, manifest.skipped, manifest.buckets], [[], [], []])
   })
 
