@@ -40,6 +40,11 @@ export class DatabaseError extends BackupError {
   readonly kind = 'database'
 }
 
+/** Supabase Storage (a source, or a restore's target) could not be listed, read or written. */
+export class StorageError extends BackupError {
+  readonly kind = 'storage'
+}
+
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 export class StoreError extends BackupError {
   readonly kind = 'store'

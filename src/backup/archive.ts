@@ -6,15 +6,17 @@ import { zip } from '../archive/zip.js'
 import { ArchiveError, BackupError } from '../errors.js'
 import type { DatabaseSource } from '../sources/database/source.js'
 import type { Listing } from '../sources/files/listing.js'
+import type { StorageSource } from '../sources/storage/source.js'
 import { readEntries, type ReadProgress } from '../sources/files/reader.js'
 
 /** What has been read into the archive so far, for progress lines and the summary. */
 export type ArchiveProgress = ReadProgress
 
-/** What goes into the archive: the database first (when there is one), then the workspace files. */
+/** What goes into the archive: the database first (when there is one), then the workspace files, then Storage. */
 export interface ArchiveContent {
   files: Listing
   database?: DatabaseSource | undefined
+  storage?: StorageSource | undefined
 }
 
 export interface Archive {
@@ -32,7 +34,8 @@ export function createArchive(content: ArchiveContent, format: ArchiveFormat, le
   const progress: ArchiveProgress = { bytesRead: 0, filesRead: 0 }
   const entries = content.files
   const files = readEntries(entries, progress)
-  const chunks = content.database ? concat(content.database.chunks(), files) : files
+  const sources = [...(content.database ? [content.database.chunks()] : []), files, ...(content.storage ? [content.storage.chunks()] : [])]
+  const chunks = sources.length === 1 ? files : concat(sources)
   const bytes = (): AsyncGenerator<Buffer> => {
     switch (format) {
       case 'zip':
@@ -68,7 +71,6 @@ function asArchiveErrors(pieces: AsyncGenerator<Buffer>): AsyncGenerator<Buffer>
   }
 }
 
-async function* concat(first: AsyncIterable<EntryChunk>, second: AsyncIterable<EntryChunk>): AsyncGenerator<EntryChunk> {
-  yield* first
-  yield* second
+async function* concat(sources: AsyncIterable<EntryChunk>[]): AsyncGenerator<EntryChunk> {
+  for (const source of sources) yield* source
 }

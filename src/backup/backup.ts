@@ -17,6 +17,8 @@ import { DatabaseSource, prepareDatabase, type PreparedDatabase } from '../sourc
 import { collectEntries } from '../sources/files/collect.js'
 import { shownName } from '../archive/names.js'
 import { Listing } from '../sources/files/listing.js'
+import { prepareStorage, StorageSource, type PreparedStorage, type StorageResult } from '../sources/storage/source.js'
+import type { SkippedObject } from '../sources/storage/manifest.js'
 import { createS3Client, keyIsTaken, objectUrl, usesTls } from '../store/s3.js'
 import { uploadStream, type UploadIntegrity, type UploadResult } from '../store/upload.js'
 import { verifyUploaded, type VerificationReport } from '../store/verify.js'
@@ -34,8 +36,12 @@ export const Output = {
   S3Key: 's3-key',
   SizeBytes: 'size-bytes',
   Sha256: 'sha256',
-  Status: 'status'
+  Status: 'status',
+  StorageObjects: 'storage-objects'
 } as const
+
+/** Objects skipped during the backup are each named in a warning up to this many; the manifest lists them all. */
+const SKIPPED_WARNINGS = 20
 
 /** The run as main sees it once its inputs are read: the row's ledger, and the inputs or why they were refused. */
 interface BackupRun {
@@ -50,7 +56,9 @@ interface BackupRun {
   inputError: InputError | undefined
   /** The database, as preflight found it (before the claim); undefined without database-url. */
   database: PreparedDatabase | undefined
-  /** Why preflight refused the database: the claimed row fails with it. */
+  /** The Storage endpoint and the buckets it has, as preflight found them; undefined without storage-buckets. */
+  storage: PreparedStorage | undefined
+  /** Why preflight refused the database or Storage: the claimed row fails with it. */
   preflightError: BackupError | undefined
 }
 
@@ -95,6 +103,7 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
 
   const progress: Progress = { files: 0, verified: false }
   const database = claimed.database ? databaseSource(claimed, claimed.database) : undefined
+  const storage = claimed.storage ? storageSource(claimed, claimed.storage) : undefined
   try {
     signal.throwIfAborted()
     const listing = await listFiles(claimed)
@@ -102,7 +111,7 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
     progress.files = listing.files
     const destination = await chooseDestination(claimed)
     if (database && claimed.inputs.format !== 'zip') await spoolDatabase(claimed, database)
-    const content = { files: listing, database }
+    const content = { files: listing, database, storage }
     const { upload, archive, uploadMs } = await uploadArchive(claimed, content, destination)
     const report = await verifyUpload(claimed, destination, upload)
     progress.verified = true
@@ -111,7 +120,8 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
       bytesRead: archive.progress.bytesRead,
       uploadMs,
       database: database?.manifest,
-      notes
+      storage: storage?.result,
+      notes: [...notes, ...storageNotes(storage?.result)]
     })
   } catch (caught) {
     throw await recordError(claimed, progress, caught)
@@ -150,6 +160,7 @@ function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context'
     inputs,
     inputError,
     database: undefined,
+    storage: undefined,
     preflightError: undefined
   }
 }
@@ -161,15 +172,28 @@ function readInputs(read: InputReader<InputName>, run: Pick<BackupRun, 'context'
  */
 async function prepareSources(run: BackupRun): Promise<void> {
   const url = run.inputs?.database
-  if (!url || !run.inputs) return
+  const storage = run.inputs?.storageSource
   try {
-    run.database = await core.group('Checking the database', () =>
-      prepareDatabase(url, run.inputs?.format ?? 'zip', runnerTemp(), core.info)
-    )
+    if (url && run.inputs) {
+      run.database = await core.group('Checking the database', () =>
+        prepareDatabase(url, run.inputs?.format ?? 'zip', runnerTemp(), core.info)
+      )
+    }
+    if (storage) {
+      run.storage = await core.group('Checking Storage', async () => {
+        const prepared = await prepareStorage(storage, run.signal)
+        core.info(`Storage at ${prepared.endpoint}: backing up ${describeBuckets(prepared.buckets)}.`)
+        return prepared
+      })
+    }
   } catch (error) {
     if (!(error instanceof BackupError)) throw error
     run.preflightError = error
   }
+}
+
+function describeBuckets(buckets: readonly string[]): string {
+  return buckets.length === 0 ? 'no buckets (the project has none)' : `${buckets.length === 1 ? 'bucket' : 'buckets'} ${buckets.join(', ')}`
 }
 
 /**
@@ -291,6 +315,35 @@ function databaseSource({ state, signal }: ClaimedRun, prepared: PreparedDatabas
   })
 }
 
+/** The Storage source; each object it skips is named in a warning (up to SKIPPED_WARNINGS) as it happens. */
+function storageSource({ inputs, signal }: ClaimedRun, prepared: PreparedStorage): StorageSource {
+  let warned = 0
+  return new StorageSource(prepared, inputs.format !== 'zip', signal, (object: SkippedObject) => {
+    warned += 1
+    if (warned <= SKIPPED_WARNINGS) core.warning(`Storage object ${object.bucket}/${object.key} is not in the archive: ${object.reason}.`)
+  })
+}
+
+/** What the summary says of Storage beyond the counts: objects skipped, and objects rewritten while the backup ran. */
+function storageNotes(result: StorageResult | undefined): string[] {
+  if (!result) return []
+  const notes: string[] = []
+  const { skipped } = result
+  if (skipped.length > 0) {
+    const shown = skipped.slice(0, 5).map(object => `${object.bucket}/${object.key} (${object.reason})`)
+    notes.push(
+      `${skipped.length} Storage ${skipped.length === 1 ? 'object is' : 'objects are'} not in the archive: ${shown.join('; ')}${skipped.length > shown.length ? '; …' : ''}. storage/manifest.json lists each under "skipped".`
+    )
+  }
+  if (result.changed > 0) {
+    notes.push(
+      `${result.changed} Storage ${result.changed === 1 ? 'object was' : 'objects were'} rewritten after the listing; each is archived whole as it was read, marked "changedAfterListing" in storage/manifest.json.`
+    )
+  }
+  for (const note of notes) core.info(note)
+  return notes
+}
+
 /** tar needs each file's size before its content: the dump goes to a spool first (phase 'dumping'). */
 async function spoolDatabase({ state, signal }: ClaimedRun, database: DatabaseSource): Promise<void> {
   state.save({ phase: 'dumping' })
@@ -356,10 +409,12 @@ async function uploadArchive(
             )
         }
       )
-      const read = listing.bytes + (content.database?.dumpedBytes ?? 0)
+      const storage = content.storage?.progress
+      const read = listing.bytes + (content.database?.dumpedBytes ?? 0) + (storage?.bytes ?? 0)
       const what = [
         ...(content.database ? [`the database (${formatBytes(content.database.dumpedBytes)} of SQL)`] : []),
-        ...(listing.files > 0 || !content.database ? [`${formatBytes(listing.bytes)} in ${listing.files} files`] : [])
+        ...(listing.files > 0 || (!content.database && !storage) ? [`${formatBytes(listing.bytes)} in ${listing.files} files`] : []),
+        ...(storage ? [`${formatBytes(storage.bytes)} in ${storage.objects} Storage objects`] : [])
       ].join(' and ')
       core.info(
         `Archived ${what} into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(read / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
@@ -377,11 +432,14 @@ function logProgress(archive: Archive, content: ArchiveContent, uploadStart: num
   const listing = content.files
   const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001)
   const database = content.database ? `dumped ${formatBytes(content.database.dumpedBytes)} of the database, ` : ''
+  const storage = content.storage
+    ? `read ${content.storage.progress.objects} Storage objects (${formatBytes(content.storage.progress.bytes)}), `
+    : ''
   const files =
     listing.files > 0
       ? `read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), `
       : ''
-  core.info(`${capitalized(`${database}${files}uploaded ${formatBytes(bytesUploaded)}.`)}`)
+  core.info(`${capitalized(`${database}${files}${storage}uploaded ${formatBytes(bytesUploaded)}.`)}`)
 }
 
 function capitalized(text: string): string {
@@ -422,13 +480,21 @@ async function recordSuccess(
   { key, where }: Destination,
   upload: UploadResult,
   report: VerificationReport,
-  read: { files: number; bytesRead: number; uploadMs: number; database: DatabaseManifest | undefined; notes: string[] }
+  read: {
+    files: number
+    bytesRead: number
+    uploadMs: number
+    database: DatabaseManifest | undefined
+    storage: StorageResult | undefined
+    notes: string[]
+  }
 ): Promise<void> {
   const { ledger, row, state, inputs } = run
   state.save({ phase: 'recording' })
   const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 })
   state.save({ phase: 'finalized', finalStatus: written.row.status })
   core.setOutput(Output.Status, written.row.status)
+  if (read.storage) core.setOutput(Output.StorageObjects, String(read.storage.objects))
   await writeSummary('Backup', {
     status: written.row.status,
     dispatchId: run.dispatchId,
@@ -443,6 +509,7 @@ async function recordSuccess(
     durationMs: Date.now() - run.startedAt,
     uploadMs: read.uploadMs,
     database: read.database ? describeDatabase(read.database) : undefined,
+    storage: read.storage ? describeStorage(read.storage) : undefined,
     notes: read.notes
   })
   if (written.row.status !== 'success') {
@@ -480,6 +547,13 @@ async function recordFailure(ledger: Ledger, row: BackupRow, message: string, st
   } catch (error) {
     core.warning(`Could not mark row ${row.id} failed yet (${messageOf(error)}); the post step will retry.`)
   }
+}
+
+/** One line for the summary: what the Storage part holds. */
+function describeStorage(result: StorageResult): string {
+  const buckets = result.buckets.map(bucket => `${bucket.name} (${bucket.objects})`).join(', ')
+  const skipped = result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ''
+  return `${result.objects} objects, ${formatBytes(result.bytes)} from ${result.buckets.length} ${result.buckets.length === 1 ? 'bucket' : 'buckets'}${buckets ? `: ${buckets}` : ''}${skipped}`
 }
 
 /** One line for the summary: what the database part holds. */

@@ -7,12 +7,14 @@ import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation
 import { SSE_MODES, type StorageOptions } from '../store/upload.js'
 import { VERIFY_MODES, type VerifyMode } from '../store/verify.js'
 import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
+import { parseStorageTarget, StorageInput, STORAGE_SECRET_INPUTS, type StorageTarget } from '../sources/storage/inputs.js'
 import { DEFAULT_KEY_TEMPLATE, keyTemplateProblem } from './key.js'
 
 /** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
 export const Input = {
   ...LedgerInput,
   ...StoreInput,
+  ...StorageInput,
   Path: 'path',
   IncludeHiddenFiles: 'include-hidden-files',
   Format: 'format',
@@ -29,7 +31,10 @@ export type InputName = (typeof Input)[keyof typeof Input]
 
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 export function secretValues(read: InputReader<InputName>): string[] {
-  return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))]
+  return [
+    ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
+    ...databaseUrlSecrets(read(Input.DatabaseUrl))
+  ]
 }
 
 /** What the action needs to build and store the archive. */
@@ -38,6 +43,8 @@ export interface BackupInputs extends StoreLocation {
   patterns: string[]
   /** `database-url`: the database to dump into the archive's database/ folder. */
   database: DatabaseUrl | undefined
+  /** `storage-buckets` and the Storage endpoint: the buckets to archive under storage/. */
+  storageSource: StorageTarget | undefined
   includeHiddenFiles: boolean
   format: ArchiveFormat
   /** undefined for `tar`, which is not compressed. */
@@ -68,11 +75,12 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
     .map(line => line.trim())
     .filter(line => line !== '' && !line.startsWith('#'))
   const database = parseDatabase(read(Input.DatabaseUrl), problems)
-  if (patterns.length === 0 && read(Input.DatabaseUrl) === '') {
+  const storageTarget = parseStorageTarget(read, problems)
+  if (patterns.length === 0 && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') {
     problems.push({
       input: Input.Path,
       message:
-        "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database (then 'path' is optional)."
+        "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database, or 'storage-buckets' to back up Storage (then 'path' is optional)."
     })
   }
   for (const pattern of patterns) {
@@ -104,6 +112,7 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
   return {
     patterns,
     database,
+    storageSource: storageTarget,
     includeHiddenFiles,
     format,
     compressionLevel,

@@ -4,6 +4,14 @@ import { LedgerInput, LEDGER_SECRET_INPUTS, parseLedgerAccess, parseSupabaseTarg
 import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
 import { clip, isUuid, parseBoolean, parseByteSize, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
+import {
+  bucketLines,
+  isBucketName,
+  parseStorageConnection,
+  StorageInput,
+  STORAGE_SECRET_INPUTS,
+  type StorageTarget
+} from '../sources/storage/inputs.js'
 
 /** The restore's inputs (restore/action.yml). */
 export const Input = {
@@ -20,13 +28,18 @@ export const Input = {
   MaxRatio: 'max-ratio',
   MaxSize: 'max-size',
   DatabaseUrl: 'database-url',
-  AllowNonEmptyDatabase: 'allow-non-empty-database'
+  AllowNonEmptyDatabase: 'allow-non-empty-database',
+  ...StorageInput,
+  AllowOverwriteStorage: 'allow-overwrite-storage'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 export function secretValues(read: InputReader<InputName>): string[] {
-  return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))]
+  return [
+    ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
+    ...databaseUrlSecrets(read(Input.DatabaseUrl))
+  ]
 }
 
 /** Which backup to restore: exactly one of these identifies it. */
@@ -39,10 +52,22 @@ export interface RestoreInputs {
   destination: string | undefined
   /** The database to apply the archive's database/ part to. */
   database: { url: DatabaseUrl; allowNonEmpty: boolean } | undefined
+  /** Where the archive's storage/ part goes; undefined: it is extracted with the files, like any folder. */
+  storage: StorageRestoreTarget | undefined
   store: StoreLocation
   /** Where the row is read; undefined only for `s3-key` without Supabase inputs (no row is checked). */
   ledger: LedgerTarget | undefined
   limits: { maxRatio: number; maxBytes: number | undefined }
+}
+
+/** Which archived buckets go into which of the project's buckets. */
+export type BucketMapping = { all: true } | { all: false; pairs: { from: string; to: string }[] }
+
+export interface StorageRestoreTarget {
+  buckets: BucketMapping
+  settings: StorageTarget['settings']
+  /** Objects at keys that already exist are replaced; otherwise any such key refuses the restore before anything is written. */
+  allowOverwrite: boolean
 }
 
 export const DEFAULT_MAX_RATIO = 1000
@@ -74,12 +99,13 @@ export function parseRestoreInputs(read: InputReader<InputName>, workspace: stri
   }
 
   const database = parseDatabase(read, problems)
+  const storage = parseStorageRestore(read, problems)
   const rawPath = read(Input.Path)
-  if ((rawPath === '' && read(Input.DatabaseUrl) === '') || rawPath.includes('\n')) {
+  if ((rawPath === '' && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') || rawPath.includes('\n')) {
     problems.push({
       input: Input.Path,
       message:
-        "is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty. (With 'database-url' alone, only the database is restored.)"
+        "is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty. (With 'database-url' or 'storage-buckets' alone, only the database or Storage is restored.)"
     })
   }
   const destination = rawPath === '' ? undefined : path.resolve(workspace, rawPath)
@@ -105,7 +131,35 @@ export function parseRestoreInputs(read: InputReader<InputName>, workspace: stri
   }
 
   if (problems.length > 0 || !target) throw new InputError(problems)
-  return { target, destination, database, store, ledger, limits: { maxRatio, maxBytes } }
+  return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes } }
+}
+
+/** `storage-buckets` (`*`, or a line per bucket: `name` or `archived=target`), the Storage endpoint, and `allow-overwrite-storage`. */
+function parseStorageRestore(read: InputReader<InputName>, problems: InputProblem[]): StorageRestoreTarget | undefined {
+  const allowOverwrite = parseBoolean(read, Input.AllowOverwriteStorage, problems)
+  const buckets = parseBucketMapping(read(Input.StorageBuckets), problems)
+  const settings = parseStorageConnection(read, buckets !== undefined, problems)
+  return buckets && settings ? { buckets, settings, allowOverwrite } : undefined
+}
+
+/** The restore's `storage-buckets`: undefined when empty. */
+export function parseBucketMapping(raw: string, problems: InputProblem[]): BucketMapping | undefined {
+  const input = Input.StorageBuckets
+  const lines = bucketLines(raw, problems)
+  if (lines === undefined || lines === '*') return lines && { all: true }
+  const pairs: { from: string; to: string }[] = []
+  for (const line of lines) {
+    const [from = '', to = from, ...extra] = line.split('=').map(part => part.trim())
+    if (extra.length > 0 || !isBucketName(from) || !isBucketName(to)) {
+      problems.push({
+        input,
+        message: `has '${clip(line)}': each line is a bucket name, or archived-name=target-name to restore a bucket into another one.`
+      })
+    } else if (pairs.some(pair => pair.from === from)) problems.push({ input, message: `names the archived bucket '${clip(from)}' twice.` })
+    else if (pairs.some(pair => pair.to === to)) problems.push({ input, message: `restores two buckets into '${clip(to)}'.` })
+    else pairs.push({ from, to })
+  }
+  return { all: false, pairs }
 }
 
 /** `database-url` (a connection pg_dump's output can be applied through: not the transaction pooler) and `allow-non-empty-database`. */

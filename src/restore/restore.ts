@@ -18,13 +18,16 @@ import { retry, type RetryPolicy } from '../retry.js'
 import { maskSecrets } from '../runner/secrets.js'
 import { createS3Client, headObject, objectUrl, type HeadResult } from '../store/s3.js'
 import { formatBytes } from '../runner/summary.js'
+import os from 'node:os'
+import { StoragePart, type StorageRestoreResult } from './storage.js'
 
 export const RestoreOutput = {
   Files: 'files',
   Bytes: 'bytes',
   Sha256: 'sha256',
   Tables: 'tables',
-  Rows: 'rows'
+  Rows: 'rows',
+  StorageObjects: 'storage-objects'
 } as const
 
 const LOOKUP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
@@ -56,7 +59,15 @@ export async function runRestore(read: InputReader<InputName>, context: RunConte
   const database = target
     ? await core.group('Checking the database', () => DatabaseRestore.open(target.url, target.allowNonEmpty, core.info))
     : undefined
-  const restored = await restoreArchive(inputs, object, database, signal)
+  const storage = inputs.storage ? new StoragePart(inputs.storage, process.env.RUNNER_TEMP || os.tmpdir(), signal) : undefined
+  let restored: Restored
+  try {
+    await storage?.checkNamedBuckets()
+    restored = await restoreArchive(inputs, object, database, storage, signal)
+    if (storage) restored.storage = await uploadStorage(storage)
+  } finally {
+    await storage?.close()
+  }
   const seconds = (Date.now() - startedAt) / 1000
   reportRestore(inputs, object, restored, seconds)
   await writeRestoreSummary(object.where, inputs.destination, restored, seconds, row)
@@ -90,6 +101,7 @@ async function findObject(inputs: RestoreInputs, row: BackupRow | undefined, sig
 interface Restored {
   files: ExtractResult
   tables: TableCheck[] | undefined
+  storage?: StorageRestoreResult | undefined
   format: string
   sha256: string
 }
@@ -103,6 +115,7 @@ async function restoreArchive(
   inputs: RestoreInputs,
   object: RestoreObject,
   database: DatabaseRestore | undefined,
+  storage: StoragePart | undefined,
   signal: AbortSignal
 ): Promise<Restored> {
   const { where, expected } = object
@@ -121,10 +134,13 @@ async function restoreArchive(
         `${where} has SHA-256 ${sha256} but ${expected.from} records ${expected.sha256}: the object changed after it was backed up; nothing was restored.`
       )
     }
+    // Storage refuses (a taken key, an object unlike its manifest entry) before the database commits.
+    await storage?.check()
     tables = await part.commit()
   }
   try {
-    const items = part.route(reader.items())
+    const routed = part.route(reader.items())
+    const items = storage ? storage.route(routed) : routed
     const files = inputs.destination ? await extractInto(inputs.destination, items, commit) : await checkOnly(items, commit)
     const { format, sha256 } = reader.download
     return { files, tables, format, sha256 }
@@ -134,6 +150,25 @@ async function restoreArchive(
     if (checks) await writeTableSummary('Database restore failed', checks)
     throw error
   }
+}
+
+/**
+ * The Storage objects, uploaded once the archive was read and checked, the database committed
+ * and the files in place: the only part that cannot be undone, so it comes last.
+ */
+async function uploadStorage(storage: StoragePart): Promise<StorageRestoreResult> {
+  return core.group('Restoring Storage objects', async () => {
+    let last = Date.now()
+    const result = await storage.upload(objects => {
+      if (Date.now() - last < 5_000) return
+      last = Date.now()
+      core.info(`Uploaded ${objects} objects.`)
+    })
+    for (const bucket of result.buckets) {
+      core.info(`${bucket.objects} objects from bucket ${bucket.from} into ${bucket.to}.`)
+    }
+    return result
+  })
 }
 
 /** Without `path`: every entry is read (and so checked) and none written. */
@@ -190,7 +225,12 @@ function reportRestore(inputs: RestoreInputs, object: RestoreObject, restored: R
           `${files.files} files (${formatBytes(files.bytes)}), ${files.directories} directories and ${files.symlinks} symlinks into ${inputs.destination}`
         ]
       : []),
-    ...(tables ? [`${tables.length} tables (${rows} rows, each count as the manifest says) into ${inputs.database?.url.display}`] : [])
+    ...(tables ? [`${tables.length} tables (${rows} rows, each count as the manifest says) into ${inputs.database?.url.display}`] : []),
+    ...(restored.storage
+      ? [
+          `${restored.storage.objects} Storage objects (${formatBytes(restored.storage.bytes)}, each SHA-256 as the manifest says) with their content types and metadata`
+        ]
+      : [])
   ].join(', and ')
   core.info(
     `Restored ${what} from the ${format} archive in ${seconds.toFixed(1)} s${object.expected ? `; SHA-256 matches ${object.expected.from}` : ''}.`
@@ -198,6 +238,7 @@ function reportRestore(inputs: RestoreInputs, object: RestoreObject, restored: R
   core.setOutput(RestoreOutput.Files, String(files.files))
   core.setOutput(RestoreOutput.Bytes, String(files.bytes))
   core.setOutput(RestoreOutput.Sha256, sha256)
+  if (restored.storage) core.setOutput(RestoreOutput.StorageObjects, String(restored.storage.objects))
   if (tables) {
     core.setOutput(RestoreOutput.Tables, String(tables.length))
     core.setOutput(RestoreOutput.Rows, String(rows))
@@ -296,6 +337,14 @@ async function writeRestoreSummary(
       : []),
     ...(tables
       ? ([['Database', `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rows, 0)} rows`]] as [string, string][])
+      : []),
+    ...(restored.storage
+      ? ([
+          [
+            'Storage',
+            `${restored.storage.objects} objects (${formatBytes(restored.storage.bytes)}): ${restored.storage.buckets.map(bucket => (bucket.from === bucket.to ? bucket.to : `${bucket.from} → ${bucket.to}`)).join(', ')}`
+          ]
+        ] as [string, string][])
       : []),
     ['Duration', `${seconds.toFixed(1)} s`]
   ]

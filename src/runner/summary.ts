@@ -30,6 +30,8 @@ export interface BackupReport {
   uploadMs?: number | undefined
   /** What the archive's database/ part holds. */
   database?: string | undefined
+  /** What the archive's storage/ part holds: buckets, objects, bytes. */
+  storage?: string | undefined
   /** What the user should know about what the archive holds: matched entries left out, names stored specially. */
   notes?: readonly string[] | undefined
   reason?: string | undefined
@@ -47,6 +49,7 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['SHA-256', report.sha256 ?? ''],
     ['Verified', report.verification ?? ''],
     ['Database', report.database ?? ''],
+    ['Storage', report.storage ?? ''],
     ['Files', report.files === undefined ? '' : String(report.files)],
     ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
     ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import zlib from 'node:zlib'
-import { READ_CHUNK, type ArchiveEntry, type EntryChunk } from '../../archive/entry.js'
+import type { ArchiveEntry, EntryChunk } from '../../archive/entry.js'
 import type { ArchiveFormat } from '../../archive/formats.js'
 import { DatabaseError } from '../../errors.js'
 import { dumpedBytes, serverVersion } from '../../postgres/catalog.js'
@@ -12,6 +12,7 @@ import { ensureClients } from '../../postgres/clients.js'
 import { connect } from '../../postgres/connect.js'
 import { MANIFEST_PATH, partPath, type DatabaseManifest, type PartName } from '../../postgres/manifest.js'
 import type { DatabaseUrl } from '../../postgres/url.js'
+import { pieces } from '../pieces.js'
 import { DatabaseDump, dumpFailed, type DatabaseTarget, type DumpHooks, type PartRun } from './dump.js'
 
 /** The spool's names start with this, so that post removes only what main made. */
@@ -180,36 +181,4 @@ function manifestBytes(manifest: DatabaseManifest): Buffer {
 
 function readSpool(file: string): AsyncIterable<Buffer> {
   return createReadStream(file).pipe(zlib.createZstdDecompress())
-}
-
-/**
- * An entry's content in pieces of READ_CHUNK, each lent (valid until the next is asked for), the
- * last one marked: two buffers in turn, so that a full one waits while the next fills.
- */
-async function* pieces(source: AsyncIterable<Buffer>, entry: ArchiveEntry): AsyncGenerator<EntryChunk> {
-  const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)]
-  let current = 0
-  let filled = 0
-  let waiting: Buffer | undefined
-  for await (const piece of source) {
-    let offset = 0
-    while (offset < piece.length) {
-      const buffer = buffers[current] as Buffer
-      const copied = piece.copy(buffer, filled, offset)
-      filled += copied
-      offset += copied
-      if (filled === READ_CHUNK) {
-        if (waiting) yield { index: -1, entry, data: waiting, last: false }
-        waiting = buffer
-        current = 1 - current
-        filled = 0
-      }
-    }
-  }
-  if (filled > 0) {
-    if (waiting) yield { index: -1, entry, data: waiting, last: false }
-    yield { index: -1, entry, data: (buffers[current] as Buffer).subarray(0, filled), last: true }
-  } else {
-    yield { index: -1, entry, data: waiting ?? Buffer.alloc(0), last: true }
-  }
 }
