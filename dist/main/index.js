@@ -7685,7 +7685,7 @@ __webpack_unused_export__ = GlacierJobParameters$;
 __webpack_unused_export__ = Grant$;
 __webpack_unused_export__ = Grantee$;
 __webpack_unused_export__ = HeadBucket$;
-__webpack_unused_export__ = HeadBucketCommand;
+exports.kuI = HeadBucketCommand;
 __webpack_unused_export__ = HeadBucketOutput$;
 __webpack_unused_export__ = HeadBucketRequest$;
 __webpack_unused_export__ = HeadObject$;
@@ -7754,7 +7754,7 @@ __webpack_unused_export__ = ListBucketMetricsConfigurationsCommand;
 __webpack_unused_export__ = ListBucketMetricsConfigurationsOutput$;
 __webpack_unused_export__ = ListBucketMetricsConfigurationsRequest$;
 __webpack_unused_export__ = ListBuckets$;
-__webpack_unused_export__ = ListBucketsCommand;
+exports.$Lo = ListBucketsCommand;
 __webpack_unused_export__ = ListBucketsOutput$;
 __webpack_unused_export__ = ListBucketsRequest$;
 __webpack_unused_export__ = ListDirectoryBuckets$;
@@ -7778,7 +7778,7 @@ __webpack_unused_export__ = ListObjectsCommand;
 __webpack_unused_export__ = ListObjectsOutput$;
 __webpack_unused_export__ = ListObjectsRequest$;
 __webpack_unused_export__ = ListObjectsV2$;
-__webpack_unused_export__ = ListObjectsV2Command;
+exports.u6x = ListObjectsV2Command;
 __webpack_unused_export__ = ListObjectsV2Output$;
 __webpack_unused_export__ = ListObjectsV2Request$;
 __webpack_unused_export__ = ListParts$;
@@ -88098,6 +88098,10 @@ class ArchiveError extends BackupError {
 class DatabaseError extends BackupError {
     kind = 'database';
 }
+/** Supabase Storage (a source, or a restore's target) could not be listed, read or written. */
+class StorageError extends BackupError {
+    kind = 'storage';
+}
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 class errors_StoreError extends BackupError {
     kind = 'store';
@@ -93600,7 +93604,7 @@ function dist_objectSpread2(e) {
 * Base error class for all Storage errors
 * Supports both 'storage' and 'vectors' namespaces
 */
-var StorageError = class extends Error {
+var dist_StorageError = class extends Error {
 	constructor(message, namespace = "storage", status, statusCode) {
 		super(message);
 		this.__isStorageError = true;
@@ -93630,7 +93634,7 @@ function isStorageError(error) {
 * API error returned from Storage service
 * Includes HTTP status code and service-specific error code
 */
-var StorageApiError = class extends StorageError {
+var StorageApiError = class extends dist_StorageError {
 	constructor(message, status, statusCode, namespace = "storage", code) {
 		super(message, namespace, status, statusCode);
 		this.name = namespace === "vectors" ? "StorageVectorsApiError" : "StorageApiError";
@@ -93646,7 +93650,7 @@ var StorageApiError = class extends StorageError {
 * Unknown error that doesn't match expected error patterns
 * Wraps the original error for debugging
 */
-var StorageUnknownError = class extends StorageError {
+var StorageUnknownError = class extends dist_StorageError {
 	constructor(message, originalError, namespace = "storage") {
 		super(message, namespace);
 		this.name = namespace === "vectors" ? "StorageVectorsUnknownError" : "StorageUnknownError";
@@ -93657,7 +93661,7 @@ var StorageUnknownError = class extends StorageError {
 * @deprecated Use StorageError with namespace='vectors' instead
 * Alias for backward compatibility with existing vector storage code
 */
-var StorageVectorsError = class extends StorageError {
+var StorageVectorsError = class extends dist_StorageError {
 	constructor(message) {
 		super(message, "vectors");
 	}
@@ -94353,7 +94357,7 @@ var StorageFileApi = class extends BaseApiClient {
 			const data = await post(_this4.fetch, `${_this4.url}/object/upload/sign/${_path}`, {}, { headers });
 			const url = new URL(_this4.url + data.url);
 			const token = url.searchParams.get("token");
-			if (!token) throw new StorageError("No token returned by API");
+			if (!token) throw new dist_StorageError("No token returned by API");
 			return {
 				signedUrl: url.toString(),
 				path,
@@ -96007,7 +96011,7 @@ var StorageAnalyticsClient = class extends BaseApiClient {
 	*/
 	from(bucketName) {
 		var _this4 = this;
-		if (!isValidBucketName(bucketName)) throw new StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
+		if (!isValidBucketName(bucketName)) throw new dist_StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
 		const catalog = new IcebergRestCatalog({
 			baseUrl: this.url,
 			catalogName: bucketName,
@@ -98019,6 +98023,7 @@ async function writeSummary(title, report) {
         ['SHA-256', report.sha256 ?? ''],
         ['Verified', report.verification ?? ''],
         ['Database', report.database ?? ''],
+        ['Storage', report.storage ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
         ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
@@ -98158,14 +98163,6 @@ const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/archive/entry.ts
-/**
- * What the archive formats take from a source: entries, and their contents as pieces in archive
- * order. A source (sources/files today) produces them; tar and zip write them.
- */
-/** Largest piece: a file is read in pieces of this size, each also one compression job. */
-const READ_CHUNK = 1024 * 1024;
-
 ;// CONCATENATED MODULE: ./src/postgres/catalog.ts
 /**
  * What Supabase manages and its own backups leave out, as the Supabase CLI's `db dump` has it
@@ -98614,6 +98611,51 @@ function parseManifest(text) {
         }
     }
     return manifest;
+}
+
+;// CONCATENATED MODULE: ./src/archive/entry.ts
+/**
+ * What the archive formats take from a source: entries, and their contents as pieces in archive
+ * order. A source (sources/files today) produces them; tar and zip write them.
+ */
+/** Largest piece: a file is read in pieces of this size, each also one compression job. */
+const READ_CHUNK = 1024 * 1024;
+
+;// CONCATENATED MODULE: ./src/sources/pieces.ts
+
+/**
+ * An entry's content in pieces of READ_CHUNK, each lent (valid until the next is asked for), the
+ * last one marked: two buffers in turn, so that a full one waits while the next fills.
+ */
+async function* pieces(source, entry) {
+    const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
+    let current = 0;
+    let filled = 0;
+    let waiting;
+    for await (const piece of source) {
+        let offset = 0;
+        while (offset < piece.length) {
+            const buffer = buffers[current];
+            const copied = piece.copy(buffer, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === READ_CHUNK) {
+                if (waiting)
+                    yield { index: -1, entry, data: waiting, last: false };
+                waiting = buffer;
+                current = 1 - current;
+                filled = 0;
+            }
+        }
+    }
+    if (filled > 0) {
+        if (waiting)
+            yield { index: -1, entry, data: waiting, last: false };
+        yield { index: -1, entry, data: buffers[current].subarray(0, filled), last: true };
+    }
+    else {
+        yield { index: -1, entry, data: waiting ?? Buffer.alloc(0), last: true };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/url.ts
@@ -99501,40 +99543,6 @@ function manifestBytes(manifest) {
 }
 function readSpool(file) {
     return (0,external_node_fs_.createReadStream)(file).pipe(external_node_zlib_default().createZstdDecompress());
-}
-/**
- * An entry's content in pieces of READ_CHUNK, each lent (valid until the next is asked for), the
- * last one marked: two buffers in turn, so that a full one waits while the next fills.
- */
-async function* pieces(source, entry) {
-    const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
-    let current = 0;
-    let filled = 0;
-    let waiting;
-    for await (const piece of source) {
-        let offset = 0;
-        while (offset < piece.length) {
-            const buffer = buffers[current];
-            const copied = piece.copy(buffer, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === READ_CHUNK) {
-                if (waiting)
-                    yield { index: -1, entry, data: waiting, last: false };
-                waiting = buffer;
-                current = 1 - current;
-                filled = 0;
-            }
-        }
-    }
-    if (filled > 0) {
-        if (waiting)
-            yield { index: -1, entry, data: waiting, last: false };
-        yield { index: -1, entry, data: buffers[current].subarray(0, filled), last: true };
-    }
-    else {
-        yield { index: -1, entry, data: waiting ?? Buffer.alloc(0), last: true };
-    }
 }
 
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
@@ -103145,6 +103153,453 @@ function rejectsChecksums(error) {
     return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
 
+;// CONCATENATED MODULE: ./src/threads/parallel.ts
+
+/**
+ * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
+ * API (no worker isolates to start or feed), in independent jobs of at most one block, and
+ * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
+ * is therefore a few blocks per core, whatever the size of the tree.
+ */
+const CORES = external_node_os_default().availableParallelism();
+/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
+const COMPRESSION_JOBS = CORES + 1;
+/**
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
+ * zlib work (the first statement of main). A value the user set is kept.
+ */
+function sizeThreadpool() {
+    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
+}
+/**
+ * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
+ * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
+ * A failure is raised when its turn comes; jobs still pending then settle with their rejections
+ * marked handled.
+ */
+async function* inOrder(jobs, limit) {
+    const pending = [];
+    for await (const start of jobs) {
+        const job = start();
+        job.catch(() => { });
+        pending.push(job);
+        if (pending.length >= limit)
+            yield await pending.shift();
+    }
+    while (pending.length > 0)
+        yield await pending.shift();
+}
+
+;// CONCATENATED MODULE: ./src/sources/storage/manifest.ts
+const STORAGE_FOLDER = 'storage';
+const STORAGE_MANIFEST_PATH = `${STORAGE_FOLDER}/manifest.json`;
+/** Where an object's bytes are in the archive. */
+function objectPath(bucket, key) {
+    return `${STORAGE_FOLDER}/${bucket}/${key}`;
+}
+/**
+ * Why a key cannot be an archive path that gives it back unchanged, or undefined. Archive readers
+ * (ours, tar, unzip) drop empty and `.` segments and refuse `..`, so such a key would come back as
+ * another key, or not at all. Supabase Storage refuses such names itself; S3 in general does not.
+ */
+function keyProblem(key) {
+    if (key.includes('\u0000'))
+        return 'its key has a NUL character, which no archive name can hold';
+    const segments = key.split('/');
+    if (segments.some(segment => segment === '' || segment === '.' || segment === '..')) {
+        return "its key has an empty, '.' or '..' path segment (or starts or ends with '/'), which an archive cannot hold as a path unchanged";
+    }
+    return undefined;
+}
+/** Pieces of the manifest's text are kept in buffers of this size: bytes, not an object per object. */
+const TEXT_CHUNK = 256 * 1024;
+/**
+ * Writes the manifest's text as objects are archived, into a few large buffers: 100 000 objects
+ * hold ~25 MiB of text outside V8's heap instead of 100 000 records inside it. `objects` are
+ * written one per line; the small parts (skipped, buckets) are added at the end.
+ */
+class ManifestWriter {
+    full = [];
+    current = Buffer.allocUnsafe(TEXT_CHUNK);
+    filled = 0;
+    objectCount = 0;
+    skipped = [];
+    buckets = new Map();
+    constructor(createdAt) {
+        this.write(`{\n  "manifestVersion": 1,\n  "createdAt": ${JSON.stringify(createdAt.toISOString())},\n  "objects": [`);
+    }
+    get objects() {
+        return this.objectCount;
+    }
+    get skippedObjects() {
+        return this.skipped;
+    }
+    /** A bucket with no objects is still listed, so that the restore knows it was backed up. */
+    addBucket(name) {
+        if (!this.buckets.has(name))
+            this.buckets.set(name, { objects: 0, bytes: 0 });
+    }
+    add(record) {
+        this.write(`${this.objectCount === 0 ? '' : ','}\n    ${JSON.stringify(record)}`);
+        this.objectCount += 1;
+        const bucket = this.buckets.get(record.bucket) ?? { objects: 0, bytes: 0 };
+        bucket.objects += 1;
+        bucket.bytes += record.size;
+        this.buckets.set(record.bucket, bucket);
+    }
+    skip(object) {
+        this.skipped.push(object);
+    }
+    /** The whole text, as the buffers it was written into (not copied into one); the writer is done. */
+    finish() {
+        const buckets = [...this.buckets].map(([name, counts]) => ({ name, ...counts }));
+        const list = (items) => items.length === 0 ? '[]' : `[\n    ${items.map(item => JSON.stringify(item)).join(',\n    ')}\n  ]`;
+        this.write(`${this.objectCount === 0 ? '' : '\n  '}],\n  "skipped": ${list(this.skipped)},\n  "buckets": ${list(buckets)}\n}\n`);
+        return [...this.full, this.current.subarray(0, this.filled)];
+    }
+    /** Per bucket, what was archived. */
+    bucketTotals() {
+        return [...this.buckets].map(([name, counts]) => ({ name, ...counts }));
+    }
+    write(text) {
+        const bytes = Buffer.byteLength(text);
+        if (this.filled + bytes > this.current.length) {
+            this.full.push(this.current.subarray(0, this.filled));
+            this.current = Buffer.allocUnsafe(Math.max(TEXT_CHUNK, bytes));
+            this.filled = 0;
+        }
+        this.filled += this.current.write(text, this.filled);
+    }
+}
+/** The manifest read back (restore): the fields the restore relies on are checked. */
+function parseStorageManifest(text) {
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        throw new Error(`${STORAGE_MANIFEST_PATH} is not JSON.`);
+    }
+    const manifest = parsed;
+    if (manifest?.manifestVersion !== 1)
+        throw new Error(`${STORAGE_MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`);
+    if (!Array.isArray(manifest.objects) || !Array.isArray(manifest.buckets))
+        throw new Error(`${STORAGE_MANIFEST_PATH} lists no objects or buckets.`);
+    for (const object of manifest.objects) {
+        const valid = typeof object?.bucket === 'string' &&
+            typeof object.key === 'string' &&
+            Number.isSafeInteger(object.size) &&
+            typeof object.sha256 === 'string' &&
+            (object.contentType === undefined || typeof object.contentType === 'string') &&
+            typeof object.metadata === 'object' &&
+            object.metadata !== null &&
+            Object.values(object.metadata).every(value => typeof value === 'string');
+        if (!valid)
+            throw new Error(`${STORAGE_MANIFEST_PATH} has an object entry without bucket, key, size, sha256 and metadata.`);
+    }
+    return { skipped: [], ...manifest };
+}
+
+;// CONCATENATED MODULE: ./src/sources/storage/source.ts
+
+
+
+
+
+
+
+
+/** ListObjectsV2's largest page: one page of keys is all the listing holds at a time. */
+const PAGE_SIZE = 1000;
+/**
+ * Objects up to this size are read ahead, whole, into memory, and handed on as one piece (a piece
+ * is at most READ_CHUNK); larger ones are streamed when the archive reaches them.
+ */
+const READ_AHEAD_LIMIT = READ_CHUNK;
+/** Small objects read ahead at once: requests overlap, and memory stays under this many READ_AHEAD_LIMITs. */
+const OBJECTS_AHEAD = 8;
+/**
+ * Everything that can be known before the row is claimed: the endpoint answers to the key pair,
+ * and the buckets exist (`*`: the project's buckets, by name). Throws StorageError with what to do.
+ */
+async function prepareStorage(target, signal) {
+    const client = createS3Client(target.settings);
+    const buckets = await resolveBuckets(client, target.buckets, signal);
+    return { client, buckets, endpoint: target.settings.endpoint };
+}
+/** The bucket names a selection means: `*` lists them (ListBuckets), names are each checked (HeadBucket). */
+async function resolveBuckets(client, selection, signal) {
+    if (selection.all) {
+        try {
+            const listed = await client.send(new dist_cjs/* ListBucketsCommand */.$Lo({}), { abortSignal: signal });
+            return (listed.Buckets ?? [])
+                .map(bucket => bucket.Name ?? '')
+                .filter(name => name !== '')
+                .sort();
+        }
+        catch (error) {
+            throw storageError(error, 'list the Storage buckets');
+        }
+    }
+    for (const name of selection.names) {
+        try {
+            await client.send(new dist_cjs/* HeadBucketCommand */.kuI({ Bucket: name }), { abortSignal: signal });
+        }
+        catch (error) {
+            if (statusOf(error) === 404) {
+                throw new StorageError(`The Storage bucket '${name}' does not exist: check 'storage-buckets' against the buckets in the dashboard (Storage), or use '*' for every bucket.`, { cause: error });
+            }
+            throw storageError(error, `reach the Storage bucket '${name}'`);
+        }
+    }
+    return selection.names;
+}
+/**
+ * The Storage part of an archive: storage/<bucket>/<key> for every object, then
+ * storage/manifest.json. The listing is read a page at a time; small objects are fetched a few
+ * ahead, whole; a large one is streamed when the archive reaches it. Each entry's size is the one
+ * its GET answered with (tar writes it before the bytes), so an object rewritten after the listing
+ * is archived as it was read, whole, never torn; one deleted after the listing is recorded in the
+ * manifest's `skipped`, with why.
+ */
+class StorageSource {
+    prepared;
+    sizesFirst;
+    signal;
+    onSkipped;
+    progress = { objects: 0, bytes: 0, changed: 0 };
+    finished;
+    constructor(prepared, 
+    /** tar: entries carry their size before their bytes; zip takes them streamed. */
+    sizesFirst, signal, onSkipped) {
+        this.prepared = prepared;
+        this.sizesFirst = sizesFirst;
+        this.signal = signal;
+        this.onSkipped = onSkipped;
+    }
+    /** The entries, in order: every bucket's objects by key, then the manifest. */
+    async *chunks() {
+        const startedAt = new Date();
+        const writer = new ManifestWriter(startedAt);
+        for await (const fetched of inOrder(this.fetchJobs(writer), OBJECTS_AHEAD)) {
+            if (fetched.kind === 'skipped') {
+                this.skip(writer, fetched);
+                continue;
+            }
+            const got = fetched.kind === 'read' ? fetched.got : await this.get(fetched.bucket, fetched.key);
+            if (!got) {
+                this.skip(writer, { bucket: fetched.bucket, key: fetched.key, reason: DELETED });
+                continue;
+            }
+            const entry = this.entry(fetched.bucket, fetched.key, got);
+            const hash = (0,external_node_crypto_.createHash)('sha256');
+            if (fetched.kind === 'read') {
+                hash.update(fetched.data);
+                this.progress.bytes += fetched.data.length;
+                yield { index: -1, entry, data: fetched.data, last: true };
+            }
+            else {
+                yield* pieces(this.counted(got, hash, entry.relativePath), entry);
+            }
+            const changed = fetched.listedEtag !== undefined && fetched.listedEtag !== got.etag;
+            if (changed)
+                this.progress.changed += 1;
+            this.progress.objects += 1;
+            writer.add({
+                bucket: fetched.bucket,
+                key: fetched.key,
+                size: got.size,
+                contentType: got.contentType,
+                metadata: got.metadata,
+                sha256: hash.digest('hex'),
+                etag: got.etag,
+                lastModified: got.lastModified?.toISOString(),
+                ...(changed ? { changedAfterListing: true } : {})
+            });
+        }
+        const buckets = writer.bucketTotals();
+        const manifest = writer.finish();
+        const manifestBytes = manifest.reduce((total, piece) => total + piece.length, 0);
+        this.finished = {
+            buckets,
+            objects: this.progress.objects,
+            bytes: this.progress.bytes,
+            changed: this.progress.changed,
+            skipped: writer.skippedObjects
+        };
+        // In READ_CHUNK pieces, like any entry: 100 000 objects make a manifest of ~28 MiB.
+        yield* pieces(fromArray(manifest), this.fileEntry(STORAGE_MANIFEST_PATH, manifestBytes, startedAt));
+    }
+    /** What was archived; undefined until the manifest is written. */
+    get result() {
+        return this.finished;
+    }
+    get buckets() {
+        return this.prepared.buckets;
+    }
+    /** One job per listed object, in listing order: a read ahead for small ones, a place in line for large ones. */
+    async *fetchJobs(writer) {
+        for (const bucket of this.prepared.buckets) {
+            writer.addBucket(bucket);
+            for await (const page of this.pages(bucket)) {
+                for (const listed of page) {
+                    const key = listed.Key;
+                    if (key === undefined)
+                        continue;
+                    const problem = keyProblem(key);
+                    const listedEtag = listed.ETag;
+                    if (problem)
+                        yield () => Promise.resolve({ kind: 'skipped', bucket, key, reason: problem });
+                    else if ((listed.Size ?? 0) > READ_AHEAD_LIMIT)
+                        yield () => Promise.resolve({ kind: 'deferred', bucket, key, listedEtag });
+                    else
+                        yield () => this.readAhead(bucket, key, listedEtag);
+                }
+            }
+        }
+    }
+    /** The bucket's keys a page at a time (ListObjectsV2, in key order). */
+    async *pages(bucket) {
+        let token;
+        do {
+            let page;
+            try {
+                page = await this.prepared.client.send(new dist_cjs/* ListObjectsV2Command */.u6x({ Bucket: bucket, MaxKeys: PAGE_SIZE, ContinuationToken: token }), {
+                    abortSignal: this.signal
+                });
+            }
+            catch (error) {
+                if (this.signal.aborted)
+                    throw this.signal.reason;
+                throw storageError(error, `list the objects of the Storage bucket '${bucket}'`);
+            }
+            yield page.Contents ?? [];
+            token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token);
+    }
+    /** A small object, whole; one that grew past the limit since the listing waits for its turn instead. */
+    async readAhead(bucket, key, listedEtag) {
+        const got = await this.get(bucket, key);
+        if (!got)
+            return { kind: 'skipped', bucket, key, reason: DELETED };
+        if (got.size > READ_AHEAD_LIMIT) {
+            got.body.destroy?.();
+            return { kind: 'deferred', bucket, key, listedEtag };
+        }
+        const parts = [];
+        let length = 0;
+        try {
+            for await (const part of got.body) {
+                parts.push(part);
+                length += part.length;
+            }
+        }
+        catch (error) {
+            throw this.readFailed(objectPath(bucket, key), error);
+        }
+        if (length !== got.size)
+            throw cutShort(objectPath(bucket, key), got.size, length);
+        return { kind: 'read', bucket, key, listedEtag, got, data: parts.length === 1 ? parts[0] : Buffer.concat(parts, length) };
+    }
+    /** GetObject; undefined when the key is gone (deleted since it was listed). */
+    async get(bucket, key) {
+        let answer;
+        try {
+            answer = await this.prepared.client.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }), { abortSignal: this.signal });
+        }
+        catch (error) {
+            if (this.signal.aborted)
+                throw this.signal.reason;
+            if (statusOf(error) === 404 || error.name === 'NoSuchKey')
+                return undefined;
+            throw storageError(error, `read ${objectPath(bucket, key)}`);
+        }
+        return {
+            size: answer.ContentLength ?? 0,
+            contentType: answer.ContentType,
+            metadata: answer.Metadata ?? {},
+            etag: answer.ETag ?? '',
+            lastModified: answer.LastModified,
+            body: answer.Body
+        };
+    }
+    /** The body's bytes, hashed and counted as they pass; fails naming the object if they are not the size its GET announced. */
+    async *counted(got, hash, name) {
+        let length = 0;
+        try {
+            for await (const part of got.body) {
+                hash.update(part);
+                length += part.length;
+                this.progress.bytes += part.length;
+                yield part;
+            }
+        }
+        catch (error) {
+            throw this.readFailed(name, error);
+        }
+        if (length !== got.size)
+            throw cutShort(name, got.size, length);
+    }
+    readFailed(name, error) {
+        if (this.signal.aborted)
+            throw this.signal.reason;
+        if (error instanceof BackupError)
+            return error;
+        return new StorageError(`Reading ${name} from Storage failed part-way (${String(error)}); re-run the backup.`, { cause: error });
+    }
+    skip(writer, object) {
+        writer.skip(object);
+        this.onSkipped(object);
+    }
+    entry(bucket, key, got) {
+        return this.fileEntry(objectPath(bucket, key), got.size, got.lastModified);
+    }
+    fileEntry(relativePath, size, modified) {
+        return {
+            root: '',
+            relativePath,
+            type: 'file',
+            size,
+            mode: 0o644,
+            mtimeSeconds: Math.floor((modified ?? new Date()).getTime() / 1000),
+            linkTarget: undefined,
+            // zip takes each object as it comes (the same path for any size); tar writes the size first.
+            streamed: !this.sizesFirst
+        };
+    }
+}
+const DELETED = 'deleted after it was listed, before it was read';
+async function* fromArray(buffers) {
+    yield* buffers;
+}
+function cutShort(name, announced, read) {
+    return new StorageError(`${name} changed while it was being read (${announced} bytes announced, ${read} read); Storage ended the transfer early. Re-run the backup, or stop whatever rewrites it.`);
+}
+/** An SDK error from the Storage endpoint as a StorageError naming the storage-* inputs to check. */
+function storageError(error, action) {
+    if (error instanceof BackupError)
+        return error;
+    const name = error?.name ?? '';
+    const code = error?.code ?? '';
+    const status = statusOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const prefix = `Could not ${action}`;
+    if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || status === 401) {
+        return new StorageError(`${prefix}: the Storage endpoint refused the key pair (${name || `HTTP ${status}`}). Check 'storage-access-key-id', 'storage-secret-access-key' and 'storage-region' against Storage > S3 Configuration in the dashboard.`, { cause: error });
+    }
+    if (name === 'AccessDenied' || status === 403) {
+        return new StorageError(`${prefix}: access denied (HTTP 403). Use an S3 access key of the project (Storage > S3 Configuration > Access keys), or a session token whose RLS policies on storage.objects allow it.`, { cause: error });
+    }
+    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+        return new StorageError(`${prefix}: the Storage endpoint is not reachable (${code || name}). Check 'storage-endpoint' (default <supabase-url>/storage/v1/s3) and that S3 connections are enabled under Storage > S3 Configuration.`, { cause: error });
+    }
+    return new StorageError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, {
+        cause: error
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/store/checksums.ts
 
 /**
@@ -104774,45 +105229,6 @@ async function verifyUploaded(client, bucket, key, expected, mode, policy, signa
     };
 }
 
-;// CONCATENATED MODULE: ./src/threads/parallel.ts
-
-/**
- * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
- * API (no worker isolates to start or feed), in independent jobs of at most one block, and
- * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
- * is therefore a few blocks per core, whatever the size of the tree.
- */
-const CORES = external_node_os_default().availableParallelism();
-/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
-const COMPRESSION_JOBS = CORES + 1;
-/**
- * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
- * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
- * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
- * zlib work (the first statement of main). A value the user set is kept.
- */
-function sizeThreadpool() {
-    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
-}
-/**
- * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
- * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
- * A failure is raised when its turn comes; jobs still pending then settle with their rejections
- * marked handled.
- */
-async function* inOrder(jobs, limit) {
-    const pending = [];
-    for await (const start of jobs) {
-        const job = start();
-        job.catch(() => { });
-        pending.push(job);
-        if (pending.length >= limit)
-            yield await pending.shift();
-    }
-    while (pending.length > 0)
-        yield await pending.shift();
-}
-
 ;// CONCATENATED MODULE: ./src/archive/compress.ts
 
 
@@ -105731,7 +106147,8 @@ function createArchive(content, format, level) {
     const progress = { bytesRead: 0, filesRead: 0 };
     const entries = content.files;
     const files = readEntries(entries, progress);
-    const chunks = content.database ? concat(content.database.chunks(), files) : files;
+    const sources = [...(content.database ? [content.database.chunks()] : []), files, ...(content.storage ? [content.storage.chunks()] : [])];
+    const chunks = sources.length === 1 ? files : concat(sources);
     const bytes = () => {
         switch (format) {
             case 'zip':
@@ -105765,9 +106182,9 @@ function asArchiveErrors(pieces) {
         [Symbol.asyncDispose]: () => pieces[Symbol.asyncDispose]()
     };
 }
-async function* concat(first, second) {
-    yield* first;
-    yield* second;
+async function* concat(sources) {
+    for (const source of sources)
+        yield* source;
 }
 
 ;// CONCATENATED MODULE: ./src/store/inputs.ts
@@ -105841,6 +106258,153 @@ function parseCredentials(read, problems) {
     return { accessKeyId, secretAccessKey, sessionToken };
 }
 
+;// CONCATENATED MODULE: ./src/sources/storage/inputs.ts
+
+/**
+ * The inputs that reach Supabase Storage's S3 endpoint, for backup and restore alike. They are
+ * apart from the archive store's (`endpoint`, `aws-*`): Storage has its own endpoint, region and
+ * key pair, and the archive may well live in AWS S3.
+ */
+const StorageInput = {
+    StorageBuckets: 'storage-buckets',
+    StorageEndpoint: 'storage-endpoint',
+    StorageRegion: 'storage-region',
+    StorageAccessKeyId: 'storage-access-key-id',
+    StorageSecretAccessKey: 'storage-secret-access-key',
+    StorageSessionToken: 'storage-session-token'
+};
+/** Masked before anything is printed (the key id too, as for the store: it names the key). */
+const STORAGE_SECRET_INPUTS = [
+    StorageInput.StorageSecretAccessKey,
+    StorageInput.StorageSessionToken,
+    StorageInput.StorageAccessKeyId
+];
+/**
+ * Supabase's bucket names: what its dashboard accepts (letters, digits, and `_-.` and spaces in
+ * older projects). Anything else is refused here rather than sent to the endpoint as a path.
+ */
+const inputs_BUCKET_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,99}$/u;
+function isBucketName(name) {
+    return inputs_BUCKET_NAME.test(name);
+}
+const inputs_REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/;
+/**
+ * `storage-buckets`' lines (`#` comments and blank lines ignored): '*' alone for every bucket,
+ * undefined when empty. Backup and restore each read the lines their own way.
+ */
+function bucketLines(raw, problems) {
+    const lines = raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    if (lines.length === 0)
+        return undefined;
+    if (!lines.includes('*'))
+        return lines;
+    if (lines.length > 1) {
+        problems.push({ input: StorageInput.StorageBuckets, message: "has '*' (every bucket) and bucket names: use one or the other." });
+    }
+    return '*';
+}
+/** The backup's `storage-buckets`: one bucket name per line, or `*` for every bucket; undefined when empty. */
+function parseBucketList(raw, problems) {
+    const lines = bucketLines(raw, problems);
+    if (lines === undefined || lines === '*')
+        return lines && { all: true };
+    const names = [];
+    for (const name of lines) {
+        const input = StorageInput.StorageBuckets;
+        if (!isBucketName(name)) {
+            problems.push({
+                input,
+                message: `has '${clip(name)}', which is not a bucket name; list bucket names one per line, or '*' for every bucket.`
+            });
+        }
+        else if (names.includes(name)) {
+            problems.push({ input, message: `names the bucket '${clip(name)}' twice.` });
+        }
+        else
+            names.push(name);
+    }
+    return { all: false, names };
+}
+/** The buckets to back up, and how to reach them; undefined without `storage-buckets`. */
+function parseStorageTarget(read, problems) {
+    const buckets = parseBucketList(read(StorageInput.StorageBuckets), problems);
+    const settings = parseStorageConnection(read, buckets !== undefined, problems);
+    return buckets && settings ? { buckets, settings } : undefined;
+}
+/**
+ * The Storage endpoint and its credentials, once `storage-buckets` is set (`selected`): the
+ * endpoint defaults to `<supabase-url>/storage/v1/s3`; region and the key pair have no default
+ * (the archive store's credentials must never be sent to Storage, nor the other way round).
+ * Without `storage-buckets`, any of them set is a mistake worth saying.
+ */
+function parseStorageConnection(read, selected, problems) {
+    const rest = [
+        StorageInput.StorageEndpoint,
+        StorageInput.StorageRegion,
+        StorageInput.StorageAccessKeyId,
+        StorageInput.StorageSecretAccessKey,
+        StorageInput.StorageSessionToken
+    ];
+    if (!selected) {
+        const stray = rest.find(name => read(name) !== '');
+        if (stray)
+            problems.push({ input: stray, message: "is set, but 'storage-buckets' is empty: list the buckets, or '*' for every bucket." });
+        return undefined;
+    }
+    const endpoint = storageEndpoint(read, problems);
+    const region = read(StorageInput.StorageRegion);
+    if (region === '') {
+        problems.push({
+            input: StorageInput.StorageRegion,
+            message: "is required with 'storage-buckets': the region your project's Storage S3 endpoint signs with, shown under Storage > S3 Configuration (e.g. eu-central-1)."
+        });
+    }
+    else if (!inputs_REGION.test(region)) {
+        problems.push({ input: StorageInput.StorageRegion, message: `must be a region name like eu-central-1, got '${clip(region)}'.` });
+    }
+    const accessKeyId = read(StorageInput.StorageAccessKeyId);
+    const secretAccessKey = read(StorageInput.StorageSecretAccessKey);
+    for (const [name, value] of [
+        [StorageInput.StorageAccessKeyId, accessKeyId],
+        [StorageInput.StorageSecretAccessKey, secretAccessKey]
+    ]) {
+        if (value === '') {
+            problems.push({
+                input: name,
+                message: "is required with 'storage-buckets': create an S3 access key pair under Storage > S3 Configuration > Access keys in the Supabase dashboard, and pass both halves as secrets."
+            });
+        }
+    }
+    const sessionToken = read(StorageInput.StorageSessionToken) || undefined;
+    if (!endpoint)
+        return undefined;
+    return { endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey, sessionToken } };
+}
+/** `storage-endpoint`, else Supabase's own: `<supabase-url>/storage/v1/s3`. */
+function storageEndpoint(read, problems) {
+    const raw = read(StorageInput.StorageEndpoint);
+    if (raw !== '') {
+        if (isHttpUrl(raw))
+            return raw.replace(/\/+$/, '');
+        problems.push({
+            input: StorageInput.StorageEndpoint,
+            message: `must be the http(s) URL of the Storage S3 endpoint, such as https://<project>.supabase.co/storage/v1/s3; got '${clip(raw)}'.`
+        });
+        return undefined;
+    }
+    const project = read('supabase-url');
+    if (isHttpUrl(project))
+        return `${project.replace(/\/+$/, '')}/storage/v1/s3`;
+    problems.push({
+        input: StorageInput.StorageEndpoint,
+        message: "is required with 'storage-buckets' when 'supabase-url' is not set: the Storage S3 endpoint, https://<project>.supabase.co/storage/v1/s3."
+    });
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backup/key.ts
 
 const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
@@ -105911,10 +106475,12 @@ function keyTemplateProblem(template) {
 
 
 
+
 /** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
 const Input = {
     ...LedgerInput,
     ...StoreInput,
+    ...StorageInput,
     Path: 'path',
     IncludeHiddenFiles: 'include-hidden-files',
     Format: 'format',
@@ -105929,7 +106495,10 @@ const Input = {
 };
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 function secretValues(read) {
-    return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))];
+    return [
+        ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
+        ...databaseUrlSecrets(read(Input.DatabaseUrl))
+    ];
 }
 // S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
 const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
@@ -105947,10 +106516,11 @@ function parseBackupInputs(read, env = process.env) {
         .map(line => line.trim())
         .filter(line => line !== '' && !line.startsWith('#'));
     const database = parseDatabase(read(Input.DatabaseUrl), problems);
-    if (patterns.length === 0 && read(Input.DatabaseUrl) === '') {
+    const storageTarget = parseStorageTarget(read, problems);
+    if (patterns.length === 0 && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') {
         problems.push({
             input: Input.Path,
-            message: "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database (then 'path' is optional)."
+            message: "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database, or 'storage-buckets' to back up Storage (then 'path' is optional)."
         });
     }
     for (const pattern of patterns) {
@@ -105981,6 +106551,7 @@ function parseBackupInputs(read, env = process.env) {
     return {
         patterns,
         database,
+        storageSource: storageTarget,
         includeHiddenFiles,
         format,
         compressionLevel,
@@ -106133,6 +106704,7 @@ function patternProblem(line) {
 
 
 
+
 /** main's budget for the database and the store: short, because post retries for a minute if main cannot finish. */
 const MAIN_RETRY = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 4_000 };
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
@@ -106142,8 +106714,11 @@ const Output = {
     S3Key: 's3-key',
     SizeBytes: 'size-bytes',
     Sha256: 'sha256',
-    Status: 'status'
+    Status: 'status',
+    StorageObjects: 'storage-objects'
 };
+/** Objects skipped during the backup are each named in a warning up to this many; the manifest lists them all. */
+const SKIPPED_WARNINGS = 20;
 /** Where the runner lets a step write temporary files (the database spool). */
 function runnerTemp() {
     return process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
@@ -106163,6 +106738,7 @@ async function runBackup(read, context, state, signal) {
         return;
     const progress = { files: 0, verified: false };
     const database = claimed.database ? databaseSource(claimed, claimed.database) : undefined;
+    const storage = claimed.storage ? storageSource(claimed, claimed.storage) : undefined;
     try {
         signal.throwIfAborted();
         const listing = await listFiles(claimed);
@@ -106171,7 +106747,7 @@ async function runBackup(read, context, state, signal) {
         const destination = await chooseDestination(claimed);
         if (database && claimed.inputs.format !== 'zip')
             await spoolDatabase(claimed, database);
-        const content = { files: listing, database };
+        const content = { files: listing, database, storage };
         const { upload, archive, uploadMs } = await uploadArchive(claimed, content, destination);
         const report = await verifyUpload(claimed, destination, upload);
         progress.verified = true;
@@ -106180,7 +106756,8 @@ async function runBackup(read, context, state, signal) {
             bytesRead: archive.progress.bytesRead,
             uploadMs,
             database: database?.manifest,
-            notes
+            storage: storage?.result,
+            notes: [...notes, ...storageNotes(storage?.result)]
         });
     }
     catch (caught) {
@@ -106225,6 +106802,7 @@ function readInputs(read, run) {
         inputs,
         inputError,
         database: undefined,
+        storage: undefined,
         preflightError: undefined
     };
 }
@@ -106235,16 +106813,27 @@ function readInputs(read, run) {
  */
 async function prepareSources(run) {
     const url = run.inputs?.database;
-    if (!url || !run.inputs)
-        return;
+    const storage = run.inputs?.storageSource;
     try {
-        run.database = await group('Checking the database', () => prepareDatabase(url, run.inputs?.format ?? 'zip', runnerTemp(), info));
+        if (url && run.inputs) {
+            run.database = await group('Checking the database', () => prepareDatabase(url, run.inputs?.format ?? 'zip', runnerTemp(), info));
+        }
+        if (storage) {
+            run.storage = await group('Checking Storage', async () => {
+                const prepared = await prepareStorage(storage, run.signal);
+                info(`Storage at ${prepared.endpoint}: backing up ${describeBuckets(prepared.buckets)}.`);
+                return prepared;
+            });
+        }
     }
     catch (error) {
         if (!(error instanceof BackupError))
             throw error;
         run.preflightError = error;
     }
+}
+function describeBuckets(buckets) {
+    return buckets.length === 0 ? 'no buckets (the project has none)' : `${buckets.length === 1 ? 'bucket' : 'buckets'} ${buckets.join(', ')}`;
 }
 /**
  * Finds (or creates) the row and claims it for this run. Undefined when there is nothing to do:
@@ -106361,6 +106950,32 @@ function databaseSource({ state, signal }, prepared) {
         onSpool: directory => state.save({ spoolDir: directory })
     });
 }
+/** The Storage source; each object it skips is named in a warning (up to SKIPPED_WARNINGS) as it happens. */
+function storageSource({ inputs, signal }, prepared) {
+    let warned = 0;
+    return new StorageSource(prepared, inputs.format !== 'zip', signal, (object) => {
+        warned += 1;
+        if (warned <= SKIPPED_WARNINGS)
+            warning(`Storage object ${object.bucket}/${object.key} is not in the archive: ${object.reason}.`);
+    });
+}
+/** What the summary says of Storage beyond the counts: objects skipped, and objects rewritten while the backup ran. */
+function storageNotes(result) {
+    if (!result)
+        return [];
+    const notes = [];
+    const { skipped } = result;
+    if (skipped.length > 0) {
+        const shown = skipped.slice(0, 5).map(object => `${object.bucket}/${object.key} (${object.reason})`);
+        notes.push(`${skipped.length} Storage ${skipped.length === 1 ? 'object is' : 'objects are'} not in the archive: ${shown.join('; ')}${skipped.length > shown.length ? '; …' : ''}. storage/manifest.json lists each under "skipped".`);
+    }
+    if (result.changed > 0) {
+        notes.push(`${result.changed} Storage ${result.changed === 1 ? 'object was' : 'objects were'} rewritten after the listing; each is archived whole as it was read, marked "changedAfterListing" in storage/manifest.json.`);
+    }
+    for (const note of notes)
+        info(note);
+    return notes;
+}
 /** tar needs each file's size before its content: the dump goes to a spool first (phase 'dumping'). */
 async function spoolDatabase({ state, signal }, database) {
     state.save({ phase: 'dumping' });
@@ -106409,10 +107024,12 @@ async function uploadArchive(run, content, { client, key, where }) {
                 }),
                 onChecksumsRefused: reason => warning(`The store refused S3's additional checksums (${reason}); uploading without them, verified by size and ETag. Set 'verify: none' to skip them from the start.`)
             });
-            const read = listing.bytes + (content.database?.dumpedBytes ?? 0);
+            const storage = content.storage?.progress;
+            const read = listing.bytes + (content.database?.dumpedBytes ?? 0) + (storage?.bytes ?? 0);
             const what = [
                 ...(content.database ? [`the database (${formatBytes(content.database.dumpedBytes)} of SQL)`] : []),
-                ...(listing.files > 0 || !content.database ? [`${formatBytes(listing.bytes)} in ${listing.files} files`] : [])
+                ...(listing.files > 0 || (!content.database && !storage) ? [`${formatBytes(listing.bytes)} in ${listing.files} files`] : []),
+                ...(storage ? [`${formatBytes(storage.bytes)} in ${storage.objects} Storage objects`] : [])
             ].join(' and ');
             info(`Archived ${what} into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(read / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`);
             return result;
@@ -106428,10 +107045,13 @@ function logProgress(archive, content, uploadStart, bytesUploaded) {
     const listing = content.files;
     const rate = bytesRead / Math.max((Date.now() - uploadStart) / 1000, 0.001);
     const database = content.database ? `dumped ${formatBytes(content.database.dumpedBytes)} of the database, ` : '';
+    const storage = content.storage
+        ? `read ${content.storage.progress.objects} Storage objects (${formatBytes(content.storage.progress.bytes)}), `
+        : '';
     const files = listing.files > 0
         ? `read ${formatBytes(bytesRead)} of ${formatBytes(listing.bytes)} (${filesRead} of ${listing.files} files, ${formatBytes(rate)}/s), `
         : '';
-    info(`${capitalized(`${database}${files}uploaded ${formatBytes(bytesUploaded)}.`)}`);
+    info(`${capitalized(`${database}${files}${storage}uploaded ${formatBytes(bytesUploaded)}.`)}`);
 }
 function capitalized(text) {
     return text.charAt(0).toUpperCase() + text.slice(1);
@@ -106458,6 +107078,8 @@ async function recordSuccess(run, { key, where }, upload, report, read) {
     const written = await ledger.finalize(row.id, { status: 'success', s3Key: key, sizeBytes: upload.size, sha256: upload.sha256 });
     state.save({ phase: 'finalized', finalStatus: written.row.status });
     setOutput(Output.Status, written.row.status);
+    if (read.storage)
+        setOutput(Output.StorageObjects, String(read.storage.objects));
     await writeSummary('Backup', {
         status: written.row.status,
         dispatchId: run.dispatchId,
@@ -106472,6 +107094,7 @@ async function recordSuccess(run, { key, where }, upload, report, read) {
         durationMs: Date.now() - run.startedAt,
         uploadMs: read.uploadMs,
         database: read.database ? describeDatabase(read.database) : undefined,
+        storage: read.storage ? describeStorage(read.storage) : undefined,
         notes: read.notes
     });
     if (written.row.status !== 'success') {
@@ -106507,6 +107130,12 @@ async function recordFailure(ledger, row, message, state) {
     catch (error) {
         warning(`Could not mark row ${row.id} failed yet (${messageOf(error)}); the post step will retry.`);
     }
+}
+/** One line for the summary: what the Storage part holds. */
+function describeStorage(result) {
+    const buckets = result.buckets.map(bucket => `${bucket.name} (${bucket.objects})`).join(', ');
+    const skipped = result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : '';
+    return `${result.objects} objects, ${formatBytes(result.bytes)} from ${result.buckets.length} ${result.buckets.length === 1 ? 'bucket' : 'buckets'}${buckets ? `: ${buckets}` : ''}${skipped}`;
 }
 /** One line for the summary: what the database part holds. */
 function describeDatabase(manifest) {

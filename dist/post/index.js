@@ -88091,6 +88091,10 @@ class ArchiveError extends BackupError {
 class errors_DatabaseError extends (/* unused pure expression or super */ null && (BackupError)) {
     kind = 'database';
 }
+/** Supabase Storage (a source, or a restore's target) could not be listed, read or written. */
+class StorageError extends (/* unused pure expression or super */ null && (BackupError)) {
+    kind = 'storage';
+}
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 class errors_StoreError extends BackupError {
     kind = 'store';
@@ -90466,6 +90470,7 @@ async function writeSummary(title, report) {
         ['SHA-256', report.sha256 ?? ''],
         ['Verified', report.verification ?? ''],
         ['Database', report.database ?? ''],
+        ['Storage', report.storage ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
         ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
@@ -90683,6 +90688,153 @@ function decode(text) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/sources/storage/inputs.ts
+
+/**
+ * The inputs that reach Supabase Storage's S3 endpoint, for backup and restore alike. They are
+ * apart from the archive store's (`endpoint`, `aws-*`): Storage has its own endpoint, region and
+ * key pair, and the archive may well live in AWS S3.
+ */
+const StorageInput = {
+    StorageBuckets: 'storage-buckets',
+    StorageEndpoint: 'storage-endpoint',
+    StorageRegion: 'storage-region',
+    StorageAccessKeyId: 'storage-access-key-id',
+    StorageSecretAccessKey: 'storage-secret-access-key',
+    StorageSessionToken: 'storage-session-token'
+};
+/** Masked before anything is printed (the key id too, as for the store: it names the key). */
+const STORAGE_SECRET_INPUTS = [
+    StorageInput.StorageSecretAccessKey,
+    StorageInput.StorageSessionToken,
+    StorageInput.StorageAccessKeyId
+];
+/**
+ * Supabase's bucket names: what its dashboard accepts (letters, digits, and `_-.` and spaces in
+ * older projects). Anything else is refused here rather than sent to the endpoint as a path.
+ */
+const inputs_BUCKET_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,99}$/u;
+function isBucketName(name) {
+    return inputs_BUCKET_NAME.test(name);
+}
+const inputs_REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/;
+/**
+ * `storage-buckets`' lines (`#` comments and blank lines ignored): '*' alone for every bucket,
+ * undefined when empty. Backup and restore each read the lines their own way.
+ */
+function bucketLines(raw, problems) {
+    const lines = raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    if (lines.length === 0)
+        return undefined;
+    if (!lines.includes('*'))
+        return lines;
+    if (lines.length > 1) {
+        problems.push({ input: StorageInput.StorageBuckets, message: "has '*' (every bucket) and bucket names: use one or the other." });
+    }
+    return '*';
+}
+/** The backup's `storage-buckets`: one bucket name per line, or `*` for every bucket; undefined when empty. */
+function parseBucketList(raw, problems) {
+    const lines = bucketLines(raw, problems);
+    if (lines === undefined || lines === '*')
+        return lines && { all: true };
+    const names = [];
+    for (const name of lines) {
+        const input = StorageInput.StorageBuckets;
+        if (!isBucketName(name)) {
+            problems.push({
+                input,
+                message: `has '${clip(name)}', which is not a bucket name; list bucket names one per line, or '*' for every bucket.`
+            });
+        }
+        else if (names.includes(name)) {
+            problems.push({ input, message: `names the bucket '${clip(name)}' twice.` });
+        }
+        else
+            names.push(name);
+    }
+    return { all: false, names };
+}
+/** The buckets to back up, and how to reach them; undefined without `storage-buckets`. */
+function parseStorageTarget(read, problems) {
+    const buckets = parseBucketList(read(StorageInput.StorageBuckets), problems);
+    const settings = parseStorageConnection(read, buckets !== undefined, problems);
+    return buckets && settings ? { buckets, settings } : undefined;
+}
+/**
+ * The Storage endpoint and its credentials, once `storage-buckets` is set (`selected`): the
+ * endpoint defaults to `<supabase-url>/storage/v1/s3`; region and the key pair have no default
+ * (the archive store's credentials must never be sent to Storage, nor the other way round).
+ * Without `storage-buckets`, any of them set is a mistake worth saying.
+ */
+function parseStorageConnection(read, selected, problems) {
+    const rest = [
+        StorageInput.StorageEndpoint,
+        StorageInput.StorageRegion,
+        StorageInput.StorageAccessKeyId,
+        StorageInput.StorageSecretAccessKey,
+        StorageInput.StorageSessionToken
+    ];
+    if (!selected) {
+        const stray = rest.find(name => read(name) !== '');
+        if (stray)
+            problems.push({ input: stray, message: "is set, but 'storage-buckets' is empty: list the buckets, or '*' for every bucket." });
+        return undefined;
+    }
+    const endpoint = storageEndpoint(read, problems);
+    const region = read(StorageInput.StorageRegion);
+    if (region === '') {
+        problems.push({
+            input: StorageInput.StorageRegion,
+            message: "is required with 'storage-buckets': the region your project's Storage S3 endpoint signs with, shown under Storage > S3 Configuration (e.g. eu-central-1)."
+        });
+    }
+    else if (!inputs_REGION.test(region)) {
+        problems.push({ input: StorageInput.StorageRegion, message: `must be a region name like eu-central-1, got '${clip(region)}'.` });
+    }
+    const accessKeyId = read(StorageInput.StorageAccessKeyId);
+    const secretAccessKey = read(StorageInput.StorageSecretAccessKey);
+    for (const [name, value] of [
+        [StorageInput.StorageAccessKeyId, accessKeyId],
+        [StorageInput.StorageSecretAccessKey, secretAccessKey]
+    ]) {
+        if (value === '') {
+            problems.push({
+                input: name,
+                message: "is required with 'storage-buckets': create an S3 access key pair under Storage > S3 Configuration > Access keys in the Supabase dashboard, and pass both halves as secrets."
+            });
+        }
+    }
+    const sessionToken = read(StorageInput.StorageSessionToken) || undefined;
+    if (!endpoint)
+        return undefined;
+    return { endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey, sessionToken } };
+}
+/** `storage-endpoint`, else Supabase's own: `<supabase-url>/storage/v1/s3`. */
+function storageEndpoint(read, problems) {
+    const raw = read(StorageInput.StorageEndpoint);
+    if (raw !== '') {
+        if (isHttpUrl(raw))
+            return raw.replace(/\/+$/, '');
+        problems.push({
+            input: StorageInput.StorageEndpoint,
+            message: `must be the http(s) URL of the Storage S3 endpoint, such as https://<project>.supabase.co/storage/v1/s3; got '${clip(raw)}'.`
+        });
+        return undefined;
+    }
+    const project = read('supabase-url');
+    if (isHttpUrl(project))
+        return `${project.replace(/\/+$/, '')}/storage/v1/s3`;
+    problems.push({
+        input: StorageInput.StorageEndpoint,
+        message: "is required with 'storage-buckets' when 'supabase-url' is not set: the Storage S3 endpoint, https://<project>.supabase.co/storage/v1/s3."
+    });
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backup/key.ts
 
 const DEFAULT_KEY_TEMPLATE = 'backups/{yyyy}/{mm}/{dd}/backup-{timestamp}.{ext}';
@@ -90753,10 +90905,12 @@ function keyTemplateProblem(template) {
 
 
 
+
 /** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
 const Input = {
     ...LedgerInput,
     ...StoreInput,
+    ...StorageInput,
     Path: 'path',
     IncludeHiddenFiles: 'include-hidden-files',
     Format: 'format',
@@ -90771,7 +90925,10 @@ const Input = {
 };
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 function secretValues(read) {
-    return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))];
+    return [
+        ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
+        ...databaseUrlSecrets(read(Input.DatabaseUrl))
+    ];
 }
 // S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
 const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{1,31}$/;
@@ -90789,10 +90946,11 @@ function parseBackupInputs(read, env = process.env) {
         .map(line => line.trim())
         .filter(line => line !== '' && !line.startsWith('#'));
     const database = parseDatabase(read(Input.DatabaseUrl), problems);
-    if (patterns.length === 0 && read(Input.DatabaseUrl) === '') {
+    const storageTarget = parseStorageTarget(read, problems);
+    if (patterns.length === 0 && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') {
         problems.push({
             input: Input.Path,
-            message: "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database (then 'path' is optional)."
+            message: "is required: list files, directories or globs relative to the workspace, one per line; or set 'database-url' to back up the database, or 'storage-buckets' to back up Storage (then 'path' is optional)."
         });
     }
     for (const pattern of patterns) {
@@ -90823,6 +90981,7 @@ function parseBackupInputs(read, env = process.env) {
     return {
         patterns,
         database,
+        storageSource: storageTarget,
         includeHiddenFiles,
         format,
         compressionLevel,
@@ -96209,7 +96368,7 @@ function dist_objectSpread2(e) {
 * Base error class for all Storage errors
 * Supports both 'storage' and 'vectors' namespaces
 */
-var StorageError = class extends Error {
+var dist_StorageError = class extends Error {
 	constructor(message, namespace = "storage", status, statusCode) {
 		super(message);
 		this.__isStorageError = true;
@@ -96239,7 +96398,7 @@ function isStorageError(error) {
 * API error returned from Storage service
 * Includes HTTP status code and service-specific error code
 */
-var StorageApiError = class extends StorageError {
+var StorageApiError = class extends dist_StorageError {
 	constructor(message, status, statusCode, namespace = "storage", code) {
 		super(message, namespace, status, statusCode);
 		this.name = namespace === "vectors" ? "StorageVectorsApiError" : "StorageApiError";
@@ -96255,7 +96414,7 @@ var StorageApiError = class extends StorageError {
 * Unknown error that doesn't match expected error patterns
 * Wraps the original error for debugging
 */
-var StorageUnknownError = class extends StorageError {
+var StorageUnknownError = class extends dist_StorageError {
 	constructor(message, originalError, namespace = "storage") {
 		super(message, namespace);
 		this.name = namespace === "vectors" ? "StorageVectorsUnknownError" : "StorageUnknownError";
@@ -96266,7 +96425,7 @@ var StorageUnknownError = class extends StorageError {
 * @deprecated Use StorageError with namespace='vectors' instead
 * Alias for backward compatibility with existing vector storage code
 */
-var StorageVectorsError = class extends StorageError {
+var StorageVectorsError = class extends dist_StorageError {
 	constructor(message) {
 		super(message, "vectors");
 	}
@@ -96962,7 +97121,7 @@ var StorageFileApi = class extends BaseApiClient {
 			const data = await post(_this4.fetch, `${_this4.url}/object/upload/sign/${_path}`, {}, { headers });
 			const url = new URL(_this4.url + data.url);
 			const token = url.searchParams.get("token");
-			if (!token) throw new StorageError("No token returned by API");
+			if (!token) throw new dist_StorageError("No token returned by API");
 			return {
 				signedUrl: url.toString(),
 				path,
@@ -98616,7 +98775,7 @@ var StorageAnalyticsClient = class extends BaseApiClient {
 	*/
 	from(bucketName) {
 		var _this4 = this;
-		if (!isValidBucketName(bucketName)) throw new StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
+		if (!isValidBucketName(bucketName)) throw new dist_StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
 		const catalog = new IcebergRestCatalog({
 			baseUrl: this.url,
 			catalogName: bucketName,
@@ -101765,40 +101924,6 @@ function manifestBytes(manifest) {
 }
 function readSpool(file) {
     return createReadStream(file).pipe(zlib.createZstdDecompress());
-}
-/**
- * An entry's content in pieces of READ_CHUNK, each lent (valid until the next is asked for), the
- * last one marked: two buffers in turn, so that a full one waits while the next fills.
- */
-async function* pieces(source, entry) {
-    const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
-    let current = 0;
-    let filled = 0;
-    let waiting;
-    for await (const piece of source) {
-        let offset = 0;
-        while (offset < piece.length) {
-            const buffer = buffers[current];
-            const copied = piece.copy(buffer, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === READ_CHUNK) {
-                if (waiting)
-                    yield { index: -1, entry, data: waiting, last: false };
-                waiting = buffer;
-                current = 1 - current;
-                filled = 0;
-            }
-        }
-    }
-    if (filled > 0) {
-        if (waiting)
-            yield { index: -1, entry, data: waiting, last: false };
-        yield { index: -1, entry, data: buffers[current].subarray(0, filled), last: true };
-    }
-    else {
-        yield { index: -1, entry, data: waiting ?? Buffer.alloc(0), last: true };
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/sources/database/leftovers.ts

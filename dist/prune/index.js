@@ -81417,6 +81417,10 @@ class ArchiveError extends (/* unused pure expression or super */ null && (Backu
 class DatabaseError extends (/* unused pure expression or super */ null && (BackupError)) {
     kind = 'database';
 }
+/** Supabase Storage (a source, or a restore's target) could not be listed, read or written. */
+class StorageError extends (/* unused pure expression or super */ null && (BackupError)) {
+    kind = 'storage';
+}
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 class errors_StoreError extends BackupError {
     kind = 'store';
@@ -86919,7 +86923,7 @@ function dist_objectSpread2(e) {
 * Base error class for all Storage errors
 * Supports both 'storage' and 'vectors' namespaces
 */
-var StorageError = class extends Error {
+var dist_StorageError = class extends Error {
 	constructor(message, namespace = "storage", status, statusCode) {
 		super(message);
 		this.__isStorageError = true;
@@ -86949,7 +86953,7 @@ function isStorageError(error) {
 * API error returned from Storage service
 * Includes HTTP status code and service-specific error code
 */
-var StorageApiError = class extends StorageError {
+var StorageApiError = class extends dist_StorageError {
 	constructor(message, status, statusCode, namespace = "storage", code) {
 		super(message, namespace, status, statusCode);
 		this.name = namespace === "vectors" ? "StorageVectorsApiError" : "StorageApiError";
@@ -86965,7 +86969,7 @@ var StorageApiError = class extends StorageError {
 * Unknown error that doesn't match expected error patterns
 * Wraps the original error for debugging
 */
-var StorageUnknownError = class extends StorageError {
+var StorageUnknownError = class extends dist_StorageError {
 	constructor(message, originalError, namespace = "storage") {
 		super(message, namespace);
 		this.name = namespace === "vectors" ? "StorageVectorsUnknownError" : "StorageUnknownError";
@@ -86976,7 +86980,7 @@ var StorageUnknownError = class extends StorageError {
 * @deprecated Use StorageError with namespace='vectors' instead
 * Alias for backward compatibility with existing vector storage code
 */
-var StorageVectorsError = class extends StorageError {
+var StorageVectorsError = class extends dist_StorageError {
 	constructor(message) {
 		super(message, "vectors");
 	}
@@ -87672,7 +87676,7 @@ var StorageFileApi = class extends BaseApiClient {
 			const data = await post(_this4.fetch, `${_this4.url}/object/upload/sign/${_path}`, {}, { headers });
 			const url = new URL(_this4.url + data.url);
 			const token = url.searchParams.get("token");
-			if (!token) throw new StorageError("No token returned by API");
+			if (!token) throw new dist_StorageError("No token returned by API");
 			return {
 				signedUrl: url.toString(),
 				path,
@@ -89326,7 +89330,7 @@ var StorageAnalyticsClient = class extends BaseApiClient {
 	*/
 	from(bucketName) {
 		var _this4 = this;
-		if (!isValidBucketName(bucketName)) throw new StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
+		if (!isValidBucketName(bucketName)) throw new dist_StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
 		const catalog = new IcebergRestCatalog({
 			baseUrl: this.url,
 			catalogName: bucketName,

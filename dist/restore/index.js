@@ -7369,7 +7369,7 @@ const RestoreRequestType = {
 __webpack_unused_export__ = AbacStatus$;
 __webpack_unused_export__ = AbortIncompleteMultipartUpload$;
 __webpack_unused_export__ = AbortMultipartUpload$;
-__webpack_unused_export__ = AbortMultipartUploadCommand;
+exports.tfP = AbortMultipartUploadCommand;
 __webpack_unused_export__ = AbortMultipartUploadOutput$;
 __webpack_unused_export__ = AbortMultipartUploadRequest$;
 __webpack_unused_export__ = AccelerateConfiguration$;
@@ -7421,7 +7421,7 @@ __webpack_unused_export__ = ChecksumMode;
 __webpack_unused_export__ = ChecksumType;
 __webpack_unused_export__ = CommonPrefix$;
 __webpack_unused_export__ = CompleteMultipartUpload$;
-__webpack_unused_export__ = CompleteMultipartUploadCommand;
+exports.Gym = CompleteMultipartUploadCommand;
 __webpack_unused_export__ = CompleteMultipartUploadOutput$;
 __webpack_unused_export__ = CompleteMultipartUploadRequest$;
 __webpack_unused_export__ = CompletedMultipartUpload$;
@@ -7447,7 +7447,7 @@ __webpack_unused_export__ = CreateBucketMetadataTableConfigurationRequest$;
 __webpack_unused_export__ = CreateBucketOutput$;
 __webpack_unused_export__ = CreateBucketRequest$;
 __webpack_unused_export__ = CreateMultipartUpload$;
-__webpack_unused_export__ = CreateMultipartUploadCommand;
+exports.nG4 = CreateMultipartUploadCommand;
 __webpack_unused_export__ = CreateMultipartUploadOutput$;
 __webpack_unused_export__ = CreateMultipartUploadRequest$;
 __webpack_unused_export__ = CreateSession$;
@@ -7685,7 +7685,7 @@ __webpack_unused_export__ = GlacierJobParameters$;
 __webpack_unused_export__ = Grant$;
 __webpack_unused_export__ = Grantee$;
 __webpack_unused_export__ = HeadBucket$;
-__webpack_unused_export__ = HeadBucketCommand;
+exports.kuI = HeadBucketCommand;
 __webpack_unused_export__ = HeadBucketOutput$;
 __webpack_unused_export__ = HeadBucketRequest$;
 __webpack_unused_export__ = HeadObject$;
@@ -7778,7 +7778,7 @@ __webpack_unused_export__ = ListObjectsCommand;
 __webpack_unused_export__ = ListObjectsOutput$;
 __webpack_unused_export__ = ListObjectsRequest$;
 __webpack_unused_export__ = ListObjectsV2$;
-__webpack_unused_export__ = ListObjectsV2Command;
+exports.u6x = ListObjectsV2Command;
 __webpack_unused_export__ = ListObjectsV2Output$;
 __webpack_unused_export__ = ListObjectsV2Request$;
 __webpack_unused_export__ = ListParts$;
@@ -7924,7 +7924,7 @@ __webpack_unused_export__ = PutObjectAnnotation$;
 __webpack_unused_export__ = PutObjectAnnotationCommand;
 __webpack_unused_export__ = PutObjectAnnotationOutput$;
 __webpack_unused_export__ = PutObjectAnnotationRequest$;
-__webpack_unused_export__ = PutObjectCommand;
+exports.wKZ = PutObjectCommand;
 __webpack_unused_export__ = PutObjectLegalHold$;
 __webpack_unused_export__ = PutObjectLegalHoldCommand;
 __webpack_unused_export__ = PutObjectLegalHoldOutput$;
@@ -8047,7 +8047,7 @@ __webpack_unused_export__ = UpdateObjectEncryptionCommand;
 __webpack_unused_export__ = UpdateObjectEncryptionRequest$;
 __webpack_unused_export__ = UpdateObjectEncryptionResponse$;
 __webpack_unused_export__ = UploadPart$;
-__webpack_unused_export__ = UploadPartCommand;
+exports.iVK = UploadPartCommand;
 __webpack_unused_export__ = UploadPartCopy$;
 __webpack_unused_export__ = UploadPartCopyCommand;
 __webpack_unused_export__ = UploadPartCopyOutput$;
@@ -88076,6 +88076,10 @@ class ArchiveError extends errors_BackupError {
 class DatabaseError extends errors_BackupError {
     kind = 'database';
 }
+/** Supabase Storage (a source, or a restore's target) could not be listed, read or written. */
+class errors_StorageError extends errors_BackupError {
+    kind = 'storage';
+}
 /** The store refused or failed the upload (credentials, bucket, network, key taken). */
 class errors_StoreError extends errors_BackupError {
     kind = 'store';
@@ -88290,7 +88294,7 @@ async function retry_retry(attempt, isTransient, policy, onRetry = () => { }) {
 const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'];
 /** Short requests (head, abort, list) give up after this long: post must stay inside the cancel budget. */
 const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
-function createS3Client(settings) {
+function s3_createS3Client(settings) {
     return new dist_cjs/* S3Client */.YxF({
         region: settings.region,
         ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
@@ -88332,7 +88336,7 @@ async function headObject(client, bucket, key, signal) {
         };
     }
     catch (error) {
-        if (statusOf(error) === 404)
+        if (s3_statusOf(error) === 404)
             return undefined;
         if (signal?.aborted)
             throw signal.reason;
@@ -88349,7 +88353,7 @@ async function keyIsTaken(client, bucket, key, signal) {
         return (await headObject(client, bucket, key, signal)) !== undefined;
     }
     catch (error) {
-        if (error instanceof StoreError && statusOf(error.cause) === 403)
+        if (error instanceof StoreError && s3_statusOf(error.cause) === 403)
             return false;
         throw error;
     }
@@ -88362,7 +88366,7 @@ async function abortUpload(client, bucket, key, uploadId) {
         });
     }
     catch (error) {
-        if (statusOf(error) === 404)
+        if (s3_statusOf(error) === 404)
             return;
         throw storeError(error, `abort the unfinished upload of ${objectUrl(bucket, key)}`);
     }
@@ -88378,9 +88382,9 @@ async function deleteObject(client, bucket, key) {
         });
     }
     catch (error) {
-        if (statusOf(error) === 404)
+        if (s3_statusOf(error) === 404)
             return;
-        if (statusOf(error) === 403) {
+        if (s3_statusOf(error) === 403) {
             throw new StoreError(`Could not delete ${objectUrl(bucket, key)}: access denied (HTTP 403). The prune's credentials need s3:DeleteObject on the prefix's objects.`, { cause: error });
         }
         throw storeError(error, `delete ${objectUrl(bucket, key)}`);
@@ -88398,7 +88402,7 @@ async function listKeys(client, bucket, prefix, policy) {
                 });
             }
             catch (error) {
-                if (statusOf(error) === 403) {
+                if (s3_statusOf(error) === 403) {
                     throw new StoreError(`Could not list ${objectUrl(bucket, prefix)}: access denied (HTTP 403). The prune's credentials need s3:ListBucket on the bucket (it may be limited to the prefix).`, { cause: error });
                 }
                 throw storeError(error, `list ${objectUrl(bucket, prefix)}`);
@@ -88482,14 +88486,14 @@ function isTransientStoreError(error) {
     const cause = error instanceof StoreError ? error.cause : error;
     if (cause instanceof BackupError)
         return false;
-    const status = statusOf(cause);
+    const status = s3_statusOf(cause);
     if (status !== undefined)
         return status >= 500 || status === 429;
     const code = cause?.code ?? '';
     const name = cause?.name ?? '';
     return NETWORK_CODES.includes(code) || name === 'TimeoutError';
 }
-function statusOf(error) {
+function s3_statusOf(error) {
     if (error instanceof dist_cjs/* S3ServiceException */.Hcp)
         return error.$metadata.httpStatusCode;
     const metadata = error?.$metadata;
@@ -88502,7 +88506,7 @@ function storeError(error, action) {
     const name = error?.name ?? '';
     const code = error?.code ?? '';
     const message = error instanceof Error ? error.message : String(error);
-    const status = statusOf(error);
+    const status = s3_statusOf(error);
     const prefix = `Could not ${action}`;
     switch (name) {
         case 'NoSuchBucket':
@@ -88538,7 +88542,7 @@ function storeError(error, action) {
 /** A store that refuses the x-amz-checksum-* headers (older MinIO and Ceph, some S3-compatibles) rather than the request. */
 function rejectsChecksums(error) {
     const name = error?.name ?? '';
-    const status = statusOf(error);
+    const status = s3_statusOf(error);
     const refusal = ['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'InvalidHeader'].includes(name) || status === 501;
     return refusal && /checksum/i.test(error instanceof Error ? error.message : String(error));
 }
@@ -90927,7 +90931,155 @@ function parseCredentials(read, problems) {
     return { accessKeyId, secretAccessKey, sessionToken };
 }
 
+;// CONCATENATED MODULE: ./src/sources/storage/inputs.ts
+
+/**
+ * The inputs that reach Supabase Storage's S3 endpoint, for backup and restore alike. They are
+ * apart from the archive store's (`endpoint`, `aws-*`): Storage has its own endpoint, region and
+ * key pair, and the archive may well live in AWS S3.
+ */
+const StorageInput = {
+    StorageBuckets: 'storage-buckets',
+    StorageEndpoint: 'storage-endpoint',
+    StorageRegion: 'storage-region',
+    StorageAccessKeyId: 'storage-access-key-id',
+    StorageSecretAccessKey: 'storage-secret-access-key',
+    StorageSessionToken: 'storage-session-token'
+};
+/** Masked before anything is printed (the key id too, as for the store: it names the key). */
+const STORAGE_SECRET_INPUTS = [
+    StorageInput.StorageSecretAccessKey,
+    StorageInput.StorageSessionToken,
+    StorageInput.StorageAccessKeyId
+];
+/**
+ * Supabase's bucket names: what its dashboard accepts (letters, digits, and `_-.` and spaces in
+ * older projects). Anything else is refused here rather than sent to the endpoint as a path.
+ */
+const inputs_BUCKET_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,99}$/u;
+function isBucketName(name) {
+    return inputs_BUCKET_NAME.test(name);
+}
+const inputs_REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/;
+/**
+ * `storage-buckets`' lines (`#` comments and blank lines ignored): '*' alone for every bucket,
+ * undefined when empty. Backup and restore each read the lines their own way.
+ */
+function bucketLines(raw, problems) {
+    const lines = raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    if (lines.length === 0)
+        return undefined;
+    if (!lines.includes('*'))
+        return lines;
+    if (lines.length > 1) {
+        problems.push({ input: StorageInput.StorageBuckets, message: "has '*' (every bucket) and bucket names: use one or the other." });
+    }
+    return '*';
+}
+/** The backup's `storage-buckets`: one bucket name per line, or `*` for every bucket; undefined when empty. */
+function parseBucketList(raw, problems) {
+    const lines = bucketLines(raw, problems);
+    if (lines === undefined || lines === '*')
+        return lines && { all: true };
+    const names = [];
+    for (const name of lines) {
+        const input = StorageInput.StorageBuckets;
+        if (!isBucketName(name)) {
+            problems.push({
+                input,
+                message: `has '${clip(name)}', which is not a bucket name; list bucket names one per line, or '*' for every bucket.`
+            });
+        }
+        else if (names.includes(name)) {
+            problems.push({ input, message: `names the bucket '${clip(name)}' twice.` });
+        }
+        else
+            names.push(name);
+    }
+    return { all: false, names };
+}
+/** The buckets to back up, and how to reach them; undefined without `storage-buckets`. */
+function parseStorageTarget(read, problems) {
+    const buckets = parseBucketList(read(StorageInput.StorageBuckets), problems);
+    const settings = parseStorageConnection(read, buckets !== undefined, problems);
+    return buckets && settings ? { buckets, settings } : undefined;
+}
+/**
+ * The Storage endpoint and its credentials, once `storage-buckets` is set (`selected`): the
+ * endpoint defaults to `<supabase-url>/storage/v1/s3`; region and the key pair have no default
+ * (the archive store's credentials must never be sent to Storage, nor the other way round).
+ * Without `storage-buckets`, any of them set is a mistake worth saying.
+ */
+function parseStorageConnection(read, selected, problems) {
+    const rest = [
+        StorageInput.StorageEndpoint,
+        StorageInput.StorageRegion,
+        StorageInput.StorageAccessKeyId,
+        StorageInput.StorageSecretAccessKey,
+        StorageInput.StorageSessionToken
+    ];
+    if (!selected) {
+        const stray = rest.find(name => read(name) !== '');
+        if (stray)
+            problems.push({ input: stray, message: "is set, but 'storage-buckets' is empty: list the buckets, or '*' for every bucket." });
+        return undefined;
+    }
+    const endpoint = storageEndpoint(read, problems);
+    const region = read(StorageInput.StorageRegion);
+    if (region === '') {
+        problems.push({
+            input: StorageInput.StorageRegion,
+            message: "is required with 'storage-buckets': the region your project's Storage S3 endpoint signs with, shown under Storage > S3 Configuration (e.g. eu-central-1)."
+        });
+    }
+    else if (!inputs_REGION.test(region)) {
+        problems.push({ input: StorageInput.StorageRegion, message: `must be a region name like eu-central-1, got '${inputs_clip(region)}'.` });
+    }
+    const accessKeyId = read(StorageInput.StorageAccessKeyId);
+    const secretAccessKey = read(StorageInput.StorageSecretAccessKey);
+    for (const [name, value] of [
+        [StorageInput.StorageAccessKeyId, accessKeyId],
+        [StorageInput.StorageSecretAccessKey, secretAccessKey]
+    ]) {
+        if (value === '') {
+            problems.push({
+                input: name,
+                message: "is required with 'storage-buckets': create an S3 access key pair under Storage > S3 Configuration > Access keys in the Supabase dashboard, and pass both halves as secrets."
+            });
+        }
+    }
+    const sessionToken = read(StorageInput.StorageSessionToken) || undefined;
+    if (!endpoint)
+        return undefined;
+    return { endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey, sessionToken } };
+}
+/** `storage-endpoint`, else Supabase's own: `<supabase-url>/storage/v1/s3`. */
+function storageEndpoint(read, problems) {
+    const raw = read(StorageInput.StorageEndpoint);
+    if (raw !== '') {
+        if (isHttpUrl(raw))
+            return raw.replace(/\/+$/, '');
+        problems.push({
+            input: StorageInput.StorageEndpoint,
+            message: `must be the http(s) URL of the Storage S3 endpoint, such as https://<project>.supabase.co/storage/v1/s3; got '${inputs_clip(raw)}'.`
+        });
+        return undefined;
+    }
+    const project = read('supabase-url');
+    if (isHttpUrl(project))
+        return `${project.replace(/\/+$/, '')}/storage/v1/s3`;
+    problems.push({
+        input: StorageInput.StorageEndpoint,
+        message: "is required with 'storage-buckets' when 'supabase-url' is not set: the Storage S3 endpoint, https://<project>.supabase.co/storage/v1/s3."
+    });
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/restore/inputs.ts
+
 
 
 
@@ -90949,11 +91101,16 @@ const Input = {
     MaxRatio: 'max-ratio',
     MaxSize: 'max-size',
     DatabaseUrl: 'database-url',
-    AllowNonEmptyDatabase: 'allow-non-empty-database'
+    AllowNonEmptyDatabase: 'allow-non-empty-database',
+    ...StorageInput,
+    AllowOverwriteStorage: 'allow-overwrite-storage'
 };
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 function secretValues(read) {
-    return [...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS].map(name => read(name)), ...databaseUrlSecrets(read(Input.DatabaseUrl))];
+    return [
+        ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
+        ...databaseUrlSecrets(read(Input.DatabaseUrl))
+    ];
 }
 const DEFAULT_MAX_RATIO = 1000;
 /** The restore's inputs. Throws InputError naming every bad input. */
@@ -90984,11 +91141,12 @@ function parseRestoreInputs(read, workspace, env = process.env) {
         target = { kind: given[0], id: id.toLowerCase() };
     }
     const database = parseDatabase(read, problems);
+    const storage = parseStorageRestore(read, problems);
     const rawPath = read(Input.Path);
-    if ((rawPath === '' && read(Input.DatabaseUrl) === '') || rawPath.includes('\n')) {
+    if ((rawPath === '' && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') || rawPath.includes('\n')) {
         problems.push({
             input: Input.Path,
-            message: "is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty. (With 'database-url' alone, only the database is restored.)"
+            message: "is required: one directory to restore into (relative to the workspace, or absolute); it must not exist yet, or be empty. (With 'database-url' or 'storage-buckets' alone, only the database or Storage is restored.)"
         });
     }
     const destination = rawPath === '' ? undefined : external_node_path_default().resolve(workspace, rawPath);
@@ -91012,7 +91170,38 @@ function parseRestoreInputs(read, workspace, env = process.env) {
     }
     if (problems.length > 0 || !target)
         throw new errors_InputError(problems);
-    return { target, destination, database, store, ledger, limits: { maxRatio, maxBytes } };
+    return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes } };
+}
+/** `storage-buckets` (`*`, or a line per bucket: `name` or `archived=target`), the Storage endpoint, and `allow-overwrite-storage`. */
+function parseStorageRestore(read, problems) {
+    const allowOverwrite = inputs_parseBoolean(read, Input.AllowOverwriteStorage, problems);
+    const buckets = parseBucketMapping(read(Input.StorageBuckets), problems);
+    const settings = parseStorageConnection(read, buckets !== undefined, problems);
+    return buckets && settings ? { buckets, settings, allowOverwrite } : undefined;
+}
+/** The restore's `storage-buckets`: undefined when empty. */
+function parseBucketMapping(raw, problems) {
+    const input = Input.StorageBuckets;
+    const lines = bucketLines(raw, problems);
+    if (lines === undefined || lines === '*')
+        return lines && { all: true };
+    const pairs = [];
+    for (const line of lines) {
+        const [from = '', to = from, ...extra] = line.split('=').map(part => part.trim());
+        if (extra.length > 0 || !isBucketName(from) || !isBucketName(to)) {
+            problems.push({
+                input,
+                message: `has '${inputs_clip(line)}': each line is a bucket name, or archived-name=target-name to restore a bucket into another one.`
+            });
+        }
+        else if (pairs.some(pair => pair.from === from))
+            problems.push({ input, message: `names the archived bucket '${inputs_clip(from)}' twice.` });
+        else if (pairs.some(pair => pair.to === to))
+            problems.push({ input, message: `restores two buckets into '${inputs_clip(to)}'.` });
+        else
+            pairs.push({ from, to });
+    }
+    return { all: false, pairs };
 }
 /** `database-url` (a connection pg_dump's output can be applied through: not the transaction pooler) and `allow-non-empty-database`. */
 function parseDatabase(read, problems) {
@@ -96313,7 +96502,7 @@ function dist_objectSpread2(e) {
 * Base error class for all Storage errors
 * Supports both 'storage' and 'vectors' namespaces
 */
-var StorageError = class extends Error {
+var dist_StorageError = class extends Error {
 	constructor(message, namespace = "storage", status, statusCode) {
 		super(message);
 		this.__isStorageError = true;
@@ -96343,7 +96532,7 @@ function isStorageError(error) {
 * API error returned from Storage service
 * Includes HTTP status code and service-specific error code
 */
-var StorageApiError = class extends StorageError {
+var StorageApiError = class extends dist_StorageError {
 	constructor(message, status, statusCode, namespace = "storage", code) {
 		super(message, namespace, status, statusCode);
 		this.name = namespace === "vectors" ? "StorageVectorsApiError" : "StorageApiError";
@@ -96359,7 +96548,7 @@ var StorageApiError = class extends StorageError {
 * Unknown error that doesn't match expected error patterns
 * Wraps the original error for debugging
 */
-var StorageUnknownError = class extends StorageError {
+var StorageUnknownError = class extends dist_StorageError {
 	constructor(message, originalError, namespace = "storage") {
 		super(message, namespace);
 		this.name = namespace === "vectors" ? "StorageVectorsUnknownError" : "StorageUnknownError";
@@ -96370,7 +96559,7 @@ var StorageUnknownError = class extends StorageError {
 * @deprecated Use StorageError with namespace='vectors' instead
 * Alias for backward compatibility with existing vector storage code
 */
-var StorageVectorsError = class extends StorageError {
+var StorageVectorsError = class extends dist_StorageError {
 	constructor(message) {
 		super(message, "vectors");
 	}
@@ -97066,7 +97255,7 @@ var StorageFileApi = class extends BaseApiClient {
 			const data = await post(_this4.fetch, `${_this4.url}/object/upload/sign/${_path}`, {}, { headers });
 			const url = new URL(_this4.url + data.url);
 			const token = url.searchParams.get("token");
-			if (!token) throw new StorageError("No token returned by API");
+			if (!token) throw new dist_StorageError("No token returned by API");
 			return {
 				signedUrl: url.toString(),
 				path,
@@ -98720,7 +98909,7 @@ var StorageAnalyticsClient = class extends BaseApiClient {
 	*/
 	from(bucketName) {
 		var _this4 = this;
-		if (!isValidBucketName(bucketName)) throw new StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
+		if (!isValidBucketName(bucketName)) throw new dist_StorageError("Invalid bucket name: File, folder, and bucket names must follow AWS object key naming guidelines and should avoid the use of any other characters.");
 		const catalog = new IcebergRestCatalog({
 			baseUrl: this.url,
 			catalogName: bucketName,
@@ -100732,6 +100921,7 @@ async function writeSummary(title, report) {
         ['SHA-256', report.sha256 ?? ''],
         ['Verified', report.verification ?? ''],
         ['Database', report.database ?? ''],
+        ['Storage', report.storage ?? ''],
         ['Files', report.files === undefined ? '' : String(report.files)],
         ['Read', report.bytesRead === undefined ? '' : `${formatBytes(report.bytesRead)} (${report.bytesRead} bytes)`],
         ['Duration', report.durationMs === undefined ? '' : `${(report.durationMs / 1000).toFixed(1)} s`],
@@ -100765,7 +100955,749 @@ function failStep(title, error) {
     process.exitCode = 1;
 }
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+;// CONCATENATED MODULE: ./src/sources/storage/manifest.ts
+const STORAGE_FOLDER = 'storage';
+const manifest_STORAGE_MANIFEST_PATH = `${STORAGE_FOLDER}/manifest.json`;
+/** Where an object's bytes are in the archive. */
+function manifest_objectPath(bucket, key) {
+    return `${STORAGE_FOLDER}/${bucket}/${key}`;
+}
+/**
+ * Why a key cannot be an archive path that gives it back unchanged, or undefined. Archive readers
+ * (ours, tar, unzip) drop empty and `.` segments and refuse `..`, so such a key would come back as
+ * another key, or not at all. Supabase Storage refuses such names itself; S3 in general does not.
+ */
+function manifest_keyProblem(key) {
+    if (key.includes('\u0000'))
+        return 'its key has a NUL character, which no archive name can hold';
+    const segments = key.split('/');
+    if (segments.some(segment => segment === '' || segment === '.' || segment === '..')) {
+        return "its key has an empty, '.' or '..' path segment (or starts or ends with '/'), which an archive cannot hold as a path unchanged";
+    }
+    return undefined;
+}
+/** Pieces of the manifest's text are kept in buffers of this size: bytes, not an object per object. */
+const TEXT_CHUNK = (/* unused pure expression or super */ null && (256 * 1024));
+/**
+ * Writes the manifest's text as objects are archived, into a few large buffers: 100 000 objects
+ * hold ~25 MiB of text outside V8's heap instead of 100 000 records inside it. `objects` are
+ * written one per line; the small parts (skipped, buckets) are added at the end.
+ */
+class manifest_ManifestWriter {
+    full = [];
+    current = Buffer.allocUnsafe(TEXT_CHUNK);
+    filled = 0;
+    objectCount = 0;
+    skipped = [];
+    buckets = new Map();
+    constructor(createdAt) {
+        this.write(`{\n  "manifestVersion": 1,\n  "createdAt": ${JSON.stringify(createdAt.toISOString())},\n  "objects": [`);
+    }
+    get objects() {
+        return this.objectCount;
+    }
+    get skippedObjects() {
+        return this.skipped;
+    }
+    /** A bucket with no objects is still listed, so that the restore knows it was backed up. */
+    addBucket(name) {
+        if (!this.buckets.has(name))
+            this.buckets.set(name, { objects: 0, bytes: 0 });
+    }
+    add(record) {
+        this.write(`${this.objectCount === 0 ? '' : ','}\n    ${JSON.stringify(record)}`);
+        this.objectCount += 1;
+        const bucket = this.buckets.get(record.bucket) ?? { objects: 0, bytes: 0 };
+        bucket.objects += 1;
+        bucket.bytes += record.size;
+        this.buckets.set(record.bucket, bucket);
+    }
+    skip(object) {
+        this.skipped.push(object);
+    }
+    /** The whole text, as the buffers it was written into (not copied into one); the writer is done. */
+    finish() {
+        const buckets = [...this.buckets].map(([name, counts]) => ({ name, ...counts }));
+        const list = (items) => items.length === 0 ? '[]' : `[\n    ${items.map(item => JSON.stringify(item)).join(',\n    ')}\n  ]`;
+        this.write(`${this.objectCount === 0 ? '' : '\n  '}],\n  "skipped": ${list(this.skipped)},\n  "buckets": ${list(buckets)}\n}\n`);
+        return [...this.full, this.current.subarray(0, this.filled)];
+    }
+    /** Per bucket, what was archived. */
+    bucketTotals() {
+        return [...this.buckets].map(([name, counts]) => ({ name, ...counts }));
+    }
+    write(text) {
+        const bytes = Buffer.byteLength(text);
+        if (this.filled + bytes > this.current.length) {
+            this.full.push(this.current.subarray(0, this.filled));
+            this.current = Buffer.allocUnsafe(Math.max(TEXT_CHUNK, bytes));
+            this.filled = 0;
+        }
+        this.filled += this.current.write(text, this.filled);
+    }
+}
+/** The manifest read back (restore): the fields the restore relies on are checked. */
+function parseStorageManifest(text) {
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        throw new Error(`${manifest_STORAGE_MANIFEST_PATH} is not JSON.`);
+    }
+    const manifest = parsed;
+    if (manifest?.manifestVersion !== 1)
+        throw new Error(`${manifest_STORAGE_MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`);
+    if (!Array.isArray(manifest.objects) || !Array.isArray(manifest.buckets))
+        throw new Error(`${manifest_STORAGE_MANIFEST_PATH} lists no objects or buckets.`);
+    for (const object of manifest.objects) {
+        const valid = typeof object?.bucket === 'string' &&
+            typeof object.key === 'string' &&
+            Number.isSafeInteger(object.size) &&
+            typeof object.sha256 === 'string' &&
+            (object.contentType === undefined || typeof object.contentType === 'string') &&
+            typeof object.metadata === 'object' &&
+            object.metadata !== null &&
+            Object.values(object.metadata).every(value => typeof value === 'string');
+        if (!valid)
+            throw new Error(`${manifest_STORAGE_MANIFEST_PATH} has an object entry without bucket, key, size, sha256 and metadata.`);
+    }
+    return { skipped: [], ...manifest };
+}
+
+;// CONCATENATED MODULE: ./src/threads/parallel.ts
+
+/**
+ * How the archive uses every core: compression runs on libuv's threadpool through zlib's async
+ * API (no worker isolates to start or feed), in independent jobs of at most one block, and
+ * `inOrder` keeps a bounded number of jobs in flight while handing results back in order. Memory
+ * is therefore a few blocks per core, whatever the size of the tree.
+ */
+const CORES = external_node_os_default().availableParallelism();
+/** Compression jobs in flight: one per core, plus one ready so a core never waits for the main thread. */
+const COMPRESSION_JOBS = CORES + 1;
+/**
+ * The threadpool has 4 threads by default: size it for the compression jobs, plus one for the
+ * rest (DNS lookups, the SDK's file reads); files are read on the worker thread (thread.ts).
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used, so this must run before any
+ * zlib work (the first statement of main). A value the user set is kept.
+ */
+function sizeThreadpool() {
+    process.env.UV_THREADPOOL_SIZE ??= String(COMPRESSION_JOBS + 1);
+}
+/**
+ * Starts jobs while fewer than `limit` are pending and yields their results in the order the jobs
+ * came. Jobs are functions (an async generator cannot hand over a promise without awaiting it).
+ * A failure is raised when its turn comes; jobs still pending then settle with their rejections
+ * marked handled.
+ */
+async function* parallel_inOrder(jobs, limit) {
+    const pending = [];
+    for await (const start of jobs) {
+        const job = start();
+        job.catch(() => { });
+        pending.push(job);
+        if (pending.length >= limit)
+            yield await pending.shift();
+    }
+    while (pending.length > 0)
+        yield await pending.shift();
+}
+
+;// CONCATENATED MODULE: ./src/sources/storage/source.ts
+
+
+
+
+
+
+
+
+/** ListObjectsV2's largest page: one page of keys is all the listing holds at a time. */
+const PAGE_SIZE = 1000;
+/**
+ * Objects up to this size are read ahead, whole, into memory, and handed on as one piece (a piece
+ * is at most READ_CHUNK); larger ones are streamed when the archive reaches them.
+ */
+const READ_AHEAD_LIMIT = (/* unused pure expression or super */ null && (READ_CHUNK));
+/** Small objects read ahead at once: requests overlap, and memory stays under this many READ_AHEAD_LIMITs. */
+const OBJECTS_AHEAD = 8;
+/**
+ * Everything that can be known before the row is claimed: the endpoint answers to the key pair,
+ * and the buckets exist (`*`: the project's buckets, by name). Throws StorageError with what to do.
+ */
+async function prepareStorage(target, signal) {
+    const client = createS3Client(target.settings);
+    const buckets = await resolveBuckets(client, target.buckets, signal);
+    return { client, buckets, endpoint: target.settings.endpoint };
+}
+/** The bucket names a selection means: `*` lists them (ListBuckets), names are each checked (HeadBucket). */
+async function resolveBuckets(client, selection, signal) {
+    if (selection.all) {
+        try {
+            const listed = await client.send(new ListBucketsCommand({}), { abortSignal: signal });
+            return (listed.Buckets ?? [])
+                .map(bucket => bucket.Name ?? '')
+                .filter(name => name !== '')
+                .sort();
+        }
+        catch (error) {
+            throw storageError(error, 'list the Storage buckets');
+        }
+    }
+    for (const name of selection.names) {
+        try {
+            await client.send(new HeadBucketCommand({ Bucket: name }), { abortSignal: signal });
+        }
+        catch (error) {
+            if (statusOf(error) === 404) {
+                throw new StorageError(`The Storage bucket '${name}' does not exist: check 'storage-buckets' against the buckets in the dashboard (Storage), or use '*' for every bucket.`, { cause: error });
+            }
+            throw storageError(error, `reach the Storage bucket '${name}'`);
+        }
+    }
+    return selection.names;
+}
+/**
+ * The Storage part of an archive: storage/<bucket>/<key> for every object, then
+ * storage/manifest.json. The listing is read a page at a time; small objects are fetched a few
+ * ahead, whole; a large one is streamed when the archive reaches it. Each entry's size is the one
+ * its GET answered with (tar writes it before the bytes), so an object rewritten after the listing
+ * is archived as it was read, whole, never torn; one deleted after the listing is recorded in the
+ * manifest's `skipped`, with why.
+ */
+class StorageSource {
+    prepared;
+    sizesFirst;
+    signal;
+    onSkipped;
+    progress = { objects: 0, bytes: 0, changed: 0 };
+    finished;
+    constructor(prepared, 
+    /** tar: entries carry their size before their bytes; zip takes them streamed. */
+    sizesFirst, signal, onSkipped) {
+        this.prepared = prepared;
+        this.sizesFirst = sizesFirst;
+        this.signal = signal;
+        this.onSkipped = onSkipped;
+    }
+    /** The entries, in order: every bucket's objects by key, then the manifest. */
+    async *chunks() {
+        const startedAt = new Date();
+        const writer = new ManifestWriter(startedAt);
+        for await (const fetched of inOrder(this.fetchJobs(writer), OBJECTS_AHEAD)) {
+            if (fetched.kind === 'skipped') {
+                this.skip(writer, fetched);
+                continue;
+            }
+            const got = fetched.kind === 'read' ? fetched.got : await this.get(fetched.bucket, fetched.key);
+            if (!got) {
+                this.skip(writer, { bucket: fetched.bucket, key: fetched.key, reason: DELETED });
+                continue;
+            }
+            const entry = this.entry(fetched.bucket, fetched.key, got);
+            const hash = createHash('sha256');
+            if (fetched.kind === 'read') {
+                hash.update(fetched.data);
+                this.progress.bytes += fetched.data.length;
+                yield { index: -1, entry, data: fetched.data, last: true };
+            }
+            else {
+                yield* pieces(this.counted(got, hash, entry.relativePath), entry);
+            }
+            const changed = fetched.listedEtag !== undefined && fetched.listedEtag !== got.etag;
+            if (changed)
+                this.progress.changed += 1;
+            this.progress.objects += 1;
+            writer.add({
+                bucket: fetched.bucket,
+                key: fetched.key,
+                size: got.size,
+                contentType: got.contentType,
+                metadata: got.metadata,
+                sha256: hash.digest('hex'),
+                etag: got.etag,
+                lastModified: got.lastModified?.toISOString(),
+                ...(changed ? { changedAfterListing: true } : {})
+            });
+        }
+        const buckets = writer.bucketTotals();
+        const manifest = writer.finish();
+        const manifestBytes = manifest.reduce((total, piece) => total + piece.length, 0);
+        this.finished = {
+            buckets,
+            objects: this.progress.objects,
+            bytes: this.progress.bytes,
+            changed: this.progress.changed,
+            skipped: writer.skippedObjects
+        };
+        // In READ_CHUNK pieces, like any entry: 100 000 objects make a manifest of ~28 MiB.
+        yield* pieces(fromArray(manifest), this.fileEntry(STORAGE_MANIFEST_PATH, manifestBytes, startedAt));
+    }
+    /** What was archived; undefined until the manifest is written. */
+    get result() {
+        return this.finished;
+    }
+    get buckets() {
+        return this.prepared.buckets;
+    }
+    /** One job per listed object, in listing order: a read ahead for small ones, a place in line for large ones. */
+    async *fetchJobs(writer) {
+        for (const bucket of this.prepared.buckets) {
+            writer.addBucket(bucket);
+            for await (const page of this.pages(bucket)) {
+                for (const listed of page) {
+                    const key = listed.Key;
+                    if (key === undefined)
+                        continue;
+                    const problem = keyProblem(key);
+                    const listedEtag = listed.ETag;
+                    if (problem)
+                        yield () => Promise.resolve({ kind: 'skipped', bucket, key, reason: problem });
+                    else if ((listed.Size ?? 0) > READ_AHEAD_LIMIT)
+                        yield () => Promise.resolve({ kind: 'deferred', bucket, key, listedEtag });
+                    else
+                        yield () => this.readAhead(bucket, key, listedEtag);
+                }
+            }
+        }
+    }
+    /** The bucket's keys a page at a time (ListObjectsV2, in key order). */
+    async *pages(bucket) {
+        let token;
+        do {
+            let page;
+            try {
+                page = await this.prepared.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: PAGE_SIZE, ContinuationToken: token }), {
+                    abortSignal: this.signal
+                });
+            }
+            catch (error) {
+                if (this.signal.aborted)
+                    throw this.signal.reason;
+                throw storageError(error, `list the objects of the Storage bucket '${bucket}'`);
+            }
+            yield page.Contents ?? [];
+            token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token);
+    }
+    /** A small object, whole; one that grew past the limit since the listing waits for its turn instead. */
+    async readAhead(bucket, key, listedEtag) {
+        const got = await this.get(bucket, key);
+        if (!got)
+            return { kind: 'skipped', bucket, key, reason: DELETED };
+        if (got.size > READ_AHEAD_LIMIT) {
+            got.body.destroy?.();
+            return { kind: 'deferred', bucket, key, listedEtag };
+        }
+        const parts = [];
+        let length = 0;
+        try {
+            for await (const part of got.body) {
+                parts.push(part);
+                length += part.length;
+            }
+        }
+        catch (error) {
+            throw this.readFailed(objectPath(bucket, key), error);
+        }
+        if (length !== got.size)
+            throw cutShort(objectPath(bucket, key), got.size, length);
+        return { kind: 'read', bucket, key, listedEtag, got, data: parts.length === 1 ? parts[0] : Buffer.concat(parts, length) };
+    }
+    /** GetObject; undefined when the key is gone (deleted since it was listed). */
+    async get(bucket, key) {
+        let answer;
+        try {
+            answer = await this.prepared.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: this.signal });
+        }
+        catch (error) {
+            if (this.signal.aborted)
+                throw this.signal.reason;
+            if (statusOf(error) === 404 || error.name === 'NoSuchKey')
+                return undefined;
+            throw storageError(error, `read ${objectPath(bucket, key)}`);
+        }
+        return {
+            size: answer.ContentLength ?? 0,
+            contentType: answer.ContentType,
+            metadata: answer.Metadata ?? {},
+            etag: answer.ETag ?? '',
+            lastModified: answer.LastModified,
+            body: answer.Body
+        };
+    }
+    /** The body's bytes, hashed and counted as they pass; fails naming the object if they are not the size its GET announced. */
+    async *counted(got, hash, name) {
+        let length = 0;
+        try {
+            for await (const part of got.body) {
+                hash.update(part);
+                length += part.length;
+                this.progress.bytes += part.length;
+                yield part;
+            }
+        }
+        catch (error) {
+            throw this.readFailed(name, error);
+        }
+        if (length !== got.size)
+            throw cutShort(name, got.size, length);
+    }
+    readFailed(name, error) {
+        if (this.signal.aborted)
+            throw this.signal.reason;
+        if (error instanceof BackupError)
+            return error;
+        return new StorageError(`Reading ${name} from Storage failed part-way (${String(error)}); re-run the backup.`, { cause: error });
+    }
+    skip(writer, object) {
+        writer.skip(object);
+        this.onSkipped(object);
+    }
+    entry(bucket, key, got) {
+        return this.fileEntry(objectPath(bucket, key), got.size, got.lastModified);
+    }
+    fileEntry(relativePath, size, modified) {
+        return {
+            root: '',
+            relativePath,
+            type: 'file',
+            size,
+            mode: 0o644,
+            mtimeSeconds: Math.floor((modified ?? new Date()).getTime() / 1000),
+            linkTarget: undefined,
+            // zip takes each object as it comes (the same path for any size); tar writes the size first.
+            streamed: !this.sizesFirst
+        };
+    }
+}
+const DELETED = 'deleted after it was listed, before it was read';
+async function* fromArray(buffers) {
+    yield* buffers;
+}
+function cutShort(name, announced, read) {
+    return new StorageError(`${name} changed while it was being read (${announced} bytes announced, ${read} read); Storage ended the transfer early. Re-run the backup, or stop whatever rewrites it.`);
+}
+/** An SDK error from the Storage endpoint as a StorageError naming the storage-* inputs to check. */
+function storageError(error, action) {
+    if (error instanceof errors_BackupError)
+        return error;
+    const name = error?.name ?? '';
+    const code = error?.code ?? '';
+    const status = s3_statusOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const prefix = `Could not ${action}`;
+    if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || status === 401) {
+        return new errors_StorageError(`${prefix}: the Storage endpoint refused the key pair (${name || `HTTP ${status}`}). Check 'storage-access-key-id', 'storage-secret-access-key' and 'storage-region' against Storage > S3 Configuration in the dashboard.`, { cause: error });
+    }
+    if (name === 'AccessDenied' || status === 403) {
+        return new errors_StorageError(`${prefix}: access denied (HTTP 403). Use an S3 access key of the project (Storage > S3 Configuration > Access keys), or a session token whose RLS policies on storage.objects allow it.`, { cause: error });
+    }
+    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+        return new errors_StorageError(`${prefix}: the Storage endpoint is not reachable (${code || name}). Check 'storage-endpoint' (default <supabase-url>/storage/v1/s3) and that S3 connections are enabled under Storage > S3 Configuration.`, { cause: error });
+    }
+    return new errors_StorageError(`${prefix}: ${name && name !== 'Error' && name !== 'Unknown' ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, {
+        cause: error
+    });
+}
+
+;// CONCATENATED MODULE: ./src/restore/storage.ts
+
+
+
+
+
+
+
+
+/** Objects up to this size go up in one PutObject; larger ones in parts of this size. */
+const PART_SIZE = 16 * 1024 * 1024;
+/** Objects uploaded at once. */
+const UPLOADS_IN_FLIGHT = 4;
+/** Taken keys named in the refusal; the count says how many there are. */
+const CONFLICTS_SHOWN = 5;
+/** The spool's directory names start with this (under RUNNER_TEMP). */
+const STORAGE_SPOOL_PREFIX = 'supabase-s3-restore-storage-';
+/**
+ * The archive's storage/ part, put back into Supabase Storage. The manifest, which holds each
+ * object's content type and metadata, comes last in the archive, so the objects are spooled to
+ * the runner's disk as they are read (each hashed on the way); once the archive is read and its
+ * SHA-256 matched, check() compares every object with the manifest and refuses keys that are
+ * taken, before anything is written; upload() then puts them back, with their content type and
+ * metadata. Everything else goes on to the files.
+ */
+class StoragePart {
+    target;
+    spoolParent;
+    signal;
+    client;
+    spoolDirectory;
+    spooled = new Map();
+    manifestText;
+    plan;
+    constructor(target, spoolParent, signal) {
+        this.target = target;
+        this.spoolParent = spoolParent;
+        this.signal = signal;
+        this.client = s3_createS3Client(target.settings);
+    }
+    /** Before the download: the target buckets named in `storage-buckets` exist. (`*` is checked once the manifest says which.) */
+    async checkNamedBuckets() {
+        if (this.target.buckets.all)
+            return;
+        for (const { to } of this.target.buckets.pairs)
+            await this.checkBucket(to);
+    }
+    async *route(items) {
+        for await (const item of items) {
+            if (item.path === manifest_STORAGE_MANIFEST_PATH)
+                this.manifestText = await storage_text(item.data);
+            else if (item.path.startsWith(`${STORAGE_FOLDER}/`))
+                await this.spool(item);
+            else
+                yield item;
+        }
+    }
+    /**
+     * With the archive read: every object has the size and SHA-256 the manifest records, every
+     * target bucket exists, and no key is taken (unless allow-overwrite-storage). Throws before
+     * anything is written.
+     */
+    async check() {
+        if (this.manifestText === undefined) {
+            throw new errors_StorageError(`The archive has no ${manifest_STORAGE_MANIFEST_PATH}: it holds no Storage objects (the backup was made without 'storage-buckets'); nothing was restored.`);
+        }
+        let manifest;
+        try {
+            manifest = parseStorageManifest(this.manifestText);
+        }
+        catch (error) {
+            throw new errors_StorageError(`${error.message} Nothing was restored.`);
+        }
+        const targets = this.targets(manifest);
+        const plan = [];
+        const expected = new Set();
+        for (const record of manifest.objects) {
+            const bucket = targets.get(record.bucket);
+            if (bucket === undefined)
+                continue;
+            const name = manifest_objectPath(record.bucket, record.key);
+            expected.add(name);
+            const spooled = this.spooled.get(name);
+            if (!spooled)
+                throw new errors_VerificationError(`${manifest_STORAGE_MANIFEST_PATH} lists ${name}, but the archive does not hold it; nothing was restored.`);
+            if (spooled.size !== record.size || spooled.sha256 !== record.sha256) {
+                throw new errors_VerificationError(`${name} has ${spooled.size} bytes with SHA-256 ${spooled.sha256} in the archive, but the manifest records ${record.size} bytes with ${record.sha256}; nothing was restored.`);
+            }
+            plan.push({ record, bucket, file: spooled.file });
+        }
+        const unlisted = [...this.spooled.keys()].find(name => !expected.has(name));
+        if (unlisted)
+            throw new errors_VerificationError(`The archive holds ${unlisted}, which ${manifest_STORAGE_MANIFEST_PATH} does not list; nothing was restored.`);
+        for (const bucket of new Set(targets.values()))
+            await this.checkBucket(bucket);
+        if (!this.target.allowOverwrite)
+            await this.refuseTakenKeys(plan);
+        this.plan = plan;
+    }
+    /** Puts every checked object back, a few at a time; check() ran first. */
+    async upload(onProgress) {
+        const plan = this.plan ?? [];
+        let next = 0;
+        let done = 0;
+        let bytes = 0;
+        const worker = async () => {
+            while (next < plan.length) {
+                const planned = plan[next++];
+                this.signal.throwIfAborted();
+                await this.uploadOne(planned);
+                done += 1;
+                bytes += planned.record.size;
+                onProgress(done);
+            }
+        };
+        await Promise.all(Array.from({ length: Math.min(UPLOADS_IN_FLIGHT, plan.length) }, worker));
+        const counts = new Map();
+        for (const { record, bucket } of plan) {
+            const count = counts.get(record.bucket) ?? { from: record.bucket, to: bucket, objects: 0 };
+            count.objects += 1;
+            counts.set(record.bucket, count);
+        }
+        return { objects: plan.length, bytes, buckets: [...counts.values()] };
+    }
+    /** Removes the spool, whatever happened. */
+    async close() {
+        if (this.spoolDirectory)
+            await (0,promises_.rm)(this.spoolDirectory, { recursive: true, force: true });
+    }
+    /** The archived buckets to restore, and the bucket each goes into. */
+    targets(manifest) {
+        const archived = manifest.buckets.map(bucket => bucket.name);
+        const { buckets } = this.target;
+        if (buckets.all)
+            return new Map(archived.map(name => [name, name]));
+        const missing = buckets.pairs.find(pair => !archived.includes(pair.from));
+        if (missing) {
+            throw new errors_StorageError(`Input 'storage-buckets' names the bucket '${missing.from}', which the archive does not hold (it holds ${archived.length > 0 ? archived.join(', ') : 'no buckets'}); nothing was restored.`);
+        }
+        return new Map(buckets.pairs.map(pair => [pair.from, pair.to]));
+    }
+    /** A storage/ entry to its own file in the spool (named by number: a key may be no valid file name), hashed on the way. */
+    async spool(item) {
+        const bucket = item.path.slice(STORAGE_FOLDER.length + 1).split('/')[0] ?? '';
+        const { buckets } = this.target;
+        const wanted = buckets.all || buckets.pairs.some(pair => pair.from === bucket);
+        if (item.type !== 'file') {
+            if (item.type === 'directory')
+                return;
+            throw new errors_VerificationError(`${item.path} is a ${item.type}, but storage/ holds only objects; nothing was restored.`);
+        }
+        if (!wanted) {
+            for await (const _ of item.data)
+                void _;
+            return;
+        }
+        this.spoolDirectory ??= await (0,promises_.mkdtemp)(external_node_path_default().join(this.spoolParent, STORAGE_SPOOL_PREFIX));
+        const file = external_node_path_default().join(this.spoolDirectory, String(this.spooled.size));
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        let size = 0;
+        // Each piece written before the next is asked for: the readers lend their buffers.
+        const handle = await (0,promises_.open)(file, 'wx', 0o600);
+        try {
+            for await (const piece of item.data) {
+                this.signal.throwIfAborted();
+                hash.update(piece);
+                size += piece.length;
+                for (let at = 0; at < piece.length;)
+                    at += (await handle.write(piece, at, piece.length - at)).bytesWritten;
+            }
+        }
+        finally {
+            await handle.close();
+        }
+        this.spooled.set(item.path, { file, size, sha256: hash.digest('hex') });
+    }
+    async checkBucket(bucket) {
+        try {
+            await this.client.send(new dist_cjs/* HeadBucketCommand */.kuI({ Bucket: bucket }), { abortSignal: this.signal });
+        }
+        catch (error) {
+            if (s3_statusOf(error) === 404) {
+                throw new errors_StorageError(`The Storage bucket '${bucket}' does not exist: create it first (Storage > New bucket, with the settings the original had: public or not, size limit, MIME types), then restore again; nothing was restored.`, { cause: error });
+            }
+            throw storageError(error, `reach the Storage bucket '${bucket}'`);
+        }
+    }
+    /** Lists each target bucket once (not a HEAD per object) and refuses if any key to restore is taken. */
+    async refuseTakenKeys(plan) {
+        const wanted = new Map();
+        for (const { bucket, record } of plan) {
+            const keys = wanted.get(bucket) ?? new Set();
+            keys.add(record.key);
+            wanted.set(bucket, keys);
+        }
+        const taken = [];
+        let count = 0;
+        for (const [bucket, keys] of wanted) {
+            let token;
+            do {
+                let page;
+                try {
+                    page = await this.client.send(new dist_cjs/* ListObjectsV2Command */.u6x({ Bucket: bucket, ContinuationToken: token }), {
+                        abortSignal: this.signal
+                    });
+                }
+                catch (error) {
+                    throw storageError(error, `list the Storage bucket '${bucket}'`);
+                }
+                for (const object of page.Contents ?? []) {
+                    if (object.Key === undefined || !keys.has(object.Key))
+                        continue;
+                    count += 1;
+                    if (taken.length < CONFLICTS_SHOWN)
+                        taken.push(`${bucket}/${object.Key}`);
+                }
+                token = page.IsTruncated ? page.NextContinuationToken : undefined;
+            } while (token);
+        }
+        if (count > 0) {
+            throw new errors_StorageError(`${count} ${count === 1 ? 'key' : 'keys'} to restore already ${count === 1 ? 'exists' : 'exist'} in Storage (${taken.join(', ')}${count > taken.length ? ', …' : ''}); nothing was written. Restore into empty buckets, or set 'allow-overwrite-storage: true' to replace them.`);
+        }
+    }
+    async uploadOne({ record, bucket, file }) {
+        const where = `${bucket}/${record.key}`;
+        const common = {
+            Bucket: bucket,
+            Key: record.key,
+            ...(record.contentType ? { ContentType: record.contentType } : {}),
+            Metadata: record.metadata
+        };
+        const handle = await (0,promises_.open)(file, 'r');
+        try {
+            if (record.size <= PART_SIZE) {
+                const body = await handle.readFile();
+                await this.request(where, options => this.client.send(new dist_cjs/* PutObjectCommand */.wKZ({ ...common, Body: body, ContentLength: body.length, ContentMD5: md5(body) }), options));
+                return;
+            }
+            const created = await this.request(where, options => this.client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4(common), options));
+            const uploadId = created.UploadId ?? '';
+            try {
+                const parts = [];
+                const buffer = Buffer.allocUnsafe(PART_SIZE);
+                for (let offset = 0, partNumber = 1; offset < record.size; offset += PART_SIZE, partNumber++) {
+                    const { bytesRead } = await handle.read(buffer, 0, Math.min(PART_SIZE, record.size - offset), offset);
+                    const body = buffer.subarray(0, bytesRead);
+                    const part = await this.request(where, options => this.client.send(new dist_cjs/* UploadPartCommand */.iVK({
+                        Bucket: bucket,
+                        Key: record.key,
+                        UploadId: uploadId,
+                        PartNumber: partNumber,
+                        Body: body,
+                        ContentLength: bytesRead,
+                        ContentMD5: md5(body)
+                    }), options));
+                    parts.push({ ETag: part.ETag ?? '', PartNumber: partNumber });
+                }
+                await this.request(where, options => this.client.send(new dist_cjs/* CompleteMultipartUploadCommand */.Gym({ Bucket: bucket, Key: record.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), options));
+            }
+            catch (error) {
+                await this.client.send(new dist_cjs/* AbortMultipartUploadCommand */.tfP({ Bucket: bucket, Key: record.key, UploadId: uploadId })).catch(() => { });
+                throw error;
+            }
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    /** One request of an upload, its failure said as what could not be uploaded. */
+    async request(where, run) {
+        try {
+            return await run({ abortSignal: this.signal });
+        }
+        catch (error) {
+            if (this.signal.aborted)
+                throw this.signal.reason;
+            throw storageError(error, `upload ${where} to Storage`);
+        }
+    }
+}
+function md5(data) {
+    return (0,external_node_crypto_.createHash)('md5').update(data).digest('base64');
+}
+async function storage_text(data) {
+    const pieces = [];
+    for await (const piece of data)
+        pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces).toString('utf8');
+}
+
 ;// CONCATENATED MODULE: ./src/restore/restore.ts
+
+
 
 
 
@@ -100786,7 +101718,8 @@ const RestoreOutput = {
     Bytes: 'bytes',
     Sha256: 'sha256',
     Tables: 'tables',
-    Rows: 'rows'
+    Rows: 'rows',
+    StorageObjects: 'storage-objects'
 };
 const LOOKUP_RETRY = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 };
 /**
@@ -100808,7 +101741,17 @@ async function runRestore(read, context, signal) {
     const database = target
         ? await group('Checking the database', () => DatabaseRestore.open(target.url, target.allowNonEmpty, info))
         : undefined;
-    const restored = await restoreArchive(inputs, object, database, signal);
+    const storage = inputs.storage ? new StoragePart(inputs.storage, process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), signal) : undefined;
+    let restored;
+    try {
+        await storage?.checkNamedBuckets();
+        restored = await restoreArchive(inputs, object, database, storage, signal);
+        if (storage)
+            restored.storage = await uploadStorage(storage);
+    }
+    finally {
+        await storage?.close();
+    }
     const seconds = (Date.now() - startedAt) / 1000;
     reportRestore(inputs, object, restored, seconds);
     await writeRestoreSummary(object.where, inputs.destination, restored, seconds, row);
@@ -100817,7 +101760,7 @@ async function runRestore(read, context, signal) {
 async function findObject(inputs, row, signal) {
     const key = row?.s3_key ?? (inputs.target.kind === 's3-key' ? inputs.target.key : '');
     const where = objectUrl(inputs.store.bucket, key);
-    const client = createS3Client(inputs.store);
+    const client = s3_createS3Client(inputs.store);
     const head = await headObject(client, inputs.store.bucket, key, signal);
     if (!head) {
         throw new errors_StoreError(`${where}${row ? ` (the object of backup ${row.id})` : ''} does not exist: check 'bucket', and whether a lifecycle rule or someone deleted it.`);
@@ -100835,7 +101778,7 @@ async function findObject(inputs, row, signal) {
  * psql. Nothing is committed (the directory renamed into place, the transaction) before the whole
  * object was read and its SHA-256 matched; a failure leaves nothing behind.
  */
-async function restoreArchive(inputs, object, database, signal) {
+async function restoreArchive(inputs, object, database, storage, signal) {
     const { where, expected } = object;
     info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`);
     const reader = new ArchiveReader(objectSource(object.client, inputs.store.bucket, object.key, object.head), {
@@ -100850,10 +101793,13 @@ async function restoreArchive(inputs, object, database, signal) {
         if (expected && sha256 !== expected.sha256) {
             throw new errors_VerificationError(`${where} has SHA-256 ${sha256} but ${expected.from} records ${expected.sha256}: the object changed after it was backed up; nothing was restored.`);
         }
+        // Storage refuses (a taken key, an object unlike its manifest entry) before the database commits.
+        await storage?.check();
         tables = await part.commit();
     };
     try {
-        const items = part.route(reader.items());
+        const routed = part.route(reader.items());
+        const items = storage ? storage.route(routed) : routed;
         const files = inputs.destination ? await extractInto(inputs.destination, items, commit) : await checkOnly(items, commit);
         const { format, sha256 } = reader.download;
         return { files, tables, format, sha256 };
@@ -100865,6 +101811,25 @@ async function restoreArchive(inputs, object, database, signal) {
             await writeTableSummary('Database restore failed', checks);
         throw error;
     }
+}
+/**
+ * The Storage objects, uploaded once the archive was read and checked, the database committed
+ * and the files in place: the only part that cannot be undone, so it comes last.
+ */
+async function uploadStorage(storage) {
+    return group('Restoring Storage objects', async () => {
+        let last = Date.now();
+        const result = await storage.upload(objects => {
+            if (Date.now() - last < 5_000)
+                return;
+            last = Date.now();
+            info(`Uploaded ${objects} objects.`);
+        });
+        for (const bucket of result.buckets) {
+            info(`${bucket.objects} objects from bucket ${bucket.from} into ${bucket.to}.`);
+        }
+        return result;
+    });
 }
 /** Without `path`: every entry is read (and so checked) and none written. */
 async function checkOnly(items, commit) {
@@ -100922,12 +101887,19 @@ function reportRestore(inputs, object, restored, seconds) {
                 `${files.files} files (${formatBytes(files.bytes)}), ${files.directories} directories and ${files.symlinks} symlinks into ${inputs.destination}`
             ]
             : []),
-        ...(tables ? [`${tables.length} tables (${rows} rows, each count as the manifest says) into ${inputs.database?.url.display}`] : [])
+        ...(tables ? [`${tables.length} tables (${rows} rows, each count as the manifest says) into ${inputs.database?.url.display}`] : []),
+        ...(restored.storage
+            ? [
+                `${restored.storage.objects} Storage objects (${formatBytes(restored.storage.bytes)}, each SHA-256 as the manifest says) with their content types and metadata`
+            ]
+            : [])
     ].join(', and ');
     info(`Restored ${what} from the ${format} archive in ${seconds.toFixed(1)} s${object.expected ? `; SHA-256 matches ${object.expected.from}` : ''}.`);
     setOutput(RestoreOutput.Files, String(files.files));
     setOutput(RestoreOutput.Bytes, String(files.bytes));
     setOutput(RestoreOutput.Sha256, sha256);
+    if (restored.storage)
+        setOutput(RestoreOutput.StorageObjects, String(restored.storage.objects));
     if (tables) {
         setOutput(RestoreOutput.Tables, String(tables.length));
         setOutput(RestoreOutput.Rows, String(rows));
@@ -101016,6 +101988,14 @@ async function writeRestoreSummary(where, destination, restored, seconds, row) {
             : []),
         ...(tables
             ? [['Database', `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rows, 0)} rows`]]
+            : []),
+        ...(restored.storage
+            ? [
+                [
+                    'Storage',
+                    `${restored.storage.objects} objects (${formatBytes(restored.storage.bytes)}): ${restored.storage.buckets.map(bucket => (bucket.from === bucket.to ? bucket.to : `${bucket.from} → ${bucket.to}`)).join(', ')}`
+                ]
+            ]
             : []),
         ['Duration', `${seconds.toFixed(1)} s`]
     ];
