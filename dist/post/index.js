@@ -88211,6 +88211,14 @@ const LedgerInput = {
     BackupApiKey: 'backup-api-key',
     UpdateFunction: 'update-function'
 };
+/** Where the rows live and how to reach them: what every sub-action that reads many rows (sweep, prune) takes. */
+const RowAccessInput = {
+    SupabaseUrl: LedgerInput.SupabaseUrl,
+    SupabaseKey: LedgerInput.SupabaseKey,
+    BackupApiKey: LedgerInput.BackupApiKey,
+    UpdateFunction: LedgerInput.UpdateFunction,
+    Table: LedgerInput.Table
+};
 /** Masked before anything is printed. */
 const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey];
 const DEFAULT_TABLE = 'backup_history';

@@ -87390,6 +87390,14 @@ const LedgerInput = {
     BackupApiKey: 'backup-api-key',
     UpdateFunction: 'update-function'
 };
+/** Where the rows live and how to reach them: what every sub-action that reads many rows (sweep, prune) takes. */
+const RowAccessInput = {
+    SupabaseUrl: LedgerInput.SupabaseUrl,
+    SupabaseKey: LedgerInput.SupabaseKey,
+    BackupApiKey: LedgerInput.BackupApiKey,
+    UpdateFunction: LedgerInput.UpdateFunction,
+    Table: LedgerInput.Table
+};
 /** Masked before anything is printed. */
 const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey];
 const DEFAULT_TABLE = 'backup_history';
@@ -87590,11 +87598,7 @@ function parseCredentials(read, problems) {
 
 /** The sweep's inputs (sweep/action.yml). */
 const Input = {
-    SupabaseUrl: LedgerInput.SupabaseUrl,
-    SupabaseKey: LedgerInput.SupabaseKey,
-    BackupApiKey: LedgerInput.BackupApiKey,
-    UpdateFunction: LedgerInput.UpdateFunction,
-    Table: LedgerInput.Table,
+    ...RowAccessInput,
     DispatchId: LedgerInput.DispatchId,
     BackupJobResult: 'backup-job-result',
     MaxAge: 'max-age',

@@ -13,6 +13,15 @@ export const LedgerInput = {
 } as const
 export type LedgerInputName = (typeof LedgerInput)[keyof typeof LedgerInput]
 
+/** Where the rows live and how to reach them: what every sub-action that reads many rows (sweep, prune) takes. */
+export const RowAccessInput = {
+  SupabaseUrl: LedgerInput.SupabaseUrl,
+  SupabaseKey: LedgerInput.SupabaseKey,
+  BackupApiKey: LedgerInput.BackupApiKey,
+  UpdateFunction: LedgerInput.UpdateFunction,
+  Table: LedgerInput.Table
+} as const
+
 /** Masked before anything is printed. */
 export const LEDGER_SECRET_INPUTS = [LedgerInput.SupabaseKey, LedgerInput.BackupApiKey] as const
 

@@ -1,16 +1,12 @@
 import { InputError } from '../errors.js'
-import { LedgerInput, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
+import { parseLedgerAccess, parseSupabaseTarget, RowAccessInput, type LedgerTarget } from '../ledger/inputs.js'
 import { clip, parseBoolean, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 import { RULES, type Policy, type Rule } from './policy.js'
 
 /** The prune's inputs (prune/action.yml). */
 export const Input = {
-  SupabaseUrl: LedgerInput.SupabaseUrl,
-  SupabaseKey: LedgerInput.SupabaseKey,
-  BackupApiKey: LedgerInput.BackupApiKey,
-  UpdateFunction: LedgerInput.UpdateFunction,
-  Table: LedgerInput.Table,
+  ...RowAccessInput,
   Prefix: 'prefix',
   KeepLast: 'keep-last',
   KeepHourly: 'keep-hourly',

@@ -1,15 +1,18 @@
 import { InputError } from '../errors.js'
-import { identifyRowDespiteProblems, LedgerInput, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
+import {
+  identifyRowDespiteProblems,
+  LedgerInput,
+  parseLedgerAccess,
+  RowAccessInput,
+  parseSupabaseTarget,
+  type LedgerTarget
+} from '../ledger/inputs.js'
 import { clip, isUuid, parseBoolean, parseDuration, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 
 /** The sweep's inputs (sweep/action.yml). */
 export const Input = {
-  SupabaseUrl: LedgerInput.SupabaseUrl,
-  SupabaseKey: LedgerInput.SupabaseKey,
-  BackupApiKey: LedgerInput.BackupApiKey,
-  UpdateFunction: LedgerInput.UpdateFunction,
-  Table: LedgerInput.Table,
+  ...RowAccessInput,
   DispatchId: LedgerInput.DispatchId,
   BackupJobResult: 'backup-job-result',
   MaxAge: 'max-age',
