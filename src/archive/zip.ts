@@ -1,3 +1,4 @@
+import { ArchiveError } from '../errors.js'
 import zlib from 'node:zlib'
 import { BufferPool, Gather, Scratch, free, lengthOf } from './buffers.js'
 import { deflateBlock, deflateEach, dictionaryOf, DEFLATE_END } from './compress.js'
@@ -150,12 +151,26 @@ class Group {
   add(chunk: EntryChunk): boolean {
     const { entry } = chunk
     const length =
-      entry.type === 'symlink' ? writeName(this.buffer, entry.linkTarget ?? '', this.bytes) : chunk.data.copy(this.buffer, this.bytes)
+      entry.type === 'symlink' ? writeName(this.buffer, entry.linkTarget ?? '', this.bytes) : copyWhole(chunk, this.buffer, this.bytes)
     this.indexes.push(chunk.index)
     this.ranges.push(this.bytes, this.bytes + length)
     this.bytes += length
     return this.bytes >= JOB_BYTES || this.indexes.length >= JOB_ENTRIES
   }
+}
+
+/**
+ * Copies a chunk's data into a job buffer, all of it: Buffer.copy stops silently where the target
+ * ends, which would leave part of an entry out of the archive. Sources hand over pieces of at most
+ * READ_CHUNK; a larger one is a bug in a source, and the backup fails saying so.
+ */
+function copyWhole(chunk: EntryChunk, target: Buffer, offset: number): number {
+  if (chunk.data.length > target.length - offset) {
+    throw new ArchiveError(
+      `Internal error: a piece of ${chunk.data.length} bytes of ${chunk.entry.relativePath} does not fit the zip writer's ${target.length - offset}-byte buffer; nothing was left out, the backup stops here. Please report this.`
+    )
+  }
+  return chunk.data.copy(target, offset)
 }
 
 /**
@@ -184,7 +199,7 @@ async function* compressJobs(
     } else {
       if (group.indexes.length > 0) yield takeGroup()
       const buffer = pool.take()
-      const piece = { ...chunk, data: buffer.subarray(0, chunk.data.copy(buffer)) }
+      const piece = { ...chunk, data: buffer.subarray(0, copyWhole(chunk, buffer, 0)) }
       const before = dictionary
       yield level === 0
         ? () => Promise.resolve({ results: () => [{ chunk: piece, output: [piece.data], stored: true }], buffer, owned: [] })
