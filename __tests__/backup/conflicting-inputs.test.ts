@@ -15,7 +15,7 @@ import {
   type LedgerMode
 } from '../harness/backup-job.js'
 
-const { svc, bucket, workspace } = await setUpTestFile('conflicts', { 'data/file.txt': 'content\n' })
+const { svc, bucket, workspace } = await setUpTestFile('conflicts', { 'data/file.txt': 'content\n', 'database/notes.txt': 'mine\n' })
 
 /** Two inputs that cannot go together, and the ledger modes where the pair can be set. */
 interface Conflict {
@@ -86,6 +86,12 @@ const conflicts: Conflict[] = [
     inputs: { 'aws-access-key-id': '' },
     message: /Input 'aws-access-key-id': is required when 'aws-secret-access-key' is set/,
     modes: LEDGER_MODES
+  },
+  {
+    pair: 'a path under database/ with database-url, whose part the archive keeps there',
+    inputs: { path: 'data\ndatabase', 'database-url': svc.env.DATABASE_URL },
+    message: /Input 'path': matched database(\/notes\.txt)?, but the archive keeps the 'database-url' part under database\//,
+    modes: ['table']
   },
   {
     pair: 'no path and no database-url',

@@ -107,6 +107,7 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
   try {
     signal.throwIfAborted()
     const listing = await listFiles(claimed)
+    refuseCollisions(listing, { database: database !== undefined, storage: storage !== undefined })
     const notes = listingNotes(listing, claimed.inputs.format)
     progress.files = listing.files
     const destination = await chooseDestination(claimed)
@@ -261,6 +262,28 @@ async function listFiles({ inputs, context }: ClaimedRun): Promise<Listing> {
     core.info(`${listed.length} entries matched.`)
     return listed
   })
+}
+
+/**
+ * The database and Storage parts have folders of their own in the archive; a workspace path in one
+ * would sit beside them, and one of the two would overwrite the other when the archive is
+ * extracted. Refused before anything is uploaded.
+ */
+function refuseCollisions(listing: Listing, parts: { database: boolean; storage: boolean }): void {
+  for (const [folder, input] of [
+    ['database', parts.database ? Input.DatabaseUrl : undefined],
+    ['storage', parts.storage ? Input.StorageBuckets : undefined]
+  ] as const) {
+    const clash = input ? listing.firstUnder(folder) : undefined
+    if (clash) {
+      throw new InputError([
+        {
+          input: Input.Path,
+          message: `matched ${shownName(clash)}, but the archive keeps the '${input}' part under ${folder}/: the two would overwrite each other on restore. Exclude it with '!${folder}', or back it up from another directory.`
+        }
+      ])
+    }
+  }
 }
 
 /**

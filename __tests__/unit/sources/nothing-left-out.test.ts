@@ -11,6 +11,7 @@ import { after, before, it } from 'node:test'
 import { promisify } from 'node:util'
 import { nameBytes } from '../../../src/archive/names.js'
 import { collectEntries } from '../../../src/sources/files/collect.js'
+import { Listing } from '../../../src/sources/files/listing.js'
 import { archiveStream } from '../../harness/archive-stream.js'
 import { bytePath, writeByteNamedTree } from '../../harness/workspace.js'
 
@@ -132,4 +133,12 @@ it('fails the archive when a file goes, or becomes a symlink, after the listing,
       await assert.rejects(pipeline(archiveStream(listing, format, undefined), createWriteStream(path.join(scratch, 'broken'))), message)
     }
   }
+})
+
+it('finds a listed path that is a source folder or lies under it, and nothing that only starts like it', () => {
+  const listing = new Listing('/workspace')
+  for (const relativePath of ['databases/x.sql', 'data/database', 'storage2', 'storage/avatars/a.png'])
+    listing.add({ relativePath, type: 'file', size: 1, mode: 0o644, mtimeSeconds: 0, linkTarget: undefined })
+  assert.equal(listing.firstUnder('database'), undefined)
+  assert.equal(listing.firstUnder('storage'), 'storage/avatars/a.png')
 })

@@ -112,6 +112,18 @@ export class Listing implements Iterable<ArchiveEntry>, EntryIndex {
     return this.at(index, 1)
   }
 
+  /** The first listed path that is `folder` or lies under it, or undefined: without a string per entry. */
+  firstUnder(folder: string): string | undefined {
+    const name = Buffer.from(folder)
+    for (let index = 0; index < this.count; index++) {
+      const start = this.pathStart(index)
+      const length = this.at(index, 0) - start
+      if (length < name.length || this.paths.compare(name, 0, name.length, start, start + name.length) !== 0) continue
+      if (length === name.length || this.paths[start + name.length] === 0x2f) return this.entry(index).relativePath
+    }
+    return undefined
+  }
+
   /** How many listed paths are not UTF-8 (zip stores those without its UTF-8 flag). */
   get pathsNotUtf8(): number {
     return this.notUtf8.size
