@@ -89072,7 +89072,29 @@ function collision(relative) {
     return new ArchiveError(`The entry ${quotedName(relative)} collides with another entry of the archive on this disk (names that differ only in case or Unicode form); refusing the archive.`);
 }
 
+;// CONCATENATED MODULE: ./src/archive/manifest.ts
+/** The version of the JSON manifests the archive's parts carry (database/, storage/) that this action reads and writes. */
+const MANIFEST_VERSION = 1;
+/**
+ * A part's manifest read back: JSON, and the version this action knows. The caller checks the
+ * fields it relies on; the messages name the manifest's path in the archive.
+ */
+function readManifestJson(text, path) {
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        throw new Error(`${path} is not JSON.`);
+    }
+    const manifest = parsed;
+    if (manifest?.manifestVersion !== MANIFEST_VERSION)
+        throw new Error(`${path} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads ${MANIFEST_VERSION}.`);
+    return manifest;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/manifest.ts
+
 const DATABASE_FOLDER = 'database';
 const PART_NAMES = ['roles.sql', 'schema.sql', 'data.sql'];
 const MANIFEST_PATH = `${DATABASE_FOLDER}/manifest.json`;
@@ -89081,16 +89103,7 @@ function partPath(name) {
 }
 /** The manifest read back (restore): the fields the restore relies on are checked. */
 function parseManifest(text) {
-    let parsed;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch {
-        throw new Error(`${MANIFEST_PATH} is not JSON.`);
-    }
-    const manifest = parsed;
-    if (manifest?.manifestVersion !== 1)
-        throw new Error(`${MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`);
+    const manifest = readManifestJson(text, MANIFEST_PATH);
     if (!Array.isArray(manifest.tables) || !Array.isArray(manifest.parts))
         throw new Error(`${MANIFEST_PATH} lists no tables or parts.`);
     for (const table of manifest.tables) {
@@ -100967,6 +100980,7 @@ function failStep(title, error) {
 var external_node_os_ = __nccwpck_require__(8161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
 ;// CONCATENATED MODULE: ./src/sources/storage/manifest.ts
+
 const STORAGE_FOLDER = 'storage';
 const manifest_STORAGE_MANIFEST_PATH = `${STORAGE_FOLDER}/manifest.json`;
 /** Where an object's bytes are in the archive. */
@@ -101049,16 +101063,7 @@ class manifest_ManifestWriter {
 }
 /** The manifest read back (restore): the fields the restore relies on are checked. */
 function parseStorageManifest(text) {
-    let parsed;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch {
-        throw new Error(`${manifest_STORAGE_MANIFEST_PATH} is not JSON.`);
-    }
-    const manifest = parsed;
-    if (manifest?.manifestVersion !== 1)
-        throw new Error(`${manifest_STORAGE_MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`);
+    const manifest = readManifestJson(text, manifest_STORAGE_MANIFEST_PATH);
     if (!Array.isArray(manifest.objects) || !Array.isArray(manifest.buckets))
         throw new Error(`${manifest_STORAGE_MANIFEST_PATH} lists no objects or buckets.`);
     for (const object of manifest.objects) {

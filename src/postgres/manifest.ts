@@ -1,3 +1,4 @@
+import { readManifestJson } from '../archive/manifest.js'
 /**
  * database/manifest.json: what the dump holds, for a person reading the archive and for the
  * restore, which checks every table's row count against it.
@@ -43,15 +44,7 @@ export function partPath(name: PartName): string {
 
 /** The manifest read back (restore): the fields the restore relies on are checked. */
 export function parseManifest(text: string): DatabaseManifest {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    throw new Error(`${MANIFEST_PATH} is not JSON.`)
-  }
-  const manifest = parsed as Partial<DatabaseManifest> | null
-  if (manifest?.manifestVersion !== 1)
-    throw new Error(`${MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`)
+  const manifest = readManifestJson<DatabaseManifest>(text, MANIFEST_PATH)
   if (!Array.isArray(manifest.tables) || !Array.isArray(manifest.parts)) throw new Error(`${MANIFEST_PATH} lists no tables or parts.`)
   for (const table of manifest.tables) {
     if (typeof table?.schema !== 'string' || typeof table.name !== 'string' || !Number.isSafeInteger(table.rows)) {

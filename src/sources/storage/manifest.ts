@@ -1,3 +1,4 @@
+import { readManifestJson } from '../../archive/manifest.js'
 /**
  * storage/manifest.json: every object the archive holds under storage/<bucket>/<key>, with what
  * S3 keeps beside the bytes (content type, user metadata), and the objects that were listed but
@@ -131,15 +132,7 @@ export class ManifestWriter {
 
 /** The manifest read back (restore): the fields the restore relies on are checked. */
 export function parseStorageManifest(text: string): StorageManifest {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    throw new Error(`${STORAGE_MANIFEST_PATH} is not JSON.`)
-  }
-  const manifest = parsed as Partial<StorageManifest> | null
-  if (manifest?.manifestVersion !== 1)
-    throw new Error(`${STORAGE_MANIFEST_PATH} has manifestVersion ${String(manifest?.manifestVersion)}; this version reads 1.`)
+  const manifest = readManifestJson<StorageManifest>(text, STORAGE_MANIFEST_PATH)
   if (!Array.isArray(manifest.objects) || !Array.isArray(manifest.buckets))
     throw new Error(`${STORAGE_MANIFEST_PATH} lists no objects or buckets.`)
   for (const object of manifest.objects) {
