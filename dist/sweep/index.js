@@ -87611,6 +87611,8 @@ const Input = {
 const SECRET_INPUTS = [Input.SupabaseKey, Input.BackupApiKey, Input.GithubToken, ...STORE_SECRET_INPUTS];
 /** `needs.<job>.result`: how the backup job ended, as GitHub reports it to the jobs that need it. */
 const JOB_RESULTS = ['success', 'failure', 'cancelled', 'skipped'];
+/** Rows no run can be shown to hold are failed once older than this, unless max-age says otherwise. */
+const DEFAULT_MAX_AGE = '6h';
 const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/;
 /** The sweep's inputs. Throws InputError naming every bad input. */
 function parseSweepInputs(read, env = process.env) {
@@ -87618,7 +87620,7 @@ function parseSweepInputs(read, env = process.env) {
     const target = parseSupabaseTarget(read, problems);
     const access = parseLedgerAccess(read, target.table, problems);
     const scope = parseScope(read, problems);
-    const rawMaxAge = read(Input.MaxAge) || '6h';
+    const rawMaxAge = read(Input.MaxAge) || DEFAULT_MAX_AGE;
     const maxAgeMs = parseDuration(rawMaxAge);
     if (maxAgeMs === undefined) {
         problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${inputs_clip(rawMaxAge)}'.` });
@@ -87705,7 +87707,7 @@ function parseFinalizerDespiteProblems(read, env = process.env) {
         const inputs = {
             ...identified.target,
             scope,
-            maxAgeMs: parseDuration('6h') ?? 0,
+            maxAgeMs: parseDuration(DEFAULT_MAX_AGE) ?? 0,
             dryRun: false,
             githubToken: read(Input.GithubToken),
             repository: { owner: repository?.[1] ?? '', repo: repository?.[2] ?? '' },

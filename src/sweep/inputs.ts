@@ -51,6 +51,8 @@ export interface SweepInputs extends LedgerTarget {
   store: StoreLocation | undefined
 }
 
+/** Rows no run can be shown to hold are failed once older than this, unless max-age says otherwise. */
+const DEFAULT_MAX_AGE = '6h'
 const REPOSITORY = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/
 
 /** The sweep's inputs. Throws InputError naming every bad input. */
@@ -59,7 +61,7 @@ export function parseSweepInputs(read: InputReader<InputName>, env: NodeJS.Proce
   const target = parseSupabaseTarget(read, problems)
   const access = parseLedgerAccess(read, target.table, problems)
   const scope = parseScope(read, problems)
-  const rawMaxAge = read(Input.MaxAge) || '6h'
+  const rawMaxAge = read(Input.MaxAge) || DEFAULT_MAX_AGE
   const maxAgeMs = parseDuration(rawMaxAge)
   if (maxAgeMs === undefined) {
     problems.push({ input: Input.MaxAge, message: `must be a duration such as 90m, 6h or 2d, got '${clip(rawMaxAge)}'.` })
@@ -144,7 +146,7 @@ export function parseFinalizerDespiteProblems(
     const inputs: SweepInputs = {
       ...identified.target,
       scope,
-      maxAgeMs: parseDuration('6h') ?? 0,
+      maxAgeMs: parseDuration(DEFAULT_MAX_AGE) ?? 0,
       dryRun: false,
       githubToken: read(Input.GithubToken),
       repository: { owner: repository?.[1] ?? '', repo: repository?.[2] ?? '' },
