@@ -55,6 +55,11 @@ export class VerificationError extends BackupError {
   readonly kind = 'verification'
 }
 
+/** An encrypted object cannot be opened: no identity or passphrase given fits it, or it fails authentication (altered, truncated). */
+export class DecryptionError extends BackupError {
+  readonly kind = 'decryption'
+}
+
 /** The runner asked the step to stop (cancellation or step timeout). */
 export class CancelledError extends BackupError {
   readonly kind = 'cancelled'
