@@ -81429,6 +81429,10 @@ class errors_StoreError extends BackupError {
 class errors_VerificationError extends (/* unused pure expression or super */ null && (BackupError)) {
     kind = 'verification';
 }
+/** An encrypted object cannot be opened: no identity or passphrase given fits it, or it fails authentication (altered, truncated). */
+class DecryptionError extends (/* unused pure expression or super */ null && (BackupError)) {
+    kind = 'decryption';
+}
 /** The runner asked the step to stop (cancellation or step timeout). */
 class CancelledError extends BackupError {
     signal;
@@ -81509,7 +81513,7 @@ function registerSecret(value) {
 }
 /**
  * Removes every registered secret (a short one only where it is a whole word), and anything
- * shaped like a JWT, a Supabase secret key or a bearer token, from text that leaves the process
+ * shaped like a JWT, a Supabase secret key, an age identity or a bearer token, from text that leaves the process
  * other than through the masked log (error_text, summaries).
  */
 function redact(text) {
@@ -81520,6 +81524,7 @@ function redact(text) {
     return clean
         .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
         .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
+        .replace(/AGE-SECRET-KEY-1[0-9A-Z]+/gi, '***')
         .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
 }
 /** Masks every secret input before anything can print it, valid or not. */

@@ -88088,6 +88088,10 @@ class errors_StoreError extends errors_BackupError {
 class errors_VerificationError extends errors_BackupError {
     kind = 'verification';
 }
+/** An encrypted object cannot be opened: no identity or passphrase given fits it, or it fails authentication (altered, truncated). */
+class errors_DecryptionError extends errors_BackupError {
+    kind = 'decryption';
+}
 /** The runner asked the step to stop (cancellation or step timeout). */
 class errors_CancelledError extends errors_BackupError {
     signal;
@@ -89848,6 +89852,451 @@ var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+;// CONCATENATED MODULE: ./src/crypto/bech32.ts
+/**
+ * Bech32 (BIP 173), the encoding of age's keys: `age1…` recipients and `AGE-SECRET-KEY-1…`
+ * identities. Unlike BIP 173, age sets no length limit (a post-quantum key is longer than 90).
+ */
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+function polymod(values) {
+    let check = 1;
+    for (const value of values) {
+        const top = check >>> 25;
+        check = ((check & 0x1ffffff) << 5) ^ value;
+        for (let bit = 0; bit < 5; bit++)
+            if ((top >>> bit) & 1)
+                check ^= GENERATOR[bit] ?? 0;
+    }
+    return check >>> 0;
+}
+function expandPrefix(prefix) {
+    const codes = [...prefix].map(char => char.charCodeAt(0));
+    return [...codes.map(code => code >>> 5), 0, ...codes.map(code => code & 31)];
+}
+/** Regroups bits: 8 to 5 pads the last group; 5 to 8 refuses leftover bits that are not zero padding. */
+function regroup(values, from, to, pad) {
+    let accumulator = 0;
+    let bits = 0;
+    const out = [];
+    for (const value of values) {
+        accumulator = (accumulator << from) | value;
+        bits += from;
+        while (bits >= to) {
+            bits -= to;
+            out.push((accumulator >>> bits) & ((1 << to) - 1));
+        }
+        accumulator &= (1 << bits) - 1;
+    }
+    if (pad && bits > 0)
+        out.push((accumulator << (to - bits)) & ((1 << to) - 1));
+    else if (!pad && (bits >= from || accumulator !== 0))
+        return undefined;
+    return out;
+}
+/** `prefix` + `1` + the data and its checksum, lower case. */
+function bech32_encodeBech32(prefix, data) {
+    const words = regroup(data, 8, 5, true) ?? [];
+    const checksum = polymod([...expandPrefix(prefix), ...words, 0, 0, 0, 0, 0, 0]) ^ 1;
+    const checkWords = Array.from({ length: 6 }, (_, index) => (checksum >>> (5 * (5 - index))) & 31);
+    return `${prefix}1${[...words, ...checkWords].map(word => CHARSET[word]).join('')}`;
+}
+/** The prefix (lower case) and data of a Bech32 string, or undefined when it is not one (mixed case, bad checksum). */
+function bech32_decodeBech32(text) {
+    if (text !== text.toLowerCase() && text !== text.toUpperCase())
+        return undefined;
+    const lower = text.toLowerCase();
+    const separator = lower.lastIndexOf('1');
+    if (separator < 1 || lower.length - separator - 1 < 6)
+        return undefined;
+    const prefix = lower.slice(0, separator);
+    if ([...prefix].some(char => char < '!' || char > '~'))
+        return undefined;
+    const words = [];
+    for (const char of lower.slice(separator + 1)) {
+        const word = CHARSET.indexOf(char);
+        if (word < 0)
+            return undefined;
+        words.push(word);
+    }
+    if (polymod([...expandPrefix(prefix), ...words]) !== 1)
+        return undefined;
+    const data = regroup(words.slice(0, -6), 5, 8, false);
+    return data ? { prefix, data: Buffer.from(data) } : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/crypto/keys.ts
+
+
+/**
+ * age's native keys: X25519 recipients (`age1…`, public: they go in the workflow) and identities
+ * (`AGE-SECRET-KEY-1…`, secret), and the passphrase that stands for both in scrypt mode.
+ */
+const RECIPIENT_PREFIX = 'age';
+const IDENTITY_PREFIX = 'age-secret-key-';
+/** DER wrappers of a raw X25519 key (RFC 8410), the form node:crypto takes it in. */
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+/** The recipient, or a sentence saying why the text is not one the action can encrypt to. */
+function parseRecipient(text) {
+    if (/^ssh-(ed25519|rsa) /.test(text)) {
+        return `'${shortened(text)}' is an SSH public key; the action encrypts to age X25519 recipients only. Make one with \`age-keygen -o key.txt\` and pass the 'Public key: age1…' it prints.`;
+    }
+    if (/^AGE-SECRET-KEY-/i.test(text)) {
+        return 'holds an age identity (AGE-SECRET-KEY-1…), which is secret: never put it in a workflow. Pass its public key (age1…, which `age-keygen -y key.txt` prints) instead, and rotate the identity, since the workflow log may have shown it.';
+    }
+    const decoded = decodeBech32(text);
+    if (!decoded || decoded.prefix !== RECIPIENT_PREFIX || decoded.data.length !== 32 || text !== text.toLowerCase()) {
+        const plugin = /^age1[a-z0-9]+1/.test(text) && decoded?.prefix !== RECIPIENT_PREFIX;
+        return plugin
+            ? `'${shortened(text)}' is a recipient of an age plugin (or a post-quantum one); the action encrypts to X25519 recipients (age1 and 58 characters) only.`
+            : `'${shortened(text)}' is not an age recipient: one is age1 followed by 58 letters and digits, as \`age-keygen\` prints after 'Public key:'.`;
+    }
+    return { publicKey: decoded.data, text };
+}
+/**
+ * What to mask of an identity input: the whole text, and each line on its own, since the runner
+ * masks a multi-line secret only where it appears whole.
+ */
+function identitySecrets(text) {
+    return [
+        text,
+        ...text
+            .split(/\r?\n/)
+            .map(line => line.trim())
+            .filter(line => line !== '' && !line.startsWith('#'))
+    ];
+}
+/** Every identity in the text of an identity file (`#` comments and blank lines skipped), or why one line is not one. */
+function parseIdentities(text) {
+    const identities = [];
+    const lines = text
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    for (const [index, line] of lines.entries()) {
+        const decoded = bech32_decodeBech32(line);
+        if (!decoded || decoded.prefix !== IDENTITY_PREFIX || decoded.data.length !== 32) {
+            // The line is secret: it is described, never echoed.
+            return line.startsWith('age1')
+                ? `line ${index + 1} is a recipient (a public key, age1…); decrypting needs its identity, the AGE-SECRET-KEY-1… line of the key file.`
+                : `line ${index + 1} is not an age identity: each line must be AGE-SECRET-KEY-1 followed by 58 letters and digits, as in the file \`age-keygen\` wrote (comments starting with # are allowed).`;
+        }
+        identities.push(identityFrom(decoded.data));
+    }
+    if (identities.length === 0)
+        return 'holds no identity: pass the contents of the key file `age-keygen` wrote (its AGE-SECRET-KEY-1… line).';
+    return identities;
+}
+function identityFrom(secretBytes) {
+    const secret = privateKey(secretBytes);
+    const publicKey = rawPublicKey((0,external_node_crypto_.createPublicKey)(secret));
+    return { secret, publicKey, recipient: bech32_encodeBech32(RECIPIENT_PREFIX, publicKey) };
+}
+/** A new identity's text and its recipient, as age-keygen makes them: for tests and examples. */
+function generateIdentity() {
+    const pair = generateKeyPairSync('x25519');
+    const jwk = pair.privateKey.export({ format: 'jwk' });
+    const secretBytes = Buffer.from(jwk.d ?? '', 'base64url');
+    return {
+        identity: encodeBech32(IDENTITY_PREFIX, secretBytes).toUpperCase(),
+        recipient: encodeBech32(RECIPIENT_PREFIX, rawPublicKey(pair.publicKey))
+    };
+}
+/** X25519(secret, point). Undefined for a point of small order, which gives the all-zero secret age refuses. */
+function keys_x25519(secret, point) {
+    try {
+        const shared = (0,external_node_crypto_.diffieHellman)({
+            privateKey: secret,
+            publicKey: (0,external_node_crypto_.createPublicKey)({ key: Buffer.concat([SPKI_X25519, point]), format: 'der', type: 'spki' })
+        });
+        return shared.every(byte => byte === 0) ? undefined : shared;
+    }
+    catch {
+        return undefined;
+    }
+}
+function keys_ephemeralKey() {
+    const pair = generateKeyPairSync('x25519');
+    return { secret: pair.privateKey, share: rawPublicKey(pair.publicKey) };
+}
+function privateKey(secretBytes) {
+    return (0,external_node_crypto_.createPrivateKey)({ key: Buffer.concat([PKCS8_X25519, secretBytes]), format: 'der', type: 'pkcs8' });
+}
+function rawPublicKey(key) {
+    return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519.length);
+}
+function shortened(text) {
+    return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+;// CONCATENATED MODULE: ./src/crypto/age.ts
+
+
+
+/**
+ * The age file format, v1 (https://age-encryption.org/v1), on node:crypto: a text header whose
+ * stanzas each wrap the random file key for one recipient (X25519) or a passphrase (scrypt),
+ * closed by an HMAC; then a 16-byte nonce and the payload in 64 KiB chunks, each sealed with
+ * ChaCha20-Poly1305 under its index and a last-chunk flag (the STREAM construction), so chunks
+ * can be neither reordered, dropped nor cut off at the end without failing authentication.
+ */
+const VERSION_LINE = 'age-encryption.org/v1';
+/** The first bytes of every age file. */
+const AGE_MAGIC = Buffer.from(`${VERSION_LINE}\n`);
+const CHUNK_SIZE = 64 * 1024;
+const TAG_SIZE = 16;
+const SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE;
+const NONCE_SIZE = 16;
+const FILE_KEY_SIZE = 16;
+const X25519_LABEL = 'age-encryption.org/v1/X25519';
+const SCRYPT_LABEL = 'age-encryption.org/v1/scrypt';
+/** age's own default: ~1 s and 256 MiB to derive the key. */
+const SCRYPT_WORK_FACTOR = 18;
+/** age's own limit when decrypting: higher would let an object ask for 8 GiB and minutes of scrypt. */
+const MAX_SCRYPT_WORK_FACTOR = 22;
+/** A header this long is not one the action would read: it is a damaged object, not a key list. */
+const MAX_HEADER_SIZE = 1024 * 1024;
+const COLUMNS = 64;
+function isAgeEncrypted(head) {
+    return head.length >= AGE_MAGIC.length && head.subarray(0, AGE_MAGIC.length).equals(AGE_MAGIC);
+}
+/** A new file key, wrapped for each recipient (or the passphrase), in a header that ends with the payload's nonce. */
+async function sealHeader(sealing, workFactor = SCRYPT_WORK_FACTOR) {
+    const fileKey = randomBytes(FILE_KEY_SIZE);
+    const stanzas = sealing.kind === 'passphrase'
+        ? [await scryptStanza(fileKey, sealing.passphrase, workFactor)]
+        : sealing.recipients.map(recipient => x25519Stanza(fileKey, recipient.publicKey));
+    const unsigned = Buffer.from(`${VERSION_LINE}\n${stanzas.join('')}---`);
+    const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+        .update(unsigned)
+        .digest();
+    const nonce = randomBytes(NONCE_SIZE);
+    return {
+        prefix: Buffer.concat([unsigned, Buffer.from(` ${base64(mac)}\n`), nonce]),
+        payloadKey: hkdf(fileKey, nonce, 'payload')
+    };
+}
+function x25519Stanza(fileKey, recipient) {
+    const { secret, share } = ephemeralKey();
+    const shared = x25519(secret, recipient);
+    if (!shared)
+        throw new DecryptionError('The recipient is not a usable X25519 key (a point of small order).');
+    const wrapKey = hkdf(shared, Buffer.concat([share, recipient]), X25519_LABEL);
+    return stanza(['X25519', base64(share)], sealKey(wrapKey, fileKey));
+}
+async function scryptStanza(fileKey, passphrase, workFactor) {
+    const salt = randomBytes(16);
+    const wrapKey = await scryptKey(passphrase, salt, workFactor);
+    return stanza(['scrypt', base64(salt), String(workFactor)], sealKey(wrapKey, fileKey));
+}
+function stanza(args, body) {
+    const text = base64(body);
+    const lines = [];
+    for (let at = 0; at <= text.length; at += COLUMNS)
+        lines.push(text.slice(at, at + COLUMNS));
+    // The last line is shorter than 64 columns; a body that fills its last line gets an empty one.
+    return `-> ${args.join(' ')}\n${lines.join('\n')}\n`;
+}
+/**
+ * Parses the header at the start of `bytes` and opens it. Undefined when `bytes` ends before the
+ * header and nonce do (read more and call again). Throws DecryptionError when no identity
+ * opens it, or the header is damaged.
+ */
+async function openHeader(bytes, opening, what) {
+    const header = parseHeader(bytes, what);
+    if (!header)
+        return undefined;
+    const { fileKey, openedBy } = await unwrapFileKey(header, opening, what);
+    const expected = (0,external_node_crypto_.createHmac)('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+        .update(header.signed)
+        .digest();
+    if (!(0,external_node_crypto_.timingSafeEqual)(expected, header.mac)) {
+        throw new errors_DecryptionError(`The age header of ${what} fails its MAC: the header was altered or damaged; refusing it.`);
+    }
+    const nonce = bytes.subarray(header.payloadStart - NONCE_SIZE, header.payloadStart);
+    return { payloadStart: header.payloadStart, payloadKey: hkdf(fileKey, nonce, 'payload'), openedBy };
+}
+function parseHeader(bytes, what) {
+    const damaged = (why) => new errors_DecryptionError(`The age header of ${what} is malformed (${why}): the object is damaged or not an age file; refusing it.`);
+    const stanzas = [];
+    let at = 0;
+    const nextLine = () => {
+        const end = bytes.indexOf(0x0a, at);
+        if (end < 0) {
+            if (bytes.length - at > MAX_HEADER_SIZE)
+                throw damaged('a line longer than 1 MiB');
+            return undefined;
+        }
+        const line = bytes.toString('latin1', at, end);
+        at = end + 1;
+        return line;
+    };
+    if (nextLine() !== VERSION_LINE)
+        throw damaged('its first line is not age-encryption.org/v1');
+    for (;;) {
+        const lineStart = at;
+        const line = nextLine();
+        if (line === undefined)
+            return undefined;
+        if (line.startsWith('--- ')) {
+            const mac = unbase64(line.slice(4));
+            if (mac?.length !== 32)
+                throw damaged('the MAC line');
+            if (stanzas.length === 0)
+                throw damaged('no stanza');
+            const payloadStart = at + NONCE_SIZE;
+            if (bytes.length < payloadStart)
+                return undefined;
+            return { stanzas, signed: bytes.subarray(0, lineStart + 3), mac, payloadStart };
+        }
+        if (!line.startsWith('-> '))
+            throw damaged(`a line that starts neither a stanza nor the MAC`);
+        const args = line.slice(3).split(' ');
+        if (args.some(arg => arg === '' || /[^\x21-\x7e]/.test(arg)))
+            throw damaged('a stanza argument');
+        const body = [];
+        for (;;) {
+            const bodyLine = nextLine();
+            if (bodyLine === undefined)
+                return undefined;
+            const decoded = bodyLine.length <= COLUMNS ? unbase64(bodyLine) : undefined;
+            if (!decoded)
+                throw damaged('a stanza body');
+            body.push(decoded);
+            if (bodyLine.length < COLUMNS)
+                break;
+        }
+        stanzas.push({ args, body: Buffer.concat(body) });
+        if (at > MAX_HEADER_SIZE)
+            throw damaged('a header over 1 MiB');
+    }
+}
+async function unwrapFileKey(header, opening, what) {
+    const scryptStanzas = header.stanzas.filter(({ args }) => args[0] === 'scrypt');
+    if (scryptStanzas.length > 0) {
+        if (header.stanzas.length > 1)
+            throw new errors_DecryptionError(`The age header of ${what} has a passphrase stanza beside others, which age forbids; refusing it.`);
+        return { fileKey: await openScrypt(header.stanzas[0], opening, what), openedBy: 'the passphrase' };
+    }
+    const x25519Stanzas = header.stanzas.filter(({ args }) => args[0] === 'X25519');
+    for (const { args, body } of x25519Stanzas) {
+        const share = args.length === 2 ? unbase64(args[1] ?? '') : undefined;
+        if (share?.length !== 32 || body.length !== FILE_KEY_SIZE + TAG_SIZE)
+            throw new errors_DecryptionError(`The age header of ${what} has a malformed X25519 stanza; refusing it.`);
+        for (const identity of opening.identities) {
+            const shared = keys_x25519(identity.secret, share);
+            if (!shared)
+                throw new errors_DecryptionError(`The age header of ${what} has an X25519 stanza with an invalid share; refusing it.`);
+            const fileKey = openKey(hkdf(shared, Buffer.concat([share, identity.publicKey]), X25519_LABEL), body);
+            if (fileKey)
+                return { fileKey, openedBy: `the identity of ${identity.recipient}` };
+        }
+    }
+    const kinds = [...new Set(header.stanzas.map(({ args }) => args[0]))].join(', ');
+    if (opening.identities.length === 0) {
+        throw new errors_DecryptionError(`${what} is encrypted to ${x25519Stanzas.length} age ${x25519Stanzas.length === 1 ? 'recipient' : 'recipients'} (${kinds}), not with a passphrase: decrypting it needs one of their identities in 'decrypt-identity'; nothing was restored.`);
+    }
+    throw new errors_DecryptionError(`None of the ${opening.identities.length} ${opening.identities.length === 1 ? 'identity' : 'identities'} in 'decrypt-identity' (${opening.identities.map(identity => identity.recipient).join(', ')}) can open ${what}: it is encrypted to ${header.stanzas.length} other ${header.stanzas.length === 1 ? 'recipient' : 'recipients'} (${kinds}). Pass the identity of a recipient in the backup's 'encrypt-to'; nothing was restored.`);
+}
+async function openScrypt({ args, body }, opening, what) {
+    if (opening.passphrase === undefined) {
+        throw new errors_DecryptionError(`${what} is encrypted with a passphrase: set 'decrypt-passphrase' to the backup's 'encrypt-passphrase'; nothing was restored.`);
+    }
+    const salt = args.length === 3 ? unbase64(args[1] ?? '') : undefined;
+    const workFactor = /^[1-9][0-9]?$/.test(args[2] ?? '') ? Number(args[2]) : Number.NaN;
+    if (salt?.length !== 16 || !Number.isInteger(workFactor) || body.length !== FILE_KEY_SIZE + TAG_SIZE) {
+        throw new errors_DecryptionError(`The age header of ${what} has a malformed scrypt stanza; refusing it.`);
+    }
+    if (workFactor > MAX_SCRYPT_WORK_FACTOR) {
+        throw new errors_DecryptionError(`${what} asks for scrypt work factor ${workFactor}, over age's limit of ${MAX_SCRYPT_WORK_FACTOR}: refusing it rather than spend that memory and time.`);
+    }
+    const fileKey = openKey(await scryptKey(opening.passphrase, salt, workFactor), body);
+    if (!fileKey)
+        throw new errors_DecryptionError(`'decrypt-passphrase' does not open ${what}: it is not the passphrase the backup was encrypted with (or the header was altered); nothing was restored.`);
+    return fileKey;
+}
+/** The payload's chunks, sealed and opened by index: the nonce is the index and the last-chunk flag. */
+class PayloadCipher {
+    key;
+    nonce = Buffer.alloc(12);
+    constructor(key) {
+        this.key = key;
+    }
+    /** Seals `plain` (at most CHUNK_SIZE bytes) as chunk `index` into `out` at `at`; returns the bytes written. */
+    seal(index, last, plain, out, at) {
+        const cipher = (0,external_node_crypto_.createCipheriv)('chacha20-poly1305', this.key, this.nonceOf(index, last), { authTagLength: TAG_SIZE });
+        const sealed = cipher.update(plain);
+        cipher.final();
+        const length = sealed.copy(out, at);
+        cipher.getAuthTag().copy(out, at + length);
+        release(sealed);
+        return length + TAG_SIZE;
+    }
+    /** The plaintext of sealed chunk `index`, or undefined when it fails authentication. */
+    open(index, last, sealed) {
+        const decipher = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', this.key, this.nonceOf(index, last), { authTagLength: TAG_SIZE });
+        decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+        const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+        try {
+            decipher.final();
+            return plain;
+        }
+        catch {
+            return undefined;
+        }
+    }
+    nonceOf(index, last) {
+        this.nonce.writeUIntBE(index, 5, 6);
+        this.nonce[11] = last ? 1 : 0;
+        return this.nonce;
+    }
+}
+/**
+ * Frees a chunk's ciphertext now: one 64 KiB buffer per chunk, left to the garbage collector,
+ * was most of the encryption's memory. Only a buffer that owns its memory whole is freed: small
+ * ones may be cut from Node's shared pool.
+ */
+function release(buffer) {
+    const memory = buffer.buffer;
+    if (memory instanceof ArrayBuffer && buffer.byteOffset === 0 && memory.byteLength === buffer.length && buffer.length >= 32 * 1024)
+        memory.transfer(0);
+}
+function sealKey(wrapKey, fileKey) {
+    const cipher = createCipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE });
+    return Buffer.concat([cipher.update(fileKey), cipher.final(), cipher.getAuthTag()]);
+}
+function openKey(wrapKey, body) {
+    const decipher = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE });
+    decipher.setAuthTag(body.subarray(FILE_KEY_SIZE));
+    const fileKey = decipher.update(body.subarray(0, FILE_KEY_SIZE));
+    try {
+        decipher.final();
+        return fileKey;
+    }
+    catch {
+        return undefined;
+    }
+}
+function scryptKey(passphrase, salt, workFactor) {
+    const N = 2 ** workFactor;
+    return new Promise((resolve, reject) => (0,external_node_crypto_.scrypt)(Buffer.from(passphrase, 'utf8'), Buffer.concat([Buffer.from(SCRYPT_LABEL), salt]), 32, { N, r: 8, p: 1, maxmem: 256 * N * 8 }, (error, key) => (error ? reject(error) : resolve(key))));
+}
+function hkdf(ikm, salt, info) {
+    return Buffer.from((0,external_node_crypto_.hkdfSync)('sha256', ikm, salt, info, 32));
+}
+/** age's base64: the standard alphabet, no padding. */
+function base64(bytes) {
+    return bytes.toString('base64').replace(/=+$/, '');
+}
+/** Strict: only canonical unpadded base64 is accepted, as age requires. */
+function unbase64(text) {
+    if (!/^[A-Za-z0-9+/]*$/.test(text) || text.length % 4 === 1)
+        return undefined;
+    const bytes = Buffer.from(text, 'base64');
+    return base64(bytes) === text ? bytes : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/extract/byte-reader.ts
 
 /**
@@ -89976,7 +90425,7 @@ async function* readTar(reader, warn) {
             await reader.drain();
             return;
         }
-        const fields = parseHeader(header, reader.position - BLOCK);
+        const fields = tar_reader_parseHeader(header, reader.position - BLOCK);
         const size = pending.size ?? fields.size;
         const where = `the tar entry ${quotedName(pending.path ?? fields.name)}`;
         switch (fields.typeflag) {
@@ -90048,7 +90497,7 @@ function entryType(typeflag) {
     }
     return undefined;
 }
-function parseHeader(block, offset) {
+function tar_reader_parseHeader(block, offset) {
     const stored = parseNumber(block.subarray(148, 156));
     let unsigned = 0;
     let signed = 0;
@@ -90528,6 +90977,7 @@ async function* zstdFrames(reader) {
 
 
 
+
 /** The format from the first bytes, never from the object's name; undefined when it is none of the four. */
 function detectFormat(head) {
     const magic = head.length >= 4 ? head.readUInt32BE(0) : 0;
@@ -90571,6 +91021,9 @@ class ArchiveReader {
         const raw = new ByteReader(hashed(source.stream(options.signal), hash, count => (downloaded = count), source), source.name);
         try {
             const format = detectFormat(await raw.peek(512));
+            if (!format && isAgeEncrypted(await raw.peek(AGE_MAGIC.length))) {
+                throw new errors_DecryptionError(`${source.name} is encrypted with age: set 'decrypt-identity' to the identity (AGE-SECRET-KEY-1…) of a recipient the backup was encrypted to, or 'decrypt-passphrase' to its passphrase.`);
+            }
             if (!format) {
                 throw new ArchiveError(`${source.name} is not a zip, gzip, zstd or tar archive (its first bytes are ${(await raw.peek(8)).toString('hex')}); refusing it.`);
             }
@@ -90684,6 +91137,126 @@ async function* hashed(stream, hash, onCount, source) {
         onCount(bytes);
         yield piece;
     }
+}
+
+;// CONCATENATED MODULE: ./src/extract/decrypt.ts
+
+
+
+/** The first read of the header; a header with many recipients is read again, larger. */
+const FIRST_HEADER_READ = 16 * 1024;
+/**
+ * The archive inside an age-encrypted object. The header is read and opened first, so a wrong
+ * identity fails before any download. Then every chunk is authenticated before its plaintext is
+ * handed on, and the chunk count comes from the object's size, so a chunk dropped, reordered,
+ * altered or cut off at the end fails. Ranged reads (zip's central directory) decrypt just the
+ * chunks they cover.
+ */
+async function decryptSource(source, opening, signal) {
+    const { head, opened } = await readHeader(source, opening, signal);
+    const { payloadStart } = opened;
+    const cipher = new PayloadCipher(opened.payloadKey);
+    const layout = payloadLayout(source, payloadStart);
+    const open = (index, sealed) => {
+        const last = index === layout.chunks - 1;
+        const plain = cipher.open(index, last, sealed);
+        if (plain)
+            return plain;
+        const where = `${last ? 'its last chunk' : `chunk ${index + 1} of ${layout.chunks}`} (byte ${payloadStart + index * SEALED_CHUNK_SIZE})`;
+        throw new errors_DecryptionError(`${source.name} fails authentication in ${where}: it was altered, damaged or cut short after it was encrypted; refusing it.`);
+    };
+    let stored;
+    return {
+        size: layout.plaintextSize,
+        name: source.name,
+        openedBy: opened.openedBy,
+        stored() {
+            if (!stored)
+                throw new Error('The encrypted object has not been read to its end yet.');
+            return stored;
+        },
+        async *stream(streamSignal) {
+            const hash = (0,external_node_crypto_.createHash)('sha256');
+            const pending = Buffer.allocUnsafe(SEALED_CHUNK_SIZE);
+            let filled = 0;
+            let read = 0;
+            let index = 0;
+            for await (const piece of source.stream(streamSignal)) {
+                hash.update(piece);
+                let offset = 0;
+                if (read < payloadStart) {
+                    // The header the stream brings must be the one opened.
+                    offset = Math.min(piece.length, payloadStart - read);
+                    if (!piece.subarray(0, offset).equals(head.subarray(read, read + offset))) {
+                        throw new errors_DecryptionError(`${source.name} changed while it was read: its age header differs from the one first read; refusing it.`);
+                    }
+                }
+                read += piece.length;
+                if (read > source.size)
+                    throw new errors_DecryptionError(`${source.name} has more than the ${source.size} bytes expected; refusing it.`);
+                while (offset < piece.length) {
+                    if (filled === 0 && index < layout.chunks - 1 && piece.length - offset >= SEALED_CHUNK_SIZE) {
+                        yield open(index++, piece.subarray(offset, offset + SEALED_CHUNK_SIZE));
+                        offset += SEALED_CHUNK_SIZE;
+                        continue;
+                    }
+                    const copied = piece.copy(pending, filled, offset, offset + Math.min(piece.length - offset, SEALED_CHUNK_SIZE - filled));
+                    filled += copied;
+                    offset += copied;
+                    if (filled === SEALED_CHUNK_SIZE && index < layout.chunks - 1) {
+                        yield open(index++, pending);
+                        filled = 0;
+                    }
+                }
+            }
+            if (read !== source.size || index !== layout.chunks - 1) {
+                throw new errors_DecryptionError(`Read ${read} bytes of ${source.name} but it has ${source.size}: the download was cut short; refusing it.`);
+            }
+            const last = open(index, pending.subarray(0, filled));
+            stored = { bytes: read, sha256: hash.digest('hex') };
+            yield last;
+        },
+        async readRange(start, end, rangeSignal) {
+            const stop = Math.min(end, layout.plaintextSize);
+            if (stop <= start)
+                return Buffer.alloc(0);
+            const first = Math.floor(start / CHUNK_SIZE);
+            const last = Math.floor((stop - 1) / CHUNK_SIZE);
+            const from = payloadStart + first * SEALED_CHUNK_SIZE;
+            const sealed = await source.readRange(from, Math.min(source.size, payloadStart + (last + 1) * SEALED_CHUNK_SIZE), rangeSignal);
+            const plain = [];
+            for (let index = first; index <= last; index++) {
+                const at = (index - first) * SEALED_CHUNK_SIZE;
+                plain.push(open(index, sealed.subarray(at, at + SEALED_CHUNK_SIZE)));
+            }
+            return Buffer.concat(plain).subarray(start - first * CHUNK_SIZE, stop - first * CHUNK_SIZE);
+        }
+    };
+}
+async function readHeader(source, opening, signal) {
+    let length = Math.min(source.size, FIRST_HEADER_READ);
+    for (;;) {
+        const head = await source.readRange(0, length, signal);
+        const opened = await openHeader(head, opening, source.name);
+        if (opened)
+            return { head: head.subarray(0, opened.payloadStart), opened };
+        if (length >= source.size)
+            throw new errors_DecryptionError(`${source.name} ends inside its age header: it was cut short; refusing it.`);
+        if (length > MAX_HEADER_SIZE)
+            throw new errors_DecryptionError(`${source.name} has an age header over 1 MiB: it is damaged; refusing it.`);
+        length = Math.min(source.size, length * 4);
+    }
+}
+/** How many chunks the payload has and how much they hold, from the object's size alone. */
+function payloadLayout(source, payloadStart) {
+    const payloadBytes = source.size - payloadStart;
+    const chunks = Math.max(1, Math.ceil(payloadBytes / SEALED_CHUNK_SIZE));
+    const lastSealed = payloadBytes - (chunks - 1) * SEALED_CHUNK_SIZE;
+    // Each chunk has its tag, and only an empty payload has an empty (last) chunk.
+    if (lastSealed < TAG_SIZE || (chunks > 1 && lastSealed === TAG_SIZE)) {
+        throw new errors_DecryptionError(`${source.name} ends in the middle of an age chunk (${source.size} bytes): it was cut short or damaged; refusing it.`);
+    }
+    return { chunks, plaintextSize: payloadBytes - chunks * TAG_SIZE };
 }
 
 ;// CONCATENATED MODULE: ./src/runner/inputs.ts
@@ -91107,6 +91680,7 @@ function storageEndpoint(read, problems) {
 
 
 
+
 /** The restore's inputs (restore/action.yml). */
 const Input = {
     ...StoreInput,
@@ -91124,13 +91698,17 @@ const Input = {
     DatabaseUrl: 'database-url',
     AllowNonEmptyDatabase: 'allow-non-empty-database',
     ...StorageInput,
-    AllowOverwriteStorage: 'allow-overwrite-storage'
+    AllowOverwriteStorage: 'allow-overwrite-storage',
+    DecryptIdentity: 'decrypt-identity',
+    DecryptPassphrase: 'decrypt-passphrase'
 };
 /** Every secret the inputs hold, valid or not, to mask before anything is printed: the database URL's password on its own too. */
 function secretValues(read) {
     return [
         ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
-        ...databaseUrlSecrets(read(Input.DatabaseUrl))
+        ...databaseUrlSecrets(read(Input.DatabaseUrl)),
+        ...identitySecrets(read(Input.DecryptIdentity)),
+        read(Input.DecryptPassphrase)
     ];
 }
 const DEFAULT_MAX_RATIO = 1000;
@@ -91189,9 +91767,23 @@ function parseRestoreInputs(read, workspace, env = process.env) {
     if (rawMaxSize !== '' && maxBytes === undefined) {
         problems.push({ input: Input.MaxSize, message: `must be a size such as 500MiB, 20GiB or 1TiB, got '${inputs_clip(rawMaxSize)}'.` });
     }
+    const decryption = parseDecryption(read, problems);
     if (problems.length > 0 || !target)
         throw new errors_InputError(problems);
-    return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes } };
+    return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes }, decryption };
+}
+/** `decrypt-identity` (the text of an age key file: its identities) and `decrypt-passphrase`. */
+function parseDecryption(read, problems) {
+    const identityText = read(Input.DecryptIdentity);
+    const passphrase = read(Input.DecryptPassphrase) || undefined;
+    if (identityText === '' && passphrase === undefined)
+        return undefined;
+    const identities = identityText === '' ? [] : parseIdentities(identityText);
+    if (typeof identities === 'string') {
+        problems.push({ input: Input.DecryptIdentity, message: identities });
+        return undefined;
+    }
+    return { identities, passphrase };
 }
 /** `storage-buckets` (`*`, or a line per bucket: `name` or `archived=target`), the Storage endpoint, and `allow-overwrite-storage`. */
 function parseStorageRestore(read, problems) {
@@ -91296,7 +91888,7 @@ function registerSecret(value) {
 }
 /**
  * Removes every registered secret (a short one only where it is a whole word), and anything
- * shaped like a JWT, a Supabase secret key or a bearer token, from text that leaves the process
+ * shaped like a JWT, a Supabase secret key, an age identity or a bearer token, from text that leaves the process
  * other than through the masked log (error_text, summaries).
  */
 function secrets_redact(text) {
@@ -91307,6 +91899,7 @@ function secrets_redact(text) {
     return clean
         .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
         .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
+        .replace(/AGE-SECRET-KEY-1[0-9A-Z]+/gi, '***')
         .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***');
 }
 /** Masks every secret input before anything can print it, valid or not. */
@@ -100940,6 +101533,8 @@ async function writeSummary(title, report) {
         ['Key', report.location ?? ''],
         ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
         ['SHA-256', report.sha256 ?? ''],
+        ['Encrypted', report.encryption ?? ''],
+        ['Archive SHA-256', report.plaintextSha256 ? `${report.plaintextSha256} (before encryption)` : ''],
         ['Verified', report.verification ?? ''],
         ['Database', report.database ?? ''],
         ['Storage', report.storage ?? ''],
@@ -101726,13 +102321,16 @@ async function storage_text(data) {
 
 
 
+
+
 const RestoreOutput = {
     Files: 'files',
     Bytes: 'bytes',
     Sha256: 'sha256',
     Tables: 'tables',
     Rows: 'rows',
-    StorageObjects: 'storage-objects'
+    StorageObjects: 'storage-objects',
+    PlaintextSha256: 'plaintext-sha256'
 };
 const LOOKUP_RETRY = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 };
 /**
@@ -101794,7 +102392,9 @@ async function findObject(inputs, row, signal) {
 async function restoreArchive(inputs, object, database, storage, signal) {
     const { where, expected } = object;
     info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`);
-    const reader = new ArchiveReader(objectSource(object.client, inputs.store.bucket, object.key, object.head), {
+    const stored = objectSource(object.client, inputs.store.bucket, object.key, object.head);
+    const decrypted = inputs.decryption ? await decryptIfEncrypted(stored, inputs.decryption, signal) : undefined;
+    const reader = new ArchiveReader(decrypted ?? stored, {
         limits: inputs.limits,
         warn: message => warning(message),
         signal
@@ -101802,7 +102402,8 @@ async function restoreArchive(inputs, object, database, storage, signal) {
     const part = new DatabasePart(database);
     let tables;
     const commit = async () => {
-        const { sha256 } = reader.download;
+        // The row records the object as stored: for an encrypted one, the age file.
+        const { sha256 } = decrypted ? decrypted.stored() : reader.download;
         if (expected && sha256 !== expected.sha256) {
             throw new errors_VerificationError(`${where} has SHA-256 ${sha256} but ${expected.from} records ${expected.sha256}: the object changed after it was backed up; nothing was restored.`);
         }
@@ -101815,7 +102416,9 @@ async function restoreArchive(inputs, object, database, storage, signal) {
         const items = storage ? storage.route(routed) : routed;
         const files = inputs.destination ? await extractInto(inputs.destination, items, commit) : await checkOnly(items, commit);
         const { format, sha256 } = reader.download;
-        return { files, tables, format, sha256 };
+        return decrypted
+            ? { files, tables, format, sha256: decrypted.stored().sha256, plaintextSha256: sha256 }
+            : { files, tables, format, sha256 };
     }
     catch (error) {
         await database?.abort();
@@ -101824,6 +102427,20 @@ async function restoreArchive(inputs, object, database, storage, signal) {
             await writeTableSummary('Database restore failed', checks);
         throw error;
     }
+}
+/**
+ * The archive inside an age-encrypted object, opened with the decryption inputs; undefined for an
+ * object that is not encrypted, which is restored as it is. A wrong identity fails here, before
+ * the download.
+ */
+async function decryptIfEncrypted(stored, opening, signal) {
+    if (!isAgeEncrypted(await stored.readRange(0, AGE_MAGIC.length, signal))) {
+        notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`);
+        return undefined;
+    }
+    const decrypted = await decryptSource(stored, opening, signal);
+    info(`${stored.name} is encrypted with age; ${decrypted.openedBy} opens it. Each chunk is authenticated as it is read.`);
+    return decrypted;
 }
 /**
  * The Storage objects, uploaded once the archive was read and checked, the database committed
@@ -101911,6 +102528,8 @@ function reportRestore(inputs, object, restored, seconds) {
     setOutput(RestoreOutput.Files, String(files.files));
     setOutput(RestoreOutput.Bytes, String(files.bytes));
     setOutput(RestoreOutput.Sha256, sha256);
+    if (restored.plaintextSha256)
+        setOutput(RestoreOutput.PlaintextSha256, restored.plaintextSha256);
     if (restored.storage)
         setOutput(RestoreOutput.StorageObjects, String(restored.storage.objects));
     if (tables) {
@@ -101993,6 +102612,7 @@ async function writeRestoreSummary(where, destination, restored, seconds, row) {
         ['Object', where],
         ['Format', format],
         ['SHA-256', sha256],
+        ...(restored.plaintextSha256 ? [['Archive SHA-256', `${restored.plaintextSha256} (decrypted)`]] : []),
         ...(destination
             ? [
                 ['Restored into', destination],

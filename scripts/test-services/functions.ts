@@ -80,7 +80,15 @@ export async function startFunction(
   const entry = path.join(REPO_ROOT, 'supabase', 'functions', name, 'index.ts')
   const child = spawn(denoBinary(), ['run', '--no-prompt', '--allow-net=127.0.0.1', `--allow-env=${FUNCTION_ENV.join(',')}`, entry], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', DENO_SERVE_ADDRESS: 'tcp:127.0.0.1:0', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NO_COLOR: '1',
+      DENO_SERVE_ADDRESS: 'tcp:127.0.0.1:0',
+      // Deno fetches the functions' npm imports; behind a proxy with its own CA, it needs the machine's bundle.
+      ...(process.env.SSL_CERT_FILE ? { DENO_CERT: process.env.SSL_CERT_FILE } : {}),
+      ...env
+    },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   if (child.pid !== undefined) onSpawn(child.pid)

@@ -3,6 +3,9 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { CONTENT_TYPES } from '../archive/formats.js'
+import { sealHeader, SCRYPT_WORK_FACTOR } from '../crypto/age.js'
+import { encryptArchive } from '../crypto/encrypt.js'
+import type { Sealing } from '../crypto/keys.js'
 import { BackupError, CancelledError, InputError, LedgerError, messageOf, StoreError } from '../errors.js'
 import { isTransient, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
 import { newClaimToken, openLedger } from '../ledger/open.js'
@@ -37,8 +40,13 @@ export const Output = {
   SizeBytes: 'size-bytes',
   Sha256: 'sha256',
   Status: 'status',
-  StorageObjects: 'storage-objects'
+  StorageObjects: 'storage-objects',
+  PlaintextSha256: 'plaintext-sha256'
 } as const
+
+/** What an encrypted object is stored as: age has no registered media type. */
+const ENCRYPTED_CONTENT_TYPE = 'application/octet-stream'
+const ENCRYPTED_SUFFIX = '.age'
 
 /** Objects skipped during the backup are each named in a warning up to this many; the manifest lists them all. */
 const SKIPPED_WARNINGS = 20
@@ -113,8 +121,8 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
     const destination = await chooseDestination(claimed)
     if (database && claimed.inputs.format !== 'zip') await spoolDatabase(claimed, database)
     const content = { files: listing, database, storage }
-    const { upload, archive, uploadMs } = await uploadArchive(claimed, content, destination)
-    const report = await verifyUpload(claimed, destination, upload)
+    const { upload, archive, plaintext, uploadMs } = await uploadArchive(claimed, content, destination)
+    const report = await verifyUpload(claimed, destination, upload, plaintext)
     progress.verified = true
     await recordSuccess(claimed, destination, upload, report, {
       files: listing.files,
@@ -122,6 +130,7 @@ export async function runBackup(read: InputReader<InputName>, context: RunContex
       uploadMs,
       database: database?.manifest,
       storage: storage?.result,
+      plaintext,
       notes: [...notes, ...storageNotes(storage?.result)]
     })
   } catch (caught) {
@@ -310,14 +319,16 @@ function listingNotes(listing: Listing, format: string): string[] {
 
 /** The object's key, and the store's promise that nothing is there yet: the action never overwrites. */
 async function chooseDestination({ inputs, dispatchId, context, signal }: ClaimedRun): Promise<Destination> {
-  const key = renderKey(inputs.keyTemplate, {
+  const rendered = renderKey(inputs.keyTemplate, {
     now: new Date(),
     dispatchId,
     runId: context.runId,
     runAttempt: context.runAttempt,
     repository: context.repository,
-    extension: inputs.format
+    extension: inputs.encryption ? `${inputs.format}${ENCRYPTED_SUFFIX}` : inputs.format
   })
+  // An encrypted object says so by its name, whatever the template.
+  const key = inputs.encryption && !rendered.endsWith(ENCRYPTED_SUFFIX) ? `${rendered}${ENCRYPTED_SUFFIX}` : rendered
   core.setOutput(Output.S3Key, key)
   const client = createS3Client(inputs)
   const where = objectUrl(inputs.bucket, key)
@@ -386,15 +397,19 @@ async function uploadArchive(
   run: ClaimedRun,
   content: ArchiveContent,
   { client, key, where }: Destination
-): Promise<{ upload: UploadResult; archive: Archive; uploadMs: number }> {
+): Promise<{ upload: UploadResult; archive: Archive; plaintext: Plaintext | undefined; uploadMs: number }> {
   const { inputs, state, signal } = run
   const listing = content.files
+  // Sealed before the upload starts: with a passphrase, scrypt takes a second and 256 MiB.
+  const sealed = inputs.encryption ? await sealHeader(inputs.encryption) : undefined
+  if (inputs.encryption) core.info(describeEncryption(inputs.encryption))
   const uploadStart = Date.now()
   // Where a finalizer looks should this runner be lost mid-upload (no post runs then).
   await run.ledger.recordUploadKey(run.row, key)
   state.save({ phase: 'uploading', bucket: inputs.bucket, key, bytesSent: 0, uploadStartedAt: new Date(uploadStart).toISOString() })
   signal.throwIfAborted()
   const archive = createArchive(content, inputs.format, inputs.compressionLevel)
+  const encrypted = sealed ? encryptArchive(archive.pieces, sealed) : undefined
   const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
     let bytesUploaded = 0
     const ticker = setInterval(() => logProgress(archive, content, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS)
@@ -404,12 +419,16 @@ async function uploadArchive(
         {
           bucket: inputs.bucket,
           key,
-          contentType: CONTENT_TYPES[inputs.format],
-          metadata: { 'dispatch-id': run.dispatchId, 'run-id': run.context.runId },
+          contentType: encrypted ? ENCRYPTED_CONTENT_TYPE : CONTENT_TYPES[inputs.format],
+          metadata: {
+            'dispatch-id': run.dispatchId,
+            'run-id': run.context.runId,
+            ...(encrypted ? { encryption: `age, ${inputs.format} inside` } : {})
+          },
           storage: inputs.storage,
           integrity: uploadIntegrity(inputs)
         },
-        archive.pieces,
+        encrypted?.pieces ?? archive.pieces,
         signal,
         {
           onUploadCreated: uploadId => state.save({ uploadId }),
@@ -440,14 +459,31 @@ async function uploadArchive(
         ...(storage ? [`${formatBytes(storage.bytes)} in ${storage.objects} Storage objects`] : [])
       ].join(' and ')
       core.info(
-        `Archived ${what} into ${formatBytes(result.size)}, uploaded in ${result.parts} parts (${formatBytes(read / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
+        `Archived ${what} into ${formatBytes(result.size)}${encrypted ? ' (encrypted)' : ''}, uploaded in ${result.parts} parts (${formatBytes(read / Math.max((Date.now() - uploadStart) / 1000, 0.001))}/s).`
       )
       return result
     } finally {
       clearInterval(ticker)
     }
   })
-  return { upload, archive, uploadMs: Date.now() - uploadStart }
+  return { upload, archive, plaintext: encrypted?.plaintext(), uploadMs: Date.now() - uploadStart }
+}
+
+/** The archive inside an encrypted object. */
+interface Plaintext {
+  size: number
+  sha256: string
+}
+
+/** One line for the log and the summary: to whom (or how) the archive is encrypted. */
+function describeEncryption(sealing: Sealing): string {
+  return `Encrypting the archive with age, ${describeSealing(sealing)}.`
+}
+
+function describeSealing(sealing: Sealing): string {
+  return sealing.kind === 'passphrase'
+    ? `to a passphrase (scrypt, work factor ${SCRYPT_WORK_FACTOR})`
+    : `to ${sealing.recipients.length} ${sealing.recipients.length === 1 ? 'recipient' : 'recipients'}: ${sealing.recipients.map(recipient => recipient.text).join(', ')}`
 }
 
 function logProgress(archive: Archive, content: ArchiveContent, uploadStart: number, bytesUploaded: number): void {
@@ -478,14 +514,15 @@ function uploadIntegrity(inputs: BackupInputs): UploadIntegrity {
 async function verifyUpload(
   { inputs, state, signal }: ClaimedRun,
   { client, key }: Destination,
-  upload: UploadResult
+  upload: UploadResult,
+  plaintext: Plaintext | undefined
 ): Promise<VerificationReport> {
   state.save({ phase: 'verifying', uploadId: '' })
   const report = await verifyUploaded(
     client,
     inputs.bucket,
     key,
-    { ...upload.expected, sha256: upload.sha256 },
+    { ...upload.expected, sha256: upload.sha256, encrypted: plaintext !== undefined },
     inputs.verify,
     MAIN_RETRY,
     signal
@@ -494,6 +531,7 @@ async function verifyUpload(
   core.info(report.summary)
   core.setOutput(Output.SizeBytes, String(upload.size))
   core.setOutput(Output.Sha256, upload.sha256)
+  if (plaintext) core.setOutput(Output.PlaintextSha256, plaintext.sha256)
   return report
 }
 
@@ -509,6 +547,7 @@ async function recordSuccess(
     uploadMs: number
     database: DatabaseManifest | undefined
     storage: StorageResult | undefined
+    plaintext: Plaintext | undefined
     notes: string[]
   }
 ): Promise<void> {
@@ -529,6 +568,8 @@ async function recordSuccess(
     files: read.files,
     bytesRead: read.bytesRead,
     format: inputs.format,
+    encryption: inputs.encryption ? describeSealing(inputs.encryption) : undefined,
+    plaintextSha256: read.plaintext?.sha256,
     durationMs: Date.now() - run.startedAt,
     uploadMs: read.uploadMs,
     database: read.database ? describeDatabase(read.database) : undefined,

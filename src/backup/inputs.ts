@@ -9,6 +9,7 @@ import { VERIFY_MODES, type VerifyMode } from '../store/verify.js'
 import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
 import { parseStorageTarget, StorageInput, STORAGE_SECRET_INPUTS, type StorageTarget } from '../sources/storage/inputs.js'
 import { DEFAULT_KEY_TEMPLATE, keyTemplateProblem } from './key.js'
+import { parseRecipient, type Sealing, type X25519Recipient } from '../crypto/keys.js'
 
 /** The backup action's inputs (action.yml): the row's, the store's, and what to archive and how. */
 export const Input = {
@@ -25,7 +26,9 @@ export const Input = {
   SseKmsKeyId: 'sse-kms-key-id',
   Tags: 'tags',
   Verify: 'verify',
-  DatabaseUrl: 'database-url'
+  DatabaseUrl: 'database-url',
+  EncryptTo: 'encrypt-to',
+  EncryptPassphrase: 'encrypt-passphrase'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -33,7 +36,8 @@ export type InputName = (typeof Input)[keyof typeof Input]
 export function secretValues(read: InputReader<InputName>): string[] {
   return [
     ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
-    ...databaseUrlSecrets(read(Input.DatabaseUrl))
+    ...databaseUrlSecrets(read(Input.DatabaseUrl)),
+    read(Input.EncryptPassphrase)
   ]
 }
 
@@ -55,6 +59,8 @@ export interface BackupInputs extends StoreLocation {
   /** How the object is stored: class, server-side encryption, tags. */
   storage: StorageOptions
   verify: VerifyMode
+  /** `encrypt-to` or `encrypt-passphrase`: the archive is encrypted to an age file as it streams. */
+  encryption: Sealing | undefined
 }
 
 // S3's storage classes are upper-case words; other stores add their own (MinIO, R2), so only the shape is checked.
@@ -63,6 +69,8 @@ const KMS_KEY_ID = /^[\x21-\x7e]{1,2048}$/
 // S3's object tag limits; the characters are those S3 documents as allowed in tags.
 const MAX_TAGS = 10
 const TAG_TEXT = /^[\p{L}\p{N}\s+\-=._:/@]*$/u
+/** Shorter passphrases fall to a guess: scrypt slows each one down, it cannot make a short one long. */
+const MIN_PASSPHRASE_LENGTH = 12
 /** Longest file or directory name Linux, macOS and Windows file systems allow. */
 const MAX_NAME_BYTES = 255
 
@@ -108,6 +116,8 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
     problems.push({ input: Input.Verify, message: `must be one of ${VERIFY_MODES.join(', ')}, got '${clip(rawVerify)}'.` })
   }
 
+  const encryption = parseEncryption(read, problems)
+
   if (problems.length > 0 || !format || !verify) throw new InputError(problems)
   return {
     patterns,
@@ -124,8 +134,43 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
     forcePathStyle,
     credentials,
     storage,
-    verify
+    verify,
+    encryption
   }
+}
+
+/** `encrypt-to` (age recipients, one per line) or `encrypt-passphrase`: age allows one or the other in a file, never both. */
+function parseEncryption(read: InputReader<InputName>, problems: InputProblem[]): Sealing | undefined {
+  const lines = read(Input.EncryptTo)
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+  const passphrase = read(Input.EncryptPassphrase)
+  if (lines.length > 0 && passphrase !== '') {
+    problems.push({
+      input: Input.EncryptPassphrase,
+      message: `cannot be combined with '${Input.EncryptTo}': an age file is encrypted to recipients or to one passphrase. Keep 'encrypt-to' (the stronger choice) and remove 'encrypt-passphrase'.`
+    })
+    return undefined
+  }
+  if (passphrase !== '') {
+    if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
+      problems.push({
+        input: Input.EncryptPassphrase,
+        message: `is ${passphrase.length} characters long; use at least ${MIN_PASSPHRASE_LENGTH} (a random one from a password manager), or better, 'encrypt-to' with an age recipient.`
+      })
+      return undefined
+    }
+    return { kind: 'passphrase', passphrase }
+  }
+  if (lines.length === 0) return undefined
+  const recipients: X25519Recipient[] = []
+  for (const line of lines) {
+    const recipient = parseRecipient(line)
+    if (typeof recipient === 'string') problems.push({ input: Input.EncryptTo, message: recipient })
+    else if (!recipients.some(known => known.publicKey.equals(recipient.publicKey))) recipients.push(recipient)
+  }
+  return { kind: 'recipients', recipients }
 }
 
 /** `database-url`: a Postgres connection string pg_dump can use (not the transaction pooler, which cannot hold a snapshot). */

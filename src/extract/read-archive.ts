@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import zlib from 'node:zlib'
 import { quotedName } from '../archive/names.js'
-import { ArchiveError } from '../errors.js'
+import { AGE_MAGIC, isAgeEncrypted } from '../crypto/age.js'
+import { ArchiveError, DecryptionError } from '../errors.js'
 import type { ArchiveFormat } from '../archive/formats.js'
 import { ByteReader } from './byte-reader.js'
 import { refused, TreeCheck, type ArchiveItem, type EntryType, type ExpansionLimits } from './entry.js'
@@ -71,6 +72,11 @@ export class ArchiveReader {
     )
     try {
       const format = detectFormat(await raw.peek(512))
+      if (!format && isAgeEncrypted(await raw.peek(AGE_MAGIC.length))) {
+        throw new DecryptionError(
+          `${source.name} is encrypted with age: set 'decrypt-identity' to the identity (AGE-SECRET-KEY-1…) of a recipient the backup was encrypted to, or 'decrypt-passphrase' to its passphrase.`
+        )
+      }
       if (!format) {
         throw new ArchiveError(
           `${source.name} is not a zip, gzip, zstd or tar archive (its first bytes are ${(await raw.peek(8)).toString('hex')}); refusing it.`

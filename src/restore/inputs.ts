@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { identitySecrets, parseIdentities, type Opening } from '../crypto/keys.js'
 import { InputError } from '../errors.js'
 import { LedgerInput, LEDGER_SECRET_INPUTS, parseLedgerAccess, parseSupabaseTarget, type LedgerTarget } from '../ledger/inputs.js'
 import { databaseUrlSecrets, DatabaseUrlError, parseDatabaseUrl, TRANSACTION_POOLER_PORT, type DatabaseUrl } from '../postgres/url.js'
@@ -30,7 +31,9 @@ export const Input = {
   DatabaseUrl: 'database-url',
   AllowNonEmptyDatabase: 'allow-non-empty-database',
   ...StorageInput,
-  AllowOverwriteStorage: 'allow-overwrite-storage'
+  AllowOverwriteStorage: 'allow-overwrite-storage',
+  DecryptIdentity: 'decrypt-identity',
+  DecryptPassphrase: 'decrypt-passphrase'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -38,7 +41,9 @@ export type InputName = (typeof Input)[keyof typeof Input]
 export function secretValues(read: InputReader<InputName>): string[] {
   return [
     ...[...LEDGER_SECRET_INPUTS, ...STORE_SECRET_INPUTS, ...STORAGE_SECRET_INPUTS].map(name => read(name)),
-    ...databaseUrlSecrets(read(Input.DatabaseUrl))
+    ...databaseUrlSecrets(read(Input.DatabaseUrl)),
+    ...identitySecrets(read(Input.DecryptIdentity)),
+    read(Input.DecryptPassphrase)
   ]
 }
 
@@ -58,6 +63,8 @@ export interface RestoreInputs {
   /** Where the row is read; undefined only for `s3-key` without Supabase inputs (no row is checked). */
   ledger: LedgerTarget | undefined
   limits: { maxRatio: number; maxBytes: number | undefined }
+  /** `decrypt-identity` and `decrypt-passphrase`: undefined when neither is set (an encrypted object is then refused). */
+  decryption: Opening | undefined
 }
 
 /** Which archived buckets go into which of the project's buckets. */
@@ -130,8 +137,23 @@ export function parseRestoreInputs(read: InputReader<InputName>, workspace: stri
     problems.push({ input: Input.MaxSize, message: `must be a size such as 500MiB, 20GiB or 1TiB, got '${clip(rawMaxSize)}'.` })
   }
 
+  const decryption = parseDecryption(read, problems)
+
   if (problems.length > 0 || !target) throw new InputError(problems)
-  return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes } }
+  return { target, destination, database, storage, store, ledger, limits: { maxRatio, maxBytes }, decryption }
+}
+
+/** `decrypt-identity` (the text of an age key file: its identities) and `decrypt-passphrase`. */
+function parseDecryption(read: InputReader<InputName>, problems: InputProblem[]): Opening | undefined {
+  const identityText = read(Input.DecryptIdentity)
+  const passphrase = read(Input.DecryptPassphrase) || undefined
+  if (identityText === '' && passphrase === undefined) return undefined
+  const identities = identityText === '' ? [] : parseIdentities(identityText)
+  if (typeof identities === 'string') {
+    problems.push({ input: Input.DecryptIdentity, message: identities })
+    return undefined
+  }
+  return { identities, passphrase }
 }
 
 /** `storage-buckets` (`*`, or a line per bucket: `name` or `archived=target`), the Storage endpoint, and `allow-overwrite-storage`. */

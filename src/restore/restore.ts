@@ -9,6 +9,10 @@ import { extractInto, type ExtractResult } from '../extract/extract.js'
 import { MANIFEST_PATH, parseManifest, partPath, PART_NAMES, type DatabaseManifest } from '../postgres/manifest.js'
 import { DatabaseRestore, type TableCheck } from './database.js'
 import { ArchiveReader } from '../extract/read-archive.js'
+import { decryptSource, type DecryptedSource } from '../extract/decrypt.js'
+import type { ArchiveSource } from '../extract/source.js'
+import { AGE_MAGIC, isAgeEncrypted } from '../crypto/age.js'
+import type { Opening } from '../crypto/keys.js'
 import { Input, parseRestoreInputs, secretValues, type InputName, type RestoreInputs } from './inputs.js'
 import type { InputReader } from '../runner/inputs.js'
 import { isTransient, type BackupRow, type LedgerBackend } from '../ledger/ledger.js'
@@ -27,7 +31,8 @@ export const RestoreOutput = {
   Sha256: 'sha256',
   Tables: 'tables',
   Rows: 'rows',
-  StorageObjects: 'storage-objects'
+  StorageObjects: 'storage-objects',
+  PlaintextSha256: 'plaintext-sha256'
 } as const
 
 const LOOKUP_RETRY: RetryPolicy = { budgetMs: 30_000, initialDelayMs: 1_000, maxDelayMs: 8_000 }
@@ -103,7 +108,10 @@ interface Restored {
   tables: TableCheck[] | undefined
   storage?: StorageRestoreResult | undefined
   format: string
+  /** SHA-256 of the object as stored. */
   sha256: string
+  /** SHA-256 of the archive inside, when the object was encrypted. */
+  plaintextSha256?: string | undefined
 }
 
 /**
@@ -120,7 +128,9 @@ async function restoreArchive(
 ): Promise<Restored> {
   const { where, expected } = object
   core.info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`)
-  const reader = new ArchiveReader(objectSource(object.client, inputs.store.bucket, object.key, object.head), {
+  const stored = objectSource(object.client, inputs.store.bucket, object.key, object.head)
+  const decrypted = inputs.decryption ? await decryptIfEncrypted(stored, inputs.decryption, signal) : undefined
+  const reader = new ArchiveReader(decrypted ?? stored, {
     limits: inputs.limits,
     warn: message => core.warning(message),
     signal
@@ -128,7 +138,8 @@ async function restoreArchive(
   const part = new DatabasePart(database)
   let tables: TableCheck[] | undefined
   const commit = async (): Promise<void> => {
-    const { sha256 } = reader.download
+    // The row records the object as stored: for an encrypted one, the age file.
+    const { sha256 } = decrypted ? decrypted.stored() : reader.download
     if (expected && sha256 !== expected.sha256) {
       throw new VerificationError(
         `${where} has SHA-256 ${sha256} but ${expected.from} records ${expected.sha256}: the object changed after it was backed up; nothing was restored.`
@@ -143,13 +154,30 @@ async function restoreArchive(
     const items = storage ? storage.route(routed) : routed
     const files = inputs.destination ? await extractInto(inputs.destination, items, commit) : await checkOnly(items, commit)
     const { format, sha256 } = reader.download
-    return { files, tables, format, sha256 }
+    return decrypted
+      ? { files, tables, format, sha256: decrypted.stored().sha256, plaintextSha256: sha256 }
+      : { files, tables, format, sha256 }
   } catch (error) {
     await database?.abort()
     const checks = (error as { checks?: TableCheck[] }).checks
     if (checks) await writeTableSummary('Database restore failed', checks)
     throw error
   }
+}
+
+/**
+ * The archive inside an age-encrypted object, opened with the decryption inputs; undefined for an
+ * object that is not encrypted, which is restored as it is. A wrong identity fails here, before
+ * the download.
+ */
+async function decryptIfEncrypted(stored: ArchiveSource, opening: Opening, signal: AbortSignal): Promise<DecryptedSource | undefined> {
+  if (!isAgeEncrypted(await stored.readRange(0, AGE_MAGIC.length, signal))) {
+    core.notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`)
+    return undefined
+  }
+  const decrypted = await decryptSource(stored, opening, signal)
+  core.info(`${stored.name} is encrypted with age; ${decrypted.openedBy} opens it. Each chunk is authenticated as it is read.`)
+  return decrypted
 }
 
 /**
@@ -238,6 +266,7 @@ function reportRestore(inputs: RestoreInputs, object: RestoreObject, restored: R
   core.setOutput(RestoreOutput.Files, String(files.files))
   core.setOutput(RestoreOutput.Bytes, String(files.bytes))
   core.setOutput(RestoreOutput.Sha256, sha256)
+  if (restored.plaintextSha256) core.setOutput(RestoreOutput.PlaintextSha256, restored.plaintextSha256)
   if (restored.storage) core.setOutput(RestoreOutput.StorageObjects, String(restored.storage.objects))
   if (tables) {
     core.setOutput(RestoreOutput.Tables, String(tables.length))
@@ -329,6 +358,7 @@ async function writeRestoreSummary(
     ['Object', where],
     ['Format', format],
     ['SHA-256', sha256],
+    ...(restored.plaintextSha256 ? ([['Archive SHA-256', `${restored.plaintextSha256} (decrypted)`]] as [string, string][]) : []),
     ...(destination
       ? ([
           ['Restored into', destination],

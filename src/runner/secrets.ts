@@ -31,7 +31,7 @@ export function registerSecret(value: string | undefined): void {
 
 /**
  * Removes every registered secret (a short one only where it is a whole word), and anything
- * shaped like a JWT, a Supabase secret key or a bearer token, from text that leaves the process
+ * shaped like a JWT, a Supabase secret key, an age identity or a bearer token, from text that leaves the process
  * other than through the masked log (error_text, summaries).
  */
 export function redact(text: string): string {
@@ -41,6 +41,7 @@ export function redact(text: string): string {
   return clean
     .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '***')
     .replace(/sb_secret_[A-Za-z0-9_-]+/g, '***')
+    .replace(/AGE-SECRET-KEY-1[0-9A-Z]+/gi, '***')
     .replace(/(Bearer|apikey[=:]?)\s+[^\s"',]+/gi, '$1 ***')
 }
 

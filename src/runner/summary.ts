@@ -25,6 +25,10 @@ export interface BackupReport {
   /** Bytes of file content read into the archive. */
   bytesRead?: number | undefined
   format?: string | undefined
+  /** How the object is encrypted (age: to whom), when it is. */
+  encryption?: string | undefined
+  /** SHA-256 of the archive inside an encrypted object. */
+  plaintextSha256?: string | undefined
   durationMs?: number | undefined
   /** Time spent streaming the archive into the store, for the throughput. */
   uploadMs?: number | undefined
@@ -47,6 +51,8 @@ export async function writeSummary(title: string, report: BackupReport): Promise
     ['Key', report.location ?? ''],
     ['Size', report.sizeBytes === undefined ? '' : `${formatBytes(report.sizeBytes)} (${report.sizeBytes} bytes)`],
     ['SHA-256', report.sha256 ?? ''],
+    ['Encrypted', report.encryption ?? ''],
+    ['Archive SHA-256', report.plaintextSha256 ? `${report.plaintextSha256} (before encryption)` : ''],
     ['Verified', report.verification ?? ''],
     ['Database', report.database ?? ''],
     ['Storage', report.storage ?? ''],
