@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on Node 24 against the committed dist/ and real local services, then prints
 # "N passed, M failed" as its last line. Installs whatever is missing: npm packages, PostgreSQL
-# (through scripts/services.sh), and the archive tools the round-trip tests extract with.
+# (through scripts/services.sh), and the archive and age tools the round-trip tests extract and decrypt with.
 # Extra arguments are passed to `node --test` (e.g. --test-name-pattern=cancel, or a file).
 # TEST_LANES (default 3) sets how many test files run at once, each on its own lane of services.
 set -uo pipefail
@@ -10,7 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/ensure-deps.sh
 
 missing=()
-for tool in unzip zstd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# age: the reference implementation the encrypted backups are checked against.
+for tool in unzip zstd age; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} with apt-get (one time)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") || exit 1
