@@ -6,7 +6,7 @@
 // so its time includes node's start, the row's claim and finalize, listing, and verifying the object.
 // Peers run as shell pipelines into `aws s3 cp -` (Debian's aws-cli). Peak RSS is the sum over the
 // process tree (the action, or every process of a pipeline), sampled from /proc; the store is not in it.
-import { DeleteObjectCommand } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util'
 import { ACTION_DIR, actionInputs, insertRow, restoreInputs } from '../__tests__/harness/backup-job.js'
 import { runHook } from '../__tests__/harness/runner.js'
 import { services, type Services } from '../__tests__/harness/services.js'
+import { AGE_MAGIC, isAgeEncrypted } from '../src/crypto/age.js'
+import { generateIdentity } from '../src/crypto/keys.js'
 import { chooseClients, findClients, toolPath } from '../src/postgres/clients.js'
 import { databaseName, dropDatabase, generateDatabase, type GeneratedDatabase } from './database.js'
 import { generateTree } from './tree.js'
@@ -24,6 +26,8 @@ import { generateTree } from './tree.js'
 const MiB = 1024 * 1024
 const AWS = '/usr/bin/aws' // Debian's aws-cli (a pyenv or pip one earlier in PATH may differ)
 const RESULTS = path.join(ACTION_DIR, 'bench', 'results.md')
+/** For the passphrase contender: the action asks for 12 characters at least. Not a secret. */
+const BENCH_PASSPHRASE = 'bench passphrase, not a secret'
 
 interface Contender {
   name: string
@@ -39,6 +43,10 @@ interface Contender {
   /** The read floor: shown, but no peer to compare with. */
   floor?: boolean
   action: boolean
+  /** Its object must be an age file, checked after each run: a contender that stored plaintext fails instead of timing the wrong thing. */
+  encrypted?: boolean
+  /** The name of another contender this one is also measured against, under the table (encryption: the same backup unencrypted). */
+  baseline?: string
 }
 
 interface Measured {
@@ -97,9 +105,10 @@ async function main(): Promise<void> {
       described = `${formatSize(size)} tree: ${tree.files} files, ${formatSize(tree.bytes)} (a third incompressible).`
       sourceBytes = tree.bytes
       const restoring = !values.quick && (!only || only.test('restore'))
+      const recipient = ageRecipient()
       contenders = [
-        ...actionContenders(svc, bucket, workspace),
-        ...peerContenders(svc, bucket, workspace),
+        ...actionContenders(svc, bucket, workspace, recipient),
+        ...peerContenders(svc, bucket, workspace, recipient),
         ...(restoring ? await restoreContenders(svc, bucket, workspace, restoreArea) : [])
       ]
     }
@@ -126,6 +135,7 @@ async function main(): Promise<void> {
         measured.peakRssMiB = Math.max(measured.peakRssMiB, sampler.stop())
         if (contender.uploads) {
           const objectKey = contender.action ? await onlyKey(svc, bucket) : key
+          if (contender.encrypted) await expectAgeFile(svc, bucket, objectKey)
           measured.bytes = (await svc.s3.headObject(bucket, objectKey)).ContentLength ?? 0
           await svc.s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey }))
         }
@@ -148,20 +158,42 @@ async function main(): Promise<void> {
   }
 }
 
-function actionContenders(svc: Services, bucket: string, workspace: string): Contender[] {
-  const backups = (['tar.gz', 'tar.zst', 'zip', 'tar'] as const).map(format => actionBackup(svc, bucket, workspace, format, undefined))
-  // What verification costs, on the default format: none (size only) and download (read back) beside checksum above.
-  return [...backups, actionBackup(svc, bucket, workspace, 'zip', 'none'), actionBackup(svc, bucket, workspace, 'zip', 'download')]
+/** How a backup differs from the default one of its format: named in the contender's name, and the inputs that make it so. */
+interface Variant {
+  label: string
+  inputs: Record<string, string>
 }
 
-function actionBackup(svc: Services, bucket: string, workspace: string, format: string, verify: string | undefined): Contender {
+function actionContenders(svc: Services, bucket: string, workspace: string, recipient: string): Contender[] {
+  const backup = (format: string, variant?: Variant): Contender => actionBackup(svc, bucket, workspace, format, variant)
+  const backups = (['tar.gz', 'tar.zst', 'zip', 'tar'] as const).map(format => backup(format))
+  // Issue 20's criterion for encryption is against the same backup unencrypted (at most 1.10×), so that one is
+  // each's baseline; the format gets .age, as the key does, so the encrypted pipeline is their best peer.
+  const encrypted = (variant: Variant): Contender => ({
+    ...backup('tar.zst', variant),
+    format: 'tar.zst.age',
+    encrypted: true,
+    baseline: backup('tar.zst').name
+  })
+  return [
+    ...backups,
+    // What verification costs, on the default format: none (size only) and download (read back) beside checksum above.
+    backup('zip', { label: 'verify: none', inputs: { verify: 'none' } }),
+    backup('zip', { label: 'verify: download', inputs: { verify: 'download' } }),
+    encrypted({ label: 'encrypt-to', inputs: { 'encrypt-to': recipient } }),
+    // scrypt adds about a second and 256 MiB, once per backup.
+    encrypted({ label: 'encrypt-passphrase', inputs: { 'encrypt-passphrase': BENCH_PASSPHRASE } })
+  ]
+}
+
+function actionBackup(svc: Services, bucket: string, workspace: string, format: string, variant: Variant | undefined): Contender {
   return {
-    name: `action ${format}${verify ? ` (verify: ${verify})` : ''}`,
+    name: `action ${format}${variant ? ` (${variant.label})` : ''}`,
     format,
     uploads: true,
     action: true,
     async run() {
-      await backUp(svc, bucket, workspace, format, verify, 'bench/{dispatch_id}.{ext}')
+      await backUp(svc, bucket, workspace, format, variant?.inputs ?? {}, 'bench/{dispatch_id}.{ext}')
     }
   }
 }
@@ -172,14 +204,14 @@ async function backUp(
   bucket: string,
   workspace: string,
   format: string,
-  verify: string | undefined,
+  inputs: Record<string, string>,
   key: string
 ): Promise<string> {
   const row = await insertRow(svc)
   const result = await runHook({
     actionDir: ACTION_DIR,
     workspace,
-    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: 'data', format, key, ...(verify ? { verify } : {}) })
+    inputs: actionInputs(svc, bucket, { 'dispatch-id': row.dispatchId, path: 'data', format, key, ...inputs })
   })
   if (result.conclusion !== 'success') throw new Error(`the action failed:\n${result.stdout}\n${result.stderr}`)
   return row.id
@@ -193,7 +225,7 @@ async function restoreContenders(svc: Services, bucket: string, workspace: strin
   const target = path.join(restoreArea, 'restored')
   const contenders: Contender[] = []
   for (const format of ['tar.gz', 'zip']) {
-    const backupId = await backUp(svc, bucket, workspace, format, undefined, `restore/${format}/{dispatch_id}.{ext}`)
+    const backupId = await backUp(svc, bucket, workspace, format, {}, `restore/${format}/{dispatch_id}.{ext}`)
     const [object] = await svc.s3.objects(bucket, `restore/${format}/`)
     if (!object) throw new Error('the backup to restore is missing')
     const stored = `'s3://${bucket}/${object.key}'`
@@ -249,14 +281,28 @@ function shellPeer(
   return { ...named, uploads, floor: !uploads, action: false, run: key => shell(pipeline(key), workspace, awsEnv(svc)) }
 }
 
-function peerContenders(svc: Services, bucket: string, workspace: string): Contender[] {
+function peerContenders(svc: Services, bucket: string, workspace: string, recipient: string): Contender[] {
   const upload = (key: string): string => awsUpload(svc, bucket, key)
   const peer = (name: string, format: string, pipeline: (key: string) => string, uploads = true): Contender =>
     shellPeer(svc, workspace, { name, format, pipeline, uploads })
+  // Only where age could be installed (ensureTools): the issue compares with it "when age is installable".
+  const agePeer: Contender[] = commandExists('age')
+    ? [
+        {
+          ...peer(
+            'tar | zstd -3 -T0 | age | aws',
+            'tar.zst.age',
+            key => `tar -cf - data | zstd -q -3 -T0 | age -r ${recipient} | ${upload(key)}`
+          ),
+          encrypted: true
+        }
+      ]
+    : []
   return [
     peer('tar | gzip -6 | aws', 'tar.gz', key => `tar -cf - data | gzip -6 | ${upload(key)}`),
     peer('tar | pigz -6 | aws', 'tar.gz', key => `tar -cf - data | pigz -6 | ${upload(key)}`),
     peer('tar | zstd -3 -T0 | aws', 'tar.zst', key => `tar -cf - data | zstd -q -3 -T0 | ${upload(key)}`),
+    ...agePeer,
     // Without -y: zip cannot store a symlink into a pipe, so it stores the linked file.
     peer('zip -r -6 - | aws', 'zip', key => `zip -q -r -6 - data | ${upload(key)}`),
     peer('tar | aws', 'tar', key => `tar -cf - data | ${upload(key)}`),
@@ -339,6 +385,24 @@ function shell(command: string, cwd: string, env: Record<string, string>): Promi
     child.on('error', reject)
     child.on('exit', code => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))))
   })
+}
+
+/**
+ * The recipient the encrypted contenders encrypt to, new for each bench run. Made by the reference
+ * age-keygen where it is installed, its identity only ever in the pipe (nothing decrypts here), else by
+ * the action's own code.
+ */
+function ageRecipient(): string {
+  if (!commandExists('age-keygen')) return generateIdentity().recipient
+  return execFileSync('sh', ['-c', 'age-keygen 2>/dev/null | age-keygen -y'], { encoding: 'utf8' }).trim()
+}
+
+/** Throws unless the object starts as an age file does (a ranged read of its first bytes). */
+async function expectAgeFile(svc: Services, bucket: string, key: string): Promise<void> {
+  const range = `bytes=0-${AGE_MAGIC.length - 1}`
+  const { Body } = await svc.s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }))
+  const head = Buffer.from((await Body?.transformToByteArray()) ?? [])
+  if (!isAgeEncrypted(head)) throw new Error(`${key} is not an age file: it starts with ${JSON.stringify(head.toString('latin1'))}`)
 }
 
 async function onlyKey(svc: Services, bucket: string): Promise<string> {
@@ -426,6 +490,17 @@ function render(results: Measured[], described: string, source: { label: string;
       `| ${r.contender.name.replaceAll('|', '\\|')} | ${r.contender.format} | ${seconds.toFixed(2)} | ${ratio} | ${output} | ${share} | ${r.peakRssMiB.toFixed(0)} | ${median(r.cpu).toFixed(1)} | ${median(r.storeCpu).toFixed(1)} |`
     )
   }
+  // Against a baseline (when both ran): the table's ratio is to the best peer, this one to another contender.
+  const byName = new Map(results.map(r => [r.contender.name, r]))
+  const against = results.flatMap(r => {
+    const base = r.contender.baseline ? byName.get(r.contender.baseline) : undefined
+    if (!base) return []
+    const times = (of: (m: Measured) => number[]): string => `${(median(of(r)) / median(of(base))).toFixed(2)}×`
+    return [
+      `- ${r.contender.name} against ${base.contender.name}: ${times(m => m.seconds)} the wall time, ${times(m => m.cpu)} the CPU; peak RSS ${r.peakRssMiB.toFixed(0)} MiB against ${base.peakRssMiB.toFixed(0)}.`
+    ]
+  })
+  if (against.length > 0) lines.push('', ...against)
   return lines.join('\n')
 }
 
@@ -450,15 +525,23 @@ function ensureTools(): void {
     ['zip', 'zip'],
     [AWS, 'awscli']
   ].filter(([tool]) => !commandExists(tool as string))
-  if (missing.length === 0) return
-  const packages = missing.map(([, pkg]) => pkg as string)
+  if (missing.length > 0) aptInstall(missing.map(([, pkg]) => pkg as string))
+  // age is optional: Debian has it since bullseye; without it the encrypted action runs with no pipeline to compare.
+  if (!commandExists('age')) {
+    try {
+      aptInstall(['age'])
+    } catch {
+      console.log('age is not installable here: no age pipeline to compare the encrypted backups with')
+    }
+  }
+}
+
+function aptInstall(packages: string[]): void {
   console.log(`Installing ${packages.join(' ')} with apt-get`)
   execFileSync(
     'sh',
     ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`],
-    {
-      stdio: 'inherit'
-    }
+    { stdio: 'inherit' }
   )
 }
 
