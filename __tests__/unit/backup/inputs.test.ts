@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InputError } from '../../../src/errors.js'
-import { parseBackupInputs, type InputName } from '../../../src/backup/inputs.js'
+import { parseBackupInputs, secretValues, type InputName } from '../../../src/backup/inputs.js'
 import { DEFAULT_KEY_TEMPLATE } from '../../../src/backup/key.js'
+import { generateIdentity } from '../../../src/crypto/keys.js'
 import { parseLedgerInputs } from '../../../src/ledger/inputs.js'
 
 const LEDGER_OK: Partial<Record<InputName, string>> = {
@@ -176,5 +177,87 @@ describe('backup inputs', () => {
     })()
     assert.ok(error)
     assert.doesNotMatch(error.message, /TOP-SECRET-VALUE/)
+  })
+})
+
+describe('encryption inputs', () => {
+  const [alice, bob] = [generateIdentity(), generateIdentity()]
+  const PASSPHRASE = 'correct horse battery staple'
+
+  it('reads encrypt-to as recipients, one a line: comments, blank lines and CRLF skipped, duplicates collapsed', () => {
+    const inputs = parseBackupInputs(
+      reader({ ...BACKUP_OK, 'encrypt-to': `# ops laptop\r\n${alice.recipient}\r\n\r\n  ${bob.recipient}  \r\n${alice.recipient}\r\n` }),
+      {}
+    )
+    assert.equal(inputs.encryption?.kind, 'recipients')
+    assert.deepEqual(
+      inputs.encryption.recipients.map(recipient => recipient.text),
+      [alice.recipient, bob.recipient]
+    )
+  })
+
+  it('reads encrypt-passphrase, and encrypts nothing when neither is set', () => {
+    assert.deepEqual(parseBackupInputs(reader({ ...BACKUP_OK, 'encrypt-passphrase': PASSPHRASE }), {}).encryption, {
+      kind: 'passphrase',
+      passphrase: PASSPHRASE
+    })
+    assert.equal(parseBackupInputs(reader({ ...BACKUP_OK, 'encrypt-to': '# none yet\n' }), {}).encryption, undefined)
+  })
+
+  it('masks the passphrase', () => {
+    assert.ok(secretValues(reader({ ...BACKUP_OK, 'encrypt-passphrase': PASSPHRASE })).includes(PASSPHRASE))
+  })
+
+  it("refuses encrypt-to with encrypt-passphrase, naming 'encrypt-passphrase' and never echoing it", () => {
+    const problems = problemsOf(() =>
+      parseBackupInputs(reader({ ...BACKUP_OK, 'encrypt-to': alice.recipient, 'encrypt-passphrase': PASSPHRASE }), {})
+    )
+    assert.deepEqual(
+      problems.map(p => p.input),
+      ['encrypt-passphrase']
+    )
+    assert.match(problems[0]?.message ?? '', /cannot be combined with 'encrypt-to'/)
+    assert.doesNotMatch(problems[0]?.message ?? '', /horse/)
+  })
+
+  it('refuses a short passphrase, naming it, without echoing it', () => {
+    const short = 'Zq9!x'
+    const error = (() => {
+      try {
+        parseBackupInputs(reader({ ...BACKUP_OK, 'encrypt-passphrase': short }), {})
+      } catch (caught) {
+        return caught
+      }
+      return undefined
+    })()
+    assert.ok(error instanceof InputError)
+    assert.deepEqual(
+      error.problems.map(p => p.input),
+      ['encrypt-passphrase']
+    )
+    assert.match(error.message, /is 5 characters long; use at least 12/)
+    assert.ok(!error.message.includes(short), error.message)
+    // 12 characters is enough.
+    assert.equal(parseBackupInputs(reader({ ...BACKUP_OK, 'encrypt-passphrase': 'x'.repeat(12) }), {}).encryption?.kind, 'passphrase')
+  })
+
+  it("refuses each bad encrypt-to line, naming 'encrypt-to', and an identity pasted there without echoing it", () => {
+    const problems = problemsOf(() =>
+      parseBackupInputs(
+        reader({
+          ...BACKUP_OK,
+          'encrypt-to': `${alice.recipient}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA me@laptop\n${bob.identity}\nage1nope`
+        }),
+        {}
+      )
+    )
+    assert.deepEqual(
+      problems.map(p => p.input),
+      ['encrypt-to', 'encrypt-to', 'encrypt-to']
+    )
+    assert.match(problems[0]?.message ?? '', /SSH public key/)
+    assert.match(problems[1]?.message ?? '', /age identity .* which is secret/)
+    assert.match(problems[2]?.message ?? '', /'age1nope' is not an age recipient/)
+    assert.ok(!problems.some(p => p.message.includes(bob.identity.slice(16, 40))))
   })
 })
