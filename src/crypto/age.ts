@@ -40,6 +40,7 @@ export interface SealedPrefix {
 
 /** A new file key, wrapped for each recipient (or the passphrase), in a header that ends with the payload's nonce. */
 export async function sealHeader(sealing: Sealing, workFactor = SCRYPT_WORK_FACTOR): Promise<SealedPrefix> {
+  if (sealing.kind === 'recipients' && sealing.recipients.length === 0) throw new Error('An age file needs at least one recipient.')
   const fileKey = randomBytes(FILE_KEY_SIZE)
   const stanzas =
     sealing.kind === 'passphrase'
@@ -126,7 +127,9 @@ function parseHeader(bytes: Buffer, what: string): Header | undefined {
     at = end + 1
     return line
   }
-  if (nextLine() !== VERSION_LINE) throw damaged('its first line is not age-encryption.org/v1')
+  const version = nextLine()
+  if (version === undefined && AGE_MAGIC.subarray(0, bytes.length).equals(bytes)) return undefined
+  if (version !== VERSION_LINE) throw damaged('its first line is not age-encryption.org/v1')
   for (;;) {
     const lineStart = at
     const line = nextLine()
@@ -175,14 +178,16 @@ async function unwrapFileKey(header: Header, opening: Opening, what: string): Pr
       if (fileKey) return { fileKey, openedBy: `the identity of ${identity.recipient}` }
     }
   }
-  const kinds = [...new Set(header.stanzas.map(({ args }) => args[0]))].join(', ')
+  // Other stanzas may be another tool's (a plugin's, or age's random "grease"): named, never counted as recipients.
+  const others = [...new Set(header.stanzas.map(({ args }) => args[0]).filter(kind => kind !== 'X25519'))]
+  const held = `${x25519Stanzas.length} X25519 ${x25519Stanzas.length === 1 ? 'recipient' : 'recipients'}${others.length > 0 ? ` (and stanzas of other kinds: ${others.join(', ')})` : ''}`
   if (opening.identities.length === 0) {
     throw new DecryptionError(
-      `${what} is encrypted to ${x25519Stanzas.length} age ${x25519Stanzas.length === 1 ? 'recipient' : 'recipients'} (${kinds}), not with a passphrase: decrypting it needs one of their identities in 'decrypt-identity'; nothing was restored.`
+      `${what} is encrypted to ${held}, not with a passphrase: decrypting it needs one of their identities in 'decrypt-identity'; nothing was restored.`
     )
   }
   throw new DecryptionError(
-    `None of the ${opening.identities.length} ${opening.identities.length === 1 ? 'identity' : 'identities'} in 'decrypt-identity' (${opening.identities.map(identity => identity.recipient).join(', ')}) can open ${what}: it is encrypted to ${header.stanzas.length} other ${header.stanzas.length === 1 ? 'recipient' : 'recipients'} (${kinds}). Pass the identity of a recipient in the backup's 'encrypt-to'; nothing was restored.`
+    `None of the ${opening.identities.length} ${opening.identities.length === 1 ? 'identity' : 'identities'} in 'decrypt-identity' (${opening.identities.map(identity => identity.recipient).join(', ')}) can open ${what}: it is encrypted to ${held}. Pass the identity of a recipient in the backup's 'encrypt-to'; nothing was restored.`
   )
 }
 
@@ -229,6 +234,7 @@ export class PayloadCipher {
 
   /** The plaintext of sealed chunk `index`, or undefined when it fails authentication. */
   open(index: number, last: boolean, sealed: Buffer): Buffer | undefined {
+    if (sealed.length < TAG_SIZE) return undefined
     const decipher = createDecipheriv('chacha20-poly1305', this.key, this.nonceOf(index, last), { authTagLength: TAG_SIZE })
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE))
     const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE))

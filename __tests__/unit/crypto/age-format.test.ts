@@ -205,18 +205,13 @@ describe('age header', () => {
     assert.equal((await openHeader(withPayload, opening, WHAT))?.payloadStart, sealed.prefix.length)
   })
 
-  // src/crypto/age.ts parseHeader: `if (nextLine() !== VERSION_LINE) throw damaged(...)` treats a
-  // version line cut short (no newline yet) as a wrong one, where the contract says undefined.
-  it(
-    'returns undefined for a prefix cut inside the version line',
-    { todo: 'openHeader throws "its first line is not age-encryption.org/v1" for bytes that end inside the version line' },
-    async () => {
-      const sealed = await sealedTo(newKey())
-      for (let length = 0; length < AGE_MAGIC.length; length++) {
-        assert.equal(await openHeader(sealed.prefix.subarray(0, length), withIdentities(newKey()), WHAT), undefined, `cut at ${length}`)
-      }
+  // A version line cut short is not yet a wrong one: the caller reads more.
+  it('returns undefined for a prefix cut inside the version line', async () => {
+    const sealed = await sealedTo(newKey())
+    for (let length = 0; length < AGE_MAGIC.length; length++) {
+      assert.equal(await openHeader(sealed.prefix.subarray(0, length), withIdentities(newKey()), WHAT), undefined, `cut at ${length}`)
     }
-  )
+  })
 })
 
 describe('age header refusals', () => {
@@ -226,7 +221,7 @@ describe('age header refusals', () => {
     assert.match(message, /None of the 1 identity in 'decrypt-identity'/)
     assert.ok(message.includes(mallory.recipient), message)
     assert.ok(!message.includes(alice.recipient), message)
-    assert.match(message, /encrypted to 1 other recipient \(X25519\)/)
+    assert.match(message, /it is encrypted to 1 X25519 recipient\. Pass the identity of a recipient/)
     assert.match(message, /nothing was restored/)
   })
 
@@ -240,7 +235,7 @@ describe('age header refusals', () => {
 
   it('a passphrase given for a file sealed to recipients only', async () => {
     const message = await refusalOf((await sealedTo(newKey(), newKey())).prefix, withPassphrase(PASSPHRASE))
-    assert.match(message, /is encrypted to 2 age recipients \(X25519\), not with a passphrase/)
+    assert.match(message, /is encrypted to 2 X25519 recipients, not with a passphrase/)
     assert.match(message, /'decrypt-identity'; nothing was restored/)
   })
 
@@ -437,16 +432,10 @@ describe('STREAM chunks (PayloadCipher)', () => {
       assert.equal(new PayloadCipher(key).open(1, false, damaged), undefined, `byte ${at}`)
     }
   })
-  // src/crypto/age.ts PayloadCipher.open: `decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE))`
-  // runs outside the try, so a chunk shorter than its tag throws node's TypeError instead.
-  it(
-    'refuses a chunk shorter than its tag',
-    { todo: 'PayloadCipher.open throws TypeError "Invalid authentication tag length" for fewer than 16 bytes' },
-    () => {
-      for (const length of [0, 1, 15])
-        assert.equal(new PayloadCipher(key).open(0, true, Buffer.alloc(length)), undefined, `${length} bytes`)
-    }
-  )
+  // A chunk shorter than its tag is refused like any other that does not authenticate, not with node's TypeError.
+  it('refuses a chunk shorter than its tag', () => {
+    for (const length of [0, 1, 15]) assert.equal(new PayloadCipher(key).open(0, true, Buffer.alloc(length)), undefined, `${length} bytes`)
+  })
 })
 
 const hasAge = ['age', 'age-keygen'].every(tool => spawnSync(tool, ['--version']).status === 0)
