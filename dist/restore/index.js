@@ -102443,7 +102443,7 @@ async function restoreArchive(inputs, object, database, storage, signal) {
  * the download.
  */
 async function decryptIfEncrypted(stored, opening, signal) {
-    if (!isAgeEncrypted(await stored.readRange(0, AGE_MAGIC.length, signal))) {
+    if (!isAgeEncrypted(await stored.readRange(0, Math.min(AGE_MAGIC.length, stored.size), signal))) {
         notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`);
         return undefined;
     }

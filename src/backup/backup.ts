@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { CONTENT_TYPES } from '../archive/formats.js'
 import { sealHeader, SCRYPT_WORK_FACTOR } from '../crypto/age.js'
-import { encryptArchive } from '../crypto/encrypt.js'
+import { encryptArchive, type Plaintext } from '../crypto/encrypt.js'
 import type { Sealing } from '../crypto/keys.js'
 import { BackupError, CancelledError, InputError, LedgerError, messageOf, StoreError } from '../errors.js'
 import { isTransient, type BackupRow, type ClaimResult, type Ledger } from '../ledger/ledger.js'
@@ -402,7 +402,7 @@ async function uploadArchive(
   const listing = content.files
   // Sealed before the upload starts: with a passphrase, scrypt takes a second and 256 MiB.
   const sealed = inputs.encryption ? await sealHeader(inputs.encryption) : undefined
-  if (inputs.encryption) core.info(describeEncryption(inputs.encryption))
+  if (inputs.encryption) core.info(`Encrypting the archive with age, ${describeSealing(inputs.encryption)}.`)
   const uploadStart = Date.now()
   // Where a finalizer looks should this runner be lost mid-upload (no post runs then).
   await run.ledger.recordUploadKey(run.row, key)
@@ -410,7 +410,7 @@ async function uploadArchive(
   signal.throwIfAborted()
   const archive = createArchive(content, inputs.format, inputs.compressionLevel)
   const encrypted = sealed ? encryptArchive(archive.pieces, sealed) : undefined
-  const upload = await core.group(`Uploading ${inputs.format} archive to ${where}`, async () => {
+  const upload = await core.group(`Uploading ${encrypted ? 'encrypted ' : ''}${inputs.format} archive to ${where}`, async () => {
     let bytesUploaded = 0
     const ticker = setInterval(() => logProgress(archive, content, uploadStart, bytesUploaded), PROGRESS_LOG_INTERVAL_MS)
     try {
@@ -469,17 +469,7 @@ async function uploadArchive(
   return { upload, archive, plaintext: encrypted?.plaintext(), uploadMs: Date.now() - uploadStart }
 }
 
-/** The archive inside an encrypted object. */
-interface Plaintext {
-  size: number
-  sha256: string
-}
-
-/** One line for the log and the summary: to whom (or how) the archive is encrypted. */
-function describeEncryption(sealing: Sealing): string {
-  return `Encrypting the archive with age, ${describeSealing(sealing)}.`
-}
-
+/** For the log and the summary: to whom (or to what) the archive is encrypted. */
 function describeSealing(sealing: Sealing): string {
   return sealing.kind === 'passphrase'
     ? `to a passphrase (scrypt, work factor ${SCRYPT_WORK_FACTOR})`

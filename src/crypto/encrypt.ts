@@ -2,12 +2,18 @@ import { createHash } from 'node:crypto'
 import { resized } from '../archive/buffers.js'
 import { CHUNK_SIZE, PayloadCipher, SEALED_CHUNK_SIZE, type SealedPrefix } from './age.js'
 
+/** The archive inside an encrypted object: its size and SHA-256 (hex). */
+export interface Plaintext {
+  size: number
+  sha256: string
+}
+
 /** The archive encrypted as it streams, and what is known of the plaintext once it has all gone by. */
 export interface EncryptedArchive {
   /** The age file's bytes in order, each piece lent: copy it before asking for the next. */
   pieces: AsyncGenerator<Buffer>
-  /** The plaintext archive: its size and SHA-256 (hex), once `pieces` has ended. */
-  plaintext(): { size: number; sha256: string }
+  /** Once `pieces` has ended. */
+  plaintext(): Plaintext
 }
 
 /**

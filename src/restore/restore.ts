@@ -171,7 +171,7 @@ async function restoreArchive(
  * the download.
  */
 async function decryptIfEncrypted(stored: ArchiveSource, opening: Opening, signal: AbortSignal): Promise<DecryptedSource | undefined> {
-  if (!isAgeEncrypted(await stored.readRange(0, AGE_MAGIC.length, signal))) {
+  if (!isAgeEncrypted(await stored.readRange(0, Math.min(AGE_MAGIC.length, stored.size), signal))) {
     core.notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`)
     return undefined
   }
