@@ -284,9 +284,12 @@ describe('cancellation ladder', () => {
   })
 
   it('a step timeout uses the same ladder and fails the step', async () => {
-    const r = await runHook({ ...base(), inputs: { mode: 'ignore-sigint' }, timeoutMs: 300, intToTermMs: 200, termToKillMs: 200 })
+    // The timeout counts from the step's start, not from the probe's readiness: it must leave node
+    // time to start and install its handler (300 ms did not, on a loaded 2-core machine).
+    const r = await runHook({ ...base(), inputs: { mode: 'ignore-sigint' }, timeoutMs: 2_000, intToTermMs: 200, termToKillMs: 200 })
+    assert.match(r.stdout, /probe: ready/)
     assert.deepEqual(sigs(r), ['SIGINT', 'SIGTERM'])
-    assert.ok(at(r, 'SIGINT') >= 290, `SIGINT at ${at(r, 'SIGINT')} ms`)
+    assert.ok(at(r, 'SIGINT') >= 1_990, `SIGINT at ${at(r, 'SIGINT')} ms`)
     assert.equal(r.signalsSent[0]?.reason, 'timeout')
     assert.equal(r.conclusion, 'failure')
   })
