@@ -45,6 +45,8 @@ async function encryptedBackup(inputs: Record<string, string>): Promise<Encrypte
   assert.equal(job.main.conclusion, 'success', job.main.stdout)
   const stored = await readRow(svc, row.id)
   assert.equal(stored.status, 'success')
+  assert.match(job.main.summary, /Encrypted.*age, to (1 recipient|\d+ recipients|a passphrase)/s)
+  assert.match(job.main.summary, new RegExp(`Archive SHA-256.*${job.main.outputs['plaintext-sha256']} \\(before encryption\\)`, 's'))
   return {
     rowId: row.id,
     key: stored.s3_key ?? '',

@@ -558,7 +558,7 @@ async function recordSuccess(
     files: read.files,
     bytesRead: read.bytesRead,
     format: inputs.format,
-    encryption: inputs.encryption ? describeSealing(inputs.encryption) : undefined,
+    encryption: inputs.encryption ? `age, ${describeSealing(inputs.encryption)}` : undefined,
     plaintextSha256: read.plaintext?.sha256,
     durationMs: Date.now() - run.startedAt,
     uploadMs: read.uploadMs,
