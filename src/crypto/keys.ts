@@ -36,8 +36,20 @@ export interface Opening {
   passphrase: string | undefined
 }
 
+/**
+ * The recipients the README and the examples show. Copied as they are, they would make backups that
+ * nobody can decrypt, found out only on the day of the restore.
+ */
+const DOCUMENTED_RECIPIENTS = new Set([
+  'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
+  'age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg'
+])
+
 /** The recipient, or a sentence saying why the text is not one the action can encrypt to. */
 export function parseRecipient(text: string): X25519Recipient | string {
+  if (DOCUMENTED_RECIPIENTS.has(text)) {
+    return `'${text}' is the example recipient of the documentation, whose identity you do not hold: backups encrypted to it could never be restored. Run \`age-keygen -o key.txt\` and pass the 'Public key: age1…' it prints.`
+  }
   if (/^ssh-(ed25519|rsa) /.test(text)) {
     return `'${shortened(text)}' is an SSH public key; the action encrypts to age X25519 recipients only. Make one with \`age-keygen -o key.txt\` and pass the 'Public key: age1…' it prints.`
   }

@@ -81,6 +81,15 @@ describe('parseRecipient', () => {
     assert.equal(parsed.publicKey.length, 32)
   })
 
+  it('refuses the recipients the README and the examples show: copied, they would make backups nobody can restore', () => {
+    for (const documented of [
+      'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
+      'age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg'
+    ]) {
+      assert.match(String(parseRecipient(documented)), /is the example recipient of the documentation.*age-keygen -o key.txt/)
+    }
+  })
+
   it('refuses an SSH public key, saying to make an age key instead', () => {
     const ssh = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${randomBytes(32).toString('base64').slice(0, 43)} me@laptop`
     const message = refusalOf(parseRecipient(ssh))
