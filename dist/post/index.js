@@ -88161,6 +88161,13 @@ const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40
 function isUuid(value) {
     return UUID.test(value);
 }
+/** The lines of a multi-line input, trimmed, without blank lines and `#` comments. */
+function inputs_inputLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
 function parseBoolean(read, input, problems) {
     const raw = read(input);
     if (raw === '' || /^false$/i.test(raw))
@@ -89601,6 +89608,7 @@ function bech32_decodeBech32(text) {
 ;// CONCATENATED MODULE: ./src/crypto/keys.ts
 
 
+
 /**
  * age's native keys: X25519 recipients (`age1…`, public: they go in the workflow) and identities
  * (`AGE-SECRET-KEY-1…`, secret), and the passphrase that stands for both in scrypt mode.
@@ -89643,21 +89651,12 @@ function parseRecipient(text) {
  * masks a multi-line secret only where it appears whole.
  */
 function identitySecrets(text) {
-    return [
-        text,
-        ...text
-            .split(/\r?\n/)
-            .map(line => line.trim())
-            .filter(line => line !== '' && !line.startsWith('#'))
-    ];
+    return [text, ...inputLines(text)];
 }
 /** Every identity in the text of an identity file (`#` comments and blank lines skipped), or why one line is not one. */
 function parseIdentities(text) {
     const identities = [];
-    const lines = text
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputLines(text);
     for (const [index, line] of lines.entries()) {
         const decoded = decodeBech32(line);
         if (!decoded || decoded.prefix !== IDENTITY_PREFIX || decoded.data.length !== 32) {
@@ -91222,10 +91221,7 @@ const inputs_REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/;
  * undefined when empty. Backup and restore each read the lines their own way.
  */
 function bucketLines(raw, problems) {
-    const lines = raw
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputs_inputLines(raw);
     if (lines.length === 0)
         return undefined;
     if (!lines.includes('*'))
@@ -91446,10 +91442,7 @@ const MAX_NAME_BYTES = 255;
 /** Inputs for the archive and the store. Throws InputError naming every bad input. */
 function parseBackupInputs(read, env = process.env) {
     const problems = [];
-    const patterns = read(Input.Path)
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const patterns = inputs_inputLines(read(Input.Path));
     const database = parseDatabase(read(Input.DatabaseUrl), problems);
     const storageTarget = parseStorageTarget(read, problems);
     if (patterns.length === 0 && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') {
@@ -91505,10 +91498,7 @@ function parseBackupInputs(read, env = process.env) {
 }
 /** `encrypt-to` (age recipients, one per line) or `encrypt-passphrase`: age allows one or the other in a file, never both. */
 function parseEncryption(read, problems) {
-    const lines = read(Input.EncryptTo)
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputs_inputLines(read(Input.EncryptTo));
     const passphrase = read(Input.EncryptPassphrase);
     if (lines.length > 0 && passphrase !== '') {
         problems.push({
@@ -91608,10 +91598,7 @@ function parseStorageOptions(read, problems) {
 /** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
 function parseTags(raw, problems) {
     const tags = [];
-    const lines = raw
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputs_inputLines(raw);
     for (const line of lines) {
         const equals = line.indexOf('=');
         const key = (equals < 0 ? line : line.slice(0, equals)).trim();

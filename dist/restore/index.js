@@ -89852,6 +89852,65 @@ var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+;// CONCATENATED MODULE: ./src/runner/inputs.ts
+/**
+ * What every action's inputs share: how they are read, how problems are collected (so that one
+ * InputError names every bad input at once), and the parsers of values common to several actions.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+function inputs_isUuid(value) {
+    return UUID.test(value);
+}
+/** The lines of a multi-line input, trimmed, without blank lines and `#` comments. */
+function inputLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
+function inputs_parseBoolean(read, input, problems) {
+    const raw = read(input);
+    if (raw === '' || /^false$/i.test(raw))
+        return false;
+    if (/^true$/i.test(raw))
+        return true;
+    problems.push({ input, message: `must be true or false, got '${inputs_clip(raw)}'.` });
+    return false;
+}
+/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
+function parseDuration(text) {
+    if (!/^(\d+[smhd])+$/i.test(text))
+        return undefined;
+    let ms = 0;
+    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
+        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
+    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
+function parseByteSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+    if (!match)
+        return undefined;
+    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+function isHttpUrl(value) {
+    try {
+        const url = new URL(value);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+    }
+    catch {
+        return false;
+    }
+}
+/** Keeps echoed values short in messages. */
+function inputs_clip(value) {
+    const oneLine = value.replace(/[\r\n]+/g, ' ');
+    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}
+
 ;// CONCATENATED MODULE: ./src/crypto/bech32.ts
 /**
  * Bech32 (BIP 173), the encoding of age's keys: `age1…` recipients and `AGE-SECRET-KEY-1…`
@@ -89928,6 +89987,7 @@ function bech32_decodeBech32(text) {
 ;// CONCATENATED MODULE: ./src/crypto/keys.ts
 
 
+
 /**
  * age's native keys: X25519 recipients (`age1…`, public: they go in the workflow) and identities
  * (`AGE-SECRET-KEY-1…`, secret), and the passphrase that stands for both in scrypt mode.
@@ -89970,21 +90030,12 @@ function parseRecipient(text) {
  * masks a multi-line secret only where it appears whole.
  */
 function identitySecrets(text) {
-    return [
-        text,
-        ...text
-            .split(/\r?\n/)
-            .map(line => line.trim())
-            .filter(line => line !== '' && !line.startsWith('#'))
-    ];
+    return [text, ...inputLines(text)];
 }
 /** Every identity in the text of an identity file (`#` comments and blank lines skipped), or why one line is not one. */
 function parseIdentities(text) {
     const identities = [];
-    const lines = text
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputLines(text);
     for (const [index, line] of lines.entries()) {
         const decoded = bech32_decodeBech32(line);
         if (!decoded || decoded.prefix !== IDENTITY_PREFIX || decoded.data.length !== 32) {
@@ -91279,58 +91330,6 @@ function payloadLayout(source, payloadStart) {
     return { chunks, plaintextSize: payloadBytes - chunks * TAG_SIZE };
 }
 
-;// CONCATENATED MODULE: ./src/runner/inputs.ts
-/**
- * What every action's inputs share: how they are read, how problems are collected (so that one
- * InputError names every bad input at once), and the parsers of values common to several actions.
- */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DURATION_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-function inputs_isUuid(value) {
-    return UUID.test(value);
-}
-function inputs_parseBoolean(read, input, problems) {
-    const raw = read(input);
-    if (raw === '' || /^false$/i.test(raw))
-        return false;
-    if (/^true$/i.test(raw))
-        return true;
-    problems.push({ input, message: `must be true or false, got '${inputs_clip(raw)}'.` });
-    return false;
-}
-/** `90m`, `6h`, `2d`, `1h30m` in milliseconds; undefined when it is not such a duration. */
-function parseDuration(text) {
-    if (!/^(\d+[smhd])+$/i.test(text))
-        return undefined;
-    let ms = 0;
-    for (const [, amount, unit] of text.toLowerCase().matchAll(/(\d+)([smhd])/g))
-        ms += Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0);
-    return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
-}
-/** `500MiB`, `10 GB`, `2T`, `1048576` in bytes (binary units); undefined when it is not such a size. */
-function parseByteSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-    if (!match)
-        return undefined;
-    const bytes = Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? NaN));
-    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
-}
-function isHttpUrl(value) {
-    try {
-        const url = new URL(value);
-        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
-    }
-    catch {
-        return false;
-    }
-}
-/** Keeps echoed values short in messages. */
-function inputs_clip(value) {
-    const oneLine = value.replace(/[\r\n]+/g, ' ');
-    return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
-}
-
 ;// CONCATENATED MODULE: ./src/ledger/inputs.ts
 
 
@@ -91580,10 +91579,7 @@ const inputs_REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/;
  * undefined when empty. Backup and restore each read the lines their own way.
  */
 function bucketLines(raw, problems) {
-    const lines = raw
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
+    const lines = inputLines(raw);
     if (lines.length === 0)
         return undefined;
     if (!lines.includes('*'))

@@ -87340,6 +87340,13 @@ const BYTE_UNITS = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40
 function inputs_isUuid(value) {
     return UUID.test(value);
 }
+/** The lines of a multi-line input, trimmed, without blank lines and `#` comments. */
+function inputLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
 function inputs_parseBoolean(read, input, problems) {
     const raw = read(input);
     if (raw === '' || /^false$/i.test(raw))

@@ -2,7 +2,7 @@ import path from 'node:path'
 import { ARCHIVE_FORMATS, COMPRESSION_LEVELS, type ArchiveFormat } from '../archive/formats.js'
 import { InputError } from '../errors.js'
 import { LedgerInput, LEDGER_SECRET_INPUTS } from '../ledger/inputs.js'
-import { clip, parseBoolean, type InputProblem, type InputReader } from '../runner/inputs.js'
+import { clip, inputLines, parseBoolean, type InputProblem, type InputReader } from '../runner/inputs.js'
 import { parseStoreLocation, StoreInput, STORE_SECRET_INPUTS, type StoreLocation } from '../store/inputs.js'
 import { SSE_MODES, type StorageOptions } from '../store/upload.js'
 import { VERIFY_MODES, type VerifyMode } from '../store/verify.js'
@@ -78,10 +78,7 @@ const MAX_NAME_BYTES = 255
 export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.ProcessEnv = process.env): BackupInputs {
   const problems: InputProblem[] = []
 
-  const patterns = read(Input.Path)
-    .split(/\r?\n/)
-    .map(line => line.trim())
-    .filter(line => line !== '' && !line.startsWith('#'))
+  const patterns = inputLines(read(Input.Path))
   const database = parseDatabase(read(Input.DatabaseUrl), problems)
   const storageTarget = parseStorageTarget(read, problems)
   if (patterns.length === 0 && read(Input.DatabaseUrl) === '' && read(Input.StorageBuckets) === '') {
@@ -141,10 +138,7 @@ export function parseBackupInputs(read: InputReader<InputName>, env: NodeJS.Proc
 
 /** `encrypt-to` (age recipients, one per line) or `encrypt-passphrase`: age allows one or the other in a file, never both. */
 function parseEncryption(read: InputReader<InputName>, problems: InputProblem[]): Sealing | undefined {
-  const lines = read(Input.EncryptTo)
-    .split(/\r?\n/)
-    .map(line => line.trim())
-    .filter(line => line !== '' && !line.startsWith('#'))
+  const lines = inputLines(read(Input.EncryptTo))
   const passphrase = read(Input.EncryptPassphrase)
   if (lines.length > 0 && passphrase !== '') {
     problems.push({
@@ -240,10 +234,7 @@ function parseStorageOptions(read: InputReader<InputName>, problems: InputProble
 /** `tags`: one `key=value` per line, within S3's limits (10 tags, keys 1-128 and values 0-256 characters). */
 function parseTags(raw: string, problems: InputProblem[]): [string, string][] {
   const tags: [string, string][] = []
-  const lines = raw
-    .split(/\r?\n/)
-    .map(line => line.trim())
-    .filter(line => line !== '' && !line.startsWith('#'))
+  const lines = inputLines(raw)
   for (const line of lines) {
     const equals = line.indexOf('=')
     const key = (equals < 0 ? line : line.slice(0, equals)).trim()

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { inputLines } from '../runner/inputs.js'
 import { decodeBech32, encodeBech32 } from './bech32.js'
 
 /**
@@ -71,22 +72,13 @@ export function parseRecipient(text: string): X25519Recipient | string {
  * masks a multi-line secret only where it appears whole.
  */
 export function identitySecrets(text: string): string[] {
-  return [
-    text,
-    ...text
-      .split(/\r?\n/)
-      .map(line => line.trim())
-      .filter(line => line !== '' && !line.startsWith('#'))
-  ]
+  return [text, ...inputLines(text)]
 }
 
 /** Every identity in the text of an identity file (`#` comments and blank lines skipped), or why one line is not one. */
 export function parseIdentities(text: string): X25519Identity[] | string {
   const identities: X25519Identity[] = []
-  const lines = text
-    .split(/\r?\n/)
-    .map(line => line.trim())
-    .filter(line => line !== '' && !line.startsWith('#'))
+  const lines = inputLines(text)
   for (const [index, line] of lines.entries()) {
     const decoded = decodeBech32(line)
     if (!decoded || decoded.prefix !== IDENTITY_PREFIX || decoded.data.length !== 32) {

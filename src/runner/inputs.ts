@@ -20,6 +20,14 @@ export function isUuid(value: string): boolean {
   return UUID.test(value)
 }
 
+/** The lines of a multi-line input, trimmed, without blank lines and `#` comments. */
+export function inputLines(raw: string): string[] {
+  return raw
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+}
+
 export function parseBoolean<Name extends string>(read: InputReader<Name>, input: Name, problems: InputProblem[]): boolean {
   const raw = read(input)
   if (raw === '' || /^false$/i.test(raw)) return false

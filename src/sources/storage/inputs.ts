@@ -1,4 +1,4 @@
-import { clip, isHttpUrl, type InputProblem, type InputReader } from '../../runner/inputs.js'
+import { clip, inputLines, isHttpUrl, type InputProblem, type InputReader } from '../../runner/inputs.js'
 import type { StoreSettings } from '../../store/s3.js'
 
 /**
@@ -48,10 +48,7 @@ const REGION = /^[a-z]{2}(-[a-z0-9]+)+$|^local$|^auto$/
  * undefined when empty. Backup and restore each read the lines their own way.
  */
 export function bucketLines(raw: string, problems: InputProblem[]): string[] | '*' | undefined {
-  const lines = raw
-    .split(/\r?\n/)
-    .map(line => line.trim())
-    .filter(line => line !== '' && !line.startsWith('#'))
+  const lines = inputLines(raw)
   if (lines.length === 0) return undefined
   if (!lines.includes('*')) return lines
   if (lines.length > 1) {
