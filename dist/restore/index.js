@@ -90304,18 +90304,7 @@ class PayloadCipher {
     }
     /** The plaintext of sealed chunk `index`, or undefined when it fails authentication. */
     open(index, last, sealed) {
-        if (sealed.length < TAG_SIZE)
-            return undefined;
-        const decipher = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', this.key, this.nonceOf(index, last), { authTagLength: TAG_SIZE });
-        decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-        const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
-        try {
-            decipher.final();
-            return plain;
-        }
-        catch {
-            return undefined;
-        }
+        return openSealed(this.key, this.nonceOf(index, last), sealed);
     }
     nonceOf(index, last) {
         this.nonce.writeUIntBE(index, 5, 6);
@@ -90333,17 +90322,25 @@ function release(buffer) {
     if (memory instanceof ArrayBuffer && buffer.byteOffset === 0 && memory.byteLength === buffer.length && buffer.length >= 32 * 1024)
         memory.transfer(0);
 }
+/** A stanza's file key is sealed under its own wrap key, so a zero nonce is never reused. */
+const ZERO_NONCE = Buffer.alloc(12);
 function sealKey(wrapKey, fileKey) {
-    const cipher = createCipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE });
+    const cipher = createCipheriv('chacha20-poly1305', wrapKey, ZERO_NONCE, { authTagLength: TAG_SIZE });
     return Buffer.concat([cipher.update(fileKey), cipher.final(), cipher.getAuthTag()]);
 }
 function openKey(wrapKey, body) {
-    const decipher = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE });
-    decipher.setAuthTag(body.subarray(FILE_KEY_SIZE));
-    const fileKey = decipher.update(body.subarray(0, FILE_KEY_SIZE));
+    return openSealed(wrapKey, ZERO_NONCE, body);
+}
+/** ChaCha20-Poly1305: the plaintext of `sealed` (ciphertext then tag), or undefined when it fails authentication. */
+function openSealed(key, nonce, sealed) {
+    if (sealed.length < TAG_SIZE)
+        return undefined;
+    const decipher = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+    const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
     try {
         decipher.final();
-        return fileKey;
+        return plain;
     }
     catch {
         return undefined;

@@ -234,16 +234,7 @@ export class PayloadCipher {
 
   /** The plaintext of sealed chunk `index`, or undefined when it fails authentication. */
   open(index: number, last: boolean, sealed: Buffer): Buffer | undefined {
-    if (sealed.length < TAG_SIZE) return undefined
-    const decipher = createDecipheriv('chacha20-poly1305', this.key, this.nonceOf(index, last), { authTagLength: TAG_SIZE })
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE))
-    const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE))
-    try {
-      decipher.final()
-      return plain
-    } catch {
-      return undefined
-    }
+    return openSealed(this.key, this.nonceOf(index, last), sealed)
   }
 
   private nonceOf(index: number, last: boolean): Buffer {
@@ -264,18 +255,27 @@ function release(buffer: Buffer): void {
     memory.transfer(0)
 }
 
+/** A stanza's file key is sealed under its own wrap key, so a zero nonce is never reused. */
+const ZERO_NONCE = Buffer.alloc(12)
+
 function sealKey(wrapKey: Buffer, fileKey: Buffer): Buffer {
-  const cipher = createCipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE })
+  const cipher = createCipheriv('chacha20-poly1305', wrapKey, ZERO_NONCE, { authTagLength: TAG_SIZE })
   return Buffer.concat([cipher.update(fileKey), cipher.final(), cipher.getAuthTag()])
 }
 
 function openKey(wrapKey: Buffer, body: Buffer): Buffer | undefined {
-  const decipher = createDecipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: TAG_SIZE })
-  decipher.setAuthTag(body.subarray(FILE_KEY_SIZE))
-  const fileKey = decipher.update(body.subarray(0, FILE_KEY_SIZE))
+  return openSealed(wrapKey, ZERO_NONCE, body)
+}
+
+/** ChaCha20-Poly1305: the plaintext of `sealed` (ciphertext then tag), or undefined when it fails authentication. */
+function openSealed(key: Buffer, nonce: Buffer, sealed: Buffer): Buffer | undefined {
+  if (sealed.length < TAG_SIZE) return undefined
+  const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE))
+  const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE))
   try {
     decipher.final()
-    return fileKey
+    return plain
   } catch {
     return undefined
   }
