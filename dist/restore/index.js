@@ -91221,7 +91221,21 @@ const FIRST_HEADER_READ = 16 * 1024;
  * chunks they cover.
  */
 async function decryptSource(source, opening, signal) {
-    const { head, opened } = await readHeader(source, opening, signal);
+    return decrypted(source, opening, await firstBytes(source, signal), signal);
+}
+/**
+ * decryptSource for an object that is an age file; undefined for one that is not. One ranged read
+ * both tells which it is and brings the header.
+ */
+async function decryptIfEncrypted(source, opening, signal) {
+    const first = await firstBytes(source, signal);
+    return isAgeEncrypted(first) ? decrypted(source, opening, first, signal) : undefined;
+}
+function firstBytes(source, signal) {
+    return source.readRange(0, Math.min(source.size, FIRST_HEADER_READ), signal);
+}
+async function decrypted(source, opening, first, signal) {
+    const { head, opened } = await readHeader(source, opening, first, signal);
     const { payloadStart } = opened;
     const cipher = new PayloadCipher(opened.payloadKey);
     const layout = payloadLayout(source, payloadStart);
@@ -91301,10 +91315,11 @@ async function decryptSource(source, opening, signal) {
         }
     };
 }
-async function readHeader(source, opening, signal) {
-    let length = Math.min(source.size, FIRST_HEADER_READ);
+/** The header opened from `first`, the object's first bytes, read again larger while it does not hold the whole header. */
+async function readHeader(source, opening, first, signal) {
+    let head = first;
     for (;;) {
-        const head = await source.readRange(0, length, signal);
+        const length = head.length;
         const opened = await openHeader(head, opening, source.name);
         if (opened)
             return { head: head.subarray(0, opened.payloadStart), opened };
@@ -91312,7 +91327,7 @@ async function readHeader(source, opening, signal) {
             throw new errors_DecryptionError(`${source.name} ends inside its age header: it was cut short; refusing it.`);
         if (length > MAX_HEADER_SIZE)
             throw new errors_DecryptionError(`${source.name} has an age header over 1 MiB: it is damaged; refusing it.`);
-        length = Math.min(source.size, length * 4);
+        head = await source.readRange(0, Math.min(source.size, length * 4), signal);
     }
 }
 /** How many chunks the payload has and how much they hold, from the object's size alone. */
@@ -102335,7 +102350,6 @@ async function storage_text(data) {
 
 
 
-
 const RestoreOutput = {
     Files: 'files',
     Bytes: 'bytes',
@@ -102406,7 +102420,7 @@ async function restoreArchive(inputs, object, database, storage, signal) {
     const { where, expected } = object;
     info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`);
     const stored = objectSource(object.client, inputs.store.bucket, object.key, object.head);
-    const decrypted = inputs.decryption ? await decryptIfEncrypted(stored, inputs.decryption, signal) : undefined;
+    const decrypted = inputs.decryption ? await openEncrypted(stored, inputs.decryption, signal) : undefined;
     const reader = new ArchiveReader(decrypted ?? stored, {
         limits: inputs.limits,
         warn: message => warning(message),
@@ -102446,12 +102460,12 @@ async function restoreArchive(inputs, object, database, storage, signal) {
  * object that is not encrypted, which is restored as it is. A wrong identity fails here, before
  * the download.
  */
-async function decryptIfEncrypted(stored, opening, signal) {
-    if (!isAgeEncrypted(await stored.readRange(0, Math.min(AGE_MAGIC.length, stored.size), signal))) {
+async function openEncrypted(stored, opening, signal) {
+    const decrypted = await decryptIfEncrypted(stored, opening, signal);
+    if (!decrypted) {
         notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`);
         return undefined;
     }
-    const decrypted = await decryptSource(stored, opening, signal);
     info(`${stored.name} is encrypted with age; ${decrypted.openedBy} opens it. Each chunk is authenticated as it is read.`);
     return decrypted;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { CHUNK_SIZE, MAX_HEADER_SIZE, openHeader, PayloadCipher, SEALED_CHUNK_SIZE, TAG_SIZE } from '../crypto/age.js'
+import { CHUNK_SIZE, isAgeEncrypted, MAX_HEADER_SIZE, openHeader, PayloadCipher, SEALED_CHUNK_SIZE, TAG_SIZE } from '../crypto/age.js'
 import type { Opening } from '../crypto/keys.js'
 import { DecryptionError } from '../errors.js'
 import type { ArchiveSource } from './source.js'
@@ -23,7 +23,33 @@ const FIRST_HEADER_READ = 16 * 1024
  * chunks they cover.
  */
 export async function decryptSource(source: ArchiveSource, opening: Opening, signal?: AbortSignal): Promise<DecryptedSource> {
-  const { head, opened } = await readHeader(source, opening, signal)
+  return decrypted(source, opening, await firstBytes(source, signal), signal)
+}
+
+/**
+ * decryptSource for an object that is an age file; undefined for one that is not. One ranged read
+ * both tells which it is and brings the header.
+ */
+export async function decryptIfEncrypted(
+  source: ArchiveSource,
+  opening: Opening,
+  signal?: AbortSignal
+): Promise<DecryptedSource | undefined> {
+  const first = await firstBytes(source, signal)
+  return isAgeEncrypted(first) ? decrypted(source, opening, first, signal) : undefined
+}
+
+function firstBytes(source: ArchiveSource, signal: AbortSignal | undefined): Promise<Buffer> {
+  return source.readRange(0, Math.min(source.size, FIRST_HEADER_READ), signal)
+}
+
+async function decrypted(
+  source: ArchiveSource,
+  opening: Opening,
+  first: Buffer,
+  signal: AbortSignal | undefined
+): Promise<DecryptedSource> {
+  const { head, opened } = await readHeader(source, opening, first, signal)
   const { payloadStart } = opened
   const cipher = new PayloadCipher(opened.payloadKey)
   const layout = payloadLayout(source, payloadStart)
@@ -106,19 +132,21 @@ export async function decryptSource(source: ArchiveSource, opening: Opening, sig
   }
 }
 
+/** The header opened from `first`, the object's first bytes, read again larger while it does not hold the whole header. */
 async function readHeader(
   source: ArchiveSource,
   opening: Opening,
+  first: Buffer,
   signal: AbortSignal | undefined
 ): Promise<{ head: Buffer; opened: NonNullable<Awaited<ReturnType<typeof openHeader>>> }> {
-  let length = Math.min(source.size, FIRST_HEADER_READ)
+  let head = first
   for (;;) {
-    const head = await source.readRange(0, length, signal)
+    const length = head.length
     const opened = await openHeader(head, opening, source.name)
     if (opened) return { head: head.subarray(0, opened.payloadStart), opened }
     if (length >= source.size) throw new DecryptionError(`${source.name} ends inside its age header: it was cut short; refusing it.`)
     if (length > MAX_HEADER_SIZE) throw new DecryptionError(`${source.name} has an age header over 1 MiB: it is damaged; refusing it.`)
-    length = Math.min(source.size, length * 4)
+    head = await source.readRange(0, Math.min(source.size, length * 4), signal)
   }
 }
 

@@ -9,9 +9,8 @@ import { extractInto, type ExtractResult } from '../extract/extract.js'
 import { MANIFEST_PATH, parseManifest, partPath, PART_NAMES, type DatabaseManifest } from '../postgres/manifest.js'
 import { DatabaseRestore, type TableCheck } from './database.js'
 import { ArchiveReader } from '../extract/read-archive.js'
-import { decryptSource, type DecryptedSource } from '../extract/decrypt.js'
+import { decryptIfEncrypted, type DecryptedSource } from '../extract/decrypt.js'
 import type { ArchiveSource } from '../extract/source.js'
-import { AGE_MAGIC, isAgeEncrypted } from '../crypto/age.js'
 import type { Opening } from '../crypto/keys.js'
 import { Input, parseRestoreInputs, secretValues, type InputName, type RestoreInputs } from './inputs.js'
 import type { InputReader } from '../runner/inputs.js'
@@ -129,7 +128,7 @@ async function restoreArchive(
   const { where, expected } = object
   core.info(`Restoring ${where} (${formatBytes(object.head.size)})${inputs.destination ? ` into ${inputs.destination}` : ''}.`)
   const stored = objectSource(object.client, inputs.store.bucket, object.key, object.head)
-  const decrypted = inputs.decryption ? await decryptIfEncrypted(stored, inputs.decryption, signal) : undefined
+  const decrypted = inputs.decryption ? await openEncrypted(stored, inputs.decryption, signal) : undefined
   const reader = new ArchiveReader(decrypted ?? stored, {
     limits: inputs.limits,
     warn: message => core.warning(message),
@@ -170,12 +169,12 @@ async function restoreArchive(
  * object that is not encrypted, which is restored as it is. A wrong identity fails here, before
  * the download.
  */
-async function decryptIfEncrypted(stored: ArchiveSource, opening: Opening, signal: AbortSignal): Promise<DecryptedSource | undefined> {
-  if (!isAgeEncrypted(await stored.readRange(0, Math.min(AGE_MAGIC.length, stored.size), signal))) {
+async function openEncrypted(stored: ArchiveSource, opening: Opening, signal: AbortSignal): Promise<DecryptedSource | undefined> {
+  const decrypted = await decryptIfEncrypted(stored, opening, signal)
+  if (!decrypted) {
     core.notice(`${stored.name} is not encrypted: 'decrypt-identity' and 'decrypt-passphrase' are not needed to restore it.`)
     return undefined
   }
-  const decrypted = await decryptSource(stored, opening, signal)
   core.info(`${stored.name} is encrypted with age; ${decrypted.openedBy} opens it. Each chunk is authenticated as it is read.`)
   return decrypted
 }
